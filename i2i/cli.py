@@ -1,0 +1,129 @@
+"""Command line: ``i2i train | convert | export | eval``. Parses, calls the API, returns an exit code.
+
+Exit codes: 0 success; 1 the job ran but something failed (e.g. some images could not be
+converted); 2 bad input (config, data, checkpoint, arguments); 3 training diverged.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from .config import ConfigError
+from .data.datasets import DataError
+from .data.io import ImageReadError
+from .engine.checkpoint import CheckpointError
+
+
+def _train(args: argparse.Namespace) -> int:
+    from .config import load_config
+    from .engine.trainer import train
+
+    cfg = load_config(args.config, args.set)
+    summary = train(cfg, resume=args.resume)
+    from .engine import dist
+
+    if dist.rank() == 0:
+        losses = ", ".join(f"{k} {v:.4g}" for k, v in summary["losses"].items())
+        print(f"trained {cfg.name} to step {summary['step']} ({losses}); checkpoint {summary['checkpoint']}")
+    return 0
+
+
+def _convert(args: argparse.Namespace) -> int:
+    from .translator import Translator
+
+    tr = Translator.from_checkpoint(args.checkpoint, direction=args.direction, mode=args.mode, device=args.device)
+    summary = tr.convert_folder(args.input, args.output, ext=args.ext, progress=not args.quiet)
+    rate = len(summary.converted) / summary.seconds if summary.seconds > 0 else 0.0
+    print(f"converted {len(summary.converted)} images into {args.output} ({rate:.2f} images/s), {len(summary.failed)} failed")
+    if summary.failed:
+        out = Path(args.output)
+        out.mkdir(parents=True, exist_ok=True)
+        report_path = out / "failed.txt"
+        report_path.write_text("".join(f"{p}\t{why}\n" for p, why in summary.failed))
+        for _, why in summary.failed[:10]:
+            print(f"  failed: {why}", file=sys.stderr)
+        print(f"the list of failed files is in {report_path}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _export(args: argparse.Namespace) -> int:
+    from .translator import export_generator
+
+    path = export_generator(args.checkpoint, args.output, direction=args.direction)
+    print(f"exported generator to {path}")
+    return 0
+
+
+def _eval(args: argparse.Namespace) -> int:
+    from .evaluate import evaluate_paired, format_table
+
+    result = evaluate_paired(args.checkpoint, args.data, args.out, mode=args.mode, device=args.device, limit=args.limit)
+    print(format_table(result["models"]))
+    if args.out:
+        Path(args.out).mkdir(parents=True, exist_ok=True)
+        (Path(args.out) / "metrics.json").write_text(json.dumps(result, indent=2))
+        print(f"results page: {result['page']}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="i2i", description="Image-to-image translation with GANs.")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    t = sub.add_parser("train", help="train from a YAML config")
+    t.add_argument("config", help="YAML config, e.g. configs/pix2pix/demo.yaml")
+    t.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config value, e.g. train.steps=100")
+    t.add_argument("--resume", default=None, metavar="auto|PATH", help="continue a run: 'auto' uses <run>/checkpoints/last.pt")
+    t.set_defaults(func=_train)
+
+    modes = ["eval", "paper"]
+    c = sub.add_parser("convert", help="translate an image or a folder tree of images")
+    c.add_argument("checkpoint")
+    c.add_argument("input", help="image file or folder (searched recursively)")
+    c.add_argument("output", help="output folder (sub-folders and names mirrored)")
+    c.add_argument("--direction", default=None, help="a_to_b or b_to_a (default: the trained direction)")
+    c.add_argument("--mode", choices=modes, default=None, help="test-time behaviour (default: the config's test.mode)")
+    c.add_argument("--ext", default=None, help="output format, e.g. png (default: same as input)")
+    c.add_argument("--device", default="auto")
+    c.add_argument("--quiet", action="store_true", help="no progress bar")
+    c.set_defaults(func=_convert)
+
+    e = sub.add_parser("export", help="write a generator-only file with its config")
+    e.add_argument("checkpoint")
+    e.add_argument("-o", "--output", required=True)
+    e.add_argument("--direction", default=None)
+    e.set_defaults(func=_export)
+
+    v = sub.add_parser("eval", help="metrics against paired targets, with an HTML results page")
+    v.add_argument("checkpoint")
+    v.add_argument("--data", required=True, help="paired test folder (A/ + B/, or side-by-side AB images)")
+    v.add_argument("--out", default=None, help="folder for the results page, images and metrics.json")
+    v.add_argument("--mode", choices=modes, default=None)
+    v.add_argument("--device", default="auto")
+    v.add_argument("--limit", type=int, default=None, help="evaluate at most this many pairs")
+    v.set_defaults(func=_eval)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``i2i`` command; returns the process exit code."""
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except (ConfigError, DataError, ImageReadError, CheckpointError, FileNotFoundError, ValueError) as e:
+        print(f"i2i {args.command}: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"i2i {args.command}: interrupted; finished files and checkpoints are intact", file=sys.stderr)
+        return 130
+    except Exception as e:
+        from .engine.trainer import TrainingDiverged
+
+        if isinstance(e, TrainingDiverged):
+            print(f"i2i {args.command}: error: {e}", file=sys.stderr)
+            return 3
+        raise

@@ -1,0 +1,170 @@
+"""Datasets and the epoch sampler shared by every pipeline.
+
+Samples are dicts of float tensors in [-1, 1] plus the file name; the trainer moves
+tensors to the device and passes the dict to the pipeline.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset, Sampler
+
+from .io import ImageReadError, list_images, read_image, to_channels, to_tensor
+from .transforms import apply_paired, paired_transform
+
+
+class DataError(ValueError):
+    """The data on disk does not fit what the config asks; the message names the folder or file."""
+
+
+def sample_seed(seed: int, epoch: int, index: int) -> int:
+    """Deterministic 31-bit seed for one sample's augmentation."""
+    return int(np.random.SeedSequence([seed, epoch, index]).generate_state(1)[0] & 0x7FFFFFFF)
+
+
+def _require_dir(path: Path, what: str) -> None:
+    if not path.exists():
+        raise DataError(f"{what} '{path}' does not exist; check the path (see datasets/README.md for the layouts)")
+    if not path.is_dir():
+        raise DataError(f"{what} '{path}' is not a folder")
+
+
+class PairedDataset(Dataset):
+    """Paired images for pix2pix.
+
+    Layouts: ``folders`` — ``root/A/`` and ``root/B/`` matched by file stem (sub-folders
+    allowed: the relative path without suffix is the key); ``aligned`` — each file holds A
+    and B side by side (A left). ``auto`` picks ``folders`` when ``root/A`` exists.
+    Items: ``{"input", "target"}`` float ``(C, H, W)`` in [-1, 1] oriented by ``direction``,
+    and ``"name"`` (relative path of the A file).
+    """
+
+    def __init__(
+        self,
+        root: str | Path,
+        *,
+        layout: str = "auto",
+        direction: str = "a_to_b",
+        in_channels: int = 3,
+        out_channels: int = 3,
+        preprocess: str = "resize_and_crop",
+        load_size: int = 286,
+        crop_size: int = 256,
+        flip: bool = True,
+        train: bool = True,
+        seed: int = 0,
+    ) -> None:
+        self.root = Path(root)
+        _require_dir(self.root, "data folder")
+        if layout == "auto":
+            layout = "folders" if (self.root / "A").is_dir() else "aligned"
+        self.layout = layout
+        self.pairs: list[tuple[Path, Path | None]] = self._find_pairs()
+        self.direction = direction
+        self.in_channels, self.out_channels = in_channels, out_channels
+        self.transform = paired_transform(preprocess=preprocess, load_size=load_size, crop_size=crop_size, flip=flip, train=train)
+        self.train = train
+        self.seed = seed
+        self.epoch = 0
+
+    def _find_pairs(self) -> list[tuple[Path, Path | None]]:
+        if self.layout == "aligned":
+            files = list_images(self.root)
+            if not files:
+                raise DataError(f"data folder '{self.root}' holds no images; expected side-by-side AB images or A/ and B/ folders")
+            return [(f, None) for f in files]
+        a_dir, b_dir = self.root / "A", self.root / "B"
+        _require_dir(a_dir, "folder")
+        _require_dir(b_dir, "folder")
+        a = {p.relative_to(a_dir).with_suffix("").as_posix(): p for p in list_images(a_dir)}
+        b = {p.relative_to(b_dir).with_suffix("").as_posix(): p for p in list_images(b_dir)}
+        if not a or not b:
+            empty = a_dir if not a else b_dir
+            raise DataError(f"folder '{empty}' holds no images; put the paired images in A/ and B/ with matching names")
+        only_a, only_b = sorted(set(a) - set(b)), sorted(set(b) - set(a))
+        if only_a or only_b:
+            def show(names: list[str]) -> str:
+                return ", ".join(names[:10]) + (f" and {len(names) - 10} more" if len(names) > 10 else "")
+
+            parts = []
+            if only_a:
+                parts.append(f"in A/ but not B/: {show(only_a)}")
+            if only_b:
+                parts.append(f"in B/ but not A/: {show(only_b)}")
+            raise DataError(f"unmatched images under '{self.root}' (pairs are matched by file name without suffix); " + "; ".join(parts))
+        return [(a[k], b[k]) for k in sorted(a)]
+
+    def __len__(self) -> int:
+        return len(self.pairs)
+
+    def set_epoch(self, epoch: int) -> None:
+        """Select the epoch whose augmentation draws ``__getitem__`` reproduces."""
+        self.epoch = epoch
+
+    def load_pair(self, index: int) -> tuple[np.ndarray, np.ndarray]:
+        """Raw ``(A, B)`` arrays of pair ``index`` (no transform)."""
+        pa, pb = self.pairs[index]
+        img = read_image(pa)
+        if pb is None:
+            w = img.shape[1]
+            if w < 2:
+                raise ImageReadError(f"aligned image '{pa}' is too narrow to hold A and B side by side")
+            return img[:, : w // 2], img[:, w // 2 : 2 * (w // 2)]
+        b = read_image(pb)
+        if img.shape[:2] != b.shape[:2]:
+            raise ImageReadError(f"paired images differ in size: '{pa}' is {img.shape[1]}x{img.shape[0]}, '{pb}' is {b.shape[1]}x{b.shape[0]}")
+        return img, b
+
+    def __getitem__(self, key: int | tuple[int, int]) -> dict:
+        """Item ``index`` augmented for ``self.epoch``, or for ``epoch`` when ``key`` is
+        ``(epoch, index)`` (what :class:`EpochSampler` yields, so that persistent loader
+        workers see the right epoch)."""
+        epoch, index = key if isinstance(key, tuple) else (self.epoch, key)
+        a, b = self.load_pair(index)
+        src, dst = (a, b) if self.direction == "a_to_b" else (b, a)
+        src, dst = to_channels(src, self.in_channels), to_channels(dst, self.out_channels)
+        if self.transform.transforms:
+            src, dst = apply_paired(self.transform, src, dst, sample_seed(self.seed, epoch, index))
+        name = self.pairs[index][0].relative_to(self.root / "A" if self.layout == "folders" else self.root).as_posix()
+        return {"input": to_tensor(src), "target": to_tensor(dst), "name": name}
+
+
+class EpochSampler(Sampler[tuple[int, int]]):
+    """Shuffled (or ordered) ``(epoch, index)`` keys for one epoch, sharded across ranks, resumable mid-epoch.
+
+    The order of epoch ``e`` is a permutation seeded by ``(seed, e)``; rank ``r`` of ``w``
+    takes every ``w``-th index starting at ``r`` (padding by wrap-around so ranks get
+    equal counts), like ``DistributedSampler``. ``set_epoch(e, start)`` skips the first
+    ``start`` indices of this rank's share, which is how a resumed run continues with the
+    exact batch it would have seen.
+    """
+
+    def __init__(self, size: int, *, shuffle: bool = True, seed: int = 0, rank: int = 0, world_size: int = 1) -> None:
+        self.size, self.shuffle, self.seed = size, shuffle, seed
+        self.rank, self.world_size = rank, world_size
+        self.epoch, self.start = 0, 0
+        self.per_rank = math.ceil(size / world_size)
+
+    def set_epoch(self, epoch: int, start: int = 0) -> None:
+        self.epoch, self.start = epoch, start
+
+    def indices(self) -> list[int]:
+        if self.shuffle:
+            g = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
+            order = torch.randperm(self.size, generator=g).tolist()
+        else:
+            order = list(range(self.size))
+        total = self.per_rank * self.world_size
+        order += order[: total - len(order)]
+        return order[self.rank : total : self.world_size]
+
+    def __iter__(self) -> Iterator[tuple[int, int]]:
+        return iter([(self.epoch, i) for i in self.indices()[self.start :]])
+
+    def __len__(self) -> int:
+        return self.per_rank - self.start

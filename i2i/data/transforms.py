@@ -1,0 +1,49 @@
+"""Augmentations. The only module that imports albumentations.
+
+Paired transforms are applied with identical parameters to both images, so crops and
+flips stay in register. Randomness is seeded per sample from ``(seed, epoch, index)``
+by the dataset, which makes every batch reproducible after a resume and independent
+of the number of data-loader workers.
+"""
+
+from __future__ import annotations
+
+import albumentations as A
+import cv2
+import numpy as np
+
+
+def paired_transform(
+    *, preprocess: str, load_size: int, crop_size: int, flip: bool, train: bool
+) -> A.Compose:
+    """Transform applying the same geometry to ``image`` and ``image_b``.
+
+    ``resize_and_crop``: resize to ``load_size`` square, then crop ``crop_size`` (random
+    in training, centred otherwise); ``crop``: crop only; ``resize``: resize to
+    ``crop_size``; ``none``: as is. Flips only in training.
+    """
+    ops: list = []
+    interp = cv2.INTER_CUBIC
+    if preprocess == "resize_and_crop":
+        ops.append(A.Resize(load_size, load_size, interpolation=interp))
+        ops.append(A.RandomCrop(crop_size, crop_size) if train else A.CenterCrop(crop_size, crop_size))
+    elif preprocess == "crop":
+        ops.append(A.RandomCrop(crop_size, crop_size) if train else A.CenterCrop(crop_size, crop_size))
+    elif preprocess == "resize":
+        ops.append(A.Resize(crop_size, crop_size, interpolation=interp))
+    elif preprocess != "none":
+        raise ValueError(f"data.preprocess={preprocess!r} is not supported")
+    if train and flip:
+        ops.append(A.HorizontalFlip(p=0.5))
+    return A.Compose(ops, additional_targets={"image_b": "image"})
+
+
+def apply_paired(transform: A.Compose, a: np.ndarray, b: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Apply ``transform`` to ``a`` and ``b`` with one draw of random parameters from ``seed``."""
+    transform.set_random_seed(seed)
+    out = transform(image=a, image_b=b)
+    return _hwc(out["image"]), _hwc(out["image_b"])
+
+
+def _hwc(x: np.ndarray) -> np.ndarray:
+    return x[:, :, None] if x.ndim == 2 else x

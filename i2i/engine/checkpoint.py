@@ -1,0 +1,93 @@
+"""Checkpoint files: one ``torch.save`` dict with the config and weights.
+
+Training checkpoints (``kind: "training"``) also hold optimizers, schedulers, the AMP
+scaler, step/epoch counters, RNG states and any pipeline state. Exports
+(``kind: "export"``) hold one generator and the config. Everything stored is tensors or
+plain Python values, so files load with ``torch.load(weights_only=True)``. Saves write a
+temporary file in the same folder and rename it, so a kill never leaves a broken file
+under the final name.
+"""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ..data.io import atomic_write_bytes
+
+FORMAT = "i2i-checkpoint"
+FORMAT_VERSION = 1
+
+
+class CheckpointError(ValueError):
+    """A checkpoint is missing, corrupt, or does not fit what it is loaded into."""
+
+
+def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> Path:
+    """Atomically write ``payload`` (plus format tags) to ``path``."""
+    from .. import __version__
+
+    data = {"format": FORMAT, "format_version": FORMAT_VERSION, "i2i_version": __version__, **payload}
+    buf = io.BytesIO()
+    torch.save(data, buf)
+    atomic_write_bytes(path, buf.getvalue())
+    return Path(path)
+
+
+def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+    """Load an i2i checkpoint safely (``weights_only=True``); errors name the file."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint '{path}' not found; pass a .pt file written by 'i2i train' or 'i2i export'")
+    try:
+        data = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as e:  # torch raises many types for truncated/corrupt/foreign files
+        raise CheckpointError(
+            f"checkpoint '{path}' cannot be read ({type(e).__name__}: {str(e).splitlines()[0][:200]}); "
+            "it may be truncated or not an i2i checkpoint"
+        ) from None
+    if not isinstance(data, dict) or data.get("format") != FORMAT:
+        raise CheckpointError(
+            f"'{path}' is not an i2i checkpoint (no '{FORMAT}' tag); bare state dicts from other projects need importing first"
+        )
+    if data.get("format_version", 0) > FORMAT_VERSION:
+        raise CheckpointError(f"checkpoint '{path}' has format version {data['format_version']}; upgrade i2i to read it")
+    return data
+
+
+def load_state_strict(net: torch.nn.Module, state: dict[str, torch.Tensor], *, what: str, source: str | Path) -> None:
+    """``load_state_dict(strict=True)`` with an error that names the checkpoint and the mismatch."""
+    own = net.state_dict()
+    missing = [k for k in own if k not in state]
+    unexpected = [k for k in state if k not in own]
+    shapes = [
+        f"{k}: file {tuple(state[k].shape)} vs model {tuple(own[k].shape)}" for k in own if k in state and state[k].shape != own[k].shape
+    ]
+    if missing or unexpected or shapes:
+        details = []
+        if missing:
+            details.append(f"missing {len(missing)} keys (first: {', '.join(missing[:3])})")
+        if unexpected:
+            details.append(f"unexpected {len(unexpected)} keys (first: {', '.join(unexpected[:3])})")
+        if shapes:
+            details.append(f"{len(shapes)} shape mismatches (first: {shapes[0]})")
+        raise CheckpointError(
+            f"the {what} weights in '{source}' do not fit the {type(net).__name__} built from its config: "
+            + "; ".join(details)
+            + ". The checkpoint is of another architecture; do not override model settings when loading it"
+        )
+    net.load_state_dict(state)
+
+
+def unwrap(net: torch.nn.Module) -> torch.nn.Module:
+    """The plain module inside DDP and/or ``torch.compile`` wrappers."""
+    while True:
+        if hasattr(net, "_orig_mod"):
+            net = net._orig_mod
+        elif isinstance(net, torch.nn.parallel.DistributedDataParallel):
+            net = net.module
+        else:
+            return net

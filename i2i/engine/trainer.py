@@ -1,0 +1,407 @@
+"""The one training loop, shared by every pipeline.
+
+The trainer owns devices, data loading, optimizers, schedules, AMP, ``torch.compile``,
+DDP, logging, sample grids and checkpoints; the pipeline owns only what one
+iteration computes. Resume is exact: the data order and augmentation are functions of
+``(seed, epoch, index)``, and every piece of state that influences the next step (nets,
+optimizers, schedulers, scaler, RNGs, pipeline state, position in the epoch) is saved.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import random
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from torch.utils.data import DataLoader
+
+from .. import report
+from ..config import Config, ConfigError, config_to_dict, dump_config
+from ..data.io import atomic_write_bytes
+from ..registry import pipeline_class
+from . import dist
+from .checkpoint import CheckpointError, load_checkpoint, load_state_strict, save_checkpoint
+
+
+class TrainingDiverged(RuntimeError):
+    """A loss became NaN or infinite; the last good checkpoint was left as it was."""
+
+
+def resolve_device(spec: str, local_rank: int = 0) -> torch.device:
+    """``auto`` -> ``cuda:<local_rank>`` when CUDA is available, else ``cpu``."""
+    if spec == "auto":
+        return torch.device(f"cuda:{local_rank}") if torch.cuda.is_available() else torch.device("cpu")
+    dev = torch.device(spec)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"train.device={spec!r} but CUDA is not available here; use 'auto' or 'cpu'")
+    return dev
+
+
+def lr_lambda(cfg: Config, steps_per_epoch: int, total_steps: int):
+    """Multiplicative lr factor as a function of the step, per ``cfg.schedule``."""
+    s = cfg.schedule
+    unit = steps_per_epoch if cfg.train.epochs is not None else 1
+    policy = s.policy
+    if policy == "constant":
+        return lambda t: 1.0
+    if policy == "linear":
+        start = min(s.decay_start * unit, total_steps)
+        span = max(total_steps - start, 1)
+        return lambda t: 1.0 - max(0, t - start) / span
+    if policy == "step":
+        size = max(s.step_size * unit, 1)
+        return lambda t: s.gamma ** (t // size)
+    return lambda t: 0.5 * (1.0 + math.cos(math.pi * min(t, total_steps) / max(total_steps, 1)))
+
+
+def _rng_state() -> dict[str, Any]:
+    np_state = np.random.get_state()
+    state = {
+        "torch": torch.get_rng_state(),
+        "numpy": {
+            "keys": torch.from_numpy(np_state[1].astype(np.int64)),
+            "pos": int(np_state[2]),
+            "has_gauss": int(np_state[3]),
+            "cached_gaussian": float(np_state[4]),
+        },
+        "python": list(random.getstate()[1]),
+    }
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def _set_rng_state(state: dict[str, Any]) -> None:
+    torch.set_rng_state(state["torch"])
+    n = state["numpy"]
+    np.random.set_state(("MT19937", n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"], n["cached_gaussian"]))
+    random.setstate((3, tuple(state["python"]), None))
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"][: torch.cuda.device_count()])
+
+
+class _Context:
+    """The :class:`~i2i.pipelines.base.StepContext` the trainer hands to pipelines."""
+
+    def __init__(self, trainer: Trainer) -> None:
+        self.t = trainer
+        self.step = 0
+
+    def module(self, name: str) -> nn.Module:
+        return self.t.train_modules[name]
+
+    def autocast(self) -> contextlib.AbstractContextManager:
+        t = self.t
+        if t.amp_dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(t.device.type, dtype=t.amp_dtype)
+
+    def backward_step(self, opt_name: str, loss: torch.Tensor) -> None:
+        opt = self.t.optimizers[opt_name]
+        opt.zero_grad(set_to_none=True)
+        self.t.scaler.scale(loss).backward()
+        self.t.scaler.step(opt)
+
+    @contextlib.contextmanager
+    def frozen(self, *names: str) -> Iterator[tuple[nn.Module, ...]]:
+        nets = [self.t.pipeline.nets[n] for n in names]
+        saved = [[p.requires_grad for p in net.parameters()] for net in nets]
+        for net in nets:
+            net.requires_grad_(False)
+        try:
+            # The frozen modules are called without DDP: no gradients of theirs need syncing.
+            yield tuple(self.t.frozen_modules[n] for n in names)
+        finally:
+            for net, flags in zip(nets, saved):
+                for p, f in zip(net.parameters(), flags):
+                    p.requires_grad_(f)
+
+
+class Trainer:
+    """Trains ``cfg.pipeline`` on ``cfg.data``, writing to ``cfg.run_dir``.
+
+    ``resume``: None (fresh; refuses to overwrite an existing run), ``"auto"`` (continue
+    from ``run_dir/checkpoints/last.pt`` when present) or a checkpoint path.
+    """
+
+    def __init__(self, cfg: Config, *, resume: str | None = None) -> None:
+        self.cfg = cfg
+        t = cfg.train
+        self.rank, local_rank, self.world = dist.init_from_env("cuda" if torch.cuda.is_available() and t.device != "cpu" else "cpu")
+        self.device = resolve_device(t.device, local_rank)
+        if self.device.type == "cuda":
+            torch.cuda.set_device(self.device)
+        self.is_main = self.rank == 0
+        self.run_dir = cfg.run_dir
+        self.ckpt_dir = self.run_dir / "checkpoints"
+        self.resume_path = self._resume_path(resume)
+        if t.deterministic:
+            torch.use_deterministic_algorithms(True, warn_only=True)
+
+        # Same seed on every rank for identical initial weights; per-rank seeds afterwards.
+        torch.manual_seed(cfg.seed)
+        pipe_cls = pipeline_class(cfg.pipeline)
+        self.pipeline = pipe_cls(cfg)
+        self.dataset = pipe_cls.make_dataset(cfg, train=True)
+        preview = (
+            pipe_cls.make_dataset(cfg, train=False, root=cfg.data.val_root)
+            if cfg.data.val_root
+            else pipe_cls.make_dataset(cfg, train=False)
+        )
+        self.preview_batch = self._collate([preview[i] for i in range(min(4, len(preview)))])
+        torch.manual_seed(cfg.seed + self.rank)
+        random.seed(cfg.seed + self.rank)
+        np.random.seed(cfg.seed + self.rank)
+
+        from ..data.datasets import EpochSampler
+
+        self.sampler = EpochSampler(len(self.dataset), shuffle=True, seed=cfg.seed, rank=self.rank, world_size=self.world)
+        bs = cfg.data.batch_size
+        self.steps_per_epoch = math.ceil(self.sampler.per_rank / bs)
+        self.total_steps = t.steps if t.steps is not None else t.epochs * self.steps_per_epoch
+        self.loader = DataLoader(
+            self.dataset,
+            batch_size=bs,
+            sampler=self.sampler,
+            num_workers=cfg.data.num_workers,
+            pin_memory=self.device.type == "cuda",
+            persistent_workers=cfg.data.num_workers > 0,
+            # A private generator: creating loader iterators must not consume the global
+            # RNG, or a resumed run would draw different dropout masks.
+            generator=torch.Generator().manual_seed(cfg.seed),
+        )
+
+        self.amp_dtype = {"none": None, "bf16": torch.bfloat16, "fp16": torch.float16}[t.amp]
+        if t.amp == "fp16" and self.device.type != "cuda":
+            raise ConfigError("train.amp='fp16' needs a CUDA device; use 'bf16' or 'none' on CPU")
+        self.scaler = torch.amp.GradScaler(self.device.type, enabled=t.amp == "fp16")
+        self.memory_format = torch.channels_last if t.channels_last else torch.contiguous_format
+
+        for net in self.pipeline.nets.values():
+            net.to(self.device, memory_format=self.memory_format)
+        o = cfg.optim
+        self.optimizers = {
+            name: torch.optim.Adam(group["params"], lr=group["lr"], betas=(o.beta1, o.beta2), weight_decay=o.weight_decay)
+            for name, group in self.pipeline.param_groups().items()
+        }
+        fn = lr_lambda(cfg, self.steps_per_epoch, self.total_steps)
+        self.schedulers = {name: torch.optim.lr_scheduler.LambdaLR(opt, fn) for name, opt in self.optimizers.items()}
+
+        self.train_modules: dict[str, nn.Module] = {}
+        self.frozen_modules: dict[str, nn.Module] = {}
+        for name, net in self.pipeline.nets.items():
+            wrapped = net
+            if self.world > 1 and any(p.requires_grad for p in net.parameters()):
+                ids = [self.device.index] if self.device.type == "cuda" else None
+                wrapped = nn.parallel.DistributedDataParallel(net, device_ids=ids)
+            self.train_modules[name] = torch.compile(wrapped) if t.compile else wrapped
+            self.frozen_modules[name] = torch.compile(net) if t.compile else net
+
+        self.ctx = _Context(self)
+        self.step = 0
+        self.epoch = 0
+        self.batch_in_epoch = 0
+        self.history: list[dict[str, Any]] = []
+        if self.resume_path is not None:
+            self._load(self.resume_path)
+
+    # ------------------------------------------------------------------ setup helpers
+    def _resume_path(self, resume: str | None) -> Path | None:
+        last = self.ckpt_dir / "last.pt"
+        if resume is None:
+            if last.exists():
+                raise ConfigError(
+                    f"run folder '{self.run_dir}' already holds a checkpoint; continue it with --resume auto, "
+                    "or choose another 'name' / 'output_dir' (nothing was overwritten)"
+                )
+            return None
+        if resume == "auto":
+            return last if last.exists() else None
+        path = Path(resume)
+        if not path.is_file():
+            raise CheckpointError(f"--resume {resume}: no such checkpoint file; use --resume auto or a path to a .pt file")
+        return path
+
+    def _collate(self, items: list[dict[str, Any]]) -> dict[str, Any]:
+        return torch.utils.data.default_collate(items)
+
+    def _to_device(self, batch: dict[str, Any]) -> dict[str, Any]:
+        out = {}
+        for k, v in batch.items():
+            if isinstance(v, torch.Tensor):
+                v = v.to(self.device, non_blocking=True)
+                if v.dim() == 4:
+                    v = v.contiguous(memory_format=self.memory_format)
+            out[k] = v
+        return out
+
+    # ------------------------------------------------------------------ checkpoints
+    def state(self) -> dict[str, Any]:
+        """Everything needed to continue training exactly (plain data and tensors only)."""
+        return {
+            "kind": "training",
+            "pipeline": self.cfg.pipeline,
+            "config": config_to_dict(self.cfg),
+            "nets": {n: {k: v.detach().cpu() for k, v in net.state_dict().items()} for n, net in self.pipeline.nets.items()},
+            "optimizers": {n: o.state_dict() for n, o in self.optimizers.items()},
+            "schedulers": {n: s.state_dict() for n, s in self.schedulers.items()},
+            "scaler": self.scaler.state_dict(),
+            "pipeline_state": self.pipeline.state_dict(),
+            "step": self.step,
+            "epoch": self.epoch,
+            "batch_in_epoch": self.batch_in_epoch,
+            "rng": _rng_state(),
+        }
+
+    def save(self) -> Path | None:
+        """Write ``last.pt`` (and ``step_N.pt`` when keeping history) on rank 0."""
+        path = None
+        if self.is_main:
+            state = self.state()
+            path = save_checkpoint(self.ckpt_dir / "last.pt", state)
+            keep = self.cfg.train.keep_checkpoints
+            if keep > 0:
+                save_checkpoint(self.ckpt_dir / f"step_{self.step:08d}.pt", state)
+                for old in sorted(self.ckpt_dir.glob("step_*.pt"))[:-keep]:
+                    old.unlink()
+        dist.barrier()
+        return path
+
+    def _load(self, path: Path) -> None:
+        data = load_checkpoint(path, map_location="cpu")
+        if data.get("kind") != "training":
+            raise CheckpointError(f"'{path}' is an exported generator, not a training checkpoint; it cannot resume training")
+        if data.get("pipeline") != self.cfg.pipeline:
+            raise CheckpointError(f"'{path}' was trained with pipeline {data.get('pipeline')!r}, not {self.cfg.pipeline!r}")
+        for name, net in self.pipeline.nets.items():
+            load_state_strict(net, data["nets"][name], what=name, source=path)
+        for name, opt in self.optimizers.items():
+            opt.load_state_dict(data["optimizers"][name])
+        for name, sched in self.schedulers.items():
+            sched.load_state_dict(data["schedulers"][name])
+        self.scaler.load_state_dict(data["scaler"])
+        self.pipeline.load_state_dict(data["pipeline_state"])
+        self.step, self.epoch, self.batch_in_epoch = data["step"], data["epoch"], data["batch_in_epoch"]
+        if self.world == 1:  # other ranks' RNG streams are not saved; single process resumes bit-exactly
+            _set_rng_state(data["rng"])
+        metrics = self.run_dir / "metrics.jsonl"
+        if self.is_main and metrics.exists():  # drop log lines written after this checkpoint
+            lines = [ln for ln in metrics.read_text().splitlines() if ln.strip() and json.loads(ln).get("step", 0) <= self.step]
+            atomic_write_bytes(metrics, ("\n".join(lines) + "\n" if lines else "").encode())
+
+    # ------------------------------------------------------------------ the loop
+    def _batches(self) -> Iterator[dict[str, Any]]:
+        while True:
+            self.sampler.set_epoch(self.epoch, self.batch_in_epoch * self.cfg.data.batch_size)
+            for batch in self.loader:
+                yield batch
+                self.batch_in_epoch += 1
+            self.epoch += 1
+            self.batch_in_epoch = 0
+
+    def fit(self) -> dict[str, Any]:
+        """Train until the configured length; returns a summary (final losses, step, paths)."""
+        cfg, t = self.cfg, self.cfg.train
+        writer = None
+        if self.is_main:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            atomic_write_bytes(self.run_dir / "config.yaml", dump_config(cfg).encode())
+            if t.tensorboard:
+                try:
+                    from torch.utils.tensorboard import SummaryWriter
+                except ImportError:
+                    raise ConfigError(
+                        "train.tensorboard is true but the tensorboard package is missing; pip install 'i2i[tensorboard]'"
+                    ) from None
+                writer = SummaryWriter(str(self.run_dir / "tensorboard"))
+        for net in self.pipeline.nets.values():
+            net.train()
+
+        bar = None
+        if self.is_main and t.progress:
+            from tqdm import tqdm
+
+            bar = tqdm(total=self.total_steps, initial=self.step, desc=cfg.name, dynamic_ncols=True)
+        sums: dict[str, float] = {}
+        count, t0 = 0, time.perf_counter()
+        last_logs: dict[str, float] = {}
+        batches = self._batches()
+        try:
+            while self.step < self.total_steps:
+                batch = self._to_device(next(batches))
+                self.ctx.step = self.step
+                logs = self.pipeline.train_step(batch, self.ctx)
+                self.scaler.update()
+                values = torch.stack([v.float() for v in logs.values()]).cpu()
+                if not torch.isfinite(values).all():
+                    bad = [k for k, v in zip(logs, values.tolist()) if not math.isfinite(v)]
+                    last = self.ckpt_dir / "last.pt"
+                    kept = f"the last good checkpoint '{last}' was left intact" if last.exists() else "no checkpoint had been written yet"
+                    raise TrainingDiverged(
+                        f"loss {', '.join(bad)} became non-finite at step {self.step + 1}; training stopped and {kept}. "
+                        "Lower optim.lr_g/lr_d, set train.amp to 'none', or check the data for broken images; "
+                        "then continue with --resume auto"
+                    )
+                for sched in self.schedulers.values():
+                    sched.step()
+                self.step += 1
+                for k, v in zip(logs, values.tolist()):
+                    sums[k] = sums.get(k, 0.0) + v
+                count += 1
+                if bar is not None:
+                    bar.update(1)
+                if self.step % t.log_every == 0 or self.step == self.total_steps:
+                    dt = time.perf_counter() - t0
+                    last_logs = {k: v / count for k, v in sums.items()}
+                    record = {
+                        "step": self.step,
+                        "epoch": self.epoch,
+                        **last_logs,
+                        "it_per_s": count / dt if dt > 0 else 0.0,
+                        **{f"lr_{n}": s.get_last_lr()[0] for n, s in self.schedulers.items()},
+                    }
+                    self.history.append(record)
+                    if self.is_main:
+                        with open(self.run_dir / "metrics.jsonl", "a") as f:
+                            f.write(json.dumps(record) + "\n")
+                        if writer is not None:
+                            for k, v in record.items():
+                                if k != "step":
+                                    writer.add_scalar(k, v, self.step)
+                        if bar is not None:
+                            bar.set_postfix({k: f"{v:.3g}" for k, v in last_logs.items()})
+                    sums, count, t0 = {}, 0, time.perf_counter()
+                if self.is_main and (self.step % t.sample_every == 0 or self.step == self.total_steps):
+                    self.write_samples()
+                if self.step % t.checkpoint_every == 0 or self.step == self.total_steps:
+                    self.save()
+        finally:
+            if bar is not None:
+                bar.close()
+            if writer is not None:
+                writer.close()
+        return {"step": self.step, "losses": last_logs, "checkpoint": str(self.ckpt_dir / "last.pt"), "run_dir": str(self.run_dir)}
+
+    def write_samples(self) -> Path:
+        """Sample grid of the fixed preview batch at the current step."""
+        images = self.pipeline.sample(self._to_device(self.preview_batch))
+        path = self.run_dir / "samples" / f"step_{self.step:08d}.png"
+        report.save_grid(path, list(images.values()))
+        return path
+
+
+def train(cfg: Config, *, resume: str | None = None) -> dict[str, Any]:
+    """Train ``cfg`` (see :class:`Trainer`); returns the summary of :meth:`Trainer.fit`."""
+    try:
+        trainer = Trainer(cfg, resume=resume)
+        return trainer.fit()
+    finally:
+        dist.cleanup()

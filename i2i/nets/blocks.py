@@ -1,0 +1,125 @@
+"""Shared building blocks: norm factory, bias rule, weight initialisation.
+
+Every network in :mod:`i2i.nets` is built from these so that the bias/norm
+conventions (which decide parameter counts and checkpoint compatibility with the
+reference pix2pix/CycleGAN code) live in one place.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import torch
+from torch import nn
+
+NORMS = ("batch", "instance", "none")
+INITS = ("normal", "xavier", "kaiming", "orthogonal")
+
+
+def check_choice(name: str, value: str, choices: tuple[str, ...]) -> str:
+    """Return ``value`` if it is one of ``choices``, else raise a ValueError naming ``name``."""
+    if value not in choices:
+        raise ValueError(f"{name}={value!r} is not supported; choose one of {', '.join(choices)}")
+    return value
+
+
+def make_norm(norm: str, channels: int) -> nn.Module:
+    """Normalisation layer for ``channels`` feature maps.
+
+    ``batch``: BatchNorm2d with affine parameters and running statistics.
+    ``instance``: InstanceNorm2d without affine parameters or running statistics
+    (as in the reference CycleGAN code: it contributes no state-dict keys).
+    ``none``: identity.
+    """
+    check_choice("norm", norm, NORMS)
+    if norm == "batch":
+        return nn.BatchNorm2d(channels, affine=True, track_running_stats=True)
+    if norm == "instance":
+        return nn.InstanceNorm2d(channels, affine=False, track_running_stats=False)
+    return nn.Identity()
+
+
+def conv_bias(norm: str) -> bool:
+    """Convolutions followed by batch norm carry no bias (the norm's shift replaces it)."""
+    return norm != "batch"
+
+
+def init_weights(net: nn.Module, init: str = "normal", gain: float = 0.02) -> nn.Module:
+    """Initialise conv/linear weights in place and return ``net``.
+
+    ``normal``: N(0, gain); ``xavier``/``orthogonal``: with ``gain``; ``kaiming``: fan-in.
+    Biases are zeroed; batch-norm scales are drawn from N(1, gain) and shifts zeroed,
+    following the DCGAN / pix2pix recipe.
+    """
+    check_choice("init", init, INITS)
+    for m in net.modules():
+        if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
+            w = m.weight
+            if init == "normal":
+                nn.init.normal_(w, 0.0, gain)
+            elif init == "xavier":
+                nn.init.xavier_normal_(w, gain=gain)
+            elif init == "kaiming":
+                nn.init.kaiming_normal_(w, a=0, mode="fan_in")
+            else:
+                nn.init.orthogonal_(w, gain=gain)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+        elif isinstance(m, nn.BatchNorm2d):
+            nn.init.normal_(m.weight, 1.0, gain)
+            nn.init.zeros_(m.bias)
+    return net
+
+
+def count_parameters(net: nn.Module) -> int:
+    """Number of trainable and frozen parameters (buffers excluded)."""
+    return sum(p.numel() for p in net.parameters())
+
+
+def size_multiple(net: nn.Module) -> int:
+    """Spatial size that inputs of ``net`` must be a multiple of (1 if it has no such need)."""
+    return int(getattr(net, "size_multiple", 1))
+
+
+def is_power_of_two(n: int) -> bool:
+    """True for 1, 2, 4, 8, ..."""
+    return n > 0 and 2 ** int(math.log2(n)) == n
+
+
+TEST_MODES = ("eval", "paper")
+
+
+def set_test_mode(net: nn.Module, mode: str) -> Callable[[], None]:
+    """Put ``net`` in an inference mode and return a function that restores its previous state.
+
+    ``eval``: the usual ``net.eval()`` (running statistics, no dropout).
+    ``paper``: pix2pix's test-time behaviour (Isola et al. 2017, sec. 3.3): dropout active
+    and batch norm normalising with the statistics of the batch at hand. The running
+    statistics are left untouched (momentum 0 while in this mode), so inference never
+    changes a model's saved state.
+    """
+    check_choice("mode", mode, TEST_MODES)
+    saved = [(m, m.training, getattr(m, "momentum", None)) for m in net.modules()]
+    net.eval()
+    if mode == "paper":
+        for m in net.modules():
+            if isinstance(m, nn.Dropout):
+                m.train()
+            elif isinstance(m, nn.modules.batchnorm._BatchNorm):
+                m.train()
+                m.momentum = 0.0
+
+    def restore() -> None:
+        for m, training, momentum in saved:
+            m.training = training
+            if isinstance(m, nn.modules.batchnorm._BatchNorm):
+                m.momentum = momentum
+
+    return restore
+
+
+@torch.no_grad()
+def copy_state(dst: nn.Module, src: nn.Module) -> None:
+    """Copy parameters and buffers of ``src`` into ``dst`` (same architecture)."""
+    dst.load_state_dict(src.state_dict())

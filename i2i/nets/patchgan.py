@@ -1,0 +1,70 @@
+"""PatchGAN and PixelGAN discriminators (pix2pix). Both return raw logits.
+
+The 3-layer PatchGAN sees 70x70 receptive fields: a 256x256 input gives a 30x30 map of
+logits, one per overlapping patch. Sigmoids live in the losses (safe under autocast).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torch.nn.utils.parametrizations import spectral_norm as _sn
+
+from .blocks import conv_bias, make_norm
+
+
+def _conv(sn: bool, *args, **kwargs) -> nn.Conv2d:
+    conv = nn.Conv2d(*args, **kwargs)
+    return _sn(conv) if sn else conv
+
+
+class PatchDiscriminator(nn.Module):
+    """PatchGAN with ``n_layers`` stride-2 convolutions.
+
+    Input ``(N, in_channels, H, W)`` in [-1, 1] (for pix2pix: input and output images
+    concatenated); output ``(N, 1, H', W')`` logits. ``spectral_norm`` wraps every conv.
+    """
+
+    def __init__(
+        self,
+        *,
+        in_channels: int = 6,
+        base_channels: int = 64,
+        n_layers: int = 3,
+        norm: str = "batch",
+        spectral_norm: bool = False,
+    ) -> None:
+        super().__init__()
+        if n_layers < 1:
+            raise ValueError(f"n_layers={n_layers} must be >= 1")
+        c, sn, bias = base_channels, spectral_norm, conv_bias(norm)
+        layers: list[nn.Module] = [_conv(sn, in_channels, c, 4, 2, 1), nn.LeakyReLU(0.2, True)]
+        mult = 1
+        for n in range(1, n_layers + 1):
+            prev, mult = mult, min(2**n, 8)
+            stride = 2 if n < n_layers else 1
+            layers += [_conv(sn, c * prev, c * mult, 4, stride, 1, bias=bias), make_norm(norm, c * mult), nn.LeakyReLU(0.2, True)]
+        layers.append(_conv(sn, c * mult, 1, 4, 1, 1))
+        self.model = nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model(x)
+
+
+class PixelDiscriminator(nn.Module):
+    """1x1 PixelGAN: judges every pixel independently. Output ``(N, 1, H, W)`` logits."""
+
+    def __init__(self, *, in_channels: int = 6, base_channels: int = 64, norm: str = "batch", spectral_norm: bool = False) -> None:
+        super().__init__()
+        c, sn, bias = base_channels, spectral_norm, conv_bias(norm)
+        self.model = nn.Sequential(
+            _conv(sn, in_channels, c, 1),
+            nn.LeakyReLU(0.2, True),
+            _conv(sn, c, c * 2, 1, bias=bias),
+            make_norm(norm, c * 2),
+            nn.LeakyReLU(0.2, True),
+            _conv(sn, c * 2, 1, 1, bias=bias),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model(x)

@@ -1,0 +1,89 @@
+"""ResNet generator (Johnson et al. 2016 as used by CycleGAN, Zhu et al. 2017).
+
+7x7 reflect-padded head, two stride-2 downsamplings, ``n_blocks`` residual blocks,
+two transposed-convolution upsamplings, 7x7 output convolution and tanh. Parameter
+counts equal the reference CycleGAN generator with ``base_channels=64``.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from .blocks import check_choice, conv_bias, make_norm
+
+PADDINGS = ("reflect", "replicate", "zero")
+
+
+def _pad(padding: str, p: int) -> tuple[list[nn.Module], int]:
+    """Explicit padding layers and the conv's own padding for a ``padding`` mode."""
+    check_choice("padding", padding, PADDINGS)
+    if padding == "zero":
+        return [], p
+    return [nn.ReflectionPad2d(p) if padding == "reflect" else nn.ReplicationPad2d(p)], 0
+
+
+class ResnetBlock(nn.Module):
+    """``x + conv-norm-relu-[dropout]-conv-norm(x)``; shape ``(N, C, H, W)`` preserved."""
+
+    def __init__(self, *, channels: int, norm: str = "instance", dropout: bool = False, padding: str = "reflect") -> None:
+        super().__init__()
+        bias = conv_bias(norm)
+        layers: list[nn.Module] = []
+        for i in range(2):
+            pad, p = _pad(padding, 1)
+            layers += [*pad, nn.Conv2d(channels, channels, 3, padding=p, bias=bias), make_norm(norm, channels)]
+            if i == 0:
+                layers.append(nn.ReLU(True))
+                if dropout:
+                    layers.append(nn.Dropout(0.5))
+        self.block = nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.block(x)
+
+
+class ResnetGenerator(nn.Module):
+    """ResNet-based generator; inputs must be multiples of 4 in height and width.
+
+    Input ``(N, in_channels, H, W)`` in [-1, 1]; output ``(N, out_channels, H, W)`` in [-1, 1].
+    """
+
+    def __init__(
+        self,
+        *,
+        in_channels: int = 3,
+        out_channels: int = 3,
+        n_blocks: int = 9,
+        base_channels: int = 64,
+        norm: str = "batch",
+        dropout: bool = False,
+        padding: str = "reflect",
+    ) -> None:
+        super().__init__()
+        if n_blocks < 0:
+            raise ValueError(f"n_blocks={n_blocks} must be >= 0")
+        c = base_channels
+        bias = conv_bias(norm)
+        pad, p = _pad(padding, 3)
+        layers: list[nn.Module] = [*pad, nn.Conv2d(in_channels, c, 7, padding=p, bias=bias), make_norm(norm, c), nn.ReLU(True)]
+        for i in range(2):
+            m = 2**i
+            layers += [nn.Conv2d(c * m, c * m * 2, 3, 2, 1, bias=bias), make_norm(norm, c * m * 2), nn.ReLU(True)]
+        layers += [ResnetBlock(channels=c * 4, norm=norm, dropout=dropout, padding=padding) for _ in range(n_blocks)]
+        for i in range(2):
+            m = 2 ** (2 - i)
+            layers += [
+                nn.ConvTranspose2d(c * m, c * m // 2, 3, 2, 1, output_padding=1, bias=bias),
+                make_norm(norm, c * m // 2),
+                nn.ReLU(True),
+            ]
+        pad, p = _pad(padding, 3)
+        layers += [*pad, nn.Conv2d(c, out_channels, 7, padding=p), nn.Tanh()]
+        self.model = nn.Sequential(*layers)
+        self.size_multiple = 4
+        self.in_channels = in_channels
+        self.out_channels = out_channels
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model(x)

@@ -1,0 +1,100 @@
+"""U-Net generator (Ronneberger et al. 2015 as used by pix2pix, Isola et al. 2017).
+
+Layer for layer the reference pix2pix U-Net: 4x4 stride-2 convolutions, LeakyReLU(0.2)
+going down, ReLU going up, transposed convolutions, skip connections by channel
+concatenation, dropout 0.5 in the innermost 8x-channel decoder blocks, tanh output.
+With ``base_channels=64`` its parameter count equals the reference exactly.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from .blocks import conv_bias, make_norm
+
+
+class UnetBlock(nn.Module):
+    """One U-Net level: ``down`` -> ``inner`` -> ``up``, output concatenated with the input.
+
+    The outermost level has no skip concatenation and ends in tanh.
+    Input ``(N, outer, H, W)``; output ``(N, 2*outer, H, W)`` (``(N, out, H, W)`` outermost).
+    """
+
+    def __init__(
+        self,
+        *,
+        outer: int,
+        inner: int,
+        in_channels: int | None = None,
+        sub: nn.Module | None = None,
+        outermost: bool = False,
+        norm: str = "batch",
+        dropout: bool = False,
+    ) -> None:
+        super().__init__()
+        self.outermost = outermost
+        in_channels = outer if in_channels is None else in_channels
+        bias = conv_bias(norm)
+        down_conv = nn.Conv2d(in_channels, inner, 4, 2, 1, bias=bias)
+        if outermost:
+            down: list[nn.Module] = [down_conv]
+            up: list[nn.Module] = [nn.ReLU(True), nn.ConvTranspose2d(inner * 2, outer, 4, 2, 1), nn.Tanh()]
+        elif sub is None:  # innermost: no norm at the 1x1 bottleneck going down
+            down = [nn.LeakyReLU(0.2, True), down_conv]
+            up = [nn.ReLU(True), nn.ConvTranspose2d(inner, outer, 4, 2, 1, bias=bias), make_norm(norm, outer)]
+        else:
+            down = [nn.LeakyReLU(0.2, True), down_conv, make_norm(norm, inner)]
+            up = [nn.ReLU(True), nn.ConvTranspose2d(inner * 2, outer, 4, 2, 1, bias=bias), make_norm(norm, outer)]
+            if dropout:
+                up.append(nn.Dropout(0.5))
+        self.down = nn.Sequential(*down)
+        self.sub = sub if sub is not None else nn.Identity()
+        self.up = nn.Sequential(*up)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.up(self.sub(self.down(x)))
+        return y if self.outermost else torch.cat([x, y], 1)
+
+
+class UnetGenerator(nn.Module):
+    """U-Net with ``num_downs`` stride-2 levels; inputs must be multiples of ``2**num_downs``.
+
+    Args:
+        in_channels / out_channels: image channels (1 or 3 usually).
+        num_downs: number of downsamplings (7 -> "unet_128", 8 -> "unet_256").
+        base_channels: channels after the first convolution (64 in the paper); deeper
+            levels use 2x, 4x and then 8x this.
+        norm: ``batch`` | ``instance`` | ``none``.
+        dropout: dropout 0.5 in the ``num_downs - 5`` innermost 8x-channel decoder blocks.
+
+    Input ``(N, in_channels, H, W)`` in [-1, 1]; output ``(N, out_channels, H, W)`` in [-1, 1].
+    """
+
+    def __init__(
+        self,
+        *,
+        in_channels: int = 3,
+        out_channels: int = 3,
+        num_downs: int = 8,
+        base_channels: int = 64,
+        norm: str = "batch",
+        dropout: bool = True,
+    ) -> None:
+        super().__init__()
+        if num_downs < 5:
+            raise ValueError(f"num_downs={num_downs} is too small; the U-Net needs at least 5 levels")
+        c = base_channels
+        block = UnetBlock(outer=c * 8, inner=c * 8, norm=norm)
+        for _ in range(num_downs - 5):
+            block = UnetBlock(outer=c * 8, inner=c * 8, sub=block, norm=norm, dropout=dropout)
+        block = UnetBlock(outer=c * 4, inner=c * 8, sub=block, norm=norm)
+        block = UnetBlock(outer=c * 2, inner=c * 4, sub=block, norm=norm)
+        block = UnetBlock(outer=c, inner=c * 2, sub=block, norm=norm)
+        self.model = UnetBlock(outer=out_channels, inner=c, in_channels=in_channels, sub=block, outermost=True, norm=norm)
+        self.size_multiple = 2**num_downs
+        self.in_channels = in_channels
+        self.out_channels = out_channels
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model(x)

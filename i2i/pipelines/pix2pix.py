@@ -1,0 +1,104 @@
+"""pix2pix (Isola et al., CVPR 2017): paired translation with a conditional GAN + L1.
+
+Per iteration, as in the reference: G produces ``fake = G(input)``; the D step judges
+``concat(input, target)`` as real and ``concat(input, fake.detach())`` as fake, with the
+loss halved so D learns at half G's rate; then the G step with D frozen minimises
+``adversarial(D(concat(input, fake))) + l1_weight * |fake - target|``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..config import Config
+from ..data.datasets import PairedDataset
+from ..losses import GANLoss, gradient_penalty
+from ..nets.blocks import set_test_mode
+from .base import Pipeline, StepContext, discriminator_from_config, generator_from_config
+
+
+class Pix2Pix(Pipeline):
+    """Nets: ``G`` (input -> output) and ``D`` (conditional PatchGAN on input+image)."""
+
+    net_names = ("G", "D")
+    directions = {"a_to_b": "G"}
+
+    def __init__(self, cfg: Config) -> None:
+        super().__init__(cfg)
+        self.gan = GANLoss(cfg.loss.gan_mode)
+
+    @classmethod
+    def build_net(cls, cfg: Config, name: str) -> nn.Module:
+        g = cfg.model.generator
+        if name == "G":
+            return generator_from_config(g)
+        if name == "D":
+            return discriminator_from_config(cfg.model.discriminator, g.in_channels + g.out_channels)
+        raise KeyError(f"pix2pix has no net {name!r}; it has {', '.join(cls.net_names)}")
+
+    @classmethod
+    def make_dataset(cls, cfg: Config, *, train: bool, root: str | None = None) -> PairedDataset:
+        d, g = cfg.data, cfg.model.generator
+        return PairedDataset(
+            root or d.root,
+            layout=d.layout,
+            direction=d.direction,
+            in_channels=g.in_channels,
+            out_channels=g.out_channels,
+            preprocess=d.preprocess,
+            load_size=d.load_size,
+            crop_size=d.crop_size,
+            flip=d.flip,
+            train=train,
+            seed=cfg.seed,
+        )
+
+    def param_groups(self) -> dict[str, dict[str, Any]]:
+        o = self.cfg.optim
+        return {
+            "G": {"params": list(self.nets["G"].parameters()), "lr": o.lr_g},
+            "D": {"params": list(self.nets["D"].parameters()), "lr": o.lr_d},
+        }
+
+    def train_step(self, batch: dict[str, Any], ctx: StepContext) -> dict[str, torch.Tensor]:
+        real_a, real_b = batch["input"], batch["target"]
+        G, D = ctx.module("G"), ctx.module("D")
+        with ctx.autocast():
+            fake_b = G(real_a)
+
+        # D step: fake is detached so this backward never reaches G.
+        with ctx.autocast():
+            pred_real = D(torch.cat([real_a, real_b], 1))
+            pred_fake = D(torch.cat([real_a, fake_b.detach()], 1))
+        loss_d_real, loss_d_fake = self.gan.real_loss(pred_real), self.gan.fake_loss(pred_fake)
+        loss_d = 0.5 * (loss_d_real + loss_d_fake)
+        logs = {"D_real": loss_d_real.detach(), "D_fake": loss_d_fake.detach()}
+        if self.gan.mode == "wgangp":
+            # The penalty is applied, unlike the reference code where it is defined but unused.
+            with ctx.autocast():
+                gp = gradient_penalty(lambda x: D(torch.cat([real_a, x], 1)), real_b, fake_b, self.cfg.loss.gp_weight)
+            loss_d = loss_d + gp
+            logs["D_gp"] = gp.detach()
+        ctx.backward_step("D", loss_d)
+
+        # G step: D is frozen, so its parameters get no gradients from the G loss.
+        with ctx.frozen("D") as (D_frozen,), ctx.autocast():
+            loss_g_gan = self.gan.g_loss(D_frozen(torch.cat([real_a, fake_b], 1)))
+        loss_l1 = F.l1_loss(fake_b.float(), real_b.float())
+        ctx.backward_step("G", loss_g_gan + self.cfg.loss.l1_weight * loss_l1)
+        logs.update(G_gan=loss_g_gan.detach(), G_L1=loss_l1.detach())
+        return logs
+
+    @torch.no_grad()
+    def sample(self, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
+        G = self.nets["G"]
+        restore = set_test_mode(G, self.cfg.test.mode)
+        try:
+            out = G(batch["input"])
+        finally:
+            restore()
+        return {"input": batch["input"], "output": out, "target": batch["target"]}

@@ -1,0 +1,274 @@
+"""Inference: :class:`Translator` runs a trained generator on arrays, PIL images,
+tensors, files and folder trees. Everything it needs comes from the checkpoint's config.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .config import Config, config_from_dict, config_to_dict
+from .data.io import (
+    IMAGE_EXTENSIONS,
+    ImageReadError,
+    from_tensor,
+    is_image_file,
+    list_images,
+    read_image,
+    to_channels,
+    to_tensor,
+    write_image,
+)
+from .engine.checkpoint import CheckpointError, load_checkpoint, load_state_strict, save_checkpoint
+from .nets.blocks import set_test_mode, size_multiple
+from .registry import pipeline_class
+
+
+def _device(spec: str | torch.device) -> torch.device:
+    if isinstance(spec, torch.device):
+        return spec
+    if spec == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(spec)
+
+
+def pad_to_multiple(x: torch.Tensor, multiple: int) -> tuple[torch.Tensor, tuple[int, int]]:
+    """Pad ``(N, C, H, W)`` on the bottom/right to multiples of ``multiple``.
+
+    Reflection padding where the image is large enough, edge replication otherwise
+    (e.g. a 100-pixel image padded to 256). Returns the padded tensor and ``(H, W)``.
+    """
+    h, w = x.shape[-2:]
+    ph, pw = (-h) % multiple, (-w) % multiple
+    if ph == 0 and pw == 0:
+        return x, (h, w)
+    mode = "reflect" if ph < h and pw < w else "replicate"
+    return F.pad(x, (0, pw, 0, ph), mode=mode), (h, w)
+
+
+@dataclass
+class ConvertSummary:
+    """Outcome of :meth:`Translator.convert_folder`."""
+
+    converted: list[Path] = field(default_factory=list)
+    failed: list[tuple[Path, str]] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed
+
+
+class Translator:
+    """A generator ready for inference.
+
+    ``mode``: ``eval`` (running statistics, no dropout) or ``paper`` (pix2pix's test-time
+    batch statistics and dropout; dropout masks are reproducible from ``seed``). Images
+    of any size are padded to the generator's multiple and cropped back.
+    """
+
+    def __init__(
+        self, net: nn.Module, cfg: Config, *, direction: str, mode: str = "eval", device: str | torch.device = "auto", seed: int = 0
+    ) -> None:
+        self.cfg = cfg
+        self.direction = direction
+        self.mode = mode
+        self.seed = seed
+        self.device = _device(device)
+        self.net = net.to(self.device)
+        net.requires_grad_(False)
+        set_test_mode(net, mode)
+        self.in_channels = getattr(net, "in_channels", cfg.model.generator.in_channels)
+        self.out_channels = getattr(net, "out_channels", cfg.model.generator.out_channels)
+        self.size_multiple = size_multiple(net)
+
+    @classmethod
+    def from_checkpoint(
+        cls,
+        path: str | Path,
+        *,
+        direction: str | None = None,
+        mode: str | None = None,
+        device: str | torch.device = "auto",
+        seed: int = 0,
+    ) -> Translator:
+        """Load a training checkpoint or an export. ``direction`` defaults to the pipeline's
+        trained direction; ``mode`` to the config's ``test.mode``."""
+        data = load_checkpoint(path)
+        cfg = config_from_dict(data["config"])
+        pipe = pipeline_class(cfg.pipeline)
+        direction = direction or data.get("direction") or pipe.default_direction(cfg)
+        if direction not in pipe.directions:
+            raise CheckpointError(f"'{path}' ({cfg.pipeline}) has no direction {direction!r}; it offers {', '.join(pipe.directions)}")
+        name = pipe.directions[direction]
+        if name not in data["nets"]:
+            raise CheckpointError(f"'{path}' does not hold generator {name!r} for {direction}; it holds {', '.join(data['nets'])}")
+        net = pipe.build_net(cfg, name)
+        load_state_strict(net, data["nets"][name], what=name, source=path)
+        return cls(net, cfg, direction=direction, mode=mode or cfg.test.mode, device=device, seed=seed)
+
+    @classmethod
+    def untrained(cls, cfg: Config, *, direction: str | None = None, device: str | torch.device = "auto") -> Translator:
+        """The freshly initialised generator of ``cfg`` (seeded by ``cfg.seed``): a baseline."""
+        pipe = pipeline_class(cfg.pipeline)
+        direction = direction or pipe.default_direction(cfg)
+        torch.manual_seed(cfg.seed)
+        nets = pipe(cfg).nets  # build all nets in training order so the seed gives the trained run's init
+        return cls(nets[pipe.directions[direction]], cfg, direction=direction, mode=cfg.test.mode, device=device)
+
+    # ------------------------------------------------------------------ tensors
+    @contextlib.contextmanager
+    def _rng(self) -> Iterator[None]:
+        """In paper mode, dropout masks come from ``seed`` without disturbing the global RNG."""
+        if self.mode != "paper":
+            yield
+            return
+        devices = [self.device.index or 0] if self.device.type == "cuda" else []
+        with torch.random.fork_rng(devices=devices):
+            torch.manual_seed(self.seed)
+            yield
+
+    @torch.inference_mode()
+    def translate_tensor(self, x: torch.Tensor) -> torch.Tensor:
+        """``(N, in_channels, H, W)`` in [-1, 1] -> ``(N, out_channels, H, W)`` in [-1, 1] (any H, W)."""
+        if x.dim() != 4 or x.shape[1] != self.in_channels:
+            raise ValueError(f"expected a (N, {self.in_channels}, H, W) tensor, got shape {tuple(x.shape)}")
+        xp, (h, w) = pad_to_multiple(x.to(self.device, torch.float32), self.size_multiple)
+        with self._rng():
+            y = self.net(xp)
+        return y[:, :, :h, :w]
+
+    # ------------------------------------------------------------------ any image kind
+    def __call__(self, image: Any) -> Any:
+        """Translate one image and return the same kind.
+
+        numpy ``(H, W[, C])`` uint8/uint16 (RGB order; alpha carried through) -> numpy of the
+        same dtype; PIL image -> PIL image; tensor ``(C, H, W)`` or ``(N, C, H, W)`` float in
+        [-1, 1] -> tensor of the same layout on the input's device.
+        """
+        if isinstance(image, torch.Tensor):
+            single = image.dim() == 3
+            x = image[None] if single else image
+            y = self.translate_tensor(x).to(image.device)
+            return y[0] if single else y
+        if isinstance(image, np.ndarray):
+            return self._translate_array(image)
+        if type(image).__module__.startswith("PIL."):
+            return self._translate_pil(image)
+        raise TypeError(f"cannot translate a {type(image).__name__}; pass a numpy array, a PIL image or a torch tensor")
+
+    def _translate_array(self, img: np.ndarray) -> np.ndarray:
+        if img.dtype not in (np.uint8, np.uint16):
+            raise TypeError(f"numpy images must be uint8 or uint16, got {img.dtype}")
+        squeeze = img.ndim == 2
+        img3 = img[:, :, None] if squeeze else img
+        alpha = img3[:, :, 3:4] if img3.shape[2] == 4 else None
+        x = to_tensor(to_channels(img3, self.in_channels))[None]
+        out = from_tensor(self.translate_tensor(x)[0], img.dtype)
+        if alpha is not None and self.out_channels == 3:
+            out = np.concatenate([out, alpha], axis=2)
+        return out[:, :, 0] if squeeze and out.shape[2] == 1 else out
+
+    def _translate_pil(self, image: Any) -> Any:
+        from PIL import Image
+
+        arr = np.asarray(image)
+        if image.mode in ("I;16", "I;16B", "I;16L", "I"):
+            arr = arr.astype(np.uint16)
+        elif arr.dtype != np.uint8:
+            arr = np.asarray(image.convert("RGB"))
+        out = self._translate_array(arr)
+        if out.ndim == 3 and out.shape[2] == 1:
+            out = out[:, :, 0]
+        if out.dtype == np.uint16:
+            return Image.fromarray(out if out.ndim == 2 else (out >> 8).astype(np.uint8))
+        return Image.fromarray(out)
+
+    # ------------------------------------------------------------------ files
+    def convert_file(self, src: str | Path, dst: str | Path) -> Path:
+        """Read ``src``, translate, write ``dst`` atomically (bit depth kept where the format allows)."""
+        img = read_image(src)
+        out = self._translate_array(img)
+        if out.dtype == np.uint16 and Path(dst).suffix.lower() not in (".png", ".tif", ".tiff"):
+            out = (out.astype(np.uint32) * 255 // 65535).astype(np.uint8)  # format holds 8 bits only
+        if out.ndim == 2:
+            out = out[:, :, None]
+        return write_image(dst, out)
+
+    def convert_folder(
+        self, input_path: str | Path, output_dir: str | Path, *, ext: str | None = None, progress: bool = False
+    ) -> ConvertSummary:
+        """Translate one image file or every image under a folder into ``output_dir``,
+        mirroring sub-folders and names (``ext`` changes the format, e.g. ``.png``).
+
+        Unreadable files are recorded in the summary and skipped; the rest are converted.
+        Raises ``FileNotFoundError``/``ValueError`` before writing anything when the input
+        is missing or the output would overwrite an input.
+        """
+        src, out = Path(input_path), Path(output_dir)
+        if not src.exists():
+            raise FileNotFoundError(f"input '{src}' does not exist; pass an image file or a folder of images")
+        if ext is not None and not ext.startswith("."):
+            ext = "." + ext
+        if ext is not None and ext.lower() not in IMAGE_EXTENSIONS:
+            raise ValueError(f"--ext {ext!r} is not a supported image format; use one of {', '.join(IMAGE_EXTENSIONS)}")
+        if src.is_file():
+            if not is_image_file(src):
+                raise ValueError(f"'{src}' is not an image file ({', '.join(IMAGE_EXTENSIONS)})")
+            files, base = [src], src.parent
+        else:
+            files, base = list_images(src), src
+            if not files:
+                raise FileNotFoundError(f"folder '{src}' holds no images ({', '.join(IMAGE_EXTENSIONS)})")
+        targets = [out / f.relative_to(base).with_suffix(ext or f.suffix) for f in files]
+        inputs = {f.resolve() for f in files}
+        clash = [t for t in targets if t.resolve() in inputs]
+        if clash:
+            raise ValueError(f"output '{clash[0]}' would overwrite an input image; choose an output folder outside the input")
+        summary = ConvertSummary()
+        t0 = time.perf_counter()
+        bar = None
+        if progress:
+            from tqdm import tqdm
+
+            bar = tqdm(total=len(files), unit="img", dynamic_ncols=True, file=sys.stderr)
+        for f, t in zip(files, targets):
+            try:
+                self.convert_file(f, t)
+                summary.converted.append(t)
+            except ImageReadError as e:
+                summary.failed.append((f, str(e)))
+            if bar is not None:
+                bar.update(1)
+        if bar is not None:
+            bar.close()
+        summary.seconds = time.perf_counter() - t0
+        return summary
+
+
+def export_generator(checkpoint: str | Path, output: str | Path, *, direction: str | None = None) -> Path:
+    """Write a generator-only file (weights + config + direction) from a checkpoint."""
+    tr = Translator.from_checkpoint(checkpoint, direction=direction, device="cpu")
+    data = load_checkpoint(checkpoint)
+    name = pipeline_class(tr.cfg.pipeline).directions[tr.direction]
+    return save_checkpoint(
+        output,
+        {
+            "kind": "export",
+            "pipeline": tr.cfg.pipeline,
+            "config": config_to_dict(tr.cfg),
+            "direction": tr.direction,
+            "nets": {name: {k: v.detach().cpu() for k, v in tr.net.state_dict().items()}},
+            "step": data.get("step", 0),
+        },
+    )
