@@ -204,6 +204,11 @@ def _convert(value: Any, tp: Any, path: str) -> Any:
             raise ConfigError(f"config key {path!r} must be an integer, got {value!r}")
         return value
     if tp is float:
+        if isinstance(value, str):  # YAML 1.1 reads 1e-4 (no dot) as a string
+            try:
+                return float(value)
+            except ValueError:
+                pass
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ConfigError(f"config key {path!r} must be a number, got {value!r}")
         return float(value)

@@ -96,11 +96,11 @@ def set_test_mode(net: nn.Module, mode: str) -> Callable[[], None]:
     ``eval``: the usual ``net.eval()`` (running statistics, no dropout).
     ``paper``: pix2pix's test-time behaviour (Isola et al. 2017, sec. 3.3): dropout active
     and batch norm normalising with the statistics of the batch at hand. The running
-    statistics are left untouched (momentum 0 while in this mode), so inference never
-    changes a model's saved state.
+    statistics are neither used nor updated (``track_running_stats`` off while in this
+    mode), so inference never changes a model's saved state.
     """
     check_choice("mode", mode, TEST_MODES)
-    saved = [(m, m.training, getattr(m, "momentum", None)) for m in net.modules()]
+    saved = [(m, m.training, getattr(m, "track_running_stats", None)) for m in net.modules()]
     net.eval()
     if mode == "paper":
         for m in net.modules():
@@ -108,13 +108,13 @@ def set_test_mode(net: nn.Module, mode: str) -> Callable[[], None]:
                 m.train()
             elif isinstance(m, nn.modules.batchnorm._BatchNorm):
                 m.train()
-                m.momentum = 0.0
+                m.track_running_stats = False
 
     def restore() -> None:
-        for m, training, momentum in saved:
+        for m, training, track in saved:
             m.training = training
             if isinstance(m, nn.modules.batchnorm._BatchNorm):
-                m.momentum = momentum
+                m.track_running_stats = track
 
     return restore
 
