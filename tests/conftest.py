@@ -65,3 +65,9 @@ def tiny_config(tmp_path: Path, data_root: Path, **sections: Any):
         else:
             data[key] = value
     return config_from_dict(data)
+
+
+@pytest.fixture
+def make_config():
+    """The :func:`tiny_config` factory."""
+    return tiny_config

@@ -167,4 +167,4 @@ class EpochSampler(Sampler[tuple[int, int]]):
         return iter([(self.epoch, i) for i in self.indices()[self.start :]])
 
     def __len__(self) -> int:
-        return self.per_rank - self.start
+        return max(0, self.per_rank - self.start)

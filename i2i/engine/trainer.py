@@ -94,6 +94,7 @@ class _Context:
     def __init__(self, trainer: Trainer) -> None:
         self.t = trainer
         self.step = 0
+        self.backward_losses: dict[str, torch.Tensor] = {}
 
     def module(self, name: str) -> nn.Module:
         return self.t.train_modules[name]
@@ -106,6 +107,8 @@ class _Context:
 
     def backward_step(self, opt_name: str, loss: torch.Tensor) -> None:
         opt = self.t.optimizers[opt_name]
+        # Kept so the trainer checks the totals it trained on, not only the logged parts.
+        self.backward_losses[f"{opt_name}_total"] = loss.detach()
         opt.zero_grad(set_to_none=True)
         self.t.scaler.scale(loss).backward()
         self.t.scaler.step(opt)
@@ -302,8 +305,10 @@ class Trainer:
         while True:
             self.sampler.set_epoch(self.epoch, self.batch_in_epoch * self.cfg.data.batch_size)
             for batch in self.loader:
-                yield batch
+                # Counted when handed out: a checkpoint taken after this step must resume
+                # with the next batch, not repeat this one.
                 self.batch_in_epoch += 1
+                yield batch
             self.epoch += 1
             self.batch_in_epoch = 0
 
@@ -338,11 +343,13 @@ class Trainer:
             while self.step < self.total_steps:
                 batch = self._to_device(next(batches))
                 self.ctx.step = self.step
+                self.ctx.backward_losses = {}
                 logs = self.pipeline.train_step(batch, self.ctx)
                 self.scaler.update()
-                values = torch.stack([v.float() for v in logs.values()]).cpu()
+                checked = {**logs, **self.ctx.backward_losses}
+                values = torch.stack([v.float() for v in checked.values()]).cpu()  # one host sync per step
                 if not torch.isfinite(values).all():
-                    bad = [k for k, v in zip(logs, values.tolist()) if not math.isfinite(v)]
+                    bad = [k for k, v in zip(checked, values.tolist()) if not math.isfinite(v)]
                     last = self.ckpt_dir / "last.pt"
                     kept = f"the last good checkpoint '{last}' was left intact" if last.exists() else "no checkpoint had been written yet"
                     raise TrainingDiverged(
@@ -353,7 +360,7 @@ class Trainer:
                 for sched in self.schedulers.values():
                     sched.step()
                 self.step += 1
-                for k, v in zip(logs, values.tolist()):
+                for k, v in zip(logs, values.tolist()):  # logs come first in `checked`
                     sums[k] = sums.get(k, 0.0) + v
                 count += 1
                 if bar is not None:

@@ -1,0 +1,128 @@
+import json
+import math
+
+import pytest
+import torch
+
+from i2i.config import ConfigError
+from i2i.engine.checkpoint import CheckpointError
+from i2i.engine.trainer import Trainer, TrainingDiverged, lr_lambda, train
+from i2i.evaluate import evaluate_paired
+
+
+def _weights(path):
+    data = torch.load(path, weights_only=True)
+    return data, {f"{n}.{k}": v for n, sd in data["nets"].items() for k, v in sd.items()}
+
+
+def test_checkpoint_holds_full_state_and_loads_weights_only(tmp_path, gray2color, make_config):
+    cfg = make_config(tmp_path, gray2color, train={"steps": 2})
+    summary = train(cfg)
+    data = torch.load(summary["checkpoint"], weights_only=True)  # no pickled code anywhere
+    assert data["kind"] == "training" and data["step"] == 2 and data["config"]["name"] == "tiny"
+    assert set(data["nets"]) == {"G", "D"} and set(data["optimizers"]) == {"G", "D"}
+    assert data["optimizers"]["G"]["state"], "Adam moments must be saved for exact resume"
+    run = cfg.run_dir
+    assert (run / "config.yaml").is_file() and (run / "samples" / "step_00000002.png").is_file()
+    lines = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in lines] == [2] and {"D_real", "D_fake", "G_gan", "G_L1", "lr_G"} <= set(lines[0])
+
+
+@pytest.mark.parametrize("workers", [0, 1])
+def test_resume_is_exact(tmp_path, gray2color, make_config, workers):
+    # 6 steps straight == 3 steps, stop, resume, 3 steps: bit-identical weights, with
+    # dropout, batch norm, random crops/flips and a decaying learning rate in play.
+    common = {"data": {"num_workers": workers}, "train": {"steps": 6, "checkpoint_every": 3}}
+    straight = make_config(tmp_path / "a", gray2color, **common)
+    train(straight)
+    split = make_config(tmp_path / "b", gray2color, **common)
+    t = Trainer(split)
+    t.total_steps = 3  # simulate an interruption right after the step-3 checkpoint
+    t.fit()
+    train(split, resume="auto")
+    _, wa = _weights(straight.run_dir / "checkpoints" / "last.pt")
+    db, wb = _weights(split.run_dir / "checkpoints" / "last.pt")
+    assert db["step"] == 6
+    for k in wa:
+        assert torch.equal(wa[k], wb[k]), k
+    steps = [json.loads(x)["step"] for x in (split.run_dir / "metrics.jsonl").read_text().splitlines()]
+    assert steps == [2, 3, 4, 6]  # the first part ended (and logged) at 3; nothing duplicated
+
+
+def test_fresh_run_refuses_to_overwrite_and_other_architectures_are_rejected(tmp_path, gray2color, make_config):
+    cfg = make_config(tmp_path, gray2color, train={"steps": 1})
+    train(cfg)
+    before = (cfg.run_dir / "checkpoints" / "last.pt").read_bytes()
+    with pytest.raises(ConfigError, match="already holds a checkpoint.*--resume auto"):
+        train(cfg)
+    other = make_config(tmp_path, gray2color, train={"steps": 2}, model={"generator": {"base_channels": 16}})
+    with pytest.raises(CheckpointError, match="another architecture"):
+        train(other, resume="auto")
+    assert (cfg.run_dir / "checkpoints" / "last.pt").read_bytes() == before
+
+
+def test_non_finite_loss_stops_and_keeps_last_good_checkpoint(tmp_path, gray2color, make_config):
+    cfg = make_config(tmp_path, gray2color, train={"steps": 2, "checkpoint_every": 2})
+    train(cfg)
+    last = cfg.run_dir / "checkpoints" / "last.pt"
+    good = last.read_bytes()
+    # The logged parts (G_gan, G_L1) stay finite; only the weighted total is NaN. It must be
+    # caught at once, before any checkpoint (every step here) can store NaN weights.
+    broken = make_config(tmp_path, gray2color, train={"steps": 4, "checkpoint_every": 1}, loss={"l1_weight": math.nan})
+    with pytest.raises(TrainingDiverged, match=r"loss G_total became non-finite at step 3.*left intact"):
+        train(broken, resume="auto")
+    assert last.read_bytes() == good
+    assert torch.load(last, weights_only=True)["step"] == 2
+
+
+@pytest.mark.parametrize("mode", ["lsgan", "hinge", "wgangp"])
+def test_every_gan_mode_trains(tmp_path, gray2color, make_config, mode):
+    cfg = make_config(tmp_path, gray2color, loss={"gan_mode": mode}, train={"steps": 2})
+    summary = train(cfg)
+    assert all(math.isfinite(v) for v in summary["losses"].values())
+    if mode == "wgangp":
+        assert summary["losses"]["D_gp"] > 0
+
+
+def test_bf16_autocast_and_channels_last_on_cpu(tmp_path, gray2color, make_config):
+    cfg = make_config(tmp_path, gray2color, train={"steps": 2, "amp": "bf16", "channels_last": True})
+    assert math.isfinite(train(cfg)["losses"]["G_L1"])
+    with pytest.raises(ConfigError, match="fp16.*CUDA"):
+        Trainer(make_config(tmp_path / "x", gray2color, train={"amp": "fp16"}))
+
+
+def test_schedules():
+    from i2i.config import config_from_dict
+
+    def f(policy, **kw):
+        cfg = config_from_dict({"schedule": {"policy": policy, **kw}, "train": {"epochs": 4}})
+        return lr_lambda(cfg, steps_per_epoch=10, total_steps=40)
+
+    lin = f("linear", decay_start=2)
+    assert [lin(t) for t in (0, 19, 20, 30, 40)] == [1.0, 1.0, 1.0, 0.5, 0.0]
+    step = f("step", step_size=1, gamma=0.5)
+    assert [step(t) for t in (0, 9, 10, 25)] == [1.0, 1.0, 0.5, 0.25]
+    cos = f("cosine")
+    assert cos(0) == 1.0 and cos(20) == pytest.approx(0.5) and cos(40) == pytest.approx(0.0)
+    assert f("constant")(39) == 1.0
+
+
+@pytest.mark.slow
+def test_pix2pix_learns_on_real_pixels(tmp_path, gray2color, make_config):
+    # Colourising held-out crops of real photos: after a short CPU run the generator must
+    # be far closer to the true colours than the same network untrained, and the L1 term
+    # of the training loss must have fallen.
+    cfg = make_config(
+        tmp_path, gray2color,
+        model={"generator": {"base_channels": 16}},
+        train={"steps": 150, "log_every": 10},
+        optim={"lr_g": 1e-3, "lr_d": 2e-4},
+        schedule={"policy": "constant"},
+    )
+    summary = train(cfg)
+    result = evaluate_paired(summary["checkpoint"], gray2color / "test")
+    m = {r["model"]: r for r in result["models"]}
+    assert m["trained"]["L1"] < 0.6 * m["untrained"]["L1"]
+    assert m["trained"]["PSNR"] > m["untrained"]["PSNR"] + 4.0
+    logs = [json.loads(x) for x in (cfg.run_dir / "metrics.jsonl").read_text().splitlines()]
+    assert logs[-1]["G_L1"] < 0.5 * logs[0]["G_L1"]
