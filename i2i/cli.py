@@ -23,9 +23,7 @@ def _train(args: argparse.Namespace) -> int:
 
     cfg = load_config(args.config, args.set)
     summary = train(cfg, resume=args.resume)
-    from .engine import dist
-
-    if dist.rank() == 0:
+    if summary["rank"] == 0:
         losses = ", ".join(f"{k} {v:.4g}" for k, v in summary["losses"].items())
         print(f"trained {cfg.name} to step {summary['step']} ({losses}); checkpoint {summary['checkpoint']}")
     return 0

@@ -71,3 +71,12 @@ def tiny_config(tmp_path: Path, data_root: Path, **sections: Any):
 def make_config():
     """The :func:`tiny_config` factory."""
     return tiny_config
+
+
+@pytest.fixture(scope="session")
+def trained(tmp_path_factory, gray2color) -> str:
+    """Checkpoint of a tiny gray -> colour pix2pix trained for 3 steps."""
+    import i2i
+
+    cfg = tiny_config(tmp_path_factory.mktemp("trained"), gray2color, train={"steps": 3})
+    return i2i.train(cfg)["checkpoint"]

@@ -395,7 +395,8 @@ class Trainer:
                 bar.close()
             if writer is not None:
                 writer.close()
-        return {"step": self.step, "losses": last_logs, "checkpoint": str(self.ckpt_dir / "last.pt"), "run_dir": str(self.run_dir)}
+        return {"step": self.step, "losses": last_logs, "checkpoint": str(self.ckpt_dir / "last.pt"), "run_dir": str(self.run_dir),
+                "rank": self.rank}
 
     def write_samples(self) -> Path:
         """Sample grid of the fixed preview batch at the current step."""
