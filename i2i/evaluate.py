@@ -32,8 +32,7 @@ def evaluate_paired(
     """
     trained = Translator.from_checkpoint(checkpoint, mode=mode, device=device)
     cfg = trained.cfg
-    baseline = Translator.untrained(cfg, direction=trained.direction, device=device)
-    baseline.mode = trained.mode
+    baseline = Translator.untrained(cfg, direction=trained.direction, mode=trained.mode, device=device)
     dataset = pipeline_class(cfg.pipeline).make_dataset(cfg, train=False, root=str(data_root))
     n = len(dataset) if limit is None else min(limit, len(dataset))
     per_image, rows = [], []

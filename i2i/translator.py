@@ -118,13 +118,15 @@ class Translator:
         return cls(net, cfg, direction=direction, mode=mode or cfg.test.mode, device=device, seed=seed)
 
     @classmethod
-    def untrained(cls, cfg: Config, *, direction: str | None = None, device: str | torch.device = "auto") -> Translator:
+    def untrained(
+        cls, cfg: Config, *, direction: str | None = None, mode: str | None = None, device: str | torch.device = "auto"
+    ) -> Translator:
         """The freshly initialised generator of ``cfg`` (seeded by ``cfg.seed``): a baseline."""
         pipe = pipeline_class(cfg.pipeline)
         direction = direction or pipe.default_direction(cfg)
         torch.manual_seed(cfg.seed)
         nets = pipe(cfg).nets  # build all nets in training order so the seed gives the trained run's init
-        return cls(nets[pipe.directions[direction]], cfg, direction=direction, mode=cfg.test.mode, device=device)
+        return cls(nets[pipe.directions[direction]], cfg, direction=direction, mode=mode or cfg.test.mode, device=device)
 
     # ------------------------------------------------------------------ tensors
     @contextlib.contextmanager

@@ -126,3 +126,28 @@ def test_pix2pix_learns_on_real_pixels(tmp_path, gray2color, make_config):
     assert m["trained"]["PSNR"] > m["untrained"]["PSNR"] + 4.0
     logs = [json.loads(x) for x in (cfg.run_dir / "metrics.jsonl").read_text().splitlines()]
     assert logs[-1]["G_L1"] < 0.5 * logs[0]["G_L1"]
+
+
+@pytest.mark.slow
+def test_compiled_training_writes_plain_checkpoints(tmp_path, gray2color, make_config):
+    import i2i
+
+    cfg = make_config(tmp_path, gray2color, train={"steps": 2, "compile": True})
+    summary = train(cfg)
+    assert all(math.isfinite(v) for v in summary["losses"].values())
+    data = torch.load(summary["checkpoint"], weights_only=True)
+    assert not any("_orig_mod" in k for sd in data["nets"].values() for k in sd)
+    tr = i2i.Translator.from_checkpoint(summary["checkpoint"], device="cpu")
+    assert tr(torch.zeros(1, 1, 32, 32)).shape == (1, 3, 32, 32)
+
+
+def test_tensorboard_switch(tmp_path, gray2color, make_config, monkeypatch):
+    cfg = make_config(tmp_path, gray2color, train={"steps": 2, "tensorboard": True})
+    try:
+        import tensorboard  # noqa: F401
+    except ImportError:
+        with pytest.raises(ConfigError, match=r"pip install 'i2i\[tensorboard\]'"):
+            train(cfg)
+        return
+    train(cfg)
+    assert list((cfg.run_dir / "tensorboard").glob("events.out.tfevents.*"))

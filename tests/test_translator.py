@@ -145,3 +145,10 @@ def test_python_dash_m_entry_point():
     r = subprocess.run([sys.executable, "-m", "i2i", "--help"], capture_output=True, text=True, check=True)
     for cmd in ("train", "convert", "export", "eval"):
         assert cmd in r.stdout
+
+
+def test_untrained_baseline_follows_the_requested_mode(trained):
+    cfg = i2i.Translator.from_checkpoint(trained, device="cpu").cfg
+    base = i2i.Translator.untrained(cfg, mode="paper", device="cpu")
+    bns = [m for m in base.net.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    assert base.mode == "paper" and bns and all(m.training and not m.track_running_stats for m in bns)

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Command one: set up, then train pix2pix on the bundled photos (grayscale -> colour),
-# convert the held-out crops, and write the results page. About 6 minutes on 2 CPU cores
+# convert the held-out crops, and write the results page. About 5 minutes on 2 CPU cores
 # after the first-time install; a GPU is used automatically when present.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"

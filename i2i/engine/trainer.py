@@ -301,7 +301,8 @@ class Trainer:
             atomic_write_bytes(metrics, ("\n".join(lines) + "\n" if lines else "").encode())
 
     # ------------------------------------------------------------------ the loop
-    def _batches(self) -> Iterator[dict[str, Any]]:
+    def batches(self) -> Iterator[dict[str, Any]]:
+        """Endless training batches from the current position (epochs advance by themselves)."""
         while True:
             self.sampler.set_epoch(self.epoch, self.batch_in_epoch * self.cfg.data.batch_size)
             for batch in self.loader:
@@ -311,6 +312,30 @@ class Trainer:
                 yield batch
             self.epoch += 1
             self.batch_in_epoch = 0
+
+    def train_step(self, batch: dict[str, Any]) -> dict[str, float]:
+        """One iteration on a loader batch: pipeline step, scaler, divergence check,
+        schedulers, step counter. Returns the logged losses as floats."""
+        batch = self._to_device(batch)
+        self.ctx.step = self.step
+        self.ctx.backward_losses = {}
+        logs = self.pipeline.train_step(batch, self.ctx)
+        self.scaler.update()
+        checked = {**logs, **self.ctx.backward_losses}
+        values = torch.stack([v.float() for v in checked.values()]).cpu().tolist()  # one host sync per step
+        if not all(math.isfinite(v) for v in values):
+            bad = [k for k, v in zip(checked, values) if not math.isfinite(v)]
+            last = self.ckpt_dir / "last.pt"
+            kept = f"the last good checkpoint '{last}' was left intact" if last.exists() else "no checkpoint had been written yet"
+            raise TrainingDiverged(
+                f"loss {', '.join(bad)} became non-finite at step {self.step + 1}; training stopped and {kept}. "
+                "Lower optim.lr_g/lr_d, set train.amp to 'none', or check the data for broken images; "
+                "then continue with --resume auto"
+            )
+        for sched in self.schedulers.values():
+            sched.step()
+        self.step += 1
+        return dict(zip(logs, values))  # the logged losses come first in `checked`
 
     def fit(self) -> dict[str, Any]:
         """Train until the configured length; returns a summary (final losses, step, paths)."""
@@ -338,29 +363,11 @@ class Trainer:
         sums: dict[str, float] = {}
         count, t0 = 0, time.perf_counter()
         last_logs: dict[str, float] = {}
-        batches = self._batches()
+        batches = self.batches()
         try:
             while self.step < self.total_steps:
-                batch = self._to_device(next(batches))
-                self.ctx.step = self.step
-                self.ctx.backward_losses = {}
-                logs = self.pipeline.train_step(batch, self.ctx)
-                self.scaler.update()
-                checked = {**logs, **self.ctx.backward_losses}
-                values = torch.stack([v.float() for v in checked.values()]).cpu()  # one host sync per step
-                if not torch.isfinite(values).all():
-                    bad = [k for k, v in zip(checked, values.tolist()) if not math.isfinite(v)]
-                    last = self.ckpt_dir / "last.pt"
-                    kept = f"the last good checkpoint '{last}' was left intact" if last.exists() else "no checkpoint had been written yet"
-                    raise TrainingDiverged(
-                        f"loss {', '.join(bad)} became non-finite at step {self.step + 1}; training stopped and {kept}. "
-                        "Lower optim.lr_g/lr_d, set train.amp to 'none', or check the data for broken images; "
-                        "then continue with --resume auto"
-                    )
-                for sched in self.schedulers.values():
-                    sched.step()
-                self.step += 1
-                for k, v in zip(logs, values.tolist()):  # logs come first in `checked`
+                logs = self.train_step(next(batches))
+                for k, v in logs.items():
                     sums[k] = sums.get(k, 0.0) + v
                 count += 1
                 if bar is not None:
