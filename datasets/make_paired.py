@@ -45,6 +45,16 @@ def random_crop(img: np.ndarray, region: tuple[int, int, int, int], size: int, r
     return cv2.resize(crop, (size, size), interpolation=cv2.INTER_AREA) if side != size else crop
 
 
+def split_regions(shape: tuple[int, ...]) -> dict[str, tuple[int, int, int, int]]:
+    """Train region (first 70 % of the longer side) and test region (the rest) as (y0, y1, x0, x1)."""
+    h, w = shape[:2]
+    if w >= h:
+        cut = int(0.7 * w)
+        return {"train": (0, h, 0, cut), "test": (0, h, cut, w)}
+    cut = int(0.7 * h)
+    return {"train": (0, cut, 0, w), "test": (cut, h, 0, w)}
+
+
 def build(photos: Path, out: Path, *, task: str, size: int, n_train: int, n_test: int, seed: int) -> dict[str, int]:
     """Write ``out/{train,test}/{A,B}/*.png``; returns the number of pairs per split."""
     files = list_images(photos)
@@ -54,13 +64,7 @@ def build(photos: Path, out: Path, *, task: str, size: int, n_train: int, n_test
     counts = {"train": 0, "test": 0}
     for f in files:
         rgb = to_channels(read_image(f), 3)
-        h, w = rgb.shape[:2]
-        long_is_w = w >= h
-        cut = int(0.7 * (w if long_is_w else h))
-        regions = {
-            "train": (0, h, 0, cut) if long_is_w else (0, cut, 0, w),
-            "test": (0, h, cut, w) if long_is_w else (cut, h, 0, w),
-        }
+        regions = split_regions(rgb.shape)
         for split, n in (("train", n_train), ("test", n_test)):
             y0, y1, x0, x1 = regions[split]
             if min(y1 - y0, x1 - x0) < size:

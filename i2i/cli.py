@@ -59,7 +59,9 @@ def _export(args: argparse.Namespace) -> int:
 def _eval(args: argparse.Namespace) -> int:
     from .evaluate import evaluate_paired, format_table
 
-    result = evaluate_paired(args.checkpoint, args.data, args.out, mode=args.mode, device=args.device, limit=args.limit)
+    result = evaluate_paired(
+        args.checkpoint, args.data, args.out, mode=args.mode, direction=args.direction, device=args.device, limit=args.limit
+    )
     print(format_table(result["models"]))
     if args.out:
         Path(args.out).mkdir(parents=True, exist_ok=True)
@@ -101,6 +103,7 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--data", required=True, help="paired test folder (A/ + B/, or side-by-side AB images)")
     v.add_argument("--out", default=None, help="folder for the results page, images and metrics.json")
     v.add_argument("--mode", choices=modes, default=None)
+    v.add_argument("--direction", default=None, help="a_to_b or b_to_a for two-way models (default: the trained direction)")
     v.add_argument("--device", default="auto")
     v.add_argument("--limit", type=int, default=None, help="evaluate at most this many pairs")
     v.set_defaults(func=_eval)

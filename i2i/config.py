@@ -65,8 +65,10 @@ class ModelConfig:
 
 @dataclass
 class DataConfig:
-    """Paired data. ``root`` holds either ``A/`` + ``B/`` folders matched by file stem or
-    side-by-side AB images (``layout: auto`` picks by looking). ``val_root`` is optional."""
+    """Paired data (pix2pix): ``root`` holds either ``A/`` + ``B/`` folders matched by file
+    stem or side-by-side AB images (``layout: auto`` picks by looking).
+    Unpaired data (CycleGAN): ``root`` holds ``trainA/ trainB/ testA/ testB/`` (or ``A/ B/``);
+    B images are drawn at random unless ``serial_batches``. ``val_root`` is optional."""
 
     root: str = ""
     val_root: str | None = None
@@ -78,15 +80,22 @@ class DataConfig:
     flip: bool = True
     batch_size: int = 1
     num_workers: int = 2
+    serial_batches: bool = False
 
 
 @dataclass
 class LossConfig:
-    """``gan_mode``: vanilla (non-saturating BCE on logits), lsgan, hinge, wgangp."""
+    """``gan_mode``: vanilla (non-saturating BCE on logits), lsgan, hinge, wgangp.
+    pix2pix: ``l1_weight``. CycleGAN: ``cycle_weight`` (each direction),
+    ``identity_weight`` (times ``cycle_weight``; 0 disables), ``pool_size`` (history of
+    generated images per direction shown to the discriminators; 0 disables)."""
 
     gan_mode: Literal["vanilla", "lsgan", "hinge", "wgangp"] = "vanilla"
     l1_weight: float = 100.0
     gp_weight: float = 10.0
+    cycle_weight: float = 10.0
+    identity_weight: float = 0.5
+    pool_size: int = 50
 
 
 @dataclass

@@ -9,8 +9,8 @@ from typing import Any
 import torch
 
 from . import metrics, report
+from .data.datasets import PairedDataset
 from .data.io import write_image
-from .registry import pipeline_class
 from .translator import Translator
 
 
@@ -20,20 +20,35 @@ def evaluate_paired(
     out_dir: str | Path | None = None,
     *,
     mode: str | None = None,
+    direction: str | None = None,
     device: str = "auto",
     limit: int | None = None,
 ) -> dict[str, Any]:
     """Mean L1 (on [0, 1]) and PSNR (dB, RGB) of the checkpoint's generator on the pairs in
-    ``data_root``, of the same architecture untrained (the seed's initial weights), and of
+    ``data_root`` (``A/`` + ``B/``, ``testA/`` + ``testB/`` or side-by-side AB; ``direction``
+    picks the generator of a two-way model and orients the pairs), of the same architecture untrained (the seed's initial weights), and of
     the identity (the input itself as the prediction, gray repeated to RGB).
 
     With ``out_dir``, writes the images and ``index.html`` with the run's loss curves.
     Returns ``{"models": [{"model", "L1", "PSNR"}...], "per_image": [...], "page": path|None}``.
     """
-    trained = Translator.from_checkpoint(checkpoint, mode=mode, device=device)
+    trained = Translator.from_checkpoint(checkpoint, mode=mode, direction=direction, device=device)
     cfg = trained.cfg
     baseline = Translator.untrained(cfg, direction=trained.direction, mode=trained.mode, device=device)
-    dataset = pipeline_class(cfg.pipeline).make_dataset(cfg, train=False, root=str(data_root))
+    root, d = Path(data_root), cfg.data
+    # Pairs are oriented as the generator translates: pix2pix's single generator follows
+    # data.direction; a two-way model's b_to_a generator reads B and should produce A.
+    dataset = PairedDataset(
+        root,
+        direction="b_to_a" if (trained.direction == "b_to_a") != (d.direction == "b_to_a") else "a_to_b",
+        in_channels=trained.in_channels,
+        out_channels=trained.out_channels,
+        preprocess=d.preprocess,
+        load_size=d.load_size,
+        crop_size=d.crop_size,
+        train=False,
+        folders=("testA", "testB") if (root / "testA").is_dir() else ("A", "B"),
+    )
     n = len(dataset) if limit is None else min(limit, len(dataset))
     per_image, rows = [], []
     out = Path(out_dir) if out_dir else None

@@ -32,7 +32,10 @@ DISCRIMINATOR_PRESETS: dict[str, tuple[str, dict[str, Any]]] = {
 }
 
 # pipeline name -> "module:Class"
-PIPELINES: dict[str, str] = {"pix2pix": "i2i.pipelines.pix2pix:Pix2Pix"}
+PIPELINES: dict[str, str] = {
+    "pix2pix": "i2i.pipelines.pix2pix:Pix2Pix",
+    "cyclegan": "i2i.pipelines.cyclegan:CycleGAN",
+}
 
 
 def did_you_mean(value: str, choices: list[str] | tuple[str, ...]) -> str:

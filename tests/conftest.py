@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import sys
 from pathlib import Path
 from typing import Any
@@ -14,15 +13,8 @@ ROOT = Path(__file__).resolve().parent.parent
 torch.set_num_threads(2)  # the CI machine has 2 shared cores
 
 
-def _load_make_paired():
-    spec = importlib.util.spec_from_file_location("make_paired", ROOT / "datasets" / "make_paired.py")
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules["make_paired"] = mod
-    spec.loader.exec_module(mod)
-    return mod
-
-
-make_paired = _load_make_paired()
+sys.path.insert(0, str(ROOT / "datasets"))  # the dataset builder scripts (make_paired, make_unpaired)
+import make_paired  # noqa: E402
 
 
 @pytest.fixture(scope="session")

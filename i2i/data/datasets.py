@@ -15,7 +15,7 @@ import torch
 from torch.utils.data import Dataset, Sampler
 
 from .io import ImageReadError, list_images, read_image, to_channels, to_tensor
-from .transforms import apply_paired, paired_transform
+from .transforms import apply_paired, apply_single, paired_transform
 
 
 class DataError(ValueError):
@@ -58,11 +58,13 @@ class PairedDataset(Dataset):
         flip: bool = True,
         train: bool = True,
         seed: int = 0,
+        folders: tuple[str, str] = ("A", "B"),
     ) -> None:
         self.root = Path(root)
         _require_dir(self.root, "data folder")
+        self.folders = folders
         if layout == "auto":
-            layout = "folders" if (self.root / "A").is_dir() else "aligned"
+            layout = "folders" if (self.root / folders[0]).is_dir() else "aligned"
         self.layout = layout
         self.pairs: list[tuple[Path, Path | None]] = self._find_pairs()
         self.direction = direction
@@ -78,14 +80,14 @@ class PairedDataset(Dataset):
             if not files:
                 raise DataError(f"data folder '{self.root}' holds no images; expected side-by-side AB images or A/ and B/ folders")
             return [(f, None) for f in files]
-        a_dir, b_dir = self.root / "A", self.root / "B"
+        a_dir, b_dir = self.root / self.folders[0], self.root / self.folders[1]
         _require_dir(a_dir, "folder")
         _require_dir(b_dir, "folder")
         a = {p.relative_to(a_dir).with_suffix("").as_posix(): p for p in list_images(a_dir)}
         b = {p.relative_to(b_dir).with_suffix("").as_posix(): p for p in list_images(b_dir)}
         if not a or not b:
             empty = a_dir if not a else b_dir
-            raise DataError(f"folder '{empty}' holds no images; put the paired images in A/ and B/ with matching names")
+            raise DataError(f"folder '{empty}' holds no images; put the paired images in {a_dir.name}/ and {b_dir.name}/ with matching names")
         only_a, only_b = sorted(set(a) - set(b)), sorted(set(b) - set(a))
         if only_a or only_b:
             def show(names: list[str]) -> str:
@@ -93,9 +95,9 @@ class PairedDataset(Dataset):
 
             parts = []
             if only_a:
-                parts.append(f"in A/ but not B/: {show(only_a)}")
+                parts.append(f"in {a_dir.name}/ but not {b_dir.name}/: {show(only_a)}")
             if only_b:
-                parts.append(f"in B/ but not A/: {show(only_b)}")
+                parts.append(f"in {b_dir.name}/ but not {a_dir.name}/: {show(only_b)}")
             raise DataError(f"unmatched images under '{self.root}' (pairs are matched by file name without suffix); " + "; ".join(parts))
         return [(a[k], b[k]) for k in sorted(a)]
 
@@ -130,8 +132,83 @@ class PairedDataset(Dataset):
         src, dst = to_channels(src, self.in_channels), to_channels(dst, self.out_channels)
         if self.transform.transforms:
             src, dst = apply_paired(self.transform, src, dst, sample_seed(self.seed, epoch, index))
-        name = self.pairs[index][0].relative_to(self.root / "A" if self.layout == "folders" else self.root).as_posix()
+        name = self.pairs[index][0].relative_to(self.root / self.folders[0] if self.layout == "folders" else self.root).as_posix()
         return {"input": to_tensor(src), "target": to_tensor(dst), "name": name}
+
+
+def _domain_dirs(root: Path, phase: str) -> tuple[Path, Path]:
+    """``root/{phase}A`` + ``root/{phase}B`` when present, else ``root/A`` + ``root/B``."""
+    for a, b in ((f"{phase}A", f"{phase}B"), ("A", "B")):
+        if (root / a).is_dir() or (root / b).is_dir():
+            return root / a, root / b
+    raise DataError(
+        f"data folder '{root}' has neither {phase}A/ + {phase}B/ nor A/ + B/ sub-folders; "
+        "put the images of each domain in its own folder (see datasets/README.md)"
+    )
+
+
+class UnpairedDataset(Dataset):
+    """Two unpaired image domains for CycleGAN.
+
+    Folders: ``root/trainA`` + ``root/trainB`` (``testA``/``testB`` when ``train`` is
+    false), or ``root/A`` + ``root/B``. An epoch has ``max(len(A), len(B))`` items: item
+    ``i`` takes A image ``i mod len(A)`` and a B image drawn at random from
+    ``(seed, epoch, i)`` (or ``i mod len(B)`` with ``serial``), so the pairing is
+    reproducible after a resume. Each domain gets its own augmentation draw.
+    Items: ``{"a", "b"}`` float ``(C, H, W)`` in [-1, 1] and ``"name_a"``, ``"name_b"``.
+    """
+
+    def __init__(
+        self,
+        root: str | Path,
+        *,
+        a_channels: int = 3,
+        b_channels: int = 3,
+        preprocess: str = "resize_and_crop",
+        load_size: int = 286,
+        crop_size: int = 256,
+        flip: bool = True,
+        train: bool = True,
+        serial: bool = False,
+        seed: int = 0,
+    ) -> None:
+        self.root = Path(root)
+        _require_dir(self.root, "data folder")
+        self.a_dir, self.b_dir = _domain_dirs(self.root, "train" if train else "test")
+        self.a_files = self._list(self.a_dir)
+        self.b_files = self._list(self.b_dir)
+        self.a_channels, self.b_channels = a_channels, b_channels
+        self.transform = paired_transform(preprocess=preprocess, load_size=load_size, crop_size=crop_size, flip=flip, train=train)
+        self.serial = serial or not train
+        self.seed = seed
+        self.epoch = 0
+
+    @staticmethod
+    def _list(folder: Path) -> list[Path]:
+        _require_dir(folder, "domain folder")
+        files = list_images(folder)
+        if not files:
+            raise DataError(f"domain folder '{folder}' holds no images; CycleGAN needs images in both domains")
+        return files
+
+    def __len__(self) -> int:
+        return max(len(self.a_files), len(self.b_files))
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __getitem__(self, key: int | tuple[int, int]) -> dict:
+        epoch, index = key if isinstance(key, tuple) else (self.epoch, key)
+        s = sample_seed(self.seed, epoch, index)
+        pa = self.a_files[index % len(self.a_files)]
+        pb = self.b_files[index % len(self.b_files) if self.serial else s % len(self.b_files)]
+        a = to_channels(read_image(pa), self.a_channels)
+        b = to_channels(read_image(pb), self.b_channels)
+        if self.transform.transforms:
+            a = apply_single(self.transform, a, s)
+            b = apply_single(self.transform, b, sample_seed(self.seed + 1, epoch, index))
+        return {"a": to_tensor(a), "b": to_tensor(b), "name_a": pa.relative_to(self.a_dir).as_posix(),
+                "name_b": pb.relative_to(self.b_dir).as_posix()}
 
 
 class EpochSampler(Sampler[tuple[int, int]]):

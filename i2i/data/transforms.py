@@ -47,3 +47,9 @@ def apply_paired(transform: A.Compose, a: np.ndarray, b: np.ndarray, seed: int) 
 
 def _hwc(x: np.ndarray) -> np.ndarray:
     return x[:, :, None] if x.ndim == 2 else x
+
+
+def apply_single(transform: A.Compose, img: np.ndarray, seed: int) -> np.ndarray:
+    """Apply ``transform`` (built by :func:`paired_transform`) to one image with parameters from ``seed``."""
+    transform.set_random_seed(seed)
+    return _hwc(transform(image=img)["image"])

@@ -1,0 +1,144 @@
+"""CycleGAN (Zhu et al., ICCV 2017): unpaired translation between domains A and B.
+
+Nets: ``G_ab`` (A -> B), ``G_ba`` (B -> A), ``D_a`` (judges domain A: real A vs G_ba's
+output), ``D_b`` (judges domain B). Per iteration, as in the reference: the G step with
+both discriminators frozen minimises adversarial losses both ways + ``cycle_weight`` x
+L1 cycle reconstruction both ways + identity terms (``G_ab(b) ~ b``, ``G_ba(a) ~ a``,
+weighted ``identity_weight x cycle_weight``); then the D step judges real images
+against generated ones drawn from per-direction history pools, halved as in pix2pix.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..config import Config, ConfigError
+from ..data.datasets import UnpairedDataset
+from ..losses import GANLoss, gradient_penalty
+from ..nets.blocks import set_test_mode
+from .base import Pipeline, StepContext, discriminator_from_config, generator_from_config
+from .pool import ImagePool
+
+
+class CycleGAN(Pipeline):
+    """Two generators and two discriminators trained with cycle consistency."""
+
+    net_names = ("G_ab", "G_ba", "D_a", "D_b")
+    directions = {"a_to_b": "G_ab", "b_to_a": "G_ba"}
+
+    def __init__(self, cfg: Config) -> None:
+        g, loss = cfg.model.generator, cfg.loss
+        if loss.identity_weight > 0 and g.in_channels != g.out_channels:
+            raise ConfigError(
+                f"loss.identity_weight={loss.identity_weight} needs domains with equal channel counts, but "
+                f"model.generator.in_channels={g.in_channels} (A) and out_channels={g.out_channels} (B); "
+                "set loss.identity_weight: 0"
+            )
+        super().__init__(cfg)
+        self.gan = GANLoss(loss.gan_mode)
+        self.pools = {"a": ImagePool(loss.pool_size, seed=cfg.seed * 2 + 1), "b": ImagePool(loss.pool_size, seed=cfg.seed * 2 + 2)}
+
+    @classmethod
+    def build_net(cls, cfg: Config, name: str) -> nn.Module:
+        g = cfg.model.generator
+        a_ch, b_ch = g.in_channels, g.out_channels
+        if name == "G_ab":
+            return generator_from_config(g)
+        if name == "G_ba":
+            return generator_from_config(dataclasses.replace(g, in_channels=b_ch, out_channels=a_ch))
+        if name in ("D_a", "D_b"):
+            return discriminator_from_config(cfg.model.discriminator, a_ch if name == "D_a" else b_ch)
+        raise KeyError(f"cyclegan has no net {name!r}; it has {', '.join(cls.net_names)}")
+
+    @classmethod
+    def make_dataset(cls, cfg: Config, *, train: bool, root: str | None = None) -> UnpairedDataset:
+        d, g = cfg.data, cfg.model.generator
+        return UnpairedDataset(
+            root or d.root,
+            a_channels=g.in_channels,
+            b_channels=g.out_channels,
+            preprocess=d.preprocess,
+            load_size=d.load_size,
+            crop_size=d.crop_size,
+            flip=d.flip,
+            train=train,
+            serial=d.serial_batches,
+            seed=cfg.seed,
+        )
+
+    def param_groups(self) -> dict[str, dict[str, Any]]:
+        o, n = self.cfg.optim, self.nets
+        return {
+            "G": {"params": [*n["G_ab"].parameters(), *n["G_ba"].parameters()], "lr": o.lr_g},
+            "D": {"params": [*n["D_a"].parameters(), *n["D_b"].parameters()], "lr": o.lr_d},
+        }
+
+    def train_step(self, batch: dict[str, Any], ctx: StepContext) -> dict[str, torch.Tensor]:
+        real_a, real_b = batch["a"], batch["b"]
+        loss = self.cfg.loss
+        G_ab, G_ba = ctx.module("G_ab"), ctx.module("G_ba")
+        with ctx.autocast():
+            fake_b, fake_a = G_ab(real_a), G_ba(real_b)
+            rec_a, rec_b = G_ba(fake_b), G_ab(fake_a)
+
+        # G step: both discriminators frozen (their parameters get no gradient from it).
+        with ctx.frozen("D_a", "D_b") as (D_a, D_b), ctx.autocast():
+            adv_ab = self.gan.g_loss(D_b(fake_b))
+            adv_ba = self.gan.g_loss(D_a(fake_a))
+            idt_a = idt_b = torch.zeros((), device=real_a.device)
+            if loss.identity_weight > 0:
+                # A generator fed an image of its target domain should leave it alone:
+                # this keeps colours from drifting (the paper's photo <-> painting setting).
+                idt_b = F.l1_loss(G_ab(real_b).float(), real_b.float())
+                idt_a = F.l1_loss(G_ba(real_a).float(), real_a.float())
+        cyc_a = F.l1_loss(rec_a.float(), real_a.float())
+        cyc_b = F.l1_loss(rec_b.float(), real_b.float())
+        w, wi = loss.cycle_weight, loss.cycle_weight * loss.identity_weight
+        ctx.backward_step("G", adv_ab + adv_ba + w * (cyc_a + cyc_b) + wi * (idt_a + idt_b))
+
+        # D step on pooled history; fakes are detached, so nothing reaches the generators.
+        pooled_a = self.pools["a"].query(fake_a.detach())
+        pooled_b = self.pools["b"].query(fake_b.detach())
+        D_a, D_b = ctx.module("D_a"), ctx.module("D_b")
+        logs: dict[str, torch.Tensor] = {}
+        loss_d = torch.zeros((), device=real_a.device)
+        for name, D, real, fake in (("D_a", D_a, real_a, pooled_a), ("D_b", D_b, real_b, pooled_b)):
+            with ctx.autocast():
+                d_loss = 0.5 * self.gan.d_loss(D(real), D(fake))
+                if self.gan.mode == "wgangp":
+                    gp = gradient_penalty(D, real, fake, loss.gp_weight)
+                    d_loss = d_loss + gp
+                    logs[f"{name}_gp"] = gp.detach()
+            logs[name] = d_loss.detach()
+            loss_d = loss_d + d_loss
+        ctx.backward_step("D", loss_d)
+        logs.update(
+            G_ab=adv_ab.detach(), G_ba=adv_ba.detach(), cycle_a=cyc_a.detach(), cycle_b=cyc_b.detach(),
+            idt_a=idt_a.detach(), idt_b=idt_b.detach(),
+        )
+        return logs
+
+    @torch.no_grad()
+    def sample(self, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
+        G_ab, G_ba = self.nets["G_ab"], self.nets["G_ba"]
+        restores = [set_test_mode(G_ab, self.cfg.test.mode), set_test_mode(G_ba, self.cfg.test.mode)]
+        try:
+            real_a, real_b = batch["a"], batch["b"]
+            fake_b, fake_a = G_ab(real_a), G_ba(real_b)
+            out = {"real_a": real_a, "fake_b": fake_b, "rec_a": G_ba(fake_b), "real_b": real_b, "fake_a": fake_a, "rec_b": G_ab(fake_a)}
+        finally:
+            for restore in restores:
+                restore()
+        return out
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"pools": {k: p.state_dict() for k, p in self.pools.items()}}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        for k, p in self.pools.items():
+            p.load_state_dict(state["pools"][k])

@@ -1,0 +1,170 @@
+import numpy as np
+import pytest
+import torch
+
+import i2i
+from i2i.cli import main
+from i2i.config import ConfigError
+from i2i.data.datasets import DataError, UnpairedDataset
+from i2i.data.io import read_image, write_image
+from i2i.evaluate import evaluate_paired
+from i2i.pipelines.pool import ImagePool
+
+
+@pytest.fixture(scope="session")
+def negative(tmp_path_factory, photos):
+    """Unpaired photos (A) / negatives of other crops (B), with true negatives of testA in testB."""
+    import make_unpaired
+
+    out = tmp_path_factory.mktemp("negative")
+    make_unpaired.build(photos, out, transform="negative", size=32, n_train=12, n_test=3, seed=0)
+    return out
+
+
+def cycle_config(make_config, tmp_path, root, **sections):
+    model = {"generator": {"name": "resnet", "n_blocks": 1, "num_downs": None, "base_channels": 8, "in_channels": 3,
+                           "out_channels": 3, "norm": "none", "dropout": False},
+             "discriminator": {"norm": "instance"}}
+    for k, v in sections.pop("model", {}).items():
+        model[k] = {**model[k], **v}
+    loss = {"gan_mode": "lsgan", "identity_weight": 0.5, "pool_size": 2, **sections.pop("loss", {})}
+    data = {"root": str(root), "val_root": None, **sections.pop("data", {})}
+    return make_config(tmp_path, root, pipeline="cyclegan", model=model, loss=loss, data=data, **sections)
+
+
+def _domains(root, a, b, size=(40, 40), channels=(3, 3)):
+    rng = np.random.default_rng(0)
+    for i in range(a):
+        write_image(root / "trainA" / f"a{i}.png", rng.integers(0, 256, (*size, channels[0]), dtype=np.uint8))
+    for i in range(b):
+        write_image(root / "trainB" / f"b{i}.png", rng.integers(0, 256, (*size, channels[1]), dtype=np.uint8))
+
+
+def test_unpaired_dataset_length_random_b_and_independent_augmentation(tmp_path):
+    _domains(tmp_path, 5, 3)
+    ds = UnpairedDataset(tmp_path, preprocess="crop", crop_size=16, seed=1)
+    assert len(ds) == 5  # the larger domain
+    picks = [ds[(0, i)]["name_b"] for i in range(5)]
+    assert picks == [ds[(0, i)]["name_b"] for i in range(5)]  # reproducible from (seed, epoch, index)
+    assert {ds[(e, 0)]["name_b"] for e in range(8)} != {"b0.png"}  # random, not serial
+    serial = UnpairedDataset(tmp_path, preprocess="crop", crop_size=16, serial=True)
+    assert [serial[i]["name_b"] for i in range(5)] == ["b0.png", "b1.png", "b2.png", "b0.png", "b1.png"]
+
+
+def test_each_domain_is_augmented_independently(tmp_path):
+    img = np.random.default_rng(0).integers(0, 256, (48, 48, 3), dtype=np.uint8)
+    write_image(tmp_path / "A" / "x.png", img)
+    write_image(tmp_path / "B" / "x.png", img)
+    ds = UnpairedDataset(tmp_path, preprocess="crop", crop_size=16, flip=False)
+    differs = [not torch.equal(ds[(e, 0)]["a"], ds[(e, 0)]["b"]) for e in range(5)]
+    assert sum(differs) >= 4  # same source image, different crops
+
+
+def test_channels_per_domain_and_clear_errors(tmp_path):
+    _domains(tmp_path, 2, 2, channels=(1, 3))
+    item = UnpairedDataset(tmp_path, a_channels=1, b_channels=3, preprocess="none")[0]
+    assert item["a"].shape[0] == 1 and item["b"].shape[0] == 3
+    with pytest.raises(DataError, match="neither trainA/ \\+ trainB/ nor A/ \\+ B/"):
+        UnpairedDataset(tmp_path / "trainA")
+    empty = tmp_path / "e"
+    (empty / "trainA").mkdir(parents=True)
+    write_image(empty / "trainA" / "a.png", np.zeros((4, 4, 3), np.uint8))
+    with pytest.raises(DataError, match="trainB' does not exist"):
+        UnpairedDataset(empty)
+    (empty / "trainB").mkdir()
+    with pytest.raises(DataError, match="trainB' holds no images"):
+        UnpairedDataset(empty)
+
+
+def test_identity_loss_needs_equal_channels(tmp_path, negative, make_config):
+    cfg = cycle_config(make_config, tmp_path, negative, model={"generator": {"in_channels": 1}})
+    with pytest.raises(ConfigError, match="identity_weight=0.5.*in_channels=1.*out_channels=3.*identity_weight: 0"):
+        i2i.train(cfg)
+    cfg = cycle_config(make_config, tmp_path, negative, model={"generator": {"in_channels": 1}}, loss={"identity_weight": 0.0},
+                       train={"steps": 1})
+    i2i.train(cfg)  # gray A <-> colour B trains without the identity term
+    tr = i2i.Translator.from_checkpoint(cfg.run_dir / "checkpoints" / "last.pt", direction="b_to_a", device="cpu")
+    assert (tr.in_channels, tr.out_channels) == (3, 1)
+
+
+def test_image_pool_fills_swaps_and_resumes_exactly():
+    pool = ImagePool(3, seed=0)
+    first = torch.arange(3.0).view(3, 1, 1, 1)
+    assert torch.equal(pool.query(first), first)  # filling: passed through and stored
+    saved = pool.state_dict()
+    new = torch.full((20, 1, 1, 1), 9.0)
+    out = pool.query(new)
+    assert 0 < int((out != 9).sum()) < 20  # about half the time an older image comes back
+    again = ImagePool(3, seed=123)
+    again.load_state_dict(saved)
+    assert torch.equal(again.query(new), out)
+    assert torch.equal(ImagePool(0).query(new), new)
+
+
+def test_resume_is_exact_with_pools(tmp_path, negative, make_config):
+    common = {"train": {"steps": 6, "checkpoint_every": 3}}
+    straight = cycle_config(make_config, tmp_path / "a", negative, **common)
+    i2i.train(straight)
+    split = cycle_config(make_config, tmp_path / "b", negative, **common)
+    t = i2i.Trainer(split)
+    t.total_steps = 3
+    t.fit()
+    state = torch.load(split.run_dir / "checkpoints" / "last.pt", weights_only=True)
+    assert state["pipeline_state"]["pools"]["a"]["images"].shape[0] == 2  # pools travel in the checkpoint
+    i2i.train(split, resume="auto")
+    a = torch.load(straight.run_dir / "checkpoints" / "last.pt", weights_only=True)
+    b = torch.load(split.run_dir / "checkpoints" / "last.pt", weights_only=True)
+    for net in ("G_ab", "G_ba", "D_a", "D_b"):
+        for k, v in a["nets"][net].items():
+            assert torch.equal(v, b["nets"][net][k]), f"{net}.{k}"
+
+
+@pytest.mark.parametrize("mode", ["vanilla", "hinge", "wgangp"])
+def test_gan_modes(tmp_path, negative, make_config, mode):
+    summary = i2i.train(cycle_config(make_config, tmp_path, negative, loss={"gan_mode": mode}, train={"steps": 2}))
+    assert {"D_a", "D_b", "G_ab", "G_ba", "cycle_a", "cycle_b", "idt_a", "idt_b"} <= set(summary["losses"])
+    if mode == "wgangp":
+        assert summary["losses"]["D_a_gp"] > 0
+
+
+def test_both_directions_convert_export_and_sample_grid(tmp_path, negative, make_config):
+    cfg = cycle_config(make_config, tmp_path, negative, train={"steps": 2})
+    ckpt = i2i.train(cfg)["checkpoint"]
+    grid = read_image(cfg.run_dir / "samples" / "step_00000002.png")
+    assert grid.shape[1] == 2 + 6 * (32 + 2)  # real_a, fake_b, rec_a, real_b, fake_a, rec_b
+    for direction in ("a_to_b", "b_to_a"):
+        out = tmp_path / direction
+        assert main(["convert", ckpt, str(negative / "testA"), str(out), "--direction", direction, "--quiet"]) == 0
+        assert len(list(out.glob("*.png"))) == 15
+    ab = i2i.Translator.from_checkpoint(ckpt, device="cpu")
+    ba = i2i.Translator.from_checkpoint(ckpt, direction="b_to_a", device="cpu")
+    x = torch.rand(1, 3, 32, 32) * 2 - 1
+    assert not torch.equal(ab(x), ba(x))
+    exported = i2i.export_generator(ckpt, tmp_path / "ba.pt", direction="b_to_a")
+    data = torch.load(exported, weights_only=True)
+    assert list(data["nets"]) == ["G_ba"] and data["direction"] == "b_to_a"
+    assert torch.equal(i2i.Translator.from_checkpoint(exported, device="cpu")(x), ba(x))
+    with pytest.raises(i2i.CheckpointError, match="does not hold generator 'G_ab'"):
+        i2i.Translator.from_checkpoint(exported, direction="a_to_b")
+    with pytest.raises(i2i.CheckpointError, match="no direction 'sideways'"):
+        i2i.Translator.from_checkpoint(ckpt, direction="sideways")
+
+
+@pytest.mark.slow
+def test_cyclegan_learns_an_unpaired_mapping_on_real_pixels(tmp_path, negative, make_config):
+    # A: photo crops; B: negatives of *other* crops. Nothing pairs them, yet translating
+    # held-out A crops must move toward their true negatives, far beyond both the identity
+    # (the input as the answer) and the untrained network.
+    cfg = cycle_config(
+        make_config, tmp_path, negative,
+        model={"generator": {"n_blocks": 2, "base_channels": 16}},
+        loss={"identity_weight": 0.0, "pool_size": 50},
+        optim={"lr_g": 5e-4, "lr_d": 5e-4},
+        schedule={"policy": "constant"},
+        train={"steps": 300, "log_every": 10},
+    )
+    ckpt = i2i.train(cfg)["checkpoint"]
+    m = {r["model"]: r for r in evaluate_paired(ckpt, negative)["models"]}
+    assert m["trained"]["PSNR"] > m["identity"]["PSNR"] + 8.0
+    assert m["trained"]["PSNR"] > m["untrained"]["PSNR"] + 3.0
+    assert m["trained"]["L1"] < 0.6 * m["untrained"]["L1"]
