@@ -78,7 +78,9 @@ def bench_train(config: str, overrides: list[str], mode: str, steps: int, repeat
 def bench_convert(trainer: Trainer, mode: str, size: int, n: int, repeats: int, write: bool) -> float:
     """Median images per second of single-image translation (optionally writing PNGs)."""
     cfg = trainer.cfg
-    tr = Translator(trainer.pipeline.nets["G"], cfg, direction="a_to_b", mode="eval", device=trainer.device)
+    pipe = type(trainer.pipeline)
+    direction = pipe.default_direction(cfg)
+    tr = Translator(trainer.pipeline.nets[pipe.directions[direction]], cfg, direction=direction, mode="eval", device=trainer.device)
     if mode == "compile":
         tr.net = torch.compile(tr.net)
     x = torch.rand(1, tr.in_channels, size, size) * 2 - 1
