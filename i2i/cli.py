@@ -32,7 +32,7 @@ def _train(args: argparse.Namespace) -> int:
 def _convert(args: argparse.Namespace) -> int:
     from .translator import Translator
 
-    tr = Translator.from_checkpoint(args.checkpoint, direction=args.direction, mode=args.mode, device=args.device)
+    tr = Translator.from_checkpoint(args.checkpoint, direction=args.direction, mode=args.mode, device=args.device, tile=args.tile)
     summary = tr.convert_folder(args.input, args.output, ext=args.ext, progress=not args.quiet)
     rate = len(summary.converted) / summary.seconds if summary.seconds > 0 else 0.0
     print(f"converted {len(summary.converted)} images into {args.output} ({rate:.2f} images/s), {len(summary.failed)} failed")
@@ -57,8 +57,16 @@ def _export(args: argparse.Namespace) -> int:
 
 
 def _eval(args: argparse.Namespace) -> int:
-    from .evaluate import evaluate_paired, format_table
+    from .config import config_from_dict
+    from .engine.checkpoint import load_checkpoint
+    from .evaluate import evaluate_paired, evaluate_sr, format_table
 
+    if config_from_dict(load_checkpoint(args.checkpoint)["config"]).pipeline == "srgan":
+        result = evaluate_sr(args.checkpoint, args.data, args.out, device=args.device, tile=args.tile, limit=args.limit)
+        print(result["markdown"])
+        if args.out:
+            print(f"written: {Path(args.out) / 'metrics.json'} and {Path(args.out) / 'results.md'}")
+        return 0
     result = evaluate_paired(
         args.checkpoint, args.data, args.out, mode=args.mode, direction=args.direction, device=args.device, limit=args.limit
     )
@@ -89,6 +97,8 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--mode", choices=modes, default=None, help="test-time behaviour (default: the config's test.mode)")
     c.add_argument("--ext", default=None, help="output format, e.g. png (default: same as input)")
     c.add_argument("--device", default="auto")
+    c.add_argument("--tile", type=int, default=None, metavar="PIXELS",
+                   help="process large images in tiles of this many input pixels (bounded memory; exact for SR nets)")
     c.add_argument("--quiet", action="store_true", help="no progress bar")
     c.set_defaults(func=_convert)
 
@@ -98,10 +108,11 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--direction", default=None)
     e.set_defaults(func=_export)
 
-    v = sub.add_parser("eval", help="metrics against paired targets, with an HTML results page")
+    v = sub.add_parser("eval", help="metrics against targets (paired: HTML page; SR: PSNR/SSIM vs bicubic)")
     v.add_argument("checkpoint")
-    v.add_argument("--data", required=True, help="paired test folder (A/ + B/, or side-by-side AB images)")
-    v.add_argument("--out", default=None, help="folder for the results page, images and metrics.json")
+    v.add_argument("--data", required=True, help="paired test folder (A/ + B/, testA/ + testB/, side-by-side AB), or HR images for SR")
+    v.add_argument("--out", default=None, help="folder for the results (page + images, or results.md) and metrics.json")
+    v.add_argument("--tile", type=int, default=None, metavar="PIXELS", help="SR: tiled inference")
     v.add_argument("--mode", choices=modes, default=None)
     v.add_argument("--direction", default=None, help="a_to_b or b_to_a for two-way models (default: the trained direction)")
     v.add_argument("--device", default="auto")

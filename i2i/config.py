@@ -28,18 +28,25 @@ class ConfigError(ValueError):
 @dataclass
 class GeneratorConfig:
     """Generator: a preset (unet_256, unet_128, resnet_9blocks, resnet_6blocks) or an
-    architecture (unet, resnet). ``num_downs``/``n_blocks`` only for the bare architectures."""
+    architecture (unet, resnet, srresnet). Keys left null take the architecture's default
+    (U-Net: batch norm, dropout on; ResNet: batch norm, no dropout; SRResNet: batch norm,
+    16 blocks, x4). ``num_downs`` is U-Net's, ``n_blocks`` ResNet's / SRResNet's, ``scale``
+    and ``global_skip`` SRResNet's. ``init_from``: a checkpoint whose generator ``G`` initialises this one
+    (e.g. SRGAN from a pretrained SRResNet)."""
 
     name: str = "unet_256"
     in_channels: int = 3
     out_channels: int = 3
     base_channels: int = 64
-    norm: Literal["batch", "instance", "none"] = "batch"
-    dropout: bool = True
+    norm: Literal["batch", "instance", "none"] | None = None
+    dropout: bool | None = None
     num_downs: int | None = None
     n_blocks: int | None = None
+    scale: int | None = None
+    global_skip: bool | None = None
     init: Literal["normal", "xavier", "kaiming", "orthogonal"] = "normal"
     init_gain: float = 0.02
+    init_from: str | None = None
 
 
 @dataclass
@@ -68,7 +75,10 @@ class DataConfig:
     """Paired data (pix2pix): ``root`` holds either ``A/`` + ``B/`` folders matched by file
     stem or side-by-side AB images (``layout: auto`` picks by looking).
     Unpaired data (CycleGAN): ``root`` holds ``trainA/ trainB/ testA/ testB/`` (or ``A/ B/``);
-    B images are drawn at random unless ``serial_batches``. ``val_root`` is optional."""
+    B images are drawn at random unless ``serial_batches``.
+    Super-resolution (SRGAN): ``root`` is a folder of HR images; LR images are made with
+    MATLAB-style bicubic unless ``lr_root`` holds them (matched by name); ``crop_size`` is
+    the HR crop; ``rotate`` adds random 90-degree rotations. ``val_root`` is optional."""
 
     root: str = ""
     val_root: str | None = None
@@ -81,6 +91,8 @@ class DataConfig:
     batch_size: int = 1
     num_workers: int = 2
     serial_batches: bool = False
+    lr_root: str | None = None
+    rotate: bool = False
 
 
 @dataclass
@@ -88,7 +100,10 @@ class LossConfig:
     """``gan_mode``: vanilla (non-saturating BCE on logits), lsgan, hinge, wgangp.
     pix2pix: ``l1_weight``. CycleGAN: ``cycle_weight`` (each direction),
     ``identity_weight`` (times ``cycle_weight``; 0 disables), ``pool_size`` (history of
-    generated images per direction shown to the discriminators; 0 disables)."""
+    generated images per direction shown to the discriminators; 0 disables).
+    SRGAN: ``pixel_weight`` x ``pixel_loss`` + ``perceptual_weight`` x VGG19 feature MSE at
+    ``perceptual_layer`` (weights from ``vgg_weights`` or torchvision's cache) +
+    ``adversarial_weight`` x GAN loss (0: plain SRResNet training, no discriminator)."""
 
     gan_mode: Literal["vanilla", "lsgan", "hinge", "wgangp"] = "vanilla"
     l1_weight: float = 100.0
@@ -96,6 +111,12 @@ class LossConfig:
     cycle_weight: float = 10.0
     identity_weight: float = 0.5
     pool_size: int = 50
+    pixel_loss: Literal["mse", "l1"] = "mse"
+    pixel_weight: float = 1.0
+    perceptual_weight: float = 0.0
+    perceptual_layer: str = "relu5_4"
+    vgg_weights: str | None = None
+    adversarial_weight: float = 1e-3
 
 
 @dataclass
@@ -253,8 +274,6 @@ def _validate(cfg: Config) -> None:
     d = cfg.data
     if d.batch_size <= 0:
         raise ConfigError(f"'data.batch_size' must be positive, got {d.batch_size}")
-    if d.preprocess == "resize_and_crop" and d.load_size < d.crop_size:
-        raise ConfigError(f"'data.load_size' ({d.load_size}) must be >= 'data.crop_size' ({d.crop_size})")
     for key in ("in_channels", "out_channels"):
         if getattr(cfg.model.generator, key) not in (1, 3):
             raise ConfigError(f"'model.generator.{key}' must be 1 or 3, got {getattr(cfg.model.generator, key)}")

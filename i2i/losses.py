@@ -87,3 +87,76 @@ def gradient_penalty(
     (grad,) = torch.autograd.grad(out.float().sum(), x_hat, create_graph=True)
     norms = grad.flatten(1).float().norm(2, dim=1)
     return weight * ((norms - 1.0) ** 2).mean()
+
+
+# torchvision's VGG19 feature indices of the ReLU after each conv ("relu{block}_{conv}").
+VGG19_RELU = {
+    "relu1_1": 1, "relu1_2": 3, "relu2_1": 6, "relu2_2": 8, "relu3_1": 11, "relu3_2": 13, "relu3_3": 15, "relu3_4": 17,
+    "relu4_1": 20, "relu4_2": 22, "relu4_3": 24, "relu4_4": 26, "relu5_1": 29, "relu5_2": 31, "relu5_3": 33, "relu5_4": 35,
+}
+VGG19_FILE = "vgg19-dcbb9e9d.pth"  # torchvision's name for VGG19_Weights.IMAGENET1K_V1
+VGG19_URL = "https://download.pytorch.org/models/" + VGG19_FILE
+
+
+def vgg19_weights_path(path: str | None = None) -> str:
+    """The VGG19 weights file to use: ``path`` if given, else torchvision's cache entry.
+
+    Raises ``FileNotFoundError`` saying exactly which file to put where; never falls
+    back to random weights (a random VGG gives a meaningless perceptual loss).
+    """
+    import os
+
+    if path:
+        if not os.path.isfile(path):
+            raise FileNotFoundError(f"loss.vgg_weights file '{path}' does not exist; download {VGG19_URL} and point loss.vgg_weights at it")
+        return path
+    cache = os.path.join(torch.hub.get_dir(), "checkpoints", VGG19_FILE)
+    if not os.path.isfile(cache):
+        raise FileNotFoundError(
+            f"the perceptual loss needs ImageNet VGG19 weights, and '{cache}' does not exist. Download {VGG19_URL} "
+            f"and save it as '{cache}' (torchvision's cache), or set loss.vgg_weights: /path/to/{VGG19_FILE}. "
+            "i2i never downloads weights by itself"
+        )
+    return cache
+
+
+class VGGPerceptualLoss(torch.nn.Module):
+    """MSE between VGG19 features of two images (Ledig et al.'s VGG loss).
+
+    Inputs ``(N, 3, H, W)`` in [-1, 1] are mapped to ImageNet-normalised [0, 1]. Features
+    are taken after ``layer`` (``relu5_4`` = the paper's VGG54; ``relu2_2`` = VGG22) and
+    divided by ``feature_scale`` (12.75 in the paper) before the MSE. The network is
+    frozen and kept in eval mode. ``weights``: path of torchvision's ``vgg19`` state dict
+    (see :func:`vgg19_weights_path`).
+    """
+
+    def __init__(self, layer: str = "relu5_4", *, weights: str | None = None, feature_scale: float = 12.75) -> None:
+        super().__init__()
+        if layer not in VGG19_RELU:
+            raise ValueError(f"perceptual layer {layer!r} is not one of {', '.join(VGG19_RELU)}")
+        from torchvision.models import vgg19
+
+        net = vgg19(weights=None)
+        state = torch.load(vgg19_weights_path(weights), map_location="cpu", weights_only=True)
+        try:
+            net.load_state_dict(state)
+        except RuntimeError as e:
+            raise ValueError(f"'{weights or VGG19_FILE}' is not a torchvision vgg19 state dict: {str(e).splitlines()[0]}") from None
+        self.features = net.features[: VGG19_RELU[layer] + 1].eval().requires_grad_(False)
+        self.register_buffer("mean", torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1))
+        self.register_buffer("std", torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1))
+        self.feature_scale = feature_scale
+
+    def train(self, mode: bool = True) -> VGGPerceptualLoss:
+        super().train(mode)
+        self.features.eval()  # never batch/dropout behaviour: VGG19 has none, but stay explicit
+        return self
+
+    def _feat(self, x: torch.Tensor) -> torch.Tensor:
+        return self.features(((x + 1) / 2 - self.mean) / self.std) / self.feature_scale
+
+    def forward(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """Scalar float32 loss; gradients flow to ``pred`` only."""
+        with torch.no_grad():
+            t = self._feat(target)
+        return F.mse_loss(self._feat(pred).float(), t.float())

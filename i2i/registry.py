@@ -15,9 +15,10 @@ from typing import Any
 from torch import nn
 
 from .nets import PatchDiscriminator, PixelDiscriminator, ResnetGenerator, UnetGenerator, init_weights
+from .nets.srresnet import SRGANDiscriminator, SRResNet
 
-GENERATORS: dict[str, type[nn.Module]] = {"unet": UnetGenerator, "resnet": ResnetGenerator}
-DISCRIMINATORS: dict[str, type[nn.Module]] = {"patch": PatchDiscriminator, "pixel": PixelDiscriminator}
+GENERATORS: dict[str, type[nn.Module]] = {"unet": UnetGenerator, "resnet": ResnetGenerator, "srresnet": SRResNet}
+DISCRIMINATORS: dict[str, type[nn.Module]] = {"patch": PatchDiscriminator, "pixel": PixelDiscriminator, "srgan": SRGANDiscriminator}
 
 # preset name -> (architecture, keyword arguments the preset fixes)
 GENERATOR_PRESETS: dict[str, tuple[str, dict[str, Any]]] = {
@@ -35,6 +36,7 @@ DISCRIMINATOR_PRESETS: dict[str, tuple[str, dict[str, Any]]] = {
 PIPELINES: dict[str, str] = {
     "pix2pix": "i2i.pipelines.pix2pix:Pix2Pix",
     "cyclegan": "i2i.pipelines.cyclegan:CycleGAN",
+    "srgan": "i2i.pipelines.srgan:SRGAN",
 }
 
 

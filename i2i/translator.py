@@ -56,6 +56,29 @@ def pad_to_multiple(x: torch.Tensor, multiple: int) -> tuple[torch.Tensor, tuple
     return F.pad(x, (0, pw, 0, ph), mode=mode), (h, w)
 
 
+def receptive_radius(net: nn.Module, in_channels: int, scale: int = 1, probe: int = 129) -> int | None:
+    """How many input pixels on each side influence one output pixel of a fully
+    convolutional ``net`` (measured with gradients on random inputs), or None when the
+    influence reaches the edge of the ``probe``-pixel test image (no exact tiling then)."""
+    c = probe // 2
+    reach = 0
+    was_training = net.training
+    net.eval()
+    try:
+        for seed in (0, 1):
+            g = torch.Generator().manual_seed(seed)
+            p = next(net.parameters())
+            with torch.inference_mode(False), torch.enable_grad():  # callable from inside inference code
+                x = (torch.rand(1, in_channels, probe, probe, generator=g) * 2 - 1).to(p.device, p.dtype).requires_grad_(True)
+                y = net(x)
+                y[:, :, c * scale : (c + 1) * scale, c * scale : (c + 1) * scale].sum().backward()
+            nz = (x.grad.abs().sum((0, 1)) > 0).nonzero()
+            reach = max(reach, int((nz - c).abs().max()))
+    finally:
+        net.train(was_training)
+    return None if reach >= c - 1 else reach
+
+
 @dataclass
 class ConvertSummary:
     """Outcome of :meth:`Translator.convert_folder`."""
@@ -78,7 +101,15 @@ class Translator:
     """
 
     def __init__(
-        self, net: nn.Module, cfg: Config, *, direction: str, mode: str = "eval", device: str | torch.device = "auto", seed: int = 0
+        self,
+        net: nn.Module,
+        cfg: Config,
+        *,
+        direction: str,
+        mode: str = "eval",
+        device: str | torch.device = "auto",
+        seed: int = 0,
+        tile: int | None = None,
     ) -> None:
         self.cfg = cfg
         self.direction = direction
@@ -91,6 +122,13 @@ class Translator:
         self.in_channels = getattr(net, "in_channels", cfg.model.generator.in_channels)
         self.out_channels = getattr(net, "out_channels", cfg.model.generator.out_channels)
         self.size_multiple = size_multiple(net)
+        self.scale = int(getattr(net, "scale", 1))
+        if tile is not None and mode == "paper":
+            raise ValueError("tiling needs test.mode 'eval': paper mode normalises with each tile's own batch statistics")
+        if tile is not None and tile < 1:
+            raise ValueError(f"tile={tile} must be a positive number of input pixels")
+        self.tile = tile
+        self._context: int | None = None
 
     @classmethod
     def from_checkpoint(
@@ -101,9 +139,11 @@ class Translator:
         mode: str | None = None,
         device: str | torch.device = "auto",
         seed: int = 0,
+        tile: int | None = None,
     ) -> Translator:
         """Load a training checkpoint or an export. ``direction`` defaults to the pipeline's
-        trained direction; ``mode`` to the config's ``test.mode``."""
+        trained direction; ``mode`` to the config's ``test.mode``; ``tile`` (input pixels)
+        processes large images in tiles (see :meth:`translate_tensor`)."""
         data = load_checkpoint(path)
         cfg = config_from_dict(data["config"])
         pipe = pipeline_class(cfg.pipeline)
@@ -115,7 +155,7 @@ class Translator:
             raise CheckpointError(f"'{path}' does not hold generator {name!r} for {direction}; it holds {', '.join(data['nets'])}")
         net = pipe.build_net(cfg, name)
         load_state_strict(net, data["nets"][name], what=name, source=path)
-        return cls(net, cfg, direction=direction, mode=mode or cfg.test.mode, device=device, seed=seed)
+        return cls(net, cfg, direction=direction, mode=mode or cfg.test.mode, device=device, seed=seed, tile=tile)
 
     @classmethod
     def untrained(
@@ -140,15 +180,47 @@ class Translator:
             torch.manual_seed(self.seed)
             yield
 
+    @property
+    def tile_context(self) -> int:
+        """Input pixels of context around each tile: the net's receptive radius when it is
+        fully convolutional (tiles then equal whole-image inference), else the padding multiple."""
+        if self._context is None:
+            r = receptive_radius(self.net, self.in_channels, self.scale) if self.size_multiple == 1 else None
+            self._context = r if r is not None else max(self.size_multiple, 64)
+        return self._context
+
     @torch.inference_mode()
-    def translate_tensor(self, x: torch.Tensor) -> torch.Tensor:
-        """``(N, in_channels, H, W)`` in [-1, 1] -> ``(N, out_channels, H, W)`` in [-1, 1] (any H, W)."""
-        if x.dim() != 4 or x.shape[1] != self.in_channels:
-            raise ValueError(f"expected a (N, {self.in_channels}, H, W) tensor, got shape {tuple(x.shape)}")
+    def _run(self, x: torch.Tensor) -> torch.Tensor:
         xp, (h, w) = pad_to_multiple(x.to(self.device, torch.float32), self.size_multiple)
         with self._rng():
             y = self.net(xp)
-        return y[:, :, :h, :w]
+        return y[:, :, : h * self.scale, : w * self.scale]
+
+    @torch.inference_mode()
+    def translate_tensor(self, x: torch.Tensor) -> torch.Tensor:
+        """``(N, in_channels, H, W)`` in [-1, 1] -> ``(N, out_channels, scale*H, scale*W)`` (any H, W).
+
+        With ``tile``, the image is processed in ``tile x tile`` pieces, each with
+        :attr:`tile_context` pixels of its real neighbourhood, and assembled on the CPU:
+        device memory is bounded by the tile, and for fully convolutional nets the result
+        equals whole-image inference (up to float summation order).
+        """
+        if x.dim() != 4 or x.shape[1] != self.in_channels:
+            raise ValueError(f"expected a (N, {self.in_channels}, H, W) tensor, got shape {tuple(x.shape)}")
+        h, w = x.shape[-2:]
+        t = self.tile
+        if t is None or (h <= t and w <= t):
+            return self._run(x)
+        s, ctx = self.scale, self.tile_context
+        out = torch.empty(x.shape[0], self.out_channels, h * s, w * s)
+        for y0 in range(0, h, t):
+            for x0 in range(0, w, t):
+                y1, x1 = min(y0 + t, h), min(x0 + t, w)
+                py0, px0, py1, px1 = max(0, y0 - ctx), max(0, x0 - ctx), min(h, y1 + ctx), min(w, x1 + ctx)
+                piece = self._run(x[:, :, py0:py1, px0:px1])
+                oy, ox = (y0 - py0) * s, (x0 - px0) * s
+                out[:, :, y0 * s : y1 * s, x0 * s : x1 * s] = piece[:, :, oy : oy + (y1 - y0) * s, ox : ox + (x1 - x0) * s].cpu()
+        return out
 
     # ------------------------------------------------------------------ any image kind
     def __call__(self, image: Any) -> Any:

@@ -94,3 +94,9 @@ def test_epoch_sampler_shards_and_resumes():
     assert [i for _, i in full] == order[4:] and len(full) == 6
     full.set_epoch(3)
     assert [i for _, i in full] != order
+
+
+def test_resize_and_crop_needs_load_size_at_least_crop(tmp_path):
+    _pairs(tmp_path, ["x"])
+    with pytest.raises(ValueError, match=r"data.load_size \(20\) must be >= data.crop_size \(32\)"):
+        PairedDataset(tmp_path, preprocess="resize_and_crop", load_size=20, crop_size=32)

@@ -211,6 +211,125 @@ class UnpairedDataset(Dataset):
                 "name_b": pb.relative_to(self.b_dir).as_posix()}
 
 
+class SRDataset(Dataset):
+    """High-resolution images and their low-resolution versions for super-resolution.
+
+    LR images are made on the fly with MATLAB-style antialiased bicubic downscaling
+    (:func:`i2i.data.resize.imresize`) and rounded to 8-bit levels, as if saved, unless
+    ``lr_root`` holds them (matched by relative path without suffix; sizes checked).
+    Training items are random HR crops of ``crop_size`` (a multiple of ``scale``) with
+    flips and, with ``rotate``, 90-degree rotations, drawn from ``(seed, epoch, index)``.
+    Non-training items are centre crops of ``crop_size`` (fixed-size previews), or whole
+    images cropped to a multiple of ``scale`` with ``full_images``.
+    Images smaller than the crop are skipped with a warning naming them (an error when
+    none remain). Items: ``{"input": LR, "target": HR}`` in [-1, 1] and ``"name"``.
+    """
+
+    def __init__(
+        self,
+        root: str | Path,
+        *,
+        scale: int,
+        crop_size: int = 96,
+        channels: int = 3,
+        train: bool = True,
+        flip: bool = True,
+        rotate: bool = False,
+        lr_root: str | Path | None = None,
+        full_images: bool = False,
+        seed: int = 0,
+    ) -> None:
+        import warnings
+
+        from PIL import Image
+
+        self.root = Path(root)
+        _require_dir(self.root, "HR image folder")
+        if crop_size % scale:
+            raise DataError(f"data.crop_size={crop_size} must be a multiple of the scale {scale}")
+        self.scale, self.crop_size, self.channels = scale, crop_size, channels
+        self.train, self.flip, self.rotate, self.full = train, flip, rotate, full_images
+        self.seed, self.epoch = seed, 0
+        files = list_images(self.root)
+        if not files:
+            raise DataError(f"HR image folder '{self.root}' holds no images")
+        keep, small = [], []
+        for f in files:
+            try:
+                with Image.open(f) as im:  # header only
+                    w, h = im.size
+            except OSError:
+                keep.append(f)  # unreadable: reported with its name when loaded
+                continue
+            (keep if min(w, h) >= (scale if full_images else crop_size) else small).append(f)
+        if small:
+            warnings.warn(f"skipping {len(small)} images under '{self.root}' smaller than the {crop_size}-pixel crop: "
+                          + ", ".join(p.name for p in small[:5]), stacklevel=2)
+        if not keep:
+            raise DataError(f"every image under '{self.root}' is smaller than data.crop_size={crop_size}; lower the crop size")
+        self.files = keep
+        self.lr_files: list[Path] | None = None
+        if lr_root is not None:
+            lr_dir = Path(lr_root)
+            _require_dir(lr_dir, "LR image folder")
+            lr = {p.relative_to(lr_dir).with_suffix("").as_posix(): p for p in list_images(lr_dir)}
+            keys = [p.relative_to(self.root).with_suffix("").as_posix() for p in self.files]
+            missing = [k for k in keys if k not in lr]
+            if missing:
+                raise DataError(f"no LR image in '{lr_dir}' for HR images {', '.join(missing[:10])}; names must match")
+            self.lr_files = [lr[k] for k in keys]
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def _lr_of(self, hr: np.ndarray, index: int) -> np.ndarray:
+        from .resize import imresize
+
+        if self.lr_files is not None:
+            lr = to_channels(read_image(self.lr_files[index]), self.channels)
+            h, w = hr.shape[0] // self.scale, hr.shape[1] // self.scale
+            if lr.shape[:2] != (h, w):
+                raise ImageReadError(f"LR image '{self.lr_files[index]}' is {lr.shape[1]}x{lr.shape[0]}, expected {w}x{h} "
+                                     f"(HR '{self.files[index]}' / {self.scale})")
+            return lr
+        m = 255.0 if hr.dtype == np.uint8 else 65535.0
+        t = torch.from_numpy(hr.astype(np.float32)).permute(2, 0, 1)
+        small = imresize(t, 1 / self.scale).clamp(0, m).round()
+        return small.permute(1, 2, 0).numpy().astype(hr.dtype)
+
+    def __getitem__(self, key: int | tuple[int, int]) -> dict:
+        epoch, index = key if isinstance(key, tuple) else (self.epoch, key)
+        hr = to_channels(read_image(self.files[index]), self.channels)
+        s, c = self.scale, self.crop_size
+        h, w = hr.shape[:2]
+        if self.full:
+            hr = hr[: h - h % s, : w - w % s]
+            lr = self._lr_of(hr, index)
+        else:
+            if self.train:
+                rng = np.random.default_rng(sample_seed(self.seed, epoch, index))
+                y, x = int(rng.integers(0, (h - c) // s + 1)) * s, int(rng.integers(0, (w - c) // s + 1)) * s
+            else:
+                y, x = ((h - c) // (2 * s)) * s, ((w - c) // (2 * s)) * s
+            if self.lr_files is None:
+                hr = hr[y : y + c, x : x + c]
+                lr = self._lr_of(hr, index)
+            else:
+                full_lr = self._lr_of(hr[: h - h % s, : w - w % s], index)
+                hr, lr = hr[y : y + c, x : x + c], full_lr[y // s : (y + c) // s, x // s : (x + c) // s]
+            if self.train:
+                if self.flip and rng.random() < 0.5:
+                    hr, lr = hr[:, ::-1], lr[:, ::-1]
+                if self.rotate:
+                    k = int(rng.integers(0, 4))
+                    hr, lr = np.rot90(hr, k), np.rot90(lr, k)
+        name = self.files[index].relative_to(self.root).as_posix()
+        return {"input": to_tensor(np.ascontiguousarray(lr)), "target": to_tensor(np.ascontiguousarray(hr)), "name": name}
+
+
 class EpochSampler(Sampler[tuple[int, int]]):
     """Shuffled (or ordered) ``(epoch, index)`` keys for one epoch, sharded across ranks, resumable mid-epoch.
 

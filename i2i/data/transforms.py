@@ -22,6 +22,8 @@ def paired_transform(
     in training, centred otherwise); ``crop``: crop only; ``resize``: resize to
     ``crop_size``; ``none``: as is. Flips only in training.
     """
+    if preprocess == "resize_and_crop" and load_size < crop_size:
+        raise ValueError(f"data.load_size ({load_size}) must be >= data.crop_size ({crop_size}) with preprocess 'resize_and_crop'")
     ops: list = []
     interp = cv2.INTER_CUBIC
     if preprocess == "resize_and_crop":

@@ -208,6 +208,9 @@ class Trainer:
             self.train_modules[name] = torch.compile(wrapped) if t.compile else wrapped
             self.frozen_modules[name] = torch.compile(net) if t.compile else net
 
+        if self.resume_path is None and cfg.model.generator.init_from:
+            self._init_generator(Path(cfg.model.generator.init_from))
+
         self.ctx = _Context(self)
         self.step = 0
         self.epoch = 0
@@ -277,6 +280,15 @@ class Trainer:
                     old.unlink()
         dist.barrier()
         return path
+
+    def _init_generator(self, path: Path) -> None:
+        """Start the generator from another run's (e.g. SRGAN from a pretrained SRResNet)."""
+        pipe = type(self.pipeline)
+        name = pipe.directions[pipe.default_direction(self.cfg)]
+        data = load_checkpoint(path, map_location="cpu")
+        if name not in data["nets"]:
+            raise CheckpointError(f"model.generator.init_from '{path}' holds no generator {name!r} (it holds {', '.join(data['nets'])})")
+        load_state_strict(self.pipeline.nets[name], data["nets"][name], what=f"{name} (model.generator.init_from)", source=path)
 
     def _load(self, path: Path) -> None:
         data = load_checkpoint(path, map_location="cpu")

@@ -40,24 +40,23 @@ class StepContext(Protocol):
 
 def generator_from_config(g: GeneratorConfig) -> nn.Module:
     """Build the generator a :class:`GeneratorConfig` describes."""
-    kwargs: dict[str, Any] = dict(
-        in_channels=g.in_channels, out_channels=g.out_channels, base_channels=g.base_channels, norm=g.norm, dropout=g.dropout
-    )
-    if g.num_downs is not None:
-        kwargs["num_downs"] = g.num_downs
-    if g.n_blocks is not None:
-        kwargs["n_blocks"] = g.n_blocks
+    kwargs: dict[str, Any] = dict(in_channels=g.in_channels, out_channels=g.out_channels, base_channels=g.base_channels)
+    for key in ("norm", "dropout", "num_downs", "n_blocks", "scale", "global_skip"):  # null: the architecture's default
+        if getattr(g, key) is not None:
+            kwargs[key] = getattr(g, key)
     return build_generator(g.name, init=g.init, init_gain=g.init_gain, **kwargs)
 
 
-def discriminator_from_config(d: DiscriminatorConfig, in_channels: int) -> nn.Module:
-    """Build the discriminator ``d`` describes; ``in_channels`` applies when ``d.in_channels`` is null."""
+def discriminator_from_config(d: DiscriminatorConfig, in_channels: int, extra: dict[str, Any] | None = None) -> nn.Module:
+    """Build the discriminator ``d`` describes; ``in_channels`` applies when ``d.in_channels``
+    is null; ``extra``: further keywords the pipeline decides (e.g. the SRGAN input size)."""
     kwargs: dict[str, Any] = dict(
         in_channels=d.in_channels or in_channels, base_channels=d.base_channels, norm=d.norm, spectral_norm=d.spectral_norm
     )
     arch = DISCRIMINATOR_PRESETS.get(d.name, (d.name, {}))[0]
     if arch == "patch" and d.name != "basic":
         kwargs["n_layers"] = d.n_layers
+    kwargs.update(extra or {})
     return build_discriminator(d.name, init=d.init, init_gain=d.init_gain, **kwargs)
 
 
