@@ -204,15 +204,16 @@ def test_sr_dataset_small_images_and_lr_folder(tmp_path):
         ds = SRDataset(tmp_path / "hr", scale=2, crop_size=32)
     assert len(ds) == 1 and "img1.png" in str(w[0].message)
     _hr(tmp_path / "tiny", [(10, 12)])
-    with pytest.raises(DataError, match="smaller than data.crop_size=32"):
+    with pytest.raises(DataError, match="smaller than data.crop_size=32"), pytest.warns(UserWarning, match="skipping 1"):
         SRDataset(tmp_path / "tiny", scale=2, crop_size=32)
     with pytest.raises(DataError, match="multiple of the scale"):
         SRDataset(tmp_path / "hr", scale=4, crop_size=30)
     write_image(tmp_path / "lr" / "img0.png", np.zeros((20, 20, 3), np.uint8))
-    paired = SRDataset(tmp_path / "hr", scale=2, crop_size=32, lr_root=tmp_path / "lr")
+    with pytest.warns(UserWarning, match="img1.png"):
+        paired = SRDataset(tmp_path / "hr", scale=2, crop_size=32, lr_root=tmp_path / "lr")
     assert paired[0]["input"].shape == (3, 16, 16) and paired[0]["input"].max() == -1  # the given LR, not a resize
     write_image(tmp_path / "lr" / "img0.png", np.zeros((19, 20, 3), np.uint8))
-    with pytest.raises(ImageReadError, match="expected 20x20"):
+    with pytest.raises(ImageReadError, match="expected 20x20"), pytest.warns(UserWarning):
         SRDataset(tmp_path / "hr", scale=2, crop_size=32, lr_root=tmp_path / "lr")[0]
 
 
