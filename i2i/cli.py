@@ -49,10 +49,54 @@ def _convert(args: argparse.Namespace) -> int:
 
 
 def _export(args: argparse.Namespace) -> int:
-    from .translator import export_generator
+    from .translator import export_generator, export_onnx
 
+    if args.onnx:
+        result = export_onnx(args.checkpoint, args.output, direction=args.direction, opset=args.opset)
+        print(f"exported ONNX model to {result['path']} (dynamic batch/height/width); "
+              f"onnxruntime vs PyTorch max |diff| = {result['max_abs_diff']:.2e}")
+        return 0
     path = export_generator(args.checkpoint, args.output, direction=args.direction)
     print(f"exported generator to {path}")
+    return 0
+
+
+def _info(args: argparse.Namespace) -> int:
+    from .translator import describe
+
+    print(describe(args.file))
+    return 0
+
+
+def _import_weights(args: argparse.Namespace) -> int:
+    from .compat.reference import import_reference_generator
+    from .config import config_from_dict, config_to_dict
+    from .engine.checkpoint import save_checkpoint
+
+    try:
+        import torch
+
+        state = torch.load(args.file, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise FileNotFoundError(f"weights file '{args.file}' does not exist") from None
+    except Exception as e:
+        why = f"{type(e).__name__}: {str(e).splitlines()[0][:160]}"
+        raise CheckpointError(f"'{args.file}' cannot be read as a PyTorch state dict ({why})") from None
+    if not isinstance(state, dict):
+        raise CheckpointError(f"'{args.file}' holds a {type(state).__name__}, not a state dict")
+    try:
+        net, info = import_reference_generator(state, arch=args.arch, norm=args.norm, dropout=args.dropout)
+    except CheckpointError as e:
+        raise CheckpointError(f"'{args.file}': {e}") from None
+    kw = info.kwargs
+    gen = {"name": "unet" if "num_downs" in kw else "resnet", **kw}
+    # The reference test script runs generators in train mode (batch statistics, dropout):
+    # keep that behaviour for batch-norm models; instance norm is the same either way.
+    cfg = config_from_dict({"name": Path(args.output).stem, "pipeline": "pix2pix", "model": {"generator": gen},
+                            "test": {"mode": "paper" if kw["norm"] == "batch" else "eval"}})
+    save_checkpoint(args.output, {"kind": "export", "pipeline": "pix2pix", "config": config_to_dict(cfg), "direction": "a_to_b",
+                                  "nets": {"G": net.state_dict()}, "step": 0, "source": str(args.file)})
+    print(f"imported {info.arch} ({', '.join(f'{k}={v}' for k, v in kw.items())}) from {args.file} into {args.output}")
     return 0
 
 
@@ -106,7 +150,22 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("checkpoint")
     e.add_argument("-o", "--output", required=True)
     e.add_argument("--direction", default=None)
+    e.add_argument("--onnx", action="store_true", help="write ONNX (dynamic batch/height/width), checked with onnxruntime")
+    e.add_argument("--opset", type=int, default=18)
     e.set_defaults(func=_export)
+
+    n = sub.add_parser("info", help="what a checkpoint or export holds")
+    n.add_argument("file")
+    n.set_defaults(func=_info)
+
+    w = sub.add_parser("import-weights", help="turn a reference pix2pix/CycleGAN generator .pth into an i2i file")
+    w.add_argument("file", help="e.g. latest_net_G.pth from the reference implementation")
+    w.add_argument("-o", "--output", required=True, help="i2i file to write (use with convert / Translator / export)")
+    w.add_argument("--arch", choices=["unet_256", "unet_128", "resnet_9blocks", "resnet_6blocks"], default=None,
+                   help="default: inferred from the keys and shapes")
+    w.add_argument("--norm", choices=["batch", "instance"], default=None, help="default: inferred")
+    w.add_argument("--dropout", action=argparse.BooleanOptionalAction, default=None, help="default: inferred")
+    w.set_defaults(func=_import_weights)
 
     v = sub.add_parser("eval", help="metrics against targets (paired: HTML page; SR: PSNR/SSIM vs bicubic)")
     v.add_argument("checkpoint")

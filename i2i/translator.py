@@ -346,3 +346,64 @@ def export_generator(checkpoint: str | Path, output: str | Path, *, direction: s
             "step": data.get("step", 0),
         },
     )
+
+
+def export_onnx(checkpoint: str | Path, output: str | Path, *, direction: str | None = None, opset: int = 18,
+                check: bool = True) -> dict[str, Any]:
+    """Write the generator as ONNX with dynamic batch, height and width (inputs must still be
+    multiples of the net's size multiple), then, with ``check``, run it in onnxruntime on a
+    random input of another size and compare with PyTorch. Needs the ``onnx`` extra.
+    Returns ``{"path", "max_abs_diff"}``."""
+    try:
+        import onnx  # noqa: F401
+    except ImportError:
+        raise ImportError("ONNX export needs the onnx extra: pip install 'i2i[onnx]'") from None
+    tr = Translator.from_checkpoint(checkpoint, direction=direction, device="cpu", mode="eval")
+    m = max(tr.size_multiple, 8)
+    dummy = torch.rand(1, tr.in_channels, 2 * m, 2 * m) * 2 - 1
+    output = Path(output)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    tmp = output.with_name(f".{output.name}.tmp")
+    batch, height, width = torch.export.Dim("batch", max=64), torch.export.Dim("height"), torch.export.Dim("width")
+    torch.onnx.export(
+        tr.net, (dummy,), str(tmp), input_names=["image"], output_names=["output"], opset_version=opset, dynamo=True,
+        dynamic_shapes={"x": {0: batch, 2: height, 3: width}}, external_data=False,
+    )
+    tmp.replace(output)
+    result: dict[str, Any] = {"path": str(output), "max_abs_diff": None}
+    if check:
+        import onnxruntime as ort
+
+        x = torch.rand(2, tr.in_channels, 3 * m, m) * 2 - 1
+        sess = ort.InferenceSession(str(output), providers=["CPUExecutionProvider"])
+        got = torch.from_numpy(sess.run(None, {sess.get_inputs()[0].name: x.numpy()})[0])
+        with torch.no_grad():
+            ref = tr.net(x)
+        result["max_abs_diff"] = float((got - ref).abs().max())
+    return result
+
+
+def describe(path: str | Path) -> str:
+    """Human-readable summary of an i2i checkpoint or export: kind, pipeline, nets with
+    parameter counts, step, versions and the config."""
+    from .config import dump_config
+
+    data = load_checkpoint(path)
+    cfg = config_from_dict(data["config"])
+    lines = [
+        f"file:        {path}",
+        f"kind:        {data.get('kind')} (format {data.get('format')} v{data.get('format_version')}, "
+        f"written by i2i {data.get('i2i_version')})",
+        f"pipeline:    {cfg.pipeline}" + (f", direction {data['direction']}" if data.get("direction") else ""),
+        f"step:        {data.get('step', 0)}" + (f" (epoch {data['epoch']})" if "epoch" in data else ""),
+    ]
+    if data.get("source"):
+        lines.append(f"imported:    {data['source']}")
+    for name, sd in data["nets"].items():
+        n = sum(t.numel() for k, t in sd.items() if not k.endswith(("running_mean", "running_var", "num_batches_tracked")))
+        lines.append(f"net {name:<7} {n:>12,} parameters ({len(sd)} tensors)")
+    if data.get("kind") == "training":
+        extra = ", ".join(data.get("pipeline_state", {})) or "none"
+        lines.append(f"optimizers:  {', '.join(data.get('optimizers', {}))}; pipeline state: {extra}")
+    lines += ["config:", *("  " + ln for ln in dump_config(cfg).splitlines())]
+    return "\n".join(lines)

@@ -1,0 +1,174 @@
+"""Generators of the reference pix2pix / CycleGAN implementation -> i2i.
+
+The reference files (``latest_net_G.pth``, ``latest_net_G_A.pth``, ...) hold a bare
+``state_dict``. i2i's U-Net and ResNet generators compute the same functions with the
+same parameters (parameter counts are tested equal); only the module paths differ:
+
+* ResNet: identical layer order; residual blocks are ``block`` here, ``conv_block`` there.
+* U-Net: the reference nests ``UnetSkipConnectionBlock.model`` Sequentials
+  (``model.model.1.model.3...``); i2i splits each level into ``down`` / ``sub`` / ``up``.
+  The key of level ``d`` is derived from the level's position (outermost, middle,
+  innermost) by :func:`unet_reference_key`.
+
+Old-format quirks handled: ``module.`` prefixes (DataParallel), ``_metadata``, instance-norm
+``running_mean``/``running_var``/``num_batches_tracked`` left by pre-0.4 code (dropped, as
+the reference loader does), missing batch-norm ``num_batches_tracked`` (filled), and
+ResNet dropout, which shifts the second block conv from ``conv_block.5`` to ``.6``.
+The architecture (U-Net depth, ResNet blocks, channels, norm, dropout) is inferred from the
+keys and shapes; explicit arguments override and are checked.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from ..engine.checkpoint import CheckpointError
+from ..registry import build_generator
+
+ARCHS = ("unet_256", "unet_128", "resnet_9blocks", "resnet_6blocks")
+
+
+@dataclass
+class ImportErrorDetail:
+    """What was inferred from a foreign state dict."""
+
+    arch: str
+    kwargs: dict[str, Any]
+
+
+def _clean(state: dict[str, Any]) -> dict[str, torch.Tensor]:
+    if "state_dict" in state and isinstance(state["state_dict"], dict):
+        state = state["state_dict"]
+    out = {}
+    for k, v in state.items():
+        if k == "_metadata" or not isinstance(v, torch.Tensor):
+            continue
+        out[k[len("module."):] if k.startswith("module.") else k] = v
+    return out
+
+
+def _is_norm_stat(k: str) -> bool:
+    return k.endswith((".running_mean", ".running_var", ".num_batches_tracked"))
+
+
+def unet_reference_key(our_key: str, num_downs: int) -> str:
+    """The reference key of an i2i U-Net state-dict key, e.g.
+    ``model.sub.down.2.weight`` -> ``model.model.1.model.2.weight`` (for 8 levels)."""
+    parts = our_key.split(".")
+    assert parts[0] == "model"
+    depth = 0
+    i = 1
+    while parts[i] == "sub":
+        depth += 1
+        i += 1
+    local, param = ".".join(parts[i:-1]), parts[-1]
+    if depth == 0:
+        table = {"down.0": "0", "up.1": "3"}
+    elif depth == num_downs - 1:
+        table = {"down.1": "1", "up.1": "3", "up.2": "4"}
+    else:
+        table = {"down.1": "1", "down.2": "2", "up.1": "5", "up.2": "6"}
+    prefix = "model.model" + "".join(".1.model" if d == 0 else ".3.model" for d in range(depth))
+    return f"{prefix}.{table[local]}.{param}"
+
+
+def inspect_reference_state(state: dict[str, Any]) -> ImportErrorDetail:
+    """Infer the architecture of a reference generator state dict (raises when it matches none)."""
+    sd = _clean(state)
+    keys = list(sd)
+    if "model.model.0.weight" in sd:  # U-Net
+        # 'model.model' plus one more 'model' per level below the outermost.
+        num_downs = max(k.split(".").count("model") for k in keys) - 1
+        w0, wout = sd["model.model.0.weight"], sd.get("model.model.3.weight")
+        if wout is None:
+            raise CheckpointError("U-Net-like keys but no 'model.model.3.weight' (outermost up-convolution)")
+        # Batch norm has affine weights; instance norm has none (pre-0.4 files may still hold its running stats).
+        norm = "batch" if "model.model.1.model.2.weight" in sd else "instance"
+        return ImportErrorDetail(f"unet_{2 ** num_downs}" if num_downs in (7, 8) else "unet",
+                                 {"num_downs": num_downs, "base_channels": w0.shape[0], "in_channels": w0.shape[1],
+                                  "out_channels": wout.shape[1], "norm": norm})
+    if "model.1.weight" in sd and any(".conv_block." in k for k in keys):  # ResNet
+        blocks = sorted({int(m.group(1)) for k in keys if (m := re.match(r"model\.(\d+)\.conv_block\.", k))})
+        w0 = sd["model.1.weight"]
+        last = max(int(m.group(1)) for k in keys if (m := re.match(r"model\.(\d+)\.weight$", k)))
+        dropout = any(".conv_block.6." in k for k in keys) and not any(".conv_block.5.weight" in k for k in keys)
+        norm = "batch" if "model.2.weight" in sd else "instance"
+        n = len(blocks)
+        return ImportErrorDetail(f"resnet_{n}blocks" if n in (6, 9) else "resnet",
+                                 {"n_blocks": n, "base_channels": w0.shape[0], "in_channels": w0.shape[1],
+                                  "out_channels": sd[f"model.{last}.weight"].shape[0], "norm": norm, "dropout": dropout})
+    if "params" in state or "params_ema" in state:
+        raise CheckpointError(
+            "this looks like a BasicSR checkpoint ('params' / 'params_ema'). BasicSR's MSRResNet is not the paper's SRResNet: "
+            "it uses 3x3 first/last convolutions, ReLU residual blocks without batch norm, an extra conv_hr layer, LeakyReLU "
+            "after the pixel shuffles and a bilinear skip, while i2i's srresnet follows Ledig et al. (9x9, PReLU). i2i cannot "
+            "represent it exactly, so it refuses rather than loading it approximately"
+        )
+    raise CheckpointError(
+        "the file matches no known generator layout (reference U-Net 'model.model.*' or ResNet 'model.N.conv_block.*'); "
+        f"its first keys are: {', '.join(keys[:8])}"
+    )
+
+
+def import_reference_generator(
+    state: dict[str, Any],
+    *,
+    arch: str | None = None,
+    norm: str | None = None,
+    dropout: bool | None = None,
+) -> tuple[torch.nn.Module, ImportErrorDetail]:
+    """Build the i2i generator equivalent to a reference state dict and load the weights.
+
+    ``arch`` / ``norm`` / ``dropout`` override what is inferred; a file that does not fit
+    them fails with the first mismatching keys. Returns the net and the architecture used.
+    """
+    info = inspect_reference_state(state)
+    if arch is not None:
+        if arch not in ARCHS:
+            raise CheckpointError(f"--arch {arch!r} is not one of {', '.join(ARCHS)}")
+        if arch.split("_")[0] != info.arch.split("_")[0] or (arch != info.arch and info.arch in ARCHS):
+            raise CheckpointError(f"--arch {arch} does not fit this file, whose keys and shapes say {info.arch} ({info.kwargs})")
+    kw = dict(info.kwargs)
+    if norm is not None:
+        kw["norm"] = norm
+    if dropout is not None:
+        kw["dropout"] = dropout
+    name = "unet" if "num_downs" in kw else "resnet"
+    net = build_generator(name, **kw)
+    sd = _clean(state)
+    if kw["norm"] == "instance":  # pre-0.4 files stored instance-norm statistics the module no longer has
+        sd = {k: v for k, v in sd.items() if not _is_norm_stat(k)}
+    ours = net.state_dict()
+    if name == "unet":
+        ref_of = {k: unet_reference_key(k, kw["num_downs"]) for k in ours}
+    else:
+        ref_of = {k: k.replace(".block.", ".conv_block.") for k in ours}
+    mapped, missing, shapes = {}, [], []
+    for k, t in ours.items():
+        rk = ref_of[k]
+        if rk not in sd:
+            if k.endswith("num_batches_tracked"):  # old files lack it; fill as torch does
+                mapped[k] = torch.zeros((), dtype=torch.long)
+                continue
+            missing.append(rk)
+        elif sd[rk].shape != t.shape:
+            shapes.append(f"{rk}: file {tuple(sd[rk].shape)} vs {tuple(t.shape)}")
+        else:
+            mapped[k] = sd[rk].to(t.dtype)
+    unexpected = sorted(set(sd) - set(ref_of.values()))
+    if missing or shapes or unexpected:
+        parts = []
+        if missing:
+            parts.append(f"missing {len(missing)} keys (first: {', '.join(missing[:4])})")
+        if unexpected:
+            parts.append(f"unexpected {len(unexpected)} keys (first: {', '.join(unexpected[:4])})")
+        if shapes:
+            parts.append(f"{len(shapes)} shape mismatches (first: {'; '.join(shapes[:2])})")
+        raise CheckpointError(f"the file does not fit {name} {kw}: " + "; ".join(parts)
+                              + ". Check --arch / --norm / --dropout (a ResNet trained with dropout has conv_block.6 keys)")
+    net.load_state_dict(mapped)
+    return net, ImportErrorDetail(info.arch if arch is None else arch, kw)
