@@ -32,18 +32,18 @@ def _train(args: argparse.Namespace) -> int:
 def _convert(args: argparse.Namespace) -> int:
     from .translator import Translator
 
-    tr = Translator.from_checkpoint(args.checkpoint, direction=args.direction, mode=args.mode, device=args.device, tile=args.tile)
-    summary = tr.convert_folder(args.input, args.output, ext=args.ext, progress=not args.quiet)
+    tr = Translator.from_checkpoint(args.checkpoint, direction=args.direction, mode=args.mode, device=args.device, tile=args.tile,
+                                    precision=args.precision)
+    summary = tr.convert_folder(args.input, args.output, ext=args.ext, name=args.name, allow_inside_input=args.allow_inside_input,
+                                skip_existing=args.skip_existing, batch_size=args.batch_size, workers=args.workers,
+                                bit_depth=args.bit_depth, progress=not args.quiet)
     rate = len(summary.converted) / summary.seconds if summary.seconds > 0 else 0.0
-    print(f"converted {len(summary.converted)} images into {args.output} ({rate:.2f} images/s), {len(summary.failed)} failed")
+    print(f"converted {len(summary.converted)}, skipped {len(summary.skipped)} (already there), failed {len(summary.failed)} "
+          f"into {args.output} in {summary.seconds:.1f} s ({rate:.2f} images/s)")
     if summary.failed:
-        out = Path(args.output)
-        out.mkdir(parents=True, exist_ok=True)
-        report_path = out / "failed.txt"
-        report_path.write_text("".join(f"{p}\t{why}\n" for p, why in summary.failed))
         for _, why in summary.failed[:10]:
             print(f"  failed: {why}", file=sys.stderr)
-        print(f"the list of failed files is in {report_path}", file=sys.stderr)
+        print(f"the list of failed files with reasons is in {Path(args.output) / 'failed.txt'}", file=sys.stderr)
         return 1
     return 0
 
@@ -143,6 +143,13 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--device", default="auto")
     c.add_argument("--tile", type=int, default=None, metavar="PIXELS",
                    help="process large images in tiles of this many input pixels (bounded memory; exact for SR nets)")
+    c.add_argument("--name", default="{stem}{ext}", help="output file name pattern: {stem}, {ext}, {suffix} (default {stem}{ext})")
+    c.add_argument("--bit-depth", choices=["same", "8", "16"], default="same", help="same: 16-bit in -> 16-bit out where the format allows")
+    c.add_argument("--batch-size", type=int, default=8, help="images of equal size translated together")
+    c.add_argument("--workers", type=int, default=2, help="background decoding processes (0: decode in the main process)")
+    c.add_argument("--precision", choices=["fp32", "bf16", "fp16"], default="fp32", help="autocast precision (fp16 needs CUDA)")
+    c.add_argument("--skip-existing", action="store_true", help="skip inputs whose output exists (resume an interrupted run)")
+    c.add_argument("--allow-inside-input", action="store_true", help="allow an output folder inside the input folder")
     c.add_argument("--quiet", action="store_true", help="no progress bar")
     c.set_defaults(func=_convert)
 

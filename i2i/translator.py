@@ -5,8 +5,6 @@ tensors, files and folder trees. Everything it needs comes from the checkpoint's
 from __future__ import annotations
 
 import contextlib
-import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,15 +17,10 @@ from torch import nn
 
 from .config import Config, config_from_dict, config_to_dict
 from .data.io import (
-    IMAGE_EXTENSIONS,
-    ImageReadError,
     from_tensor,
-    is_image_file,
-    list_images,
     read_image,
     to_channels,
     to_tensor,
-    write_image,
 )
 from .engine.checkpoint import CheckpointError, load_checkpoint, load_state_strict, save_checkpoint
 from .nets.blocks import set_test_mode, size_multiple
@@ -56,10 +49,12 @@ def pad_to_multiple(x: torch.Tensor, multiple: int) -> tuple[torch.Tensor, tuple
     return F.pad(x, (0, pw, 0, ph), mode=mode), (h, w)
 
 
-def receptive_radius(net: nn.Module, in_channels: int, scale: int = 1, probe: int = 129) -> int | None:
-    """How many input pixels on each side influence one output pixel of a fully
-    convolutional ``net`` (measured with gradients on random inputs), or None when the
-    influence reaches the edge of the ``probe``-pixel test image (no exact tiling then)."""
+def receptive_radius(net: nn.Module, in_channels: int, scale: int = 1, probe: int = 129, multiple: int = 1) -> int | None:
+    """How many input pixels on each side influence one output pixel of a convolutional
+    ``net`` (measured with gradients on random inputs), or None when the influence reaches
+    the edge of the test image (e.g. a U-Net: no exact tiling then). The test image is
+    ``probe`` pixels rounded up to ``multiple``."""
+    probe = -(-probe // multiple) * multiple
     c = probe // 2
     reach = 0
     was_training = net.training
@@ -84,6 +79,7 @@ class ConvertSummary:
     """Outcome of :meth:`Translator.convert_folder`."""
 
     converted: list[Path] = field(default_factory=list)
+    skipped: list[Path] = field(default_factory=list)
     failed: list[tuple[Path, str]] = field(default_factory=list)
     seconds: float = 0.0
 
@@ -110,6 +106,7 @@ class Translator:
         device: str | torch.device = "auto",
         seed: int = 0,
         tile: int | None = None,
+        precision: str = "fp32",
     ) -> None:
         self.cfg = cfg
         self.direction = direction
@@ -129,6 +126,14 @@ class Translator:
             raise ValueError(f"tile={tile} must be a positive number of input pixels")
         self.tile = tile
         self._context: int | None = None
+        dtypes = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
+        if precision not in dtypes:
+            raise ValueError(f"precision {precision!r} must be one of {', '.join(dtypes)}")
+        if precision == "fp16" and self.device.type != "cuda":
+            raise ValueError("precision fp16 needs a CUDA device; use bf16 or fp32 on CPU")
+        self.amp_dtype = dtypes[precision]
+        if self.device.type == "cuda":
+            self.net.to(memory_format=torch.channels_last)
 
     @classmethod
     def from_checkpoint(
@@ -140,6 +145,7 @@ class Translator:
         device: str | torch.device = "auto",
         seed: int = 0,
         tile: int | None = None,
+        precision: str = "fp32",
     ) -> Translator:
         """Load a training checkpoint or an export. ``direction`` defaults to the pipeline's
         trained direction; ``mode`` to the config's ``test.mode``; ``tile`` (input pixels)
@@ -155,7 +161,8 @@ class Translator:
             raise CheckpointError(f"'{path}' does not hold generator {name!r} for {direction}; it holds {', '.join(data['nets'])}")
         net = pipe.build_net(cfg, name)
         load_state_strict(net, data["nets"][name], what=name, source=path)
-        return cls(net, cfg, direction=direction, mode=mode or cfg.test.mode, device=device, seed=seed, tile=tile)
+        return cls(net, cfg, direction=direction, mode=mode or cfg.test.mode, device=device, seed=seed, tile=tile,
+                   precision=precision)
 
     @classmethod
     def untrained(
@@ -181,20 +188,24 @@ class Translator:
             yield
 
     @property
-    def tile_context(self) -> int:
-        """Input pixels of context around each tile: the net's receptive radius when it is
-        fully convolutional (tiles then equal whole-image inference), else the padding multiple."""
+    def tile_context(self) -> int | None:
+        """Input pixels of context around each tile: the net's receptive radius rounded up to
+        its size multiple (tiles then equal whole-image inference), or None when every output
+        pixel depends on the whole image (U-Net): tiles are then overlapped and blended."""
         if self._context is None:
-            r = receptive_radius(self.net, self.in_channels, self.scale) if self.size_multiple == 1 else None
-            self._context = r if r is not None else max(self.size_multiple, 64)
-        return self._context
+            r = receptive_radius(self.net, self.in_channels, self.scale, multiple=self.size_multiple)
+            m = self.size_multiple
+            self._context = -1 if r is None else -(-r // m) * m
+        return None if self._context < 0 else self._context
 
     @torch.inference_mode()
     def _run(self, x: torch.Tensor) -> torch.Tensor:
         xp, (h, w) = pad_to_multiple(x.to(self.device, torch.float32), self.size_multiple)
-        with self._rng():
+        if self.device.type == "cuda":
+            xp = xp.contiguous(memory_format=torch.channels_last)
+        with self._rng(), torch.autocast(self.device.type, dtype=self.amp_dtype or torch.float32, enabled=self.amp_dtype is not None):
             y = self.net(xp)
-        return y[:, :, : h * self.scale, : w * self.scale]
+        return y[:, :, : h * self.scale, : w * self.scale].float()
 
     @torch.inference_mode()
     def translate_tensor(self, x: torch.Tensor) -> torch.Tensor:
@@ -207,11 +218,17 @@ class Translator:
         """
         if x.dim() != 4 or x.shape[1] != self.in_channels:
             raise ValueError(f"expected a (N, {self.in_channels}, H, W) tensor, got shape {tuple(x.shape)}")
+        if self.mode == "paper" and x.shape[0] > 1:
+            # Batch statistics and dropout masks per image, so results never depend on batching.
+            return torch.cat([self.translate_tensor(x[i : i + 1]) for i in range(x.shape[0])])
         h, w = x.shape[-2:]
         t = self.tile
         if t is None or (h <= t and w <= t):
             return self._run(x)
         s, ctx = self.scale, self.tile_context
+        if ctx is None:
+            return self._blend_tiles(x, t)
+        t = -(-t // self.size_multiple) * self.size_multiple  # tiles on the net's stride grid
         out = torch.empty(x.shape[0], self.out_channels, h * s, w * s)
         for y0 in range(0, h, t):
             for x0 in range(0, w, t):
@@ -221,6 +238,40 @@ class Translator:
                 oy, ox = (y0 - py0) * s, (x0 - px0) * s
                 out[:, :, y0 * s : y1 * s, x0 * s : x1 * s] = piece[:, :, oy : oy + (y1 - y0) * s, ox : ox + (x1 - x0) * s].cpu()
         return out
+
+    def _blend_tiles(self, x: torch.Tensor, t: int) -> torch.Tensor:
+        """Overlapping ``t``-pixel tiles (overlap t/4) blended with linear ramps, for nets whose
+        output depends on the whole image: no seams, close to (not equal to) whole-image output."""
+        h, w = x.shape[-2:]
+        s, overlap = self.scale, max(t // 4, 1)
+        step = t - overlap
+
+        def starts(n: int) -> list[int]:
+            return sorted({min(p, max(n - t, 0)) for p in range(0, max(n - overlap, 1), step)})
+
+        out = torch.zeros(x.shape[0], self.out_channels, h * s, w * s)
+        weight = torch.zeros(1, 1, h * s, w * s)
+        for y0 in starts(h):
+            for x0 in starts(w):
+                y1, x1 = min(y0 + t, h), min(x0 + t, w)
+                piece = self._run(x[:, :, y0:y1, x0:x1]).cpu()
+
+                def ramp(n: int, lo_edge: bool, hi_edge: bool) -> torch.Tensor:
+                    r = torch.ones(n)
+                    k = min(overlap * s, n)
+                    ramp_up = torch.linspace(1.0 / k, 1.0, k)
+                    if not lo_edge:
+                        r[:k] = torch.minimum(r[:k], ramp_up)
+                    if not hi_edge:
+                        r[-k:] = torch.minimum(r[-k:], ramp_up.flip(0))
+                    return r
+
+                wy = ramp((y1 - y0) * s, y0 == 0, y1 == h)
+                wx = ramp((x1 - x0) * s, x0 == 0, x1 == w)
+                win = (wy[:, None] * wx[None, :])[None, None]
+                out[:, :, y0 * s : y1 * s, x0 * s : x1 * s] += piece * win
+                weight[:, :, y0 * s : y1 * s, x0 * s : x1 * s] += win
+        return out / weight
 
     # ------------------------------------------------------------------ any image kind
     def __call__(self, image: Any) -> Any:
@@ -242,16 +293,30 @@ class Translator:
         raise TypeError(f"cannot translate a {type(image).__name__}; pass a numpy array, a PIL image or a torch tensor")
 
     def _translate_array(self, img: np.ndarray) -> np.ndarray:
-        if img.dtype not in (np.uint8, np.uint16):
-            raise TypeError(f"numpy images must be uint8 or uint16, got {img.dtype}")
-        squeeze = img.ndim == 2
-        img3 = img[:, :, None] if squeeze else img
-        alpha = img3[:, :, 3:4] if img3.shape[2] == 4 else None
-        x = to_tensor(to_channels(img3, self.in_channels))[None]
-        out = from_tensor(self.translate_tensor(x)[0], img.dtype)
-        if alpha is not None and self.out_channels == 3:
-            out = np.concatenate([out, alpha], axis=2)
-        return out[:, :, 0] if squeeze and out.shape[2] == 1 else out
+        return self.translate_arrays([img])[0]
+
+    def translate_arrays(self, images: list[np.ndarray]) -> list[np.ndarray]:
+        """Translate same-size ``(H, W[, C])`` uint8/uint16 arrays in one batch; each result
+        keeps its input's dtype, and alpha is carried through (upscaled for SR).
+        Results equal one-by-one translation (paper mode is run per image)."""
+        xs, meta = [], []
+        for img in images:
+            if img.dtype not in (np.uint8, np.uint16):
+                raise TypeError(f"numpy images must be uint8 or uint16, got {img.dtype}")
+            img3 = img[:, :, None] if img.ndim == 2 else img
+            alpha = img3[:, :, 3:4] if img3.shape[2] == 4 else None
+            xs.append(to_tensor(to_channels(img3, self.in_channels)))
+            meta.append((img.dtype, img.ndim == 2, alpha))
+        ys = self.translate_tensor(torch.stack(xs))
+        outs = []
+        for y, (dtype, squeeze, alpha) in zip(ys, meta):
+            out = from_tensor(y, dtype)
+            if alpha is not None and self.out_channels == 3:
+                if self.scale > 1:
+                    alpha = np.repeat(np.repeat(alpha, self.scale, 0), self.scale, 1)
+                out = np.concatenate([out, alpha], axis=2)
+            outs.append(out[:, :, 0] if squeeze and out.shape[2] == 1 else out)
+        return outs
 
     def _translate_pil(self, image: Any) -> Any:
         from PIL import Image
@@ -269,65 +334,20 @@ class Translator:
         return Image.fromarray(out)
 
     # ------------------------------------------------------------------ files
-    def convert_file(self, src: str | Path, dst: str | Path) -> Path:
-        """Read ``src``, translate, write ``dst`` atomically (bit depth kept where the format allows)."""
-        img = read_image(src)
-        out = self._translate_array(img)
-        if out.dtype == np.uint16 and Path(dst).suffix.lower() not in (".png", ".tif", ".tiff"):
-            out = (out.astype(np.uint32) * 255 // 65535).astype(np.uint8)  # format holds 8 bits only
-        if out.ndim == 2:
-            out = out[:, :, None]
-        return write_image(dst, out)
+    def convert_file(self, src: str | Path, dst: str | Path, *, bit_depth: str = "same") -> Path:
+        """Read ``src``, translate, write ``dst`` atomically (see :func:`i2i.convert.encode`)."""
+        from .convert import write_output
 
-    def convert_folder(
-        self, input_path: str | Path, output_dir: str | Path, *, ext: str | None = None, progress: bool = False
-    ) -> ConvertSummary:
-        """Translate one image file or every image under a folder into ``output_dir``,
-        mirroring sub-folders and names (``ext`` changes the format, e.g. ``.png``).
+        return write_output(dst, self._translate_array(read_image(src)), bit_depth=bit_depth)
 
-        Unreadable files are recorded in the summary and skipped; the rest are converted.
-        Raises ``FileNotFoundError``/``ValueError`` before writing anything when the input
-        is missing or the output would overwrite an input.
-        """
-        src, out = Path(input_path), Path(output_dir)
-        if not src.exists():
-            raise FileNotFoundError(f"input '{src}' does not exist; pass an image file or a folder of images")
-        if ext is not None and not ext.startswith("."):
-            ext = "." + ext
-        if ext is not None and ext.lower() not in IMAGE_EXTENSIONS:
-            raise ValueError(f"--ext {ext!r} is not a supported image format; use one of {', '.join(IMAGE_EXTENSIONS)}")
-        if src.is_file():
-            if not is_image_file(src):
-                raise ValueError(f"'{src}' is not an image file ({', '.join(IMAGE_EXTENSIONS)})")
-            files, base = [src], src.parent
-        else:
-            files, base = list_images(src), src
-            if not files:
-                raise FileNotFoundError(f"folder '{src}' holds no images ({', '.join(IMAGE_EXTENSIONS)})")
-        targets = [out / f.relative_to(base).with_suffix(ext or f.suffix) for f in files]
-        inputs = {f.resolve() for f in files}
-        clash = [t for t in targets if t.resolve() in inputs]
-        if clash:
-            raise ValueError(f"output '{clash[0]}' would overwrite an input image; choose an output folder outside the input")
-        summary = ConvertSummary()
-        t0 = time.perf_counter()
-        bar = None
-        if progress:
-            from tqdm import tqdm
+    def convert_folder(self, input_path: str | Path, output_dir: str | Path, **options: Any) -> ConvertSummary:
+        """Translate an image, a folder tree, or the files named in a ``.txt`` list into
+        ``output_dir``; see :func:`i2i.convert.plan_jobs` and :func:`i2i.convert.run_jobs`
+        for the options (``ext``, ``name``, ``skip_existing``, ``batch_size``, ``workers``,
+        ``bit_depth``, ``allow_inside_input``, ``progress``)."""
+        from .convert import convert_path
 
-            bar = tqdm(total=len(files), unit="img", dynamic_ncols=True, file=sys.stderr)
-        for f, t in zip(files, targets):
-            try:
-                self.convert_file(f, t)
-                summary.converted.append(t)
-            except ImageReadError as e:
-                summary.failed.append((f, str(e)))
-            if bar is not None:
-                bar.update(1)
-        if bar is not None:
-            bar.close()
-        summary.seconds = time.perf_counter() - t0
-        return summary
+        return convert_path(self, input_path, output_dir, **options)
 
 
 def export_generator(checkpoint: str | Path, output: str | Path, *, direction: str | None = None) -> Path:

@@ -115,6 +115,8 @@ def test_convert_refuses_to_overwrite_inputs_and_missing_input(trained, tmp_path
     write_image(tmp_path / "x.png", np.zeros((8, 8, 3), np.uint8))
     before = (tmp_path / "x.png").read_bytes()
     assert main(["convert", str(trained), str(tmp_path), str(tmp_path), "--quiet"]) == 2
+    assert "inside the input folder" in capsys.readouterr().err
+    assert main(["convert", str(trained), str(tmp_path), str(tmp_path), "--quiet", "--allow-inside-input"]) == 2
     assert "would overwrite an input" in capsys.readouterr().err
     assert (tmp_path / "x.png").read_bytes() == before
     assert main(["convert", str(trained), str(tmp_path / "nope"), str(tmp_path / "o")]) == 2

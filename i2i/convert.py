@@ -1,0 +1,261 @@
+"""Folder conversion at scale: plan the jobs, decode in background workers, batch images of
+equal size, translate, and encode/write in background threads, atomically.
+
+A bad file never stops a run: it is listed in the summary (and ``failed.txt``) with the
+reason and the rest are converted. ``skip_existing`` resumes an interrupted run (every
+output is written atomically, so an existing output is a complete one).
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from torch.utils.data import DataLoader, Dataset
+
+from .data.io import IMAGE_EXTENSIONS, atomic_write_bytes, is_image_file, list_images, read_image, write_image
+
+if TYPE_CHECKING:
+    from .translator import ConvertSummary, Translator
+
+SIXTEEN_BIT_FORMATS = (".png", ".tif", ".tiff")
+BIT_DEPTHS = ("same", "8", "16")
+
+
+@dataclass(frozen=True)
+class Job:
+    """One image to convert: read ``src``, write ``dst``."""
+
+    src: Path
+    dst: Path
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    try:
+        path.resolve().relative_to(folder.resolve())
+        return True
+    except ValueError:
+        return False
+
+
+def plan_jobs(
+    input_path: str | Path,
+    output_dir: str | Path,
+    *,
+    ext: str | None = None,
+    name: str = "{stem}{ext}",
+    allow_inside_input: bool = False,
+) -> list[Job]:
+    """The conversion jobs for an image file, a folder tree, or a ``.txt`` list of image paths
+    (one per line, relative to the list's folder or absolute; ``#`` comments allowed).
+
+    Outputs mirror the input's sub-folders; ``name`` formats the file name from ``{stem}``,
+    ``{ext}`` (the output suffix, from ``ext`` or the input) and ``{suffix}`` (the input's).
+    Raises before anything is written when the input is missing or empty, when an output
+    would overwrite an input or another output, or when ``output_dir`` lies inside the input
+    folder (unless ``allow_inside_input``).
+    """
+    src, out = Path(input_path), Path(output_dir)
+    if not src.exists():
+        raise FileNotFoundError(f"input '{src}' does not exist; pass an image file, a folder of images or a .txt list")
+    if ext is not None:
+        ext = ext if ext.startswith(".") else "." + ext
+        if ext.lower() not in IMAGE_EXTENSIONS:
+            raise ValueError(f"--ext {ext!r} is not a supported image format; use one of {', '.join(IMAGE_EXTENSIONS)}")
+    if src.is_file() and src.suffix.lower() == ".txt":
+        base = src.parent
+        files = []
+        for n, line in enumerate(src.read_text().splitlines(), 1):
+            line = line.strip()
+            if not line or line.startswith("#"):
+                continue
+            p = Path(line) if Path(line).is_absolute() else base / line
+            if not is_image_file(p):
+                raise ValueError(f"{src}:{n}: '{line}' is not an image path ({', '.join(IMAGE_EXTENSIONS)})")
+            files.append(p)  # missing files are reported per file at conversion time
+        if not files:
+            raise FileNotFoundError(f"list '{src}' names no images")
+    elif src.is_file():
+        if not is_image_file(src):
+            raise ValueError(f"'{src}' is not an image file ({', '.join(IMAGE_EXTENSIONS)}) or a .txt list")
+        files, base = [src], src.parent
+    else:
+        files, base = list_images(src), src
+        if not files:
+            raise FileNotFoundError(f"folder '{src}' holds no images ({', '.join(IMAGE_EXTENSIONS)})")
+        if not allow_inside_input and _inside(out, src):
+            raise ValueError(f"output '{out}' is inside the input folder '{src}'; choose another output or pass --allow-inside-input")
+    jobs = []
+    for f in files:
+        rel = f.relative_to(base).parent if _inside(f, base) else Path()
+        try:
+            fname = name.format(stem=f.stem, ext=ext or f.suffix, suffix=f.suffix)
+        except (KeyError, IndexError, ValueError) as e:
+            raise ValueError(f"--name {name!r} is not a valid pattern ({e}); use fields {{stem}}, {{ext}}, {{suffix}}") from None
+        if not is_image_file(fname):
+            raise ValueError(f"--name {name!r} gives '{fname}', which has no image suffix; include {{ext}}")
+        jobs.append(Job(f, out / rel / fname))
+    inputs = {f.resolve() for f in files}
+    seen: dict[Path, Path] = {}
+    for j in jobs:
+        d = j.dst.resolve()
+        if d in inputs:
+            raise ValueError(f"output '{j.dst}' would overwrite an input image; choose an output folder outside the input")
+        if d in seen:
+            raise ValueError(f"'{seen[d]}' and '{j.src}' would both be written to '{j.dst}'; use --name or --ext to tell them apart")
+        seen[d] = j.src
+    return jobs
+
+
+def write_output(dst: str | Path, img: np.ndarray, *, bit_depth: str = "same") -> Path:
+    """Write a translated array: ``bit_depth`` ``same`` keeps uint16 where the format can
+    hold it (PNG, TIFF) and uses 8 bits otherwise; ``8`` / ``16`` force the depth."""
+    dst = Path(dst)
+    if bit_depth not in BIT_DEPTHS:
+        raise ValueError(f"bit depth {bit_depth!r} must be one of {', '.join(BIT_DEPTHS)}")
+    fmt16 = dst.suffix.lower() in SIXTEEN_BIT_FORMATS
+    if bit_depth == "16" and not fmt16:
+        raise ValueError(f"cannot write 16-bit '{dst.name}': {dst.suffix} holds 8 bits; use .png or .tif")
+    want16 = bit_depth == "16" or (bit_depth == "same" and img.dtype == np.uint16 and fmt16)
+    if want16 and img.dtype == np.uint8:
+        img = img.astype(np.uint16) * 257
+    elif not want16 and img.dtype == np.uint16:
+        img = ((img.astype(np.uint32) * 255 + 32767) // 65535).astype(np.uint8)
+    if img.ndim == 2:
+        img = img[:, :, None]
+    return write_image(dst, img)
+
+
+class _Decode(Dataset):
+    def __init__(self, jobs: list[Job]) -> None:
+        self.jobs = jobs
+
+    def __len__(self) -> int:
+        return len(self.jobs)
+
+    def __getitem__(self, i: int) -> tuple[int, np.ndarray | None, str | None]:
+        try:
+            return i, read_image(self.jobs[i].src), None
+        except Exception as e:  # reported per file; the run goes on
+            return i, None, str(e)
+
+
+def _identity(x: Any) -> Any:
+    return x
+
+
+def run_jobs(
+    translator: Translator,
+    jobs: list[Job],
+    *,
+    batch_size: int = 8,
+    workers: int = 2,
+    skip_existing: bool = False,
+    bit_depth: str = "same",
+    progress: bool = False,
+    failures_path: str | Path | None = None,
+) -> ConvertSummary:
+    """Convert ``jobs``. Decoding runs in ``workers`` processes, consecutive images of equal
+    size and type are translated together (up to ``batch_size``), and encoding + writing run
+    in background threads. Returns converted / skipped / failed lists and the time taken;
+    failures (with reasons) also go to ``failures_path`` when given."""
+    from .translator import ConvertSummary
+
+    if batch_size < 1:
+        raise ValueError(f"batch size {batch_size} must be >= 1")
+    summary = ConvertSummary()
+    t0 = time.perf_counter()
+    todo: list[Job] = []
+    for j in jobs:
+        if skip_existing and j.dst.exists():
+            summary.skipped.append(j.dst)
+        else:
+            todo.append(j)
+    bar = None
+    if progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=len(todo), unit="img", dynamic_ncols=True, file=sys.stderr, desc="convert")
+    loader = DataLoader(_Decode(todo), batch_size=None, num_workers=workers, collate_fn=_identity,
+                        prefetch_factor=max(2, batch_size) if workers > 0 else None)
+    pending: list[tuple[Job, Future]] = []
+    group: list[tuple[int, np.ndarray]] = []
+
+    def fail(job: Job, why: str) -> None:
+        summary.failed.append((job.src, why))
+        if bar is not None:
+            bar.update(1)
+
+    def flush(pool: ThreadPoolExecutor) -> None:
+        if not group:
+            return
+        try:
+            outs = translator.translate_arrays([a for _, a in group])
+        except (TypeError, ValueError) as e:
+            for i, _ in group:
+                fail(todo[i], f"'{todo[i].src}': {e}")
+            group.clear()
+            return
+        for (i, _), out in zip(group, outs):
+            pending.append((todo[i], pool.submit(write_output, todo[i].dst, out, bit_depth=bit_depth)))
+        group.clear()
+
+    def collect(block: bool) -> None:
+        keep = []
+        for job, fut in pending:
+            if block or fut.done():
+                try:
+                    fut.result()
+                    summary.converted.append(job.dst)
+                except Exception as e:
+                    summary.failed.append((job.src, f"writing '{job.dst}' failed: {e}"))
+                if bar is not None:
+                    bar.update(1)
+            else:
+                keep.append((job, fut))
+        pending[:] = keep
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        for i, img, err in loader:
+            if err is not None:
+                fail(todo[i], err)
+                continue
+            if group and (img.shape != group[0][1].shape or img.dtype != group[0][1].dtype):
+                flush(pool)
+            group.append((i, img))
+            if len(group) >= batch_size:
+                flush(pool)
+            collect(block=False)
+        flush(pool)
+        collect(block=True)
+    if bar is not None:
+        bar.close()
+    summary.seconds = time.perf_counter() - t0
+    if failures_path is not None and summary.failed:
+        atomic_write_bytes(failures_path, "".join(f"{p}\t{why}\n" for p, why in summary.failed).encode())
+    return summary
+
+
+def convert_path(
+    translator: Translator,
+    input_path: str | Path,
+    output_dir: str | Path,
+    *,
+    ext: str | None = None,
+    name: str = "{stem}{ext}",
+    allow_inside_input: bool = False,
+    skip_existing: bool = False,
+    batch_size: int = 8,
+    workers: int = 2,
+    bit_depth: str = "same",
+    progress: bool = False,
+) -> ConvertSummary:
+    """:func:`plan_jobs` then :func:`run_jobs`, with failures listed in ``output_dir/failed.txt``."""
+    jobs = plan_jobs(input_path, output_dir, ext=ext, name=name, allow_inside_input=allow_inside_input)
+    return run_jobs(translator, jobs, batch_size=batch_size, workers=workers, skip_existing=skip_existing,
+                    bit_depth=bit_depth, progress=progress, failures_path=Path(output_dir) / "failed.txt")

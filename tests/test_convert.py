@@ -1,0 +1,222 @@
+import struct
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+import i2i
+from i2i.cli import main
+from i2i.config import config_from_dict
+from i2i.convert import plan_jobs, write_output
+from i2i.data.io import read_image, write_image
+from i2i.translator import Translator
+
+
+class Identity(nn.Module):
+    """A 'generator' that returns its input: conversions must then round-trip exactly."""
+
+    in_channels = out_channels = 3
+
+    def __init__(self):
+        super().__init__()
+        self.w = nn.Parameter(torch.zeros(()))  # Translator moves parameters to the device
+
+    def forward(self, x):
+        return x + 0 * self.w
+
+
+@pytest.fixture
+def identity():
+    return Translator(Identity(), config_from_dict({}), direction="a_to_b", device="cpu")
+
+
+def _smooth(h, w):
+    """A photo-like gradient (lossy codecs keep it within a few levels; noise they would not)."""
+    y, x = np.mgrid[0:h, 0:w]
+    return np.stack([x * 255 // max(w - 1, 1), y * 255 // max(h - 1, 1), (x + y) * 127 // max(h + w - 2, 1)], -1).astype(np.uint8)
+
+
+def _files(root, seed=0):
+    rng = np.random.default_rng(seed)
+    imgs = {
+        "rgb8.png": rng.integers(0, 256, (17, 23, 3), dtype=np.uint8),
+        "rgba8.png": rng.integers(0, 256, (9, 12, 4), dtype=np.uint8),
+        "gray8.png": rng.integers(0, 256, (10, 11, 1), dtype=np.uint8),
+        "rgb16.png": rng.integers(0, 65536, (8, 9, 3), dtype=np.uint16),
+        "gray16.tif": rng.integers(0, 65536, (7, 5, 1), dtype=np.uint16),
+        "sub/photo.jpg": _smooth(31, 29),
+        "sub/deeper/pic.webp": _smooth(12, 16),
+        "pic.bmp": rng.integers(0, 256, (6, 6, 3), dtype=np.uint8),
+    }
+    for rel, img in imgs.items():
+        write_image(root / rel, img)
+    return imgs
+
+
+def test_formats_bit_depths_and_channels_round_trip(identity, tmp_path):
+    src, out = tmp_path / "in", tmp_path / "out"
+    imgs = _files(src)
+    summary = identity.convert_folder(src, out, batch_size=4, workers=1)
+    assert not summary.failed and len(summary.converted) == len(imgs)
+    for rel, img in imgs.items():
+        got = read_image(out / rel)
+        if rel.endswith((".jpg", ".webp")):  # lossy formats: close, same size
+            assert got.shape == img.shape and np.abs(got.astype(int) - read_image(src / rel).astype(int)).mean() < 3
+        elif img.shape[2] == 1:  # gray in -> the 3-channel model's output
+            assert got.shape == (*img.shape[:2], 3) and got.dtype == img.dtype
+            assert all(np.array_equal(got[:, :, c], img[:, :, 0]) for c in range(3))
+        else:
+            assert got.dtype == img.dtype and np.array_equal(got, img), rel  # incl. 16-bit and alpha
+
+
+def test_bit_depth_and_format_options(identity, tmp_path):
+    src = tmp_path / "in"
+    img16 = np.random.default_rng(1).integers(0, 65536, (8, 8, 3), dtype=np.uint16)
+    write_image(src / "a.png", img16)
+    identity.convert_folder(src, tmp_path / "o8", bit_depth="8", workers=0)
+    assert read_image(tmp_path / "o8" / "a.png").dtype == np.uint8
+    identity.convert_folder(src, tmp_path / "jpg", ext="jpg", workers=0)
+    assert read_image(tmp_path / "jpg" / "a.jpg").dtype == np.uint8  # JPEG holds 8 bits
+    with pytest.raises(ValueError, match="holds 8 bits"):
+        write_output(tmp_path / "x.jpg", img16, bit_depth="16")
+    write_image(src / "b.png", (img16 >> 8).astype(np.uint8))
+    identity.convert_folder(src, tmp_path / "o16", bit_depth="16", workers=0, name="{stem}_16{ext}")
+    got = read_image(tmp_path / "o16" / "b_16.png")
+    assert got.dtype == np.uint16 and np.array_equal(got, (img16 >> 8).astype(np.uint16) * 257)
+
+
+def test_exif_orientation_is_applied_before_translation(identity, tmp_path):
+    import cv2
+
+    img = np.zeros((16, 32, 3), np.uint8)
+    img[:8, :16] = 255
+    ok, enc = cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, 100])
+    tiff = b"II*\x00" + struct.pack("<I", 8) + struct.pack("<H", 1) + struct.pack("<HHIHH", 0x0112, 3, 1, 6, 0) + b"\0\0\0\0"
+    app1 = b"Exif\x00\x00" + tiff
+    data = enc.tobytes()
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "r.jpg").write_bytes(data[:2] + b"\xff\xe1" + struct.pack(">H", len(app1) + 2) + app1 + data[2:])
+    identity.convert_folder(tmp_path / "in", tmp_path / "out", ext="png", workers=0)
+    assert read_image(tmp_path / "out" / "r.png").shape == (32, 16, 3)  # rotated upright
+
+
+def test_batched_equals_one_by_one_including_paper_mode(trained, tmp_path):
+    src = tmp_path / "in"
+    rng = np.random.default_rng(2)
+    for i in range(5):
+        write_image(src / f"{i}.png", rng.integers(0, 256, (40, 40, 3), dtype=np.uint8))
+    write_image(src / "odd.png", rng.integers(0, 256, (33, 21, 3), dtype=np.uint8))  # another size: its own batch
+    tr = i2i.Translator.from_checkpoint(trained, device="cpu")
+    tr.convert_folder(src, tmp_path / "b1", batch_size=1, workers=0)
+    tr.convert_folder(src, tmp_path / "b4", batch_size=4, workers=2)
+    for f in sorted((tmp_path / "b1").glob("*.png")):
+        assert np.array_equal(read_image(f), read_image(tmp_path / "b4" / f.name)), f.name
+    # Paper mode (batch statistics + dropout): per-image statistics, so batching changes nothing.
+    cfg = config_from_dict({})
+    torch.manual_seed(0)
+    net = i2i.build_generator("unet", num_downs=6, base_channels=8, dropout=True)
+    paper = Translator(net, cfg, direction="a_to_b", mode="paper", device="cpu", seed=3)
+    arrays = [rng.integers(0, 256, (64, 64, 3), dtype=np.uint8) for _ in range(3)]
+    together = paper.translate_arrays(arrays)
+    alone = [paper.translate_arrays([a])[0] for a in arrays]
+    assert all(np.array_equal(a, b) for a, b in zip(together, alone))
+
+
+def test_skip_existing_resumes(identity, tmp_path):
+    src, out = tmp_path / "in", tmp_path / "out"
+    _files(src)
+    first = identity.convert_folder(src, out, workers=0)
+    (out / "pic.bmp").unlink()
+    marker = (out / "rgb8.png").stat().st_mtime_ns
+    again = identity.convert_folder(src, out, workers=0, skip_existing=True)
+    assert len(again.converted) == 1 and again.converted[0].name == "pic.bmp"
+    assert len(again.skipped) == len(first.converted) - 1
+    assert (out / "rgb8.png").stat().st_mtime_ns == marker  # untouched
+
+
+def test_corrupt_files_are_listed_and_the_rest_converted(identity, tmp_path, capsys):
+    src, out = tmp_path / "in", tmp_path / "out"
+    _files(src)
+    good = bytearray((src / "rgb8.png").read_bytes())
+    (src / "truncated.png").write_bytes(bytes(good[: len(good) // 2]))
+    (src / "empty.jpg").write_bytes(b"")
+    (src / "sub" / "text.jpg").write_text("not a jpeg")
+    summary = identity.convert_folder(src, out, workers=2, batch_size=3)
+    failed = {p.name for p, _ in summary.failed}
+    assert {"empty.jpg", "text.jpg"} <= failed
+    assert len(summary.converted) + len(summary.failed) == 11
+    text = (out / "failed.txt").read_text()
+    assert "empty.jpg" in text and "text.jpg" in text and "corrupt" in text
+
+
+def test_no_writes_outside_output_and_no_temp_files(identity, tmp_path):
+    src, out = tmp_path / "in", tmp_path / "out"
+    _files(src)
+    before = {p: p.stat().st_mtime_ns for p in tmp_path.rglob("*")}
+    identity.convert_folder(src, out, workers=1)
+    after = set(tmp_path.rglob("*"))
+    new = {p for p in after if p not in before}
+    assert all(p == out or out in p.parents for p in new)
+    assert all(p.stat().st_mtime_ns == t for p, t in before.items())
+    assert not [p for p in out.rglob("*") if p.name.startswith(".")]  # no leftover temp files
+
+
+def test_plan_jobs_inputs_and_refusals(tmp_path):
+    _files(tmp_path / "in")
+    (tmp_path / "list.txt").write_text("# two files\nin/rgb8.png\n\nin/sub/photo.jpg\n")
+    jobs = plan_jobs(tmp_path / "list.txt", tmp_path / "out", name="{stem}_x{ext}")
+    assert [j.dst.relative_to(tmp_path / "out").as_posix() for j in jobs] == ["in/rgb8_x.png", "in/sub/photo_x.jpg"]
+    assert [j.dst.name for j in plan_jobs(tmp_path / "in" / "pic.bmp", tmp_path / "o", ext="png")] == ["pic.png"]
+    with pytest.raises(ValueError, match="inside the input folder"):
+        plan_jobs(tmp_path / "in", tmp_path / "in" / "out")
+    write_image(tmp_path / "in" / "rgb8.jpg", np.zeros((4, 4, 3), np.uint8))
+    with pytest.raises(ValueError, match="would both be written to"):
+        plan_jobs(tmp_path / "in", tmp_path / "out", ext="png")
+    with pytest.raises(ValueError, match="no image suffix"):
+        plan_jobs(tmp_path / "in", tmp_path / "out", name="{stem}")
+    (tmp_path / "bad.txt").write_text("notes.doc\n")
+    with pytest.raises(ValueError, match="bad.txt:1"):
+        plan_jobs(tmp_path / "bad.txt", tmp_path / "out")
+
+
+def test_missing_files_in_a_list_are_reported(identity, tmp_path):
+    _files(tmp_path / "in")
+    (tmp_path / "list.txt").write_text("in/rgb8.png\nin/gone.png\n")
+    summary = identity.convert_folder(tmp_path / "list.txt", tmp_path / "out", workers=0)
+    assert len(summary.converted) == 1 and summary.failed[0][0].name == "gone.png"
+
+
+def test_tiles_exact_for_finite_receptive_fields_and_blended_for_unet(trained):
+    cfg = config_from_dict({})
+    torch.manual_seed(0)
+    res = i2i.build_generator("resnet", n_blocks=2, base_channels=8, norm="batch")  # eval BN: per-pixel, finite field
+    whole = Translator(res, cfg, direction="a_to_b", device="cpu")
+    tiled = Translator(res, cfg, direction="a_to_b", device="cpu", tile=24)
+    assert tiled.tile_context is not None and tiled.tile_context % 4 == 0
+    x = torch.rand(1, 3, 70, 90) * 2 - 1
+    assert (whole(x) - tiled(x)).abs().max() < 1e-5
+    unet_whole = i2i.Translator.from_checkpoint(trained, device="cpu")
+    unet_tiled = i2i.Translator.from_checkpoint(trained, device="cpu", tile=64)
+    assert unet_tiled.tile_context is None  # every output pixel sees the whole image: blend
+    g = torch.linspace(-1, 1, 160)
+    img = (g[None, :] * g[:, None])[None, None].repeat(1, 1, 1, 1)[:, :, :150, :]
+    a, b = unet_whole(img), unet_tiled(img)
+    assert a.shape == b.shape == (1, 3, 150, 160)
+    assert (a - b).abs().mean() < 0.05  # stated tolerance for blended U-Net tiles
+
+
+def test_cli_convert_options(trained, tmp_path, capsys):
+    _files(tmp_path / "in")
+    code = main(["convert", trained, str(tmp_path / "in"), str(tmp_path / "out"), "--quiet", "--batch-size", "2",
+                 "--workers", "1", "--name", "{stem}_fake{ext}", "--ext", "png"])
+    assert code == 0
+    assert (tmp_path / "out" / "sub" / "deeper" / "pic_fake.png").is_file()
+    assert "converted 8, skipped 0" in capsys.readouterr().out
+    assert main(["convert", trained, str(tmp_path / "in"), str(tmp_path / "out"), "--quiet", "--name", "{stem}_fake{ext}",
+                 "--ext", "png", "--skip-existing"]) == 0
+    assert "converted 0, skipped 8" in capsys.readouterr().out
+    assert main(["convert", trained, str(tmp_path / "in"), str(tmp_path / "o2"), "--precision", "fp16"]) == 2
+    assert "fp16 needs a CUDA device" in capsys.readouterr().err
+
+

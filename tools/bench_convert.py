@@ -1,0 +1,109 @@
+"""Folder-conversion benchmark: generate N images, convert them, report images/s and peak memory.
+
+    python tools/bench_convert.py configs/pix2pix/facades.yaml --n 64 --size 256 --threads 2
+    python tools/bench_convert.py configs/pix2pix/facades.yaml --like-reference   # + 2 PNGs and an HTML row per image
+
+Uses the generator of CONFIG with its initial weights (speed does not depend on the
+values) through the real conversion path (:func:`i2i.convert.run_jobs`: background
+decoding, batching of equal sizes, background encoding). ``--like-reference`` also writes
+what the reference pix2pix test script writes per image (real_A, fake_B and real_B PNGs
+and an HTML row), for a like-for-like comparison. Peak memory: the process's maximum
+resident set size (and CUDA's peak allocation on a GPU).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from i2i.config import load_config  # noqa: E402
+from i2i.convert import plan_jobs, run_jobs  # noqa: E402
+from i2i.data.io import read_image, write_image  # noqa: E402
+from i2i.registry import pipeline_class  # noqa: E402
+from i2i.translator import Translator  # noqa: E402
+
+
+def make_images(folder: Path, n: int, size: int, channels: int) -> None:
+    rng = np.random.default_rng(0)
+    y, x = np.mgrid[0:size, 0:size]
+    base = ((x + y) * 255 // (2 * size - 2)).astype(np.int32)
+    for i in range(n):
+        img = np.clip(base[:, :, None] + rng.integers(-20, 21, (size, size, channels)), 0, 255).astype(np.uint8)
+        write_image(folder / f"{i:05d}.png", img)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("config")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
+    p.add_argument("--n", type=int, default=32)
+    p.add_argument("--size", type=int, default=256)
+    p.add_argument("--batch-size", type=int, default=4)
+    p.add_argument("--workers", type=int, default=1)
+    p.add_argument("--precision", default="fp32", choices=["fp32", "bf16", "fp16"])
+    p.add_argument("--mode", default="eval", choices=["eval", "paper"])
+    p.add_argument("--tile", type=int, default=None)
+    p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--device", default="auto")
+    p.add_argument("--like-reference", action="store_true")
+    p.add_argument("--json", type=Path, default=None)
+    a = p.parse_args()
+    if a.threads:
+        torch.set_num_threads(a.threads)
+    cfg = load_config(a.config, a.set)
+    pipe = pipeline_class(cfg.pipeline)
+    direction = pipe.default_direction(cfg)
+    torch.manual_seed(0)
+    tr = Translator(pipe.build_net(cfg, pipe.directions[direction]), cfg, direction=direction, mode=a.mode,
+                    device=a.device, tile=a.tile, precision=a.precision)
+    tmp = Path(tempfile.mkdtemp(prefix="i2i-bench-convert-"))
+    make_images(tmp / "in", a.n, a.size, tr.in_channels)
+    if tr.device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(tr.device)
+    rates = []
+    for r in range(a.repeats):
+        out = tmp / f"out{r}"
+        jobs = plan_jobs(tmp / "in", out)
+        t0 = time.perf_counter()
+        summary = run_jobs(tr, jobs, batch_size=a.batch_size, workers=a.workers)
+        if a.like_reference:
+            rows = []
+            for j in jobs:
+                img = read_image(j.src)
+                write_image(out / "images" / f"{j.src.stem}_real_A.png", img)
+                write_image(out / "images" / f"{j.src.stem}_real_B.png", img)
+                rows.append(f"<tr><td><img src='images/{j.src.stem}_real_A.png'></td><td><img src='{j.dst.name}'></td>"
+                            f"<td><img src='images/{j.src.stem}_real_B.png'></td></tr>")
+            (out / "index.html").write_text("<table>" + "\n".join(rows) + "</table>")
+        if tr.device.type == "cuda":
+            torch.cuda.synchronize(tr.device)
+        dt = time.perf_counter() - t0
+        assert not summary.failed, summary.failed[:3]
+        rates.append(len(summary.converted) / dt)
+    peak_rss_mb = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss + resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss) / 1024
+    row = {"config": a.config, "device": str(tr.device), "size": a.size, "n": a.n, "batch_size": a.batch_size, "workers": a.workers,
+           "precision": a.precision, "mode": a.mode, "like_reference": a.like_reference, "threads": torch.get_num_threads(),
+           "img_per_s_median": statistics.median(rates), "img_per_s_all": rates, "peak_rss_mb": round(peak_rss_mb, 1)}
+    if tr.device.type == "cuda":
+        row["peak_cuda_mb"] = round(torch.cuda.max_memory_allocated(tr.device) / 2**20, 1)
+    print(json.dumps(row))
+    print(f"{row['img_per_s_median']:.2f} images/s (median of {a.repeats}), {a.size}x{a.size}, batch {a.batch_size}, "
+          f"{'3 PNGs + HTML row' if a.like_reference else '1 PNG'} per image, peak RSS {row['peak_rss_mb']} MB")
+    if a.json:
+        a.json.write_text(json.dumps(row, indent=2))
+
+
+if __name__ == "__main__":
+    main()
