@@ -18,6 +18,7 @@ from .engine.checkpoint import CheckpointError  # noqa: E402
 from .engine.trainer import Trainer, TrainingDiverged, train  # noqa: E402
 from .losses import GANLoss, gradient_penalty  # noqa: E402
 from .registry import build_discriminator, build_generator  # noqa: E402
+from .sampler import Generator  # noqa: E402
 from .translator import Translator, export_generator  # noqa: E402
 
 __all__ = [
@@ -26,6 +27,7 @@ __all__ = [
     "ConfigError",
     "DataError",
     "GANLoss",
+    "Generator",
     "ImageReadError",
     "Trainer",
     "TrainingDiverged",

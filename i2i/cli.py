@@ -61,6 +61,23 @@ def _export(args: argparse.Namespace) -> int:
     return 0
 
 
+def _sample(args: argparse.Namespace) -> int:
+    from .report import save_grid
+    from .sampler import Generator
+
+    gen = Generator.from_checkpoint(args.checkpoint, device=args.device, use_ema=not args.no_ema)
+    out = Path(args.out_dir)
+    if args.interpolate:
+        strips = gen.interpolate(args.n, args.steps, seed=args.seed, label=args.label)
+        for i, strip in enumerate(strips):
+            save_grid(out / f"interpolation_{i:04d}.png", [strip[j : j + 1] for j in range(strip.shape[0])])
+        print(f"wrote {len(strips)} interpolation strips of {args.steps} images to {out}")
+        return 0
+    paths = gen.save_samples(out, args.n, seed=args.seed, truncation=args.truncation, label=args.label, ext="." + args.format)
+    print(f"wrote {len(paths)} samples to {out} (seed {args.seed})")
+    return 0
+
+
 def _info(args: argparse.Namespace) -> int:
     from .translator import describe
 
@@ -105,7 +122,14 @@ def _eval(args: argparse.Namespace) -> int:
     from .engine.checkpoint import load_checkpoint
     from .evaluate import evaluate_paired, evaluate_sr, format_table
 
-    if config_from_dict(load_checkpoint(args.checkpoint)["config"]).pipeline == "srgan":
+    pipeline = config_from_dict(load_checkpoint(args.checkpoint)["config"]).pipeline
+    if pipeline == "dcgan":
+        from .evaluate import evaluate_generation
+
+        r = evaluate_generation(args.checkpoint, args.data, n=args.n, features=args.features, device=args.device, out_dir=args.out)
+        print(f"FID {r['fid']:.3f}  KID {r['kid']:.5f}  ({r['n_fake']} samples vs {r['n_real']} real images, {r['features']} features)")
+        return 0
+    if pipeline == "srgan":
         result = evaluate_sr(args.checkpoint, args.data, args.out, device=args.device, tile=args.tile, limit=args.limit)
         print(result["markdown"])
         if args.out:
@@ -161,6 +185,20 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--opset", type=int, default=18)
     e.set_defaults(func=_export)
 
+    m = sub.add_parser("sample", help="draw images from a generation model (DCGAN)")
+    m.add_argument("checkpoint")
+    m.add_argument("out_dir")
+    m.add_argument("--n", type=int, default=64, help="images (or strips with --interpolate)")
+    m.add_argument("--seed", type=int, default=0)
+    m.add_argument("--truncation", type=float, default=None, help="redraw gaussian latents beyond this magnitude")
+    m.add_argument("--label", type=int, default=None, help="class to draw (class-conditional models)")
+    m.add_argument("--interpolate", action="store_true", help="write latent interpolation strips instead")
+    m.add_argument("--steps", type=int, default=8, help="images per interpolation strip")
+    m.add_argument("--format", default="png")
+    m.add_argument("--no-ema", action="store_true", help="use the raw generator weights even if an EMA copy exists")
+    m.add_argument("--device", default="auto")
+    m.set_defaults(func=_sample)
+
     n = sub.add_parser("info", help="what a checkpoint or export holds")
     n.add_argument("file")
     n.set_defaults(func=_info)
@@ -179,6 +217,9 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--data", required=True, help="paired test folder (A/ + B/, testA/ + testB/, side-by-side AB), or HR images for SR")
     v.add_argument("--out", default=None, help="folder for the results (page + images, or results.md) and metrics.json")
     v.add_argument("--tile", type=int, default=None, metavar="PIXELS", help="SR: tiled inference")
+    v.add_argument("--n", type=int, default=1000, help="DCGAN: samples (and at most this many real images)")
+    v.add_argument("--features", default="inception",
+                   help="DCGAN: inception (local torchvision weights), pixels, or PATH to a feature model (.pt2 export or TorchScript)")
     v.add_argument("--mode", choices=modes, default=None)
     v.add_argument("--direction", default=None, help="a_to_b or b_to_a for two-way models (default: the trained direction)")
     v.add_argument("--device", default="auto")

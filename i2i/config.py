@@ -31,7 +31,8 @@ class GeneratorConfig:
     architecture (unet, resnet, srresnet). Keys left null take the architecture's default
     (U-Net: batch norm, dropout on; ResNet: batch norm, no dropout; SRResNet: batch norm,
     16 blocks, x4). ``num_downs`` is U-Net's, ``n_blocks`` ResNet's / SRResNet's, ``scale``
-    and ``global_skip`` SRResNet's. ``init_from``: a checkpoint whose generator ``G`` initialises this one
+    and ``global_skip`` SRResNet's; ``latent_dim``, ``num_classes`` (0: unconditional) and
+    ``prior`` (of z) DCGAN's, whose image size is ``data.crop_size``. ``init_from``: a checkpoint whose generator ``G`` initialises this one
     (e.g. SRGAN from a pretrained SRResNet)."""
 
     name: str = "unet_256"
@@ -44,6 +45,9 @@ class GeneratorConfig:
     n_blocks: int | None = None
     scale: int | None = None
     global_skip: bool | None = None
+    latent_dim: int | None = None
+    num_classes: int | None = None
+    prior: Literal["gaussian", "uniform"] = "gaussian"
     init: Literal["normal", "xavier", "kaiming", "orthogonal"] = "normal"
     init_gain: float = 0.02
     init_from: str | None = None
@@ -78,7 +82,11 @@ class DataConfig:
     B images are drawn at random unless ``serial_batches``.
     Super-resolution (SRGAN): ``root`` is a folder of HR images; LR images are made with
     MATLAB-style bicubic unless ``lr_root`` holds them (matched by name); ``crop_size`` is
-    the HR crop; ``rotate`` adds random 90-degree rotations. ``val_root`` is optional."""
+    the HR crop; ``rotate`` adds random 90-degree rotations.
+    Generation (DCGAN): ``dataset`` ``folder`` reads images under ``root`` (class = first
+    sub-folder, for conditional models) resized and centre-cropped to ``crop_size``; or
+    a torchvision dataset from local files under ``root`` (``download: true`` fetches it:
+    an explicit network access). ``val_root`` is optional."""
 
     root: str = ""
     val_root: str | None = None
@@ -93,6 +101,8 @@ class DataConfig:
     serial_batches: bool = False
     lr_root: str | None = None
     rotate: bool = False
+    dataset: Literal["folder", "mnist", "fashion_mnist", "cifar10"] = "folder"
+    download: bool = False
 
 
 @dataclass
@@ -146,7 +156,9 @@ class ScheduleConfig:
 @dataclass
 class TrainConfig:
     """Training length is ``epochs`` or ``steps`` (exactly one). ``amp`` applies on CUDA
-    (``bf16`` also on CPU); ``fp16`` uses a gradient scaler."""
+    (``bf16`` also on CPU); ``fp16`` uses a gradient scaler. ``ema_decay`` > 0 keeps an
+    exponential moving average of the generator's weights, saved in checkpoints and used
+    for inference and sampling when present."""
 
     epochs: int | None = 200
     steps: int | None = None
@@ -161,6 +173,7 @@ class TrainConfig:
     tensorboard: bool = False
     progress: bool = True
     deterministic: bool = False
+    ema_decay: float = 0.0
 
 
 @dataclass

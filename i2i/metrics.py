@@ -60,3 +60,37 @@ def ssim(pred: torch.Tensor, target: torch.Tensor, *, y: bool = False, border: i
     a, b = prepare(pred, y=y, border=border).float(), prepare(target, y=y, border=border).float()
     m = kornia.metrics.ssim(a, b, window_size=11, max_val=1.0, padding="valid")
     return m.flatten(1).mean(1)
+
+
+def frechet_distance(feats_a: torch.Tensor, feats_b: torch.Tensor) -> float:
+    """FID between two ``(N, D)`` feature sets: ``|mu_a - mu_b|^2 + Tr(S_a + S_b - 2 (S_a S_b)^(1/2))``
+    (Heusel et al. 2017), in float64."""
+    import numpy as np
+    from scipy import linalg
+
+    a, b = feats_a.double().cpu().numpy(), feats_b.double().cpu().numpy()
+    mu_a, mu_b = a.mean(0), b.mean(0)
+    sa, sb = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
+    covmean = linalg.sqrtm(sa @ sb)
+    if not np.isfinite(covmean).all():  # singular product: regularise as the reference code does
+        eps = np.eye(sa.shape[0]) * 1e-6
+        covmean = linalg.sqrtm((sa + eps) @ (sb + eps))
+    covmean = covmean.real
+    return float(((mu_a - mu_b) ** 2).sum() + np.trace(sa) + np.trace(sb) - 2 * np.trace(covmean))
+
+
+def kernel_distance(feats_a: torch.Tensor, feats_b: torch.Tensor, *, subsets: int = 10, subset_size: int = 1000,
+                    seed: int = 0) -> float:
+    """KID (Binkowski et al. 2018): unbiased MMD^2 with the kernel ``(x.y / D + 1)^3``, averaged
+    over random subsets of both sets."""
+    a, b = feats_a.double().cpu(), feats_b.double().cpu()
+    m = min(subset_size, a.shape[0], b.shape[0])
+    d = a.shape[1]
+    g = torch.Generator().manual_seed(seed)
+    vals = []
+    for _ in range(subsets):
+        x = a[torch.randperm(a.shape[0], generator=g)[:m]]
+        y = b[torch.randperm(b.shape[0], generator=g)[:m]]
+        kxx, kyy, kxy = (x @ x.T / d + 1) ** 3, (y @ y.T / d + 1) ** 3, (x @ y.T / d + 1) ** 3
+        vals.append(((kxx.sum() - kxx.diag().sum()) + (kyy.sum() - kyy.diag().sum())) / (m * (m - 1)) - 2 * kxy.mean())
+    return float(torch.stack(vals).mean())

@@ -15,10 +15,12 @@ from typing import Any
 from torch import nn
 
 from .nets import PatchDiscriminator, PixelDiscriminator, ResnetGenerator, UnetGenerator, init_weights
+from .nets.dcgan import DCGANDiscriminator, DCGANGenerator
 from .nets.srresnet import SRGANDiscriminator, SRResNet
 
-GENERATORS: dict[str, type[nn.Module]] = {"unet": UnetGenerator, "resnet": ResnetGenerator, "srresnet": SRResNet}
-DISCRIMINATORS: dict[str, type[nn.Module]] = {"patch": PatchDiscriminator, "pixel": PixelDiscriminator, "srgan": SRGANDiscriminator}
+GENERATORS: dict[str, type[nn.Module]] = {"unet": UnetGenerator, "resnet": ResnetGenerator, "srresnet": SRResNet, "dcgan": DCGANGenerator}
+DISCRIMINATORS: dict[str, type[nn.Module]] = {"patch": PatchDiscriminator, "pixel": PixelDiscriminator, "srgan": SRGANDiscriminator,
+                                                  "dcgan": DCGANDiscriminator}
 
 # preset name -> (architecture, keyword arguments the preset fixes)
 GENERATOR_PRESETS: dict[str, tuple[str, dict[str, Any]]] = {
@@ -37,6 +39,7 @@ PIPELINES: dict[str, str] = {
     "pix2pix": "i2i.pipelines.pix2pix:Pix2Pix",
     "cyclegan": "i2i.pipelines.cyclegan:CycleGAN",
     "srgan": "i2i.pipelines.srgan:SRGAN",
+    "dcgan": "i2i.pipelines.dcgan:DCGAN",
 }
 
 

@@ -35,6 +35,11 @@ def _device(spec: str | torch.device) -> torch.device:
     return torch.device(spec)
 
 
+def _generator_weights(data: dict[str, Any], name: str) -> dict[str, torch.Tensor]:
+    """The weights inference should use: the EMA copy when the checkpoint has one."""
+    return data.get("ema", {}).get(name) or data["nets"][name]
+
+
 def pad_to_multiple(x: torch.Tensor, multiple: int) -> tuple[torch.Tensor, tuple[int, int]]:
     """Pad ``(N, C, H, W)`` on the bottom/right to multiples of ``multiple``.
 
@@ -160,7 +165,7 @@ class Translator:
         if name not in data["nets"]:
             raise CheckpointError(f"'{path}' does not hold generator {name!r} for {direction}; it holds {', '.join(data['nets'])}")
         net = pipe.build_net(cfg, name)
-        load_state_strict(net, data["nets"][name], what=name, source=path)
+        load_state_strict(net, _generator_weights(data, name), what=name, source=path)
         return cls(net, cfg, direction=direction, mode=mode or cfg.test.mode, device=device, seed=seed, tile=tile,
                    precision=precision)
 

@@ -330,6 +330,92 @@ class SRDataset(Dataset):
         return {"input": to_tensor(np.ascontiguousarray(lr)), "target": to_tensor(np.ascontiguousarray(hr)), "name": name}
 
 
+def _square(img: np.ndarray, size: int) -> np.ndarray:
+    """Resize the shorter side to ``size`` (area filter) and centre-crop to ``size`` x ``size``."""
+    import cv2
+
+    h, w = img.shape[:2]
+    s = size / min(h, w)
+    if s != 1:
+        img = cv2.resize(img, (max(size, round(w * s)), max(size, round(h * s))), interpolation=cv2.INTER_AREA if s < 1 else cv2.INTER_CUBIC)
+        if img.ndim == 2:
+            img = img[:, :, None]
+    h, w = img.shape[:2]
+    y, x = (h - size) // 2, (w - size) // 2
+    return img[y : y + size, x : x + size]
+
+
+TORCHVISION_DATASETS = {"mnist": "MNIST", "fashion_mnist": "FashionMNIST", "cifar10": "CIFAR10"}
+
+
+class ImageDataset(Dataset):
+    """Images for unconditional / class-conditional generation.
+
+    ``dataset="folder"``: every image under ``root``; with ``labels``, the class is the
+    first sub-folder (sorted names -> 0, 1, ...). Otherwise a torchvision dataset (MNIST,
+    Fashion-MNIST, CIFAR-10) read from its files under ``root``; ``download`` lets
+    torchvision fetch them (an explicit, opt-in network access). Images are resized and
+    centre-cropped to ``size``, converted to ``channels``, flipped at random in training
+    (not for digit datasets). Items: ``{"image": (C, S, S) in [-1, 1], "label": int}``.
+    """
+
+    def __init__(self, root: str | Path, *, size: int, channels: int = 3, dataset: str = "folder", labels: bool = False,
+                 train: bool = True, flip: bool = True, download: bool = False, seed: int = 0) -> None:
+        self.root, self.size, self.channels, self.seed, self.epoch = Path(root), size, channels, seed, 0
+        self.flip = flip and train and dataset not in ("mnist", "fashion_mnist")
+        self.tv = None
+        if dataset == "folder":
+            _require_dir(self.root, "image folder")
+            self.files = list_images(self.root)
+            if not self.files:
+                raise DataError(f"image folder '{self.root}' holds no images")
+            classes = sorted({p.relative_to(self.root).parts[0] for p in self.files if len(p.relative_to(self.root).parts) > 1})
+            if labels and not classes:
+                raise DataError(f"a class-conditional model needs one sub-folder per class under '{self.root}'")
+            self.classes = classes
+            self.labels = [classes.index(p.relative_to(self.root).parts[0]) if labels else 0 for p in self.files]
+        else:
+            import torchvision
+
+            cls = getattr(torchvision.datasets, TORCHVISION_DATASETS[dataset])
+            raw = self.root / TORCHVISION_DATASETS[dataset] / "raw"
+            if dataset in ("mnist", "fashion_mnist") and raw.is_dir():
+                # The original files are .gz (as the Debian package and the download ship
+                # them); torchvision reads the extracted idx files: extract once.
+                from torchvision.datasets.utils import extract_archive
+
+                for gz in raw.glob("*.gz"):
+                    if not gz.with_suffix("").exists():
+                        extract_archive(str(gz), str(raw))
+            try:
+                self.tv = cls(str(self.root), train=train, download=download)
+            except RuntimeError as e:
+                raise DataError(
+                    f"{TORCHVISION_DATASETS[dataset]} files not found under '{self.root}' ({str(e).splitlines()[0]}). Put the "
+                    f"original files in '{self.root / TORCHVISION_DATASETS[dataset] / 'raw'}' (CIFAR-10: the extracted "
+                    "'cifar-10-batches-py' folder in root), or set data.download: true to let torchvision fetch them"
+                ) from None
+            self.classes = list(self.tv.classes)
+
+    def __len__(self) -> int:
+        return len(self.tv) if self.tv is not None else len(self.files)
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __getitem__(self, key: int | tuple[int, int]) -> dict:
+        epoch, index = key if isinstance(key, tuple) else (self.epoch, key)
+        if self.tv is not None:
+            pil, label = self.tv[index]
+            img = np.asarray(pil)
+        else:
+            img, label = read_image(self.files[index]), self.labels[index]
+        img = _square(to_channels(img, self.channels), self.size)
+        if self.flip and np.random.default_rng(sample_seed(self.seed, epoch, index)).random() < 0.5:
+            img = img[:, ::-1]
+        return {"image": to_tensor(np.ascontiguousarray(img)), "label": int(label)}
+
+
 class EpochSampler(Sampler[tuple[int, int]]):
     """Shuffled (or ordered) ``(epoch, index)`` keys for one epoch, sharded across ranks, resumable mid-epoch.
 

@@ -10,6 +10,7 @@ optimizers, schedulers, scaler, RNGs, pipeline state, position in the epoch) is 
 from __future__ import annotations
 
 import contextlib
+import copy
 import json
 import math
 import random
@@ -210,6 +211,13 @@ class Trainer:
 
         if self.resume_path is None and cfg.model.generator.init_from:
             self._init_generator(Path(cfg.model.generator.init_from))
+        # EMA of the generator's weights (Karras et al.'s smoothing): never trained, only
+        # averaged after each step; inference and sampling prefer it when present.
+        self.ema: dict[str, nn.Module] = {}
+        if t.ema_decay > 0:
+            pipe = type(self.pipeline)
+            name = pipe.directions[pipe.default_direction(cfg)]
+            self.ema[name] = copy.deepcopy(self.pipeline.nets[name]).eval().requires_grad_(False)
 
         self.ctx = _Context(self)
         self.step = 0
@@ -261,6 +269,7 @@ class Trainer:
             "schedulers": {n: s.state_dict() for n, s in self.schedulers.items()},
             "scaler": self.scaler.state_dict(),
             "pipeline_state": self.pipeline.state_dict(),
+            "ema": {n: {k: v.detach().cpu() for k, v in m.state_dict().items()} for n, m in self.ema.items()},
             "step": self.step,
             "epoch": self.epoch,
             "batch_in_epoch": self.batch_in_epoch,
@@ -303,6 +312,11 @@ class Trainer:
         for name, sched in self.schedulers.items():
             sched.load_state_dict(data["schedulers"][name])
         self.scaler.load_state_dict(data["scaler"])
+        for name, ema in self.ema.items():
+            if name in data.get("ema", {}):
+                load_state_strict(ema, data["ema"][name], what=f"{name} (EMA)", source=path)
+            else:  # EMA switched on for a run that had none: start it from the current weights
+                ema.load_state_dict(self.pipeline.nets[name].state_dict())
         self.pipeline.load_state_dict(data["pipeline_state"])
         self.step, self.epoch, self.batch_in_epoch = data["step"], data["epoch"], data["batch_in_epoch"]
         if self.world == 1:  # other ranks' RNG streams are not saved; single process resumes bit-exactly
@@ -346,8 +360,19 @@ class Trainer:
             )
         for sched in self.schedulers.values():
             sched.step()
+        self._update_ema()
         self.step += 1
-        return dict(zip(logs, values))  # the logged losses come first in `checked`
+        return dict(zip(logs, values))
+
+    @torch.no_grad()
+    def _update_ema(self) -> None:
+        d = self.cfg.train.ema_decay
+        for name, ema in self.ema.items():
+            net = self.pipeline.nets[name]
+            for pe, p in zip(ema.parameters(), net.parameters()):
+                pe.lerp_(p.detach(), 1.0 - d)
+            for be, b in zip(ema.buffers(), net.buffers()):
+                be.copy_(b)  # the logged losses come first in `checked`
 
     def fit(self) -> dict[str, Any]:
         """Train until the configured length; returns a summary (final losses, step, paths)."""

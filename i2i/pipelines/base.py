@@ -38,12 +38,20 @@ class StepContext(Protocol):
         do not take part in gradient synchronisation (e.g. D during the G step)."""
 
 
-def generator_from_config(g: GeneratorConfig) -> nn.Module:
-    """Build the generator a :class:`GeneratorConfig` describes."""
+GENERATOR_KEYS = ("norm", "dropout", "num_downs", "n_blocks", "scale", "global_skip", "latent_dim", "num_classes")
+
+
+def generator_from_config(g: GeneratorConfig, extra: dict[str, Any] | None = None, exclude: tuple[str, ...] = ()) -> nn.Module:
+    """Build the generator a :class:`GeneratorConfig` describes. Null keys take the
+    architecture's default; ``extra`` adds keywords the pipeline decides (e.g. DCGAN's image
+    size); ``exclude`` drops ones the architecture has no use for (DCGAN has no input image)."""
     kwargs: dict[str, Any] = dict(in_channels=g.in_channels, out_channels=g.out_channels, base_channels=g.base_channels)
-    for key in ("norm", "dropout", "num_downs", "n_blocks", "scale", "global_skip"):  # null: the architecture's default
+    for key in GENERATOR_KEYS:
         if getattr(g, key) is not None:
             kwargs[key] = getattr(g, key)
+    kwargs.update(extra or {})
+    for key in exclude:
+        kwargs.pop(key, None)
     return build_generator(g.name, init=g.init, init_gain=g.init_gain, **kwargs)
 
 

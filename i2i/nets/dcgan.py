@@ -1,0 +1,88 @@
+"""DCGAN generator and discriminator (Radford et al., ICLR 2016), sized from the image size.
+
+Generator: z (``latent_dim``) -> 4x4 feature map via a transposed convolution ("project
+and reshape"), then transposed convolutions doubling the resolution with batch norm and
+ReLU, tanh output. Discriminator: strided convolutions halving the resolution, batch norm
+on all but the first, LeakyReLU(0.2), a final 4x4 convolution to one logit; no pooling, no
+hidden fully connected layers. Channels: ``base_channels * image_size / 8`` at 4x4 (the
+paper's 1024 for 64x64 with base 128; the PyTorch example uses base 64 -> 512).
+
+Class-conditional variant (``num_classes > 0``): the generator concatenates a learned
+class embedding to z; the discriminator gets the class as an extra input channel (a
+learned per-class map), so both see the label.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+from torch.nn.utils.parametrizations import spectral_norm as _sn
+
+from .blocks import check_choice, conv_bias, is_power_of_two, make_norm
+
+
+def _levels(image_size: int) -> int:
+    if not is_power_of_two(image_size) or image_size < 16:
+        raise ValueError(f"image_size={image_size} must be a power of two >= 16 (e.g. 32, 64, 128)")
+    return int(math.log2(image_size)) - 2  # stride-2 layers between 4x4 and the image
+
+
+class DCGANGenerator(nn.Module):
+    """``(N, latent_dim)`` z (and ``(N,)`` labels) -> ``(N, out_channels, S, S)`` in [-1, 1]."""
+
+    def __init__(self, *, latent_dim: int = 100, out_channels: int = 3, image_size: int = 64, base_channels: int = 64,
+                 num_classes: int = 0, norm: str = "batch") -> None:
+        super().__init__()
+        check_choice("norm", norm, ("batch", "none"))
+        n = _levels(image_size)
+        c = base_channels * image_size // 8
+        self.embed = nn.Embedding(num_classes, latent_dim) if num_classes else None
+        zin = latent_dim * (2 if num_classes else 1)
+        bias = conv_bias(norm)
+        layers: list[nn.Module] = [nn.ConvTranspose2d(zin, c, 4, 1, 0, bias=bias), make_norm(norm, c), nn.ReLU(True)]
+        for _ in range(n - 1):
+            layers += [nn.ConvTranspose2d(c, c // 2, 4, 2, 1, bias=bias), make_norm(norm, c // 2), nn.ReLU(True)]
+            c //= 2
+        layers += [nn.ConvTranspose2d(c, out_channels, 4, 2, 1), nn.Tanh()]
+        self.model = nn.Sequential(*layers)
+        self.latent_dim, self.num_classes, self.image_size, self.out_channels = latent_dim, num_classes, image_size, out_channels
+
+    def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        if self.embed is not None:
+            if labels is None:
+                raise ValueError("this generator is class-conditional: pass labels")
+            z = torch.cat([z, self.embed(labels)], 1)
+        return self.model(z[:, :, None, None])
+
+
+class DCGANDiscriminator(nn.Module):
+    """``(N, in_channels, S, S)`` images (and ``(N,)`` labels) -> ``(N,)`` logits."""
+
+    def __init__(self, *, in_channels: int = 3, image_size: int = 64, base_channels: int = 64, num_classes: int = 0,
+                 norm: str = "batch", spectral_norm: bool = False) -> None:
+        super().__init__()
+        n = _levels(image_size)
+        self.label_map = nn.Embedding(num_classes, image_size * image_size) if num_classes else None
+        cin = in_channels + (1 if num_classes else 0)
+
+        def conv(a: int, b: int, k: int, s: int, p: int, bias: bool) -> nn.Module:
+            m = nn.Conv2d(a, b, k, s, p, bias=bias)
+            return _sn(m) if spectral_norm else m
+
+        c = base_channels
+        layers: list[nn.Module] = [conv(cin, c, 4, 2, 1, True), nn.LeakyReLU(0.2, True)]
+        for _ in range(n - 1):
+            layers += [conv(c, c * 2, 4, 2, 1, conv_bias(norm)), make_norm(norm, c * 2), nn.LeakyReLU(0.2, True)]
+            c *= 2
+        layers.append(conv(c, 1, 4, 1, 0, True))
+        self.model = nn.Sequential(*layers)
+        self.image_size, self.num_classes = image_size, num_classes
+
+    def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        if self.label_map is not None:
+            if labels is None:
+                raise ValueError("this discriminator is class-conditional: pass labels")
+            x = torch.cat([x, self.label_map(labels).view(-1, 1, self.image_size, self.image_size).to(x.dtype)], 1)
+        return self.model(x).flatten(1).squeeze(1)

@@ -1,0 +1,183 @@
+import gzip
+import struct
+
+import numpy as np
+import pytest
+import torch
+
+import i2i
+from i2i.cli import main
+from i2i.config import ConfigError
+from i2i.data.datasets import DataError, ImageDataset
+from i2i.data.io import read_image
+from i2i.evaluate import _features, feature_extractor
+from i2i.metrics import frechet_distance, kernel_distance
+from i2i.pipelines.dcgan import sample_latent
+from i2i.registry import pipeline_class
+from i2i.sampler import Generator
+
+
+@pytest.fixture(scope="session")
+def shapes(tmp_path_factory):
+    import make_shapes
+
+    out = tmp_path_factory.mktemp("shapes")
+    make_shapes.build(out, n=400, size=32, seed=0)
+    return out
+
+
+def dcgan_config(make_config, tmp_path, root, **sections):
+    model = {"generator": {"name": "dcgan", "out_channels": 1, "base_channels": 16, "latent_dim": 32, "num_downs": None,
+                           "num_classes": 0, **sections.pop("generator", {})},
+             "discriminator": {"name": "dcgan", "base_channels": 16, **sections.pop("discriminator", {})}}
+    data = {"root": str(root), "val_root": None, "crop_size": 32, "batch_size": 16, **sections.pop("data", {})}
+    return make_config(tmp_path, root, pipeline="dcgan", model=model, data=data, **sections)
+
+
+@pytest.mark.parametrize("size", [32, 64, 128])
+def test_nets_are_sized_from_the_image_size(size):
+    g = i2i.build_generator("dcgan", image_size=size, base_channels=8)
+    d = i2i.build_discriminator("dcgan", image_size=size, base_channels=8)
+    assert g.model[0].out_channels == 8 * size // 8  # base * S/8 channels at 4x4 (1024 for the paper's 64 px, base 128)
+    x = g(torch.randn(3, 100))
+    assert x.shape == (3, 3, size, size) and x.abs().max() <= 1
+    logits = d(x)
+    assert logits.shape == (3,) and not isinstance(d.model[1], torch.nn.BatchNorm2d)  # no norm on the first layer
+    with pytest.raises(ValueError, match="power of two"):
+        i2i.build_generator("dcgan", image_size=48)
+
+
+def test_conditional_nets_need_labels():
+    g = i2i.build_generator("dcgan", image_size=32, num_classes=4, out_channels=1, base_channels=8)
+    d = i2i.build_discriminator("dcgan", image_size=32, num_classes=4, in_channels=1, base_channels=8)
+    y = torch.tensor([0, 3])
+    assert d(g(torch.randn(2, 100), y), y).shape == (2,)
+    with pytest.raises(ValueError, match="class-conditional"):
+        g(torch.randn(2, 100))
+
+
+def test_latent_priors_and_truncation():
+    z = sample_latent(2000, 8, truncation=0.5, generator=torch.Generator().manual_seed(0))
+    assert z.abs().max() <= 0.5 and z.std() > 0.2
+    u = sample_latent(1000, 4, "uniform", generator=torch.Generator().manual_seed(0))
+    assert u.min() >= -1 and u.max() <= 1
+
+
+def test_image_dataset_labels_and_errors(tmp_path, shapes):
+    ds = ImageDataset(shapes, size=16, channels=1, labels=True)
+    assert ds.classes == ["disc", "square"] and set(ds.labels) == {0, 1}
+    assert all(ds.labels[i] == (ds.files[i].parent.name == "square") for i in range(len(ds)))
+    assert ds[0]["image"].shape == (1, 16, 16)
+    flat = tmp_path / "flat"
+    flat.mkdir()
+    (flat / "a.png").write_bytes((shapes / "disc" / "00000.png").read_bytes())
+    with pytest.raises(DataError, match="one sub-folder per class"):
+        ImageDataset(flat, size=16, labels=True)
+    with pytest.raises(DataError, match=r"FashionMNIST files not found.*data.download: true"):
+        ImageDataset(tmp_path / "nothing", size=32, dataset="fashion_mnist")
+
+
+def test_torchvision_dataset_from_local_gz_files(tmp_path):
+    # The original MNIST-format files, gzipped, as the Debian package ships them.
+    raw = tmp_path / "FashionMNIST" / "raw"
+    raw.mkdir(parents=True)
+    imgs = np.random.default_rng(0).integers(0, 256, (5, 28, 28), dtype=np.uint8)
+    for split in ("train", "t10k"):
+        with gzip.open(raw / f"{split}-images-idx3-ubyte.gz", "wb") as f:
+            f.write(struct.pack(">IIII", 2051, 5, 28, 28) + imgs.tobytes())
+        with gzip.open(raw / f"{split}-labels-idx1-ubyte.gz", "wb") as f:
+            f.write(struct.pack(">II", 2049, 5) + bytes([0, 1, 2, 3, 9]))
+    ds = ImageDataset(tmp_path, size=32, channels=1, dataset="fashion_mnist")
+    assert len(ds) == 5 and ds[4]["label"] == 9 and ds[0]["image"].shape == (1, 32, 32)
+
+
+def test_conditional_training_sampling_and_cli(tmp_path, shapes, make_config, capsys):
+    cfg = dcgan_config(make_config, tmp_path, shapes, generator={"num_classes": 2}, train={"steps": 3, "ema_decay": 0.9})
+    ckpt = i2i.train(cfg)["checkpoint"]
+    data = torch.load(ckpt, weights_only=True)
+    assert "G" in data["ema"] and any(not torch.equal(data["ema"]["G"][k], v) for k, v in data["nets"]["G"].items())
+    grid = read_image(cfg.run_dir / "samples" / "step_00000003.png")
+    assert grid.shape[:2] == (2 + 8 * 34, 2 + 8 * 34)  # 8x8 fixed-noise grid
+    gen = i2i.Generator.from_checkpoint(ckpt, device="cpu")
+    a, b = gen.sample(6, seed=5, label=1), gen.sample(6, seed=5, label=1)
+    assert a.shape == (6, 1, 32, 32) and torch.equal(a, b) and not torch.equal(a, gen.sample(6, seed=6, label=1))
+    raw = i2i.Generator.from_checkpoint(ckpt, device="cpu", use_ema=False)
+    assert not torch.equal(raw.sample(2, seed=0, label=0), gen.sample(2, seed=0, label=0))  # EMA used by default
+    with pytest.raises(ValueError, match="classes 0..1"):
+        gen.sample(1, label=5)
+    assert main(["sample", ckpt, str(tmp_path / "s1"), "--n", "5", "--seed", "3", "--label", "0"]) == 0
+    assert main(["sample", ckpt, str(tmp_path / "s2"), "--n", "5", "--seed", "3", "--label", "0"]) == 0
+    files = sorted((tmp_path / "s1").glob("*.png"))
+    assert len(files) == 5 and all(f.read_bytes() == (tmp_path / "s2" / f.name).read_bytes() for f in files)
+    assert main(["sample", ckpt, str(tmp_path / "strips"), "--n", "2", "--interpolate", "--steps", "6"]) == 0
+    strip = read_image(tmp_path / "strips" / "interpolation_0001.png")
+    assert strip.shape[:2] == (36, 2 + 6 * 34)
+    assert main(["sample", ckpt, str(tmp_path / "t"), "--n", "2", "--truncation", "0.7"]) == 0
+    capsys.readouterr()
+    assert main(["eval", ckpt, "--data", str(shapes), "--features", "pixels", "--n", "50"]) == 0
+    assert "FID" in capsys.readouterr().out
+
+
+def test_gan_modes_resume_and_config_errors(tmp_path, shapes, make_config):
+    for mode in ("hinge", "wgangp"):
+        cfg = dcgan_config(make_config, tmp_path / mode, shapes, loss={"gan_mode": mode}, discriminator={"norm": "none"},
+                           train={"steps": 2})
+        assert all(np.isfinite(v) for v in i2i.train(cfg)["losses"].values())
+    common = {"train": {"steps": 4, "checkpoint_every": 2, "ema_decay": 0.5}}
+    straight = dcgan_config(make_config, tmp_path / "a", shapes, **common)
+    i2i.train(straight)
+    split = dcgan_config(make_config, tmp_path / "b", shapes, **common)
+    t = i2i.Trainer(split)
+    t.total_steps = 2
+    t.fit()
+    i2i.train(split, resume="auto")
+    a = torch.load(straight.run_dir / "checkpoints" / "last.pt", weights_only=True)
+    b = torch.load(split.run_dir / "checkpoints" / "last.pt", weights_only=True)
+    for part in ("nets", "ema"):
+        for net, sd in a[part].items():
+            for k, v in sd.items():
+                assert torch.equal(v, b[part][net][k]), f"{part}.{net}.{k}"
+    with pytest.raises(ConfigError, match="model.generator.name: dcgan"):
+        i2i.train(dcgan_config(make_config, tmp_path / "c", shapes, generator={"name": "unet"}))
+
+
+def test_fid_and_kid_formulas():
+    rng = np.random.default_rng(0)
+    a = torch.from_numpy(rng.normal(0, 1, (4000, 3)) * [1.0, 2.0, 0.5])
+    b = torch.from_numpy(rng.normal(1, 1, (4000, 3)) * [2.0, 1.0, 0.5])
+    # Independent closed form for (nearly) diagonal covariances.
+    va, vb = a.var(0, unbiased=True).numpy(), b.var(0, unbiased=True).numpy()
+    mu = ((a.mean(0) - b.mean(0)) ** 2).sum().item()
+    expected = mu + float((va + vb - 2 * np.sqrt(va * vb)).sum())
+    assert frechet_distance(a, b) == pytest.approx(expected, rel=0.02)
+    assert frechet_distance(a, a) == pytest.approx(0.0, abs=1e-6)
+    same, different = kernel_distance(a, a.clone(), subset_size=500), kernel_distance(a, b, subset_size=500)
+    assert abs(same) < 0.05 * different  # unbiased: about zero for one distribution
+
+
+def test_feature_extractors(tmp_path, monkeypatch):
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "hub"))
+    with pytest.raises(FileNotFoundError, match="inception_v3_google-0cc3c7bd.pth.*--features pixels"):
+        feature_extractor("inception")
+    assert _features(feature_extractor("pixels"), torch.zeros(3, 1, 32, 32)).shape == (3, 64)
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(16, 5))
+    batch = torch.export.Dim("batch")
+    torch.export.save(torch.export.export(model, (torch.zeros(2, 1, 4, 4),), dynamic_shapes=({0: batch},)), str(tmp_path / "f.pt2"))
+    assert _features(feature_extractor(str(tmp_path / "f.pt2")), torch.zeros(3, 1, 4, 4)).shape == (3, 5)
+    with pytest.raises(FileNotFoundError, match="TorchScript"):
+        feature_extractor("nope.pt")
+
+
+@pytest.mark.slow
+def test_dcgan_moves_generated_statistics_toward_the_real_ones(tmp_path, shapes, make_config):
+    cfg = dcgan_config(make_config, tmp_path, shapes, generator={"base_channels": 32, "latent_dim": 64},
+                       discriminator={"base_channels": 32}, data={"batch_size": 64}, train={"steps": 300, "log_every": 50})
+    ext = feature_extractor("pixels")
+    ds = ImageDataset(shapes, size=32, channels=1, train=False)
+    real = _features(ext, torch.stack([ds[i]["image"] for i in range(400)]))
+    torch.manual_seed(cfg.seed)
+    before = Generator(pipeline_class("dcgan")(cfg).nets["G"], cfg, device="cpu")
+    fid_before = frechet_distance(_features(ext, before.sample(400, seed=1)), real)
+    ckpt = i2i.train(cfg)["checkpoint"]
+    fid_after = frechet_distance(_features(ext, Generator.from_checkpoint(ckpt, device="cpu").sample(400, seed=1)), real)
+    assert fid_after < 0.3 * fid_before
