@@ -6,8 +6,9 @@ Trains CONFIG for ``--steps`` iterations (a fresh run under a temporary folder u
 ``--out``), reports iterations/s (from the trainer's own log), and FID / KID of ``--n``
 samples against ``--n`` real training images with ``--features`` (``pixels`` by default,
 as no Inception weights exist offline; ``inception`` or a feature-model path otherwise),
-for the untrained generator and the trained one (EMA when the config keeps one). The
-final fixed-noise sample grid is copied to ``--grid``.
+for the untrained generator and the trained one (raw weights, and the EMA copy when the
+config keeps one: early in training an EMA with decay 0.999 still carries much of the
+initial weights). The final fixed-noise sample grid is copied to ``--grid``.
 """
 
 from __future__ import annotations
@@ -63,12 +64,13 @@ def main() -> None:
     summary = train(cfg)
     logs = [json.loads(x) for x in (cfg.run_dir / "metrics.jsonl").read_text().splitlines()]
     it_s = sorted(r["it_per_s"] for r in logs[1:] or logs)[len(logs[1:] or logs) // 2]
-    after = scores(Generator.from_checkpoint(summary["checkpoint"], device="cpu"))
+    after = scores(Generator.from_checkpoint(summary["checkpoint"], device="cpu", use_ema=False))
+    after_ema = scores(Generator.from_checkpoint(summary["checkpoint"], device="cpu")) if cfg.train.ema_decay > 0 else None
     grid = sorted((cfg.run_dir / "samples").glob("*.png"))[-1]
     shutil.copy(grid, a.grid)
     row = {"config": a.config, "steps": a.steps, "batch": cfg.data.batch_size, "size": cfg.data.crop_size,
            "it_per_s_median": it_s, "threads": torch.get_num_threads(), "features": a.features, "n": a.n,
-           "before": before, "after": after, "grid": str(a.grid)}
+           "before": before, "after": after, "after_ema": after_ema, "grid": str(a.grid)}
     print(json.dumps(row, indent=2))
     if a.json:
         a.json.write_text(json.dumps(row, indent=2))

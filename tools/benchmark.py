@@ -76,8 +76,23 @@ def bench_train(config: str, overrides: list[str], mode: str, steps: int, repeat
 
 
 def bench_convert(trainer: Trainer, mode: str, size: int, n: int, repeats: int, write: bool) -> float:
-    """Median images per second of single-image translation (optionally writing PNGs)."""
+    """Median images per second of single-image translation (optionally writing PNGs); for a
+    generation model (DCGAN), of sampling ``n`` images per block."""
     cfg = trainer.cfg
+    if cfg.pipeline == "dcgan":
+        from i2i.sampler import Generator
+
+        gen = Generator(trainer.pipeline.nets["G"], cfg, device=trainer.device)
+        gen.sample(n)
+        rates = []
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            imgs = gen.sample(n)
+            if write:
+                for i, t in enumerate(imgs):
+                    write_image(Path(tempfile.mkdtemp()) / f"{i}.png", from_tensor(t))
+            rates.append(n / (time.perf_counter() - t0))
+        return statistics.median(rates)
     pipe = type(trainer.pipeline)
     direction = pipe.default_direction(cfg)
     tr = Translator(trainer.pipeline.nets[pipe.directions[direction]], cfg, direction=direction, mode="eval", device=trainer.device)
