@@ -26,7 +26,7 @@ from typing import Any
 
 import torch
 
-from ..engine.checkpoint import CheckpointError
+from ..engine.checkpoint import CheckpointError, describe_mismatch
 from ..registry import build_generator
 
 ARCHS = ("unet_256", "unet_128", "resnet_9blocks", "resnet_6blocks")
@@ -161,14 +161,7 @@ def import_reference_generator(
             mapped[k] = sd[rk].to(t.dtype)
     unexpected = sorted(set(sd) - set(ref_of.values()))
     if missing or shapes or unexpected:
-        parts = []
-        if missing:
-            parts.append(f"missing {len(missing)} keys (first: {', '.join(missing[:4])})")
-        if unexpected:
-            parts.append(f"unexpected {len(unexpected)} keys (first: {', '.join(unexpected[:4])})")
-        if shapes:
-            parts.append(f"{len(shapes)} shape mismatches (first: {'; '.join(shapes[:2])})")
-        raise CheckpointError(f"the file does not fit {name} {kw}: " + "; ".join(parts)
+        raise CheckpointError(f"the file does not fit {name} {kw}: " + describe_mismatch(missing, unexpected, shapes)
                               + ". Check --arch / --norm / --dropout (a ResNet trained with dropout has conv_block.6 keys)")
     net.load_state_dict(mapped)
     return net, ImportErrorDetail(info.arch if arch is None else arch, kw)

@@ -58,6 +58,18 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     return data
 
 
+def describe_mismatch(missing: list[str], unexpected: list[str], shapes: list[str]) -> str:
+    """'missing N keys (first: ...); unexpected ...; N shape mismatches (first: ...)', or '' when all fit."""
+    parts = []
+    if missing:
+        parts.append(f"missing {len(missing)} keys (first: {', '.join(missing[:3])})")
+    if unexpected:
+        parts.append(f"unexpected {len(unexpected)} keys (first: {', '.join(unexpected[:3])})")
+    if shapes:
+        parts.append(f"{len(shapes)} shape mismatches (first: {shapes[0]})")
+    return "; ".join(parts)
+
+
 def load_state_strict(net: torch.nn.Module, state: dict[str, torch.Tensor], *, what: str, source: str | Path) -> None:
     """``load_state_dict(strict=True)`` with an error that names the checkpoint and the mismatch."""
     own = net.state_dict()
@@ -67,16 +79,9 @@ def load_state_strict(net: torch.nn.Module, state: dict[str, torch.Tensor], *, w
         f"{k}: file {tuple(state[k].shape)} vs model {tuple(own[k].shape)}" for k in own if k in state and state[k].shape != own[k].shape
     ]
     if missing or unexpected or shapes:
-        details = []
-        if missing:
-            details.append(f"missing {len(missing)} keys (first: {', '.join(missing[:3])})")
-        if unexpected:
-            details.append(f"unexpected {len(unexpected)} keys (first: {', '.join(unexpected[:3])})")
-        if shapes:
-            details.append(f"{len(shapes)} shape mismatches (first: {shapes[0]})")
         raise CheckpointError(
             f"the {what} weights in '{source}' do not fit the {type(net).__name__} built from its config: "
-            + "; ".join(details)
+            + describe_mismatch(missing, unexpected, shapes)
             + ". The checkpoint is of another architecture; do not override model settings when loading it"
         )
     net.load_state_dict(state)
