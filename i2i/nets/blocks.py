@@ -7,8 +7,9 @@ reference pix2pix/CycleGAN code) live in one place.
 
 from __future__ import annotations
 
+import contextlib
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import torch
 from torch import nn
@@ -117,6 +118,18 @@ def set_test_mode(net: nn.Module, mode: str) -> Callable[[], None]:
                 m.track_running_stats = track
 
     return restore
+
+
+@contextlib.contextmanager
+def test_mode(*nets: nn.Module, mode: str = "eval") -> Iterator[None]:
+    """Run a block with ``nets`` in test ``mode`` (see :func:`set_test_mode`), restoring their
+    training state afterwards (sample grids during training)."""
+    restores = [set_test_mode(n, mode) for n in nets]
+    try:
+        yield
+    finally:
+        for restore in restores:
+            restore()
 
 
 @torch.no_grad()

@@ -20,7 +20,7 @@ from torch import nn
 from ..config import Config, ConfigError
 from ..data.datasets import UnpairedDataset
 from ..losses import GANLoss, gradient_penalty
-from ..nets.blocks import set_test_mode
+from ..nets.blocks import test_mode
 from .base import Pipeline, StepContext, discriminator_from_config, generator_from_config
 from .pool import ImagePool
 
@@ -126,15 +126,10 @@ class CycleGAN(Pipeline):
     @torch.no_grad()
     def sample(self, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
         G_ab, G_ba = self.nets["G_ab"], self.nets["G_ba"]
-        restores = [set_test_mode(G_ab, self.cfg.test.mode), set_test_mode(G_ba, self.cfg.test.mode)]
-        try:
+        with test_mode(G_ab, G_ba, mode=self.cfg.test.mode):
             real_a, real_b = batch["a"], batch["b"]
             fake_b, fake_a = G_ab(real_a), G_ba(real_b)
-            out = {"real_a": real_a, "fake_b": fake_b, "rec_a": G_ba(fake_b), "real_b": real_b, "fake_a": fake_a, "rec_b": G_ab(fake_a)}
-        finally:
-            for restore in restores:
-                restore()
-        return out
+            return {"real_a": real_a, "fake_b": fake_b, "rec_a": G_ba(fake_b), "real_b": real_b, "fake_a": fake_a, "rec_b": G_ab(fake_a)}
 
     def state_dict(self) -> dict[str, Any]:
         return {"pools": {k: p.state_dict() for k, p in self.pools.items()}}

@@ -16,7 +16,7 @@ from torch import nn
 from ..config import Config, ConfigError
 from ..data.datasets import ImageDataset
 from ..losses import GANLoss, gradient_penalty
-from ..nets.blocks import set_test_mode
+from ..nets.blocks import test_mode
 from .base import Pipeline, StepContext, discriminator_from_config, generator_from_config
 
 
@@ -103,10 +103,7 @@ class DCGAN(Pipeline):
     def sample(self, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
         G = self.nets["G"]
         device = next(G.parameters()).device
-        restore = set_test_mode(G, "eval")
-        try:
+        with test_mode(G):
             imgs = G(self.fixed_z.to(device), self.fixed_labels.to(device) if self.num_classes else None)
-        finally:
-            restore()
         cols = 8
         return {f"col{c}": imgs[c::cols] for c in range(cols)}  # an 8x8 grid; column c holds class c % num_classes

@@ -17,7 +17,7 @@ from torch import nn
 from ..config import Config
 from ..data.datasets import PairedDataset
 from ..losses import GANLoss, gradient_penalty
-from ..nets.blocks import set_test_mode
+from ..nets.blocks import test_mode
 from .base import Pipeline, StepContext, discriminator_from_config, generator_from_config
 
 
@@ -95,10 +95,6 @@ class Pix2Pix(Pipeline):
 
     @torch.no_grad()
     def sample(self, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
-        G = self.nets["G"]
-        restore = set_test_mode(G, self.cfg.test.mode)
-        try:
-            out = G(batch["input"])
-        finally:
-            restore()
+        with test_mode(self.nets["G"], mode=self.cfg.test.mode):
+            out = self.nets["G"](batch["input"])
         return {"input": batch["input"], "output": out, "target": batch["target"]}

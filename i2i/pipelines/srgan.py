@@ -20,7 +20,7 @@ from ..config import Config, ConfigError
 from ..data.datasets import SRDataset
 from ..data.resize import imresize
 from ..losses import GANLoss, VGGPerceptualLoss, gradient_penalty
-from ..nets.blocks import set_test_mode
+from ..nets.blocks import test_mode
 from .base import Pipeline, StepContext, discriminator_from_config, generator_from_config
 
 
@@ -114,11 +114,7 @@ class SRGAN(Pipeline):
 
     @torch.no_grad()
     def sample(self, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
-        G = self.nets["G"]
-        restore = set_test_mode(G, self.cfg.test.mode)
-        try:
-            sr = G(batch["input"]).clamp(-1, 1)
-        finally:
-            restore()
+        with test_mode(self.nets["G"], mode=self.cfg.test.mode):
+            sr = self.nets["G"](batch["input"]).clamp(-1, 1)
         bicubic = imresize(batch["input"], float(self.scale_of(self.cfg))).clamp(-1, 1)
         return {"bicubic": bicubic, "output": sr, "target": batch["target"]}
