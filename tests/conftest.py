@@ -72,3 +72,23 @@ def trained(tmp_path_factory, gray2color) -> str:
 
     cfg = tiny_config(tmp_path_factory.mktemp("trained"), gray2color, train={"steps": 3})
     return i2i.train(cfg)["checkpoint"]
+
+
+def assert_exact_resume(straight, split, *, stop_at: int, parts: tuple[str, ...] = ("nets",)) -> tuple[dict, dict]:
+    """Train ``straight`` in one go and ``split`` to ``stop_at`` then resume to the end;
+    assert every tensor in ``parts`` of the two final checkpoints is bit-identical.
+    Returns both checkpoints."""
+    import i2i
+
+    i2i.train(straight)
+    t = i2i.Trainer(split)
+    t.total_steps = stop_at  # an interruption right after the checkpoint at `stop_at`
+    t.fit()
+    i2i.train(split, resume="auto")
+    a = torch.load(straight.run_dir / "checkpoints" / "last.pt", weights_only=True)
+    b = torch.load(split.run_dir / "checkpoints" / "last.pt", weights_only=True)
+    for part in parts:
+        for net, sd in a[part].items():
+            for k, v in sd.items():
+                assert torch.equal(v, b[part][net][k]), f"{part}.{net}.{k}"
+    return a, b

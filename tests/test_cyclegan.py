@@ -1,6 +1,7 @@
 import numpy as np
 import pytest
 import torch
+from conftest import assert_exact_resume
 
 import i2i
 from i2i.cli import main
@@ -104,19 +105,9 @@ def test_image_pool_fills_swaps_and_resumes_exactly():
 def test_resume_is_exact_with_pools(tmp_path, negative, make_config):
     common = {"train": {"steps": 6, "checkpoint_every": 3}}
     straight = cycle_config(make_config, tmp_path / "a", negative, **common)
-    i2i.train(straight)
     split = cycle_config(make_config, tmp_path / "b", negative, **common)
-    t = i2i.Trainer(split)
-    t.total_steps = 3
-    t.fit()
-    state = torch.load(split.run_dir / "checkpoints" / "last.pt", weights_only=True)
-    assert state["pipeline_state"]["pools"]["a"]["images"].shape[0] == 2  # pools travel in the checkpoint
-    i2i.train(split, resume="auto")
-    a = torch.load(straight.run_dir / "checkpoints" / "last.pt", weights_only=True)
-    b = torch.load(split.run_dir / "checkpoints" / "last.pt", weights_only=True)
-    for net in ("G_ab", "G_ba", "D_a", "D_b"):
-        for k, v in a["nets"][net].items():
-            assert torch.equal(v, b["nets"][net][k]), f"{net}.{k}"
+    _, b = assert_exact_resume(straight, split, stop_at=3)
+    assert b["pipeline_state"]["pools"]["a"]["images"].shape[0] == 2  # pools travel in the checkpoint
 
 
 @pytest.mark.parametrize("mode", ["vanilla", "hinge", "wgangp"])

@@ -4,6 +4,7 @@ import struct
 import numpy as np
 import pytest
 import torch
+from conftest import assert_exact_resume
 
 import i2i
 from i2i.cli import main
@@ -125,18 +126,8 @@ def test_gan_modes_resume_and_config_errors(tmp_path, shapes, make_config):
         assert all(np.isfinite(v) for v in i2i.train(cfg)["losses"].values())
     common = {"train": {"steps": 4, "checkpoint_every": 2, "ema_decay": 0.5}}
     straight = dcgan_config(make_config, tmp_path / "a", shapes, **common)
-    i2i.train(straight)
     split = dcgan_config(make_config, tmp_path / "b", shapes, **common)
-    t = i2i.Trainer(split)
-    t.total_steps = 2
-    t.fit()
-    i2i.train(split, resume="auto")
-    a = torch.load(straight.run_dir / "checkpoints" / "last.pt", weights_only=True)
-    b = torch.load(split.run_dir / "checkpoints" / "last.pt", weights_only=True)
-    for part in ("nets", "ema"):
-        for net, sd in a[part].items():
-            for k, v in sd.items():
-                assert torch.equal(v, b[part][net][k]), f"{part}.{net}.{k}"
+    assert_exact_resume(straight, split, stop_at=2, parts=("nets", "ema"))
     with pytest.raises(ConfigError, match="model.generator.name: dcgan"):
         i2i.train(dcgan_config(make_config, tmp_path / "c", shapes, generator={"name": "unet"}))
 

@@ -3,16 +3,12 @@ import math
 
 import pytest
 import torch
+from conftest import assert_exact_resume
 
 from i2i.config import ConfigError
 from i2i.engine.checkpoint import CheckpointError
 from i2i.engine.trainer import Trainer, TrainingDiverged, lr_lambda, train
 from i2i.evaluate import evaluate_paired
-
-
-def _weights(path):
-    data = torch.load(path, weights_only=True)
-    return data, {f"{n}.{k}": v for n, sd in data["nets"].items() for k, v in sd.items()}
 
 
 def test_checkpoint_holds_full_state_and_loads_weights_only(tmp_path, gray2color, make_config):
@@ -34,17 +30,9 @@ def test_resume_is_exact(tmp_path, gray2color, make_config, workers):
     # dropout, batch norm, random crops/flips and a decaying learning rate in play.
     common = {"data": {"num_workers": workers}, "train": {"steps": 6, "checkpoint_every": 3}}
     straight = make_config(tmp_path / "a", gray2color, **common)
-    train(straight)
     split = make_config(tmp_path / "b", gray2color, **common)
-    t = Trainer(split)
-    t.total_steps = 3  # simulate an interruption right after the step-3 checkpoint
-    t.fit()
-    train(split, resume="auto")
-    _, wa = _weights(straight.run_dir / "checkpoints" / "last.pt")
-    db, wb = _weights(split.run_dir / "checkpoints" / "last.pt")
+    _, db = assert_exact_resume(straight, split, stop_at=3)
     assert db["step"] == 6
-    for k in wa:
-        assert torch.equal(wa[k], wb[k]), k
     steps = [json.loads(x)["step"] for x in (split.run_dir / "metrics.jsonl").read_text().splitlines()]
     assert steps == [2, 3, 4, 6]  # the first part ended (and logged) at 3; nothing duplicated
 
