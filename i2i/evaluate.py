@@ -11,6 +11,7 @@ import torch
 from . import metrics, report
 from .data.datasets import PairedDataset
 from .data.io import write_image
+from .losses import imagenet_normalize, torchvision_cached_weights
 from .translator import Translator
 
 
@@ -211,13 +212,11 @@ class _Inception(torch.nn.Module):
         net.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
         net.fc = torch.nn.Identity()
         self.net = net.eval()
-        self.register_buffer("mean", torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1))
-        self.register_buffer("std", torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = x.float().expand(-1, 3, -1, -1) if x.shape[1] == 1 else x.float()
-        x = torch.nn.functional.interpolate((x + 1) / 2, size=(299, 299), mode="bilinear", align_corners=False)
-        return self.net((x - self.mean) / self.std)
+        x = torch.nn.functional.interpolate(x, size=(299, 299), mode="bilinear", align_corners=False)
+        return self.net(imagenet_normalize(x))
 
 
 def feature_extractor(spec: str = "inception") -> torch.nn.Module:
@@ -237,14 +236,9 @@ def feature_extractor(spec: str = "inception") -> torch.nn.Module:
     if spec == "pixels":
         return _PixelFeatures()
     if spec == "inception":
-        path = os.path.join(torch.hub.get_dir(), "checkpoints", INCEPTION_FILE)
-        if not os.path.isfile(path):
-            raise FileNotFoundError(
-                f"FID/KID with Inception needs torchvision's ImageNet Inception-v3 weights at '{path}' "
-                f"(download https://download.pytorch.org/models/{INCEPTION_FILE} there), or choose --features pixels "
-                "or --features PATH to a TorchScript feature model of your domain"
-            )
-        return _Inception(path)
+        return _Inception(torchvision_cached_weights(
+            INCEPTION_FILE, needed_for="FID/KID with Inception (torchvision's ImageNet Inception-v3)",
+            otherwise="or choose --features pixels or --features PATH to a feature model of your domain (.pt2)"))
     if not os.path.isfile(spec):
         raise FileNotFoundError(f"--features {spec!r}: not 'inception', 'pixels' or an existing .pt2 / TorchScript feature model")
     if spec.endswith(".pt2"):

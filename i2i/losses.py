@@ -98,6 +98,34 @@ VGG19_FILE = "vgg19-dcbb9e9d.pth"  # torchvision's name for VGG19_Weights.IMAGEN
 VGG19_URL = "https://download.pytorch.org/models/" + VGG19_FILE
 
 
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+def imagenet_normalize(x: torch.Tensor) -> torch.Tensor:
+    """``(N, 3, H, W)`` in [-1, 1] -> ImageNet-normalised input for torchvision's classifiers."""
+    mean = torch.tensor(IMAGENET_MEAN, dtype=x.dtype, device=x.device).view(1, 3, 1, 1)
+    std = torch.tensor(IMAGENET_STD, dtype=x.dtype, device=x.device).view(1, 3, 1, 1)
+    return ((x + 1) / 2 - mean) / std
+
+
+def torchvision_cached_weights(file: str, *, needed_for: str, otherwise: str) -> str:
+    """Path of torchvision's cached weights ``file`` (``<torch hub>/checkpoints/file``).
+
+    Raises ``FileNotFoundError`` saying where to put which download and what else to do;
+    i2i never downloads weights and never falls back to random ones.
+    """
+    import os
+
+    path = os.path.join(torch.hub.get_dir(), "checkpoints", file)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(
+            f"{needed_for} needs '{path}', which does not exist. Download https://download.pytorch.org/models/{file} "
+            f"and save it there (torchvision's cache), {otherwise}. i2i never downloads weights by itself"
+        )
+    return path
+
+
 def vgg19_weights_path(path: str | None = None) -> str:
     """The VGG19 weights file to use: ``path`` if given, else torchvision's cache entry.
 
@@ -110,14 +138,8 @@ def vgg19_weights_path(path: str | None = None) -> str:
         if not os.path.isfile(path):
             raise FileNotFoundError(f"loss.vgg_weights file '{path}' does not exist; download {VGG19_URL} and point loss.vgg_weights at it")
         return path
-    cache = os.path.join(torch.hub.get_dir(), "checkpoints", VGG19_FILE)
-    if not os.path.isfile(cache):
-        raise FileNotFoundError(
-            f"the perceptual loss needs ImageNet VGG19 weights, and '{cache}' does not exist. Download {VGG19_URL} "
-            f"and save it as '{cache}' (torchvision's cache), or set loss.vgg_weights: /path/to/{VGG19_FILE}. "
-            "i2i never downloads weights by itself"
-        )
-    return cache
+    return torchvision_cached_weights(VGG19_FILE, needed_for="the perceptual loss (ImageNet VGG19)",
+                                      otherwise=f"or set loss.vgg_weights: /path/to/{VGG19_FILE}")
 
 
 class VGGPerceptualLoss(torch.nn.Module):
@@ -143,8 +165,6 @@ class VGGPerceptualLoss(torch.nn.Module):
         except RuntimeError as e:
             raise ValueError(f"'{weights or VGG19_FILE}' is not a torchvision vgg19 state dict: {str(e).splitlines()[0]}") from None
         self.features = net.features[: VGG19_RELU[layer] + 1].eval().requires_grad_(False)
-        self.register_buffer("mean", torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1))
-        self.register_buffer("std", torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1))
         self.feature_scale = feature_scale
 
     def train(self, mode: bool = True) -> VGGPerceptualLoss:
@@ -153,7 +173,7 @@ class VGGPerceptualLoss(torch.nn.Module):
         return self
 
     def _feat(self, x: torch.Tensor) -> torch.Tensor:
-        return self.features(((x + 1) / 2 - self.mean) / self.std) / self.feature_scale
+        return self.features(imagenet_normalize(x)) / self.feature_scale
 
     def forward(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         """Scalar float32 loss; gradients flow to ``pred`` only."""
