@@ -16,10 +16,11 @@ from .data.datasets import DataError  # noqa: E402
 from .data.io import ImageReadError, read_image, write_image  # noqa: E402
 from .engine.checkpoint import CheckpointError  # noqa: E402
 from .engine.trainer import Trainer, TrainingDiverged, train  # noqa: E402
+from .exporting import export_generator  # noqa: E402
 from .losses import GANLoss, gradient_penalty  # noqa: E402
 from .registry import build_discriminator, build_generator  # noqa: E402
 from .sampler import Generator  # noqa: E402
-from .translator import Translator, export_generator  # noqa: E402
+from .translator import Translator  # noqa: E402
 
 __all__ = [
     "CheckpointError",

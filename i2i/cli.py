@@ -7,7 +7,6 @@ converted); 2 bad input (config, data, checkpoint, arguments); 3 training diverg
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
@@ -49,14 +48,14 @@ def _convert(args: argparse.Namespace) -> int:
 
 
 def _export(args: argparse.Namespace) -> int:
-    from .translator import export_generator, export_onnx
+    from .exporting import export_generator, export_onnx
 
     if args.onnx:
         result = export_onnx(args.checkpoint, args.output, direction=args.direction, opset=args.opset)
         print(f"exported ONNX model to {result['path']} (dynamic batch/height/width); "
               f"onnxruntime vs PyTorch max |diff| = {result['max_abs_diff']:.2e}")
         return 0
-    path = export_generator(args.checkpoint, args.output, direction=args.direction)
+    path = export_generator(args.checkpoint, args.output, direction=args.direction, use_ema=not args.no_ema)
     print(f"exported generator to {path}")
     return 0
 
@@ -74,12 +73,12 @@ def _sample(args: argparse.Namespace) -> int:
         print(f"wrote {len(strips)} interpolation strips of {args.steps} images to {out}")
         return 0
     paths = gen.save_samples(out, args.n, seed=args.seed, truncation=args.truncation, label=args.label, ext="." + args.format)
-    print(f"wrote {len(paths)} samples to {out} (seed {args.seed})")
+    print(f"wrote {len(paths)} samples to {out} (seed {args.seed}, {gen.weights} weights)")
     return 0
 
 
 def _info(args: argparse.Namespace) -> int:
-    from .translator import describe
+    from .info import describe
 
     print(describe(args.file))
     return 0
@@ -88,7 +87,7 @@ def _info(args: argparse.Namespace) -> int:
 def _import_weights(args: argparse.Namespace) -> int:
     from .compat.reference import import_reference_generator
     from .config import config_from_dict, config_to_dict
-    from .engine.checkpoint import save_checkpoint
+    from .exporting import write_export
 
     try:
         import torch
@@ -111,38 +110,32 @@ def _import_weights(args: argparse.Namespace) -> int:
     # keep that behaviour for batch-norm models; instance norm is the same either way.
     cfg = config_from_dict({"name": Path(args.output).stem, "pipeline": "pix2pix", "model": {"generator": gen},
                             "test": {"mode": "paper" if kw["norm"] == "batch" else "eval"}})
-    save_checkpoint(args.output, {"kind": "export", "pipeline": "pix2pix", "config": config_to_dict(cfg), "direction": "a_to_b",
-                                  "nets": {"G": net.state_dict()}, "step": 0, "source": str(args.file)})
+    write_export(args.output, net, config=config_to_dict(cfg), pipeline="pix2pix", name="G", direction="a_to_b",
+                 source=str(args.file))
     print(f"imported {info.arch} ({', '.join(f'{k}={v}' for k, v in kw.items())}) from {args.file} into {args.output}")
     return 0
+
+
+EVAL_OPTIONS = ("mode", "direction", "limit", "tile", "n", "features")
 
 
 def _eval(args: argparse.Namespace) -> int:
     from .config import config_from_dict
     from .engine.checkpoint import load_checkpoint
-    from .evaluate import evaluate_paired, evaluate_sr, format_table
+    from .registry import evaluation, pipeline_class
 
-    pipeline = config_from_dict(load_checkpoint(args.checkpoint)["config"]).pipeline
-    if pipeline == "dcgan":
-        from .evaluate import evaluate_generation
-
-        r = evaluate_generation(args.checkpoint, args.data, n=args.n, features=args.features, device=args.device, out_dir=args.out)
-        print(f"FID {r['fid']:.3f}  KID {r['kid']:.5f}  ({r['n_fake']} samples vs {r['n_real']} real images, {r['features']} features)")
-        return 0
-    if pipeline == "srgan":
-        result = evaluate_sr(args.checkpoint, args.data, args.out, device=args.device, tile=args.tile, limit=args.limit)
-        print(result["markdown"])
-        if args.out:
-            print(f"written: {Path(args.out) / 'metrics.json'} and {Path(args.out) / 'results.md'}")
-        return 0
-    result = evaluate_paired(
-        args.checkpoint, args.data, args.out, mode=args.mode, direction=args.direction, device=args.device, limit=args.limit
-    )
-    print(format_table(result["models"]))
+    pipe = pipeline_class(config_from_dict(load_checkpoint(args.checkpoint)["config"]).pipeline)
+    ev = evaluation(pipe.evaluation)
+    given = {k: getattr(args, k) for k in EVAL_OPTIONS if getattr(args, k) is not None}
+    wrong = [k for k in given if k not in ev.options]
+    if wrong:
+        flags = ", ".join("--" + k for k in wrong)
+        raise ValueError(f"{flags} do not apply: '{args.checkpoint}' is a {pipe.name} model, evaluated as {ev.description}; "
+                         f"its options: {', '.join('--' + k for k in ev.options)}")
+    result = ev(args.checkpoint, args.data, out_dir=args.out, device=args.device, **given)
+    print(ev.report(result))
     if args.out:
-        Path(args.out).mkdir(parents=True, exist_ok=True)
-        (Path(args.out) / "metrics.json").write_text(json.dumps(result, indent=2))
-        print(f"results page: {result['page']}")
+        print(f"written: {Path(args.out) / 'metrics.json'}")
     return 0
 
 
@@ -183,9 +176,10 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--direction", default=None)
     e.add_argument("--onnx", action="store_true", help="write ONNX (dynamic batch/height/width), checked with onnxruntime")
     e.add_argument("--opset", type=int, default=18)
+    e.add_argument("--no-ema", action="store_true", help="export the raw generator weights even if an EMA copy exists")
     e.set_defaults(func=_export)
 
-    m = sub.add_parser("sample", help="draw images from a generation model (DCGAN)")
+    m = sub.add_parser("sample", help="draw images from a generation model (e.g. DCGAN)")
     m.add_argument("checkpoint")
     m.add_argument("out_dir")
     m.add_argument("--n", type=int, default=64, help="images (or strips with --interpolate)")
@@ -212,14 +206,15 @@ def build_parser() -> argparse.ArgumentParser:
     w.add_argument("--dropout", action=argparse.BooleanOptionalAction, default=None, help="default: inferred")
     w.set_defaults(func=_import_weights)
 
-    v = sub.add_parser("eval", help="metrics against targets (paired: HTML page; SR: PSNR/SSIM vs bicubic)")
+    v = sub.add_parser("eval", help="the pipeline's own evaluation (paired: HTML page; SR: PSNR/SSIM vs bicubic; generation: FID/KID)")
     v.add_argument("checkpoint")
     v.add_argument("--data", required=True, help="paired test folder (A/ + B/, testA/ + testB/, side-by-side AB), or HR images for SR")
     v.add_argument("--out", default=None, help="folder for the results (page + images, or results.md) and metrics.json")
     v.add_argument("--tile", type=int, default=None, metavar="PIXELS", help="SR: tiled inference")
-    v.add_argument("--n", type=int, default=1000, help="DCGAN: samples (and at most this many real images)")
-    v.add_argument("--features", default="inception",
-                   help="DCGAN: inception (local torchvision weights), pixels, or PATH to a feature model (.pt2 export or TorchScript)")
+    v.add_argument("--n", type=int, default=None, help="generation: samples (and at most this many real images; default 1000)")
+    v.add_argument("--features", default=None,
+                   help="generation: inception (local torchvision weights; the default), pixels, or PATH to a feature model "
+                        "(.pt2 export or TorchScript)")
     v.add_argument("--mode", choices=modes, default=None)
     v.add_argument("--direction", default=None, help="a_to_b or b_to_a for two-way models (default: the trained direction)")
     v.add_argument("--device", default="auto")

@@ -1,15 +1,25 @@
-"""YAML configs as typed dataclasses.
+"""YAML configs as typed dataclasses, owned by the classes that use them.
 
-``load_config(path, overrides)`` reads a YAML file, applies ``key.path=value``
-overrides, and builds :class:`Config`. Unknown keys and values of the wrong type are
-rejected with the full key path and, where one is close, a suggestion. The resolved
-config round-trips through :func:`config_to_dict` / :func:`config_from_dict`, which is
-how it travels inside run folders and checkpoints.
+A config has shared sections (``optim``, ``schedule``, ``train``, ``test``: the trainer's
+and the translator's) and sections owned by the chosen pipeline:
+
+- ``model.generator`` / ``model.discriminator``: a registered network name plus keyword
+  options for its constructor. The options are validated against the constructor's
+  signature and annotations (so a U-Net accepts ``num_downs`` and refuses ``n_blocks``);
+  keys the pipeline derives itself (e.g. the discriminator's input channels) are refused.
+- ``data``: the pipeline's :attr:`~i2i.pipelines.base.Pipeline.DataConfig` dataclass.
+- ``loss``: the pipeline's :attr:`~i2i.pipelines.base.Pipeline.LossConfig` dataclass.
+
+A key that does not apply is an error that names the key and the pipeline. Configs carry
+a ``version``; older versions (inside older checkpoints) are migrated on load by
+:func:`migrate`, so renaming a field never breaks an existing checkpoint.
 """
 
 from __future__ import annotations
 
+import copy
 import dataclasses
+import inspect
 import types
 import typing
 from dataclasses import dataclass, field
@@ -18,119 +28,21 @@ from typing import Any, Literal
 
 import yaml
 
-from .registry import did_you_mean
+from .hints import did_you_mean
+
+CONFIG_VERSION = 2
+INITS = ("normal", "xavier", "kaiming", "orthogonal")
 
 
 class ConfigError(ValueError):
     """A config value or key is wrong; the message names the key path and what to do."""
 
 
-@dataclass
-class GeneratorConfig:
-    """Generator: a preset (unet_256, unet_128, resnet_9blocks, resnet_6blocks) or an
-    architecture (unet, resnet, srresnet). Keys left null take the architecture's default
-    (U-Net: batch norm, dropout on; ResNet: batch norm, no dropout; SRResNet: batch norm,
-    16 blocks, x4). ``num_downs`` is U-Net's, ``n_blocks`` ResNet's / SRResNet's, ``scale``
-    and ``global_skip`` SRResNet's; ``latent_dim``, ``num_classes`` (0: unconditional) and
-    ``prior`` (of z) DCGAN's, whose image size is ``data.crop_size``. ``init_from``: a checkpoint whose generator ``G`` initialises this one
-    (e.g. SRGAN from a pretrained SRResNet)."""
-
-    name: str = "unet_256"
-    in_channels: int = 3
-    out_channels: int = 3
-    base_channels: int = 64
-    norm: Literal["batch", "instance", "none"] | None = None
-    dropout: bool | None = None
-    num_downs: int | None = None
-    n_blocks: int | None = None
-    scale: int | None = None
-    global_skip: bool | None = None
-    latent_dim: int | None = None
-    num_classes: int | None = None
-    prior: Literal["gaussian", "uniform"] = "gaussian"
-    init: Literal["normal", "xavier", "kaiming", "orthogonal"] = "normal"
-    init_gain: float = 0.02
-    init_from: str | None = None
-
-
-@dataclass
-class DiscriminatorConfig:
-    """Discriminator: ``patch`` (PatchGAN, ``n_layers``) or ``pixel``. ``in_channels``
-    None means what the pipeline feeds it (pix2pix: input + output channels)."""
-
-    name: str = "patch"
-    in_channels: int | None = None
-    base_channels: int = 64
-    n_layers: int = 3
-    norm: Literal["batch", "instance", "none"] = "batch"
-    spectral_norm: bool = False
-    init: Literal["normal", "xavier", "kaiming", "orthogonal"] = "normal"
-    init_gain: float = 0.02
-
-
-@dataclass
-class ModelConfig:
-    generator: GeneratorConfig = field(default_factory=GeneratorConfig)
-    discriminator: DiscriminatorConfig = field(default_factory=DiscriminatorConfig)
-
-
-@dataclass
-class DataConfig:
-    """Paired data (pix2pix): ``root`` holds either ``A/`` + ``B/`` folders matched by file
-    stem or side-by-side AB images (``layout: auto`` picks by looking).
-    Unpaired data (CycleGAN): ``root`` holds ``trainA/ trainB/ testA/ testB/`` (or ``A/ B/``);
-    B images are drawn at random unless ``serial_batches``.
-    Super-resolution (SRGAN): ``root`` is a folder of HR images; LR images are made with
-    MATLAB-style bicubic unless ``lr_root`` holds them (matched by name); ``crop_size`` is
-    the HR crop; ``rotate`` adds random 90-degree rotations.
-    Generation (DCGAN): ``dataset`` ``folder`` reads images under ``root`` (class = first
-    sub-folder, for conditional models) resized and centre-cropped to ``crop_size``; or
-    a torchvision dataset from local files under ``root`` (``download: true`` fetches it:
-    an explicit network access). ``val_root`` is optional."""
-
-    root: str = ""
-    val_root: str | None = None
-    layout: Literal["auto", "folders", "aligned"] = "auto"
-    direction: Literal["a_to_b", "b_to_a"] = "a_to_b"
-    preprocess: Literal["resize_and_crop", "crop", "resize", "none"] = "resize_and_crop"
-    load_size: int = 286
-    crop_size: int = 256
-    flip: bool = True
-    batch_size: int = 1
-    num_workers: int = 2
-    serial_batches: bool = False
-    lr_root: str | None = None
-    rotate: bool = False
-    dataset: Literal["folder", "mnist", "fashion_mnist", "cifar10"] = "folder"
-    download: bool = False
-
-
-@dataclass
-class LossConfig:
-    """``gan_mode``: vanilla (non-saturating BCE on logits), lsgan, hinge, wgangp.
-    pix2pix: ``l1_weight``. CycleGAN: ``cycle_weight`` (each direction),
-    ``identity_weight`` (times ``cycle_weight``; 0 disables), ``pool_size`` (history of
-    generated images per direction shown to the discriminators; 0 disables).
-    SRGAN: ``pixel_weight`` x ``pixel_loss`` + ``perceptual_weight`` x VGG19 feature MSE at
-    ``perceptual_layer`` (weights from ``vgg_weights`` or torchvision's cache) +
-    ``adversarial_weight`` x GAN loss (0: plain SRResNet training, no discriminator)."""
-
-    gan_mode: Literal["vanilla", "lsgan", "hinge", "wgangp"] = "vanilla"
-    l1_weight: float = 100.0
-    gp_weight: float = 10.0
-    cycle_weight: float = 10.0
-    identity_weight: float = 0.5
-    pool_size: int = 50
-    pixel_loss: Literal["mse", "l1"] = "mse"
-    pixel_weight: float = 1.0
-    perceptual_weight: float = 0.0
-    perceptual_layer: str = "relu5_4"
-    vgg_weights: str | None = None
-    adversarial_weight: float = 1e-3
-
-
+# ----------------------------------------------------------------------------- shared sections
 @dataclass
 class OptimConfig:
+    """Adam for every optimizer the pipeline declares (``G`` at ``lr_g``, ``D`` at ``lr_d``)."""
+
     lr_g: float = 2e-4
     lr_d: float = 2e-4
     beta1: float = 0.5
@@ -185,18 +97,89 @@ class TestConfig:
 
 
 @dataclass
+class DataConfig:
+    """What every pipeline's data section has; pipelines declare subclasses with their own keys.
+    ``val_root``: held-out data for the preview grid (the training folder otherwise)."""
+
+    root: str = ""
+    val_root: str | None = None
+    batch_size: int = 1
+    num_workers: int = 2
+
+
+@dataclass
+class LossConfig:
+    """What every adversarial objective has; pipelines declare subclasses with their terms.
+
+    ``gan_mode``: vanilla (non-saturating BCE on logits), lsgan, hinge, wgangp (with the
+    gradient penalty weighted ``gp_weight``)."""
+
+    gan_mode: Literal["vanilla", "lsgan", "hinge", "wgangp"] = "vanilla"
+    gp_weight: float = 10.0
+
+
+# ----------------------------------------------------------------------------- networks
+@dataclass
+class NetConfig:
+    """A network: a registered ``name`` (architecture or preset), its weight ``init``, and
+    ``options``: keyword arguments for the architecture's constructor (validated against it).
+
+    ``init_from`` (generators only): a checkpoint whose generator initialises this one
+    (e.g. SRGAN from a pretrained SRResNet). In YAML the options sit beside ``name``:
+    ``generator: {name: unet_256, norm: instance}``."""
+
+    name: str
+    role: Literal["generator", "discriminator"] = "generator"
+    init: Literal["normal", "xavier", "kaiming", "orthogonal"] = "normal"
+    init_gain: float = 0.02
+    init_from: str | None = None
+    options: dict[str, Any] = field(default_factory=dict)
+
+    def arg(self, key: str) -> Any:
+        """The value the constructor gets for ``key``: the option, else what the preset fixes,
+        else the constructor's default (KeyError when the architecture has no such argument)."""
+        if key in self.options:
+            return self.options[key]
+        from .registry import resolve_net
+
+        cls, fixed = resolve_net(self.role, self.name)
+        if key in fixed:
+            return fixed[key]
+        param = inspect.signature(cls).parameters.get(key)
+        if param is None or param.default is inspect.Parameter.empty:
+            raise KeyError(f"{self.role} {self.name!r} has no argument {key!r}")
+        return param.default
+
+    def to_dict(self) -> dict[str, Any]:
+        """The flat YAML form: ``name``, ``init``, ``init_gain``, [``init_from``], then the options."""
+        out: dict[str, Any] = {"name": self.name, "init": self.init, "init_gain": self.init_gain}
+        if self.role == "generator":
+            out["init_from"] = self.init_from
+        return {**out, **self.options}
+
+
+@dataclass
+class ModelConfig:
+    generator: NetConfig
+    discriminator: NetConfig | None = None
+
+
+@dataclass
 class Config:
-    name: str = "run"
-    pipeline: str = "pix2pix"
-    seed: int = 0
-    output_dir: str = "runs"
-    model: ModelConfig = field(default_factory=ModelConfig)
-    data: DataConfig = field(default_factory=DataConfig)
-    loss: LossConfig = field(default_factory=LossConfig)
+    """A whole run. ``data`` and ``loss`` are instances of the pipeline's own config classes."""
+
+    name: str
+    pipeline: str
+    seed: int
+    output_dir: str
+    model: ModelConfig
+    data: DataConfig
+    loss: LossConfig
     optim: OptimConfig = field(default_factory=OptimConfig)
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     test: TestConfig = field(default_factory=TestConfig)
+    version: int = CONFIG_VERSION
 
     @property
     def run_dir(self) -> Path:
@@ -204,6 +187,10 @@ class Config:
         return Path(self.output_dir) / self.name
 
 
+TOP_LEVEL = ("version", "name", "pipeline", "seed", "output_dir", "model", "data", "loss", "optim", "schedule", "train", "test")
+
+
+# ----------------------------------------------------------------------------- typed values
 def _type_name(tp: Any) -> str:
     if typing.get_origin(tp) is Literal:
         return " | ".join(repr(a) for a in typing.get_args(tp))
@@ -212,25 +199,25 @@ def _type_name(tp: Any) -> str:
     return "null" if tp is type(None) else getattr(tp, "__name__", str(tp))
 
 
-def _convert(value: Any, tp: Any, path: str) -> Any:
-    """Check ``value`` against type ``tp`` and return it converted (e.g. int -> float)."""
+def convert_value(value: Any, tp: Any, path: str) -> Any:
+    """Check ``value`` against type ``tp`` and return it converted (e.g. int -> float);
+    a :class:`ConfigError` names ``path`` otherwise."""
     origin = typing.get_origin(tp)
     if dataclasses.is_dataclass(tp):
         if not isinstance(value, dict):
             raise ConfigError(f"config key {path!r} must be a mapping of {tp.__name__} fields, got {value!r}")
-        return _build(tp, value, path)
+        return build_dataclass(tp, value, path)
     if origin in (typing.Union, types.UnionType):
         args = typing.get_args(tp)
         if value is None and type(None) in args:
             return None
-        errors = []
         for a in args:
             if a is type(None):
                 continue
             try:
-                return _convert(value, a, path)
-            except ConfigError as e:
-                errors.append(e)
+                return convert_value(value, a, path)
+            except ConfigError:
+                pass
         raise ConfigError(f"config key {path!r} must be {_type_name(tp)}, got {value!r}")
     if origin is Literal:
         choices = typing.get_args(tp)
@@ -259,20 +246,154 @@ def _convert(value: Any, tp: Any, path: str) -> Any:
         if not isinstance(value, str):
             raise ConfigError(f"config key {path!r} must be a string, got {value!r}")
         return value
+    if tp is Any:
+        return value
     raise TypeError(f"unsupported config type {tp!r} at {path}")  # programming error
 
 
-def _build(cls: type, data: dict[str, Any], prefix: str = "") -> Any:
+def build_dataclass(cls: type, data: dict[str, Any], prefix: str = "", *, owner: str | None = None,
+                    elsewhere: dict[str, str] | None = None) -> Any:
+    """``cls(**data)`` with every value type-checked. An unknown key is an error naming its
+    path; ``owner`` (e.g. "pipeline 'pix2pix'") and ``elsewhere`` (key -> where it does apply)
+    make the message say why the key does not apply here."""
     hints = typing.get_type_hints(cls)
-    names = [f.name for f in dataclasses.fields(cls)]
+    names = [f.name for f in dataclasses.fields(cls) if f.init]
     kwargs = {}
     for key, value in data.items():
         path = f"{prefix}.{key}" if prefix else str(key)
         if key not in names:
             where = f"section {prefix!r}" if prefix else "the top level"
-            raise ConfigError(f"unknown config key {path!r}{did_you_mean(str(key), names)}; keys allowed in {where}: {', '.join(names)}")
-        kwargs[key] = _convert(value, hints[key], path)
+            if elsewhere and key in elsewhere:
+                why = f" to {owner} (it is an option of {elsewhere[key]})"
+            else:
+                why = (f" to {owner}" if owner else "") + did_you_mean(str(key), names)
+            verb = "does not apply" if owner else "is unknown"
+            raise ConfigError(f"config key {path!r} {verb}{why}; keys allowed in {where}: {', '.join(names)}")
+        kwargs[key] = convert_value(value, hints[key], path)
     return cls(**kwargs)
+
+
+# ----------------------------------------------------------------------------- net sections
+def _net_config(value: Any, path: str, role: str, pipe: type) -> NetConfig:
+    from .registry import net_names, resolve_net
+
+    if not isinstance(value, dict):
+        raise ConfigError(f"config key {path!r} must be a mapping like {{name: ..., <options>}}, got {value!r}")
+    value = dict(value)
+    name = value.pop("name", pipe.default_nets.get(role))
+    if not isinstance(name, str):
+        raise ConfigError(f"config key '{path}.name' must name a registered {role}, got {name!r}")
+    try:
+        cls, fixed = resolve_net(role, name)
+    except ValueError:
+        known = net_names(role)
+        raise ConfigError(f"config key '{path}.name' is {name!r}{did_you_mean(name, known)}; known {role}s: {', '.join(known)}") from None
+    spec: dict[str, Any] = {"name": name, "role": role}
+    for key, tp in (("init", Literal["normal", "xavier", "kaiming", "orthogonal"]), ("init_gain", float), ("init_from", str | None)):
+        if key in value:
+            if key == "init_from" and role != "generator":
+                raise ConfigError(f"config key '{path}.init_from' applies to generators only")
+            spec[key] = convert_value(value.pop(key), tp, f"{path}.{key}")
+    params = inspect.signature(cls).parameters
+    hints = typing.get_type_hints(cls.__init__)
+    derived = pipe.derived_options.get(role, ())
+    options = {}
+    for key, v in value.items():
+        kpath = f"{path}.{key}"
+        if key in derived and key in params:
+            raise ConfigError(f"config key {kpath!r} is set by the {pipe.name} pipeline (it follows from the rest of the config); "
+                              "remove it")
+        if key in fixed:
+            from .registry import resolve_arch_name
+
+            raise ConfigError(f"config key {kpath!r} is fixed to {fixed[key]!r} by the preset {name!r}; "
+                              f"to change it use the architecture: '{path}.name: {resolve_arch_name(role, name)}'")
+        if key not in params or params[key].kind is not inspect.Parameter.KEYWORD_ONLY:
+            allowed = [k for k, p in params.items() if p.kind is inspect.Parameter.KEYWORD_ONLY and k not in fixed and k not in derived]
+            raise ConfigError(f"config key {kpath!r} is not an option of {role} {name!r} ({cls.__name__})"
+                              f"{did_you_mean(str(key), allowed)}; its options: {', '.join(allowed)}")
+        options[key] = convert_value(v, hints.get(key, Any), kpath)
+    return NetConfig(**spec, options=options)
+
+
+# ----------------------------------------------------------------------------- whole config
+def _pipeline_class(name: Any) -> type:
+    from .registry import PIPELINES, pipeline_class
+
+    if not isinstance(name, str) or name not in PIPELINES:
+        raise ConfigError(f"config key 'pipeline' is {name!r}{did_you_mean(str(name), list(PIPELINES))}; known: {', '.join(PIPELINES)}")
+    return pipeline_class(name)
+
+
+def _elsewhere(section: str, pipe: type) -> dict[str, str]:
+    """Keys of ``section`` that other pipelines own, for 'it is an option of ...' hints."""
+    from .registry import PIPELINES, pipeline_class
+
+    own = {f.name for f in dataclasses.fields(getattr(pipe, section.capitalize() + "Config"))}
+    out: dict[str, str] = {}
+    for name in PIPELINES:
+        for f in dataclasses.fields(getattr(pipeline_class(name), section.capitalize() + "Config")):
+            if f.name not in own:
+                out.setdefault(f.name, f"pipeline {name!r}")
+    return out
+
+
+def _build_config(data: dict[str, Any]) -> Config:
+    for key in data:
+        if key not in TOP_LEVEL:
+            raise ConfigError(f"unknown config key {key!r}{did_you_mean(str(key), TOP_LEVEL)}; keys allowed at the top level: "
+                              f"{', '.join(TOP_LEVEL)}")
+    pipe = _pipeline_class(data.get("pipeline", "pix2pix"))
+    version = convert_value(data.get("version", CONFIG_VERSION), int, "version")
+    if version != CONFIG_VERSION:
+        raise ConfigError(f"config key 'version' is {version}; this i2i reads version {CONFIG_VERSION} (older ones are migrated "
+                          "when loaded from checkpoints)")
+    model = data.get("model") or {}
+    if not isinstance(model, dict):
+        raise ConfigError(f"config key 'model' must be a mapping with 'generator' and 'discriminator', got {model!r}")
+    for key in model:
+        if key not in ("generator", "discriminator"):
+            raise ConfigError(f"unknown config key 'model.{key}'{did_you_mean(str(key), ['generator', 'discriminator'])}; "
+                              "keys allowed in section 'model': generator, discriminator")
+    generator = _net_config(model.get("generator") or {}, "model.generator", "generator", pipe)
+    disc_value = model.get("discriminator")
+    if disc_value is None and pipe.default_nets.get("discriminator"):
+        disc_value = {}
+    discriminator = _net_config(disc_value, "model.discriminator", "discriminator", pipe) if disc_value is not None else None
+    owner = f"pipeline {pipe.name!r}"
+
+    def section(key: str, cls: type, pipeline_owned: bool) -> Any:
+        value = data.get(key) or {}
+        if not isinstance(value, dict):
+            raise ConfigError(f"config key {key!r} must be a mapping of {cls.__name__} fields, got {value!r}")
+        if not pipeline_owned:
+            return build_dataclass(cls, value, key)
+        for old, new in pipe.renamed_options.get(key, {}).items():
+            if old in value:
+                raise ConfigError(f"config key '{key}.{old}' is called '{key}.{new}' in pipeline {pipe.name!r}; rename it")
+        try:
+            return build_dataclass(cls, value, key, owner=owner)
+        except ConfigError as e:
+            if "does not apply" not in str(e):
+                raise
+            return build_dataclass(cls, value, key, owner=owner, elsewhere=_elsewhere(key, pipe))
+
+    cfg = Config(
+        name=convert_value(data.get("name", "run"), str, "name"),
+        pipeline=pipe.name,
+        seed=convert_value(data.get("seed", 0), int, "seed"),
+        output_dir=convert_value(data.get("output_dir", "runs"), str, "output_dir"),
+        model=ModelConfig(generator=generator, discriminator=discriminator),
+        data=section("data", pipe.DataConfig, True),
+        loss=section("loss", pipe.LossConfig, True),
+        optim=section("optim", OptimConfig, False),
+        schedule=section("schedule", ScheduleConfig, False),
+        train=section("train", TrainConfig, False),
+        test=section("test", TestConfig, False),
+    )
+    _validate(cfg)
+    pipe.validate_config(cfg)
+    return cfg
 
 
 def _validate(cfg: Config) -> None:
@@ -284,18 +405,64 @@ def _validate(cfg: Config) -> None:
     for key in ("log_every", "sample_every", "checkpoint_every"):
         if getattr(t, key) <= 0:
             raise ConfigError(f"'train.{key}' must be positive, got {getattr(t, key)}")
-    d = cfg.data
-    if d.batch_size <= 0:
-        raise ConfigError(f"'data.batch_size' must be positive, got {d.batch_size}")
-    for key in ("in_channels", "out_channels"):
-        if getattr(cfg.model.generator, key) not in (1, 3):
-            raise ConfigError(f"'model.generator.{key}' must be 1 or 3, got {getattr(cfg.model.generator, key)}")
-    from .registry import PIPELINES
-
-    if cfg.pipeline not in PIPELINES:
-        raise ConfigError(f"'pipeline' is {cfg.pipeline!r}{did_you_mean(cfg.pipeline, list(PIPELINES))}; known: {', '.join(PIPELINES)}")
+    if cfg.data.batch_size <= 0:
+        raise ConfigError(f"'data.batch_size' must be positive, got {cfg.data.batch_size}")
 
 
+# ----------------------------------------------------------------------------- versions
+def _migrate_v1(data: dict[str, Any]) -> dict[str, Any]:
+    """Version 1 (i2i up to c9b2b16): one flat union of every method's fields. Keep exactly
+    what the pipeline used: null generator fields meant the architecture's default, the
+    discriminator's ``in_channels`` null meant "what the pipeline feeds it", DCGAN's image
+    size was ``data.crop_size`` and its prior a generator field."""
+    from .registry import resolve_net
+
+    pipe = _pipeline_class(data.get("pipeline", "pix2pix"))
+    out = {k: v for k, v in data.items() if k not in ("model", "data", "loss")}
+    model = data.get("model") or {}
+    g = {k: v for k, v in (model.get("generator") or {}).items() if v is not None}
+    prior = g.pop("prior", "gaussian")
+    if pipe.name == "dcgan":
+        g.pop("in_channels", None)
+        g["prior"] = prior
+    d = {k: v for k, v in (model.get("discriminator") or {}).items() if v is not None}
+    if "name" in d:
+        try:
+            cls, fixed = resolve_net("discriminator", d["name"])
+        except ValueError:
+            fixed = {}
+            cls = None
+        if cls is not None and ("n_layers" in fixed or "n_layers" not in inspect.signature(cls).parameters):
+            d.pop("n_layers", None)
+    for key in pipe.derived_options.get("discriminator", ()):
+        d.pop(key, None)
+    out["model"] = {"generator": g, "discriminator": d}
+    data_section = dict(data.get("data") or {})
+    if pipe.name == "dcgan" and "crop_size" in data_section:
+        data_section["image_size"] = data_section.pop("crop_size")
+    for key, cls in (("data", pipe.DataConfig), ("loss", pipe.LossConfig)):
+        src = data_section if key == "data" else dict(data.get(key) or {})
+        names = {f.name for f in dataclasses.fields(cls)}
+        out[key] = {k: v for k, v in src.items() if k in names}
+    out["version"] = 2
+    return out
+
+
+MIGRATIONS = {1: _migrate_v1}
+
+
+def migrate(data: dict[str, Any], version: int) -> dict[str, Any]:
+    """Bring a config dict written as ``version`` up to :data:`CONFIG_VERSION`."""
+    if version > CONFIG_VERSION:
+        raise ConfigError(f"the config has version {version}; this i2i reads up to {CONFIG_VERSION}: upgrade i2i")
+    data = copy.deepcopy(data)
+    while version < CONFIG_VERSION:
+        data = MIGRATIONS[version](data)
+        version += 1
+    return data
+
+
+# ----------------------------------------------------------------------------- overrides and files
 def parse_override(text: str) -> tuple[str, Any]:
     """``"a.b=c"`` -> ``("a.b", yaml-parsed c)``."""
     if "=" not in text:
@@ -306,8 +473,6 @@ def parse_override(text: str) -> tuple[str, Any]:
 
 def apply_overrides(data: dict[str, Any], overrides: list[str] | None) -> dict[str, Any]:
     """Return a copy of ``data`` with each ``key.path=value`` set (sections created as needed)."""
-    import copy
-
     data = copy.deepcopy(data)
     for text in overrides or []:
         key, value = parse_override(text)
@@ -315,6 +480,8 @@ def apply_overrides(data: dict[str, Any], overrides: list[str] | None) -> dict[s
         parts = key.split(".")
         for part in parts[:-1]:
             nxt = node.setdefault(part, {})
+            if nxt is None:
+                nxt = node[part] = {}
             if not isinstance(nxt, dict):
                 raise ConfigError(f"override {text!r}: {part!r} is a value, not a section")
             node = nxt
@@ -323,12 +490,10 @@ def apply_overrides(data: dict[str, Any], overrides: list[str] | None) -> dict[s
 
 
 def config_from_dict(data: dict[str, Any], overrides: list[str] | None = None) -> Config:
-    """Build and validate a :class:`Config` from plain data (e.g. a checkpoint's copy)."""
+    """Build and validate a :class:`Config` from plain data (a YAML file's or a checkpoint's)."""
     if not isinstance(data, dict):
         raise ConfigError(f"a config must be a mapping at the top level, got {type(data).__name__}")
-    cfg = _build(Config, apply_overrides(data, overrides))
-    _validate(cfg)
-    return cfg
+    return _build_config(apply_overrides(data, overrides))
 
 
 def load_config(path: str | Path, overrides: list[str] | None = None) -> Config:
@@ -347,8 +512,19 @@ def load_config(path: str | Path, overrides: list[str] | None = None) -> Config:
 
 
 def config_to_dict(cfg: Config) -> dict[str, Any]:
-    """Plain-data copy of ``cfg`` (only dicts, lists, str, int, float, bool, None)."""
-    return dataclasses.asdict(cfg)
+    """Plain-data copy of ``cfg`` (only dicts, lists, str, int, float, bool, None), version first."""
+    out: dict[str, Any] = {"version": cfg.version}
+    for f in dataclasses.fields(cfg):
+        value = getattr(cfg, f.name)
+        if f.name == "model":
+            out["model"] = {"generator": value.generator.to_dict()}
+            if value.discriminator is not None:
+                out["model"]["discriminator"] = value.discriminator.to_dict()
+        elif dataclasses.is_dataclass(value):
+            out[f.name] = dataclasses.asdict(value)
+        elif f.name != "version":
+            out[f.name] = value
+    return out
 
 
 def dump_config(cfg: Config) -> str:

@@ -10,21 +10,38 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 from torch.utils.data import DataLoader, Dataset
 
 from .data.io import IMAGE_EXTENSIONS, atomic_write_bytes, is_image_file, list_images, read_image, write_image
 
-if TYPE_CHECKING:
-    from .translator import ConvertSummary, Translator
+TranslateArrays = Callable[[list[np.ndarray]], list[np.ndarray]]
+"""Same-size ``(H, W[, C])`` uint8/uint16 arrays in, their translations out (e.g.
+:meth:`i2i.Translator.translate_arrays`): all this module needs of a model."""
 
 SIXTEEN_BIT_FORMATS = (".png", ".tif", ".tiff")
 BIT_DEPTHS = ("same", "8", "16")
+
+
+@dataclass
+class ConvertSummary:
+    """Outcome of a conversion: converted outputs, skipped outputs (already there), failed
+    inputs with reasons, and the seconds it took."""
+
+    converted: list[Path] = field(default_factory=list)
+    skipped: list[Path] = field(default_factory=list)
+    failed: list[tuple[Path, str]] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed
 
 
 @dataclass(frozen=True)
@@ -150,7 +167,7 @@ def _identity(x: Any) -> Any:
 
 
 def run_jobs(
-    translator: Translator,
+    translate: TranslateArrays,
     jobs: list[Job],
     *,
     batch_size: int = 8,
@@ -164,8 +181,6 @@ def run_jobs(
     size and type are translated together (up to ``batch_size``), and encoding + writing run
     in background threads. Returns converted / skipped / failed lists and the time taken;
     failures (with reasons) also go to ``failures_path`` when given."""
-    from .translator import ConvertSummary
-
     if batch_size < 1:
         raise ValueError(f"batch size {batch_size} must be >= 1")
     summary = ConvertSummary()
@@ -195,7 +210,7 @@ def run_jobs(
         if not group:
             return
         try:
-            outs = translator.translate_arrays([a for _, a in group])
+            outs = translate([a for _, a in group])
         except (TypeError, ValueError) as e:
             for i, _ in group:
                 fail(todo[i], f"'{todo[i].src}': {e}")
@@ -242,7 +257,7 @@ def run_jobs(
 
 
 def convert_path(
-    translator: Translator,
+    translate: TranslateArrays,
     input_path: str | Path,
     output_dir: str | Path,
     *,
@@ -257,5 +272,5 @@ def convert_path(
 ) -> ConvertSummary:
     """:func:`plan_jobs` then :func:`run_jobs`, with failures listed in ``output_dir/failed.txt``."""
     jobs = plan_jobs(input_path, output_dir, ext=ext, name=name, allow_inside_input=allow_inside_input)
-    return run_jobs(translator, jobs, batch_size=batch_size, workers=workers, skip_existing=skip_existing,
+    return run_jobs(translate, jobs, batch_size=batch_size, workers=workers, skip_existing=skip_existing,
                     bit_depth=bit_depth, progress=progress, failures_path=Path(output_dir) / "failed.txt")

@@ -1,8 +1,19 @@
-"""Paired evaluation: a trained generator against targets, beside baselines, as numbers
-and as an HTML results page (input / output / target side by side, loss curves)."""
+"""Evaluations a pipeline can declare (``Pipeline.evaluation``, looked up in
+:data:`i2i.registry.EVALUATIONS`):
+
+- ``paired``: a translator against targets, beside untrained and identity baselines, as
+  numbers and as an HTML results page (input / output / target side by side, loss curves);
+- ``super_resolution``: PSNR / SSIM of the model and of bicubic, RGB and Y conventions;
+- ``generation``: FID / KID of samples against real images on chosen features.
+
+Each :class:`Evaluation` says which options apply, so ``i2i eval`` refuses the others.
+"""
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -37,11 +48,12 @@ def evaluate_paired(
     cfg = trained.cfg
     baseline = Translator.untrained(cfg, direction=trained.direction, mode=trained.mode, device=device)
     root, d = Path(data_root), cfg.data
-    # Pairs are oriented as the generator translates: pix2pix's single generator follows
-    # data.direction; a two-way model's b_to_a generator reads B and should produce A.
+    # Pairs are oriented as the generator translates: a one-way model trained on paired data
+    # follows data.direction; a two-way model's b_to_a generator reads B and should produce A.
+    data_direction = getattr(d, "direction", "a_to_b")
     dataset = PairedDataset(
         root,
-        direction="b_to_a" if (trained.direction == "b_to_a") != (d.direction == "b_to_a") else "a_to_b",
+        direction="b_to_a" if (trained.direction == "b_to_a") != (data_direction == "b_to_a") else "a_to_b",
         in_channels=trained.in_channels,
         out_channels=trained.out_channels,
         preprocess=d.preprocess,
@@ -97,7 +109,11 @@ def evaluate_paired(
             "'untrained' is the same architecture with the run's initial weights; "
             "'identity' uses the input itself as the prediction (gray repeated to RGB).",
         )
-    return {"models": models, "per_image": per_image, "page": str(page) if page else None}
+    result = {"models": models, "per_image": per_image, "page": str(page) if page else None, "weights": trained.weights}
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "metrics.json").write_text(json.dumps(result, indent=2))
+    return result
 
 
 def _as_channels(x: torch.Tensor, channels: int) -> torch.Tensor:
@@ -115,9 +131,6 @@ def format_table(models: list[dict[str, Any]]) -> str:
     lines = [f"{'model':<10} {'L1':>8} {'PSNR(dB)':>9}"]
     lines += [f"{m['model']:<10} {m['L1']:>8.4f} {m['PSNR']:>9.2f}" for m in models]
     return "\n".join(lines)
-
-
-__all__ = ["evaluate_paired", "format_table"]
 
 
 def _quantize(x: torch.Tensor) -> torch.Tensor:
@@ -180,10 +193,9 @@ def evaluate_sr(
         f"| **mean** | | {cells(mean)} |",
     ]
     markdown = "\n".join(lines) + "\n"
-    result = {"checkpoint": str(checkpoint), "scale": s, "per_image": per_image, "mean": mean, "markdown": markdown}
+    result = {"checkpoint": str(checkpoint), "scale": s, "per_image": per_image, "mean": mean, "markdown": markdown,
+              "weights": tr.weights}
     if out_dir is not None:
-        import json
-
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
         (out / "metrics.json").write_text(json.dumps({k: v for k, v in result.items() if k != "markdown"}, indent=2))
@@ -270,16 +282,55 @@ def evaluate_generation(
     extractor = feature_extractor(features)
     gen = Generator.from_checkpoint(checkpoint, device=device)
     cfg = gen.cfg
-    real_ds = ImageDataset(real_root, size=cfg.data.crop_size, channels=cfg.model.generator.out_channels, train=False)
+    real_ds = ImageDataset(real_root, size=cfg.data.image_size, channels=gen.net.out_channels, train=False)
     idx = torch.randperm(len(real_ds), generator=torch.Generator().manual_seed(seed))[:n].tolist()
     real = torch.stack([real_ds[i]["image"] for i in idx])
     fake = gen.sample(n, seed=seed)
     fr, ff = _features(extractor, real), _features(extractor, fake)
     result = {"fid": metrics.frechet_distance(ff, fr), "kid": metrics.kernel_distance(ff, fr, seed=seed),
-              "n_fake": n, "n_real": len(idx), "features": features, "checkpoint": str(checkpoint)}
+              "n_fake": n, "n_real": len(idx), "features": features, "checkpoint": str(checkpoint), "weights": gen.weights}
     if out_dir is not None:
-        import json
-
         Path(out_dir).mkdir(parents=True, exist_ok=True)
         (Path(out_dir) / "metrics.json").write_text(json.dumps(result, indent=2))
     return result
+
+
+def _paired_report(r: dict[str, Any]) -> str:
+    text = format_table(r["models"]) + f"\n(weights: {r['weights']})"
+    return text + (f"\nresults page: {r['page']}" if r["page"] else "")
+
+
+def _sr_report(r: dict[str, Any]) -> str:
+    return r["markdown"] + f"(weights: {r['weights']})"
+
+
+def _generation_report(r: dict[str, Any]) -> str:
+    return (f"FID {r['fid']:.3f}  KID {r['kid']:.5f}  ({r['n_fake']} samples vs {r['n_real']} real images, {r['features']} features, "
+            f"{r['weights']} weights)")
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """What ``i2i eval`` runs for a pipeline: ``run(checkpoint, data, **options)`` returning a
+    result dict, the ``options`` it takes (beyond ``out`` and ``device``, which all take),
+    and ``report(result)``: the text printed."""
+
+    name: str
+    description: str
+    options: tuple[str, ...]
+    run: Callable[..., dict[str, Any]]
+    report: Callable[[dict[str, Any]], str]
+
+    def __call__(self, checkpoint: str | Path, data: str | Path, **options: Any) -> dict[str, Any]:
+        unknown = sorted(set(options) - {*self.options, "out_dir", "device"})
+        if unknown:
+            raise ValueError(f"{', '.join(unknown)} do not apply to {self.description}; its options: {', '.join(self.options)}")
+        return self.run(checkpoint, data, **options)
+
+
+PAIRED = Evaluation("paired", "paired translation (L1 / PSNR against targets, with baselines)", ("mode", "direction", "limit"),
+                    evaluate_paired, _paired_report)
+SUPER_RESOLUTION = Evaluation("super_resolution", "super-resolution (PSNR / SSIM against HR images, with bicubic)",
+                              ("tile", "limit"), evaluate_sr, _sr_report)
+GENERATION = Evaluation("generation", "generation (FID / KID of samples against real images)", ("n", "features"),
+                        evaluate_generation, _generation_report)

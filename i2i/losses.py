@@ -61,6 +61,30 @@ class GANLoss:
         """Discriminator loss: real term + fake term (no gradient penalty; see below)."""
         return self.real_loss(real_logits) + self.fake_loss(fake_logits)
 
+    def discriminator_loss(
+        self,
+        critic: Callable[[torch.Tensor], torch.Tensor],
+        real: torch.Tensor,
+        fake: torch.Tensor,
+        *,
+        gp_weight: float = 10.0,
+        scale: float = 1.0,
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """The whole D objective of one step: ``scale * (real term + fake term)``, plus the
+        gradient penalty in ``wgangp`` mode. ``critic`` maps ``(N, C, H, W)`` images to logits
+        (a conditional one is a closure holding its condition); ``fake`` is detached here, so
+        this loss never reaches the generator. ``critic`` is called on ``real`` first.
+        Returns the loss and its detached parts ``{"real", "fake"[, "gp"]}``."""
+        real_term = self.real_loss(critic(real))
+        fake_term = self.fake_loss(critic(fake.detach()))
+        loss = scale * (real_term + fake_term)
+        parts = {"real": real_term.detach(), "fake": fake_term.detach()}
+        if self.mode == "wgangp":
+            gp = gradient_penalty(critic, real, fake, gp_weight)
+            loss = loss + gp
+            parts["gp"] = gp.detach()
+        return loss, parts
+
     def g_loss(self, fake_logits: torch.Tensor) -> torch.Tensor:
         """Generator loss for logits of its own images (non-saturating for vanilla)."""
         if self.mode in ("vanilla", "lsgan"):

@@ -1,19 +1,21 @@
-"""Name -> class tables for networks and pipelines, and the public builders.
+"""Name -> class tables for networks, pipelines and evaluations, and the public builders.
 
-``build_generator("unet_256")`` and ``build_generator("resnet_9blocks", norm="instance")``
-resolve a preset (architecture + fixed keyword arguments), apply the caller's overrides
-and initialise the weights. Pipelines are imported lazily so that building a network
-never imports the training code.
+This is the only place that maps names to code. ``build_generator("unet_256")`` and
+``build_generator("resnet_9blocks", norm="instance")`` resolve a preset (architecture +
+fixed keyword arguments), apply the caller's overrides and initialise the weights.
+Pipelines and evaluations are imported lazily so that building a network never imports
+the training or evaluation code.
 """
 
 from __future__ import annotations
 
-import difflib
 import importlib
+import inspect
 from typing import Any
 
 from torch import nn
 
+from .hints import did_you_mean
 from .nets import PatchDiscriminator, PixelDiscriminator, ResnetGenerator, UnetGenerator, init_weights
 from .nets.dcgan import DCGANDiscriminator, DCGANGenerator
 from .nets.srresnet import SRGANDiscriminator, SRResNet
@@ -42,53 +44,76 @@ PIPELINES: dict[str, str] = {
     "dcgan": "i2i.pipelines.dcgan:DCGAN",
 }
 
+# evaluation a pipeline declares (Pipeline.evaluation) -> "module:Evaluation"
+EVALUATIONS: dict[str, str] = {
+    "paired": "i2i.evaluate:PAIRED",
+    "super_resolution": "i2i.evaluate:SUPER_RESOLUTION",
+    "generation": "i2i.evaluate:GENERATION",
+}
 
-def did_you_mean(value: str, choices: list[str] | tuple[str, ...]) -> str:
-    """' (did you mean 'x'?)' when ``value`` is close to one of ``choices``, else ''."""
-    close = difflib.get_close_matches(value, list(choices), n=1, cutoff=0.5)
-    return f" (did you mean {close[0]!r}?)" if close else ""
+_TABLES = {"generator": (GENERATORS, GENERATOR_PRESETS), "discriminator": (DISCRIMINATORS, DISCRIMINATOR_PRESETS)}
 
 
-def _resolve(kind: str, name: str, table: dict, presets: dict, overrides: dict[str, Any]) -> tuple[type[nn.Module], dict]:
+def net_names(role: str) -> list[str]:
+    """Every registered ``role`` ("generator" / "discriminator") name: architectures and presets."""
+    table, presets = _TABLES[role]
+    return sorted([*table, *presets])
+
+
+def resolve_net(role: str, name: str) -> tuple[type[nn.Module], dict[str, Any]]:
+    """``(class, keyword arguments the preset fixes)`` for a registered ``role`` name."""
+    table, presets = _TABLES[role]
     if name in presets:
         arch, fixed = presets[name]
-        clash = {k for k in fixed if k in overrides and overrides[k] != fixed[k]}
-        if clash:
-            raise ValueError(f"{kind} preset {name!r} fixes {sorted(clash)}; use the architecture {arch!r} to set them")
-        return table[arch], {**fixed, **overrides}
+        return table[arch], dict(fixed)
     if name in table:
-        return table[name], dict(overrides)
-    names = sorted([*table, *presets])
-    raise ValueError(f"unknown {kind} {name!r}{did_you_mean(name, names)}; known: {', '.join(names)}")
+        return table[name], {}
+    names = net_names(role)
+    raise ValueError(f"unknown {role} {name!r}{did_you_mean(name, names)}; known: {', '.join(names)}")
 
 
-def _build(kind: str, cls: type[nn.Module], kwargs: dict[str, Any], init: str, init_gain: float) -> nn.Module:
+def _build(role: str, name: str, init: str, init_gain: float, overrides: dict[str, Any]) -> nn.Module:
+    cls, fixed = resolve_net(role, name)
+    clash = {k for k in fixed if k in overrides and overrides[k] != fixed[k]}
+    if clash:
+        arch = resolve_arch_name(role, name)
+        raise ValueError(f"{role} preset {name!r} fixes {sorted(clash)}; use the architecture {arch!r} to set them")
     try:
-        net = cls(**kwargs)
+        net = cls(**{**fixed, **overrides})
     except TypeError as e:  # unknown keyword: say which architecture and what it accepts
-        import inspect
-
-        accepted = [p for p in inspect.signature(cls).parameters]
-        raise ValueError(f"{kind} {cls.__name__}: {e}; accepted keywords: {', '.join(accepted)}") from None
+        accepted = list(inspect.signature(cls).parameters)
+        raise ValueError(f"{role} {cls.__name__}: {e}; accepted keywords: {', '.join(accepted)}") from None
     return init_weights(net, init, init_gain)
+
+
+def resolve_arch_name(role: str, name: str) -> str:
+    """The architecture behind a preset name (the name itself for an architecture)."""
+    return _TABLES[role][1].get(name, (name, {}))[0]
 
 
 def build_generator(name: str, *, init: str = "normal", init_gain: float = 0.02, **overrides: Any) -> nn.Module:
     """Build a generator from a preset (``unet_256``, ``resnet_9blocks``, ...) or an
-    architecture (``unet``, ``resnet``) plus keyword overrides, with initialised weights."""
-    cls, kwargs = _resolve("generator", name, GENERATORS, GENERATOR_PRESETS, overrides)
-    return _build("generator", cls, kwargs, init, init_gain)
+    architecture (``unet``, ``resnet``, ``srresnet``, ``dcgan``) plus keyword overrides, with initialised weights."""
+    return _build("generator", name, init, init_gain, overrides)
 
 
 def build_discriminator(name: str, *, init: str = "normal", init_gain: float = 0.02, **overrides: Any) -> nn.Module:
-    """Build a discriminator (``patch``, ``pixel``, or preset ``basic`` = 3-layer PatchGAN)."""
-    cls, kwargs = _resolve("discriminator", name, DISCRIMINATORS, DISCRIMINATOR_PRESETS, overrides)
-    return _build("discriminator", cls, kwargs, init, init_gain)
+    """Build a discriminator (``patch``, ``pixel``, ``srgan``, ``dcgan``, or preset ``basic`` = 3-layer PatchGAN)."""
+    return _build("discriminator", name, init, init_gain, overrides)
+
+
+def _load(spec: str) -> Any:
+    module, attr = spec.split(":")
+    return getattr(importlib.import_module(module), attr)
 
 
 def pipeline_class(name: str) -> type:
     """The pipeline class registered under ``name`` (imported on first use)."""
     if name not in PIPELINES:
         raise ValueError(f"unknown pipeline {name!r}{did_you_mean(name, list(PIPELINES))}; known: {', '.join(PIPELINES)}")
-    module, cls = PIPELINES[name].split(":")
-    return getattr(importlib.import_module(module), cls)
+    return _load(PIPELINES[name])
+
+
+def evaluation(name: str) -> Any:
+    """The :class:`~i2i.evaluate.Evaluation` a pipeline declares by name."""
+    return _load(EVALUATIONS[name])

@@ -1,4 +1,4 @@
-"""Sampling from unconditional / class-conditional generators (DCGAN).
+"""Sampling from unconditional / class-conditional generators (generation pipelines, e.g. DCGAN).
 
 ``Generator.from_checkpoint(path).sample(16, seed=0)`` returns images as a tensor;
 ``sample_arrays`` as uint8 arrays; ``interpolate`` makes latent interpolation strips
@@ -14,35 +14,35 @@ import numpy as np
 import torch
 from torch import nn
 
-from .config import Config, config_from_dict
+from .config import Config
 from .data.io import from_tensor, write_image
-from .engine.checkpoint import CheckpointError, load_checkpoint, load_state_strict
-from .pipelines.dcgan import sample_latent
-from .registry import pipeline_class
+from .engine.dist import resolve_device
+from .loading import load_generator
+from .nets.dcgan import sample_latent
 
 
 class Generator:
-    """A trained z -> image generator ready for sampling."""
+    """A trained z -> image generator ready for sampling. The net defines its latent space:
+    ``latent_dim``, ``num_classes`` (0: unconditional) and ``prior``."""
 
-    def __init__(self, net: nn.Module, cfg: Config, *, device: str | torch.device = "auto") -> None:
+    def __init__(self, net: nn.Module, cfg: Config, *, device: str | torch.device = "auto", weights: str = "given") -> None:
         self.cfg = cfg
-        self.device = torch.device("cuda" if device == "auto" and torch.cuda.is_available() else ("cpu" if device == "auto" else device))
+        self.device = resolve_device(device)
         self.net = net.to(self.device).eval().requires_grad_(False)
-        self.latent_dim, self.num_classes = net.latent_dim, net.num_classes
-        self.prior = cfg.model.generator.prior
+        self.latent_dim, self.num_classes, self.prior = net.latent_dim, net.num_classes, net.prior
+        self.weights = weights
 
     @classmethod
     def from_checkpoint(cls, path: str | Path, *, device: str | torch.device = "auto", use_ema: bool = True) -> Generator:
-        """Load a DCGAN training checkpoint or export (EMA weights preferred with ``use_ema``)."""
-        data = load_checkpoint(path)
-        cfg = config_from_dict(data["config"])
-        if cfg.pipeline != "dcgan":
-            raise CheckpointError(f"'{path}' is a {cfg.pipeline} model; sampling needs a dcgan checkpoint "
-                                  "(translators are run with i2i convert)")
-        net = pipeline_class("dcgan").build_net(cfg, "G")
-        state = data.get("ema", {}).get("G") if use_ema else None
-        load_state_strict(net, state or data["nets"]["G"], what="G", source=path)
-        return cls(net, cfg, device=device)
+        """Load a generation model's training checkpoint or export (EMA weights preferred with
+        ``use_ema``; :attr:`weights` says which were used)."""
+        g = load_generator(path, use_ema=use_ema, kind="generation", purpose="sampling")
+        return cls(g.net, g.cfg, device=device, weights=g.weights)
+
+    def __repr__(self) -> str:
+        cond = f", {self.num_classes} classes" if self.num_classes else ""
+        return (f"Generator({self.cfg.pipeline}, z {self.latent_dim}-d {self.prior}{cond}, weights={self.weights}, "
+                f"device={self.device})")
 
     def _labels(self, n: int, label: int | None, g: torch.Generator) -> torch.Tensor | None:
         if not self.num_classes:

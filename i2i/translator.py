@@ -1,96 +1,29 @@
-"""Inference: :class:`Translator` runs a trained generator on arrays, PIL images,
+"""Inference: :class:`Translator` runs a trained translation generator on arrays, PIL images,
 tensors, files and folder trees. Everything it needs comes from the checkpoint's config.
+
+Loading lives in :mod:`i2i.loading`, padding and tiles in :mod:`i2i.tiling`, folder
+conversion in :mod:`i2i.convert` (which knows nothing of translators), exports in
+:mod:`i2i.exporting`.
 """
 
 from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
-from .config import Config, config_from_dict, config_to_dict
-from .data.io import (
-    from_tensor,
-    read_image,
-    to_channels,
-    to_tensor,
-)
-from .engine.checkpoint import CheckpointError, load_checkpoint, load_state_strict, save_checkpoint
+from .config import Config
+from .convert import ConvertSummary, convert_path, write_output
+from .data.io import from_tensor, read_image, to_channels, to_tensor
+from .engine.dist import resolve_device
+from .loading import load_generator, untrained_generator
 from .nets.blocks import set_test_mode, size_multiple
-from .registry import pipeline_class
-
-
-def _device(spec: str | torch.device) -> torch.device:
-    if isinstance(spec, torch.device):
-        return spec
-    if spec == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(spec)
-
-
-def _generator_weights(data: dict[str, Any], name: str) -> dict[str, torch.Tensor]:
-    """The weights inference should use: the EMA copy when the checkpoint has one."""
-    return data.get("ema", {}).get(name) or data["nets"][name]
-
-
-def pad_to_multiple(x: torch.Tensor, multiple: int) -> tuple[torch.Tensor, tuple[int, int]]:
-    """Pad ``(N, C, H, W)`` on the bottom/right to multiples of ``multiple``.
-
-    Reflection padding where the image is large enough, edge replication otherwise
-    (e.g. a 100-pixel image padded to 256). Returns the padded tensor and ``(H, W)``.
-    """
-    h, w = x.shape[-2:]
-    ph, pw = (-h) % multiple, (-w) % multiple
-    if ph == 0 and pw == 0:
-        return x, (h, w)
-    mode = "reflect" if ph < h and pw < w else "replicate"
-    return F.pad(x, (0, pw, 0, ph), mode=mode), (h, w)
-
-
-def receptive_radius(net: nn.Module, in_channels: int, scale: int = 1, probe: int = 129, multiple: int = 1) -> int | None:
-    """How many input pixels on each side influence one output pixel of a convolutional
-    ``net`` (measured with gradients on random inputs), or None when the influence reaches
-    the edge of the test image (e.g. a U-Net: no exact tiling then). The test image is
-    ``probe`` pixels rounded up to ``multiple``."""
-    probe = -(-probe // multiple) * multiple
-    c = probe // 2
-    reach = 0
-    was_training = net.training
-    net.eval()
-    try:
-        for seed in (0, 1):
-            g = torch.Generator().manual_seed(seed)
-            p = next(net.parameters())
-            with torch.inference_mode(False), torch.enable_grad():  # callable from inside inference code
-                x = (torch.rand(1, in_channels, probe, probe, generator=g) * 2 - 1).to(p.device, p.dtype).requires_grad_(True)
-                y = net(x)
-                y[:, :, c * scale : (c + 1) * scale, c * scale : (c + 1) * scale].sum().backward()
-            nz = (x.grad.abs().sum((0, 1)) > 0).nonzero()
-            reach = max(reach, int((nz - c).abs().max()))
-    finally:
-        net.train(was_training)
-    return None if reach >= c - 1 else reach
-
-
-@dataclass
-class ConvertSummary:
-    """Outcome of :meth:`Translator.convert_folder`."""
-
-    converted: list[Path] = field(default_factory=list)
-    skipped: list[Path] = field(default_factory=list)
-    failed: list[tuple[Path, str]] = field(default_factory=list)
-    seconds: float = 0.0
-
-    @property
-    def ok(self) -> bool:
-        return not self.failed
+from .tiling import blended_tiles, exact_tiles, pad_to_multiple, receptive_radius
 
 
 class Translator:
@@ -114,15 +47,16 @@ class Translator:
         precision: str = "fp32",
     ) -> None:
         self.cfg = cfg
+        self.weights, self.source = "given", "given"
         self.direction = direction
         self.mode = mode
         self.seed = seed
-        self.device = _device(device)
+        self.device = resolve_device(device)
         self.net = net.to(self.device)
         net.requires_grad_(False)
         set_test_mode(net, mode)
-        self.in_channels = getattr(net, "in_channels", cfg.model.generator.in_channels)
-        self.out_channels = getattr(net, "out_channels", cfg.model.generator.out_channels)
+        self.in_channels = int(getattr(net, "in_channels", None) or cfg.model.generator.arg("in_channels"))
+        self.out_channels = int(getattr(net, "out_channels", None) or cfg.model.generator.arg("out_channels"))
         self.size_multiple = size_multiple(net)
         self.scale = int(getattr(net, "scale", 1))
         if tile is not None and mode == "paper":
@@ -151,34 +85,33 @@ class Translator:
         seed: int = 0,
         tile: int | None = None,
         precision: str = "fp32",
+        use_ema: bool = True,
     ) -> Translator:
-        """Load a training checkpoint or an export. ``direction`` defaults to the pipeline's
-        trained direction; ``mode`` to the config's ``test.mode``; ``tile`` (input pixels)
-        processes large images in tiles (see :meth:`translate_tensor`)."""
-        data = load_checkpoint(path)
-        cfg = config_from_dict(data["config"])
-        pipe = pipeline_class(cfg.pipeline)
-        direction = direction or data.get("direction") or pipe.default_direction(cfg)
-        if direction not in pipe.directions:
-            raise CheckpointError(f"'{path}' ({cfg.pipeline}) has no direction {direction!r}; it offers {', '.join(pipe.directions)}")
-        name = pipe.directions[direction]
-        if name not in data["nets"]:
-            raise CheckpointError(f"'{path}' does not hold generator {name!r} for {direction}; it holds {', '.join(data['nets'])}")
-        net = pipe.build_net(cfg, name)
-        load_state_strict(net, _generator_weights(data, name), what=name, source=path)
-        return cls(net, cfg, direction=direction, mode=mode or cfg.test.mode, device=device, seed=seed, tile=tile,
-                   precision=precision)
+        """Load a training checkpoint or an export of a translation model. ``direction``
+        defaults to the trained (or exported) direction; ``mode`` to the config's
+        ``test.mode``; ``tile`` (input pixels) processes large images in tiles (see
+        :meth:`translate_tensor`); the EMA weights are used when present unless ``use_ema``
+        is False (:attr:`weights` says which)."""
+        g = load_generator(path, direction=direction, use_ema=use_ema, kind="translation", purpose="translating images")
+        tr = cls(g.net, g.cfg, direction=g.direction, mode=mode or g.cfg.test.mode, device=device, seed=seed, tile=tile,
+                 precision=precision)
+        tr.weights, tr.source = g.weights, str(path)
+        return tr
 
     @classmethod
     def untrained(
         cls, cfg: Config, *, direction: str | None = None, mode: str | None = None, device: str | torch.device = "auto"
     ) -> Translator:
         """The freshly initialised generator of ``cfg`` (seeded by ``cfg.seed``): a baseline."""
-        pipe = pipeline_class(cfg.pipeline)
-        direction = direction or pipe.default_direction(cfg)
-        torch.manual_seed(cfg.seed)
-        nets = pipe(cfg).nets  # build all nets in training order so the seed gives the trained run's init
-        return cls(nets[pipe.directions[direction]], cfg, direction=direction, mode=mode or cfg.test.mode, device=device)
+        net, direction = untrained_generator(cfg, direction)
+        tr = cls(net, cfg, direction=direction, mode=mode or cfg.test.mode, device=device)
+        tr.weights, tr.source = "untrained", "untrained"
+        return tr
+
+    def __repr__(self) -> str:
+        return (f"Translator({self.cfg.pipeline} {self.direction}, {type(self.net).__name__} {self.in_channels}->{self.out_channels} ch"
+                f"{f' x{self.scale}' if self.scale > 1 else ''}, weights={self.weights}, mode={self.mode}, device={self.device}"
+                f"{f', tile={self.tile}' if self.tile else ''})")
 
     # ------------------------------------------------------------------ tensors
     @contextlib.contextmanager
@@ -230,53 +163,11 @@ class Translator:
         t = self.tile
         if t is None or (h <= t and w <= t):
             return self._run(x)
-        s, ctx = self.scale, self.tile_context
+        ctx = self.tile_context
         if ctx is None:
-            return self._blend_tiles(x, t)
+            return blended_tiles(self._run, x, t, scale=self.scale, out_channels=self.out_channels)
         t = -(-t // self.size_multiple) * self.size_multiple  # tiles on the net's stride grid
-        out = torch.empty(x.shape[0], self.out_channels, h * s, w * s)
-        for y0 in range(0, h, t):
-            for x0 in range(0, w, t):
-                y1, x1 = min(y0 + t, h), min(x0 + t, w)
-                py0, px0, py1, px1 = max(0, y0 - ctx), max(0, x0 - ctx), min(h, y1 + ctx), min(w, x1 + ctx)
-                piece = self._run(x[:, :, py0:py1, px0:px1])
-                oy, ox = (y0 - py0) * s, (x0 - px0) * s
-                out[:, :, y0 * s : y1 * s, x0 * s : x1 * s] = piece[:, :, oy : oy + (y1 - y0) * s, ox : ox + (x1 - x0) * s].cpu()
-        return out
-
-    def _blend_tiles(self, x: torch.Tensor, t: int) -> torch.Tensor:
-        """Overlapping ``t``-pixel tiles (overlap t/4) blended with linear ramps, for nets whose
-        output depends on the whole image: no seams, close to (not equal to) whole-image output."""
-        h, w = x.shape[-2:]
-        s, overlap = self.scale, max(t // 4, 1)
-        step = t - overlap
-
-        def starts(n: int) -> list[int]:
-            return sorted({min(p, max(n - t, 0)) for p in range(0, max(n - overlap, 1), step)})
-
-        out = torch.zeros(x.shape[0], self.out_channels, h * s, w * s)
-        weight = torch.zeros(1, 1, h * s, w * s)
-        for y0 in starts(h):
-            for x0 in starts(w):
-                y1, x1 = min(y0 + t, h), min(x0 + t, w)
-                piece = self._run(x[:, :, y0:y1, x0:x1]).cpu()
-
-                def ramp(n: int, lo_edge: bool, hi_edge: bool) -> torch.Tensor:
-                    r = torch.ones(n)
-                    k = min(overlap * s, n)
-                    ramp_up = torch.linspace(1.0 / k, 1.0, k)
-                    if not lo_edge:
-                        r[:k] = torch.minimum(r[:k], ramp_up)
-                    if not hi_edge:
-                        r[-k:] = torch.minimum(r[-k:], ramp_up.flip(0))
-                    return r
-
-                wy = ramp((y1 - y0) * s, y0 == 0, y1 == h)
-                wx = ramp((x1 - x0) * s, x0 == 0, x1 == w)
-                win = (wy[:, None] * wx[None, :])[None, None]
-                out[:, :, y0 * s : y1 * s, x0 * s : x1 * s] += piece * win
-                weight[:, :, y0 * s : y1 * s, x0 * s : x1 * s] += win
-        return out / weight
+        return exact_tiles(self._run, x, t, ctx, scale=self.scale, out_channels=self.out_channels)
 
     # ------------------------------------------------------------------ any image kind
     def __call__(self, image: Any) -> Any:
@@ -340,9 +231,7 @@ class Translator:
 
     # ------------------------------------------------------------------ files
     def convert_file(self, src: str | Path, dst: str | Path, *, bit_depth: str = "same") -> Path:
-        """Read ``src``, translate, write ``dst`` atomically (see :func:`i2i.convert.encode`)."""
-        from .convert import write_output
-
+        """Read ``src``, translate, write ``dst`` atomically (see :func:`i2i.convert.write_output`)."""
         return write_output(dst, self._translate_array(read_image(src)), bit_depth=bit_depth)
 
     def convert_folder(self, input_path: str | Path, output_dir: str | Path, **options: Any) -> ConvertSummary:
@@ -350,85 +239,4 @@ class Translator:
         ``output_dir``; see :func:`i2i.convert.plan_jobs` and :func:`i2i.convert.run_jobs`
         for the options (``ext``, ``name``, ``skip_existing``, ``batch_size``, ``workers``,
         ``bit_depth``, ``allow_inside_input``, ``progress``)."""
-        from .convert import convert_path
-
-        return convert_path(self, input_path, output_dir, **options)
-
-
-def export_generator(checkpoint: str | Path, output: str | Path, *, direction: str | None = None) -> Path:
-    """Write a generator-only file (weights + config + direction) from a checkpoint."""
-    tr = Translator.from_checkpoint(checkpoint, direction=direction, device="cpu")
-    data = load_checkpoint(checkpoint)
-    name = pipeline_class(tr.cfg.pipeline).directions[tr.direction]
-    return save_checkpoint(
-        output,
-        {
-            "kind": "export",
-            "pipeline": tr.cfg.pipeline,
-            "config": config_to_dict(tr.cfg),
-            "direction": tr.direction,
-            "nets": {name: {k: v.detach().cpu() for k, v in tr.net.state_dict().items()}},
-            "step": data.get("step", 0),
-        },
-    )
-
-
-def export_onnx(checkpoint: str | Path, output: str | Path, *, direction: str | None = None, opset: int = 18,
-                check: bool = True) -> dict[str, Any]:
-    """Write the generator as ONNX with dynamic batch, height and width (inputs must still be
-    multiples of the net's size multiple), then, with ``check``, run it in onnxruntime on a
-    random input of another size and compare with PyTorch. Needs the ``onnx`` extra.
-    Returns ``{"path", "max_abs_diff"}``."""
-    try:
-        import onnx  # noqa: F401
-    except ImportError:
-        raise ImportError("ONNX export needs the onnx extra: pip install 'i2i[onnx]'") from None
-    tr = Translator.from_checkpoint(checkpoint, direction=direction, device="cpu", mode="eval")
-    m = max(tr.size_multiple, 8)
-    dummy = torch.rand(1, tr.in_channels, 2 * m, 2 * m) * 2 - 1
-    output = Path(output)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    tmp = output.with_name(f".{output.name}.tmp")
-    batch, height, width = torch.export.Dim("batch", max=64), torch.export.Dim("height"), torch.export.Dim("width")
-    torch.onnx.export(
-        tr.net, (dummy,), str(tmp), input_names=["image"], output_names=["output"], opset_version=opset, dynamo=True,
-        dynamic_shapes={"x": {0: batch, 2: height, 3: width}}, external_data=False,
-    )
-    tmp.replace(output)
-    result: dict[str, Any] = {"path": str(output), "max_abs_diff": None}
-    if check:
-        import onnxruntime as ort
-
-        x = torch.rand(2, tr.in_channels, 3 * m, m) * 2 - 1
-        sess = ort.InferenceSession(str(output), providers=["CPUExecutionProvider"])
-        got = torch.from_numpy(sess.run(None, {sess.get_inputs()[0].name: x.numpy()})[0])
-        with torch.no_grad():
-            ref = tr.net(x)
-        result["max_abs_diff"] = float((got - ref).abs().max())
-    return result
-
-
-def describe(path: str | Path) -> str:
-    """Human-readable summary of an i2i checkpoint or export: kind, pipeline, nets with
-    parameter counts, step, versions and the config."""
-    from .config import dump_config
-
-    data = load_checkpoint(path)
-    cfg = config_from_dict(data["config"])
-    lines = [
-        f"file:        {path}",
-        f"kind:        {data.get('kind')} (format {data.get('format')} v{data.get('format_version')}, "
-        f"written by i2i {data.get('i2i_version')})",
-        f"pipeline:    {cfg.pipeline}" + (f", direction {data['direction']}" if data.get("direction") else ""),
-        f"step:        {data.get('step', 0)}" + (f" (epoch {data['epoch']})" if "epoch" in data else ""),
-    ]
-    if data.get("source"):
-        lines.append(f"imported:    {data['source']}")
-    for name, sd in data["nets"].items():
-        n = sum(t.numel() for k, t in sd.items() if not k.endswith(("running_mean", "running_var", "num_batches_tracked")))
-        lines.append(f"net {name:<7} {n:>12,} parameters ({len(sd)} tensors)")
-    if data.get("kind") == "training":
-        extra = ", ".join(data.get("pipeline_state", {})) or "none"
-        lines.append(f"optimizers:  {', '.join(data.get('optimizers', {}))}; pipeline state: {extra}")
-    lines += ["config:", *("  " + ln for ln in dump_config(cfg).splitlines())]
-    return "\n".join(lines)
+        return convert_path(self.translate_arrays, input_path, output_dir, **options)

@@ -31,8 +31,14 @@ def gray2color(tmp_path_factory, photos) -> Path:
 
 
 def tiny_config(tmp_path: Path, data_root: Path, **sections: Any):
-    """A pix2pix config small enough for CPU tests; ``sections`` override per section."""
+    """A pix2pix config small enough for CPU tests; ``sections`` override per section.
+
+    A ``pipeline`` other than pix2pix keeps only the data keys its data section has; a net
+    override with another ``name`` replaces the net section instead of merging into it."""
+    import dataclasses
+
     from i2i.config import config_from_dict
+    from i2i.registry import pipeline_class
 
     data: dict[str, Any] = {
         "name": "tiny",
@@ -47,6 +53,13 @@ def tiny_config(tmp_path: Path, data_root: Path, **sections: Any):
         "schedule": {"policy": "linear", "decay_start": 0},
         "train": {"epochs": None, "steps": 6, "log_every": 2, "sample_every": 1000, "checkpoint_every": 1000, "progress": False},
     }
+    pipe = pipeline_class(sections.get("pipeline", "pix2pix"))
+    own = {f.name for f in dataclasses.fields(pipe.DataConfig)}
+    data["data"] = {k: v for k, v in data["data"].items() if k in own}
+    model = sections.get("model", {})
+    for role in ("generator", "discriminator"):
+        if isinstance(model.get(role), dict) and model[role].get("name", data["model"][role]["name"]) != data["model"][role]["name"]:
+            data["model"][role] = {}
     for key, value in sections.items():
         if isinstance(value, dict):
             for k, v in value.items():

@@ -22,7 +22,8 @@ def test_every_shipped_config_loads_and_round_trips(path):
 def test_facades_recipe_has_reference_defaults():
     cfg = load_config(ROOT / "configs/pix2pix/facades.yaml")
     g, d = cfg.model.generator, cfg.model.discriminator
-    assert (g.name, g.norm, g.dropout, d.name, d.n_layers) == ("unet_256", "batch", True, "patch", 3)
+    got = (g.name, g.arg("norm"), g.arg("dropout"), d.name, d.arg("n_layers"), d.arg("norm"))
+    assert got == ("unet_256", "batch", True, "patch", 3, "batch")
     assert (cfg.loss.gan_mode, cfg.loss.l1_weight, cfg.optim.lr_g, cfg.optim.beta1) == ("vanilla", 100.0, 2e-4, 0.5)
     assert (cfg.data.batch_size, cfg.data.load_size, cfg.data.crop_size, cfg.data.flip) == (1, 286, 256, True)
     assert (cfg.train.epochs, cfg.schedule.policy, cfg.schedule.decay_start) == (200, "linear", 100)

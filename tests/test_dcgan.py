@@ -13,7 +13,7 @@ from i2i.data.datasets import DataError, ImageDataset
 from i2i.data.io import read_image
 from i2i.evaluate import _features, feature_extractor
 from i2i.metrics import frechet_distance, kernel_distance
-from i2i.pipelines.dcgan import sample_latent
+from i2i.nets.dcgan import sample_latent
 from i2i.registry import pipeline_class
 from i2i.sampler import Generator
 
@@ -28,10 +28,10 @@ def shapes(tmp_path_factory):
 
 
 def dcgan_config(make_config, tmp_path, root, **sections):
-    model = {"generator": {"name": "dcgan", "out_channels": 1, "base_channels": 16, "latent_dim": 32, "num_downs": None,
+    model = {"generator": {"name": "dcgan", "out_channels": 1, "base_channels": 16, "latent_dim": 32,
                            "num_classes": 0, **sections.pop("generator", {})},
              "discriminator": {"name": "dcgan", "base_channels": 16, **sections.pop("discriminator", {})}}
-    data = {"root": str(root), "val_root": None, "crop_size": 32, "batch_size": 16, **sections.pop("data", {})}
+    data = {"root": str(root), "val_root": None, "image_size": 32, "batch_size": 16, **sections.pop("data", {})}
     return make_config(tmp_path, root, pipeline="dcgan", model=model, data=data, **sections)
 
 
@@ -128,8 +128,12 @@ def test_gan_modes_resume_and_config_errors(tmp_path, shapes, make_config):
     straight = dcgan_config(make_config, tmp_path / "a", shapes, **common)
     split = dcgan_config(make_config, tmp_path / "b", shapes, **common)
     assert_exact_resume(straight, split, stop_at=2, parts=("nets", "ema"))
-    with pytest.raises(ConfigError, match="model.generator.name: dcgan"):
-        i2i.train(dcgan_config(make_config, tmp_path / "c", shapes, generator={"name": "unet"}))
+    with pytest.raises(ConfigError, match="model.generator.name: dcgan"):  # refused when loaded
+        make_config(tmp_path / "c", shapes, pipeline="dcgan", model={"generator": {"name": "unet"}}, data={"root": str(shapes)})
+    with pytest.raises(ConfigError, match="'data.crop_size' is called 'data.image_size'"):  # the version-1 name
+        dcgan_config(make_config, tmp_path / "c", shapes, data={"crop_size": 32})
+    with pytest.raises(ConfigError, match="'model.generator.in_channels' is not an option of generator 'dcgan'"):
+        dcgan_config(make_config, tmp_path / "c", shapes, generator={"in_channels": 3})
 
 
 def test_fid_and_kid_formulas():

@@ -22,7 +22,7 @@ PIPELINES = {
     # Each generator runs several times per step (translate, reconstruct, identity);
     # pools off because their random draws are per process.
     "cyclegan": {"pipeline": "cyclegan", "loss": {"gan_mode": "lsgan", "pool_size": 0, "identity_weight": 0.5},
-                 "model": {"generator": {"name": "resnet", "n_blocks": 1, "num_downs": None, "in_channels": 3}}},
+                 "model": {"generator": {"name": "resnet", "n_blocks": 1, "base_channels": 8, "in_channels": 3}}},
 }
 
 

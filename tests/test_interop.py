@@ -207,7 +207,7 @@ def test_info_on_a_training_checkpoint(trained, capsys):
 def test_onnx_export_matches_pytorch_with_dynamic_sizes(trained, tmp_path, capsys):
     pytest.importorskip("onnxruntime")
     pytest.importorskip("onnxscript")
-    from i2i.translator import export_onnx
+    from i2i.exporting import export_onnx
 
     result = export_onnx(trained, tmp_path / "g.onnx")
     assert result["max_abs_diff"] < 1e-4  # checked on a (2, 1, 96, 32) input, not the export's (1, 1, 64, 64)

@@ -231,7 +231,7 @@ def sr_data(tmp_path_factory, photos):
 
 
 def sr_config(make_config, tmp_path, root, **sections):
-    model = {"generator": {"name": "srresnet", "scale": 4, "n_blocks": 2, "base_channels": 16, "norm": "none", "num_downs": None,
+    model = {"generator": {"name": "srresnet", "scale": 4, "n_blocks": 2, "base_channels": 16, "norm": "none",
                            "in_channels": 3, "out_channels": 3, **sections.pop("generator", {})},
              "discriminator": {"name": "srgan", "base_channels": 8}}
     loss = {"pixel_loss": "l1", "adversarial_weight": 0.0, **sections.pop("loss", {})}

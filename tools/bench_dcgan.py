@@ -68,7 +68,7 @@ def main() -> None:
     after_ema = scores(Generator.from_checkpoint(summary["checkpoint"], device="cpu")) if cfg.train.ema_decay > 0 else None
     grid = sorted((cfg.run_dir / "samples").glob("*.png"))[-1]
     shutil.copy(grid, a.grid)
-    row = {"config": a.config, "steps": a.steps, "batch": cfg.data.batch_size, "size": cfg.data.crop_size,
+    row = {"config": a.config, "steps": a.steps, "batch": cfg.data.batch_size, "size": cfg.data.image_size,
            "it_per_s_median": it_s, "threads": torch.get_num_threads(), "features": a.features, "n": a.n,
            "before": before, "after": after, "after_ema": after_ema, "grid": str(a.grid)}
     print(json.dumps(row, indent=2))

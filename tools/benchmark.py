@@ -30,7 +30,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from i2i.config import load_config  # noqa: E402
 from i2i.data.io import from_tensor, write_image  # noqa: E402
-from i2i.engine.trainer import Trainer, resolve_device  # noqa: E402
+from i2i.engine.dist import resolve_device  # noqa: E402
+from i2i.engine.trainer import Trainer  # noqa: E402
 from i2i.translator import Translator  # noqa: E402
 
 MODE_SETTINGS = {"eager": [], "bf16": ["train.amp=bf16"], "fp16": ["train.amp=fp16"], "compile": ["train.compile=true"]}
@@ -41,22 +42,27 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def make_data(root: Path, cfg, n: int = 16) -> None:
-    """``n`` random pairs at the config's load size in the A/ + B/ layout."""
+def make_data(root: Path, cfg, n: int = 16) -> list[str]:
+    """``n`` random pairs at the config's load size in the A/ + B/ layout; returns the data
+    settings that point the config at them (paired / unpaired data read ``root``, HR or
+    generation data read ``root/B``)."""
     rng = np.random.default_rng(0)
-    g, s = cfg.model.generator, max(cfg.data.load_size, cfg.data.crop_size)
+    g, d = cfg.model.generator, cfg.data
+    s = max(getattr(d, "load_size", 0), getattr(d, "crop_size", 0), getattr(d, "image_size", 0))
+    a_ch = g.arg("in_channels") if "in_channels" in g.options or cfg.pipeline != "dcgan" else 3
     for i in range(n):
-        write_image(root / "A" / f"{i}.png", rng.integers(0, 256, (s, s, g.in_channels), dtype=np.uint8))
-        write_image(root / "B" / f"{i}.png", rng.integers(0, 256, (s, s, g.out_channels), dtype=np.uint8))
+        write_image(root / "A" / f"{i}.png", rng.integers(0, 256, (s, s, a_ch), dtype=np.uint8))
+        write_image(root / "B" / f"{i}.png", rng.integers(0, 256, (s, s, g.arg("out_channels")), dtype=np.uint8))
+    settings = [f"data.root={root if hasattr(d, 'load_size') else root / 'B'}", "data.val_root=null"]
+    return settings + (["data.layout=folders"] if hasattr(d, "layout") else [])
 
 
 def bench_train(config: str, overrides: list[str], mode: str, steps: int, repeats: int, warmup: int) -> tuple[float, object]:
     """Median training iterations per second with the real trainer."""
     tmp = Path(tempfile.mkdtemp(prefix="i2i-bench-"))
     cfg = load_config(config, overrides)
-    make_data(tmp / "data", cfg)
-    settings = [f"data.root={tmp / 'data'}", "data.val_root=null", "data.layout=folders", f"output_dir={tmp / 'runs'}",
-                "train.progress=false", "train.epochs=null", f"train.steps={warmup + steps * repeats}"]
+    settings = make_data(tmp / "data", cfg) + [f"output_dir={tmp / 'runs'}", "train.progress=false", "train.epochs=null",
+                                               f"train.steps={warmup + steps * repeats}"]
     cfg = load_config(config, overrides + settings + MODE_SETTINGS[mode])
     trainer = Trainer(cfg)
     for net in trainer.pipeline.nets.values():
@@ -79,10 +85,11 @@ def bench_convert(trainer: Trainer, mode: str, size: int, n: int, repeats: int, 
     """Median images per second of single-image translation (optionally writing PNGs); for a
     generation model (DCGAN), of sampling ``n`` images per block."""
     cfg = trainer.cfg
-    if cfg.pipeline == "dcgan":
+    pipe = type(trainer.pipeline)
+    if pipe.kind == "generation":
         from i2i.sampler import Generator
 
-        gen = Generator(trainer.pipeline.nets["G"], cfg, device=trainer.device)
+        gen = Generator(trainer.pipeline.nets[pipe.generator_name(cfg)], cfg, device=trainer.device)
         gen.sample(n)
         rates = []
         for _ in range(repeats):
@@ -93,9 +100,8 @@ def bench_convert(trainer: Trainer, mode: str, size: int, n: int, repeats: int, 
                     write_image(Path(tempfile.mkdtemp()) / f"{i}.png", from_tensor(t))
             rates.append(n / (time.perf_counter() - t0))
         return statistics.median(rates)
-    pipe = type(trainer.pipeline)
     direction = pipe.default_direction(cfg)
-    tr = Translator(trainer.pipeline.nets[pipe.directions[direction]], cfg, direction=direction, mode="eval", device=trainer.device)
+    tr = Translator(trainer.pipeline.nets[pipe.generator_name(cfg)], cfg, direction=direction, mode="eval", device=trainer.device)
     if mode == "compile":
         tr.net = torch.compile(tr.net)
     x = torch.rand(1, tr.in_channels, size, size) * 2 - 1
@@ -138,7 +144,7 @@ def main() -> None:
         torch.set_num_threads(a.threads)
     cfg = load_config(a.config, a.set)
     device = resolve_device(cfg.train.device)
-    size = a.size or cfg.data.crop_size
+    size = a.size or getattr(cfg.data, "crop_size", getattr(cfg.data, "image_size", 256))
     rows = []
     for mode in a.modes:
         if mode == "fp16" and device.type != "cuda":
@@ -146,12 +152,13 @@ def main() -> None:
             continue
         ips, trainer = bench_train(a.config, a.set, mode, a.steps, a.repeats, a.warmup)
         row = {"config": a.config, "device": str(trainer.device), "mode": mode, "batch": cfg.data.batch_size,
-               "crop": cfg.data.crop_size, "threads": torch.get_num_threads(), "train_it_per_s": ips, "train_s_per_it": 1 / ips,
+               "crop": getattr(cfg.data, "crop_size", None), "threads": torch.get_num_threads(),
+               "train_it_per_s": ips, "train_s_per_it": 1 / ips,
                "convert_size": size, "convert_img_per_s": bench_convert(trainer, mode, size, a.images, a.repeats, a.write)}
         rows.append(row)
         print(json.dumps(row))
     print(f"\n{'mode':<8} {'train it/s':>11} {'s/it':>8} {'convert img/s':>14}  ({device}, batch {cfg.data.batch_size}, "
-          f"crop {cfg.data.crop_size}, convert {size}px{' +PNG' if a.write else ''}, median of {a.repeats})")
+          f"crop {getattr(cfg.data, 'crop_size', '-')}, convert {size}px{' +PNG' if a.write else ''}, median of {a.repeats})")
     for r in rows:
         print(f"{r['mode']:<8} {r['train_it_per_s']:>11.3f} {r['train_s_per_it']:>8.3f} {r['convert_img_per_s']:>14.2f}")
     if a.json:

@@ -8,14 +8,71 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import torch
 from torch.utils.data import Dataset, Sampler
 
+from ..config import DataConfig
 from .io import ImageReadError, list_images, read_image, to_channels, to_tensor
 from .transforms import apply_paired, apply_single, paired_transform
+
+
+@dataclass
+class CropDataConfig(DataConfig):
+    """Image-to-image data: ``preprocess`` resizes to ``load_size`` and/or crops ``crop_size``
+    (random crops and ``flip`` when training, centre crops otherwise)."""
+
+    preprocess: Literal["resize_and_crop", "crop", "resize", "none"] = "resize_and_crop"
+    load_size: int = 286
+    crop_size: int = 256
+    flip: bool = True
+
+
+@dataclass
+class PairedDataConfig(CropDataConfig):
+    """Paired data (:class:`PairedDataset`): ``root`` holds ``A/`` + ``B/`` folders matched by file
+    stem or side-by-side AB images (``layout: auto`` picks by looking); ``direction`` says
+    which side is the input."""
+
+    layout: Literal["auto", "folders", "aligned"] = "auto"
+    direction: Literal["a_to_b", "b_to_a"] = "a_to_b"
+
+
+@dataclass
+class UnpairedDataConfig(CropDataConfig):
+    """Unpaired data (:class:`UnpairedDataset`): ``root`` holds ``trainA/ trainB/ testA/ testB/``
+    (or ``A/ B/``); B images are drawn at random unless ``serial_batches``."""
+
+    serial_batches: bool = False
+
+
+@dataclass
+class SRDataConfig(DataConfig):
+    """Super-resolution data (:class:`SRDataset`): ``root`` is a folder of HR images; LR images
+    are made with MATLAB-style bicubic unless ``lr_root`` holds them (matched by name);
+    ``crop_size`` is the HR crop; ``flip`` and ``rotate`` (90 degrees) augment."""
+
+    crop_size: int = 96
+    lr_root: str | None = None
+    flip: bool = True
+    rotate: bool = False
+
+
+@dataclass
+class GenerationDataConfig(DataConfig):
+    """Images to generate (:class:`ImageDataset`): ``dataset: folder`` reads every image under
+    ``root`` (class = first sub-folder, for conditional models), resized and centre-cropped
+    to ``image_size``; or a torchvision dataset from local files under ``root``
+    (``download: true`` fetches it: an explicit network access)."""
+
+    dataset: Literal["folder", "mnist", "fashion_mnist", "cifar10"] = "folder"
+    image_size: int = 64
+    flip: bool = True
+    download: bool = False
 
 
 class DataError(ValueError):
@@ -72,7 +129,6 @@ class PairedDataset(Dataset):
         self.transform = paired_transform(preprocess=preprocess, load_size=load_size, crop_size=crop_size, flip=flip, train=train)
         self.train = train
         self.seed = seed
-        self.epoch = 0
 
     def _find_pairs(self) -> list[tuple[Path, Path | None]]:
         if self.layout == "aligned":
@@ -104,9 +160,6 @@ class PairedDataset(Dataset):
     def __len__(self) -> int:
         return len(self.pairs)
 
-    def set_epoch(self, epoch: int) -> None:
-        """Select the epoch whose augmentation draws ``__getitem__`` reproduces."""
-        self.epoch = epoch
 
     def load_pair(self, index: int) -> tuple[np.ndarray, np.ndarray]:
         """Raw ``(A, B)`` arrays of pair ``index`` (no transform)."""
@@ -123,10 +176,10 @@ class PairedDataset(Dataset):
         return img, b
 
     def __getitem__(self, key: int | tuple[int, int]) -> dict:
-        """Item ``index`` augmented for ``self.epoch``, or for ``epoch`` when ``key`` is
+        """Item ``index`` augmented for epoch 0, or for ``epoch`` when ``key`` is
         ``(epoch, index)`` (what :class:`EpochSampler` yields, so that persistent loader
         workers see the right epoch)."""
-        epoch, index = key if isinstance(key, tuple) else (self.epoch, key)
+        epoch, index = key if isinstance(key, tuple) else (0, key)
         a, b = self.load_pair(index)
         src, dst = (a, b) if self.direction == "a_to_b" else (b, a)
         src, dst = to_channels(src, self.in_channels), to_channels(dst, self.out_channels)
@@ -181,7 +234,6 @@ class UnpairedDataset(Dataset):
         self.transform = paired_transform(preprocess=preprocess, load_size=load_size, crop_size=crop_size, flip=flip, train=train)
         self.serial = serial or not train
         self.seed = seed
-        self.epoch = 0
 
     @staticmethod
     def _list(folder: Path) -> list[Path]:
@@ -194,11 +246,9 @@ class UnpairedDataset(Dataset):
     def __len__(self) -> int:
         return max(len(self.a_files), len(self.b_files))
 
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = epoch
 
     def __getitem__(self, key: int | tuple[int, int]) -> dict:
-        epoch, index = key if isinstance(key, tuple) else (self.epoch, key)
+        epoch, index = key if isinstance(key, tuple) else (0, key)
         s = sample_seed(self.seed, epoch, index)
         pa = self.a_files[index % len(self.a_files)]
         pb = self.b_files[index % len(self.b_files) if self.serial else s % len(self.b_files)]
@@ -249,7 +299,7 @@ class SRDataset(Dataset):
             raise DataError(f"data.crop_size={crop_size} must be a multiple of the scale {scale}")
         self.scale, self.crop_size, self.channels = scale, crop_size, channels
         self.train, self.flip, self.rotate, self.full = train, flip, rotate, full_images
-        self.seed, self.epoch = seed, 0
+        self.seed = seed
         files = list_images(self.root)
         if not files:
             raise DataError(f"HR image folder '{self.root}' holds no images")
@@ -282,8 +332,6 @@ class SRDataset(Dataset):
     def __len__(self) -> int:
         return len(self.files)
 
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = epoch
 
     def _lr_of(self, hr: np.ndarray, index: int) -> np.ndarray:
         from .resize import imresize
@@ -301,7 +349,7 @@ class SRDataset(Dataset):
         return small.permute(1, 2, 0).numpy().astype(hr.dtype)
 
     def __getitem__(self, key: int | tuple[int, int]) -> dict:
-        epoch, index = key if isinstance(key, tuple) else (self.epoch, key)
+        epoch, index = key if isinstance(key, tuple) else (0, key)
         hr = to_channels(read_image(self.files[index]), self.channels)
         s, c = self.scale, self.crop_size
         h, w = hr.shape[:2]
@@ -361,7 +409,7 @@ class ImageDataset(Dataset):
 
     def __init__(self, root: str | Path, *, size: int, channels: int = 3, dataset: str = "folder", labels: bool = False,
                  train: bool = True, flip: bool = True, download: bool = False, seed: int = 0) -> None:
-        self.root, self.size, self.channels, self.seed, self.epoch = Path(root), size, channels, seed, 0
+        self.root, self.size, self.channels, self.seed = Path(root), size, channels, seed
         self.flip = flip and train and dataset not in ("mnist", "fashion_mnist")
         self.tv = None
         if dataset == "folder":
@@ -400,11 +448,9 @@ class ImageDataset(Dataset):
     def __len__(self) -> int:
         return len(self.tv) if self.tv is not None else len(self.files)
 
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = epoch
 
     def __getitem__(self, key: int | tuple[int, int]) -> dict:
-        epoch, index = key if isinstance(key, tuple) else (self.epoch, key)
+        epoch, index = key if isinstance(key, tuple) else (0, key)
         if self.tv is not None:
             pil, label = self.tv[index]
             img = np.asarray(pil)

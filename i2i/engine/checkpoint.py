@@ -1,5 +1,7 @@
 """Checkpoint files: one ``torch.save`` dict with the config and weights.
 
+The config inside is migrated to the current config version on load (:func:`i2i.config.migrate`),
+so checkpoints written by older i2i versions keep loading, converting and resuming.
 Training checkpoints (``kind: "training"``) also hold optimizers, schedulers, the AMP
 scaler, step/epoch counters, RNG states and any pipeline state. Exports
 (``kind: "export"``) hold one generator and the config. Everything stored is tensors or
@@ -19,7 +21,8 @@ import torch
 from ..data.io import atomic_write_bytes
 
 FORMAT = "i2i-checkpoint"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+# Format 1 (i2i up to c9b2b16) holds a version-1 config (no "version" key); format 2 tags it.
 
 
 class CheckpointError(ValueError):
@@ -55,6 +58,15 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
         )
     if data.get("format_version", 0) > FORMAT_VERSION:
         raise CheckpointError(f"checkpoint '{path}' has format version {data['format_version']}; upgrade i2i to read it")
+    if not isinstance(data.get("config"), dict) or not isinstance(data.get("nets"), dict):
+        raise CheckpointError(f"'{path}' is an i2i file without a config or nets; it is damaged: use another checkpoint")
+    from ..config import ConfigError, migrate
+
+    version = data["config"].get("version", 1 if data.get("format_version", 1) < 2 else 2)
+    try:
+        data["config"] = migrate(data["config"], version)
+    except ConfigError as e:
+        raise CheckpointError(f"the config inside '{path}' cannot be read: {e}") from None
     return data
 
 
@@ -85,14 +97,3 @@ def load_state_strict(net: torch.nn.Module, state: dict[str, torch.Tensor], *, w
             + ". The checkpoint is of another architecture; do not override model settings when loading it"
         )
     net.load_state_dict(state)
-
-
-def unwrap(net: torch.nn.Module) -> torch.nn.Module:
-    """The plain module inside DDP and/or ``torch.compile`` wrappers."""
-    while True:
-        if hasattr(net, "_orig_mod"):
-            net = net._orig_mod
-        elif isinstance(net, torch.nn.parallel.DistributedDataParallel):
-            net = net.module
-        else:
-            return net

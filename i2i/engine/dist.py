@@ -12,6 +12,23 @@ import torch
 import torch.distributed as dist
 
 
+def resolve_device(spec: str | torch.device, local_rank: int = 0) -> torch.device:
+    """The one device resolver: ``auto`` -> ``cuda:<local_rank>`` when CUDA is available, else
+    ``cpu``; anything else is parsed by torch, and asking for CUDA without it is a ValueError."""
+    if isinstance(spec, torch.device):
+        dev = spec
+    elif spec == "auto":
+        return torch.device(f"cuda:{local_rank}") if torch.cuda.is_available() else torch.device("cpu")
+    else:
+        try:
+            dev = torch.device(spec)
+        except RuntimeError:
+            raise ValueError(f"device {spec!r} is not a device; use auto, cpu, cuda or cuda:N") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device {str(spec)!r} was asked for but CUDA is not available here; use 'auto' or 'cpu'")
+    return dev
+
+
 def env_world_size() -> int:
     return int(os.environ.get("WORLD_SIZE", "1"))
 
@@ -33,27 +50,9 @@ def is_distributed() -> bool:
     return dist.is_available() and dist.is_initialized()
 
 
-def rank() -> int:
-    return dist.get_rank() if is_distributed() else 0
-
-
-def is_main() -> bool:
-    """True on the process that writes files (rank 0)."""
-    return rank() == 0
-
-
 def barrier() -> None:
     if is_distributed():
         dist.barrier()
-
-
-def all_reduce_mean(t: torch.Tensor) -> torch.Tensor:
-    """Mean of ``t`` over ranks (identity in a single process)."""
-    if not is_distributed():
-        return t
-    t = t.clone()
-    dist.all_reduce(t)
-    return t / dist.get_world_size()
 
 
 def cleanup() -> None:

@@ -36,16 +36,6 @@ class TrainingDiverged(RuntimeError):
     """A loss became NaN or infinite; the last good checkpoint was left as it was."""
 
 
-def resolve_device(spec: str, local_rank: int = 0) -> torch.device:
-    """``auto`` -> ``cuda:<local_rank>`` when CUDA is available, else ``cpu``."""
-    if spec == "auto":
-        return torch.device(f"cuda:{local_rank}") if torch.cuda.is_available() else torch.device("cpu")
-    dev = torch.device(spec)
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ConfigError(f"train.device={spec!r} but CUDA is not available here; use 'auto' or 'cpu'")
-    return dev
-
-
 def lr_lambda(cfg: Config, steps_per_epoch: int, total_steps: int):
     """Multiplicative lr factor as a function of the step, per ``cfg.schedule``."""
     s = cfg.schedule
@@ -140,7 +130,10 @@ class Trainer:
         self.cfg = cfg
         t = cfg.train
         self.rank, local_rank, self.world = dist.init_from_env("cuda" if torch.cuda.is_available() and t.device != "cpu" else "cpu")
-        self.device = resolve_device(t.device, local_rank)
+        try:
+            self.device = dist.resolve_device(t.device, local_rank)
+        except ValueError as e:
+            raise ConfigError(f"train.device: {e}") from None
         if self.device.type == "cuda":
             torch.cuda.set_device(self.device)
         self.is_main = self.rank == 0
@@ -160,7 +153,7 @@ class Trainer:
             if cfg.data.val_root
             else pipe_cls.make_dataset(cfg, train=False)
         )
-        self.preview_batch = self._collate([preview[i] for i in range(min(4, len(preview)))])
+        self.preview_batch = torch.utils.data.default_collate([preview[i] for i in range(min(4, len(preview)))])
         torch.manual_seed(cfg.seed + self.rank)
         random.seed(cfg.seed + self.rank)
         np.random.seed(cfg.seed + self.rank)
@@ -191,6 +184,8 @@ class Trainer:
 
         for net in self.pipeline.nets.values():
             net.to(self.device, memory_format=self.memory_format)
+        for module in self.pipeline.loss_modules.values():
+            module.to(self.device)
         o = cfg.optim
         self.optimizers = {
             name: torch.optim.Adam(group["params"], lr=group["lr"], betas=(o.beta1, o.beta2), weight_decay=o.weight_decay)
@@ -215,8 +210,7 @@ class Trainer:
         # averaged after each step; inference and sampling prefer it when present.
         self.ema: dict[str, nn.Module] = {}
         if t.ema_decay > 0:
-            pipe = type(self.pipeline)
-            name = pipe.directions[pipe.default_direction(cfg)]
+            name = pipe_cls.generator_name(cfg)
             self.ema[name] = copy.deepcopy(self.pipeline.nets[name]).eval().requires_grad_(False)
 
         self.ctx = _Context(self)
@@ -243,9 +237,6 @@ class Trainer:
         if not path.is_file():
             raise CheckpointError(f"--resume {resume}: no such checkpoint file; use --resume auto or a path to a .pt file")
         return path
-
-    def _collate(self, items: list[dict[str, Any]]) -> dict[str, Any]:
-        return torch.utils.data.default_collate(items)
 
     def _to_device(self, batch: dict[str, Any]) -> dict[str, Any]:
         out = {}
@@ -291,13 +282,16 @@ class Trainer:
         return path
 
     def _init_generator(self, path: Path) -> None:
-        """Start the generator from another run's (e.g. SRGAN from a pretrained SRResNet)."""
+        """Start the generator from another run's raw weights (e.g. SRGAN from a pretrained SRResNet)."""
+        from ..loading import load_generator
+
         pipe = type(self.pipeline)
-        name = pipe.directions[pipe.default_direction(self.cfg)]
-        data = load_checkpoint(path, map_location="cpu")
-        if name not in data["nets"]:
-            raise CheckpointError(f"model.generator.init_from '{path}' holds no generator {name!r} (it holds {', '.join(data['nets'])})")
-        load_state_strict(self.pipeline.nets[name], data["nets"][name], what=f"{name} (model.generator.init_from)", source=path)
+        name = pipe.generator_name(self.cfg)
+        try:
+            src = load_generator(path, use_ema=False, kind=pipe.kind)
+        except CheckpointError as e:
+            raise CheckpointError(f"model.generator.init_from: {e}") from None
+        load_state_strict(self.pipeline.nets[name], src.net.state_dict(), what=f"{name} (model.generator.init_from)", source=path)
 
     def _load(self, path: Path) -> None:
         data = load_checkpoint(path, map_location="cpu")

@@ -10,11 +10,14 @@ from __future__ import annotations
 import contextlib
 import math
 from collections.abc import Callable, Iterator
+from typing import Literal
 
-import torch
 from torch import nn
 
 NORMS = ("batch", "instance", "none")
+Norm = Literal["batch", "instance", "none"]
+"""The normalisations :func:`make_norm` builds (constructors annotate ``norm`` with it, so configs are checked against it)."""
+BatchOrNone = Literal["batch", "none"]
 INITS = ("normal", "xavier", "kaiming", "orthogonal")
 
 
@@ -130,9 +133,3 @@ def test_mode(*nets: nn.Module, mode: str = "eval") -> Iterator[None]:
     finally:
         for restore in restores:
             restore()
-
-
-@torch.no_grad()
-def copy_state(dst: nn.Module, src: nn.Module) -> None:
-    """Copy parameters and buffers of ``src`` into ``dst`` (same architecture)."""
-    dst.load_state_dict(src.state_dict())

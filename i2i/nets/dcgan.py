@@ -15,12 +15,33 @@ learned per-class map), so both see the label.
 from __future__ import annotations
 
 import math
+from typing import Literal
 
 import torch
 from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm as _sn
 
-from .blocks import check_choice, conv_bias, is_power_of_two, make_norm
+from .blocks import BatchOrNone, check_choice, conv_bias, is_power_of_two, make_norm
+
+PRIORS = ("gaussian", "uniform")
+
+
+def sample_latent(n: int, dim: int, prior: str = "gaussian", *, generator: torch.Generator | None = None,
+                  truncation: float | None = None) -> torch.Tensor:
+    """``(n, dim)`` latents from N(0, 1) or U(-1, 1); ``truncation`` T redraws gaussian
+    entries with ``|z| > T`` (the truncation trick: fidelity for variety)."""
+    check_choice("prior", prior, PRIORS)
+    if prior == "uniform":
+        return torch.rand(n, dim, generator=generator) * 2 - 1
+    z = torch.randn(n, dim, generator=generator)
+    if truncation is not None:
+        if truncation <= 0:
+            raise ValueError(f"truncation {truncation} must be positive")
+        bad = z.abs() > truncation
+        while bad.any():
+            z[bad] = torch.randn(int(bad.sum()), generator=generator)
+            bad = z.abs() > truncation
+    return z
 
 
 def _levels(image_size: int) -> int:
@@ -30,12 +51,16 @@ def _levels(image_size: int) -> int:
 
 
 class DCGANGenerator(nn.Module):
-    """``(N, latent_dim)`` z (and ``(N,)`` labels) -> ``(N, out_channels, S, S)`` in [-1, 1]."""
+    """``(N, latent_dim)`` z (and ``(N,)`` labels) -> ``(N, out_channels, S, S)`` in [-1, 1].
+
+    ``prior`` is the distribution z is drawn from (:meth:`sample_latent`): part of what the
+    generator is, so sampling code never has to be told it."""
 
     def __init__(self, *, latent_dim: int = 100, out_channels: int = 3, image_size: int = 64, base_channels: int = 64,
-                 num_classes: int = 0, norm: str = "batch") -> None:
+                 num_classes: int = 0, norm: BatchOrNone = "batch", prior: Literal["gaussian", "uniform"] = "gaussian") -> None:
         super().__init__()
         check_choice("norm", norm, ("batch", "none"))
+        self.prior = check_choice("prior", prior, PRIORS)
         n = _levels(image_size)
         c = base_channels * image_size // 8
         self.embed = nn.Embedding(num_classes, latent_dim) if num_classes else None
@@ -56,12 +81,21 @@ class DCGANGenerator(nn.Module):
             z = torch.cat([z, self.embed(labels)], 1)
         return self.model(z[:, :, None, None])
 
+    def sample_latent(self, n: int, *, generator: torch.Generator | None = None, truncation: float | None = None) -> torch.Tensor:
+        """``(n, latent_dim)`` latents from this generator's prior (on the CPU)."""
+        return sample_latent(n, self.latent_dim, self.prior, generator=generator, truncation=truncation)
+
+    def example_inputs(self, batch_size: int = 2) -> tuple[torch.Tensor, ...]:
+        """``(z, labels)``: latents from the prior, and class labels (None when unconditional)."""
+        z = self.sample_latent(batch_size)
+        return (z, torch.arange(batch_size) % self.num_classes if self.num_classes else None)
+
 
 class DCGANDiscriminator(nn.Module):
     """``(N, in_channels, S, S)`` images (and ``(N,)`` labels) -> ``(N,)`` logits."""
 
     def __init__(self, *, in_channels: int = 3, image_size: int = 64, base_channels: int = 64, num_classes: int = 0,
-                 norm: str = "batch", spectral_norm: bool = False) -> None:
+                 norm: BatchOrNone = "batch", spectral_norm: bool = False) -> None:
         super().__init__()
         n = _levels(image_size)
         self.label_map = nn.Embedding(num_classes, image_size * image_size) if num_classes else None
@@ -78,7 +112,7 @@ class DCGANDiscriminator(nn.Module):
             c *= 2
         layers.append(conv(c, 1, 4, 1, 0, True))
         self.model = nn.Sequential(*layers)
-        self.image_size, self.num_classes = image_size, num_classes
+        self.image_size, self.num_classes, self.in_channels = image_size, num_classes, in_channels
 
     def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         if self.label_map is not None:
@@ -86,3 +120,8 @@ class DCGANDiscriminator(nn.Module):
                 raise ValueError("this discriminator is class-conditional: pass labels")
             x = torch.cat([x, self.label_map(labels).view(-1, 1, self.image_size, self.image_size).to(x.dtype)], 1)
         return self.model(x).flatten(1).squeeze(1)
+
+    def example_inputs(self, batch_size: int = 2) -> tuple[torch.Tensor, ...]:
+        """``(images, labels)``: ``(batch_size, in_channels, S, S)`` in [-1, 1], labels None when unconditional."""
+        x = torch.rand(batch_size, self.in_channels, self.image_size, self.image_size) * 2 - 1
+        return (x, torch.arange(batch_size) % self.num_classes if self.num_classes else None)

@@ -10,7 +10,7 @@ import torch
 from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm as _sn
 
-from .blocks import conv_bias, make_norm
+from .blocks import Norm, conv_bias, make_norm
 
 
 def _conv(sn: bool, *args, **kwargs) -> nn.Conv2d:
@@ -31,7 +31,7 @@ class PatchDiscriminator(nn.Module):
         in_channels: int = 6,
         base_channels: int = 64,
         n_layers: int = 3,
-        norm: str = "batch",
+        norm: Norm = "batch",
         spectral_norm: bool = False,
     ) -> None:
         super().__init__()
@@ -46,15 +46,21 @@ class PatchDiscriminator(nn.Module):
             layers += [_conv(sn, c * prev, c * mult, 4, stride, 1, bias=bias), make_norm(norm, c * mult), nn.LeakyReLU(0.2, True)]
         layers.append(_conv(sn, c * mult, 1, 4, 1, 1))
         self.model = nn.Sequential(*layers)
+        self.in_channels, self.n_layers = in_channels, n_layers
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.model(x)
+
+    def example_inputs(self, batch_size: int = 2) -> tuple[torch.Tensor, ...]:
+        """A small valid input: ``(batch_size, in_channels, S, S)`` with ``S = 2**n_layers * 4`` (at least 32)."""
+        s = max(32, 4 * 2**self.n_layers)
+        return (torch.rand(batch_size, self.in_channels, s, s) * 2 - 1,)
 
 
 class PixelDiscriminator(nn.Module):
     """1x1 PixelGAN: judges every pixel independently. Output ``(N, 1, H, W)`` logits."""
 
-    def __init__(self, *, in_channels: int = 6, base_channels: int = 64, norm: str = "batch", spectral_norm: bool = False) -> None:
+    def __init__(self, *, in_channels: int = 6, base_channels: int = 64, norm: Norm = "batch", spectral_norm: bool = False) -> None:
         super().__init__()
         c, sn, bias = base_channels, spectral_norm, conv_bias(norm)
         self.model = nn.Sequential(
@@ -65,6 +71,11 @@ class PixelDiscriminator(nn.Module):
             nn.LeakyReLU(0.2, True),
             _conv(sn, c * 2, 1, 1, bias=bias),
         )
+        self.in_channels = in_channels
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.model(x)
+
+    def example_inputs(self, batch_size: int = 2) -> tuple[torch.Tensor, ...]:
+        """A small valid input: ``(batch_size, in_channels, 9, 7)`` in [-1, 1] (any size works)."""
+        return (torch.rand(batch_size, self.in_channels, 9, 7) * 2 - 1,)

@@ -7,12 +7,17 @@ counts equal the reference CycleGAN generator with ``base_channels=64``.
 
 from __future__ import annotations
 
+from typing import Literal
+
 import torch
 from torch import nn
 
-from .blocks import check_choice, conv_bias, make_norm
+from .blocks import Norm, check_choice, conv_bias, make_norm
 
 PADDINGS = ("reflect", "replicate", "zero")
+
+
+Padding = Literal["reflect", "replicate", "zero"]
 
 
 def _pad(padding: str, p: int) -> tuple[list[nn.Module], int]:
@@ -26,7 +31,7 @@ def _pad(padding: str, p: int) -> tuple[list[nn.Module], int]:
 class ResnetBlock(nn.Module):
     """``x + conv-norm-relu-[dropout]-conv-norm(x)``; shape ``(N, C, H, W)`` preserved."""
 
-    def __init__(self, *, channels: int, norm: str = "instance", dropout: bool = False, padding: str = "reflect") -> None:
+    def __init__(self, *, channels: int, norm: Norm = "instance", dropout: bool = False, padding: Padding = "reflect") -> None:
         super().__init__()
         bias = conv_bias(norm)
         layers: list[nn.Module] = []
@@ -56,9 +61,9 @@ class ResnetGenerator(nn.Module):
         out_channels: int = 3,
         n_blocks: int = 9,
         base_channels: int = 64,
-        norm: str = "batch",
+        norm: Norm = "batch",
         dropout: bool = False,
-        padding: str = "reflect",
+        padding: Padding = "reflect",
     ) -> None:
         super().__init__()
         if n_blocks < 0:
@@ -87,3 +92,7 @@ class ResnetGenerator(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.model(x)
+
+    def example_inputs(self, batch_size: int = 2) -> tuple[torch.Tensor, ...]:
+        """A small valid input: ``(batch_size, in_channels, 16, 16)`` in [-1, 1]."""
+        return (torch.rand(batch_size, self.in_channels, 16, 16) * 2 - 1,)

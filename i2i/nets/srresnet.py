@@ -16,13 +16,13 @@ import math
 import torch
 from torch import nn
 
-from .blocks import check_choice, conv_bias, is_power_of_two, make_norm
+from .blocks import BatchOrNone, check_choice, conv_bias, is_power_of_two, make_norm
 
 
 class SRResidualBlock(nn.Module):
     """``x + conv-norm-PReLU-conv-norm(x)``; shape ``(N, C, H, W)`` preserved."""
 
-    def __init__(self, *, channels: int, norm: str = "batch") -> None:
+    def __init__(self, *, channels: int, norm: BatchOrNone = "batch") -> None:
         super().__init__()
         bias = conv_bias(norm)
         self.body = nn.Sequential(
@@ -58,7 +58,7 @@ class SRResNet(nn.Module):
         scale: int = 4,
         n_blocks: int = 16,
         base_channels: int = 64,
-        norm: str = "batch",
+        norm: BatchOrNone = "batch",
         global_skip: bool = False,
     ) -> None:
         super().__init__()
@@ -92,6 +92,10 @@ class SRResNet(nn.Module):
             y = y + nn.functional.interpolate(x, scale_factor=self.scale, mode="bilinear", align_corners=False)
         return y
 
+    def example_inputs(self, batch_size: int = 2) -> tuple[torch.Tensor, ...]:
+        """A small valid LR input: ``(batch_size, in_channels, 8, 8)`` in [-1, 1]."""
+        return (torch.rand(batch_size, self.in_channels, 8, 8) * 2 - 1,)
+
 
 class SRGANDiscriminator(nn.Module):
     """The paper's VGG-style discriminator; returns one logit per image, ``(N, 1)``.
@@ -102,7 +106,7 @@ class SRGANDiscriminator(nn.Module):
     multiple of 16).
     """
 
-    def __init__(self, *, in_channels: int = 3, base_channels: int = 64, input_size: int = 96, norm: str = "batch",
+    def __init__(self, *, in_channels: int = 3, base_channels: int = 64, input_size: int = 96, norm: BatchOrNone = "batch",
                  spectral_norm: bool = False) -> None:
         super().__init__()
         if input_size % 16:
@@ -121,7 +125,11 @@ class SRGANDiscriminator(nn.Module):
         self.features = nn.Sequential(*layers)
         side = input_size // 16
         self.classifier = nn.Sequential(nn.Flatten(), nn.Linear(c * 8 * side * side, 1024), nn.LeakyReLU(0.2, True), nn.Linear(1024, 1))
-        self.input_size = input_size
+        self.input_size, self.in_channels = input_size, in_channels
+
+    def example_inputs(self, batch_size: int = 2) -> tuple[torch.Tensor, ...]:
+        """``(batch_size, in_channels, input_size, input_size)`` in [-1, 1]."""
+        return (torch.rand(batch_size, self.in_channels, self.input_size, self.input_size) * 2 - 1,)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.shape[-2:] != (self.input_size, self.input_size):

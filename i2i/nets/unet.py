@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .blocks import conv_bias, make_norm
+from .blocks import Norm, conv_bias, make_norm
 
 
 class UnetBlock(nn.Module):
@@ -78,7 +78,7 @@ class UnetGenerator(nn.Module):
         out_channels: int = 3,
         num_downs: int = 8,
         base_channels: int = 64,
-        norm: str = "batch",
+        norm: Norm = "batch",
         dropout: bool = True,
     ) -> None:
         super().__init__()
@@ -98,3 +98,8 @@ class UnetGenerator(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.model(x)
+
+    def example_inputs(self, batch_size: int = 2) -> tuple[torch.Tensor, ...]:
+        """The smallest valid input: ``(batch_size, in_channels, 2**num_downs, 2**num_downs)`` in [-1, 1]."""
+        s = self.size_multiple
+        return (torch.rand(batch_size, self.in_channels, s, s) * 2 - 1,)

@@ -1,21 +1,34 @@
-"""The Pipeline protocol the trainer drives, and the helpers pipelines share.
+"""The Pipeline base class the trainer drives, and the StepContext it hands to pipelines.
 
-A pipeline owns its networks (``nets``), its losses, and the order of its
-discriminator / generator steps. It never touches files, devices, optimizers or
-process groups: the trainer hands it a :class:`StepContext` for that.
+A pipeline *declares* what it is, so that every command can work with any registered
+pipeline without naming it:
+
+- ``kind``: ``"translation"`` (images in, images out: ``convert``, ``Translator``) or
+  ``"generation"`` (noise in: ``sample``, ``Generator``);
+- ``directions``: direction -> the net that performs it (translation), or ``sampled_net``
+  (generation); :meth:`generator_name` answers for both;
+- ``evaluation``: the name of its evaluation in :data:`i2i.registry.EVALUATIONS`;
+- ``DataConfig`` / ``LossConfig``: the dataclasses of its ``data`` and ``loss`` sections;
+- ``default_nets`` and ``derived_options``: the network names used when the config names
+  none, and the constructor options the pipeline sets itself (refused in the config);
+  ``renamed_options``: section -> {old key: new key}, for a clear error on old YAML files;
+- ``example``: the smallest config that exercises every net (the registry tests train it).
+
+A pipeline owns its networks (``nets``), its losses, and the order of its discriminator /
+generator steps. It never touches files, devices, optimizers or process groups: the
+trainer hands it a :class:`StepContext` for that.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from contextlib import AbstractContextManager
-from typing import Any, ClassVar, Protocol
+from typing import Any, ClassVar, Literal, Protocol
 
 import torch
 from torch import nn
 
-from ..config import Config, DiscriminatorConfig, GeneratorConfig
-from ..registry import DISCRIMINATOR_PRESETS, build_discriminator, build_generator
+from ..config import Config, ConfigError, DataConfig, LossConfig, NetConfig
+from ..registry import build_discriminator, build_generator
 
 
 class StepContext(Protocol):
@@ -38,49 +51,75 @@ class StepContext(Protocol):
         do not take part in gradient synchronisation (e.g. D during the G step)."""
 
 
-GENERATOR_KEYS = ("norm", "dropout", "num_downs", "n_blocks", "scale", "global_skip", "latent_dim", "num_classes")
+def build_net(spec: NetConfig, **decided: Any) -> nn.Module:
+    """Build the network ``spec`` describes with initialised weights. ``decided`` are keyword
+    arguments the pipeline sets (its ``derived_options``, which the config loader refuses
+    from users, or e.g. CycleGAN's swapped channels for ``G_ba``); they win over the options.
+    Those the architecture does not accept are dropped, so one call serves several architectures."""
+    import inspect
 
+    from ..registry import resolve_net
 
-def generator_from_config(g: GeneratorConfig, extra: dict[str, Any] | None = None, exclude: tuple[str, ...] = ()) -> nn.Module:
-    """Build the generator a :class:`GeneratorConfig` describes. Null keys take the
-    architecture's default; ``extra`` adds keywords the pipeline decides (e.g. DCGAN's image
-    size); ``exclude`` drops ones the architecture has no use for (DCGAN has no input image)."""
-    kwargs: dict[str, Any] = dict(in_channels=g.in_channels, out_channels=g.out_channels, base_channels=g.base_channels)
-    for key in GENERATOR_KEYS:
-        if getattr(g, key) is not None:
-            kwargs[key] = getattr(g, key)
-    kwargs.update(extra or {})
-    for key in exclude:
-        kwargs.pop(key, None)
-    return build_generator(g.name, init=g.init, init_gain=g.init_gain, **kwargs)
-
-
-def discriminator_from_config(d: DiscriminatorConfig, in_channels: int, extra: dict[str, Any] | None = None) -> nn.Module:
-    """Build the discriminator ``d`` describes; ``in_channels`` applies when ``d.in_channels``
-    is null; ``extra``: further keywords the pipeline decides (e.g. the SRGAN input size)."""
-    kwargs: dict[str, Any] = dict(
-        in_channels=d.in_channels or in_channels, base_channels=d.base_channels, norm=d.norm, spectral_norm=d.spectral_norm
-    )
-    arch = DISCRIMINATOR_PRESETS.get(d.name, (d.name, {}))[0]
-    if arch == "patch" and d.name != "basic":
-        kwargs["n_layers"] = d.n_layers
-    kwargs.update(extra or {})
-    return build_discriminator(d.name, init=d.init, init_gain=d.init_gain, **kwargs)
+    cls, _ = resolve_net(spec.role, spec.name)
+    params = inspect.signature(cls).parameters
+    kwargs = {**spec.options, **{k: v for k, v in decided.items() if k in params}}
+    build = build_generator if spec.role == "generator" else build_discriminator
+    return build(spec.name, init=spec.init, init_gain=spec.init_gain, **kwargs)
 
 
 class Pipeline:
-    """Base class: subclasses set ``net_names`` / ``directions`` and implement the hooks.
+    """Base class: subclasses set the declarations (see the module docstring) and implement the hooks."""
 
-    ``directions`` maps a direction name (``a_to_b``...) to the generator that performs
-    it; the translator and exporter use it to pick a net without knowing the method.
-    """
-
+    name: ClassVar[str]
+    kind: ClassVar[Literal["translation", "generation"]] = "translation"
     net_names: ClassVar[tuple[str, ...]] = ()
     directions: ClassVar[dict[str, str]] = {}
+    sampled_net: ClassVar[str | None] = None
+    evaluation: ClassVar[str] = "paired"
+    DataConfig: ClassVar[type[DataConfig]] = DataConfig
+    LossConfig: ClassVar[type[LossConfig]] = LossConfig
+    default_nets: ClassVar[dict[str, str]] = {}
+    derived_options: ClassVar[dict[str, tuple[str, ...]]] = {}
+    renamed_options: ClassVar[dict[str, dict[str, str]]] = {}
+    example: ClassVar[dict[str, Any]] = {}
 
     def __init__(self, cfg: Config) -> None:
         self.cfg = cfg
-        self.nets: dict[str, nn.Module] = {name: self.build_net(cfg, name) for name in self.net_names}
+        self.nets: dict[str, nn.Module] = {name: self.build_net(cfg, name) for name in self.nets_for(cfg)}
+        # Frozen helper networks of the losses (e.g. VGG): moved to the device by the
+        # trainer with the nets, never trained or saved.
+        self.loss_modules: dict[str, nn.Module] = {}
+
+    # --- declarations as questions ---
+    @classmethod
+    def nets_for(cls, cfg: Config) -> tuple[str, ...]:
+        """The nets this config trains (all of ``net_names`` unless a pipeline drops some)."""
+        return cls.net_names
+
+    @classmethod
+    def default_direction(cls, cfg: Config) -> str | None:
+        """The direction inference uses when none is asked for (None for generation)."""
+        return next(iter(cls.directions), None)
+
+    @classmethod
+    def generator_name(cls, cfg: Config, direction: str | None = None) -> str:
+        """The net that inference runs: the generator of ``direction`` (default: the trained
+        one) for translation, ``sampled_net`` for generation. A :class:`ConfigError`-style
+        ``ValueError`` names the directions on offer otherwise."""
+        if cls.kind == "generation":
+            if direction is not None:
+                raise ValueError(f"{cls.name} generates images from noise: it has no direction (got {direction!r})")
+            return cls.sampled_net or cls.net_names[0]
+        direction = direction or cls.default_direction(cfg)
+        if direction not in cls.directions:
+            raise ValueError(f"{cls.name} has no direction {direction!r}; it offers {', '.join(cls.directions)}")
+        return cls.directions[direction]
+
+    @classmethod
+    def validate_config(cls, cfg: Config) -> None:
+        """Cross-key checks beyond types (raise :class:`ConfigError` naming the keys)."""
+        if cls.default_nets.get("discriminator") and cfg.model.discriminator is None:
+            raise ConfigError(f"the {cls.name} pipeline needs model.discriminator")
 
     # --- construction (class-level, so inference can build one net without the rest) ---
     @classmethod
@@ -90,10 +129,6 @@ class Pipeline:
     @classmethod
     def make_dataset(cls, cfg: Config, *, train: bool, root: str | None = None) -> torch.utils.data.Dataset:
         raise NotImplementedError
-
-    @classmethod
-    def default_direction(cls, cfg: Config) -> str:
-        return next(iter(cls.directions))
 
     # --- training hooks ---
     def param_groups(self) -> dict[str, dict[str, Any]]:
@@ -114,7 +149,3 @@ class Pipeline:
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         del state
-
-    def parameters(self) -> Iterator[nn.Parameter]:
-        for net in self.nets.values():
-            yield from net.parameters()

@@ -10,35 +10,65 @@ against generated ones drawn from per-direction history pools, halved as in pix2
 
 from __future__ import annotations
 
-import dataclasses
+from dataclasses import dataclass
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..config import Config, ConfigError
-from ..data.datasets import UnpairedDataset
-from ..losses import GANLoss, gradient_penalty
+from ..config import Config, ConfigError, LossConfig
+from ..data.datasets import UnpairedDataConfig, UnpairedDataset
+from ..losses import GANLoss
 from ..nets.blocks import test_mode
-from .base import Pipeline, StepContext, discriminator_from_config, generator_from_config
+from .base import Pipeline, StepContext, build_net
 from .pool import ImagePool
+
+
+@dataclass
+class CycleGANLoss(LossConfig):
+    """CycleGAN objective: adversarial both ways + ``cycle_weight`` x L1 cycle reconstruction
+    (each direction) + identity terms weighted ``identity_weight`` x ``cycle_weight`` (0
+    disables). ``pool_size``: history of generated images per direction shown to the
+    discriminators (0 disables)."""
+
+    cycle_weight: float = 10.0
+    identity_weight: float = 0.5
+    pool_size: int = 50
 
 
 class CycleGAN(Pipeline):
     """Two generators and two discriminators trained with cycle consistency."""
 
+    name = "cyclegan"
+    kind = "translation"
     net_names = ("G_ab", "G_ba", "D_a", "D_b")
     directions = {"a_to_b": "G_ab", "b_to_a": "G_ba"}
+    evaluation = "paired"  # where a known answer exists (testA/ + testB/ as pairs)
+    DataConfig = UnpairedDataConfig
+    LossConfig = CycleGANLoss
+    default_nets = {"generator": "resnet_9blocks", "discriminator": "basic"}
+    derived_options = {"discriminator": ("in_channels",)}
+    example = {
+        "model": {"generator": {"name": "resnet", "n_blocks": 1, "base_channels": 4, "norm": "instance"},
+                  "discriminator": {"name": "patch", "n_layers": 1, "base_channels": 4, "norm": "instance"}},
+        "data": {"load_size": 36, "crop_size": 32, "batch_size": 2},
+        "loss": {"pool_size": 4},
+    }
 
-    def __init__(self, cfg: Config) -> None:
+    @classmethod
+    def validate_config(cls, cfg: Config) -> None:
+        super().validate_config(cfg)
         g, loss = cfg.model.generator, cfg.loss
-        if loss.identity_weight > 0 and g.in_channels != g.out_channels:
+        if loss.identity_weight > 0 and g.arg("in_channels") != g.arg("out_channels"):
             raise ConfigError(
                 f"loss.identity_weight={loss.identity_weight} needs domains with equal channel counts, but "
-                f"model.generator.in_channels={g.in_channels} (A) and out_channels={g.out_channels} (B); "
+                f"model.generator.in_channels={g.arg('in_channels')} (A) and out_channels={g.arg('out_channels')} (B); "
                 "set loss.identity_weight: 0"
             )
+
+    def __init__(self, cfg: Config) -> None:
+        loss = cfg.loss
         super().__init__(cfg)
         self.gan = GANLoss(loss.gan_mode)
         self.pools = {"a": ImagePool(loss.pool_size, seed=cfg.seed * 2 + 1), "b": ImagePool(loss.pool_size, seed=cfg.seed * 2 + 2)}
@@ -46,13 +76,13 @@ class CycleGAN(Pipeline):
     @classmethod
     def build_net(cls, cfg: Config, name: str) -> nn.Module:
         g = cfg.model.generator
-        a_ch, b_ch = g.in_channels, g.out_channels
+        a_ch, b_ch = g.arg("in_channels"), g.arg("out_channels")
         if name == "G_ab":
-            return generator_from_config(g)
+            return build_net(g)
         if name == "G_ba":
-            return generator_from_config(dataclasses.replace(g, in_channels=b_ch, out_channels=a_ch))
+            return build_net(g, in_channels=b_ch, out_channels=a_ch)
         if name in ("D_a", "D_b"):
-            return discriminator_from_config(cfg.model.discriminator, a_ch if name == "D_a" else b_ch)
+            return build_net(cfg.model.discriminator, in_channels=a_ch if name == "D_a" else b_ch)
         raise KeyError(f"cyclegan has no net {name!r}; it has {', '.join(cls.net_names)}")
 
     @classmethod
@@ -60,8 +90,8 @@ class CycleGAN(Pipeline):
         d, g = cfg.data, cfg.model.generator
         return UnpairedDataset(
             root or d.root,
-            a_channels=g.in_channels,
-            b_channels=g.out_channels,
+            a_channels=g.arg("in_channels"),
+            b_channels=g.arg("out_channels"),
             preprocess=d.preprocess,
             load_size=d.load_size,
             crop_size=d.crop_size,
@@ -109,11 +139,9 @@ class CycleGAN(Pipeline):
         loss_d = torch.zeros((), device=real_a.device)
         for name, D, real, fake in (("D_a", D_a, real_a, pooled_a), ("D_b", D_b, real_b, pooled_b)):
             with ctx.autocast():
-                d_loss = 0.5 * self.gan.d_loss(D(real), D(fake))
-                if self.gan.mode == "wgangp":
-                    gp = gradient_penalty(D, real, fake, loss.gp_weight)
-                    d_loss = d_loss + gp
-                    logs[f"{name}_gp"] = gp.detach()
+                d_loss, parts = self.gan.discriminator_loss(D, real, fake, gp_weight=loss.gp_weight, scale=0.5)
+            if "gp" in parts:
+                logs[f"{name}_gp"] = parts["gp"]
             logs[name] = d_loss.detach()
             loss_d = loss_d + d_loss
         ctx.backward_step("D", loss_d)

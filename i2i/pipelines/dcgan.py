@@ -13,63 +13,64 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..config import Config, ConfigError
-from ..data.datasets import ImageDataset
-from ..losses import GANLoss, gradient_penalty
+from ..config import Config, ConfigError, LossConfig
+from ..data.datasets import GenerationDataConfig, ImageDataset
+from ..losses import GANLoss
 from ..nets.blocks import test_mode
-from .base import Pipeline, StepContext, discriminator_from_config, generator_from_config
-
-
-def sample_latent(n: int, dim: int, prior: str = "gaussian", *, generator: torch.Generator | None = None,
-                  truncation: float | None = None) -> torch.Tensor:
-    """``(n, dim)`` latents from N(0, 1) or U(-1, 1); ``truncation`` T redraws gaussian
-    entries with ``|z| > T`` (the truncation trick: fidelity for variety)."""
-    if prior == "uniform":
-        return torch.rand(n, dim, generator=generator) * 2 - 1
-    z = torch.randn(n, dim, generator=generator)
-    if truncation is not None:
-        if truncation <= 0:
-            raise ValueError(f"truncation {truncation} must be positive")
-        bad = z.abs() > truncation
-        while bad.any():
-            z[bad] = torch.randn(int(bad.sum()), generator=generator)
-            bad = z.abs() > truncation
-    return z
+from ..nets.dcgan import sample_latent
+from .base import Pipeline, StepContext, build_net
 
 
 class DCGAN(Pipeline):
     """Nets: ``G`` (z [, label] -> image) and ``D`` (image [, label] -> logit)."""
 
+    name = "dcgan"
+    kind = "generation"
     net_names = ("G", "D")
-    directions = {"a_to_b": "G"}
+    sampled_net = "G"
+    evaluation = "generation"
+    DataConfig = GenerationDataConfig
+    LossConfig = LossConfig
+    default_nets = {"generator": "dcgan", "discriminator": "dcgan"}
+    derived_options = {"generator": ("image_size",), "discriminator": ("in_channels", "image_size", "num_classes")}
+    renamed_options = {"data": {"crop_size": "image_size"}}
+    example = {
+        "model": {"generator": {"name": "dcgan", "out_channels": 1, "base_channels": 4, "latent_dim": 8, "num_classes": 2},
+                  "discriminator": {"name": "dcgan", "base_channels": 4}},
+        "data": {"image_size": 16, "batch_size": 4},
+    }
     preview = 64
 
-    def __init__(self, cfg: Config) -> None:
+    @classmethod
+    def validate_config(cls, cfg: Config) -> None:
+        super().validate_config(cfg)
         if cfg.model.generator.name != "dcgan":
             raise ConfigError(f"pipeline dcgan needs model.generator.name: dcgan, not {cfg.model.generator.name!r}")
+
+    def __init__(self, cfg: Config) -> None:
         super().__init__(cfg)
         self.gan = GANLoss(cfg.loss.gan_mode)
         g = self.nets["G"]
-        self.latent_dim, self.num_classes, self.prior = g.latent_dim, g.num_classes, cfg.model.generator.prior
+        self.latent_dim, self.num_classes, self.prior = g.latent_dim, g.num_classes, g.prior
         gen = torch.Generator().manual_seed(cfg.seed + 12345)
         self.fixed_z = sample_latent(self.preview, self.latent_dim, self.prior, generator=gen)
         self.fixed_labels = torch.arange(self.preview) % max(self.num_classes, 1)
 
     @classmethod
     def build_net(cls, cfg: Config, name: str) -> nn.Module:
-        g, d, size = cfg.model.generator, cfg.model.discriminator, cfg.data.crop_size
+        g, size = cfg.model.generator, cfg.data.image_size
         if name == "G":
-            return generator_from_config(g, extra={"image_size": size}, exclude=("in_channels",))
+            return build_net(g, image_size=size)
         if name == "D":
-            extra = {"image_size": size, "num_classes": g.num_classes or 0} if d.name == "dcgan" else None
-            return discriminator_from_config(d, g.out_channels, extra=extra)
+            return build_net(cfg.model.discriminator, in_channels=g.arg("out_channels"), image_size=size,
+                             num_classes=g.arg("num_classes"))
         raise KeyError(f"dcgan has no net {name!r}; it has G, D")
 
     @classmethod
     def make_dataset(cls, cfg: Config, *, train: bool, root: str | None = None) -> ImageDataset:
         d, g = cfg.data, cfg.model.generator
-        return ImageDataset(root or d.root, size=d.crop_size, channels=g.out_channels, dataset=d.dataset,
-                            labels=bool(g.num_classes), train=train, flip=d.flip, download=d.download, seed=cfg.seed)
+        return ImageDataset(root or d.root, size=d.image_size, channels=g.arg("out_channels"), dataset=d.dataset,
+                            labels=bool(g.arg("num_classes")), train=train, flip=d.flip, download=d.download, seed=cfg.seed)
 
     def param_groups(self) -> dict[str, dict[str, Any]]:
         o = self.cfg.optim
@@ -84,14 +85,8 @@ class DCGAN(Pipeline):
             fake = ctx.module("G")(z, labels)
         D = ctx.module("D")
         with ctx.autocast():
-            d_real, d_fake = self.gan.real_loss(D(real, labels)), self.gan.fake_loss(D(fake.detach(), labels))
-            loss_d = d_real + d_fake
-        logs = {"D_real": d_real.detach(), "D_fake": d_fake.detach()}
-        if self.gan.mode == "wgangp":
-            with ctx.autocast():
-                gp = gradient_penalty(lambda x: D(x, labels), real, fake, self.cfg.loss.gp_weight)
-            loss_d = loss_d + gp
-            logs["D_gp"] = gp.detach()
+            loss_d, parts = self.gan.discriminator_loss(lambda x: D(x, labels), real, fake, gp_weight=self.cfg.loss.gp_weight)
+        logs = {f"D_{k}": v for k, v in parts.items()}
         ctx.backward_step("D", loss_d)
         with ctx.frozen("D") as (D_frozen,), ctx.autocast():
             loss_g = self.gan.g_loss(D_frozen(fake, labels))

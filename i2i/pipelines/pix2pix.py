@@ -8,24 +8,44 @@ loss halved so D learns at half G's rate; then the G step with D frozen minimise
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..config import Config
-from ..data.datasets import PairedDataset
-from ..losses import GANLoss, gradient_penalty
+from ..config import Config, LossConfig
+from ..data.datasets import PairedDataConfig, PairedDataset
+from ..losses import GANLoss
 from ..nets.blocks import test_mode
-from .base import Pipeline, StepContext, discriminator_from_config, generator_from_config
+from .base import Pipeline, StepContext, build_net
+
+
+@dataclass
+class Pix2PixLoss(LossConfig):
+    """pix2pix objective: adversarial (``gan_mode``) + ``l1_weight`` x L1 to the target (100 in the paper)."""
+
+    l1_weight: float = 100.0
 
 
 class Pix2Pix(Pipeline):
     """Nets: ``G`` (input -> output) and ``D`` (conditional PatchGAN on input+image)."""
 
+    name = "pix2pix"
+    kind = "translation"
     net_names = ("G", "D")
     directions = {"a_to_b": "G"}
+    evaluation = "paired"
+    DataConfig = PairedDataConfig
+    LossConfig = Pix2PixLoss
+    default_nets = {"generator": "unet_256", "discriminator": "basic"}
+    derived_options = {"discriminator": ("in_channels",)}
+    example = {
+        "model": {"generator": {"name": "unet", "num_downs": 5, "base_channels": 4},
+                  "discriminator": {"name": "patch", "n_layers": 2, "base_channels": 4}},
+        "data": {"load_size": 36, "crop_size": 32, "batch_size": 2},
+    }
 
     def __init__(self, cfg: Config) -> None:
         super().__init__(cfg)
@@ -35,9 +55,9 @@ class Pix2Pix(Pipeline):
     def build_net(cls, cfg: Config, name: str) -> nn.Module:
         g = cfg.model.generator
         if name == "G":
-            return generator_from_config(g)
+            return build_net(g)
         if name == "D":
-            return discriminator_from_config(cfg.model.discriminator, g.in_channels + g.out_channels)
+            return build_net(cfg.model.discriminator, in_channels=g.arg("in_channels") + g.arg("out_channels"))
         raise KeyError(f"pix2pix has no net {name!r}; it has {', '.join(cls.net_names)}")
 
     @classmethod
@@ -47,8 +67,8 @@ class Pix2Pix(Pipeline):
             root or d.root,
             layout=d.layout,
             direction=d.direction,
-            in_channels=g.in_channels,
-            out_channels=g.out_channels,
+            in_channels=g.arg("in_channels"),
+            out_channels=g.arg("out_channels"),
             preprocess=d.preprocess,
             load_size=d.load_size,
             crop_size=d.crop_size,
@@ -70,20 +90,14 @@ class Pix2Pix(Pipeline):
         with ctx.autocast():
             fake_b = G(real_a)
 
-        # D step: fake is detached so this backward never reaches G.
+        # D step: the loss detaches the fake, so this backward never reaches G; halved so D
+        # learns at half G's rate (as in the reference). With wgangp the penalty is applied,
+        # unlike the reference code where it is defined but unused.
         with ctx.autocast():
-            pred_real = D(torch.cat([real_a, real_b], 1))
-            pred_fake = D(torch.cat([real_a, fake_b.detach()], 1))
-        loss_d_real, loss_d_fake = self.gan.real_loss(pred_real), self.gan.fake_loss(pred_fake)
-        loss_d = 0.5 * (loss_d_real + loss_d_fake)
-        logs = {"D_real": loss_d_real.detach(), "D_fake": loss_d_fake.detach()}
-        if self.gan.mode == "wgangp":
-            # The penalty is applied, unlike the reference code where it is defined but unused.
-            with ctx.autocast():
-                gp = gradient_penalty(lambda x: D(torch.cat([real_a, x], 1)), real_b, fake_b, self.cfg.loss.gp_weight)
-            loss_d = loss_d + gp
-            logs["D_gp"] = gp.detach()
+            loss_d, parts = self.gan.discriminator_loss(lambda x: D(torch.cat([real_a, x], 1)), real_b, fake_b,
+                                                        gp_weight=self.cfg.loss.gp_weight, scale=0.5)
         ctx.backward_step("D", loss_d)
+        logs = {f"D_{k}": v for k, v in parts.items()}
 
         # G step: D is frozen, so its parameters get no gradients from the G loss.
         with ctx.frozen("D") as (D_frozen,), ctx.autocast():

@@ -10,37 +10,73 @@ two phases are two configs: SRResNet with MSE, then SRGAN initialised from it
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Literal
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..config import Config, ConfigError
-from ..data.datasets import SRDataset
+from ..config import Config, ConfigError, LossConfig
+from ..data.datasets import SRDataConfig, SRDataset
 from ..data.resize import imresize
-from ..losses import GANLoss, VGGPerceptualLoss, gradient_penalty
+from ..losses import GANLoss, VGGPerceptualLoss
 from ..nets.blocks import test_mode
-from .base import Pipeline, StepContext, discriminator_from_config, generator_from_config
+from .base import Pipeline, StepContext, build_net
+
+
+@dataclass
+class SRGANLoss(LossConfig):
+    """SRGAN objective: ``pixel_weight`` x ``pixel_loss`` + ``perceptual_weight`` x VGG19
+    feature MSE at ``perceptual_layer`` (weights from ``vgg_weights`` or torchvision's cache)
+    + ``adversarial_weight`` x GAN loss (0: plain SRResNet training, no discriminator)."""
+
+    pixel_loss: Literal["mse", "l1"] = "mse"
+    pixel_weight: float = 1.0
+    perceptual_weight: float = 0.0
+    perceptual_layer: str = "relu5_4"
+    vgg_weights: str | None = None
+    adversarial_weight: float = 1e-3
 
 
 class SRGAN(Pipeline):
     """Nets: ``G`` (SRResNet, LR -> HR) and, when adversarial, ``D`` (judges HR images)."""
 
+    name = "srgan"
+    kind = "translation"
     net_names = ("G", "D")
     directions = {"a_to_b": "G"}
+    evaluation = "super_resolution"
+    DataConfig = SRDataConfig
+    LossConfig = SRGANLoss
+    default_nets = {"generator": "srresnet", "discriminator": "srgan"}
+    derived_options = {"discriminator": ("in_channels", "input_size")}
+    example = {
+        "model": {"generator": {"name": "srresnet", "scale": 2, "n_blocks": 1, "base_channels": 4},
+                  "discriminator": {"name": "srgan", "base_channels": 4}},
+        "data": {"crop_size": 16, "batch_size": 2},
+        "loss": {"adversarial_weight": 0.001},
+    }
 
-    def __init__(self, cfg: Config) -> None:
+    @classmethod
+    def validate_config(cls, cfg: Config) -> None:
+        super().validate_config(cfg)
         g, d, loss = cfg.model.generator, cfg.model.discriminator, cfg.loss
-        scale = self.scale_of(cfg)
+        scale = g.arg("scale")
         if cfg.data.crop_size % scale:
             raise ConfigError(f"data.crop_size={cfg.data.crop_size} must be a multiple of model.generator.scale={scale}")
-        if g.in_channels != g.out_channels:
+        if g.arg("in_channels") != g.arg("out_channels"):
             raise ConfigError("SRGAN maps an image to a larger one of the same kind: model.generator.in_channels must equal out_channels")
-        self.adversarial = loss.adversarial_weight > 0
-        if self.adversarial and d.name == "srgan" and cfg.data.crop_size % 16:
+        if loss.adversarial_weight > 0 and d is not None and d.name == "srgan" and cfg.data.crop_size % 16:
             raise ConfigError(f"the srgan discriminator needs data.crop_size to be a multiple of 16, got {cfg.data.crop_size}")
-        self.net_names = ("G", "D") if self.adversarial else ("G",)
+
+    @classmethod
+    def nets_for(cls, cfg: Config) -> tuple[str, ...]:
+        return ("G", "D") if cfg.loss.adversarial_weight > 0 else ("G",)
+
+    def __init__(self, cfg: Config) -> None:
+        loss = cfg.loss
+        self.adversarial = loss.adversarial_weight > 0
         super().__init__(cfg)
         self.gan = GANLoss(loss.gan_mode)
         self.perceptual = None
@@ -49,25 +85,24 @@ class SRGAN(Pipeline):
                 self.perceptual = VGGPerceptualLoss(loss.perceptual_layer, weights=loss.vgg_weights)
             except (FileNotFoundError, ValueError) as e:
                 raise ConfigError(f"loss.perceptual_weight={loss.perceptual_weight}: {e}") from None
+            self.loss_modules["vgg"] = self.perceptual
 
     @staticmethod
     def scale_of(cfg: Config) -> int:
-        return cfg.model.generator.scale or 4
+        return cfg.model.generator.arg("scale")
 
     @classmethod
     def build_net(cls, cfg: Config, name: str) -> nn.Module:
         if name == "G":
-            return generator_from_config(cfg.model.generator)
+            return build_net(cfg.model.generator)
         if name == "D":
-            d = cfg.model.discriminator
-            return discriminator_from_config(d, cfg.model.generator.out_channels,
-                                             extra={"input_size": cfg.data.crop_size} if d.name == "srgan" else None)
+            return build_net(cfg.model.discriminator, in_channels=cfg.model.generator.arg("out_channels"), input_size=cfg.data.crop_size)
         raise KeyError(f"srgan has no net {name!r}; it has G, D")
 
     @classmethod
     def make_dataset(cls, cfg: Config, *, train: bool, root: str | None = None) -> SRDataset:
         d = cfg.data
-        return SRDataset(root or d.root, scale=cls.scale_of(cfg), crop_size=d.crop_size, channels=cfg.model.generator.out_channels,
+        return SRDataset(root or d.root, scale=cls.scale_of(cfg), crop_size=d.crop_size, channels=cfg.model.generator.arg("out_channels"),
                          train=train, flip=d.flip, rotate=d.rotate, lr_root=d.lr_root if root is None else None, seed=cfg.seed)
 
     def param_groups(self) -> dict[str, dict[str, Any]]:
@@ -84,22 +119,15 @@ class SRGAN(Pipeline):
             sr = ctx.module("G")(lr)
         logs: dict[str, torch.Tensor] = {}
         if self.adversarial:
-            D = ctx.module("D")
             with ctx.autocast():
-                d_real, d_fake = self.gan.real_loss(D(hr)), self.gan.fake_loss(D(sr.detach()))
-                loss_d = d_real + d_fake
-                if self.gan.mode == "wgangp":
-                    gp = gradient_penalty(D, hr, sr, loss.gp_weight)
-                    loss_d = loss_d + gp
-                    logs["D_gp"] = gp.detach()
+                loss_d, parts = self.gan.discriminator_loss(ctx.module("D"), hr, sr, gp_weight=loss.gp_weight)
             ctx.backward_step("D", loss_d)
-            logs.update(D_real=d_real.detach(), D_fake=d_fake.detach())
+            logs.update({f"D_{k}": v for k, v in parts.items()})
 
         pixel = (F.mse_loss if loss.pixel_loss == "mse" else F.l1_loss)(sr.float(), hr.float())
         total = loss.pixel_weight * pixel
         logs["G_pixel"] = pixel.detach()
         if self.perceptual is not None:
-            self.perceptual.to(sr.device)
             with ctx.autocast():
                 perc = self.perceptual(sr, hr)
             total = total + loss.perceptual_weight * perc

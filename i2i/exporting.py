@@ -1,0 +1,72 @@
+"""Exports: a generator-only i2i file (the one writer of exports), and ONNX."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .config import config_to_dict
+from .engine.checkpoint import CheckpointError, save_checkpoint
+from .loading import load_generator, state_of
+
+
+def write_export(path: str | Path, net: torch.nn.Module, *, config: dict[str, Any], pipeline: str, name: str,
+                 direction: str | None, step: int = 0, weights: str = "raw", source: str | None = None) -> Path:
+    """Atomically write a generator-only file: ``net``'s weights under ``name`` plus the config
+    (as plain data), so inference never asks the user to repeat settings."""
+    payload: dict[str, Any] = {"kind": "export", "pipeline": pipeline, "config": config, "direction": direction,
+                               "nets": {name: state_of(net)}, "step": step, "weights": weights}
+    if source is not None:
+        payload["source"] = source
+    return save_checkpoint(path, payload)
+
+
+def export_generator(checkpoint: str | Path, output: str | Path, *, direction: str | None = None, use_ema: bool = True) -> Path:
+    """Write the generator of ``checkpoint`` (a translation direction, or a generation model's
+    sampler; EMA weights when present unless ``use_ema`` is False) as an export."""
+    g = load_generator(checkpoint, direction=direction, use_ema=use_ema)
+    return write_export(output, g.net, config=config_to_dict(g.cfg), pipeline=g.cfg.pipeline, name=g.name,
+                        direction=g.direction, step=g.step, weights=g.weights)
+
+
+def export_onnx(checkpoint: str | Path, output: str | Path, *, direction: str | None = None, opset: int = 18,
+                check: bool = True) -> dict[str, Any]:
+    """Write a translation generator as ONNX with dynamic batch, height and width (inputs must
+    still be multiples of the net's size multiple), then, with ``check``, run it in
+    onnxruntime on a random input of another size and compare with PyTorch. Needs the
+    ``onnx`` extra. Returns ``{"path", "max_abs_diff"}``."""
+    try:
+        import onnx  # noqa: F401
+    except ImportError:
+        raise ImportError("ONNX export needs the onnx extra: pip install 'i2i[onnx]'") from None
+    from .translator import Translator
+
+    g = load_generator(checkpoint, direction=direction)
+    if g.pipeline.kind != "translation":
+        raise CheckpointError(f"'{checkpoint}' is a {g.cfg.pipeline} {g.pipeline.kind} model; ONNX export covers image-to-image "
+                              "generators (export it as an i2i file instead: i2i export CKPT -o model.pt)")
+    tr = Translator(g.net, g.cfg, direction=g.direction, device="cpu", mode="eval")
+    m = max(tr.size_multiple, 8)
+    dummy = torch.rand(1, tr.in_channels, 2 * m, 2 * m) * 2 - 1
+    output = Path(output)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    tmp = output.with_name(f".{output.name}.tmp")
+    batch, height, width = torch.export.Dim("batch", max=64), torch.export.Dim("height"), torch.export.Dim("width")
+    torch.onnx.export(
+        tr.net, (dummy,), str(tmp), input_names=["image"], output_names=["output"], opset_version=opset, dynamo=True,
+        dynamic_shapes={"x": {0: batch, 2: height, 3: width}}, external_data=False,
+    )
+    tmp.replace(output)
+    result: dict[str, Any] = {"path": str(output), "max_abs_diff": None}
+    if check:
+        import onnxruntime as ort
+
+        x = torch.rand(2, tr.in_channels, 3 * m, m) * 2 - 1
+        sess = ort.InferenceSession(str(output), providers=["CPUExecutionProvider"])
+        got = torch.from_numpy(sess.run(None, {sess.get_inputs()[0].name: x.numpy()})[0])
+        with torch.no_grad():
+            ref = tr.net(x)
+        result["max_abs_diff"] = float((got - ref).abs().max())
+    return result

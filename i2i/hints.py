@@ -1,0 +1,11 @@
+"""Small helpers for error messages that teach (no torch, no nets: cheap to import)."""
+
+from __future__ import annotations
+
+import difflib
+
+
+def did_you_mean(value: str, choices: list[str] | tuple[str, ...]) -> str:
+    """``" (did you mean 'x'?)"`` when ``value`` is close to one of ``choices``, else ``""``."""
+    close = difflib.get_close_matches(str(value), [str(c) for c in choices], n=1, cutoff=0.5)
+    return f" (did you mean {close[0]!r}?)" if close else ""

@@ -1,0 +1,91 @@
+"""One way to get a generator out of any i2i file (training checkpoint or export).
+
+:func:`load_generator` is used by the translator, the sampler, the exporter, evaluation
+and the trainer's ``init_from``: the pipeline named in the file's config says which net
+is the generator (per direction for translation), and the EMA weights are preferred when
+the file has them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from .config import Config, config_from_dict
+from .engine.checkpoint import CheckpointError, load_checkpoint, load_state_strict
+from .registry import pipeline_class
+
+KIND_HINT = {
+    "translation": "translation models are run with 'i2i convert' (Python: i2i.Translator)",
+    "generation": "generation models are sampled with 'i2i sample' (Python: i2i.Generator)",
+}
+
+
+@dataclass
+class LoadedGenerator:
+    """A generator with its weights loaded (on the CPU, in train mode) and where it came from.
+
+    ``weights``: ``"ema"`` (the exponential moving average the trainer kept) or ``"raw"``.
+    ``direction``: the translation direction it performs (None for generation models)."""
+
+    net: nn.Module
+    cfg: Config
+    pipeline: type
+    name: str
+    direction: str | None
+    weights: str
+    step: int
+    source: Path
+    file_kind: str
+
+
+def load_generator(path: str | Path, *, direction: str | None = None, use_ema: bool = True,
+                   kind: str | None = None, purpose: str = "") -> LoadedGenerator:
+    """Load the generator of ``path`` (a checkpoint or an export).
+
+    ``direction`` picks the generator of a two-way model (default: the one the file was
+    exported for, else the pipeline's trained direction). ``kind`` ("translation" or
+    "generation") refuses models of the other kind with a message that says which command
+    fits them; ``purpose`` (e.g. "convert") is named in that message.
+    Raises :class:`CheckpointError` naming the file for anything that does not fit."""
+    data = load_checkpoint(path)
+    cfg = config_from_dict(data["config"])
+    pipe = pipeline_class(cfg.pipeline)
+    if kind is not None and pipe.kind != kind:
+        what = f"{purpose} needs" if purpose else "this needs"
+        raise CheckpointError(f"'{path}' is a {cfg.pipeline} {pipe.kind} model, but {what} a {kind} model; {KIND_HINT[pipe.kind]}")
+    if pipe.kind == "translation":
+        direction = direction or data.get("direction") or pipe.default_direction(cfg)
+    try:
+        name = pipe.generator_name(cfg, direction)
+    except ValueError as e:
+        raise CheckpointError(f"'{path}': {e}") from None
+    if name not in data["nets"]:
+        raise CheckpointError(f"'{path}' does not hold generator {name!r}" + (f" for {direction}" if direction else "")
+                              + f"; it holds {', '.join(data['nets'])}")
+    net = pipe.build_net(cfg, name)
+    ema = data.get("ema", {}).get(name) if use_ema else None
+    load_state_strict(net, ema or data["nets"][name], what=name, source=path)
+    return LoadedGenerator(net=net, cfg=cfg, pipeline=pipe, name=name, direction=direction if pipe.kind == "translation" else None,
+                           weights="ema" if ema else "raw", step=int(data.get("step", 0)), source=Path(path),
+                           file_kind=str(data.get("kind")))
+
+
+def untrained_generator(cfg: Config, direction: str | None = None) -> tuple[nn.Module, str | None]:
+    """The freshly initialised generator of ``cfg``: all nets are built in training order
+    under ``cfg.seed``, so this is exactly the trained run's starting point (a baseline).
+    Returns ``(net, direction)``."""
+    pipe = pipeline_class(cfg.pipeline)
+    direction = (direction or pipe.default_direction(cfg)) if pipe.kind == "translation" else None
+    name = pipe.generator_name(cfg, direction)
+    torch.manual_seed(cfg.seed)
+    return pipe(cfg).nets[name], direction
+
+
+def state_of(net: nn.Module) -> dict[str, Any]:
+    """A CPU copy of ``net``'s state dict (what checkpoints and exports store)."""
+    return {k: v.detach().cpu() for k, v in net.state_dict().items()}

@@ -1,0 +1,108 @@
+"""Any image size through a fixed-stride net: padding to the net's multiple, and tiles.
+
+Two tiling regimes, chosen by measuring the net's receptive field (:func:`receptive_radius`):
+exact tiles with real context when the influence of a pixel is finite (SRResNet, ResNet
+with eval batch norm), and overlapping tiles blended with linear ramps when every output
+pixel depends on the whole image (U-Net, instance norm).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+Run = Callable[[torch.Tensor], torch.Tensor]
+
+
+def pad_to_multiple(x: torch.Tensor, multiple: int) -> tuple[torch.Tensor, tuple[int, int]]:
+    """Pad ``(N, C, H, W)`` on the bottom/right to multiples of ``multiple``.
+
+    Reflection padding where the image is large enough, edge replication otherwise
+    (e.g. a 100-pixel image padded to 256). Returns the padded tensor and ``(H, W)``.
+    """
+    h, w = x.shape[-2:]
+    ph, pw = (-h) % multiple, (-w) % multiple
+    if ph == 0 and pw == 0:
+        return x, (h, w)
+    mode = "reflect" if ph < h and pw < w else "replicate"
+    return F.pad(x, (0, pw, 0, ph), mode=mode), (h, w)
+
+
+def receptive_radius(net: nn.Module, in_channels: int, scale: int = 1, probe: int = 129, multiple: int = 1) -> int | None:
+    """How many input pixels on each side influence one output pixel of a convolutional
+    ``net`` (measured with gradients on random inputs), or None when the influence reaches
+    the edge of the test image (e.g. a U-Net: no exact tiling then). The test image is
+    ``probe`` pixels rounded up to ``multiple``."""
+    probe = -(-probe // multiple) * multiple
+    c = probe // 2
+    reach = 0
+    was_training = net.training
+    net.eval()
+    try:
+        for seed in (0, 1):
+            g = torch.Generator().manual_seed(seed)
+            p = next(net.parameters())
+            with torch.inference_mode(False), torch.enable_grad():  # callable from inside inference code
+                x = (torch.rand(1, in_channels, probe, probe, generator=g) * 2 - 1).to(p.device, p.dtype).requires_grad_(True)
+                y = net(x)
+                y[:, :, c * scale : (c + 1) * scale, c * scale : (c + 1) * scale].sum().backward()
+            nz = (x.grad.abs().sum((0, 1)) > 0).nonzero()
+            reach = max(reach, int((nz - c).abs().max()))
+    finally:
+        net.train(was_training)
+    return None if reach >= c - 1 else reach
+
+
+def exact_tiles(run: Run, x: torch.Tensor, tile: int, context: int, *, scale: int, out_channels: int) -> torch.Tensor:
+    """``run`` over ``tile``-pixel pieces of ``x`` ``(N, C, H, W)``, each with ``context`` pixels of
+    its real neighbourhood, assembled on the CPU into ``(N, out_channels, scale*H, scale*W)``.
+    Equals whole-image inference when ``context`` covers the receptive radius."""
+    h, w = x.shape[-2:]
+    s = scale
+    out = torch.empty(x.shape[0], out_channels, h * s, w * s)
+    for y0 in range(0, h, tile):
+        for x0 in range(0, w, tile):
+            y1, x1 = min(y0 + tile, h), min(x0 + tile, w)
+            py0, px0, py1, px1 = max(0, y0 - context), max(0, x0 - context), min(h, y1 + context), min(w, x1 + context)
+            piece = run(x[:, :, py0:py1, px0:px1])
+            oy, ox = (y0 - py0) * s, (x0 - px0) * s
+            out[:, :, y0 * s : y1 * s, x0 * s : x1 * s] = piece[:, :, oy : oy + (y1 - y0) * s, ox : ox + (x1 - x0) * s].cpu()
+    return out
+
+
+def _ramp(n: int, k: int, lo_edge: bool, hi_edge: bool) -> torch.Tensor:
+    r = torch.ones(n)
+    k = min(k, n)
+    up = torch.linspace(1.0 / k, 1.0, k)
+    if not lo_edge:
+        r[:k] = torch.minimum(r[:k], up)
+    if not hi_edge:
+        r[-k:] = torch.minimum(r[-k:], up.flip(0))
+    return r
+
+
+def blended_tiles(run: Run, x: torch.Tensor, tile: int, *, scale: int, out_channels: int) -> torch.Tensor:
+    """Overlapping ``tile``-pixel tiles (overlap tile/4) blended with linear ramps, for nets whose
+    output depends on the whole image: no seams, close to (not equal to) whole-image output."""
+    h, w = x.shape[-2:]
+    s, overlap = scale, max(tile // 4, 1)
+    step = tile - overlap
+
+    def starts(n: int) -> list[int]:
+        return sorted({min(p, max(n - tile, 0)) for p in range(0, max(n - overlap, 1), step)})
+
+    out = torch.zeros(x.shape[0], out_channels, h * s, w * s)
+    weight = torch.zeros(1, 1, h * s, w * s)
+    for y0 in starts(h):
+        for x0 in starts(w):
+            y1, x1 = min(y0 + tile, h), min(x0 + tile, w)
+            piece = run(x[:, :, y0:y1, x0:x1]).cpu()
+            wy = _ramp((y1 - y0) * s, overlap * s, y0 == 0, y1 == h)
+            wx = _ramp((x1 - x0) * s, overlap * s, x0 == 0, x1 == w)
+            win = (wy[:, None] * wx[None, :])[None, None]
+            out[:, :, y0 * s : y1 * s, x0 * s : x1 * s] += piece * win
+            weight[:, :, y0 * s : y1 * s, x0 * s : x1 * s] += win
+    return out / weight
