@@ -2,6 +2,7 @@ from pathlib import Path
 
 import pytest
 
+import i2i
 from i2i.config import ConfigError, config_from_dict, config_to_dict, dump_config, load_config
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -80,3 +81,45 @@ def test_dump_is_loadable_yaml(tmp_path):
     p = tmp_path / "resolved.yaml"
     p.write_text(dump_config(cfg))
     assert load_config(p) == cfg
+
+
+@pytest.mark.parametrize("override,needles", [
+    ("loss.cycle_weight=3", ["'loss.cycle_weight' does not apply to pipeline 'pix2pix'", "option of pipeline 'cyclegan'"]),
+    ("data.lr_root=x", ["'data.lr_root' does not apply to pipeline 'pix2pix'", "option of pipeline 'srgan'"]),
+    ("model.generator.n_blocks=3", ["'model.generator.n_blocks' is not an option of generator 'unet_256'", "its options: in_channels"]),
+    ("model.generator.num_downs=7", ["fixed to 8 by the preset 'unet_256'", "model.generator.name: unet"]),
+    ("model.discriminator.in_channels=6", ["'model.discriminator.in_channels' is set by the pix2pix pipeline"]),
+    ("model.discriminator.n_layers=x", ["'model.discriminator.n_layers' must be an integer"]),
+    ("model.generator.norm=btch", ["'model.generator.norm' is 'btch' (did you mean 'batch'?)"]),
+    ("model.generator.name=unet_265", ["'model.generator.name' is 'unet_265' (did you mean 'unet_256'?)"]),
+    ("model.discriminator.init_from=x.pt", ["'model.discriminator.init_from' applies to generators only"]),
+    ("model.encoder={}", ["unknown config key 'model.encoder'"]),
+    ("version=3", ["'version' is 3"]),
+])
+def test_options_that_do_not_apply_name_the_key_and_the_pipeline(override, needles):
+    with pytest.raises(ConfigError) as err:
+        load_config(ROOT / "configs/pix2pix/facades.yaml", [override])
+    for needle in needles:
+        assert needle in str(err.value)
+
+
+def test_architecture_options_are_checked_against_the_constructor():
+    cfg = load_config(ROOT / "configs/cyclegan/horse2zebra.yaml", ["model.generator.name=resnet", "model.generator.n_blocks=6",
+                                                                 "model.generator.padding=zero"])
+    g = cfg.model.generator
+    assert (g.arg("n_blocks"), g.arg("padding"), g.arg("norm")) == (6, "zero", "instance")
+    assert i2i.build_generator(g.name, **g.options).model[0].padding == (3, 3)  # zero padding lives in the conv
+    with pytest.raises(ConfigError, match="'model.generator.padding' is 'mirror'.*reflect, replicate, zero"):
+        load_config(ROOT / "configs/cyclegan/horse2zebra.yaml", ["model.generator.padding=mirror"])
+
+
+def test_each_pipeline_owns_its_data_and_loss_sections():
+    from i2i.pipelines.cyclegan import CycleGANLoss
+    from i2i.pipelines.pix2pix import Pix2PixLoss
+
+    p = load_config(ROOT / "configs/pix2pix/facades.yaml")
+    c = load_config(ROOT / "configs/cyclegan/horse2zebra.yaml")
+    assert type(p.loss) is Pix2PixLoss and type(c.loss) is CycleGANLoss
+    assert hasattr(p.data, "direction") and not hasattr(c.data, "direction") and c.data.serial_batches is False
+    d = load_config(ROOT / "configs/dcgan/shapes_demo.yaml")
+    assert d.data.image_size == 32 and not hasattr(d.data, "crop_size")

@@ -30,11 +30,19 @@ def test_numpy_any_size_same_kind_out(trained):
 
 
 def test_padding_crops_back_to_what_the_net_computes_on_the_valid_area(trained):
+    import torch.nn.functional as F
+
     tr = i2i.Translator.from_checkpoint(trained, device="cpu")
-    x = torch.rand(1, 1, 64, 64) * 2 - 1
-    assert torch.equal(tr(x), tr.translate_tensor(x))
+    assert tr.size_multiple == 32
+    x = torch.rand(1, 1, 40, 52) * 2 - 1  # not a multiple of 32: padded to 64 x 64
     with torch.no_grad():
-        assert torch.allclose(tr(x), tr.net(x), atol=1e-6)  # already a multiple: no padding
+        expected = tr.net(F.pad(x, (0, 12, 0, 24), mode="reflect"))[:, :, :40, :52]
+    got = tr(x)
+    assert got.shape == (1, 3, 40, 52)
+    assert torch.allclose(got, expected, atol=1e-6)
+    tiny = torch.rand(1, 1, 5, 7) * 2 - 1  # smaller than the padding: edge replication
+    with torch.no_grad():
+        assert torch.allclose(tr(tiny), tr.net(F.pad(tiny, (0, 25, 0, 27), mode="replicate"))[:, :, :5, :7], atol=1e-6)
 
 
 def test_pil_and_tensor_in_same_kind_out(trained):

@@ -1,0 +1,162 @@
+"""Tests over the registry: every registered network and pipeline is tested without writing a test.
+
+Networks: forward on their own ``example_inputs``, backward, and every parameter receives a
+gradient. Pipelines: the pipeline's declared ``example`` config trains one step on data of
+its data section's kind (losses finite, every optimised parameter moves) and resumes exactly.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from conftest import assert_exact_resume, tiny_config
+
+import i2i
+from i2i.data.datasets import GenerationDataConfig, PairedDataConfig, SRDataConfig, UnpairedDataConfig
+from i2i.registry import DISCRIMINATORS, GENERATORS, PIPELINES, pipeline_class, resolve_net
+
+NETS = [("generator", n) for n in GENERATORS] + [("discriminator", n) for n in DISCRIMINATORS]
+
+
+def _small(role: str, name: str) -> torch.nn.Module:
+    """The architecture at its defaults, with 4 base channels where it has the option."""
+    import inspect
+
+    cls, _ = resolve_net(role, name)
+    kw = {"base_channels": 4} if "base_channels" in inspect.signature(cls).parameters else {}
+    build = i2i.build_generator if role == "generator" else i2i.build_discriminator
+    return build(name, **kw)
+
+
+@pytest.mark.parametrize("role,name", NETS, ids=[f"{r}-{n}" for r, n in NETS])
+def test_every_registered_net_runs_forward_and_backward_and_trains_every_parameter(role, name):
+    torch.manual_seed(0)
+    net = _small(role, name).train()
+    inputs = net.example_inputs(2)
+    out = net(*inputs)
+    assert out.shape[0] == 2 and torch.isfinite(out).all()
+    if role == "generator" and out.dim() == 4:
+        assert out.abs().max() <= 1.0 + 1e-6 or name == "srresnet"  # tanh outputs; SRResNet's is linear
+    # A random projection, so that a final norm layer's mean subtraction cannot zero the gradient.
+    (out * torch.randn_like(out)).sum().backward()
+    no_grad = [n for n, p in net.named_parameters() if p.grad is None or not p.grad.abs().sum() > 0]
+    assert not no_grad, f"parameters without gradient: {no_grad[:5]}"
+
+
+@pytest.mark.parametrize("name", list(GENERATORS))
+def test_generators_carry_what_inference_reads(name):
+    net = _small("generator", name)
+    assert isinstance(net.out_channels, int)
+    if name == "dcgan":
+        assert net.latent_dim > 0 and net.prior in ("gaussian", "uniform")
+    else:
+        assert isinstance(net.in_channels, int) and int(getattr(net, "size_multiple", 1)) >= 1
+
+
+# ------------------------------------------------------------------------ pipelines
+@pytest.fixture(scope="module")
+def data_roots(tmp_path_factory, gray2color, photos) -> dict[type, Path]:
+    """A data root for each kind of data section (a new pipeline reusing one is covered)."""
+    import shutil
+
+    import make_shapes
+    import make_unpaired
+
+    unpaired = tmp_path_factory.mktemp("unpaired")
+    make_unpaired.build(photos, unpaired, transform="negative", size=32, n_train=3, n_test=1, seed=0)
+    shapes = tmp_path_factory.mktemp("shapes")
+    make_shapes.build(shapes, n=32, size=16, seed=0)
+    hr = tmp_path_factory.mktemp("hr")
+    for p in sorted((gray2color / "train" / "B").glob("*.png"))[:8]:
+        shutil.copy(p, hr / p.name)
+    return {PairedDataConfig: gray2color / "train", UnpairedDataConfig: unpaired, SRDataConfig: hr, GenerationDataConfig: shapes}
+
+
+def example_config(name: str, tmp_path: Path, data_roots: dict[type, Path], **train):
+    pipe = pipeline_class(name)
+    root = next((r for cls, r in data_roots.items() if issubclass(pipe.DataConfig, cls)), None)
+    assert root is not None, f"add a data builder for {pipe.DataConfig.__name__} to data_roots"
+    ex = pipe.example
+    model = ex.get("model", {})
+    data = {"root": str(root), "val_root": None, "num_workers": 0, **ex.get("data", {})}
+    train = {"steps": 4, "checkpoint_every": 2, "log_every": 1, **train}
+    return tiny_config(tmp_path, root, pipeline=name, model=model, data=data, loss=ex.get("loss", {}), train=train)
+
+
+@pytest.mark.parametrize("name", list(PIPELINES))
+def test_every_pipeline_declares_itself(name):
+    pipe = pipeline_class(name)
+    assert pipe.name == name and pipe.kind in ("translation", "generation")
+    assert dataclasses.is_dataclass(pipe.DataConfig) and dataclasses.is_dataclass(pipe.LossConfig)
+    if pipe.kind == "translation":
+        assert pipe.directions and set(pipe.directions.values()) <= set(pipe.net_names)
+    else:
+        assert not pipe.directions and pipe.sampled_net in pipe.net_names
+    from i2i.registry import EVALUATIONS
+
+    assert pipe.evaluation in EVALUATIONS
+    assert pipe.example, "declare a tiny example config: the registry tests train it"
+
+
+@pytest.mark.parametrize("name", list(PIPELINES))
+def test_every_pipeline_trains_one_step_on_its_example(name, tmp_path, data_roots):
+    cfg = example_config(name, tmp_path, data_roots, steps=1)
+    trainer = i2i.Trainer(cfg)
+    before = {n: [p.detach().clone() for p in net.parameters()] for n, net in trainer.pipeline.nets.items()}
+    logs = trainer.train_step(next(trainer.batches()))
+    assert logs and all(torch.isfinite(torch.tensor(v)) for v in logs.values())
+    optimised = {id(p) for g in trainer.pipeline.param_groups().values() for p in g["params"]}
+    for n, net in trainer.pipeline.nets.items():
+        for p, p0 in zip(net.parameters(), before[n]):
+            if id(p) in optimised:
+                assert not torch.equal(p, p0), f"{name}: a parameter of {n} did not move"
+
+
+@pytest.mark.parametrize("name", list(PIPELINES))
+def test_every_pipeline_resumes_exactly(name, tmp_path, data_roots):
+    common = {"ema_decay": 0.5}
+    straight = example_config(name, tmp_path / "a", data_roots, **common)
+    split = example_config(name, tmp_path / "b", data_roots, **common)
+    a, _ = assert_exact_resume(straight, split, stop_at=2, parts=("nets", "ema"))
+    assert a["step"] == 4 and a["config"]["version"] == 2
+
+
+@pytest.mark.parametrize("name", list(PIPELINES))
+def test_every_command_works_or_refuses_clearly_for_every_pipeline(name, tmp_path, data_roots, capsys):
+    from i2i.cli import main
+
+    pipe = pipeline_class(name)
+    cfg = example_config(name, tmp_path, data_roots, steps=1)
+    ckpt = i2i.train(cfg)["checkpoint"]
+    export = str(tmp_path / "export.pt")
+    images = tmp_path / "images"
+    i2i.write_image(images / "x.png", np.random.default_rng(0).integers(0, 256, (20, 28, 3), dtype=np.uint8))
+    assert main(["info", ckpt]) == 0 and f"{name} ({pipe.kind})" in capsys.readouterr().out
+    assert main(["export", ckpt, "-o", export]) == 0
+    capsys.readouterr()
+
+    def refused(argv: list[str], *needles: str) -> None:
+        assert main(argv) == 2
+        err = capsys.readouterr().err.strip()
+        assert err.count("\n") == 0 and "Traceback" not in err, err  # one paragraph
+        for needle in needles:
+            assert needle in err, err
+
+    convert = ["convert", export, str(images), str(tmp_path / "out"), "--quiet", "--workers", "0"]
+    sample = ["sample", export, str(tmp_path / "samples"), "--n", "2"]
+    if pipe.kind == "translation":
+        assert main(convert) == 0 and (tmp_path / "out" / "x.png").is_file()
+        refused(sample, "i2i convert", export)
+        with pytest.raises(i2i.CheckpointError, match="i2i.Translator"):
+            i2i.Generator.from_checkpoint(export)
+    else:
+        assert main(sample) == 0 and len(list((tmp_path / "samples").glob("*.png"))) == 2
+        refused(convert, "i2i sample", export)
+        with pytest.raises(i2i.CheckpointError, match="i2i.Generator"):
+            i2i.Translator.from_checkpoint(export)
+    wrong = "--tile" if pipe.evaluation == "generation" else "--n"
+    refused(["eval", ckpt, "--data", str(cfg.data.root), wrong, "3"], wrong, "do not apply", name)
