@@ -32,6 +32,7 @@ from i2i.config import load_config  # noqa: E402
 from i2i.data.io import from_tensor, write_image  # noqa: E402
 from i2i.engine.dist import resolve_device  # noqa: E402
 from i2i.engine.trainer import Trainer  # noqa: E402
+from i2i.registry import pipeline_class  # noqa: E402
 from i2i.translator import Translator  # noqa: E402
 
 MODE_SETTINGS = {"eager": [], "bf16": ["train.amp=bf16"], "fp16": ["train.amp=fp16"], "compile": ["train.compile=true"]}
@@ -49,7 +50,7 @@ def make_data(root: Path, cfg, n: int = 16) -> list[str]:
     rng = np.random.default_rng(0)
     g, d = cfg.model.generator, cfg.data
     s = max(getattr(d, "load_size", 0), getattr(d, "crop_size", 0), getattr(d, "image_size", 0))
-    a_ch = g.arg("in_channels") if "in_channels" in g.options or cfg.pipeline != "dcgan" else 3
+    a_ch = 3 if pipeline_class(cfg.pipeline).kind == "generation" else g.arg("in_channels")
     for i in range(n):
         write_image(root / "A" / f"{i}.png", rng.integers(0, 256, (s, s, a_ch), dtype=np.uint8))
         write_image(root / "B" / f"{i}.png", rng.integers(0, 256, (s, s, g.arg("out_channels")), dtype=np.uint8))
