@@ -69,8 +69,12 @@ class ScheduleConfig:
 class TrainConfig:
     """Training length is ``epochs`` or ``steps`` (exactly one). ``amp`` applies on CUDA
     (``bf16`` also on CPU); ``fp16`` uses a gradient scaler. ``ema_decay`` > 0 keeps an
-    exponential moving average of the generator's weights, saved in checkpoints and used
-    for inference and sampling when present."""
+    exponential moving average of the generator's weights (decay warmed up as
+    ``min(ema_decay, (1 + step) / (10 + step))``), saved in checkpoints and used for
+    inference and sampling when present. ``bn_recalibration_batches``: before every save,
+    the batch-norm statistics of the inference generators (and their EMA copies) are
+    re-estimated for the current weights over this many training batches (0: keep the
+    running averages, which lag the weights)."""
 
     epochs: int | None = 200
     steps: int | None = None
@@ -86,6 +90,7 @@ class TrainConfig:
     progress: bool = True
     deterministic: bool = False
     ema_decay: float = 0.0
+    bn_recalibration_batches: int = 32
 
 
 @dataclass

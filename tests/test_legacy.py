@@ -81,10 +81,15 @@ def test_old_training_checkpoints_resume_to_the_same_weights(name, builder, tmp_
     assert summary["step"] == 4
     got = torch.load(summary["checkpoint"], weights_only=True)
     want = torch.load(LEGACY / f"{name}_step4_expected.pt", weights_only=True)
-    for part in ("nets", "ema"):
-        for net, sd in want[part].items():
-            for k, v in sd.items():
-                assert torch.equal(got[part][net][k], v), f"{part}.{net}.{k}"
+    # Training itself is unchanged: every weight equals the old straight run's, bit for bit.
+    # (Batch-norm running statistics are now re-estimated for the weights at each save and the
+    # EMA decay warms up, so those two differ from what the old i2i saved, on purpose.)
+    stats = ("running_mean", "running_var", "num_batches_tracked")
+    for net, sd in want["nets"].items():
+        for k, v in sd.items():
+            if not k.endswith(stats):
+                assert torch.equal(got["nets"][net][k], v), f"nets.{net}.{k}"
+    assert set(got["ema"]) == set(want["ema"]) and all(torch.isfinite(v.float()).all() for sd in got["ema"].values() for v in sd.values())
     assert got["format_version"] == 2 and got["config"]["version"] == CONFIG_VERSION
 
 

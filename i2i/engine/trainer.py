@@ -27,6 +27,7 @@ from torch.utils.data import DataLoader
 from .. import report
 from ..config import Config, ConfigError, config_to_dict, dump_config
 from ..data.io import atomic_write_bytes
+from ..nets.blocks import has_batch_norm, recalibrate_batch_norm
 from ..registry import pipeline_class
 from . import dist
 from .checkpoint import CheckpointError, load_checkpoint, load_state_strict, save_checkpoint
@@ -267,8 +268,48 @@ class Trainer:
             "rng": _rng_state(),
         }
 
+    RECALIBRATION_EPOCH = 2**31 - 1  # an epoch number training never reaches: its own augmentation draws
+
+    def _recalibration_batches(self) -> list[dict[str, Any]]:
+        """A fixed set of ``train.bn_recalibration_batches`` training batches (same every save),
+        built from ``(seed, epoch, index)`` keys: no loader, no global RNG, so exact resume holds."""
+        k, bs = self.cfg.train.bn_recalibration_batches, self.cfg.data.batch_size
+        g = torch.Generator().manual_seed(self.cfg.seed * 1_000_003 + 4243)
+        order = torch.randperm(len(self.dataset), generator=g).tolist()
+        keys = [(self.RECALIBRATION_EPOCH, order[i % len(order)]) for i in range(k * bs)]
+        collate = torch.utils.data.default_collate
+        return [self._to_device(collate([self.dataset[key] for key in keys[i : i + bs]])) for i in range(0, len(keys), bs)]
+
+    def recalibrate_batch_norm(self) -> list[str]:
+        """Re-estimate the batch-norm statistics of every inference generator (and its EMA copy)
+        for its current weights, as inference will run it (dropout off, see
+        :func:`~i2i.nets.blocks.recalibrate_batch_norm`). The running averages kept during
+        training lag the weights (each is an average over the last ~1/momentum batches of
+        *older* weights, and EMA weights never produced statistics of their own), which made
+        eval-mode inference lose to the same weights with batch statistics. Running
+        statistics never influence a training step, so this changes nothing but inference.
+        Returns the names of the nets recalibrated."""
+        if self.cfg.train.bn_recalibration_batches <= 0:
+            return []
+        pipe = type(self.pipeline)
+        names = sorted(set(pipe.directions.values()) or {pipe.sampled_net})
+        targets = [(n, self.pipeline.nets[n]) for n in names if n in self.pipeline.nets] + [(f"{n} (EMA)", m) for n, m in self.ema.items()]
+        targets = [(n, m) for n, m in targets if has_batch_norm(m)]
+        if not targets:
+            return []
+        batches = self._recalibration_batches()
+        done = []
+        for label, net in targets:
+            name = label.split(" ")[0]
+            rng = torch.Generator().manual_seed(self.cfg.seed + 7919)  # the same latents for a net and its EMA
+            recalibrate_batch_norm(net, (self.pipeline.generator_inputs(name, b, rng) for b in batches))
+            done.append(label)
+        return done
+
     def save(self) -> Path | None:
-        """Write ``last.pt`` (and ``step_N.pt`` when keeping history) on rank 0."""
+        """Recalibrate the generators' batch norms, then write ``last.pt`` (and ``step_N.pt``
+        when keeping history) on rank 0 (every rank recalibrates, identically)."""
+        self.recalibrate_batch_norm()
         path = None
         if self.is_main:
             state = self.state()
@@ -358,9 +399,15 @@ class Trainer:
         self.step += 1
         return dict(zip(logs, values))
 
+    def ema_decay_at(self, step: int) -> float:
+        """The EMA decay used after ``step`` updates: ``min(ema_decay, (1 + step) / (10 + step))``.
+        The warm-up lets the average forget the random initialisation (with a constant 0.999,
+        0.999**300 = 74 % of the average would still be the init after 300 steps)."""
+        return min(self.cfg.train.ema_decay, (1 + step) / (10 + step))
+
     @torch.no_grad()
     def _update_ema(self) -> None:
-        d = self.cfg.train.ema_decay
+        d = self.ema_decay_at(self.step)
         for name, ema in self.ema.items():
             net = self.pipeline.nets[name]
             for pe, p in zip(ema.parameters(), net.parameters()):

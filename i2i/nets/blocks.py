@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import contextlib
 import math
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Literal
 
+import torch
 from torch import nn
 
 NORMS = ("batch", "instance", "none")
@@ -42,6 +43,38 @@ def make_norm(norm: str, channels: int) -> nn.Module:
     if norm == "instance":
         return nn.InstanceNorm2d(channels, affine=False, track_running_stats=False)
     return nn.Identity()
+
+
+Upsample = Literal["transpose", "resize"]
+"""How decoders double the resolution: ``transpose`` (the reference's transposed convolution)
+or ``resize`` (nearest-neighbour upsampling then a 3x3 convolution: no checkerboard
+artefacts, Odena et al. 2016, "Deconvolution and Checkerboard Artifacts")."""
+Predict = Literal["image", "chroma"]
+"""What an image generator outputs: the ``image``, or for colourisation (1 -> 3 channels)
+the ``chroma``: two channels (BT.601 Cb, Cr) combined with the input luma, which passes
+through unchanged (the reference colourisation model's idea, in the colour space the gray
+input is defined in)."""
+
+
+def upsample_conv(upsample: str, cin: int, cout: int, *, kernel: int = 4, padding: int = 1, output_padding: int = 0,
+                  bias: bool = True) -> nn.Module:
+    """A layer doubling the resolution from ``cin`` to ``cout`` channels (see :data:`Upsample`)."""
+    check_choice("upsample", upsample, ("transpose", "resize"))
+    if upsample == "transpose":
+        return nn.ConvTranspose2d(cin, cout, kernel, 2, padding, output_padding=output_padding, bias=bias)
+    return nn.Sequential(nn.Upsample(scale_factor=2, mode="nearest"), nn.Conv2d(cin, cout, 3, 1, 1, bias=bias))
+
+
+def luma_chroma_to_rgb(luma: torch.Tensor, chroma: torch.Tensor) -> torch.Tensor:
+    """``(N, 1, H, W)`` BT.601 luma and ``(N, 2, H, W)`` Cb, Cr (all in [-1, 1]) ->
+    ``(N, 3, H, W)`` RGB in [-1, 1] (clipped). The luma of the result is the input's,
+    wherever the colour fits in the RGB cube."""
+    # JPEG's full-range YCbCr with Cb, Cr in [-0.5, 0.5] scaled to [-1, 1] like the images.
+    y, cb, cr = luma, chroma[:, :1], chroma[:, 1:2]
+    r = y + 1.402 * cr
+    g = y - 0.344136 * cb - 0.714136 * cr
+    b = y + 1.772 * cb
+    return torch.cat([r, g, b], 1).clamp(-1, 1)
 
 
 def conv_bias(norm: str) -> bool:
@@ -121,6 +154,40 @@ def set_test_mode(net: nn.Module, mode: str) -> Callable[[], None]:
                 m.track_running_stats = track
 
     return restore
+
+
+def has_batch_norm(net: nn.Module) -> bool:
+    """True when ``net`` has batch norms that keep running statistics."""
+    return any(isinstance(m, nn.modules.batchnorm._BatchNorm) and m.track_running_stats for m in net.modules())
+
+
+@torch.no_grad()
+def recalibrate_batch_norm(net: nn.Module, inputs: Iterable[tuple]) -> int:
+    """Replace the running statistics of ``net``'s batch norms by their exact average over
+    ``inputs`` (tuples of positional arguments), computed as eval-mode inference will see the
+    activations: dropout off, batch norm normalising each batch with its own statistics
+    (precise BN, Wu & Johnson 2021; dropout off avoids the variance shift of Li et al. 2019).
+    Weights are untouched; the net's train/eval state is restored. Returns the batch count."""
+    bns = [m for m in net.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.track_running_stats]
+    if not bns:
+        return 0
+    was_training = net.training
+    momenta = [m.momentum for m in bns]
+    net.eval()
+    for m in bns:
+        m.reset_running_stats()
+        m.momentum = None  # cumulative average: every batch counts equally
+        m.train()
+    n = 0
+    try:
+        for args in inputs:
+            net(*args)
+            n += 1
+    finally:
+        for m, mom in zip(bns, momenta):
+            m.momentum = mom
+        net.train(was_training)
+    return n
 
 
 @contextlib.contextmanager

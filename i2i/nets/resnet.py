@@ -12,7 +12,7 @@ from typing import Literal
 import torch
 from torch import nn
 
-from .blocks import Norm, check_choice, conv_bias, make_norm
+from .blocks import Norm, Predict, Upsample, check_choice, conv_bias, luma_chroma_to_rgb, make_norm, upsample_conv
 
 PADDINGS = ("reflect", "replicate", "zero")
 
@@ -64,8 +64,13 @@ class ResnetGenerator(nn.Module):
         norm: Norm = "batch",
         dropout: bool = False,
         padding: Padding = "reflect",
+        upsample: Upsample = "transpose",
+        predict: Predict = "image",
     ) -> None:
         super().__init__()
+        if predict == "chroma" and (in_channels, out_channels) != (1, 3):
+            raise ValueError(f"predict='chroma' colourises: it needs in_channels=1 and out_channels=3, got {in_channels}, {out_channels}")
+        self.predict = check_choice("predict", predict, ("image", "chroma"))
         if n_blocks < 0:
             raise ValueError(f"n_blocks={n_blocks} must be >= 0")
         c = base_channels
@@ -79,19 +84,20 @@ class ResnetGenerator(nn.Module):
         for i in range(2):
             m = 2 ** (2 - i)
             layers += [
-                nn.ConvTranspose2d(c * m, c * m // 2, 3, 2, 1, output_padding=1, bias=bias),
+                upsample_conv(upsample, c * m, c * m // 2, kernel=3, padding=1, output_padding=1, bias=bias),
                 make_norm(norm, c * m // 2),
                 nn.ReLU(True),
             ]
         pad, p = _pad(padding, 3)
-        layers += [*pad, nn.Conv2d(c, out_channels, 7, padding=p), nn.Tanh()]
+        layers += [*pad, nn.Conv2d(c, 2 if predict == "chroma" else out_channels, 7, padding=p), nn.Tanh()]
         self.model = nn.Sequential(*layers)
         self.size_multiple = 4
         self.in_channels = in_channels
         self.out_channels = out_channels
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.model(x)
+        y = self.model(x)
+        return luma_chroma_to_rgb(x, y) if self.predict == "chroma" else y
 
     def example_inputs(self, batch_size: int = 2) -> tuple[torch.Tensor, ...]:
         """A small valid input: ``(batch_size, in_channels, 16, 16)`` in [-1, 1]."""

@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .blocks import Norm, conv_bias, make_norm
+from .blocks import Norm, Predict, Upsample, check_choice, conv_bias, luma_chroma_to_rgb, make_norm, upsample_conv
 
 
 class UnetBlock(nn.Module):
@@ -31,6 +31,7 @@ class UnetBlock(nn.Module):
         outermost: bool = False,
         norm: str = "batch",
         dropout: bool = False,
+        upsample: str = "transpose",
     ) -> None:
         super().__init__()
         self.outermost = outermost
@@ -39,13 +40,13 @@ class UnetBlock(nn.Module):
         down_conv = nn.Conv2d(in_channels, inner, 4, 2, 1, bias=bias)
         if outermost:
             down: list[nn.Module] = [down_conv]
-            up: list[nn.Module] = [nn.ReLU(True), nn.ConvTranspose2d(inner * 2, outer, 4, 2, 1), nn.Tanh()]
+            up: list[nn.Module] = [nn.ReLU(True), upsample_conv(upsample, inner * 2, outer), nn.Tanh()]
         elif sub is None:  # innermost: no norm at the 1x1 bottleneck going down
             down = [nn.LeakyReLU(0.2, True), down_conv]
-            up = [nn.ReLU(True), nn.ConvTranspose2d(inner, outer, 4, 2, 1, bias=bias), make_norm(norm, outer)]
+            up = [nn.ReLU(True), upsample_conv(upsample, inner, outer, bias=bias), make_norm(norm, outer)]
         else:
             down = [nn.LeakyReLU(0.2, True), down_conv, make_norm(norm, inner)]
-            up = [nn.ReLU(True), nn.ConvTranspose2d(inner * 2, outer, 4, 2, 1, bias=bias), make_norm(norm, outer)]
+            up = [nn.ReLU(True), upsample_conv(upsample, inner * 2, outer, bias=bias), make_norm(norm, outer)]
             if dropout:
                 up.append(nn.Dropout(0.5))
         self.down = nn.Sequential(*down)
@@ -67,6 +68,9 @@ class UnetGenerator(nn.Module):
             levels use 2x, 4x and then 8x this.
         norm: ``batch`` | ``instance`` | ``none``.
         dropout: dropout 0.5 in the ``num_downs - 5`` innermost 8x-channel decoder blocks.
+        upsample: ``transpose`` (reference) or ``resize`` (no checkerboard; see :data:`~i2i.nets.blocks.Upsample`).
+        predict: ``image`` (reference) or ``chroma`` (colourisation, 1 -> 3 channels: the
+            net predicts Cb, Cr and the input luma passes through; see :data:`~i2i.nets.blocks.Predict`).
 
     Input ``(N, in_channels, H, W)`` in [-1, 1]; output ``(N, out_channels, H, W)`` in [-1, 1].
     """
@@ -80,24 +84,31 @@ class UnetGenerator(nn.Module):
         base_channels: int = 64,
         norm: Norm = "batch",
         dropout: bool = True,
+        upsample: Upsample = "transpose",
+        predict: Predict = "image",
     ) -> None:
         super().__init__()
         if num_downs < 5:
             raise ValueError(f"num_downs={num_downs} is too small; the U-Net needs at least 5 levels")
-        c = base_channels
-        block = UnetBlock(outer=c * 8, inner=c * 8, norm=norm)
+        self.predict = check_choice("predict", predict, ("image", "chroma"))
+        if predict == "chroma" and (in_channels, out_channels) != (1, 3):
+            raise ValueError(f"predict='chroma' colourises: it needs in_channels=1 and out_channels=3, got {in_channels}, {out_channels}")
+        c, up = base_channels, {"norm": norm, "upsample": upsample}
+        block = UnetBlock(outer=c * 8, inner=c * 8, **up)
         for _ in range(num_downs - 5):
-            block = UnetBlock(outer=c * 8, inner=c * 8, sub=block, norm=norm, dropout=dropout)
-        block = UnetBlock(outer=c * 4, inner=c * 8, sub=block, norm=norm)
-        block = UnetBlock(outer=c * 2, inner=c * 4, sub=block, norm=norm)
-        block = UnetBlock(outer=c, inner=c * 2, sub=block, norm=norm)
-        self.model = UnetBlock(outer=out_channels, inner=c, in_channels=in_channels, sub=block, outermost=True, norm=norm)
+            block = UnetBlock(outer=c * 8, inner=c * 8, sub=block, dropout=dropout, **up)
+        block = UnetBlock(outer=c * 4, inner=c * 8, sub=block, **up)
+        block = UnetBlock(outer=c * 2, inner=c * 4, sub=block, **up)
+        block = UnetBlock(outer=c, inner=c * 2, sub=block, **up)
+        net_out = 2 if predict == "chroma" else out_channels
+        self.model = UnetBlock(outer=net_out, inner=c, in_channels=in_channels, sub=block, outermost=True, **up)
         self.size_multiple = 2**num_downs
         self.in_channels = in_channels
         self.out_channels = out_channels
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.model(x)
+        y = self.model(x)
+        return luma_chroma_to_rgb(x, y) if self.predict == "chroma" else y
 
     def example_inputs(self, batch_size: int = 2) -> tuple[torch.Tensor, ...]:
         """The smallest valid input: ``(batch_size, in_channels, 2**num_downs, 2**num_downs)`` in [-1, 1]."""

@@ -143,6 +143,13 @@ class Pipeline:
         """Images for a sample grid, name -> ``(N, C, H, W)`` in [-1, 1] (columns in order)."""
         raise NotImplementedError
 
+    def generator_inputs(self, name: str, batch: dict[str, Any], rng: torch.Generator) -> tuple[Any, ...]:
+        """The positional inputs generator ``name`` gets from a training ``batch`` (on the
+        nets' device) in :meth:`train_step`; any randomness comes from ``rng`` (on the CPU),
+        never from the global generators. The trainer uses it to re-estimate the batch-norm
+        statistics the saved generators are evaluated with."""
+        raise NotImplementedError
+
     def state_dict(self) -> dict[str, Any]:
         """Pipeline state beyond the nets (e.g. image pools) for exact resume."""
         return {}

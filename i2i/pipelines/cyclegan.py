@@ -151,6 +151,9 @@ class CycleGAN(Pipeline):
         )
         return logs
 
+    def generator_inputs(self, name: str, batch: dict[str, Any], rng: torch.Generator) -> tuple[Any, ...]:
+        return (batch["a"] if name == "G_ab" else batch["b"],)
+
     @torch.no_grad()
     def sample(self, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
         G_ab, G_ba = self.nets["G_ab"], self.nets["G_ba"]

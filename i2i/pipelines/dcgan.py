@@ -94,6 +94,11 @@ class DCGAN(Pipeline):
         logs["G"] = loss_g.detach()
         return logs
 
+    def generator_inputs(self, name: str, batch: dict[str, Any], rng: torch.Generator) -> tuple[Any, ...]:
+        real = batch["image"]
+        z = sample_latent(real.shape[0], self.latent_dim, self.prior, generator=rng).to(real.device)
+        return (z, batch["label"] if self.num_classes else None)
+
     @torch.no_grad()
     def sample(self, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
         G = self.nets["G"]

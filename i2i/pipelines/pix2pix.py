@@ -107,6 +107,9 @@ class Pix2Pix(Pipeline):
         logs.update(G_gan=loss_g_gan.detach(), G_L1=loss_l1.detach())
         return logs
 
+    def generator_inputs(self, name: str, batch: dict[str, Any], rng: torch.Generator) -> tuple[Any, ...]:
+        return (batch["input"],)
+
     @torch.no_grad()
     def sample(self, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
         with test_mode(self.nets["G"], mode=self.cfg.test.mode):

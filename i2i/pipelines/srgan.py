@@ -140,6 +140,9 @@ class SRGAN(Pipeline):
         ctx.backward_step("G", total)
         return logs
 
+    def generator_inputs(self, name: str, batch: dict[str, Any], rng: torch.Generator) -> tuple[Any, ...]:
+        return (batch["input"],)
+
     @torch.no_grad()
     def sample(self, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
         with test_mode(self.nets["G"], mode=self.cfg.test.mode):
