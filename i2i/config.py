@@ -69,8 +69,8 @@ class ScheduleConfig:
 class TrainConfig:
     """Training length is ``epochs`` or ``steps`` (exactly one). ``amp`` applies on CUDA
     (``bf16`` also on CPU); ``fp16`` uses a gradient scaler. ``ema_decay`` > 0 keeps an
-    exponential moving average of the generator's weights (decay warmed up as
-    ``min(ema_decay, (1 + step) / (10 + step))``), saved in checkpoints and used for
+    exponential moving average of the generator's weights (its half-life ramps up as 5 % of
+    the steps so far, up to ``ema_decay``), saved in checkpoints and used for
     inference and sampling when present. ``bn_recalibration_batches``: before every save,
     the batch-norm statistics of the inference generators (and their EMA copies) are
     re-estimated for the current weights over this many training batches (0: keep the

@@ -268,6 +268,7 @@ class Trainer:
             "rng": _rng_state(),
         }
 
+    EMA_RAMPUP = 0.05  # the EMA's half-life as a fraction of the steps trained so far
     RECALIBRATION_EPOCH = 2**31 - 1  # an epoch number training never reaches: its own augmentation draws
 
     def _recalibration_batches(self) -> list[dict[str, Any]]:
@@ -400,10 +401,10 @@ class Trainer:
         return dict(zip(logs, values))
 
     def ema_decay_at(self, step: int) -> float:
-        """The EMA decay used after ``step`` updates: ``min(ema_decay, (1 + step) / (10 + step))``.
-        The warm-up lets the average forget the random initialisation (with a constant 0.999,
-        0.999**300 = 74 % of the average would still be the init after 300 steps)."""
-        return min(self.cfg.train.ema_decay, (1 + step) / (10 + step))
+        """The EMA decay used after ``step`` updates: the average's half-life is 5 % of the
+        steps so far (Karras et al.'s EMA ramp-up), capped by ``train.ema_decay``. Without the
+        ramp a constant 0.999 would still be 74 % random initialisation after 300 steps."""
+        return min(self.cfg.train.ema_decay, 0.5 ** (1.0 / max(self.EMA_RAMPUP * step, 1e-8)))
 
     @torch.no_grad()
     def _update_ema(self) -> None:
