@@ -443,8 +443,10 @@ def _migrate_v1(data: dict[str, Any]) -> dict[str, Any]:
         d.pop(key, None)
     out["model"] = {"generator": g, "discriminator": d}
     data_section = dict(data.get("data") or {})
-    if pipe.name == "dcgan" and "crop_size" in data_section:
-        data_section["image_size"] = data_section.pop("crop_size")
+    if pipe.name == "dcgan":
+        if "crop_size" in data_section:
+            data_section["image_size"] = data_section.pop("crop_size")
+        data_section["fit"] = "resize"  # version 1 always resized (28 -> 32 for Fashion-MNIST)
     for key, cls in (("data", pipe.DataConfig), ("loss", pipe.LossConfig)):
         src = data_section if key == "data" else dict(data.get(key) or {})
         names = {f.name for f in dataclasses.fields(cls)}

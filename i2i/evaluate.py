@@ -39,7 +39,8 @@ def evaluate_paired(
     """Mean L1 (on [0, 1]) and PSNR (dB, RGB) of the checkpoint's generator on the pairs in
     ``data_root`` (``A/`` + ``B/``, ``testA/`` + ``testB/`` or side-by-side AB; ``direction``
     picks the generator of a two-way model and orients the pairs), of the same architecture untrained (the seed's initial weights), and of
-    the identity (the input itself as the prediction, gray repeated to RGB).
+    the identity (the input itself as the prediction, gray repeated to RGB), and of the mean
+    colour (the evaluated targets' mean colour everywhere: the best constant prediction).
 
     With ``out_dir``, writes the images and ``index.html`` with the run's loss curves.
     Returns ``{"models": [{"model", "L1", "PSNR"}...], "per_image": [...], "page": path|None}``.
@@ -65,10 +66,14 @@ def evaluate_paired(
     n = len(dataset) if limit is None else min(limit, len(dataset))
     per_image, rows = [], []
     out = Path(out_dir) if out_dir else None
+    # "Mean colour" baseline: every pixel the mean colour of the evaluated targets (an oracle
+    # constant, the best one for squared error), the generator-free answer to beat.
+    mean_colour = torch.stack([dataset[i]["target"].mean((1, 2)) for i in range(n)]).mean(0)[None, :, None, None]
     for i in range(n):
         item = dataset[i]
         x, y = item["input"][None], item["target"][None]
         preds = {"trained": trained.translate_tensor(x).cpu(), "untrained": baseline.translate_tensor(x).cpu()}
+        preds["mean colour"] = mean_colour.expand_as(y)
         # "Do nothing" baseline: the input itself (gray repeated to RGB, or RGB to luma).
         preds["identity"] = _as_channels(x, y.shape[1])
         rec = {"name": item["name"]}
@@ -91,7 +96,7 @@ def evaluate_paired(
                     "metrics": {"L1": rec["L1_trained"], "PSNR": rec["PSNR_trained"], "PSNR untrained": rec["PSNR_untrained"]},
                 }
             )
-    kinds = ["trained", "untrained", "identity"]
+    kinds = ["trained", "untrained", "identity", "mean colour"]
     models = [
         {"model": k, "L1": sum(r[f"L1_{k}"] for r in per_image) / n, "PSNR": sum(r[f"PSNR_{k}"] for r in per_image) / n} for k in kinds
     ]
@@ -107,7 +112,8 @@ def evaluate_paired(
             records=report.read_metrics(run_dir / "metrics.jsonl"),
             notes=f"checkpoint {checkpoint}; test mode '{trained.mode}'; L1 on [0,1], PSNR in dB over RGB (higher is better). "
             "'untrained' is the same architecture with the run's initial weights; "
-            "'identity' uses the input itself as the prediction (gray repeated to RGB).",
+            "'identity' uses the input itself as the prediction (gray repeated to RGB); "
+            "'mean colour' predicts the mean colour of these targets everywhere.",
         )
     result = {"models": models, "per_image": per_image, "page": str(page) if page else None, "weights": trained.weights}
     if out is not None:
@@ -128,8 +134,8 @@ def _as_channels(x: torch.Tensor, channels: int) -> torch.Tensor:
 
 def format_table(models: list[dict[str, Any]]) -> str:
     """Plain-text table of :func:`evaluate_paired` model rows."""
-    lines = [f"{'model':<10} {'L1':>8} {'PSNR(dB)':>9}"]
-    lines += [f"{m['model']:<10} {m['L1']:>8.4f} {m['PSNR']:>9.2f}" for m in models]
+    lines = [f"{'model':<12} {'L1':>8} {'PSNR(dB)':>9}"]
+    lines += [f"{m['model']:<12} {m['L1']:>8.4f} {m['PSNR']:>9.2f}" for m in models]
     return "\n".join(lines)
 
 
@@ -282,7 +288,7 @@ def evaluate_generation(
     extractor = feature_extractor(features)
     gen = Generator.from_checkpoint(checkpoint, device=device)
     cfg = gen.cfg
-    real_ds = ImageDataset(real_root, size=cfg.data.image_size, channels=gen.net.out_channels, train=False)
+    real_ds = ImageDataset(real_root, size=cfg.data.image_size, channels=gen.net.out_channels, train=False, fit=cfg.data.fit)
     idx = torch.randperm(len(real_ds), generator=torch.Generator().manual_seed(seed))[:n].tolist()
     real = torch.stack([real_ds[i]["image"] for i in idx])
     fake = gen.sample(n, seed=seed)

@@ -156,5 +156,6 @@ def test_cyclegan_learns_an_unpaired_mapping_on_real_pixels(tmp_path, negative, 
     ckpt = i2i.train(cfg)["checkpoint"]
     m = {r["model"]: r for r in evaluate_paired(ckpt, negative)["models"]}
     assert m["trained"]["PSNR"] > m["identity"]["PSNR"] + 8.0
+    assert m["trained"]["PSNR"] > m["mean colour"]["PSNR"] and m["trained"]["L1"] < m["mean colour"]["L1"]
     assert m["trained"]["PSNR"] > m["untrained"]["PSNR"] + 3.0
     assert m["trained"]["L1"] < 0.6 * m["untrained"]["L1"]

@@ -52,6 +52,7 @@ def test_old_configs_migrate_to_what_they_meant():
     assert not hasattr(cfg.loss, "cycle_weight") and cfg.loss.l1_weight == 100.0
     dc = config_from_dict(load_checkpoint(LEGACY / "dcgan_step2_of_4.pt")["config"])
     assert dc.data.image_size == 16 and dc.model.generator.arg("prior") == "gaussian"
+    assert dc.data.fit == "resize"  # version 1 always resized small images; new configs pad them
     assert config_from_dict(config_to_dict(dc)) == dc
 
 

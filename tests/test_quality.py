@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 
+import pytest
 import torch
 
 import i2i
@@ -83,3 +84,100 @@ def test_saved_eval_mode_is_as_good_as_batch_statistics(tmp_path, gray2color, ma
     print(f"eval recalibrated {recal:.2f} dB, batch statistics {batch:.2f} dB, eval with running averages {stale:.2f} dB")
     assert recal >= batch - 0.3, (recal, batch)
     assert recal > stale, (recal, stale)
+
+
+@pytest.mark.parametrize("scale", [2, 3, 4])
+def test_bicubic_upsampling_layer_is_matlab_imresize(scale):
+    from i2i.data.resize import imresize
+    from i2i.nets.blocks import BicubicUpsample
+
+    x = torch.rand(2, 3, 13, 17, dtype=torch.float64)
+    assert torch.allclose(BicubicUpsample(scale).double()(x), imresize(x, float(scale)), atol=1e-6)
+
+
+def test_untrained_residual_srresnet_is_exactly_bicubic_and_training_only_adds():
+    from i2i.data.resize import imresize
+
+    torch.manual_seed(0)
+    g = i2i.build_generator("srresnet", scale=4, n_blocks=2, base_channels=8, norm="none", global_skip="bicubic")
+    x = torch.rand(2, 3, 20, 24) * 2 - 1
+    assert torch.allclose(g(x), imresize(x, 4.0), atol=1e-5)
+    assert set(g.state_dict()) == set(i2i.build_generator("srresnet", scale=4, n_blocks=2, base_channels=8, norm="none").state_dict())
+    assert i2i.build_generator("srresnet", scale=2, n_blocks=1, global_skip=True).global_skip == "bilinear"  # old configs
+
+
+def test_chroma_prediction_passes_the_luma_through():
+    torch.manual_seed(0)
+    for name, kw in (("unet", {"num_downs": 5}), ("resnet", {"n_blocks": 1})):
+        g = i2i.build_generator(name, in_channels=1, out_channels=3, base_channels=4, predict="chroma", **kw).eval()
+        x = torch.rand(2, 1, 32, 32) * 1.2 - 0.6  # mid-gray range: any chroma fits in the RGB cube
+        y = g(x)
+        luma = (y * torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)).sum(1, keepdim=True)
+        assert y.shape == (2, 3, 32, 32) and torch.allclose(luma, x, atol=1e-5), name
+        assert y.std(1).mean() > 0  # and it adds colour
+    with pytest.raises(ValueError, match="in_channels=1 and out_channels=3"):
+        i2i.build_generator("unet", num_downs=5, in_channels=3, out_channels=3, predict="chroma")
+
+
+def test_resize_upsampling_removes_the_checkerboard_of_transposed_convolutions():
+    # Odena et al.: a stride-2 transposed 4x4 convolution of a constant input gives a periodic
+    # pattern with period 2; nearest-neighbour resize + 3x3 convolution gives a flat interior.
+    from i2i.nets.blocks import upsample_conv
+
+    torch.manual_seed(0)
+    x = torch.ones(1, 8, 8, 8)
+    for mode, periodic in (("transpose", True), ("resize", False)):
+        layer = upsample_conv(mode, 8, 4)
+        torch.nn.init.uniform_(layer.weight if mode == "transpose" else layer[1].weight, 0.0, 1.0)
+        y = layer(x)[0, :, 2:-2, 2:-2]  # interior
+        even, odd = y[:, ::2, ::2], y[:, 1::2, 1::2]
+        assert ((even - odd).abs().max() > 1e-3) == periodic, mode
+    g = i2i.build_generator("unet", num_downs=5, base_channels=4, upsample="resize")
+    assert g(torch.rand(1, 3, 32, 32)).shape == (1, 3, 32, 32)
+
+
+def test_small_images_are_padded_not_stretched(tmp_path):
+    import numpy as np
+
+    from i2i.data.datasets import ImageDataset
+
+    img = np.full((28, 28, 1), 200, np.uint8)
+    i2i.write_image(tmp_path / "a.png", img)
+    pad = ImageDataset(tmp_path, size=32, channels=1, train=False)[0]["image"]
+    resized = ImageDataset(tmp_path, size=32, channels=1, train=False, fit="resize")[0]["image"]
+    assert pad.shape == resized.shape == (1, 32, 32)
+    assert (pad[:, :2] == -1).all() and (pad[:, 2:30, 2:30] == 200 / 127.5 - 1).all()  # black border, pixels as drawn
+    assert (resized > 0).all()
+
+
+def test_ema_decay_ramps_up_with_the_steps_trained(tmp_path, gray2color, make_config):
+    cfg = make_config(tmp_path, gray2color, train={"steps": 2, "ema_decay": 0.999})
+    t = i2i.Trainer(cfg)
+    assert t.ema_decay_at(0) == 0.0  # the first update copies the weights: no random init is kept
+    assert t.ema_decay_at(300) == pytest.approx(0.5 ** (1 / 15))  # half-life: 5 % of the steps so far
+    assert t.ema_decay_at(10**6) == 0.999  # capped by train.ema_decay
+    # After 300 steps the initial weights' share in the average is below 1e-3 (with a
+    # constant 0.999 it would be 0.999 ** 300 = 74 %).
+    share = 1.0
+    for step in range(300):
+        share *= t.ema_decay_at(step)
+    assert share < 1e-3
+
+
+def test_saved_generator_and_ema_carry_statistics_of_their_own_weights(tmp_path, gray2color, make_config):
+    cfg = make_config(tmp_path, gray2color, train={"steps": 4, "ema_decay": 0.999, "checkpoint_every": 4})
+    t = i2i.Trainer(cfg)
+    t.fit()
+    saved = torch.load(cfg.run_dir / "checkpoints" / "last.pt", weights_only=True)
+    bn_keys = [k for k in saved["nets"]["G"] if k.endswith("running_mean")]
+    assert bn_keys
+    # Recalibrated over the same 32 batches, for different weights: the statistics differ, and
+    # each equals a fresh recalibration of its own weights.
+    assert any(not torch.equal(saved["nets"]["G"][k], saved["ema"]["G"][k]) for k in bn_keys)
+    for part in ("nets", "ema"):
+        net = copy.deepcopy(t.pipeline.nets["G"])
+        net.load_state_dict(saved[part]["G"])
+        rng = torch.Generator().manual_seed(cfg.seed + 7919)
+        recalibrate_batch_norm(net, (t.pipeline.generator_inputs("G", b, rng) for b in t._recalibration_batches()))
+        for k in bn_keys:
+            assert torch.allclose(net.state_dict()[k], saved[part]["G"][k], atol=1e-6), (part, k)

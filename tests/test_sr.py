@@ -320,7 +320,7 @@ def test_sr_convert_and_eval_cli(tmp_path, sr_data, make_config, capsys):
 def test_srresnet_beats_bicubic_on_held_out_photos(tmp_path, sr_data, make_config):
     from i2i.evaluate import evaluate_sr
 
-    cfg = sr_config(make_config, tmp_path, sr_data, generator={"n_blocks": 4, "base_channels": 32, "global_skip": True},
+    cfg = sr_config(make_config, tmp_path, sr_data, generator={"n_blocks": 4, "base_channels": 32, "global_skip": "bicubic"},
                     data={"batch_size": 8, "crop_size": 48}, optim={"lr_g": 5e-4, "beta1": 0.9},
                     schedule={"policy": "cosine"}, train={"steps": 300, "log_every": 50})
     ckpt = i2i.train(cfg)["checkpoint"]

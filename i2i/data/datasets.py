@@ -66,11 +66,13 @@ class SRDataConfig(DataConfig):
 class GenerationDataConfig(DataConfig):
     """Images to generate (:class:`ImageDataset`): ``dataset: folder`` reads every image under
     ``root`` (class = first sub-folder, for conditional models), resized and centre-cropped
-    to ``image_size``; or a torchvision dataset from local files under ``root``
+    to ``image_size`` (``fit: pad`` centres smaller images on a black canvas instead, e.g.
+    Fashion-MNIST's 28 pixels in 32; ``fit: resize`` enlarges them); or a torchvision dataset from local files under ``root``
     (``download: true`` fetches it: an explicit network access)."""
 
     dataset: Literal["folder", "mnist", "fashion_mnist", "cifar10"] = "folder"
     image_size: int = 64
+    fit: Literal["pad", "resize"] = "pad"
     flip: bool = True
     download: bool = False
 
@@ -378,9 +380,19 @@ class SRDataset(Dataset):
         return {"input": to_tensor(np.ascontiguousarray(lr)), "target": to_tensor(np.ascontiguousarray(hr)), "name": name}
 
 
-def _square(img: np.ndarray, size: int) -> np.ndarray:
-    """Resize the shorter side to ``size`` (area filter) and centre-crop to ``size`` x ``size``."""
+def _square(img: np.ndarray, size: int, fit: str = "resize") -> np.ndarray:
+    """``size`` x ``size``: with ``fit="pad"`` an image no larger than that is centred on a
+    black (zero) canvas, pixels untouched (28 -> 32 for MNIST / Fashion-MNIST, as the DCGAN
+    example's data are used); otherwise, and for larger images, the shorter side is resized
+    to ``size`` (area filter shrinking, cubic enlarging) and the centre cropped."""
     import cv2
+
+    if fit == "pad" and img.shape[0] <= size and img.shape[1] <= size:
+        h, w = img.shape[:2]
+        out = np.zeros((size, size, img.shape[2]), img.dtype)
+        y, x = (size - h) // 2, (size - w) // 2
+        out[y : y + h, x : x + w] = img
+        return out
 
     h, w = img.shape[:2]
     s = size / min(h, w)
@@ -404,12 +416,16 @@ class ImageDataset(Dataset):
     Fashion-MNIST, CIFAR-10) read from its files under ``root``; ``download`` lets
     torchvision fetch them (an explicit, opt-in network access). Images are resized and
     centre-cropped to ``size``, converted to ``channels``, flipped at random in training
-    (not for digit datasets). Items: ``{"image": (C, S, S) in [-1, 1], "label": int}``.
+    (not for digit datasets). ``fit="pad"`` centres images no larger than ``size`` on a black
+    canvas instead (28 -> 32 for MNIST / Fashion-MNIST: the pixels stay as drawn);
+    ``"resize"`` resizes them too. Items: ``{"image": (C, S, S) in [-1, 1], "label": int}``.
     """
 
     def __init__(self, root: str | Path, *, size: int, channels: int = 3, dataset: str = "folder", labels: bool = False,
-                 train: bool = True, flip: bool = True, download: bool = False, seed: int = 0) -> None:
-        self.root, self.size, self.channels, self.seed = Path(root), size, channels, seed
+                 train: bool = True, flip: bool = True, download: bool = False, seed: int = 0, fit: str = "pad") -> None:
+        if fit not in ("pad", "resize"):
+            raise ValueError(f"data.fit={fit!r} must be 'pad' or 'resize'")
+        self.root, self.size, self.channels, self.seed, self.fit = Path(root), size, channels, seed, fit
         self.flip = flip and train and dataset not in ("mnist", "fashion_mnist")
         self.tv = None
         if dataset == "folder":
@@ -456,7 +472,7 @@ class ImageDataset(Dataset):
             img = np.asarray(pil)
         else:
             img, label = read_image(self.files[index]), self.labels[index]
-        img = _square(to_channels(img, self.channels), self.size)
+        img = _square(to_channels(img, self.channels), self.size, self.fit)
         if self.flip and np.random.default_rng(sample_seed(self.seed, epoch, index)).random() < 0.5:
             img = img[:, ::-1]
         return {"image": to_tensor(np.ascontiguousarray(img)), "label": int(label)}

@@ -77,6 +77,50 @@ def luma_chroma_to_rgb(luma: torch.Tensor, chroma: torch.Tensor) -> torch.Tensor
     return torch.cat([r, g, b], 1).clamp(-1, 1)
 
 
+def _keys_cubic(x: float) -> float:
+    """Keys' cubic kernel with a = -0.5 (MATLAB's ``cubic``)."""
+    ax = abs(x)
+    if ax <= 1:
+        return 1.5 * ax**3 - 2.5 * ax**2 + 1
+    if ax < 2:
+        return -0.5 * ax**3 + 2.5 * ax**2 - 4 * ax + 2
+    return 0.0
+
+
+class BicubicUpsample(nn.Module):
+    """Integer-factor upscaling equal to MATLAB's ``imresize(x, scale, 'bicubic')`` (Keys
+    a = -0.5, symmetric borders; :func:`i2i.data.resize.imresize` is the reference), written as
+    two fixed separable convolutions with one 5-tap filter per output phase, so it runs on any
+    device, under autocast and in ONNX with dynamic sizes. No parameters, no state-dict keys.
+    ``(N, C, H, W)`` -> ``(N, C, scale*H, scale*W)``; H, W >= 2."""
+
+    def __init__(self, scale: int) -> None:
+        super().__init__()
+        self.scale = scale
+        # Output pixel i*s + r sits at input coordinate i + (r + 0.5)/s - 0.5; taps i-2 .. i+2.
+        taps = [[_keys_cubic((r + 0.5) / scale - 0.5 - k) for k in range(-2, 3)] for r in range(scale)]
+        w = torch.tensor(taps, dtype=torch.float32)
+        w = w / w.sum(1, keepdim=True)
+        self.register_buffer("w_h", w.view(scale, 1, 5, 1), persistent=False)
+        self.register_buffer("w_w", w.view(scale, 1, 1, 5), persistent=False)
+
+    @staticmethod
+    def _pad(x: torch.Tensor, dim: int) -> torch.Tensor:
+        """Symmetric (edge-including) padding by 2 along ``dim`` (MATLAB's boundary rule)."""
+        first, second = x.narrow(dim, 0, 1), x.narrow(dim, 1, 1)
+        last, before_last = x.narrow(dim, x.shape[dim] - 1, 1), x.narrow(dim, x.shape[dim] - 2, 1)
+        return torch.cat([second, first, x, last, before_last], dim)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        n, c, h, w = x.shape
+        s = self.scale
+        y = self._pad(x.reshape(n * c, 1, h, w), 2)
+        y = nn.functional.conv2d(y, self.w_h.to(y.dtype))  # (nc, s, h, w): one channel per phase
+        y = y.permute(0, 2, 1, 3).reshape(n * c, 1, h * s, w)
+        y = nn.functional.conv2d(self._pad(y, 3), self.w_w.to(y.dtype))  # (nc, s, hs, w)
+        return y.permute(0, 2, 3, 1).reshape(n, c, h * s, w * s)
+
+
 def conv_bias(norm: str) -> bool:
     """Convolutions followed by batch norm carry no bias (the norm's shift replaces it)."""
     return norm != "batch"
@@ -87,7 +131,8 @@ def init_weights(net: nn.Module, init: str = "normal", gain: float = 0.02) -> nn
 
     ``normal``: N(0, gain); ``xavier``/``orthogonal``: with ``gain``; ``kaiming``: fan-in.
     Biases are zeroed; batch-norm scales are drawn from N(1, gain) and shifts zeroed,
-    following the DCGAN / pix2pix recipe.
+    following the DCGAN / pix2pix recipe. Layers flagged ``zero_init = True`` get zero
+    weights (a residual branch that starts by adding nothing).
     """
     check_choice("init", init, INITS)
     for m in net.modules():
@@ -103,6 +148,8 @@ def init_weights(net: nn.Module, init: str = "normal", gain: float = 0.02) -> nn
                 nn.init.orthogonal_(w, gain=gain)
             if m.bias is not None:
                 nn.init.zeros_(m.bias)
+            if getattr(m, "zero_init", False):  # e.g. the last layer of a residual branch: starts as "add nothing"
+                nn.init.zeros_(w)
         elif isinstance(m, nn.BatchNorm2d):
             nn.init.normal_(m.weight, 1.0, gain)
             nn.init.zeros_(m.bias)

@@ -12,11 +12,12 @@ input size, output ``scale`` times larger.
 from __future__ import annotations
 
 import math
+from typing import Literal
 
 import torch
 from torch import nn
 
-from .blocks import BatchOrNone, check_choice, conv_bias, is_power_of_two, make_norm
+from .blocks import BatchOrNone, BicubicUpsample, check_choice, conv_bias, is_power_of_two, make_norm
 
 
 class SRResidualBlock(nn.Module):
@@ -47,7 +48,10 @@ class SRResNet(nn.Module):
         n_blocks: residual blocks (16 in the paper).
         base_channels: feature channels (64 in the paper).
         norm: ``batch`` (paper) or ``none``.
-        global_skip: add the bilinear upsampling of the input to the output (off in the paper).
+        global_skip: add an upsampling of the input to the output (off in the paper): ``bicubic``
+            (MATLAB-exact, the SR baseline) with the last layer zero-initialised, so the
+            untrained net *is* bicubic and training learns only the residual; ``bilinear``
+            (or ``true``, BasicSR's MSRResNet idea, as i2i before the bicubic option).
     """
 
     def __init__(
@@ -59,10 +63,14 @@ class SRResNet(nn.Module):
         n_blocks: int = 16,
         base_channels: int = 64,
         norm: BatchOrNone = "batch",
-        global_skip: bool = False,
+        global_skip: bool | Literal["bilinear", "bicubic"] = False,
     ) -> None:
         super().__init__()
         check_choice("norm", norm, ("batch", "none"))
+        if global_skip is True:
+            global_skip = "bilinear"
+        if global_skip not in (False, "bilinear", "bicubic"):
+            raise ValueError(f"global_skip={global_skip!r} must be false, true / 'bilinear' or 'bicubic'")
         if global_skip and in_channels != out_channels:
             raise ValueError("global_skip needs in_channels == out_channels")
         self.global_skip = global_skip
@@ -80,6 +88,9 @@ class SRResNet(nn.Module):
             up += [nn.Conv2d(c, c * 4, 3, padding=1), nn.PixelShuffle(2), nn.PReLU()]
         self.upsample = nn.Sequential(*up)
         self.tail = nn.Conv2d(c, out_channels, 9, padding=4)
+        self.bicubic = BicubicUpsample(scale) if global_skip == "bicubic" else None
+        if self.bicubic is not None:
+            self.tail.zero_init = True  # the untrained net equals bicubic
         self.scale = scale
         self.size_multiple = 1
         self.in_channels = in_channels
@@ -88,7 +99,9 @@ class SRResNet(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h = self.head(x)
         y = self.tail(self.upsample(h + self.body(h)))
-        if self.global_skip:
+        if self.global_skip == "bicubic":
+            y = y + self.bicubic(x)
+        elif self.global_skip:
             y = y + nn.functional.interpolate(x, scale_factor=self.scale, mode="bilinear", align_corners=False)
         return y
 

@@ -70,7 +70,8 @@ class DCGAN(Pipeline):
     def make_dataset(cls, cfg: Config, *, train: bool, root: str | None = None) -> ImageDataset:
         d, g = cfg.data, cfg.model.generator
         return ImageDataset(root or d.root, size=d.image_size, channels=g.arg("out_channels"), dataset=d.dataset,
-                            labels=bool(g.arg("num_classes")), train=train, flip=d.flip, download=d.download, seed=cfg.seed)
+                            labels=bool(g.arg("num_classes")), train=train, flip=d.flip, download=d.download, seed=cfg.seed,
+                            fit=d.fit)
 
     def param_groups(self) -> dict[str, dict[str, Any]]:
         o = self.cfg.optim
