@@ -100,15 +100,21 @@ def test_schedules():
 def test_pix2pix_learns_on_real_pixels(tmp_path, gray2color, make_config, predict):
     # Colourising held-out crops of real photos, as the demo does. The paper's generator
     # (predict: image) must get far closer to the true colours than the same network
-    # untrained, with its L1 loss falling; the demo's (predict: chroma, upsample: resize)
-    # must beat every trivial answer on both metrics: the gray input itself (identity), the
-    # mean colour of the targets, and the untrained net.
-    gen = {"base_channels": 16} if predict == "image" else {"base_channels": 16, "predict": "chroma", "upsample": "resize"}
+    # untrained, with its L1 loss falling; the demo's (predict: chroma, upsample: resize,
+    # L1 weight 1000, EMA) must beat every trivial answer on both metrics: the gray input
+    # itself (identity: strong here, many crops are near-gray), the mean colour of the
+    # targets, and the untrained net. Measured: L1 0.0429 / 27.27 dB vs identity 0.0592 / 27.02.
+    if predict == "image":
+        gen, train_, optim, loss = {"base_channels": 16}, {"steps": 150}, {"lr_g": 1e-3, "lr_d": 2e-4}, {}
+    else:  # the demo's settings (configs/pix2pix/demo.yaml), scaled down
+        gen = {"base_channels": 16, "predict": "chroma", "upsample": "resize"}
+        train_, optim, loss = {"steps": 300, "ema_decay": 0.999}, {"lr_g": 2e-4, "lr_d": 2e-4}, {"l1_weight": 1000.0}
     cfg = make_config(
         tmp_path, gray2color,
         model={"generator": gen},
-        train={"steps": 150, "log_every": 10},
-        optim={"lr_g": 1e-3, "lr_d": 2e-4},
+        train={**train_, "log_every": 10},
+        optim=optim,
+        loss=loss,
         schedule={"policy": "constant"},
     )
     summary = train(cfg)
@@ -116,7 +122,7 @@ def test_pix2pix_learns_on_real_pixels(tmp_path, gray2color, make_config, predic
     m = {r["model"]: r for r in result["models"]}
     print({k: (round(v["L1"], 4), round(v["PSNR"], 2)) for k, v in m.items()})
     logs = [json.loads(x) for x in (cfg.run_dir / "metrics.jsonl").read_text().splitlines()]
-    assert logs[-1]["G_L1"] < 0.6 * logs[0]["G_L1"]
+    assert logs[-1]["G_L1"] < (0.5 if predict == "image" else 0.75) * logs[0]["G_L1"]  # chroma starts at the identity
     if predict == "image":
         assert m["trained"]["L1"] < 0.6 * m["untrained"]["L1"]
         assert m["trained"]["PSNR"] > m["untrained"]["PSNR"] + 4.0
