@@ -479,10 +479,17 @@ def parse_override(text: str) -> tuple[str, Any]:
 
 
 def apply_overrides(data: dict[str, Any], overrides: list[str] | None) -> dict[str, Any]:
-    """Return a copy of ``data`` with each ``key.path=value`` set (sections created as needed)."""
+    """Return a copy of ``data`` with each ``key.path=value`` set (sections created as needed).
+    ``train.steps`` and ``train.epochs`` replace each other unless both are given."""
     data = copy.deepcopy(data)
+    keys = [parse_override(text)[0] for text in overrides or []]
     for text in overrides or []:
         key, value = parse_override(text)
+        # Training length is one of epochs / steps: setting one replaces the other (unless
+        # both are given), so `--set train.steps=30` works on a recipe that counts epochs.
+        for one, other in (("train.steps", "epochs"), ("train.epochs", "steps")):
+            if key == one and value is not None and f"train.{other}" not in keys and isinstance(data.get("train"), dict):
+                data["train"][other] = None
         node = data
         parts = key.split(".")
         for part in parts[:-1]:

@@ -434,11 +434,13 @@ class Trainer:
         for net in self.pipeline.nets.values():
             net.train()
 
-        bar = None
-        if self.is_main and t.progress:
-            from tqdm import tqdm
+        from .runlog import RunLog, format_duration
 
-            bar = tqdm(total=self.total_steps, initial=self.step, desc=cfg.name, dynamic_ncols=True)
+        log = RunLog(self.run_dir / "train.log", total=self.total_steps, initial=self.step, name=cfg.name, live=t.progress,
+                     enabled=self.is_main)
+        log.lines(self.banner())
+        t_fit = time.perf_counter()
+        start_step = self.step
         sums: dict[str, float] = {}
         count, t0 = 0, time.perf_counter()
         last_logs: dict[str, float] = {}
@@ -449,8 +451,7 @@ class Trainer:
                 for k, v in logs.items():
                     sums[k] = sums.get(k, 0.0) + v
                 count += 1
-                if bar is not None:
-                    bar.update(1)
+                log.advance()
                 if self.step % t.log_every == 0 or self.step == self.total_steps:
                     dt = time.perf_counter() - t0
                     last_logs = {k: v / count for k, v in sums.items()}
@@ -469,20 +470,53 @@ class Trainer:
                             for k, v in record.items():
                                 if k != "step":
                                     writer.add_scalar(k, v, self.step)
-                        if bar is not None:
-                            bar.set_postfix({k: f"{v:.3g}" for k, v in last_logs.items()})
+                    log.record(record)
                     sums, count, t0 = {}, 0, time.perf_counter()
                 if self.is_main and (self.step % t.sample_every == 0 or self.step == self.total_steps):
                     self.write_samples()
                 if self.step % t.checkpoint_every == 0 or self.step == self.total_steps:
                     self.save()
+        except BaseException:
+            log.close(f"stopped at step {self.step}/{self.total_steps} after {format_duration(time.perf_counter() - t_fit)}; "
+                      f"the last checkpoint is {self.ckpt_dir / 'last.pt'}")
+            raise
         finally:
-            if bar is not None:
-                bar.close()
             if writer is not None:
                 writer.close()
+        losses = ", ".join(f"{k} {v:.4g}" for k, v in last_logs.items())
+        log.close(f"done: step {self.step}/{self.total_steps} ({self.step - start_step} steps in "
+                  f"{format_duration(time.perf_counter() - t_fit)}); {losses}; checkpoint {self.ckpt_dir / 'last.pt'}")
         return {"step": self.step, "losses": last_logs, "checkpoint": str(self.ckpt_dir / "last.pt"), "run_dir": str(self.run_dir),
                 "rank": self.rank}
+
+    def banner(self) -> list[str]:
+        """The start-up lines: what runs where, on what data, with which nets, from where."""
+        from .. import __version__
+        from ..nets.blocks import count_parameters
+
+        cfg, t = self.cfg, self.cfg.train
+        threads = f" ({torch.get_num_threads()} threads)" if self.device.type == "cpu" else ""
+        nets = ", ".join(f"{n} {count_parameters(m):,} ({type(m).__name__})" for n, m in self.pipeline.nets.items())
+        length = f"{t.epochs} epochs = {self.total_steps} steps" if t.epochs is not None else f"{self.total_steps} steps"
+        preview = cfg.data.val_root or cfg.data.root
+        lines = [
+            f"i2i {__version__}: {cfg.pipeline} run '{cfg.name}' in {self.run_dir}",
+            f"device {self.device}{threads}, precision {t.amp if t.amp != 'none' else 'fp32'}, world size {self.world}, "
+            f"compile {'on' if t.compile else 'off'}, channels_last {'on' if t.channels_last else 'off'}",
+            f"data: {len(self.dataset)} training items in {cfg.data.root}; preview from {preview}; batch {cfg.data.batch_size} "
+            f"x {self.world} process(es), {self.steps_per_epoch} steps/epoch; {length}",
+            f"nets: {nets}",
+        ]
+        extras = []
+        if self.ema:
+            extras.append(f"EMA of {', '.join(self.ema)} (decay up to {t.ema_decay}, ramped)")
+        if t.bn_recalibration_batches > 0:
+            extras.append(f"batch-norm statistics re-estimated over {t.bn_recalibration_batches} batches at each save")
+        if extras:
+            lines.append("; ".join(extras))
+        lines.append(f"resumed from {self.resume_path} at step {self.step} (epoch {self.epoch})" if self.resume_path is not None
+                     else "fresh start")
+        return lines
 
     def write_samples(self) -> Path:
         """Sample grid of the fixed preview batch at the current step."""
