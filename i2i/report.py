@@ -20,20 +20,30 @@ def to_rgb8(t: torch.Tensor) -> np.ndarray:
     return np.repeat(img, 3, axis=2) if img.shape[2] == 1 else img[:, :, :3]
 
 
-def save_grid(path: str | Path, columns: list[torch.Tensor], pad: int = 2) -> Path:
+def save_grid(path: str | Path, columns: list[torch.Tensor], pad: int = 2, titles: list[str] | None = None) -> Path:
     """PNG grid: one row per sample, one column per tensor in ``columns``.
 
     Each tensor is ``(N, C, H, W)`` in [-1, 1]; columns may differ in size (cells are
-    padded to the largest) and in channels (gray is shown as RGB).
+    padded to the largest) and in channels (gray is shown as RGB). ``titles`` (one per
+    column) are drawn in a band above the columns, shortened to fit their width.
     """
+    import cv2
+
     n = columns[0].shape[0]
     h = max(c.shape[2] for c in columns)
     w = max(c.shape[3] for c in columns)
-    grid = np.full((n * (h + pad) + pad, len(columns) * (w + pad) + pad, 3), 255, np.uint8)
+    band = 14 if titles else 0
+    grid = np.full((band + n * (h + pad) + pad, len(columns) * (w + pad) + pad, 3), 255, np.uint8)
     for j, col in enumerate(columns):
+        x = pad + j * (w + pad)
+        if titles:
+            text = titles[j]
+            while text and cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, 0.35, 1)[0][0] > w:
+                text = text[:-1]
+            cv2.putText(grid, text, (x + 1, band - 4), cv2.FONT_HERSHEY_SIMPLEX, 0.35, (0, 0, 0), 1, cv2.LINE_AA)
         for i in range(n):
             img = to_rgb8(col[i])
-            y, x = pad + i * (h + pad), pad + j * (w + pad)
+            y = band + pad + i * (h + pad)
             grid[y : y + img.shape[0], x : x + img.shape[1]] = img
     return write_image(path, grid)
 

@@ -99,7 +99,7 @@ def test_conditional_training_sampling_and_cli(tmp_path, shapes, make_config, ca
     data = torch.load(ckpt, weights_only=True)
     assert "G" in data["ema"] and any(not torch.equal(data["ema"]["G"][k], v) for k, v in data["nets"]["G"].items())
     grid = read_image(cfg.run_dir / "samples" / "step_00000003.png")
-    assert grid.shape[:2] == (2 + 8 * 34, 2 + 8 * 34)  # 8x8 fixed-noise grid
+    assert grid.shape[:2] == (14 + 2 + 8 * 34, 2 + 8 * 34)  # 8x8 fixed-noise grid under a band of column titles
     gen = i2i.Generator.from_checkpoint(ckpt, device="cpu")
     a, b = gen.sample(6, seed=5, label=1), gen.sample(6, seed=5, label=1)
     assert a.shape == (6, 1, 32, 32) and torch.equal(a, b) and not torch.equal(a, gen.sample(6, seed=6, label=1))

@@ -76,3 +76,20 @@ def test_a_terminal_gets_a_live_bar_and_the_file_still_gets_lines(tmp_path):
 
 def test_durations_read_like_a_person_would_write_them():
     assert [format_duration(s) for s in (5, 75, 3725)] == ["5s", "1m15s", "1h02m"]
+
+
+def test_sample_grids_label_their_columns(tmp_path):
+    import torch
+
+    from i2i.data.io import read_image
+    from i2i.report import save_grid
+
+    cols = [torch.full((2, 3, 32, 32), 1.0), torch.full((2, 1, 32, 32), 1.0)]  # white cells
+    plain = read_image(save_grid(tmp_path / "plain.png", cols))
+    titled = read_image(save_grid(tmp_path / "titled.png", cols, titles=["real_a", "fake_b"]))
+    assert titled.shape[0] == plain.shape[0] + 14 and titled.shape[1] == plain.shape[1]
+    band = titled[:14]
+    for j in range(2):  # dark text pixels above each column, none in the plain grid's cells
+        x0 = 2 + j * 34
+        assert (band[:, x0 : x0 + 32] < 128).any()
+    assert (plain > 250).sum() > 0.8 * plain.size

@@ -522,7 +522,7 @@ class Trainer:
         """Sample grid of the fixed preview batch at the current step."""
         images = self.pipeline.sample(self._to_device(self.preview_batch))
         path = self.run_dir / "samples" / f"step_{self.step:08d}.png"
-        report.save_grid(path, list(images.values()))
+        report.save_grid(path, list(images.values()), titles=list(images))
         return path
 
 

@@ -106,5 +106,5 @@ class DCGAN(Pipeline):
         device = next(G.parameters()).device
         with test_mode(G):
             imgs = G(self.fixed_z.to(device), self.fixed_labels.to(device) if self.num_classes else None)
-        cols = 8
-        return {f"col{c}": imgs[c::cols] for c in range(cols)}  # an 8x8 grid; column c holds class c % num_classes
+        cols = 8  # an 8x8 grid; column c holds class c % num_classes (conditional models)
+        return {(f"#{c} c{c % self.num_classes}" if self.num_classes else f"#{c}"): imgs[c::cols] for c in range(cols)}
