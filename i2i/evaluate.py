@@ -68,9 +68,9 @@ def evaluate_paired(
     out = Path(out_dir) if out_dir else None
     # "Mean colour" baseline: every pixel the mean colour of the evaluated targets (an oracle
     # constant, the best one for squared error), the generator-free answer to beat.
-    mean_colour = torch.stack([dataset[i]["target"].mean((1, 2)) for i in range(n)]).mean(0)[None, :, None, None]
-    for i in range(n):
-        item = dataset[i]
+    items = [dataset[i] for i in range(n)]  # decoded once: the mean colour needs every target first
+    mean_colour = torch.stack([item["target"].mean((1, 2)) for item in items]).mean(0)[None, :, None, None]
+    for item in items:
         x, y = item["input"][None], item["target"][None]
         preds = {"trained": trained.translate_tensor(x).cpu(), "untrained": baseline.translate_tensor(x).cpu()}
         preds["mean colour"] = mean_colour.expand_as(y)

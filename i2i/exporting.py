@@ -8,8 +8,8 @@ from typing import Any
 import torch
 
 from .config import config_to_dict
-from .engine.checkpoint import CheckpointError, save_checkpoint
-from .loading import load_generator, state_of
+from .engine.checkpoint import CheckpointError, save_checkpoint, state_of
+from .loading import load_generator
 
 
 def write_export(path: str | Path, net: torch.nn.Module, *, config: dict[str, Any], pipeline: str, name: str,

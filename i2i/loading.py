@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import torch
 from torch import nn
@@ -39,8 +38,6 @@ class LoadedGenerator:
     direction: str | None
     weights: str
     step: int
-    source: Path
-    file_kind: str
 
 
 def load_generator(path: str | Path, *, direction: str | None = None, use_ema: bool = True,
@@ -71,8 +68,7 @@ def load_generator(path: str | Path, *, direction: str | None = None, use_ema: b
     ema = data.get("ema", {}).get(name) if use_ema else None
     load_state_strict(net, ema or data["nets"][name], what=name, source=path)
     return LoadedGenerator(net=net, cfg=cfg, pipeline=pipe, name=name, direction=direction if pipe.kind == "translation" else None,
-                           weights="ema" if ema else "raw", step=int(data.get("step", 0)), source=Path(path),
-                           file_kind=str(data.get("kind")))
+                           weights="ema" if ema else "raw", step=int(data.get("step", 0)))
 
 
 def untrained_generator(cfg: Config, direction: str | None = None) -> tuple[nn.Module, str | None]:
@@ -85,7 +81,3 @@ def untrained_generator(cfg: Config, direction: str | None = None) -> tuple[nn.M
     torch.manual_seed(cfg.seed)
     return pipe(cfg).nets[name], direction
 
-
-def state_of(net: nn.Module) -> dict[str, Any]:
-    """A CPU copy of ``net``'s state dict (what checkpoints and exports store)."""
-    return {k: v.detach().cpu() for k, v in net.state_dict().items()}

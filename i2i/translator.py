@@ -47,7 +47,7 @@ class Translator:
         precision: str = "fp32",
     ) -> None:
         self.cfg = cfg
-        self.weights, self.source = "given", "given"
+        self.weights = "given"  # which weights the net holds: "ema", "raw", "untrained" or "given" (built by the caller)
         self.direction = direction
         self.mode = mode
         self.seed = seed
@@ -95,7 +95,7 @@ class Translator:
         g = load_generator(path, direction=direction, use_ema=use_ema, kind="translation", purpose="translating images")
         tr = cls(g.net, g.cfg, direction=g.direction, mode=mode or g.cfg.test.mode, device=device, seed=seed, tile=tile,
                  precision=precision)
-        tr.weights, tr.source = g.weights, str(path)
+        tr.weights = g.weights
         return tr
 
     @classmethod
@@ -105,7 +105,7 @@ class Translator:
         """The freshly initialised generator of ``cfg`` (seeded by ``cfg.seed``): a baseline."""
         net, direction = untrained_generator(cfg, direction)
         tr = cls(net, cfg, direction=direction, mode=mode or cfg.test.mode, device=device)
-        tr.weights, tr.source = "untrained", "untrained"
+        tr.weights = "untrained"
         return tr
 
     def __repr__(self) -> str:

@@ -70,6 +70,11 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     return data
 
 
+def state_of(net: torch.nn.Module) -> dict[str, torch.Tensor]:
+    """A CPU copy of ``net``'s state dict: what checkpoints and exports store."""
+    return {k: v.detach().cpu() for k, v in net.state_dict().items()}
+
+
 def describe_mismatch(missing: list[str], unexpected: list[str], shapes: list[str]) -> str:
     """'missing N keys (first: ...); unexpected ...; N shape mismatches (first: ...)', or '' when all fit."""
     parts = []

@@ -30,7 +30,7 @@ from ..data.io import atomic_write_bytes
 from ..nets.blocks import has_batch_norm, recalibrate_batch_norm
 from ..registry import pipeline_class
 from . import dist
-from .checkpoint import CheckpointError, load_checkpoint, load_state_strict, save_checkpoint
+from .checkpoint import CheckpointError, load_checkpoint, load_state_strict, save_checkpoint, state_of
 
 
 class TrainingDiverged(RuntimeError):
@@ -214,6 +214,7 @@ class Trainer:
             name = pipe_cls.generator_name(cfg)
             self.ema[name] = copy.deepcopy(self.pipeline.nets[name]).eval().requires_grad_(False)
 
+        self._recal_cache: list[dict[str, Any]] | None = None
         self.ctx = _Context(self)
         self.step = 0
         self.epoch = 0
@@ -256,12 +257,12 @@ class Trainer:
             "kind": "training",
             "pipeline": self.cfg.pipeline,
             "config": config_to_dict(self.cfg),
-            "nets": {n: {k: v.detach().cpu() for k, v in net.state_dict().items()} for n, net in self.pipeline.nets.items()},
+            "nets": {n: state_of(net) for n, net in self.pipeline.nets.items()},
             "optimizers": {n: o.state_dict() for n, o in self.optimizers.items()},
             "schedulers": {n: s.state_dict() for n, s in self.schedulers.items()},
             "scaler": self.scaler.state_dict(),
             "pipeline_state": self.pipeline.state_dict(),
-            "ema": {n: {k: v.detach().cpu() for k, v in m.state_dict().items()} for n, m in self.ema.items()},
+            "ema": {n: state_of(m) for n, m in self.ema.items()},
             "step": self.step,
             "epoch": self.epoch,
             "batch_in_epoch": self.batch_in_epoch,
@@ -272,14 +273,17 @@ class Trainer:
     RECALIBRATION_EPOCH = 2**31 - 1  # an epoch number training never reaches: its own augmentation draws
 
     def _recalibration_batches(self) -> list[dict[str, Any]]:
-        """A fixed set of ``train.bn_recalibration_batches`` training batches (same every save),
-        built from ``(seed, epoch, index)`` keys: no loader, no global RNG, so exact resume holds."""
-        k, bs = self.cfg.train.bn_recalibration_batches, self.cfg.data.batch_size
-        g = torch.Generator().manual_seed(self.cfg.seed * 1_000_003 + 4243)
-        order = torch.randperm(len(self.dataset), generator=g).tolist()
-        keys = [(self.RECALIBRATION_EPOCH, order[i % len(order)]) for i in range(k * bs)]
-        collate = torch.utils.data.default_collate
-        return [self._to_device(collate([self.dataset[key] for key in keys[i : i + bs]])) for i in range(0, len(keys), bs)]
+        """A fixed set of ``train.bn_recalibration_batches`` training batches (the same at every
+        save, so decoded once and kept on the CPU), built from ``(seed, epoch, index)`` keys: no
+        loader, no global RNG, so exact resume holds."""
+        if self._recal_cache is None:
+            k, bs = self.cfg.train.bn_recalibration_batches, self.cfg.data.batch_size
+            g = torch.Generator().manual_seed(self.cfg.seed * 1_000_003 + 4243)
+            order = torch.randperm(len(self.dataset), generator=g).tolist()
+            keys = [(self.RECALIBRATION_EPOCH, order[i % len(order)]) for i in range(k * bs)]
+            collate = torch.utils.data.default_collate
+            self._recal_cache = [collate([self.dataset[key] for key in keys[i : i + bs]]) for i in range(0, len(keys), bs)]
+        return [self._to_device(b) for b in self._recal_cache]
 
     def recalibrate_batch_norm(self) -> list[str]:
         """Re-estimate the batch-norm statistics of every inference generator (and its EMA copy)
@@ -294,18 +298,17 @@ class Trainer:
             return []
         pipe = type(self.pipeline)
         names = sorted(set(pipe.directions.values()) or {pipe.sampled_net})
-        targets = [(n, self.pipeline.nets[n]) for n in names if n in self.pipeline.nets] + [(f"{n} (EMA)", m) for n, m in self.ema.items()]
-        targets = [(n, m) for n, m in targets if has_batch_norm(m)]
+        # (generator name, what to call it, module): each inference generator and each EMA copy
+        targets = [(n, n, self.pipeline.nets[n]) for n in names if n in self.pipeline.nets]
+        targets += [(n, f"{n} (EMA)", m) for n, m in self.ema.items()]
+        targets = [t for t in targets if has_batch_norm(t[2])]
         if not targets:
             return []
         batches = self._recalibration_batches()
-        done = []
-        for label, net in targets:
-            name = label.split(" ")[0]
+        for name, _, net in targets:
             rng = torch.Generator().manual_seed(self.cfg.seed + 7919)  # the same latents for a net and its EMA
             recalibrate_batch_norm(net, (self.pipeline.generator_inputs(name, b, rng) for b in batches))
-            done.append(label)
-        return done
+        return [label for _, label, _ in targets]
 
     def save(self) -> Path | None:
         """Recalibrate the generators' batch norms, then write ``last.pt`` (and ``step_N.pt``
