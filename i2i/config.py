@@ -74,7 +74,18 @@ class TrainConfig:
     inference and sampling when present. ``bn_recalibration_batches``: before every save,
     the batch-norm statistics of the inference generators (and their EMA copies) are
     re-estimated for the current weights over this many training batches (0: keep the
-    running averages, which lag the weights)."""
+    running averages, which lag the weights).
+
+    Validation: every ``val_every`` steps (0: never) and at the end, the pipeline's own
+    metrics (paired translation: L1 / PSNR / SSIM against targets; super-resolution: PSNR /
+    SSIM on Y and PSNR on RGB; generation: FID / KID on ``val_features``) are measured on up
+    to ``val_limit`` items (null: all) of ``data.val_root`` for the inference generators (EMA
+    when kept), logged, and ``checkpoints/best.pt`` keeps the best step by ``val_metric``
+    (default: the evaluation's first metric, e.g. PSNR or FID).
+
+    Trackers (rank 0, see :mod:`i2i.engine.trackers`): ``tensorboard`` writes ``RUN/tensorboard``;
+    ``wandb`` logs to the Weights & Biases project ``wandb_project`` (``WANDB_MODE=offline``
+    keeps it local). Both get grouped scalars, sample grids, the config and hyper-parameters."""
 
     epochs: int | None = 200
     steps: int | None = None
@@ -87,10 +98,16 @@ class TrainConfig:
     checkpoint_every: int = 1000
     keep_checkpoints: int = 0
     tensorboard: bool = False
+    wandb: bool = False
+    wandb_project: str = "i2i"
     progress: bool = True
     deterministic: bool = False
     ema_decay: float = 0.0
     bn_recalibration_batches: int = 32
+    val_every: int = 0
+    val_metric: str | None = None
+    val_limit: int | None = 100
+    val_features: str = "inception"
 
 
 @dataclass
@@ -104,7 +121,8 @@ class TestConfig:
 @dataclass
 class DataConfig:
     """What every pipeline's data section has; pipelines declare subclasses with their own keys.
-    ``val_root``: held-out data for the preview grid (the training folder otherwise)."""
+    ``val_root``: held-out data for the preview grid (the training folder otherwise) and
+    for validation (``train.val_every``)."""
 
     root: str = ""
     val_root: str | None = None
@@ -412,6 +430,19 @@ def _validate(cfg: Config) -> None:
             raise ConfigError(f"'train.{key}' must be positive, got {getattr(t, key)}")
     if cfg.data.batch_size <= 0:
         raise ConfigError(f"'data.batch_size' must be positive, got {cfg.data.batch_size}")
+    if t.val_every < 0:
+        raise ConfigError(f"'train.val_every' must be 0 (no validation) or a number of steps, got {t.val_every}")
+    if t.val_limit is not None and t.val_limit <= 0:
+        raise ConfigError(f"'train.val_limit' must be a positive number of items or null (all), got {t.val_limit}")
+    if t.val_every and not cfg.data.val_root:
+        raise ConfigError("'train.val_every' needs 'data.val_root': a folder of held-out data the model never trains on")
+    if t.val_metric is not None:
+        from .registry import evaluation, pipeline_class
+
+        names = evaluation(pipeline_class(cfg.pipeline).evaluation).validator.metric_names(cfg)
+        if t.val_metric not in names:
+            raise ConfigError(f"'train.val_metric' {t.val_metric!r} is not measured for {cfg.pipeline}"
+                              f"{did_you_mean(t.val_metric, list(names))}; choose one of {', '.join(names)}")
 
 
 # ----------------------------------------------------------------------------- versions

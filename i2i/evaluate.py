@@ -20,6 +20,7 @@ from typing import Any
 import torch
 
 from . import metrics, report
+from .config import Config
 from .data.datasets import PairedDataset
 from .data.io import write_image
 from .losses import imagenet_normalize, torchvision_cached_weights
@@ -48,21 +49,7 @@ def evaluate_paired(
     trained = Translator.from_checkpoint(checkpoint, mode=mode, direction=direction, device=device)
     cfg = trained.cfg
     baseline = Translator.untrained(cfg, direction=trained.direction, mode=trained.mode, device=device)
-    root, d = Path(data_root), cfg.data
-    # Pairs are oriented as the generator translates: a one-way model trained on paired data
-    # follows data.direction; a two-way model's b_to_a generator reads B and should produce A.
-    data_direction = getattr(d, "direction", "a_to_b")
-    dataset = PairedDataset(
-        root,
-        direction="b_to_a" if (trained.direction == "b_to_a") != (data_direction == "b_to_a") else "a_to_b",
-        in_channels=trained.in_channels,
-        out_channels=trained.out_channels,
-        preprocess=d.preprocess,
-        load_size=d.load_size,
-        crop_size=d.crop_size,
-        train=False,
-        folders=("testA", "testB") if (root / "testA").is_dir() else ("A", "B"),
-    )
+    dataset = paired_dataset(cfg, data_root, trained.direction, trained.in_channels, trained.out_channels)
     n = len(dataset) if limit is None else min(limit, len(dataset))
     per_image, rows = [], []
     out = Path(out_dir) if out_dir else None
@@ -120,6 +107,26 @@ def evaluate_paired(
         out.mkdir(parents=True, exist_ok=True)
         (out / "metrics.json").write_text(json.dumps(result, indent=2))
     return result
+
+
+def paired_dataset(cfg: Config, root: str | Path, direction: str, in_channels: int, out_channels: int) -> PairedDataset:
+    """The pairs under ``root`` (``testA/`` + ``testB/``, ``A/`` + ``B/`` or side-by-side AB),
+    test-time preprocessed as ``cfg.data`` says and oriented as the generator of
+    ``direction`` translates: a one-way model trained on paired data follows
+    ``data.direction``; a two-way model's ``b_to_a`` generator reads B and should produce A."""
+    root, d = Path(root), cfg.data
+    data_direction = getattr(d, "direction", "a_to_b")
+    return PairedDataset(
+        root,
+        direction="b_to_a" if (direction == "b_to_a") != (data_direction == "b_to_a") else "a_to_b",
+        in_channels=in_channels,
+        out_channels=out_channels,
+        preprocess=d.preprocess,
+        load_size=d.load_size,
+        crop_size=d.crop_size,
+        train=False,
+        folders=("testA", "testB") if (root / "testA").is_dir() else ("A", "B"),
+    )
 
 
 def _as_channels(x: torch.Tensor, channels: int) -> torch.Tensor:
@@ -237,7 +244,7 @@ class _Inception(torch.nn.Module):
         return self.net(imagenet_normalize(x))
 
 
-def feature_extractor(spec: str = "inception") -> torch.nn.Module:
+def feature_extractor(spec: str = "inception", option: str = "--features") -> torch.nn.Module:
     """Features for FID / KID.
 
     ``inception``: torchvision's ImageNet Inception-v3 from a local file (torchvision's
@@ -247,7 +254,7 @@ def feature_extractor(spec: str = "inception") -> torch.nn.Module:
     (where ImageNet features mean little: digits, medical scans, ...) mapping
     ``(N, C, H, W)`` images in [-1, 1] to ``(N, D)``: a ``torch.export`` program saved with
     ``torch.export.save`` as ``.pt2`` (export it with a dynamic batch dimension), or a
-    TorchScript file.
+    TorchScript file. ``option`` is how errors name the setting (``train.val_features`` in training).
     """
     import os
 
@@ -256,17 +263,19 @@ def feature_extractor(spec: str = "inception") -> torch.nn.Module:
     if spec == "inception":
         return _Inception(torchvision_cached_weights(
             INCEPTION_FILE, needed_for="FID/KID with Inception (torchvision's ImageNet Inception-v3)",
-            otherwise="or choose --features pixels or --features PATH to a feature model of your domain (.pt2)"))
+            otherwise=f"or choose {option} pixels or {option} PATH to a feature model of your domain (.pt2)"))
     if not os.path.isfile(spec):
-        raise FileNotFoundError(f"--features {spec!r}: not 'inception', 'pixels' or an existing .pt2 / TorchScript feature model")
+        raise FileNotFoundError(f"{option} {spec!r}: not 'inception', 'pixels' or an existing .pt2 / TorchScript feature model")
     if spec.endswith(".pt2"):
         return torch.export.load(spec).module()
     return torch.jit.load(spec, map_location="cpu").eval()
 
 
 @torch.inference_mode()
-def _features(extractor: torch.nn.Module, images: torch.Tensor, batch_size: int = 64) -> torch.Tensor:
-    return torch.cat([extractor(images[i : i + batch_size]).float().flatten(1) for i in range(0, images.shape[0], batch_size)])
+def _features(extractor: torch.nn.Module, images: torch.Tensor, device: torch.device | str = "cpu", batch_size: int = 64) -> torch.Tensor:
+    """``(N, D)`` features (on the CPU) of ``(N, C, H, W)`` images, computed in batches on ``device``."""
+    return torch.cat([extractor(images[i : i + batch_size].to(device)).float().flatten(1).cpu()
+                      for i in range(0, images.shape[0], batch_size)])
 
 
 def evaluate_generation(
@@ -285,14 +294,14 @@ def evaluate_generation(
     from .data.datasets import ImageDataset
     from .sampler import Generator
 
-    extractor = feature_extractor(features)
     gen = Generator.from_checkpoint(checkpoint, device=device)
+    extractor = feature_extractor(features).to(gen.device)
     cfg = gen.cfg
     real_ds = ImageDataset(real_root, size=cfg.data.image_size, channels=gen.net.out_channels, train=False, fit=cfg.data.fit)
     idx = torch.randperm(len(real_ds), generator=torch.Generator().manual_seed(seed))[:n].tolist()
     real = torch.stack([real_ds[i]["image"] for i in idx])
     fake = gen.sample(n, seed=seed)
-    fr, ff = _features(extractor, real), _features(extractor, fake)
+    fr, ff = _features(extractor, real, gen.device), _features(extractor, fake, gen.device)
     result = {"fid": metrics.frechet_distance(ff, fr), "kid": metrics.kernel_distance(ff, fr, seed=seed),
               "n_fake": n, "n_real": len(idx), "features": features, "checkpoint": str(checkpoint), "weights": gen.weights}
     if out_dir is not None:
@@ -315,17 +324,215 @@ def _generation_report(r: dict[str, Any]) -> str:
             f"{r['weights']} weights)")
 
 
+# ----------------------------------------------------------------------------- validation
+class ValidationError(ValueError):
+    """The validation data cannot be used (missing, empty, unpaired); the message names it."""
+
+
+class Validator:
+    """What the trainer measures every ``train.val_every`` steps on ``data.val_root``: the
+    evaluation's own metrics for the generators inference would use, on held-out data that is
+    decoded once (and kept on the CPU) when training starts.
+
+    Built with ``(cfg, root, nets, limit=, features=)`` where ``nets`` maps each direction
+    (``None`` for generation) to its inference generator, only read for its shapes; called
+    with the same mapping, it returns ``{metric: value}``. It never changes the nets it is
+    given (it measures copies) nor the global random generators, so exact resume holds.
+    ``metric_names(cfg)``: every metric it reports -> ``"max"`` or ``"min"`` (which way is
+    better); ``default_metric``: what ``best.pt`` follows unless ``train.val_metric`` says.
+    """
+
+    default_metric: str = ""
+
+    @classmethod
+    def metric_names(cls, cfg: Config) -> dict[str, str]:
+        raise NotImplementedError
+
+    def describe(self) -> str:
+        """One banner line: the data and the baselines to beat."""
+        raise NotImplementedError
+
+    def __call__(self, nets: dict[str | None, torch.nn.Module]) -> dict[str, float]:
+        raise NotImplementedError
+
+
+def _device_of(net: torch.nn.Module) -> torch.device:
+    return next(iter(net.parameters())).device
+
+
+def _inference_copy(net: torch.nn.Module, cfg: Config, direction: str) -> Translator:
+    import copy
+
+    return Translator(copy.deepcopy(net), cfg, direction=direction, mode=cfg.test.mode, device=_device_of(net))
+
+
+def _mean_scores(scores: list[dict[str, float]]) -> dict[str, float]:
+    return {k: sum(s[k] for s in scores) / len(scores) for k in scores[0]}
+
+
+def _fmt(values: dict[str, float]) -> str:
+    return " ".join(f"{k} {v:.4g}" for k, v in values.items())
+
+
+class PairedValidator(Validator):
+    """L1 (on [0, 1]), PSNR (dB, RGB) and SSIM against the targets of ``val_root``'s pairs, for
+    every direction the pipeline translates (CycleGAN: both, named ``PSNR_a_to_b`` ...,
+    with ``PSNR`` their mean)."""
+
+    default_metric = "PSNR"
+    BETTER = {"L1": "min", "PSNR": "max", "SSIM": "max"}
+
+    @classmethod
+    def metric_names(cls, cfg: Config) -> dict[str, str]:
+        from .registry import pipeline_class
+
+        directions = list(pipeline_class(cfg.pipeline).directions)
+        names = dict(cls.BETTER)
+        if len(directions) > 1:
+            names.update({f"{m}_{d}": b for d in directions for m, b in cls.BETTER.items()})
+        return names
+
+    def __init__(self, cfg: Config, root: str | Path, nets: dict[str | None, torch.nn.Module], *, limit: int | None = None,
+                 features: str = "") -> None:
+        from .data.datasets import DataError
+
+        self.cfg, self.root = cfg, Path(root)
+        self.items: dict[str, list[dict[str, Any]]] = {}
+        for direction, net in nets.items():
+            try:
+                ds = paired_dataset(cfg, root, direction, net.in_channels, net.out_channels)
+            except DataError as e:
+                raise ValidationError(
+                    f"data.val_root: {e}. Validation of {cfg.pipeline} compares translations with targets, so it needs pairs "
+                    "(A/ + B/ or testA/ + testB/ with matching names, or side-by-side AB images)") from None
+            n = len(ds) if limit is None else min(limit, len(ds))
+            self.items[direction] = [ds[i] for i in range(n)]
+        self.baselines = {d: _mean_scores([self.scores(_as_channels(it["input"][None], it["target"].shape[0]), it["target"][None])
+                                           for it in items]) for d, items in self.items.items()}
+
+    @staticmethod
+    def scores(pred: torch.Tensor, target: torch.Tensor) -> dict[str, float]:
+        """L1, PSNR and SSIM of one ``(1, C, H, W)`` prediction in [-1, 1]."""
+        return {"L1": float(metrics.l1_error(pred, target)[0]), "PSNR": float(metrics.psnr(pred, target)[0]),
+                "SSIM": float(metrics.ssim(pred, target)[0])}
+
+    def describe(self) -> str:
+        n = len(next(iter(self.items.values())))
+        base = "; ".join(f"{d}: {_fmt(b)}" for d, b in self.baselines.items()) if len(self.items) > 1 else _fmt(
+            next(iter(self.baselines.values())))
+        return f"{n} pairs in {self.root}, L1 / PSNR / SSIM against targets; identity (input as output) {base}"
+
+    def __call__(self, nets: dict[str | None, torch.nn.Module]) -> dict[str, float]:
+        per_direction = {}
+        for direction, items in self.items.items():
+            tr = _inference_copy(nets[direction], self.cfg, direction)
+            per_direction[direction] = _mean_scores(
+                [self.scores(tr.translate_tensor(it["input"][None]).cpu(), it["target"][None]) for it in items])
+        if len(per_direction) == 1:
+            return next(iter(per_direction.values()))
+        out = {m: sum(s[m] for s in per_direction.values()) / len(per_direction) for m in self.BETTER}
+        out.update({f"{m}_{d}": s[m] for d, s in per_direction.items() for m in self.BETTER})
+        return out
+
+
+class SuperResolutionValidator(Validator):
+    """PSNR / SSIM on BT.601 Y (``PSNR_Y``, ``SSIM_Y``) and PSNR on RGB of the 8-bit upscales of
+    ``val_root``'s whole HR images (bicubic LR, ``scale`` border removed, as ``i2i eval``)."""
+
+    default_metric = "PSNR_Y"
+    BETTER = {"PSNR_Y": "max", "SSIM_Y": "max", "PSNR": "max"}
+
+    @classmethod
+    def metric_names(cls, cfg: Config) -> dict[str, str]:
+        return dict(cls.BETTER)
+
+    def __init__(self, cfg: Config, root: str | Path, nets: dict[str | None, torch.nn.Module], *, limit: int | None = None,
+                 features: str = "") -> None:
+        from .data.datasets import DataError, SRDataset
+        from .data.resize import imresize
+
+        (self.direction, net), = nets.items()
+        self.cfg, self.root, self.scale = cfg, Path(root), int(net.scale)
+        try:
+            ds = SRDataset(root, scale=self.scale, channels=net.out_channels, train=False, full_images=True)
+        except DataError as e:
+            raise ValidationError(f"data.val_root: {e}") from None
+        n = len(ds) if limit is None else min(limit, len(ds))
+        self.items = [ds[i] for i in range(n)]
+        self.bicubic = _mean_scores([self.scores(_quantize(imresize(it["input"][None], float(self.scale))), it["target"][None])
+                                     for it in self.items])
+
+    def scores(self, pred: torch.Tensor, hr: torch.Tensor) -> dict[str, float]:
+        s = self.scale
+        return {"PSNR_Y": float(metrics.psnr(pred, hr, y=True, border=s)[0]), "SSIM_Y": float(metrics.ssim(pred, hr, y=True, border=s)[0]),
+                "PSNR": float(metrics.psnr(pred, hr, border=s)[0])}
+
+    def describe(self) -> str:
+        return f"{len(self.items)} HR images in {self.root} at x{self.scale}; bicubic {_fmt(self.bicubic)}"
+
+    def __call__(self, nets: dict[str | None, torch.nn.Module]) -> dict[str, float]:
+        tr = _inference_copy(nets[self.direction], self.cfg, self.direction)
+        return _mean_scores([self.scores(_quantize(tr.translate_tensor(it["input"][None]).cpu()), it["target"][None])
+                             for it in self.items])
+
+
+class GenerationValidator(Validator):
+    """FID and KID of as many samples as real images (up to ``limit``) from ``val_root``, on
+    ``train.val_features`` (``inception``, ``pixels`` or a feature model file; see
+    :func:`feature_extractor`). The latents are the same at every validation (from
+    ``cfg.seed``); the real features are computed once."""
+
+    default_metric = "FID"
+    BETTER = {"FID": "min", "KID": "min"}
+
+    @classmethod
+    def metric_names(cls, cfg: Config) -> dict[str, str]:
+        return dict(cls.BETTER)
+
+    def __init__(self, cfg: Config, root: str | Path, nets: dict[str | None, torch.nn.Module], *, limit: int | None = None,
+                 features: str = "inception") -> None:
+        from .data.datasets import DataError, ImageDataset
+
+        net = nets[None]
+        self.cfg, self.root, self.features = cfg, Path(root), features
+        self.device = _device_of(net)
+        self.extractor = feature_extractor(features, option="train.val_features").to(self.device)
+        try:
+            ds = ImageDataset(root, size=cfg.data.image_size, channels=net.out_channels, train=False, fit=cfg.data.fit)
+        except DataError as e:
+            raise ValidationError(f"data.val_root: {e}") from None
+        n = len(ds) if limit is None else min(limit, len(ds))
+        if n < 2:
+            raise ValidationError(f"data.val_root '{root}': FID needs at least 2 real images, found {n}")
+        self.real = _features(self.extractor, torch.stack([ds[i]["image"] for i in range(n)]), self.device)
+        self.n = n
+
+    def describe(self) -> str:
+        return f"{self.n} real images in {self.root} vs {self.n} samples, FID / KID on {self.features} features"
+
+    def __call__(self, nets: dict[str | None, torch.nn.Module]) -> dict[str, float]:
+        import copy
+
+        from .sampler import Generator
+
+        gen = Generator(copy.deepcopy(nets[None]), self.cfg, device=self.device)
+        fake = _features(self.extractor, gen.sample(self.n, seed=self.cfg.seed), self.device)
+        return {"FID": metrics.frechet_distance(fake, self.real), "KID": metrics.kernel_distance(fake, self.real, seed=self.cfg.seed)}
+
+
 @dataclass(frozen=True)
 class Evaluation:
     """What ``i2i eval`` runs for a pipeline: ``run(checkpoint, data, **options)`` returning a
     result dict, the ``options`` it takes (beyond ``out`` and ``device``, which all take),
-    and ``report(result)``: the text printed."""
+    ``report(result)``: the text printed, and ``validator``: what training measures every
+    ``train.val_every`` steps (see :class:`Validator`)."""
 
     name: str
     description: str
     options: tuple[str, ...]
     run: Callable[..., dict[str, Any]]
     report: Callable[[dict[str, Any]], str]
+    validator: type[Validator]
 
     def __call__(self, checkpoint: str | Path, data: str | Path, **options: Any) -> dict[str, Any]:
         unknown = sorted(set(options) - {*self.options, "out_dir", "device"})
@@ -335,8 +542,8 @@ class Evaluation:
 
 
 PAIRED = Evaluation("paired", "paired translation (L1 / PSNR against targets, with baselines)", ("mode", "direction", "limit"),
-                    evaluate_paired, _paired_report)
+                    evaluate_paired, _paired_report, PairedValidator)
 SUPER_RESOLUTION = Evaluation("super_resolution", "super-resolution (PSNR / SSIM against HR images, with bicubic)",
-                              ("tile", "limit"), evaluate_sr, _sr_report)
+                              ("tile", "limit"), evaluate_sr, _sr_report, SuperResolutionValidator)
 GENERATION = Evaluation("generation", "generation (FID / KID of samples against real images)", ("n", "features"),
-                        evaluate_generation, _generation_report)
+                        evaluate_generation, _generation_report, GenerationValidator)

@@ -65,13 +65,17 @@ def ssim(pred: torch.Tensor, target: torch.Tensor, *, y: bool = False, border: i
 def frechet_distance(feats_a: torch.Tensor, feats_b: torch.Tensor) -> float:
     """FID between two ``(N, D)`` feature sets: ``|mu_a - mu_b|^2 + Tr(S_a + S_b - 2 (S_a S_b)^(1/2))``
     (Heusel et al. 2017), in float64."""
+    import warnings
+
     import numpy as np
     from scipy import linalg
 
     a, b = feats_a.double().cpu().numpy(), feats_b.double().cpu().numpy()
     mu_a, mu_b = a.mean(0), b.mean(0)
     sa, sb = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
-    covmean = linalg.sqrtm(sa @ sb)
+    with warnings.catch_warnings():  # a singular product (few samples) is handled just below
+        warnings.simplefilter("ignore", linalg.LinAlgWarning)
+        covmean = linalg.sqrtm(sa @ sb)
     if not np.isfinite(covmean).all():  # singular product: regularise as the reference code does
         eps = np.eye(sa.shape[0]) * 1e-6
         covmean = linalg.sqrtm((sa + eps) @ (sb + eps))

@@ -21,7 +21,12 @@ def to_rgb8(t: torch.Tensor) -> np.ndarray:
 
 
 def save_grid(path: str | Path, columns: list[torch.Tensor], pad: int = 2, titles: list[str] | None = None) -> Path:
-    """PNG grid: one row per sample, one column per tensor in ``columns``.
+    """Write :func:`grid_image` of ``columns`` as a PNG at ``path`` (atomically); returns the path."""
+    return write_image(path, grid_image(columns, pad=pad, titles=titles))
+
+
+def grid_image(columns: list[torch.Tensor], pad: int = 2, titles: list[str] | None = None) -> np.ndarray:
+    """``(H, W, 3)`` uint8 grid: one row per sample, one column per tensor in ``columns``.
 
     Each tensor is ``(N, C, H, W)`` in [-1, 1]; columns may differ in size (cells are
     padded to the largest) and in channels (gray is shown as RGB). ``titles`` (one per
@@ -45,7 +50,7 @@ def save_grid(path: str | Path, columns: list[torch.Tensor], pad: int = 2, title
             img = to_rgb8(col[i])
             y = band + pad + i * (h + pad)
             grid[y : y + img.shape[0], x : x + img.shape[1]] = img
-    return write_image(path, grid)
+    return grid
 
 
 def read_metrics(path: str | Path) -> list[dict[str, Any]]:
@@ -61,12 +66,14 @@ def loss_curves_svg(records: list[dict[str, Any]], keys: list[str] | None = None
     if not records:
         return "<p>No training metrics recorded.</p>"
     skip = {"step", "epoch", "it_per_s"}
-    keys = keys or [k for k in records[0] if k not in skip and not k.startswith("lr_")]
+    # Every key any record has (training losses, then ``val_*`` metrics logged on their own lines).
+    keys = keys or list(dict.fromkeys(k for r in records for k in r if k not in skip and not k.startswith("lr_")))
     colors = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b"]
-    steps = [r["step"] for r in records]
-    x0, x1 = min(steps), max(max(steps), min(steps) + 1)
+    all_steps = [r["step"] for r in records]
+    x0, x1 = min(all_steps), max(max(all_steps), min(all_steps) + 1)
     parts = []
     for i, key in enumerate(keys):
+        steps = [r["step"] for r in records if key in r]
         ys = [float(r[key]) for r in records if key in r]
         if not ys:
             continue

@@ -76,13 +76,13 @@ def data_roots(tmp_path_factory, gray2color, photos) -> dict[type, Path]:
     return {PairedDataConfig: gray2color / "train", UnpairedDataConfig: unpaired, SRDataConfig: hr, GenerationDataConfig: shapes}
 
 
-def example_config(name: str, tmp_path: Path, data_roots: dict[type, Path], **train):
+def example_config(name: str, tmp_path: Path, data_roots: dict[type, Path], val_root: Path | None = None, **train):
     pipe = pipeline_class(name)
     root = next((r for cls, r in data_roots.items() if issubclass(pipe.DataConfig, cls)), None)
     assert root is not None, f"add a data builder for {pipe.DataConfig.__name__} to data_roots"
     ex = pipe.example
     model = ex.get("model", {})
-    data = {"root": str(root), "val_root": None, "num_workers": 0, **ex.get("data", {})}
+    data = {"root": str(root), "val_root": str(val_root) if val_root else None, "num_workers": 0, **ex.get("data", {})}
     train = {"steps": 4, "checkpoint_every": 2, "log_every": 1, **train}
     return tiny_config(tmp_path, root, pipeline=name, model=model, data=data, loss=ex.get("loss", {}), train=train)
 
@@ -123,6 +123,37 @@ def test_every_pipeline_resumes_exactly(name, tmp_path, data_roots):
     split = example_config(name, tmp_path / "b", data_roots, **common)
     a, _ = assert_exact_resume(straight, split, stop_at=2, parts=("nets", "ema"))
     assert a["step"] == 4 and a["config"]["version"] == 2
+
+
+@pytest.mark.parametrize("name", list(PIPELINES))
+def test_every_pipeline_validates_with_its_own_metrics_keeps_the_best_and_resumes_exactly(name, tmp_path, data_roots, gray2color):
+    import json
+
+    from i2i.registry import evaluation
+
+    pipe = pipeline_class(name)
+    # Held-out data with known answers: pairs for translation (CycleGAN too), HR images, real images.
+    val_root = data_roots[SRDataConfig] if pipe.evaluation == "super_resolution" else (
+        data_roots[GenerationDataConfig] if pipe.kind == "generation" else gray2color / "test")
+    common = {"ema_decay": 0.5, "val_every": 1, "val_limit": 3, "val_features": "pixels"}
+
+    straight, split = (example_config(name, tmp_path / sub, data_roots, val_root=val_root, **common) for sub in "ab")
+    a, b = assert_exact_resume(straight, split, stop_at=2, parts=("nets", "ema"))
+    names = evaluation(pipe.evaluation).validator.metric_names(straight)
+    metric = evaluation(pipe.evaluation).validator.default_metric
+    records = [[json.loads(x) for x in (c.run_dir / "metrics.jsonl").read_text().splitlines()] for c in (straight, split)]
+    val = [[r for r in rs if any(k.startswith("val_") for k in r)] for rs in records]
+    assert [r["step"] for r in val[0]] == [1, 2, 3, 4]
+    assert val[0] == val[1], "a resumed run must validate exactly as an uninterrupted one"
+    assert {k[4:] for k in val[0][0] if k.startswith("val_")} == set(names)
+    assert all(np.isfinite(r[f"val_{metric}"]) for r in val[0])
+    # best.pt is the best step by the default metric, and both runs agree on it.
+    values = [r[f"val_{metric}"] for r in val[0]]
+    pick = max if names[metric] == "max" else min
+    best_step = val[0][values.index(pick(values))]["step"]
+    assert a["best"] == b["best"] == {"metric": metric, "value": pick(values), "step": best_step}
+    kept = torch.load(straight.run_dir / "checkpoints" / "best.pt", weights_only=True)
+    assert kept["step"] == best_step and kept["best"]["step"] == best_step
 
 
 @pytest.mark.parametrize("name", list(PIPELINES))

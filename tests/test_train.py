@@ -143,28 +143,3 @@ def test_compiled_training_writes_plain_checkpoints(tmp_path, gray2color, make_c
     assert not any("_orig_mod" in k for sd in data["nets"].values() for k in sd)
     tr = i2i.Translator.from_checkpoint(summary["checkpoint"], device="cpu")
     assert tr(torch.zeros(1, 1, 32, 32)).shape == (1, 3, 32, 32)
-
-
-def test_tensorboard_writes_the_logged_scalars(tmp_path, gray2color, make_config):
-    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
-
-    cfg = make_config(tmp_path, gray2color, train={"steps": 4, "log_every": 2, "tensorboard": True})
-    train(cfg)
-    events = list((cfg.run_dir / "tensorboard").glob("events.out.tfevents.*"))
-    assert len(events) == 1
-    acc = EventAccumulator(str(events[0]))
-    acc.Reload()
-    tags = acc.Tags()["scalars"]
-    assert {"G_L1", "D_real", "lr_G"} <= set(tags)
-    logged = [json.loads(line) for line in (cfg.run_dir / "metrics.jsonl").read_text().splitlines()]
-    assert [e.step for e in acc.Scalars("G_L1")] == [r["step"] for r in logged] == [2, 4]
-    assert [e.value for e in acc.Scalars("G_L1")] == pytest.approx([r["G_L1"] for r in logged])
-
-
-def test_tensorboard_missing_is_a_clear_error(tmp_path, gray2color, make_config, monkeypatch):
-    import sys
-
-    monkeypatch.setitem(sys.modules, "torch.utils.tensorboard", None)  # as if the extra were not installed
-    cfg = make_config(tmp_path, gray2color, train={"steps": 2, "tensorboard": True})
-    with pytest.raises(ConfigError, match=r"pip install 'i2i\[tensorboard\]'"):
-        train(cfg)

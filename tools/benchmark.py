@@ -54,7 +54,7 @@ def make_data(root: Path, cfg, n: int = 16) -> list[str]:
     for i in range(n):
         write_image(root / "A" / f"{i}.png", rng.integers(0, 256, (s, s, a_ch), dtype=np.uint8))
         write_image(root / "B" / f"{i}.png", rng.integers(0, 256, (s, s, g.arg("out_channels")), dtype=np.uint8))
-    settings = [f"data.root={root if hasattr(d, 'load_size') else root / 'B'}", "data.val_root=null"]
+    settings = [f"data.root={root if hasattr(d, 'load_size') else root / 'B'}", "data.val_root=null", "train.val_every=0"]
     return settings + (["data.layout=folders"] if hasattr(d, "layout") else [])
 
 

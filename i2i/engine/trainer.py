@@ -26,11 +26,12 @@ from torch.utils.data import DataLoader
 
 from .. import report
 from ..config import Config, ConfigError, config_to_dict, dump_config
-from ..data.io import atomic_write_bytes
+from ..data.io import atomic_write_bytes, write_image
 from ..nets.blocks import has_batch_norm, recalibrate_batch_norm
 from ..registry import pipeline_class
 from . import dist
 from .checkpoint import CheckpointError, load_checkpoint, load_state_strict, save_checkpoint, state_of
+from .trackers import Tracker, group_scalars, start_trackers
 
 
 class TrainingDiverged(RuntimeError):
@@ -149,11 +150,15 @@ class Trainer:
         pipe_cls = pipeline_class(cfg.pipeline)
         self.pipeline = pipe_cls(cfg)
         self.dataset = pipe_cls.make_dataset(cfg, train=True)
-        preview = (
-            pipe_cls.make_dataset(cfg, train=False, root=cfg.data.val_root)
-            if cfg.data.val_root
-            else pipe_cls.make_dataset(cfg, train=False)
-        )
+        if cfg.data.val_root:
+            from ..data.datasets import DataError
+
+            try:
+                preview = pipe_cls.make_dataset(cfg, train=False, root=cfg.data.val_root)
+            except DataError as e:
+                raise DataError(f"data.val_root: {e}") from None
+        else:
+            preview = pipe_cls.make_dataset(cfg, train=False)
         self.preview_batch = torch.utils.data.default_collate([preview[i] for i in range(min(4, len(preview)))])
         torch.manual_seed(cfg.seed + self.rank)
         random.seed(cfg.seed + self.rank)
@@ -215,15 +220,48 @@ class Trainer:
             self.ema[name] = copy.deepcopy(self.pipeline.nets[name]).eval().requires_grad_(False)
 
         self._recal_cache: list[dict[str, Any]] | None = None
+        self._recalibrated_at: int | None = None
+        self._setup_validation()
         self.ctx = _Context(self)
         self.step = 0
         self.epoch = 0
         self.batch_in_epoch = 0
         self.history: list[dict[str, Any]] = []
+        self.val_history: list[dict[str, Any]] = []
         if self.resume_path is not None:
             self._load(self.resume_path)
 
     # ------------------------------------------------------------------ setup helpers
+    def _setup_validation(self) -> None:
+        """The pipeline's :class:`~i2i.evaluate.Validator` on ``data.val_root`` (rank 0 builds
+        it, decoding the data once; a missing or empty folder stops here, before training)."""
+        from ..evaluate import ValidationError
+        from ..registry import evaluation
+
+        cfg, t = self.cfg, self.cfg.train
+        self.validator = None
+        self.val_metric = None
+        self.best: dict[str, Any] = {"metric": None, "value": None, "step": None}
+        if not t.val_every:
+            return
+        validator_cls = evaluation(type(self.pipeline).evaluation).validator
+        self.val_metric = t.val_metric or validator_cls.default_metric
+        self.val_better = validator_cls.metric_names(cfg)[self.val_metric]
+        self.best["metric"] = self.val_metric
+        if self.is_main:
+            try:
+                self.validator = validator_cls(cfg, cfg.data.val_root, self.inference_nets(), limit=t.val_limit,
+                                               features=t.val_features)
+            except (ValidationError, FileNotFoundError) as e:
+                raise ConfigError(f"train.val_every={t.val_every}: {e}") from None
+
+    def inference_nets(self) -> dict[str | None, nn.Module]:
+        """Direction (None for generation) -> the generator inference would run: the EMA copy
+        when kept, else the trained net (the modules themselves, not copies)."""
+        pipe = type(self.pipeline)
+        names = dict(pipe.directions) if pipe.kind == "translation" else {None: pipe.generator_name(self.cfg)}
+        return {d: self.ema.get(n, self.pipeline.nets[n]) for d, n in names.items()}
+
     def _resume_path(self, resume: str | None) -> Path | None:
         last = self.ckpt_dir / "last.pt"
         if resume is None:
@@ -267,6 +305,7 @@ class Trainer:
             "epoch": self.epoch,
             "batch_in_epoch": self.batch_in_epoch,
             "rng": _rng_state(),
+            "best": dict(self.best),
         }
 
     EMA_RAMPUP = 0.05  # the EMA's half-life as a fraction of the steps trained so far
@@ -294,8 +333,9 @@ class Trainer:
         eval-mode inference lose to the same weights with batch statistics. Running
         statistics never influence a training step, so this changes nothing but inference.
         Returns the names of the nets recalibrated."""
-        if self.cfg.train.bn_recalibration_batches <= 0:
+        if self.cfg.train.bn_recalibration_batches <= 0 or self._recalibrated_at == self.step:
             return []
+        self._recalibrated_at = self.step  # the same batches and weights give the same statistics: once per step
         pipe = type(self.pipeline)
         names = sorted(set(pipe.directions.values()) or {pipe.sampled_net})
         # (generator name, what to call it, module): each inference generator and each EMA copy
@@ -325,6 +365,23 @@ class Trainer:
                     old.unlink()
         dist.barrier()
         return path
+
+    def validate(self) -> dict[str, float] | None:
+        """Recalibrate the batch norms (as a save would), then measure the validator's metrics
+        for the inference generators; on rank 0, when ``train.val_metric`` improved, write
+        ``checkpoints/best.pt`` (the full training state at this step). Returns the metrics
+        (None on other ranks). Neither the nets nor the random generators change, so a run
+        validates identically whether or not it was resumed."""
+        self.recalibrate_batch_norm()
+        values = None
+        if self.is_main and self.validator is not None:
+            values = self.validator(self.inference_nets())
+            v, best = values[self.val_metric], self.best["value"]
+            if best is None or (v > best if self.val_better == "max" else v < best):
+                self.best.update(value=v, step=self.step)
+                save_checkpoint(self.ckpt_dir / "best.pt", self.state())
+        dist.barrier()
+        return values
 
     def _init_generator(self, path: Path) -> None:
         """Start the generator from another run's raw weights (e.g. SRGAN from a pretrained SRResNet)."""
@@ -358,6 +415,9 @@ class Trainer:
                 ema.load_state_dict(self.pipeline.nets[name].state_dict())
         self.pipeline.load_state_dict(data["pipeline_state"])
         self.step, self.epoch, self.batch_in_epoch = data["step"], data["epoch"], data["batch_in_epoch"]
+        best = data.get("best") or {}
+        if self.val_metric is not None and best.get("metric") == self.val_metric:
+            self.best = dict(best)  # a different metric (or none before) starts its own record
         if self.world == 1:  # other ranks' RNG streams are not saved; single process resumes bit-exactly
             _set_rng_state(data["rng"])
         metrics = self.run_dir / "metrics.jsonl"
@@ -422,18 +482,11 @@ class Trainer:
     def fit(self) -> dict[str, Any]:
         """Train until the configured length; returns a summary (final losses, step, paths)."""
         cfg, t = self.cfg, self.cfg.train
-        writer = None
+        trackers: list[Tracker] = []
         if self.is_main:
             self.run_dir.mkdir(parents=True, exist_ok=True)
             atomic_write_bytes(self.run_dir / "config.yaml", dump_config(cfg).encode())
-            if t.tensorboard:
-                try:
-                    from torch.utils.tensorboard import SummaryWriter
-                except ImportError:
-                    raise ConfigError(
-                        "train.tensorboard is true but the tensorboard package is missing; pip install 'i2i[tensorboard]'"
-                    ) from None
-                writer = SummaryWriter(str(self.run_dir / "tensorboard"))
+            trackers = start_trackers(cfg, self.run_dir)  # one that cannot start stops the run here
         for net in self.pipeline.nets.values():
             net.train()
 
@@ -469,28 +522,59 @@ class Trainer:
                     if self.is_main:
                         with open(self.run_dir / "metrics.jsonl", "a") as f:
                             f.write(json.dumps(record) + "\n")
-                        if writer is not None:
-                            for k, v in record.items():
-                                if k != "step":
-                                    writer.add_scalar(k, v, self.step)
+                        for tracker in trackers:
+                            tracker.log_scalars(group_scalars(record), self.step)
                     log.record(record)
                     sums, count, t0 = {}, 0, time.perf_counter()
+                t_aside = time.perf_counter()  # samples, validation and saves do not count against it/s
                 if self.is_main and (self.step % t.sample_every == 0 or self.step == self.total_steps):
-                    self.write_samples()
+                    self.write_samples(trackers)
+                if self.val_metric is not None and (self.step % t.val_every == 0 or self.step == self.total_steps):
+                    values = self.validate()
+                    if values is not None:
+                        record = {"step": self.step, "epoch": self.epoch, **{f"val_{k}": v for k, v in values.items()}}
+                        self.val_history.append(record)
+                        with open(self.run_dir / "metrics.jsonl", "a") as f:
+                            f.write(json.dumps(record) + "\n")
+                        for tracker in trackers:
+                            tracker.log_scalars(group_scalars(record), self.step)
+                        log.lines([self.validation_line(values)])
                 if self.step % t.checkpoint_every == 0 or self.step == self.total_steps:
                     self.save()
+                t0 += time.perf_counter() - t_aside
         except BaseException:
             log.close(f"stopped at step {self.step}/{self.total_steps} after {format_duration(time.perf_counter() - t_fit)}; "
                       f"the last checkpoint is {self.ckpt_dir / 'last.pt'}")
+            for tracker in trackers:
+                tracker.finish({})
             raise
-        finally:
-            if writer is not None:
-                writer.close()
+        final = {f"final/{k}": v for k, v in last_logs.items()}
+        if self.best["value"] is not None:
+            final[f"best/{self.best['metric']}"] = self.best["value"]
+        for tracker in trackers:
+            tracker.finish(final)
         losses = ", ".join(f"{k} {v:.4g}" for k, v in last_logs.items())
+        best = ""
+        if self.best["value"] is not None:
+            best = f"; best {self.best['metric']} {self.best['value']:.4g} at step {self.best['step']} in {self.ckpt_dir / 'best.pt'}"
         log.close(f"done: step {self.step}/{self.total_steps} ({self.step - start_step} steps in "
-                  f"{format_duration(time.perf_counter() - t_fit)}); {losses}; checkpoint {self.ckpt_dir / 'last.pt'}")
-        return {"step": self.step, "losses": last_logs, "checkpoint": str(self.ckpt_dir / "last.pt"), "run_dir": str(self.run_dir),
-                "rank": self.rank}
+                  f"{format_duration(time.perf_counter() - t_fit)}); {losses}; checkpoint {self.ckpt_dir / 'last.pt'}{best}")
+        summary = {"step": self.step, "losses": last_logs, "checkpoint": str(self.ckpt_dir / "last.pt"), "run_dir": str(self.run_dir),
+                   "rank": self.rank}
+        if self.val_metric is not None:
+            summary["validation"] = {**self.best, "last": self.val_history[-1] if self.val_history else None,
+                                     "checkpoint": str(self.ckpt_dir / "best.pt")}
+        return summary
+
+    def validation_line(self, values: dict[str, float]) -> str:
+        """``validation at step 200: PSNR 26.1 L1 0.0412 SSIM 0.812 | best PSNR 26.1 (step 200)``."""
+        shown = " ".join(f"{k} {v:.4g}" for k, v in values.items())
+        b = self.best
+        if b["step"] == self.step:
+            tail = " (new best: checkpoints/best.pt)"
+        else:
+            tail = f" | best {b['metric']} {b['value']:.4g} (step {b['step']})"
+        return f"validation at step {self.step}: {shown}{tail}"
 
     def banner(self) -> list[str]:
         """The start-up lines: what runs where, on what data, with which nets, from where."""
@@ -517,15 +601,22 @@ class Trainer:
             extras.append(f"batch-norm statistics re-estimated over {t.bn_recalibration_batches} batches at each save")
         if extras:
             lines.append("; ".join(extras))
+        if self.validator is not None:
+            better = "higher" if self.val_better == "max" else "lower"
+            lines.append(f"validation every {t.val_every} steps: {self.validator.describe()}; best.pt by {self.val_metric} "
+                         f"({better} is better)")
         lines.append(f"resumed from {self.resume_path} at step {self.step} (epoch {self.epoch})" if self.resume_path is not None
                      else "fresh start")
         return lines
 
-    def write_samples(self) -> Path:
-        """Sample grid of the fixed preview batch at the current step."""
+    def write_samples(self, trackers: list[Tracker] = ()) -> Path:
+        """Sample grid of the fixed preview batch at the current step (``RUN/samples/``), also
+        sent to ``trackers``."""
         images = self.pipeline.sample(self._to_device(self.preview_batch))
-        path = self.run_dir / "samples" / f"step_{self.step:08d}.png"
-        report.save_grid(path, list(images.values()), titles=list(images))
+        grid = report.grid_image(list(images.values()), titles=list(images))
+        path = write_image(self.run_dir / "samples" / f"step_{self.step:08d}.png", grid)
+        for tracker in trackers:
+            tracker.log_image("samples", grid, self.step)
         return path
 
 
