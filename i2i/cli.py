@@ -24,7 +24,9 @@ def _train(args: argparse.Namespace) -> int:
     summary = train(cfg, resume=args.resume)
     if summary["rank"] == 0:
         losses = ", ".join(f"{k} {v:.4g}" for k, v in summary["losses"].items())
-        print(f"trained {cfg.name} to step {summary['step']} ({losses}); checkpoint {summary['checkpoint']}")
+        v = summary.get("validation") or {}
+        best = f"; best {v['metric']} {v['value']:.4g} at step {v['step']}: {v['checkpoint']}" if v.get("value") is not None else ""
+        print(f"trained {cfg.name} to step {summary['step']} ({losses}); checkpoint {summary['checkpoint']}{best}")
     return 0
 
 

@@ -115,3 +115,17 @@ def test_generation_validation_needs_local_feature_weights_or_says_what_to_choos
     summary = i2i.train(cfg)
     assert summary["validation"]["metric"] == "FID" and summary["validation"]["value"] > 0
     assert torch.load(cfg.run_dir / "checkpoints" / "best.pt", weights_only=True)["kind"] == "training"
+
+
+def test_the_train_command_names_the_best_checkpoint(tmp_path, gray2color, make_config, capsys):
+    from i2i.cli import main
+    from i2i.config import dump_config
+
+    cfg = make_config(tmp_path, gray2color, train={"steps": 4, "val_every": 2, "val_limit": 3})
+    path = tmp_path / "cfg.yaml"
+    path.write_text(dump_config(cfg))
+    assert main(["train", str(path)]) == 0
+    out = capsys.readouterr()
+    best = torch.load(cfg.run_dir / "checkpoints" / "best.pt", weights_only=True)["best"]
+    assert f"best PSNR {best['value']:.4g} at step {best['step']}: {cfg.run_dir / 'checkpoints' / 'best.pt'}" in out.out
+    assert out.err.count("validation at step") == 2 and "\r" not in out.err
