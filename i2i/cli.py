@@ -141,31 +141,82 @@ def _eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def positive_int(text: str) -> int:
+    """argparse type: an integer >= 1 (``--n 0`` is refused by the parser, with the flag named)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} must be 1 or more")
+    return value
+
+
+def non_negative_int(text: str) -> int:
+    """argparse type: an integer >= 0."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{value} must be 0 or more")
+    return value
+
+
+def image_format(text: str) -> str:
+    """argparse type: an image format written ``png``, ``.png`` or ``PNG`` -> ``png``."""
+    from .data.io import IMAGE_EXTENSIONS
+
+    fmt = text.lower().lstrip(".")
+    if "." + fmt not in IMAGE_EXTENSIONS:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an image format i2i writes; use one of "
+                                          f"{', '.join(e[1:] for e in IMAGE_EXTENSIONS)}")
+    return fmt
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    from . import __version__
+
+    try:
+        torch_version = version("torch")
+    except PackageNotFoundError:  # pragma: no cover - torch is a dependency
+        torch_version = "missing"
+    return f"i2i {__version__} (torch {torch_version}, Python {sys.version.split()[0]})"
+
+
+class _Help(argparse.ArgumentDefaultsHelpFormatter):
+    """Help that shows each option's default (``(default: ...)``), wrapped to the terminal."""
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="i2i", description="Image-to-image translation with GANs.")
-    sub = p.add_subparsers(dest="command", required=True)
+    p = argparse.ArgumentParser(prog="i2i", description="Image-to-image translation with GANs.", formatter_class=_Help)
+    p.add_argument("--version", action="version", version=_version())
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_subparser_class())
 
     t = sub.add_parser("train", help="train from a YAML config")
     t.add_argument("config", help="YAML config, e.g. configs/pix2pix/demo.yaml")
     t.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config value, e.g. train.steps=100")
-    t.add_argument("--resume", default=None, metavar="auto|PATH", help="continue a run: 'auto' uses <run>/checkpoints/last.pt")
+    t.add_argument("--resume", default=None, metavar="auto|PATH",
+                   help="continue a run: 'auto' uses <run>/checkpoints/last.pt; None starts a fresh run")
     t.set_defaults(func=_train)
 
     modes = ["eval", "paper"]
     c = sub.add_parser("convert", help="translate an image or a folder tree of images")
-    c.add_argument("checkpoint")
+    c.add_argument("checkpoint", help="training checkpoint or export of a translation model")
     c.add_argument("input", help="image file or folder (searched recursively)")
     c.add_argument("output", help="output folder (sub-folders and names mirrored)")
-    c.add_argument("--direction", default=None, help="a_to_b or b_to_a (default: the trained direction)")
-    c.add_argument("--mode", choices=modes, default=None, help="test-time behaviour (default: the config's test.mode)")
-    c.add_argument("--ext", default=None, help="output format, e.g. png (default: same as input)")
-    c.add_argument("--device", default="auto")
-    c.add_argument("--tile", type=int, default=None, metavar="PIXELS",
+    c.add_argument("--direction", default=None, help="a_to_b or b_to_a (None: the trained direction)")
+    c.add_argument("--mode", choices=modes, default=None, help="test-time behaviour (None: the config's test.mode)")
+    c.add_argument("--ext", type=image_format, default=None, help="output format, e.g. png (None: same as input)")
+    c.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda or cuda:N")
+    c.add_argument("--tile", type=positive_int, default=None, metavar="PIXELS",
                    help="process large images in tiles of this many input pixels (bounded memory; exact for SR nets)")
-    c.add_argument("--name", default="{stem}{ext}", help="output file name pattern: {stem}, {ext}, {suffix} (default {stem}{ext})")
+    c.add_argument("--name", default="{stem}{ext}", help="output file name pattern with fields {stem}, {ext}, {suffix}")
     c.add_argument("--bit-depth", choices=["same", "8", "16"], default="same", help="same: 16-bit in -> 16-bit out where the format allows")
-    c.add_argument("--batch-size", type=int, default=8, help="images of equal size translated together")
-    c.add_argument("--workers", type=int, default=2, help="background decoding processes (0: decode in the main process)")
+    c.add_argument("--batch-size", type=positive_int, default=8, help="images of equal size translated together")
+    c.add_argument("--workers", type=non_negative_int, default=2, help="background decoding processes (0: decode in the main process)")
     c.add_argument("--precision", choices=["fp32", "bf16", "fp16"], default="fp32", help="autocast precision (fp16 needs CUDA)")
     c.add_argument("--skip-existing", action="store_true", help="skip inputs whose output exists (resume an interrupted run)")
     c.add_argument("--allow-inside-input", action="store_true", help="allow an output folder inside the input folder")
@@ -173,63 +224,80 @@ def build_parser() -> argparse.ArgumentParser:
     c.set_defaults(func=_convert)
 
     e = sub.add_parser("export", help="write a generator-only file with its config")
-    e.add_argument("checkpoint")
-    e.add_argument("-o", "--output", required=True)
-    e.add_argument("--direction", default=None)
+    e.add_argument("checkpoint", help="training checkpoint or export")
+    e.add_argument("-o", "--output", required=True, help="file to write (.pt, or .onnx with --onnx)")
+    e.add_argument("--direction", default=None, help="a_to_b or b_to_a for two-way models (None: the trained direction)")
     e.add_argument("--onnx", action="store_true", help="write ONNX (dynamic batch/height/width), checked with onnxruntime")
-    e.add_argument("--opset", type=int, default=18)
+    e.add_argument("--opset", type=positive_int, default=18, help="ONNX opset version")
     e.add_argument("--no-ema", action="store_true", help="export the raw generator weights even if an EMA copy exists")
     e.set_defaults(func=_export)
 
     m = sub.add_parser("sample", help="draw images from a generation model (e.g. DCGAN)")
-    m.add_argument("checkpoint")
-    m.add_argument("out_dir")
-    m.add_argument("--n", type=int, default=64, help="images (or strips with --interpolate)")
-    m.add_argument("--seed", type=int, default=0)
+    m.add_argument("checkpoint", help="training checkpoint or export of a generation model")
+    m.add_argument("out_dir", help="folder for the images")
+    m.add_argument("--n", type=positive_int, default=64, help="images (or strips with --interpolate)")
+    m.add_argument("--seed", type=int, default=0, help="the same seed draws the same images")
     m.add_argument("--truncation", type=float, default=None, help="redraw gaussian latents beyond this magnitude")
     m.add_argument("--label", type=int, default=None, help="class to draw (class-conditional models)")
     m.add_argument("--interpolate", action="store_true", help="write latent interpolation strips instead")
-    m.add_argument("--steps", type=int, default=8, help="images per interpolation strip")
-    m.add_argument("--format", default="png")
+    m.add_argument("--steps", type=positive_int, default=8, help="images per interpolation strip")
+    m.add_argument("--format", type=image_format, default="png", help="image format of the samples (png, jpg, tif, webp, bmp)")
     m.add_argument("--no-ema", action="store_true", help="use the raw generator weights even if an EMA copy exists")
-    m.add_argument("--device", default="auto")
+    m.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda or cuda:N")
     m.set_defaults(func=_sample)
 
     n = sub.add_parser("info", help="what a checkpoint or export holds")
-    n.add_argument("file")
+    n.add_argument("file", help="checkpoint or export")
     n.set_defaults(func=_info)
 
     w = sub.add_parser("import-weights", help="turn a reference pix2pix/CycleGAN generator .pth into an i2i file")
     w.add_argument("file", help="e.g. latest_net_G.pth from the reference implementation")
     w.add_argument("-o", "--output", required=True, help="i2i file to write (use with convert / Translator / export)")
     w.add_argument("--arch", choices=["unet_256", "unet_128", "resnet_9blocks", "resnet_6blocks"], default=None,
-                   help="default: inferred from the keys and shapes")
-    w.add_argument("--norm", choices=["batch", "instance"], default=None, help="default: inferred")
-    w.add_argument("--dropout", action=argparse.BooleanOptionalAction, default=None, help="default: inferred")
+                   help="None: inferred from the keys and shapes")
+    w.add_argument("--norm", choices=["batch", "instance"], default=None, help="None: inferred")
+    w.add_argument("--dropout", action=argparse.BooleanOptionalAction, default=None, help="None: inferred")
     w.set_defaults(func=_import_weights)
 
     v = sub.add_parser("eval", help="the pipeline's own evaluation (paired: HTML page; SR: PSNR/SSIM vs bicubic; generation: FID/KID)")
-    v.add_argument("checkpoint")
+    v.add_argument("checkpoint", help="training checkpoint or export")
     v.add_argument("--data", required=True, help="paired test folder (A/ + B/, testA/ + testB/, side-by-side AB), or HR images for SR")
     v.add_argument("--out", default=None, help="folder for the results (page + images, or results.md) and metrics.json")
-    v.add_argument("--tile", type=int, default=None, metavar="PIXELS", help="SR: tiled inference")
-    v.add_argument("--n", type=int, default=None, help="generation: samples (and at most this many real images; default 1000)")
+    v.add_argument("--tile", type=positive_int, default=None, metavar="PIXELS", help="SR: tiled inference")
+    v.add_argument("--n", type=positive_int, default=None, help="generation: samples, and at most this many real images (None: 1000)")
     v.add_argument("--features", default=None,
                    help="generation: inception (local torchvision weights; the default), pixels, or PATH to a feature model "
                         "(.pt2 export or TorchScript)")
-    v.add_argument("--mode", choices=modes, default=None)
+    v.add_argument("--mode", choices=modes, default=None, help="test-time behaviour (None: the config's test.mode)")
     v.add_argument("--direction", default=None, help="a_to_b or b_to_a for two-way models (default: the trained direction)")
-    v.add_argument("--device", default="auto")
-    v.add_argument("--limit", type=int, default=None, help="evaluate at most this many pairs")
+    v.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda or cuda:N")
+    v.add_argument("--limit", type=positive_int, default=None, help="evaluate at most this many pairs or images (None: all)")
     v.set_defaults(func=_eval)
     return p
+
+
+def _subparser_class() -> type[argparse.ArgumentParser]:
+    class Parser(argparse.ArgumentParser):
+        def __init__(self, *args, **kwargs) -> None:
+            kwargs.setdefault("formatter_class", _Help)
+            super().__init__(*args, **kwargs)
+
+    return Parser
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``i2i`` command; returns the process exit code."""
     args = build_parser().parse_args(argv)
     try:
-        return args.func(args)
+        code = args.func(args)
+        sys.stdout.flush()  # here, so that a reader gone away is handled below, not at interpreter exit
+        return code
+    except BrokenPipeError:
+        # The reader went away (``i2i info CKPT | head``): what it read is all it wanted.
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error when Python flushes stdout
+        return 0
     except (ConfigError, DataError, ImageReadError, CheckpointError, FileNotFoundError, ValueError) as e:
         print(f"i2i {args.command}: error: {e}", file=sys.stderr)
         return 2

@@ -83,7 +83,7 @@ def plan_jobs(
     if ext is not None:
         ext = ext if ext.startswith(".") else "." + ext
         if ext.lower() not in IMAGE_EXTENSIONS:
-            raise ValueError(f"--ext {ext!r} is not a supported image format; use one of {', '.join(IMAGE_EXTENSIONS)}")
+            raise ValueError(f"ext={ext!r} (--ext) is not a supported image format; use one of {', '.join(IMAGE_EXTENSIONS)}")
     if src.is_file() and src.suffix.lower() == ".txt":
         base = src.parent
         files = []
@@ -106,16 +106,17 @@ def plan_jobs(
         if not files:
             raise FileNotFoundError(f"folder '{src}' holds no images ({', '.join(IMAGE_EXTENSIONS)})")
         if not allow_inside_input and _inside(out, src):
-            raise ValueError(f"output '{out}' is inside the input folder '{src}'; choose another output or pass --allow-inside-input")
+            raise ValueError(f"output '{out}' is inside the input folder '{src}'; choose another output "
+                             "or pass allow_inside_input=True (--allow-inside-input)")
     jobs = []
     for f in files:
         rel = f.relative_to(base).parent if _inside(f, base) else Path()
         try:
             fname = name.format(stem=f.stem, ext=ext or f.suffix, suffix=f.suffix)
         except (KeyError, IndexError, ValueError) as e:
-            raise ValueError(f"--name {name!r} is not a valid pattern ({e}); use fields {{stem}}, {{ext}}, {{suffix}}") from None
+            raise ValueError(f"name={name!r} (--name) is not a valid pattern ({e}); use fields {{stem}}, {{ext}}, {{suffix}}") from None
         if not is_image_file(fname):
-            raise ValueError(f"--name {name!r} gives '{fname}', which has no image suffix; include {{ext}}")
+            raise ValueError(f"name={name!r} (--name) gives '{fname}', which has no image suffix; include {{ext}}")
         jobs.append(Job(f, out / rel / fname))
     inputs = {f.resolve() for f in files}
     seen: dict[Path, Path] = {}
@@ -124,7 +125,8 @@ def plan_jobs(
         if d in inputs:
             raise ValueError(f"output '{j.dst}' would overwrite an input image; choose an output folder outside the input")
         if d in seen:
-            raise ValueError(f"'{seen[d]}' and '{j.src}' would both be written to '{j.dst}'; use --name or --ext to tell them apart")
+            raise ValueError(f"'{seen[d]}' and '{j.src}' would both be written to '{j.dst}'; "
+                             "use name= or ext= (--name, --ext) to tell them apart")
         seen[d] = j.src
     return jobs
 

@@ -244,7 +244,7 @@ class _Inception(torch.nn.Module):
         return self.net(imagenet_normalize(x))
 
 
-def feature_extractor(spec: str = "inception", option: str = "--features") -> torch.nn.Module:
+def feature_extractor(spec: str = "inception", option: str | None = None) -> torch.nn.Module:
     """Features for FID / KID.
 
     ``inception``: torchvision's ImageNet Inception-v3 from a local file (torchvision's
@@ -254,18 +254,22 @@ def feature_extractor(spec: str = "inception", option: str = "--features") -> to
     (where ImageNet features mean little: digits, medical scans, ...) mapping
     ``(N, C, H, W)`` images in [-1, 1] to ``(N, D)``: a ``torch.export`` program saved with
     ``torch.export.save`` as ``.pt2`` (export it with a dynamic batch dimension), or a
-    TorchScript file. ``option`` is how errors name the setting (``train.val_features`` in training).
+    TorchScript file. ``option`` is how errors name the setting (e.g. ``train.val_features``);
+    by default the argument and the ``i2i eval`` flag.
     """
     import os
+
+    def choose(value: str) -> str:
+        return f"{option}: {value}" if option else f"features={value!r} (--features {value})"
 
     if spec == "pixels":
         return _PixelFeatures()
     if spec == "inception":
         return _Inception(torchvision_cached_weights(
             INCEPTION_FILE, needed_for="FID/KID with Inception (torchvision's ImageNet Inception-v3)",
-            otherwise=f"or choose {option} pixels or {option} PATH to a feature model of your domain (.pt2)"))
+            otherwise=f"or choose {choose('pixels')} or a path to a feature model of your domain (.pt2)"))
     if not os.path.isfile(spec):
-        raise FileNotFoundError(f"{option} {spec!r}: not 'inception', 'pixels' or an existing .pt2 / TorchScript feature model")
+        raise FileNotFoundError(f"{choose(spec)}: not 'inception', 'pixels' or an existing .pt2 / TorchScript feature model")
     if spec.endswith(".pt2"):
         return torch.export.load(spec).module()
     return torch.jit.load(spec, map_location="cpu").eval()

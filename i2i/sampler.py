@@ -47,7 +47,7 @@ class Generator:
     def _labels(self, n: int, label: int | None, g: torch.Generator) -> torch.Tensor | None:
         if not self.num_classes:
             if label is not None:
-                raise ValueError("this generator is unconditional; --label needs a class-conditional model")
+                raise ValueError("this generator is unconditional; label= (--label) needs a class-conditional model")
             return None
         if label is None:
             return torch.randint(self.num_classes, (n,), generator=g)

@@ -153,7 +153,7 @@ def test_fid_and_kid_formulas():
 
 def test_feature_extractors(tmp_path, monkeypatch):
     monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "hub"))
-    with pytest.raises(FileNotFoundError, match="inception_v3_google-0cc3c7bd.pth.*--features pixels"):
+    with pytest.raises(FileNotFoundError, match=r"inception_v3_google-0cc3c7bd.pth.*features='pixels' \(--features pixels\)"):
         feature_extractor("inception")
     assert _features(feature_extractor("pixels"), torch.zeros(3, 1, 32, 32)).shape == (3, 64)
     model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(16, 5))

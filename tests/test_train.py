@@ -41,7 +41,7 @@ def test_fresh_run_refuses_to_overwrite_and_other_architectures_are_rejected(tmp
     cfg = make_config(tmp_path, gray2color, train={"steps": 1})
     train(cfg)
     before = (cfg.run_dir / "checkpoints" / "last.pt").read_bytes()
-    with pytest.raises(ConfigError, match="already holds a checkpoint.*--resume auto"):
+    with pytest.raises(ConfigError, match=r"already holds a checkpoint.*resume='auto' \(--resume auto\)"):
         train(cfg)
     other = make_config(tmp_path, gray2color, train={"steps": 2}, model={"generator": {"base_channels": 16}})
     with pytest.raises(CheckpointError, match="another architecture"):

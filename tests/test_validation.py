@@ -109,7 +109,7 @@ def test_generation_validation_needs_local_feature_weights_or_says_what_to_choos
                             "data": {"root": str(tmp_path / "shapes"), "val_root": str(tmp_path / "shapes"), "image_size": 16,
                                      "num_workers": 0},
                             "train": {"epochs": None, "steps": 2, "val_every": 1, "progress": False}})
-    with pytest.raises(ConfigError, match="choose train.val_features pixels"):
+    with pytest.raises(ConfigError, match="choose train.val_features: pixels"):
         i2i.Trainer(cfg)
     cfg.train.val_features = "pixels"
     summary = i2i.train(cfg)

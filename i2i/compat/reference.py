@@ -129,9 +129,9 @@ def import_reference_generator(
     info = inspect_reference_state(state)
     if arch is not None:
         if arch not in ARCHS:
-            raise CheckpointError(f"--arch {arch!r} is not one of {', '.join(ARCHS)}")
+            raise CheckpointError(f"arch={arch!r} (--arch) is not one of {', '.join(ARCHS)}")
         if arch.split("_")[0] != info.arch.split("_")[0] or (arch != info.arch and info.arch in ARCHS):
-            raise CheckpointError(f"--arch {arch} does not fit this file, whose keys and shapes say {info.arch} ({info.kwargs})")
+            raise CheckpointError(f"arch={arch} (--arch) does not fit this file, whose keys and shapes say {info.arch} ({info.kwargs})")
     kw = dict(info.kwargs)
     if norm is not None:
         kw["norm"] = norm

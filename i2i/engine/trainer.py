@@ -267,7 +267,7 @@ class Trainer:
         if resume is None:
             if last.exists():
                 raise ConfigError(
-                    f"run folder '{self.run_dir}' already holds a checkpoint; continue it with --resume auto, "
+                    f"run folder '{self.run_dir}' already holds a checkpoint; continue it with resume='auto' (--resume auto), "
                     "or choose another 'name' / 'output_dir' (nothing was overwritten)"
                 )
             return None
@@ -275,7 +275,7 @@ class Trainer:
             return last if last.exists() else None
         path = Path(resume)
         if not path.is_file():
-            raise CheckpointError(f"--resume {resume}: no such checkpoint file; use --resume auto or a path to a .pt file")
+            raise CheckpointError(f"resume={resume!r} (--resume): no such checkpoint file; use 'auto' or a path to a .pt file")
         return path
 
     def _to_device(self, batch: dict[str, Any]) -> dict[str, Any]:

@@ -120,6 +120,26 @@ class Pipeline:
         """Cross-key checks beyond types (raise :class:`ConfigError` naming the keys)."""
         if cls.default_nets.get("discriminator") and cfg.model.discriminator is None:
             raise ConfigError(f"the {cls.name} pipeline needs model.discriminator")
+        cls._check_crop_size(cfg)
+
+    @classmethod
+    def _check_crop_size(cls, cfg: Config) -> None:
+        """Training crops must be a multiple of what each generator's downsampling needs (a
+        U-Net with 7 levels: 128), said before training instead of a shape error deep inside."""
+        d = cfg.data
+        if cls.kind != "translation" or not hasattr(d, "crop_size") or getattr(d, "preprocess", "none") == "none":
+            return
+        from ..nets.blocks import size_multiple
+
+        for name in sorted(set(cls.directions.values()) & set(cls.nets_for(cfg))):
+            with torch.device("meta"):  # shapes only: no memory, no initialisation cost
+                m = size_multiple(cls.build_net(cfg, name))
+            if d.crop_size % m:
+                lower, upper = d.crop_size // m * m, (d.crop_size // m + 1) * m
+                sizes = f"{lower} or {upper}" if lower else f"{upper}"
+                raise ConfigError(
+                    f"data.crop_size={d.crop_size} does not fit generator {name} ({cfg.model.generator.name}), which needs sizes "
+                    f"that are multiples of {m}; use {sizes} (or a generator with fewer downsamplings)")
 
     # --- construction (class-level, so inference can build one net without the rest) ---
     @classmethod
