@@ -37,14 +37,18 @@ def evaluate_paired(
     device: str = "auto",
     limit: int | None = None,
 ) -> dict[str, Any]:
-    """Mean L1 (on [0, 1]) and PSNR (dB, RGB) of the checkpoint's generator on the pairs in
-    ``data_root`` (``A/`` + ``B/``, ``testA/`` + ``testB/`` or side-by-side AB; ``direction``
-    picks the generator of a two-way model and orients the pairs), of the same architecture untrained (the seed's initial weights), and of
-    the identity (the input itself as the prediction, gray repeated to RGB), and of the mean
-    colour (the evaluated targets' mean colour everywhere: the best constant prediction).
+    """Mean L1 (on [0, 1]), PSNR (dB, RGB) and SSIM of the checkpoint's generator on the pairs
+    in ``data_root`` (``A/`` + ``B/``, ``testA/`` + ``testB/`` or side-by-side AB; ``direction``
+    picks the generator of a two-way model and orients the pairs), beside three baselines:
+    the same architecture untrained (the seed's initial weights), the identity (the input
+    itself as the prediction) and the mean colour (the evaluated targets' mean colour
+    everywhere: the best constant prediction).
 
-    With ``out_dir``, writes the images and ``index.html`` with the run's loss curves.
-    Returns ``{"models": [{"model", "L1", "PSNR"}...], "per_image": [...], "page": path|None}``.
+    Images are evaluated at their own size, as ``i2i convert`` translates them (padded to
+    the generator's multiple and cropped back; no training resize or crop), so the page's
+    outputs are the files ``convert`` writes. With ``out_dir``, writes the images and
+    ``index.html`` with the run's training curves.
+    Returns ``{"models": [{"model", "L1", "PSNR", "SSIM"}...], "per_image": [...], "page": path|None}``.
     """
     trained = Translator.from_checkpoint(checkpoint, mode=mode, direction=direction, device=device)
     cfg = trained.cfg
@@ -61,46 +65,43 @@ def evaluate_paired(
         x, y = item["input"][None], item["target"][None]
         preds = {"trained": trained.translate_tensor(x).cpu(), "untrained": baseline.translate_tensor(x).cpu()}
         preds["mean colour"] = mean_colour.expand_as(y)
-        # "Do nothing" baseline: the input itself (gray repeated to RGB, or RGB to luma).
-        preds["identity"] = _as_channels(x, y.shape[1])
-        rec = {"name": item["name"]}
-        for k, p in preds.items():
-            rec[f"L1_{k}"] = float(metrics.l1_error(p, y)[0])
-            rec[f"PSNR_{k}"] = float(metrics.psnr(p, y)[0])
+        preds["identity"] = _as_channels(x, y.shape[1])  # "do nothing": the input itself
+        rec: dict[str, Any] = {"name": item["name"], "size": f"{y.shape[-1]}x{y.shape[-2]}"}
+        for k, pred in preds.items():
+            for metric, value in PairedValidator.scores(pred, y).items():
+                rec[f"{metric}_{k}"] = value
         per_image.append(rec)
         if out is not None:
             stem = Path(item["name"]).with_suffix("").as_posix().replace("/", "__")
-            imgs = {"input": x, "output": preds["trained"], "target": y, "untrained": preds["untrained"]}
+            error = (preds["trained"] - y).abs().mean(1, keepdim=True) * 4 - 1  # |output - target| on [0, 1], x4, as an image
+            imgs = {"input": x, "output": preds["trained"], "target": y, "error": error}
             paths = []
             for col, t in imgs.items():
-                p = out / "images" / f"{stem}_{col}.png"
-                write_image(p, report.to_rgb8(t[0]))
-                paths.append(p)
-            rows.append(
-                {
-                    "name": item["name"],
-                    "images": paths,
-                    "metrics": {"L1": rec["L1_trained"], "PSNR": rec["PSNR_trained"], "PSNR untrained": rec["PSNR_untrained"]},
-                }
-            )
+                path = out / "images" / f"{stem}_{col}.png"
+                write_image(path, report.to_rgb8(t[0]))
+                paths.append(path)
+            rows.append({"name": item["name"], "images": paths, "metrics": {
+                "PSNR": rec["PSNR_trained"], "SSIM": rec["SSIM_trained"], "L1": rec["L1_trained"],
+                "PSNR identity": rec["PSNR_identity"], "dB over identity": rec["PSNR_trained"] - rec["PSNR_identity"]}})
     kinds = ["trained", "untrained", "identity", "mean colour"]
-    models = [
-        {"model": k, "L1": sum(r[f"L1_{k}"] for r in per_image) / n, "PSNR": sum(r[f"PSNR_{k}"] for r in per_image) / n} for k in kinds
-    ]
+    models = [{"model": k, **{m: sum(r[f"{m}_{k}"] for r in per_image) / n for m in ("L1", "PSNR", "SSIM")}} for k in kinds]
     page = None
     if out is not None:
         run_dir = Path(checkpoint).resolve().parent.parent
+        identity = ("the input itself" if trained.in_channels == trained.out_channels else
+                    "the gray input repeated to RGB" if trained.in_channels == 1 else "the input's BT.601 luma")
         page = report.write_results_page(
             out,
-            title=f"{cfg.name}: {cfg.pipeline} on {Path(data_root).name} ({n} images)",
-            columns=["input", "output", "target", "untrained output"],
+            title=f"{cfg.name}: {cfg.pipeline} {trained.direction} on {Path(data_root).name} ({n} images)",
+            columns=["input", "output", "target", "|output - target| x4"],
             rows=rows,
             summary=models,
+            better={"L1": "min", "PSNR": "max", "SSIM": "max"},
             records=report.read_metrics(run_dir / "metrics.jsonl"),
-            notes=f"checkpoint {checkpoint}; test mode '{trained.mode}'; L1 on [0,1], PSNR in dB over RGB (higher is better). "
-            "'untrained' is the same architecture with the run's initial weights; "
-            "'identity' uses the input itself as the prediction (gray repeated to RGB); "
-            "'mean colour' predicts the mean colour of these targets everywhere.",
+            notes=f"checkpoint {checkpoint} ({trained.weights} weights, test mode '{trained.mode}'); each image at its own size, "
+            "as i2i convert translates it. L1 on [0, 1] (lower is better), PSNR in dB over RGB and SSIM (higher is better). "
+            f"Baselines: 'untrained' is the same architecture with the run's initial weights; 'identity' predicts {identity}; "
+            "'mean colour' predicts the mean colour of these targets everywhere (the best constant).",
         )
     result = {"models": models, "per_image": per_image, "page": str(page) if page else None, "weights": trained.weights}
     if out is not None:
@@ -111,7 +112,7 @@ def evaluate_paired(
 
 def paired_dataset(cfg: Config, root: str | Path, direction: str, in_channels: int, out_channels: int) -> PairedDataset:
     """The pairs under ``root`` (``testA/`` + ``testB/``, ``A/`` + ``B/`` or side-by-side AB),
-    test-time preprocessed as ``cfg.data`` says and oriented as the generator of
+    at their own size (no resize or crop: what ``convert`` gets) and oriented as the generator of
     ``direction`` translates: a one-way model trained on paired data follows
     ``data.direction``; a two-way model's ``b_to_a`` generator reads B and should produce A."""
     root, d = Path(root), cfg.data
@@ -121,9 +122,7 @@ def paired_dataset(cfg: Config, root: str | Path, direction: str, in_channels: i
         direction="b_to_a" if (direction == "b_to_a") != (data_direction == "b_to_a") else "a_to_b",
         in_channels=in_channels,
         out_channels=out_channels,
-        preprocess=d.preprocess,
-        load_size=d.load_size,
-        crop_size=d.crop_size,
+        preprocess="none",  # each image at its own size, as convert sees it; the translator pads and crops back
         train=False,
         folders=("testA", "testB") if (root / "testA").is_dir() else ("A", "B"),
     )
@@ -141,8 +140,8 @@ def _as_channels(x: torch.Tensor, channels: int) -> torch.Tensor:
 
 def format_table(models: list[dict[str, Any]]) -> str:
     """Plain-text table of :func:`evaluate_paired` model rows."""
-    lines = [f"{'model':<12} {'L1':>8} {'PSNR(dB)':>9}"]
-    lines += [f"{m['model']:<12} {m['L1']:>8.4f} {m['PSNR']:>9.2f}" for m in models]
+    lines = [f"{'model':<12} {'L1':>8} {'PSNR(dB)':>9} {'SSIM':>7}"]
+    lines += [f"{m['model']:<12} {m['L1']:>8.4f} {m['PSNR']:>9.2f} {m['SSIM']:>7.4f}" for m in models]
     return "\n".join(lines)
 
 

@@ -61,39 +61,97 @@ def read_metrics(path: str | Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
-def loss_curves_svg(records: list[dict[str, Any]], keys: list[str] | None = None, width: int = 640, height: int = 160) -> str:
-    """Inline SVG with one small line chart per loss (x = step), each on its own scale."""
+def _nice_ticks(lo: float, hi: float, n: int = 5) -> list[float]:
+    """About ``n`` round tick values covering [lo, hi] (1, 2, 2.5 or 5 times a power of ten apart)."""
+    import math
+
+    if hi <= lo:
+        return [lo]
+    raw = (hi - lo) / max(n, 1)
+    mag = 10 ** math.floor(math.log10(raw))
+    step = next(m * mag for m in (1, 2, 2.5, 5, 10) if m * mag >= raw)
+    first = math.ceil(lo / step - 1e-9) * step
+    return [first + i * step for i in range(int((hi - first) / step + 1e-9) + 1)]
+
+
+def smooth(values: list[float], weight: float = 0.6) -> list[float]:
+    """TensorBoard-style exponential smoothing with bias correction (``weight`` 0: none)."""
+    out, last, norm = [], 0.0, 0.0
+    for v in values:
+        last = weight * last + (1 - weight) * v
+        norm = weight * norm + (1 - weight)
+        out.append(last / norm)
+    return out
+
+
+def _chart(key: str, steps: list[int], ys: list[float], x0: int, x1: int, color: str, width: int, height: int) -> str:
+    left, right, top, bottom = 52, 12, 10, 34
+    w, h = width - left - right, height - top - bottom
+    lo, hi = min(ys), max(ys)
+    if hi - lo < 1e-12:
+        lo, hi = lo - 0.5 * (abs(lo) or 1.0), hi + 0.5 * (abs(hi) or 1.0)
+    pad = 0.05 * (hi - lo)
+    lo, hi = lo - pad, hi + pad
+
+    def X(s: float) -> float:
+        return left + (s - x0) / max(x1 - x0, 1) * w
+
+    def Y(v: float) -> float:
+        return top + (1 - (v - lo) / (hi - lo)) * h
+
+    parts = [f'<rect x="{left}" y="{top}" width="{w}" height="{h}" fill="none" stroke="#bbb"/>']
+    for t in _nice_ticks(lo, hi):
+        parts.append(f'<line x1="{left}" x2="{left + w}" y1="{Y(t):.1f}" y2="{Y(t):.1f}" stroke="#eee"/>'
+                     f'<text x="{left - 4}" y="{Y(t) + 3:.1f}" font-size="10" text-anchor="end">{t:.4g}</text>')
+    for t in _nice_ticks(x0, x1):
+        parts.append(f'<line x1="{X(t):.1f}" x2="{X(t):.1f}" y1="{top + h}" y2="{top + h + 4}" stroke="#888"/>'
+                     f'<text x="{X(t):.1f}" y="{top + h + 15}" font-size="10" text-anchor="middle">{t:.6g}</text>')
+    parts.append(f'<text x="{left + w / 2:.0f}" y="{height - 4}" font-size="10" text-anchor="middle">step</text>')
+    raw = " ".join(f"{X(s):.1f},{Y(v):.1f}" for s, v in zip(steps, ys))
+    if len(ys) >= 10:  # raw values faint, their smoothed trend on top
+        parts.append(f'<polyline fill="none" stroke="{color}" stroke-opacity="0.3" stroke-width="1" points="{raw}"/>')
+        sm = " ".join(f"{X(s):.1f},{Y(v):.1f}" for s, v in zip(steps, smooth(ys)))
+        parts.append(f'<polyline fill="none" stroke="{color}" stroke-width="1.8" points="{sm}"/>')
+    else:
+        parts.append(f'<polyline fill="none" stroke="{color}" stroke-width="1.5" points="{raw}"/>')
+        parts += [f'<circle cx="{X(s):.1f}" cy="{Y(v):.1f}" r="2.5" fill="{color}"/>' for s, v in zip(steps, ys)]
+    caption = f"{key}: first {ys[0]:.4g}, last {ys[-1]:.4g}, min {min(ys):.4g}, max {max(ys):.4g}"
+    return (f'<figure class="curve"><svg width="{width}" height="{height}" role="img" aria-label="{html.escape(key)}">'
+            + "".join(parts) + f"</svg><figcaption>{html.escape(caption)}</figcaption></figure>")
+
+
+def loss_curves_svg(records: list[dict[str, Any]], keys: list[str] | None = None, width: int = 420, height: int = 180) -> str:
+    """Inline SVG charts of a run's ``metrics.jsonl`` records (x = step), in three groups:
+    training losses, validation metrics (``val_*``) and learning rates (``lr_*``). Each chart
+    has its own scale with round ticks on both axes; with 10 points or more the raw values
+    are drawn faint under their smoothed trend. Series that are always 0 (a disabled loss
+    term) are listed instead of drawn."""
     if not records:
         return "<p>No training metrics recorded.</p>"
     skip = {"step", "epoch", "it_per_s"}
-    # Every key any record has (training losses, then ``val_*`` metrics logged on their own lines).
-    keys = keys or list(dict.fromkeys(k for r in records for k in r if k not in skip and not k.startswith("lr_")))
+    keys = keys or list(dict.fromkeys(k for r in records for k in r if k not in skip))
     colors = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b"]
     all_steps = [r["step"] for r in records]
-    x0, x1 = min(all_steps), max(max(all_steps), min(all_steps) + 1)
-    parts = []
+    x0, x1 = min(all_steps), max(all_steps)
+    groups: dict[str, list[str]] = {"training losses": [], "validation": [], "learning rate": []}
+    disabled = []
     for i, key in enumerate(keys):
-        steps = [r["step"] for r in records if key in r]
-        ys = [float(r[key]) for r in records if key in r]
-        if not ys:
+        pts = [(r["step"], float(r[key])) for r in records if key in r and isinstance(r[key], (int, float))]
+        if not pts:
             continue
-        lo, hi = min(ys), max(ys)
-        hi = hi if hi > lo else lo + 1.0
-        pts = " ".join(
-            f"{40 + (s - x0) / (x1 - x0) * (width - 60):.1f},{10 + (1 - (y - lo) / (hi - lo)) * (height - 40):.1f}"
-            for s, y in zip(steps, ys)
-        )
-        c = colors[i % len(colors)]
-        parts.append(
-            f'<figure class="curve"><svg width="{width}" height="{height}" role="img" aria-label="{html.escape(key)}">'
-            f'<rect x="40" y="10" width="{width - 60}" height="{height - 40}" fill="none" stroke="#ccc"/>'
-            f'<polyline fill="none" stroke="{c}" stroke-width="1.5" points="{pts}"/>'
-            f'<text x="2" y="16" font-size="10">{hi:.3g}</text><text x="2" y="{height - 30}" font-size="10">{lo:.3g}</text>'
-            f'<text x="40" y="{height - 14}" font-size="10">step {x0}</text>'
-            f'<text x="{width - 80}" y="{height - 14}" font-size="10">step {x1}</text></svg>'
-            f"<figcaption>{html.escape(key)}: first {ys[0]:.4g}, last {ys[-1]:.4g}</figcaption></figure>"
-        )
-    return "\n".join(parts)
+        if all(v == 0 for _, v in pts) and not key.startswith("lr_"):
+            disabled.append(key)
+            continue
+        group = "validation" if key.startswith("val_") else "learning rate" if key.startswith("lr_") else "training losses"
+        steps, ys = [s for s, _ in pts], [v for _, v in pts]
+        groups[group].append(_chart(key, steps, ys, x0, x1, colors[i % len(colors)], width, height))
+    out = []
+    for title, charts in groups.items():
+        if charts:
+            out.append(f"<h3>{html.escape(title)}</h3>\n" + "\n".join(charts))
+    if disabled:
+        out.append(f"<p>Always 0 in this run (disabled terms), not drawn: {html.escape(', '.join(disabled))}.</p>")
+    return "\n".join(out)
 
 
 def write_results_page(
@@ -105,25 +163,33 @@ def write_results_page(
     summary: list[dict[str, Any]],
     records: list[dict[str, Any]],
     notes: str = "",
+    better: dict[str, str] | None = None,
 ) -> Path:
     """Write ``out_dir/index.html``.
 
     ``rows``: ``{"name": str, "images": [paths, one per column], "metrics": {name: value}}``;
     image paths are made relative to ``out_dir``. ``summary``: table rows of dicts
-    (e.g. one per model with mean metrics). ``records``: training metrics for the curves.
+    (e.g. one per model with mean metrics); ``better`` (column -> ``"max"`` or ``"min"``)
+    marks each column's best row in bold. ``records``: training metrics for the curves.
     """
     out_dir = Path(out_dir)
     esc = html.escape
+    better = better or {}
 
     def table(dicts: list[dict[str, Any]]) -> str:
         if not dicts:
             return ""
         keys = list(dicts[0])
-        head = "".join(f"<th>{esc(k)}</th>" for k in keys)
-        body = "".join(
-            "<tr>" + "".join(f"<td>{v:.4f}</td>" if isinstance(v, float) else f"<td>{esc(str(v))}</td>" for v in d.values()) + "</tr>"
-            for d in dicts
-        )
+        best = {k: (max if better[k] == "max" else min)(d[k] for d in dicts) for k in keys if k in better}
+        head = "".join(f"<th>{esc(k)}{' ↑' if better.get(k) == 'max' else ' ↓' if better.get(k) == 'min' else ''}</th>" for k in keys)
+
+        def cell(k: str, v: Any) -> str:
+            if not isinstance(v, float):
+                return f"<td>{esc(str(v))}</td>"
+            text = f"{v:.4f}"
+            return f"<td><b>{text}</b></td>" if k in best and v == best[k] else f"<td>{text}</td>"
+
+        body = "".join("<tr>" + "".join(cell(k, v) for k, v in d.items()) + "</tr>" for d in dicts)
         return f"<table><tr>{head}</tr>{body}</table>"
 
     metric_names = list(rows[0]["metrics"]) if rows else []
@@ -134,7 +200,7 @@ def write_results_page(
         for p in r["images"]:
             rel = os.path.relpath(p, out_dir)
             cells.append(f'<td><a href="{esc(rel)}"><img src="{esc(rel)}" loading="lazy"></a></td>')
-        cells += [f"<td>{v:.4f}</td>" for v in r["metrics"].values()]
+        cells += [f"<td>{v:+.2f}</td>" if k.startswith("dB") else f"<td>{v:.4f}</td>" for k, v in r["metrics"].items()]
         body.append("<tr>" + "".join(cells) + "</tr>")
     page = f"""<!doctype html>
 <html><head><meta charset="utf-8"><title>{esc(title)}</title>
@@ -145,7 +211,8 @@ figure.curve{{display:inline-block;margin:0.5em}}</style></head><body>
 <p>{esc(notes)}</p>
 <h2>Summary</h2>
 {table(summary)}
-<h2>Loss curves</h2>
+<p>Bold: the best value in each column (↑ higher is better, ↓ lower is better).</p>
+<h2>Training curves</h2>
 {loss_curves_svg(records)}
 <h2>Images</h2>
 <table><tr>{head}</tr>

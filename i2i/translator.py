@@ -194,7 +194,8 @@ class Translator:
     def translate_arrays(self, images: list[np.ndarray]) -> list[np.ndarray]:
         """Translate same-size ``(H, W[, C])`` uint8/uint16 arrays in one batch; each result
         keeps its input's dtype, and alpha is carried through (upscaled for SR).
-        Results equal one-by-one translation (paper mode is run per image)."""
+        Results equal one-by-one translation up to float rounding (batched convolutions may sum in
+        another order: at most one 8-bit level); paper mode is run per image."""
         xs, meta = [], []
         for img in images:
             if img.dtype not in (np.uint8, np.uint16):

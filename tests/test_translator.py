@@ -145,10 +145,35 @@ def test_cli_errors_name_the_problem(tmp_path, capsys, gray2color):
 def test_eval_writes_page_with_baselines(trained, tmp_path, gray2color, capsys):
     assert main(["eval", str(trained), "--data", str(gray2color / "test"), "--out", str(tmp_path / "res"), "--limit", "3"]) == 0
     printed = capsys.readouterr().out
-    assert "trained" in printed and "untrained" in printed and "identity" in printed
+    assert "trained" in printed and "untrained" in printed and "identity" in printed and "SSIM" in printed
     page = (tmp_path / "res" / "index.html").read_text()
-    assert page.count("<img") == 3 * 4 and "<polyline" in page  # 4 images per row, loss curves
+    assert page.count("<img") == 3 * 4 and "<polyline" in page  # 4 images per row, training curves
+    assert "gray input repeated to RGB" in page and "dB over identity" in page and "<b>" in page
     assert (tmp_path / "res" / "metrics.json").is_file()
+
+
+def test_eval_scores_images_at_their_own_size_and_shows_what_convert_writes(trained, tmp_path, gray2color):
+    """Held-out images of another size than the training crops: no resize or crop before scoring,
+    and the page's outputs are convert's files."""
+    from i2i.evaluate import evaluate_paired
+
+    rng = np.random.default_rng(0)
+    for i, (h, w) in enumerate([(40, 24), (29, 50)]):  # not multiples of the U-Net's 32: padded and cropped back
+        b = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
+        i2i.write_image(tmp_path / "pairs" / "B" / f"p{i}.png", b)
+        i2i.write_image(tmp_path / "pairs" / "A" / f"p{i}.png", b.mean(2, keepdims=True).astype(np.uint8))
+    result = evaluate_paired(trained, tmp_path / "pairs", tmp_path / "res")
+    assert [r["size"] for r in result["per_image"]] == ["24x40", "50x29"]
+    assert main(["convert", str(trained), str(tmp_path / "pairs" / "A"), str(tmp_path / "conv"), "--quiet", "--batch-size", "1"]) == 0
+    for i in range(2):
+        page_img = i2i.read_image(tmp_path / "res" / "images" / f"p{i}_output.png")
+        assert np.array_equal(page_img, i2i.read_image(tmp_path / "conv" / f"p{i}.png"))
+    # The scores are of exactly those pixels (up to the 8-bit rounding of the written file).
+    tr = i2i.Translator.from_checkpoint(trained)
+    target = i2i.read_image(tmp_path / "pairs" / "B" / "p0.png")
+    out = tr(i2i.read_image(tmp_path / "pairs" / "A" / "p0.png")).astype(np.float64)
+    psnr = 10 * np.log10(1 / np.mean((out / 255 - target / 255) ** 2))
+    assert result["per_image"][0]["PSNR_trained"] == pytest.approx(psnr, abs=0.05)
 
 
 def test_python_dash_m_entry_point():
