@@ -52,13 +52,17 @@ def _convert(args: argparse.Namespace) -> int:
 def _export(args: argparse.Namespace) -> int:
     from .exporting import export_generator, export_onnx
 
+    if args.onnx and args.safetensors:
+        raise ValueError("--onnx and --safetensors write different things; choose one")
     if args.onnx:
         result = export_onnx(args.checkpoint, args.output, direction=args.direction, opset=args.opset)
         print(f"exported ONNX model to {result['path']} (dynamic batch/height/width); "
               f"onnxruntime vs PyTorch max |diff| = {result['max_abs_diff']:.2e}")
         return 0
-    path = export_generator(args.checkpoint, args.output, direction=args.direction, use_ema=not args.no_ema)
-    print(f"exported generator to {path}")
+    path = export_generator(args.checkpoint, args.output, direction=args.direction, use_ema=not args.no_ema,
+                            folder=args.safetensors)
+    what = "a model folder (config.json + model.safetensors)" if args.safetensors else path
+    print(f"exported generator to {what}" + (f": {path}" if args.safetensors else ""))
     return 0
 
 
@@ -225,9 +229,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     e = sub.add_parser("export", help="write a generator-only file with its config")
     e.add_argument("checkpoint", help="training checkpoint or export")
-    e.add_argument("-o", "--output", required=True, help="file to write (.pt, or .onnx with --onnx)")
+    e.add_argument("-o", "--output", required=True, help="file to write (.pt; .onnx with --onnx; a folder with --safetensors)")
     e.add_argument("--direction", default=None, help="a_to_b or b_to_a for two-way models (None: the trained direction)")
     e.add_argument("--onnx", action="store_true", help="write ONNX (dynamic batch/height/width), checked with onnxruntime")
+    e.add_argument("--safetensors", action="store_true",
+                   help="write a model folder: config.json + model.safetensors (no pickle; Translator.from_pretrained)")
     e.add_argument("--opset", type=positive_int, default=18, help="ONNX opset version")
     e.add_argument("--no-ema", action="store_true", help="export the raw generator weights even if an EMA copy exists")
     e.set_defaults(func=_export)

@@ -8,27 +8,32 @@ from typing import Any
 import torch
 
 from .config import config_to_dict
-from .engine.checkpoint import CheckpointError, save_checkpoint, state_of
+from .engine.checkpoint import CheckpointError, save_checkpoint, save_model_folder, state_of
 from .loading import load_generator
 
 
 def write_export(path: str | Path, net: torch.nn.Module, *, config: dict[str, Any], pipeline: str, name: str,
-                 direction: str | None, step: int = 0, weights: str = "raw", source: str | None = None) -> Path:
+                 direction: str | None, step: int = 0, weights: str = "raw", source: str | None = None,
+                 folder: bool = False) -> Path:
     """Atomically write a generator-only file: ``net``'s weights under ``name`` plus the config
-    (as plain data), so inference never asks the user to repeat settings."""
+    (as plain data), so inference never asks the user to repeat settings. With ``folder``,
+    a model folder instead (``config.json`` + ``model.safetensors``: no pickle, shareable)."""
     payload: dict[str, Any] = {"kind": "export", "pipeline": pipeline, "config": config, "direction": direction,
                                "nets": {name: state_of(net)}, "step": step, "weights": weights}
     if source is not None:
         payload["source"] = source
-    return save_checkpoint(path, payload)
+    return save_model_folder(path, payload) if folder else save_checkpoint(path, payload)
 
 
-def export_generator(checkpoint: str | Path, output: str | Path, *, direction: str | None = None, use_ema: bool = True) -> Path:
+def export_generator(checkpoint: str | Path, output: str | Path, *, direction: str | None = None, use_ema: bool = True,
+                     folder: bool = False) -> Path:
     """Write the generator of ``checkpoint`` (a translation direction, or a generation model's
-    sampler; EMA weights when present unless ``use_ema`` is False) as an export."""
+    sampler; EMA weights when present unless ``use_ema`` is False) as an export: a ``.pt``
+    file, or with ``folder`` a model folder (``config.json`` + ``model.safetensors``) that
+    ``Translator.from_pretrained`` / ``Generator.from_pretrained`` load."""
     g = load_generator(checkpoint, direction=direction, use_ema=use_ema)
     return write_export(output, g.net, config=config_to_dict(g.cfg), pipeline=g.cfg.pipeline, name=g.name,
-                        direction=g.direction, step=g.step, weights=g.weights)
+                        direction=g.direction, step=g.step, weights=g.weights, folder=folder)
 
 
 def export_onnx(checkpoint: str | Path, output: str | Path, *, direction: str | None = None, opset: int = 18,
@@ -58,6 +63,7 @@ def export_onnx(checkpoint: str | Path, output: str | Path, *, direction: str | 
         tr.net, (dummy,), str(tmp), input_names=["image"], output_names=["output"], opset_version=opset, dynamo=True,
         dynamic_shapes={"x": {0: batch, 2: height, 3: width}}, external_data=False,
     )
+    _add_onnx_metadata(tmp, onnx_metadata(tr, g.weights))
     tmp.replace(output)
     result: dict[str, Any] = {"path": str(output), "max_abs_diff": None}
     if check:
@@ -70,3 +76,34 @@ def export_onnx(checkpoint: str | Path, output: str | Path, *, direction: str | 
             ref = tr.net(x)
         result["max_abs_diff"] = float((got - ref).abs().max())
     return result
+
+
+def onnx_metadata(tr: Any, weights: str) -> dict[str, str]:
+    """What an ONNX consumer needs to feed and read the model, stored as the file's
+    ``metadata_props`` (and shown by ``i2i info``)."""
+    import json
+
+    from . import __version__
+
+    return {
+        "i2i_version": __version__,
+        "pipeline": tr.cfg.pipeline,
+        "direction": str(tr.direction),
+        "weights": weights,
+        "input": f"image: float32 (N, {tr.in_channels}, H, W), {'RGB' if tr.in_channels == 3 else 'gray'}, NCHW",
+        "output": f"output: float32 (N, {tr.out_channels}, {tr.scale}H, {tr.scale}W)" if tr.scale > 1
+        else f"output: float32 (N, {tr.out_channels}, H, W)",
+        "value_range": "[-1, 1] in and out: x = pixel / 127.5 - 1 for 8-bit images; pixel = (y + 1) * 127.5, clipped",
+        "size_multiple": str(tr.size_multiple),
+        "size_note": f"H and W must be multiples of {tr.size_multiple}: pad (reflect) and crop the output back",
+        "scale": str(tr.scale),
+        "i2i_config": json.dumps(config_to_dict(tr.cfg)),
+    }
+
+
+def _add_onnx_metadata(path: Path, props: dict[str, str]) -> None:
+    import onnx
+
+    model = onnx.load(str(path))
+    onnx.helper.set_model_props(model, props)
+    onnx.save(model, str(path))

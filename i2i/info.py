@@ -10,15 +10,19 @@ from .registry import pipeline_class
 
 
 def describe(path: str | Path) -> str:
-    """Human-readable summary of an i2i checkpoint or export: kind, pipeline (and what it
-    does), nets with parameter counts, EMA, step, versions and the (migrated) config."""
+    """Human-readable summary of an i2i checkpoint, export, model folder or ONNX export: kind,
+    pipeline (and what it does), nets with parameter counts, EMA, step, versions and the
+    (migrated) config; for ONNX, its inputs, outputs and the metadata i2i stored."""
+    if str(path).lower().endswith(".onnx"):
+        return describe_onnx(path)
     data = load_checkpoint(path)
     cfg = config_from_dict(data["config"])
     pipe = pipeline_class(cfg.pipeline)
     lines = [
         f"file:        {path}",
-        f"kind:        {data.get('kind')} (format {data.get('format')} v{data.get('format_version')}, "
-        f"written by i2i {data.get('i2i_version')})",
+        f"kind:        {data.get('kind')} ("
+        + ("model folder: config.json + model.safetensors" if Path(path).is_dir() else f"format {data.get('format')} "
+           f"v{data.get('format_version')}") + f", written by i2i {data.get('i2i_version')})",
         f"pipeline:    {cfg.pipeline} ({pipe.kind})" + (f", direction {data['direction']}" if data.get("direction") else ""),
         f"step:        {data.get('step', 0)}" + (f" (epoch {data['epoch']})" if "epoch" in data else ""),
     ]
@@ -35,4 +39,43 @@ def describe(path: str | Path) -> str:
         extra = ", ".join(data.get("pipeline_state", {})) or "none"
         lines.append(f"optimizers:  {', '.join(data.get('optimizers', {}))}; pipeline state: {extra}")
     lines += ["config:", *("  " + ln for ln in dump_config(cfg).splitlines())]
+    return "\n".join(lines)
+
+
+def describe_onnx(path: str | Path) -> str:
+    """Summary of an ONNX file: opset, inputs and outputs with their dynamic axes, and the
+    metadata ``i2i export --onnx`` stores (value range, size multiple, direction, config)."""
+    import json
+
+    from .engine.checkpoint import CheckpointError
+
+    try:
+        import onnx
+    except ImportError:
+        raise ImportError("reading ONNX files needs the onnx extra: pip install 'i2i[onnx]'") from None
+    if not Path(path).is_file():
+        raise CheckpointError(f"ONNX file '{path}' not found")
+    try:
+        model = onnx.load(str(path), load_external_data=False)
+    except Exception as e:  # protobuf raises DecodeError and others for damaged files
+        raise CheckpointError(f"'{path}' cannot be read as ONNX ({type(e).__name__}: {str(e)[:160]})") from None
+
+    def shape(v) -> str:
+        dims = [d.dim_param or str(d.dim_value) for d in v.type.tensor_type.shape.dim]
+        return f"{v.name} ({', '.join(dims)})"
+
+    props = {p.key: p.value for p in model.metadata_props}
+    opsets = ", ".join(f"{o.domain or 'ai.onnx'} {o.version}" for o in model.opset_import)
+    lines = [f"file:        {path}", f"kind:        ONNX model (IR {model.ir_version}; opsets {opsets}; "
+             f"producer {model.producer_name} {model.producer_version})",
+             f"inputs:      {', '.join(shape(v) for v in model.graph.input)}",
+             f"outputs:     {', '.join(shape(v) for v in model.graph.output)}"]
+    if not props.get("i2i_version"):
+        lines.append("metadata:    none from i2i (not written by 'i2i export --onnx')")
+        return "\n".join(lines)
+    for key in ("pipeline", "direction", "weights", "input", "output", "value_range", "size_note", "i2i_version"):
+        if key in props:
+            lines.append(f"{key + ':':<12} {props[key]}")
+    if "i2i_config" in props:
+        lines += ["config:", *("  " + ln for ln in dump_config(config_from_dict(json.loads(props["i2i_config"]))).splitlines())]
     return "\n".join(lines)

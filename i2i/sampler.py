@@ -39,6 +39,14 @@ class Generator:
         g = load_generator(path, use_ema=use_ema, kind="generation", purpose="sampling")
         return cls(g.net, g.cfg, device=device, weights=g.weights)
 
+    @classmethod
+    def from_pretrained(cls, folder: str | Path, **kwargs) -> Generator:
+        """Load a model folder (``config.json`` + ``model.safetensors``; no pickle is read).
+        Takes the options of :meth:`from_checkpoint`."""
+        if not Path(folder).is_dir():
+            raise FileNotFoundError(f"'{folder}' is not a model folder; use Generator.from_checkpoint for .pt files")
+        return cls.from_checkpoint(folder, **kwargs)
+
     def __repr__(self) -> str:
         cond = f", {self.num_classes} classes" if self.num_classes else ""
         return (f"Generator({self.cfg.pipeline}, z {self.latent_dim}-d {self.prior}{cond}, weights={self.weights}, "

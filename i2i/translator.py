@@ -99,6 +99,26 @@ class Translator:
         return tr
 
     @classmethod
+    def from_pretrained(cls, folder: str | Path, **kwargs: Any) -> Translator:
+        """Load a model folder (``config.json`` + ``model.safetensors``, written by
+        :meth:`save_pretrained` or ``i2i export --safetensors``): no pickle is read, so a
+        shared model runs no code. Takes the options of :meth:`from_checkpoint` (which also
+        accepts folders)."""
+        if not Path(folder).is_dir():
+            raise FileNotFoundError(f"'{folder}' is not a model folder; use Translator.from_checkpoint for .pt files")
+        return cls.from_checkpoint(folder, **kwargs)
+
+    def save_pretrained(self, folder: str | Path) -> Path:
+        """Write this translator's generator and config as a model folder (see :meth:`from_pretrained`)."""
+        from .config import config_to_dict
+        from .exporting import write_export
+        from .registry import pipeline_class
+
+        name = pipeline_class(self.cfg.pipeline).generator_name(self.cfg, self.direction)
+        return write_export(folder, self.net, config=config_to_dict(self.cfg), pipeline=self.cfg.pipeline, name=name,
+                            direction=self.direction, weights=self.weights, folder=True)
+
+    @classmethod
     def untrained(
         cls, cfg: Config, *, direction: str | None = None, mode: str | None = None, device: str | torch.device = "auto"
     ) -> Translator:

@@ -218,3 +218,65 @@ def test_onnx_export_matches_pytorch_with_dynamic_sizes(trained, tmp_path, capsy
     assert y.shape == (3, 3, 32, 160)
     assert main(["export", trained, "-o", str(tmp_path / "c.onnx"), "--onnx"]) == 0
     assert "max |diff|" in capsys.readouterr().out
+    # The file says how to feed it, and `i2i info` reads that back.
+    import onnx
+
+    props = {p.key: p.value for p in onnx.load(str(tmp_path / "g.onnx")).metadata_props}
+    assert props["pipeline"] == "pix2pix" and props["direction"] == "a_to_b" and props["size_multiple"] == "32"
+    assert props["value_range"].startswith("[-1, 1]") and '"name": "tiny"' in props["i2i_config"]
+    assert main(["info", str(tmp_path / "g.onnx")]) == 0
+    text = capsys.readouterr().out
+    assert "kind:        ONNX model" in text and "image (batch, 1, height, width)" in text
+    assert "H and W must be multiples of 32" in text and "value_range: [-1, 1]" in text and "name: tiny" in text
+
+
+def test_model_folder_export_loads_without_pickle_and_translates_identically(trained, tmp_path, capsys, monkeypatch):
+    import json
+
+    from safetensors.torch import load_file
+
+    assert main(["export", trained, "-o", str(tmp_path / "model"), "--safetensors"]) == 0
+    assert "model folder" in capsys.readouterr().out
+    assert sorted(p.name for p in (tmp_path / "model").iterdir()) == ["config.json", "model.safetensors"]
+    info = json.loads((tmp_path / "model" / "config.json").read_text())
+    assert info["format"] == "i2i-model" and info["pipeline"] == "pix2pix" and info["net"] == "G" and info["config"]["name"] == "tiny"
+    assert set(load_file(str(tmp_path / "model" / "model.safetensors"))) == set(torch.load(trained, weights_only=True)["nets"]["G"])
+    x = torch.rand(2, 1, 40, 24) * 2 - 1
+    a = i2i.Translator.from_checkpoint(trained)(x)
+    folder = i2i.Translator.from_pretrained(tmp_path / "model")
+    assert torch.equal(folder(x), a) and folder.weights == "raw"
+    # Every command takes the folder; the loader never unpickles it.
+    assert main(["info", str(tmp_path / "model")]) == 0 and "model folder: config.json + model.safetensors" in capsys.readouterr().out
+    def no_pickles(*args, **kwargs):
+        raise AssertionError("a model folder must load without torch.load / pickle")
+
+    monkeypatch.setattr(torch, "load", no_pickles)
+    assert torch.equal(i2i.Translator.from_pretrained(tmp_path / "model")(x), a)
+    monkeypatch.undo()
+    # save_pretrained round-trips, and replaces an earlier model folder atomically.
+    folder.save_pretrained(tmp_path / "model")
+    assert torch.equal(i2i.Translator.from_pretrained(tmp_path / "model")(x), a)
+    assert not list(tmp_path.glob(".model*"))
+
+
+def test_model_folder_errors_name_the_file_and_never_replace_other_folders(trained, tmp_path):
+    from i2i.exporting import export_generator
+
+    other = tmp_path / "photos"
+    other.mkdir()
+    (other / "keep.jpg").write_bytes(b"x")
+    with pytest.raises(i2i.CheckpointError, match="not an i2i model folder; choose another output"):
+        export_generator(trained, other, folder=True)
+    assert (other / "keep.jpg").read_bytes() == b"x"
+    with pytest.raises(i2i.CheckpointError, match="needs config.json and model.safetensors"):
+        i2i.Translator.from_pretrained(other)
+    export_generator(trained, tmp_path / "m", folder=True)
+    weights = tmp_path / "m" / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:100])
+    with pytest.raises(i2i.CheckpointError, match="model.safetensors' cannot be read"):
+        i2i.Translator.from_pretrained(tmp_path / "m")
+    (tmp_path / "m" / "config.json").write_text("{not json")
+    with pytest.raises(i2i.CheckpointError, match="config.json' is not valid JSON"):
+        i2i.Translator.from_pretrained(tmp_path / "m")
+    with pytest.raises(FileNotFoundError, match="from_checkpoint"):
+        i2i.Translator.from_pretrained(trained)

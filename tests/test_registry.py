@@ -168,7 +168,16 @@ def test_every_command_works_or_refuses_clearly_for_every_pipeline(name, tmp_pat
     i2i.write_image(images / "x.png", np.random.default_rng(0).integers(0, 256, (20, 28, 3), dtype=np.uint8))
     assert main(["info", ckpt]) == 0 and f"{name} ({pipe.kind})" in capsys.readouterr().out
     assert main(["export", ckpt, "-o", export]) == 0
+    assert main(["export", ckpt, "-o", str(tmp_path / "folder"), "--safetensors"]) == 0
     capsys.readouterr()
+    # The safetensors model folder gives what the .pt export gives.
+    if pipe.kind == "translation":
+        pt, folder = i2i.Translator.from_checkpoint(export), i2i.Translator.from_pretrained(tmp_path / "folder")
+        x = torch.rand(1, pt.in_channels, 16, 16) * 2 - 1
+        assert torch.equal(pt(x), folder(x))
+    else:
+        pt, folder = i2i.Generator.from_checkpoint(export), i2i.Generator.from_pretrained(tmp_path / "folder")
+        assert torch.equal(pt.sample(2, seed=1), folder.sample(2, seed=1))
 
     def refused(argv: list[str], *needles: str) -> None:
         assert main(argv) == 2

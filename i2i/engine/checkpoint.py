@@ -40,11 +40,100 @@ def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> Path:
     return Path(path)
 
 
+MODEL_CONFIG = "config.json"
+MODEL_WEIGHTS = "model.safetensors"
+MODEL_FORMAT = "i2i-model"
+
+
+def save_model_folder(folder: str | Path, payload: dict[str, Any]) -> Path:
+    """Write an export ``payload`` (one net) as a shareable model folder: ``config.json`` (the
+    config and what the weights are, plain JSON) and ``model.safetensors`` (the weights;
+    no pickle, so loading runs no code). The folder is assembled beside the target and
+    renamed into place: a kill leaves the previous folder (or none), never half of one."""
+    import json
+    import shutil
+    import tempfile
+
+    from safetensors.torch import save_file
+
+    from .. import __version__
+
+    folder = Path(folder)
+    replaceable = folder.is_dir() and ((folder / MODEL_CONFIG).is_file() or not any(folder.iterdir()))
+    if folder.exists() and not replaceable:  # never replace a folder of other things
+        raise CheckpointError(f"'{folder}' exists and is not an i2i model folder; choose another output (nothing was written)")
+    (name, state), = payload["nets"].items()
+    meta = {k: v for k, v in payload.items() if k != "nets"}
+    info = {"format": MODEL_FORMAT, "format_version": 1, "i2i_version": __version__, **meta, "net": name}
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", suffix=".tmp", dir=folder.parent))
+    try:
+        save_file({k: v.contiguous() for k, v in state.items()}, str(tmp / MODEL_WEIGHTS), metadata={"format": "pt"})
+        (tmp / MODEL_CONFIG).write_text(json.dumps(info, indent=2) + "\n")
+        old = None
+        if folder.exists():
+            old = folder.with_name(f".{folder.name}.old")
+            shutil.rmtree(old, ignore_errors=True)
+            folder.rename(old)
+        tmp.rename(folder)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return folder
+
+
+def _load_model_folder(folder: Path) -> dict[str, Any]:
+    import json
+
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    cfg_path, weights = folder / MODEL_CONFIG, folder / MODEL_WEIGHTS
+    if not cfg_path.is_file() or not weights.is_file():
+        raise CheckpointError(f"'{folder}' is a folder but not an i2i model folder (it needs {MODEL_CONFIG} and {MODEL_WEIGHTS}, "
+                              "as 'i2i export --safetensors' writes them)")
+    try:
+        info = json.loads(cfg_path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise CheckpointError(f"'{cfg_path}' is not valid JSON ({e}); the model folder is damaged") from None
+    if not isinstance(info, dict) or info.get("format") != MODEL_FORMAT or not isinstance(info.get("net"), str):
+        raise CheckpointError(f"'{cfg_path}' is not an i2i model description (no '{MODEL_FORMAT}' format tag)")
+    if info.get("format_version", 0) > 1:
+        raise CheckpointError(f"model folder '{folder}' has format version {info['format_version']}; upgrade i2i to read it")
+    try:
+        state = load_file(str(weights))
+    except (SafetensorError, OSError, ValueError) as e:
+        raise CheckpointError(f"'{weights}' cannot be read ({e}); it may be truncated: download or export it again") from None
+    name = info.pop("net")
+    return {**info, "format": FORMAT, "format_version": FORMAT_VERSION, "nets": {name: state}}
+
+
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
-    """Load an i2i checkpoint safely (``weights_only=True``); errors name the file."""
+    """Load an i2i checkpoint safely (``weights_only=True``), or a model folder
+    (``config.json`` + ``model.safetensors``) as an export; errors name the file."""
     path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"checkpoint '{path}' not found; pass a .pt file written by 'i2i train' or 'i2i export'")
+    if path.is_dir():
+        data = _load_model_folder(path)
+    elif not path.is_file():
+        raise CheckpointError(f"checkpoint '{path}' not found; pass a .pt file written by 'i2i train' or 'i2i export', "
+                              "or a model folder")
+    else:
+        data = _load_file(path, map_location)
+    if not isinstance(data.get("config"), dict) or not isinstance(data.get("nets"), dict):
+        raise CheckpointError(f"'{path}' is an i2i file without a config or nets; it is damaged: use another checkpoint")
+    from ..config import ConfigError, migrate
+
+    version = data["config"].get("version", 1 if data.get("format_version", 1) < 2 else 2)
+    try:
+        data["config"] = migrate(data["config"], version)
+    except ConfigError as e:
+        raise CheckpointError(f"the config inside '{path}' cannot be read: {e}") from None
+    return data
+
+
+def _load_file(path: Path, map_location: str | torch.device) -> dict[str, Any]:
     try:
         data = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as e:  # torch raises many types for truncated/corrupt/foreign files
@@ -58,15 +147,6 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
         )
     if data.get("format_version", 0) > FORMAT_VERSION:
         raise CheckpointError(f"checkpoint '{path}' has format version {data['format_version']}; upgrade i2i to read it")
-    if not isinstance(data.get("config"), dict) or not isinstance(data.get("nets"), dict):
-        raise CheckpointError(f"'{path}' is an i2i file without a config or nets; it is damaged: use another checkpoint")
-    from ..config import ConfigError, migrate
-
-    version = data["config"].get("version", 1 if data.get("format_version", 1) < 2 else 2)
-    try:
-        data["config"] = migrate(data["config"], version)
-    except ConfigError as e:
-        raise CheckpointError(f"the config inside '{path}' cannot be read: {e}") from None
     return data
 
 
