@@ -107,7 +107,7 @@ class TrainConfig:
     val_every: int = 0
     val_metric: str | None = None
     val_limit: int | None = 100
-    val_features: str = "inception"
+    val_features: str = "fid-inception"
 
 
 @dataclass

@@ -216,17 +216,30 @@ def evaluate_sr(
 
 
 INCEPTION_FILE = "inception_v3_google-0cc3c7bd.pth"  # torchvision's Inception_V3_Weights.IMAGENET1K_V1
+FID_INCEPTION_FILE = "pt_inception-2015-12-05-6726825d.pth"  # pytorch-fid's port of the TF FID Inception
+FID_INCEPTION_URL = f"https://github.com/mseitzer/pytorch-fid/releases/download/fid_weights/{FID_INCEPTION_FILE}"
 
 
 class _PixelFeatures(torch.nn.Module):
     """8x8 average-pooled pixels as features: a domain-agnostic sanity baseline."""
 
+    description = "8x8 pooled pixels (a sanity baseline; not comparable with published FIDs)"
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return torch.nn.functional.adaptive_avg_pool2d(x.float(), 8).flatten(1)
 
 
+def _to_inception_input(x: torch.Tensor) -> torch.Tensor:
+    """[-1, 1] images (gray repeated to RGB) bilinearly resized to 299 x 299, still in [-1, 1]."""
+    x = x.float().expand(-1, 3, -1, -1) if x.shape[1] == 1 else x.float()
+    return torch.nn.functional.interpolate(x, size=(299, 299), mode="bilinear", align_corners=False)
+
+
 class _Inception(torch.nn.Module):
-    """torchvision Inception-v3 pool features (2048-d) of [-1, 1] images resized to 299."""
+    """torchvision's ImageNet Inception-v3: pool features (2048-d) and 1000 class logits."""
+
+    description = ("torchvision ImageNet Inception-v3 (inception_v3_google-0cc3c7bd.pth): FIDs NOT comparable with papers, "
+                   "which use the TF FID Inception ('fid-inception')")
 
     def __init__(self, path: str) -> None:
         super().__init__()
@@ -234,51 +247,118 @@ class _Inception(torch.nn.Module):
 
         net = inception_v3(weights=None, aux_logits=True, init_weights=False)
         net.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
-        net.fc = torch.nn.Identity()
+        self.fc, net.fc = net.fc, torch.nn.Identity()
         self.net = net.eval()
 
+    def features_and_logits(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        f = self.net(imagenet_normalize(_to_inception_input(x)))
+        return f, self.fc(f)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = x.float().expand(-1, 3, -1, -1) if x.shape[1] == 1 else x.float()
-        x = torch.nn.functional.interpolate(x, size=(299, 299), mode="bilinear", align_corners=False)
-        return self.net(imagenet_normalize(x))
+        return self.features_and_logits(x)[0]
 
 
-def feature_extractor(spec: str = "inception", option: str | None = None) -> torch.nn.Module:
-    """Features for FID / KID.
+class _FIDInception(torch.nn.Module):
+    """The standard FID network: the TF Inception of 2015-12-05 as ported by pytorch-fid (the
+    network pytorch-fid, clean-fid and the original TTUR code measure with), whose blocks the
+    ``pytorch-fid`` package supplies. Pool features (2048-d) and the graph's 1008 class
+    logits (for the Inception Score). Inputs as pytorch-fid feeds them: bilinear resize to
+    299, values in [-1, 1]."""
 
-    ``inception``: torchvision's ImageNet Inception-v3 from a local file (torchvision's
-    cache, ``inception_v3_google-0cc3c7bd.pth``); never downloaded; FIDs with these weights
-    are not comparable to the TF-Inception numbers in papers. ``pixels``: 8x8 pooled
-    pixels (a sanity baseline). Anything else: a path to a feature model of your domain
-    (where ImageNet features mean little: digits, medical scans, ...) mapping
+    description = "FID Inception-v3 (TF 2015-12-05 weights, as pytorch-fid / clean-fid): comparable with published FIDs"
+
+    def __init__(self, path: str) -> None:
+        super().__init__()
+        net = self.architecture()
+        net.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+        self.net = net.eval()
+
+    @staticmethod
+    def architecture() -> torch.nn.Module:
+        """The network without weights: torchvision's Inception-v3 with 1008 classes and the
+        FID graph's blocks (they differ in pooling from torchvision's)."""
+        from pytorch_fid.inception import FIDInceptionA, FIDInceptionC, FIDInceptionE_1, FIDInceptionE_2
+        from torchvision.models import inception_v3
+
+        net = inception_v3(weights=None, aux_logits=False, num_classes=1008, init_weights=False)
+        net.Mixed_5b, net.Mixed_5c, net.Mixed_5d = FIDInceptionA(192, 32), FIDInceptionA(256, 64), FIDInceptionA(288, 64)
+        net.Mixed_6b, net.Mixed_6c = FIDInceptionC(768, channels_7x7=128), FIDInceptionC(768, channels_7x7=160)
+        net.Mixed_6d, net.Mixed_6e = FIDInceptionC(768, channels_7x7=160), FIDInceptionC(768, channels_7x7=192)
+        net.Mixed_7b, net.Mixed_7c = FIDInceptionE_1(1280), FIDInceptionE_2(2048)
+        return net
+
+    def features_and_logits(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        n, x = self.net, _to_inception_input(x)
+        for layer in (n.Conv2d_1a_3x3, n.Conv2d_2a_3x3, n.Conv2d_2b_3x3, n.maxpool1, n.Conv2d_3b_1x1, n.Conv2d_4a_3x3, n.maxpool2,
+                      n.Mixed_5b, n.Mixed_5c, n.Mixed_5d, n.Mixed_6a, n.Mixed_6b, n.Mixed_6c, n.Mixed_6d, n.Mixed_6e,
+                      n.Mixed_7a, n.Mixed_7b, n.Mixed_7c):
+            x = layer(x)
+        f = torch.flatten(n.avgpool(x), 1)
+        return f, n.fc(f)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.features_and_logits(x)[0]
+
+
+FEATURES = ("fid-inception", "inception", "pixels")
+
+
+def feature_extractor(spec: str = "fid-inception", option: str | None = None) -> torch.nn.Module:
+    """Features for FID / KID (and, for the Inception networks, logits for the Inception Score).
+    Every extractor has a ``description`` saying what it is and whether FIDs are comparable.
+
+    ``fid-inception`` (the default): the standard FID network (pytorch-fid's
+    ``pt_inception-2015-12-05-6726825d.pth`` in torchvision's cache; ``i2i download weights
+    fid-inception`` fetches it), so FIDs compare with papers'. ``inception``: torchvision's
+    ImageNet Inception-v3 (``inception_v3_google-0cc3c7bd.pth``); not comparable. ``pixels``:
+    8x8 pooled pixels (a sanity baseline). Anything else: a path to a feature model of your
+    domain (where ImageNet features mean little: digits, medical scans, ...) mapping
     ``(N, C, H, W)`` images in [-1, 1] to ``(N, D)``: a ``torch.export`` program saved with
     ``torch.export.save`` as ``.pt2`` (export it with a dynamic batch dimension), or a
-    TorchScript file. ``option`` is how errors name the setting (e.g. ``train.val_features``);
-    by default the argument and the ``i2i eval`` flag.
+    TorchScript file. Weights are never downloaded here. ``option`` is how errors name the
+    setting (e.g. ``train.val_features``); by default the argument and the ``i2i eval`` flag.
     """
     import os
 
     def choose(value: str) -> str:
         return f"{option}: {value}" if option else f"features={value!r} (--features {value})"
 
+    otherwise = f"or choose {choose('pixels')} or a path to a feature model of your domain (.pt2)"
     if spec == "pixels":
         return _PixelFeatures()
+    if spec == "fid-inception":
+        return _FIDInception(torchvision_cached_weights(
+            FID_INCEPTION_FILE, url=FID_INCEPTION_URL, needed_for="FID/KID/IS with the standard FID Inception",
+            otherwise=f"or run 'i2i download weights fid-inception', {otherwise}"))
     if spec == "inception":
         return _Inception(torchvision_cached_weights(
-            INCEPTION_FILE, needed_for="FID/KID with Inception (torchvision's ImageNet Inception-v3)",
-            otherwise=f"or choose {choose('pixels')} or a path to a feature model of your domain (.pt2)"))
+            INCEPTION_FILE, needed_for="FID/KID with Inception (torchvision's ImageNet Inception-v3)", otherwise=otherwise))
     if not os.path.isfile(spec):
-        raise FileNotFoundError(f"{choose(spec)}: not 'inception', 'pixels' or an existing .pt2 / TorchScript feature model")
-    if spec.endswith(".pt2"):
-        return torch.export.load(spec).module()
-    return torch.jit.load(spec, map_location="cpu").eval()
+        raise FileNotFoundError(f"{choose(spec)}: not one of {', '.join(FEATURES)} or an existing .pt2 / TorchScript feature model")
+    module = torch.export.load(spec).module() if spec.endswith(".pt2") else torch.jit.load(spec, map_location="cpu").eval()
+    module.description = f"the feature model {spec} (FIDs compare only with FIDs on the same model)"
+    return module
 
 
 @torch.inference_mode()
 def _features(extractor: torch.nn.Module, images: torch.Tensor, device: torch.device | str = "cpu", batch_size: int = 64) -> torch.Tensor:
     """``(N, D)`` features (on the CPU) of ``(N, C, H, W)`` images, computed in batches on ``device``."""
-    return torch.cat([extractor(images[i : i + batch_size].to(device)).float().flatten(1).cpu()
-                      for i in range(0, images.shape[0], batch_size)])
+    return _features_and_logits(extractor, images, device, batch_size)[0]
+
+
+@torch.inference_mode()
+def _features_and_logits(extractor: torch.nn.Module, images: torch.Tensor, device: torch.device | str = "cpu",
+                         batch_size: int = 64) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Features and, for extractors with class logits (the Inception networks), logits; on the CPU."""
+    feats, logits = [], []
+    both = hasattr(extractor, "features_and_logits")
+    for i in range(0, images.shape[0], batch_size):
+        x = images[i : i + batch_size].to(device)
+        f, lg = extractor.features_and_logits(x) if both else (extractor(x), None)
+        feats.append(f.float().flatten(1).cpu())
+        if lg is not None:
+            logits.append(lg.float().cpu())
+    return torch.cat(feats), (torch.cat(logits) if logits else None)
 
 
 def evaluate_generation(
@@ -286,14 +366,17 @@ def evaluate_generation(
     real_root: str | Path,
     *,
     n: int = 1000,
-    features: str = "inception",
+    features: str = "fid-inception",
     seed: int = 0,
     device: str = "auto",
     out_dir: str | Path | None = None,
 ) -> dict[str, Any]:
     """FID and KID of ``n`` samples of a DCGAN checkpoint against up to ``n`` real images
-    from ``real_root`` (an image folder, resized like the training data). Returns and, with
-    ``out_dir``, saves ``{"fid", "kid", "n_fake", "n_real", "features"}``."""
+    from ``real_root`` (an image folder, resized like the training data), and with an
+    Inception network the Inception Score of the samples (and of the real images, the
+    reference point). Samples are rounded to 8 bits first, as saved files would be.
+    Returns and, with ``out_dir``, saves ``{"fid", "kid", "is", "is_std", "is_real",
+    "n_fake", "n_real", "features", "feature_network"}``."""
     from .data.datasets import ImageDataset
     from .sampler import Generator
 
@@ -303,10 +386,15 @@ def evaluate_generation(
     real_ds = ImageDataset(real_root, size=cfg.data.image_size, channels=gen.net.out_channels, train=False, fit=cfg.data.fit)
     idx = torch.randperm(len(real_ds), generator=torch.Generator().manual_seed(seed))[:n].tolist()
     real = torch.stack([real_ds[i]["image"] for i in idx])
-    fake = gen.sample(n, seed=seed)
-    fr, ff = _features(extractor, real, gen.device), _features(extractor, fake, gen.device)
+    fake = _quantize(gen.sample(n, seed=seed))
+    fr, lr = _features_and_logits(extractor, real, gen.device)
+    ff, lf = _features_and_logits(extractor, fake, gen.device)
     result = {"fid": metrics.frechet_distance(ff, fr), "kid": metrics.kernel_distance(ff, fr, seed=seed),
-              "n_fake": n, "n_real": len(idx), "features": features, "checkpoint": str(checkpoint), "weights": gen.weights}
+              "n_fake": n, "n_real": len(idx), "features": features, "feature_network": extractor.description,
+              "checkpoint": str(checkpoint), "weights": gen.weights}
+    if lf is not None:
+        result["is"], result["is_std"] = metrics.inception_score(lf)
+        result["is_real"], _ = metrics.inception_score(lr)
     if out_dir is not None:
         Path(out_dir).mkdir(parents=True, exist_ok=True)
         (Path(out_dir) / "metrics.json").write_text(json.dumps(result, indent=2))
@@ -323,8 +411,9 @@ def _sr_report(r: dict[str, Any]) -> str:
 
 
 def _generation_report(r: dict[str, Any]) -> str:
-    return (f"FID {r['fid']:.3f}  KID {r['kid']:.5f}  ({r['n_fake']} samples vs {r['n_real']} real images, {r['features']} features, "
-            f"{r['weights']} weights)")
+    score = f"  IS {r['is']:.3f} ± {r['is_std']:.3f} (real images: {r['is_real']:.3f})" if "is" in r else ""
+    return (f"FID {r['fid']:.3f}  KID {r['kid']:.5f}{score}  ({r['n_fake']} samples vs {r['n_real']} real images, {r['weights']} weights)"
+            f"\nfeatures: {r['feature_network']}")
 
 
 # ----------------------------------------------------------------------------- validation
@@ -481,7 +570,7 @@ class SuperResolutionValidator(Validator):
 
 class GenerationValidator(Validator):
     """FID and KID of as many samples as real images (up to ``limit``) from ``val_root``, on
-    ``train.val_features`` (``inception``, ``pixels`` or a feature model file; see
+    ``train.val_features`` (``fid-inception``, ``inception``, ``pixels`` or a feature model file; see
     :func:`feature_extractor`). The latents are the same at every validation (from
     ``cfg.seed``); the real features are computed once."""
 
@@ -493,7 +582,7 @@ class GenerationValidator(Validator):
         return dict(cls.BETTER)
 
     def __init__(self, cfg: Config, root: str | Path, nets: dict[str | None, torch.nn.Module], *, limit: int | None = None,
-                 features: str = "inception") -> None:
+                 features: str = "fid-inception") -> None:
         from .data.datasets import DataError, ImageDataset
 
         net = nets[None]
@@ -511,7 +600,7 @@ class GenerationValidator(Validator):
         self.n = n
 
     def describe(self) -> str:
-        return f"{self.n} real images in {self.root} vs {self.n} samples, FID / KID on {self.features} features"
+        return f"{self.n} real images in {self.root} vs {self.n} samples, FID / KID on {self.extractor.description}"
 
     def __call__(self, nets: dict[str | None, torch.nn.Module]) -> dict[str, float]:
         import copy
@@ -519,7 +608,7 @@ class GenerationValidator(Validator):
         from .sampler import Generator
 
         gen = Generator(copy.deepcopy(nets[None]), self.cfg, device=self.device)
-        fake = _features(self.extractor, gen.sample(self.n, seed=self.cfg.seed), self.device)
+        fake = _features(self.extractor, _quantize(gen.sample(self.n, seed=self.cfg.seed)), self.device)
         return {"FID": metrics.frechet_distance(fake, self.real), "KID": metrics.kernel_distance(fake, self.real, seed=self.cfg.seed)}
 
 

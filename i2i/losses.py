@@ -133,18 +133,19 @@ def imagenet_normalize(x: torch.Tensor) -> torch.Tensor:
     return ((x + 1) / 2 - mean) / std
 
 
-def torchvision_cached_weights(file: str, *, needed_for: str, otherwise: str) -> str:
-    """Path of torchvision's cached weights ``file`` (``<torch hub>/checkpoints/file``).
+def torchvision_cached_weights(file: str, *, needed_for: str, otherwise: str, url: str | None = None) -> str:
+    """Path of the cached weights ``file`` (``<torch hub>/checkpoints/file``, torchvision's cache).
 
-    Raises ``FileNotFoundError`` saying where to put which download and what else to do;
-    i2i never downloads weights and never falls back to random ones.
+    Raises ``FileNotFoundError`` saying where to put which download (``url``, by default
+    torchvision's) and what else to do; i2i never downloads weights by itself (``i2i
+    download`` does, when asked) and never falls back to random ones.
     """
     import os
 
     path = os.path.join(torch.hub.get_dir(), "checkpoints", file)
     if not os.path.isfile(path):
         raise FileNotFoundError(
-            f"{needed_for} needs '{path}', which does not exist. Download https://download.pytorch.org/models/{file} "
+            f"{needed_for} needs '{path}', which does not exist. Download {url or 'https://download.pytorch.org/models/' + file} "
             f"and save it there (torchvision's cache), {otherwise}. i2i never downloads weights by itself"
         )
     return path

@@ -98,3 +98,19 @@ def kernel_distance(feats_a: torch.Tensor, feats_b: torch.Tensor, *, subsets: in
         kxx, kyy, kxy = (x @ x.T / d + 1) ** 3, (y @ y.T / d + 1) ** 3, (x @ y.T / d + 1) ** 3
         vals.append(((kxx.sum() - kxx.diag().sum()) + (kyy.sum() - kyy.diag().sum())) / (m * (m - 1)) - 2 * kxy.mean())
     return float(torch.stack(vals).mean())
+
+
+def inception_score(logits: torch.Tensor, *, splits: int = 10) -> tuple[float, float]:
+    """Inception Score (Salimans et al. 2016) of ``(N, K)`` class logits: ``exp(E_x KL(p(y|x) || p(y)))``
+    computed on ``splits`` equal parts (``p(y)`` per part), as the original code does.
+    Returns ``(mean, std)`` over the parts; 1 for uninformative predictions, up to K."""
+    p = torch.softmax(logits.double(), dim=1)
+    scores = []
+    for part in torch.tensor_split(p, splits):
+        if part.shape[0] == 0:
+            continue
+        py = part.mean(0, keepdim=True)
+        kl = (part * (torch.log(part.clamp_min(1e-30)) - torch.log(py.clamp_min(1e-30)))).sum(1).mean()
+        scores.append(torch.exp(kl))
+    t = torch.stack(scores)
+    return float(t.mean()), float(t.std(unbiased=False)) if len(scores) > 1 else 0.0
