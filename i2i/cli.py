@@ -91,34 +91,35 @@ def _info(args: argparse.Namespace) -> int:
 
 
 def _import_weights(args: argparse.Namespace) -> int:
-    from .compat.reference import import_reference_generator
-    from .config import config_from_dict, config_to_dict
-    from .exporting import write_export
+    from .compat.reference import import_reference_file
 
-    try:
-        import torch
+    info = import_reference_file(args.file, args.output, arch=args.arch, norm=args.norm, dropout=args.dropout)
+    print(f"imported {info.arch} ({', '.join(f'{k}={v}' for k, v in info.kwargs.items())}) from {args.file} into {args.output}")
+    return 0
 
-        state = torch.load(args.file, map_location="cpu", weights_only=True)
-    except FileNotFoundError:
-        raise FileNotFoundError(f"weights file '{args.file}' does not exist") from None
-    except Exception as e:
-        why = f"{type(e).__name__}: {str(e).splitlines()[0][:160]}"
-        raise CheckpointError(f"'{args.file}' cannot be read as a PyTorch state dict ({why})") from None
-    if not isinstance(state, dict):
-        raise CheckpointError(f"'{args.file}' holds a {type(state).__name__}, not a state dict")
+
+def _download(args: argparse.Namespace) -> int:
+    from . import download as dl
+
+    if args.what == "list":
+        for kind, sources in dl.catalogue().items():
+            print(f"{kind}s: " + ", ".join(s.key for s in sources))
+        return 0
+    if not args.name:
+        raise ValueError(f"i2i download {args.what} needs a NAME; 'i2i download list' shows them")
     try:
-        net, info = import_reference_generator(state, arch=args.arch, norm=args.norm, dropout=args.dropout)
-    except CheckpointError as e:
-        raise CheckpointError(f"'{args.file}': {e}") from None
-    kw = info.kwargs
-    gen = {"name": "unet" if "num_downs" in kw else "resnet", **kw}
-    # The reference test script runs generators in train mode (batch statistics, dropout):
-    # keep that behaviour for batch-norm models; instance norm is the same either way.
-    cfg = config_from_dict({"name": Path(args.output).stem, "pipeline": "pix2pix", "model": {"generator": gen},
-                            "test": {"mode": "paper" if kw["norm"] == "batch" else "eval"}})
-    write_export(args.output, net, config=config_to_dict(cfg), pipeline="pix2pix", name="G", direction="a_to_b",
-                 source=str(args.file))
-    print(f"imported {info.arch} ({', '.join(f'{k}={v}' for k, v in kw.items())}) from {args.file} into {args.output}")
+        if args.what == "dataset":
+            path = dl.download_dataset(args.name, args.out or "datasets", mirror=args.mirror)
+        elif args.what == "model":
+            path = dl.download_model(args.name, args.out or "models", mirror=args.mirror)
+        else:
+            if args.out:
+                raise ValueError("weights go to torchvision's cache, where i2i looks for them; --out does not apply")
+            path = dl.download_weights(args.name, mirror=args.mirror)
+    except dl.DownloadError as e:
+        print(f"i2i download: error: {e}", file=sys.stderr)
+        return 1
+    print(f"downloaded {args.what} {args.name} to {path}")
     return 0
 
 
@@ -264,6 +265,15 @@ def build_parser() -> argparse.ArgumentParser:
     w.add_argument("--norm", choices=["batch", "instance"], default=None, help="None: inferred")
     w.add_argument("--dropout", action=argparse.BooleanOptionalAction, default=None, help="None: inferred")
     w.set_defaults(func=_import_weights)
+
+    d = sub.add_parser("download", help="fetch a reference dataset, a reference pretrained generator, or weights (explicit only)")
+    d.add_argument("what", choices=["dataset", "model", "weights", "list"], help="what to fetch; 'list' shows every name")
+    d.add_argument("name", nargs="?", default=None,
+                   help="e.g. facades, horse2zebra, fid-inception (cyclegan/facades where two share a name)")
+    d.add_argument("--out", default=None, help="folder (None: datasets/ for datasets, models/ for models)")
+    d.add_argument("--mirror", default=None, metavar="URL",
+                   help="replace the scheme://host of the URLs (a local copy; or I2I_DOWNLOAD_MIRROR)")
+    d.set_defaults(func=_download)
 
     v = sub.add_parser("eval", help="the pipeline's own evaluation (paired: HTML page; SR: PSNR/SSIM vs bicubic; generation: FID/KID)")
     v.add_argument("checkpoint", help="training checkpoint or export")

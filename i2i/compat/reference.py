@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -165,3 +166,36 @@ def import_reference_generator(
                               + ". Check --arch / --norm / --dropout (a ResNet trained with dropout has conv_block.6 keys)")
     net.load_state_dict(mapped)
     return net, ImportErrorDetail(info.arch if arch is None else arch, kw)
+
+
+def import_reference_file(file: str | Path, output: str | Path, *, arch: str | None = None, norm: str | None = None,
+                          dropout: bool | None = None) -> ImportErrorDetail:
+    """Turn a reference generator file (``latest_net_G.pth``, a pretrained model) into an i2i
+    export at ``output``: the state dict is read with ``weights_only=True`` (no code runs),
+    the architecture inferred (or checked against ``arch`` / ``norm`` / ``dropout``).
+    Batch-norm models keep the reference test script's behaviour (``test.mode: paper``).
+    Returns what was recognised. Errors name the file."""
+    from ..config import config_from_dict, config_to_dict
+    from ..exporting import write_export
+
+    try:
+        state = torch.load(file, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise FileNotFoundError(f"weights file '{file}' does not exist") from None
+    except Exception as e:
+        why = f"{type(e).__name__}: {str(e).splitlines()[0][:160]}"
+        raise CheckpointError(f"'{file}' cannot be read as a PyTorch state dict ({why})") from None
+    if not isinstance(state, dict):
+        raise CheckpointError(f"'{file}' holds a {type(state).__name__}, not a state dict")
+    try:
+        net, info = import_reference_generator(state, arch=arch, norm=norm, dropout=dropout)
+    except CheckpointError as e:
+        raise CheckpointError(f"'{file}': {e}") from None
+    kw = info.kwargs
+    gen = {"name": "unet" if "num_downs" in kw else "resnet", **kw}
+    # The reference test script runs generators in train mode (batch statistics, dropout):
+    # keep that behaviour for batch-norm models; instance norm is the same either way.
+    cfg = config_from_dict({"name": Path(output).stem, "pipeline": "pix2pix", "model": {"generator": gen},
+                            "test": {"mode": "paper" if kw["norm"] == "batch" else "eval"}})
+    write_export(output, net, config=config_to_dict(cfg), pipeline="pix2pix", name="G", direction="a_to_b", source=str(file))
+    return info

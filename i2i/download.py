@@ -1,0 +1,253 @@
+"""``i2i download``: the reference's published datasets and generators, and the weights files
+evaluation and losses use, fetched only when a user asks.
+
+Every download goes to ``NAME.part`` beside its destination (a rerun resumes it with an HTTP
+range request), is checked (the byte count against ``Content-Length``; weights files named
+``name-<first 8 hex of sha256>.pth``, torchvision's convention, against their hash; archives
+by reading every member), and only then is put in place by a rename: an interrupted or
+failed download never leaves a file under the final name. Archives are unpacked into a
+temporary folder beside the target and renamed in; a member that would land outside it (an
+absolute path, ``..``, a link) stops the unpacking. Models are imported with the existing
+importer into i2i exports, so the pickled ``.pth`` is read with ``weights_only=True`` and
+then deleted.
+
+``mirror`` (``--mirror``, or ``I2I_DOWNLOAD_MIRROR``) replaces the ``scheme://host`` of every
+URL: for a local copy of the files, and for the tests (a server on 127.0.0.1).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import http.client
+import os
+import re
+import shutil
+import sys
+import tarfile
+import tempfile
+import urllib.error
+import urllib.request
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+REFERENCE_HOST = "http://efrosgans.eecs.berkeley.edu"
+
+PIX2PIX_DATASETS = ("facades", "maps", "edges2shoes", "edges2handbags", "night2day")
+CYCLEGAN_DATASETS = ("horse2zebra", "apple2orange", "summer2winter_yosemite", "monet2photo", "cezanne2photo", "ukiyoe2photo",
+                     "vangogh2photo", "maps", "facades", "iphone2dslr_flower", "ae_photos", "mini", "mini_pix2pix", "mini_colorization")
+CYCLEGAN_MODELS = ("apple2orange", "orange2apple", "summer2winter_yosemite", "winter2summer_yosemite", "horse2zebra", "zebra2horse",
+                   "monet2photo", "style_monet", "style_cezanne", "style_ukiyoe", "style_vangogh", "sat2map", "map2sat",
+                   "cityscapes_photo2label", "cityscapes_label2photo", "facades_photo2label", "facades_label2photo",
+                   "iphone2dslr_flower")
+PIX2PIX_MODELS = ("edges2shoes", "sat2map", "map2sat", "facades_label2photo", "day2night")
+WEIGHTS = {
+    "fid-inception": "https://github.com/mseitzer/pytorch-fid/releases/download/fid_weights/pt_inception-2015-12-05-6726825d.pth",
+    "inception": "https://download.pytorch.org/models/inception_v3_google-0cc3c7bd.pth",
+    "vgg19": "https://download.pytorch.org/models/vgg19-dcbb9e9d.pth",
+}
+
+
+class DownloadError(RuntimeError):
+    """A download could not be completed or checked; the message names the URL and the file."""
+
+
+@dataclass(frozen=True)
+class Source:
+    """One downloadable thing: ``key`` (``pix2pix/facades``), its URL and its kind."""
+
+    key: str
+    url: str
+    kind: str  # "dataset" | "model" | "weights"
+
+
+def catalogue() -> dict[str, list[Source]]:
+    """Kind -> every known source (the reference scripts' lists, and the weights files)."""
+    return {
+        "dataset": [Source(f"pix2pix/{n}", f"{REFERENCE_HOST}/pix2pix/datasets/{n}.tar.gz", "dataset") for n in PIX2PIX_DATASETS]
+        + [Source(f"cyclegan/{n}", f"{REFERENCE_HOST}/cyclegan/datasets/{n}.zip", "dataset") for n in CYCLEGAN_DATASETS],
+        "model": [Source(f"cyclegan/{n}", f"{REFERENCE_HOST}/cyclegan/pretrained_models/{n}.pth", "model") for n in CYCLEGAN_MODELS]
+        + [Source(f"pix2pix/{n}", f"{REFERENCE_HOST}/pix2pix/models-pytorch/{n}.pth", "model") for n in PIX2PIX_MODELS],
+        "weights": [Source(n, url, "weights") for n, url in WEIGHTS.items()],
+    }
+
+
+def find_source(kind: str, name: str) -> Source:
+    """The source called ``name`` (``facades``, or ``cyclegan/facades`` where two share a name)."""
+    from .hints import did_you_mean
+
+    sources = catalogue()[kind]
+    exact = [s for s in sources if s.key == name]
+    matches = exact or [s for s in sources if s.key.split("/")[-1] == name]
+    if len(matches) == 1:
+        return matches[0]
+    keys = [s.key for s in sources]
+    if matches:
+        raise ValueError(f"{kind} {name!r} is ambiguous: say {' or '.join(m.key for m in matches)}")
+    short = sorted({k.split("/")[-1] for k in keys})
+    raise ValueError(f"unknown {kind} {name!r}{did_you_mean(name, short)}; known: {', '.join(keys)}")
+
+
+def with_mirror(url: str, mirror: str | None) -> str:
+    """``url`` with its ``scheme://host[:port]`` replaced by ``mirror`` (when given)."""
+    mirror = mirror or os.environ.get("I2I_DOWNLOAD_MIRROR")
+    if not mirror:
+        return url
+    return mirror.rstrip("/") + re.sub(r"^[a-z]+://[^/]+", "", url)
+
+
+def expected_hash_prefix(url: str) -> str | None:
+    """The sha256 prefix a torchvision-style file name carries (``vgg19-dcbb9e9d.pth`` -> ``dcbb9e9d``)."""
+    m = re.search(r"-([0-9a-f]{8,64})\.[a-z0-9]+$", url.rsplit("/", 1)[-1])
+    return m.group(1) if m else None
+
+
+def fetch(url: str, dest: Path, *, progress: bool | None = None, timeout: float = 30.0) -> Path:
+    """Download ``url`` to ``dest`` via ``dest.part`` (resumed when present), check its size and
+    (for hash-named files) its sha256 prefix, then rename it into place. Returns ``dest``."""
+    dest = Path(dest)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    part = dest.with_name(dest.name + ".part")
+    have = part.stat().st_size if part.exists() else 0
+    request = urllib.request.Request(url, headers={"User-Agent": "i2i", **({"Range": f"bytes={have}-"} if have else {})})
+    try:
+        response = urllib.request.urlopen(request, timeout=timeout)  # noqa: S310 - the URL is a known source or the user's mirror
+    except urllib.error.HTTPError as e:
+        if e.code == 416 and have:  # the part is already complete
+            response = None
+        else:
+            raise DownloadError(f"{url}: the server answered {e.code} {e.reason}; nothing was written to '{dest}'") from None
+    except (urllib.error.URLError, OSError, http.client.HTTPException) as e:
+        reason = getattr(e, "reason", e)
+        kept = f"the partial download '{part}' is kept for a resume" if have else "nothing was written"
+        raise DownloadError(f"cannot reach {url} ({reason}): check the network connection, or download it by hand and put it "
+                            f"at '{dest}'; {kept}") from None
+    if response is not None:
+        with response:
+            resumed = response.status == 206
+            if not resumed:
+                have = 0
+            length = response.headers.get("Content-Length")
+            total = have + int(length) if length is not None else None
+            show = progress if progress is not None else sys.stderr.isatty()
+            bar = None
+            if show:
+                from tqdm import tqdm
+
+                bar = tqdm(total=total, initial=have, unit="B", unit_scale=True, desc=dest.name, file=sys.stderr)
+            try:
+                with open(part, "ab" if resumed else "wb") as f:
+                    while chunk := response.read(1 << 16):
+                        f.write(chunk)
+                        if bar is not None:
+                            bar.update(len(chunk))
+            except (OSError, urllib.error.URLError, http.client.HTTPException) as e:
+                raise DownloadError(f"the download of {url} broke off ({e}); run the same command again to resume "
+                                    f"from the {part.stat().st_size:,} bytes kept in '{part}'") from None
+            finally:
+                if bar is not None:
+                    bar.close()
+        size = part.stat().st_size
+        if total is not None and size != total:
+            raise DownloadError(f"{url}: got {size:,} of {total:,} bytes; run the same command again to resume from '{part}'")
+    prefix = expected_hash_prefix(url)
+    if prefix is not None:
+        digest = hashlib.sha256(part.read_bytes()).hexdigest()
+        if not digest.startswith(prefix):
+            part.unlink()
+            raise DownloadError(f"{url}: the sha256 of the download ({digest[:12]}...) does not match the {prefix} its name promises; "
+                                "the damaged file was removed: try again or use another mirror")
+    os.replace(part, dest)
+    return dest
+
+
+def _safe_members(names: list[str], archive: Path) -> None:
+    for name in names:
+        p = Path(name)
+        if p.is_absolute() or ".." in p.parts or name.startswith(("/", "\\")):
+            raise DownloadError(f"'{archive}' holds '{name}', which would be written outside the target folder; it was not unpacked")
+
+
+def unpack(archive: Path, dest: Path) -> Path:
+    """Unpack a ``.tar.gz`` or ``.zip`` whose members sit under one top folder into ``dest``
+    (that folder's contents), via a temporary folder beside ``dest`` and a rename. Refuses
+    members that would land outside it; never replaces an existing ``dest``."""
+    if dest.exists():
+        raise DownloadError(f"'{dest}' already exists; remove it or choose another --out (nothing was changed)")
+    tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent))
+    try:
+        if archive.name.endswith((".tar.gz", ".tgz", ".tar")):
+            try:
+                with tarfile.open(archive) as tar:
+                    members = tar.getmembers()
+                    _safe_members([m.name for m in members], archive)
+                    bad = [m.name for m in members if not (m.isfile() or m.isdir())]
+                    if bad:
+                        raise DownloadError(f"'{archive}' holds links or devices ({', '.join(bad[:3])}); it was not unpacked")
+                    tar.extractall(tmp, filter="data")
+            except (tarfile.TarError, EOFError, OSError) as e:
+                raise DownloadError(f"'{archive}' is not a readable tar archive ({e}); delete it and download again") from None
+        else:
+            try:
+                with zipfile.ZipFile(archive) as z:
+                    _safe_members(z.namelist(), archive)
+                    if z.testzip() is not None:
+                        raise DownloadError(f"'{archive}' fails its CRC check; delete it and download again")
+                    z.extractall(tmp)
+            except (zipfile.BadZipFile, OSError) as e:
+                raise DownloadError(f"'{archive}' is not a readable zip archive ({e}); delete it and download again") from None
+        entries = [p for p in tmp.iterdir() if not p.name.startswith("__MACOSX")]
+        root = entries[0] if len(entries) == 1 and entries[0].is_dir() else tmp
+        if root is tmp:
+            tmp.rename(dest)
+        else:
+            root.rename(dest)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return dest
+
+
+def download_dataset(name: str, out_dir: str | Path = "datasets", *, mirror: str | None = None, progress: bool | None = None) -> Path:
+    """Fetch and unpack a reference dataset into ``out_dir/<name>`` (e.g. ``datasets/facades``
+    with ``train/ val/ test/`` side-by-side pairs; CycleGAN sets with ``trainA/ trainB/ ...``)."""
+    src = find_source("dataset", name)
+    short = src.key.split("/")[-1]
+    out = Path(out_dir)
+    dest = out / short
+    if dest.exists():
+        raise DownloadError(f"'{dest}' already exists; remove it or choose another --out (nothing was downloaded)")
+    archive = out / Path(src.url).name
+    fetch(with_mirror(src.url, mirror), archive, progress=progress)
+    unpack(archive, dest)
+    archive.unlink()
+    return dest
+
+
+def download_model(name: str, out_dir: str | Path = "models", *, mirror: str | None = None, progress: bool | None = None) -> Path:
+    """Fetch a reference pretrained generator and import it as ``out_dir/<name>.pt`` (an i2i
+    export that ``convert`` and ``Translator`` use; the downloaded ``.pth`` is deleted)."""
+    from .compat.reference import import_reference_file
+
+    src = find_source("model", name)
+    short = src.key.split("/")[-1]
+    out = Path(out_dir)
+    dest = out / f"{short}.pt"
+    raw = out / f"{short}.pth"
+    fetch(with_mirror(src.url, mirror), raw, progress=progress)
+    try:
+        import_reference_file(raw, dest)
+    finally:
+        raw.unlink(missing_ok=True)
+    return dest
+
+
+def download_weights(name: str, *, mirror: str | None = None, progress: bool | None = None) -> Path:
+    """Fetch a weights file into torchvision's cache (``<torch hub>/checkpoints``), where i2i
+    looks for it (FID Inception, torchvision Inception, VGG19)."""
+    import torch
+
+    src = find_source("weights", name)
+    dest = Path(torch.hub.get_dir()) / "checkpoints" / Path(src.url).name
+    if dest.is_file():
+        return dest
+    return fetch(with_mirror(src.url, mirror), dest, progress=progress)
