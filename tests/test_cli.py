@@ -77,3 +77,24 @@ def test_a_crop_the_generator_cannot_take_is_a_config_error_naming_sizes_that_wo
     assert main(["train", str(path)]) == 2
     err = capsys.readouterr().err
     assert "data.crop_size=40" in err and err.count("\n") == 1
+
+
+def test_the_wheel_ships_py_typed_and_every_module(tmp_path):
+    """``pip install .`` gets the type marker (PEP 561) and the whole package."""
+    import zipfile
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    r = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", str(root), "-w", str(tmp_path)],
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    (wheel,) = tmp_path.glob("i2i-*.whl")
+    names = set(zipfile.ZipFile(wheel).namelist())
+    assert "i2i/py.typed" in names and "i2i/download.py" in names and "i2i/engine/trackers.py" in names
+
+
+def test_translator_and_generator_say_what_they_are(trained):
+    import i2i
+
+    text = repr(i2i.Translator.from_checkpoint(trained, device="cpu"))
+    assert text.startswith("Translator(pix2pix a_to_b, UnetGenerator 1->3 ch") and "weights=raw" in text and "device=cpu" in text

@@ -69,6 +69,7 @@ def test_every_fid_output_names_its_network(tmp_path, capsys, fid_weights, monke
                             "train": {"epochs": None, "steps": 1, "progress": False}})
     ckpt = i2i.train(cfg)["checkpoint"]
     capsys.readouterr()
+    assert repr(i2i.Generator.from_checkpoint(ckpt, device="cpu")) == "Generator(dcgan, z 100-d gaussian, weights=raw, device=cpu)"
     assert main(["eval", ckpt, "--data", str(tmp_path / "shapes"), "--features", "pixels", "--n", "8",
                  "--out", str(tmp_path / "ev")]) == 0
     out = capsys.readouterr().out
