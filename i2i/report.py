@@ -84,7 +84,8 @@ def smooth(values: list[float], weight: float = 0.6) -> list[float]:
     return out
 
 
-def _chart(key: str, steps: list[int], ys: list[float], x0: int, x1: int, color: str, width: int, height: int) -> str:
+def _chart(key: str, steps: list[int], ys: list[float], x0: int, x1: int, color: str, width: int, height: int,
+           smoothed: bool = True) -> str:
     left, right, top, bottom = 52, 12, 10, 34
     w, h = width - left - right, height - top - bottom
     lo, hi = min(ys), max(ys)
@@ -108,12 +109,13 @@ def _chart(key: str, steps: list[int], ys: list[float], x0: int, x1: int, color:
                      f'<text x="{X(t):.1f}" y="{top + h + 15}" font-size="10" text-anchor="middle">{t:.6g}</text>')
     parts.append(f'<text x="{left + w / 2:.0f}" y="{height - 4}" font-size="10" text-anchor="middle">step</text>')
     raw = " ".join(f"{X(s):.1f},{Y(v):.1f}" for s, v in zip(steps, ys))
-    if len(ys) >= 10:  # raw values faint, their smoothed trend on top
+    if smoothed and len(ys) >= 10:  # raw values faint, their smoothed trend on top
         parts.append(f'<polyline fill="none" stroke="{color}" stroke-opacity="0.3" stroke-width="1" points="{raw}"/>')
         sm = " ".join(f"{X(s):.1f},{Y(v):.1f}" for s, v in zip(steps, smooth(ys)))
         parts.append(f'<polyline fill="none" stroke="{color}" stroke-width="1.8" points="{sm}"/>')
     else:
         parts.append(f'<polyline fill="none" stroke="{color}" stroke-width="1.5" points="{raw}"/>')
+    if len(ys) < 10:
         parts += [f'<circle cx="{X(s):.1f}" cy="{Y(v):.1f}" r="2.5" fill="{color}"/>' for s, v in zip(steps, ys)]
     caption = f"{key}: first {ys[0]:.4g}, last {ys[-1]:.4g}, min {min(ys):.4g}, max {max(ys):.4g}"
     return (f'<figure class="curve"><svg width="{width}" height="{height}" role="img" aria-label="{html.escape(key)}">'
@@ -123,8 +125,8 @@ def _chart(key: str, steps: list[int], ys: list[float], x0: int, x1: int, color:
 def loss_curves_svg(records: list[dict[str, Any]], keys: list[str] | None = None, width: int = 420, height: int = 180) -> str:
     """Inline SVG charts of a run's ``metrics.jsonl`` records (x = step), in three groups:
     training losses, validation metrics (``val_*``) and learning rates (``lr_*``). Each chart
-    has its own scale with round ticks on both axes; with 10 points or more the raw values
-    are drawn faint under their smoothed trend. Series that are always 0 (a disabled loss
+    has its own scale with round ticks on both axes; with 10 points or more the raw losses
+    and metrics are drawn faint under their smoothed trend (learning rates as they are). Series that are always 0 (a disabled loss
     term) are listed instead of drawn."""
     if not records:
         return "<p>No training metrics recorded.</p>"
@@ -144,7 +146,8 @@ def loss_curves_svg(records: list[dict[str, Any]], keys: list[str] | None = None
             continue
         group = "validation" if key.startswith("val_") else "learning rate" if key.startswith("lr_") else "training losses"
         steps, ys = [s for s, _ in pts], [v for _, v in pts]
-        groups[group].append(_chart(key, steps, ys, x0, x1, colors[i % len(colors)], width, height))
+        # A schedule is exact, not noisy: learning rates are drawn as they are.
+        groups[group].append(_chart(key, steps, ys, x0, x1, colors[i % len(colors)], width, height, smoothed=group != "learning rate"))
     out = []
     for title, charts in groups.items():
         if charts:

@@ -27,6 +27,8 @@ def test_curves_group_losses_validation_and_learning_rate_and_skip_disabled_term
     assert g_l1.count("<polyline") == 2 and 'stroke-opacity="0.3"' in g_l1  # raw (faint) + smoothed
     assert ">step</text>" in g_l1 and len(re.findall(r'text-anchor="end">', g_l1)) >= 3  # y ticks
     assert "first 1, last 0.05, min 0.05, max 1" in g_l1
+    lr = svg[svg.index('aria-label="lr_G"'):]
+    assert lr[: lr.index("</figure>")].count("<polyline") == 1  # a schedule is drawn as it is
 
 
 def test_few_points_are_drawn_as_points_not_smoothed():
