@@ -284,7 +284,7 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--features", default=None,
                    help="generation: fid-inception (the standard FID network, comparable with papers; local weights, see "
                         "'i2i download weights fid-inception'; the default), inception (torchvision's ImageNet weights), pixels, "
-                        "or PATH to a feature model (.pt2 export or TorchScript)")
+                        "or PATH to an ONNX feature model (.pt2 / TorchScript are refused: they can run code when opened)")
     v.add_argument("--mode", choices=modes, default=None, help="test-time behaviour (None: the config's test.mode)")
     v.add_argument("--direction", default=None, help="a_to_b or b_to_a for two-way models (default: the trained direction)")
     v.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda or cuda:N")

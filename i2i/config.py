@@ -38,6 +38,54 @@ class ConfigError(ValueError):
     """A config value or key is wrong; the message names the key path and what to do."""
 
 
+def _show(value: Any) -> str:
+    """A short repr of a config value for messages (a huge or deeply nested value is cut)."""
+    import reprlib
+
+    r = reprlib.Repr()
+    r.maxstring, r.maxother, r.maxlist, r.maxdict, r.maxlevel = 60, 60, 6, 6, 3
+    return r.repr(value)
+
+
+MAX_YAML_VALUES = 100_000
+
+
+def _yaml_size(node: Any, memo: dict[int, int], active: set[int]) -> int:
+    """Values ``node`` stands for once its aliases are expanded (memoised per node)."""
+    key = id(node)
+    if key in memo:
+        return memo[key]
+    if key in active:  # an anchor that contains itself
+        return MAX_YAML_VALUES + 1
+    active.add(key)
+    if isinstance(node, yaml.MappingNode):
+        size = 1 + sum(_yaml_size(k, memo, active) + _yaml_size(v, memo, active) for k, v in node.value)
+    elif isinstance(node, yaml.SequenceNode):
+        size = 1 + sum(_yaml_size(v, memo, active) for v in node.value)
+    else:
+        size = 1
+    active.discard(key)
+    memo[key] = min(size, MAX_YAML_VALUES + 1)
+    return memo[key]
+
+
+def safe_yaml(text: str, where: str) -> Any:
+    """``yaml.safe_load`` (no Python tags: reading a config runs no code) that refuses documents
+    whose anchors and aliases expand to more than :data:`MAX_YAML_VALUES` values (a "billion
+    laughs" bomb) before building anything."""
+    loader = yaml.SafeLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        if _yaml_size(node, {}, set()) > MAX_YAML_VALUES:
+            raise ConfigError(f"{where} expands to more than {MAX_YAML_VALUES:,} values through YAML anchors and aliases; "
+                              "write the values out (a config needs a few hundred at most)")
+        return loader.construct_document(node)
+    finally:
+        loader.dispose()
+
+
 # ----------------------------------------------------------------------------- shared sections
 @dataclass
 class OptimConfig:
@@ -228,7 +276,7 @@ def convert_value(value: Any, tp: Any, path: str) -> Any:
     origin = typing.get_origin(tp)
     if dataclasses.is_dataclass(tp):
         if not isinstance(value, dict):
-            raise ConfigError(f"config key {path!r} must be a mapping of {tp.__name__} fields, got {value!r}")
+            raise ConfigError(f"config key {path!r} must be a mapping of {tp.__name__} fields, got {_show(value)}")
         return build_dataclass(tp, value, path)
     if origin in (typing.Union, types.UnionType):
         args = typing.get_args(tp)
@@ -241,20 +289,20 @@ def convert_value(value: Any, tp: Any, path: str) -> Any:
                 return convert_value(value, a, path)
             except ConfigError:
                 pass
-        raise ConfigError(f"config key {path!r} must be {_type_name(tp)}, got {value!r}")
+        raise ConfigError(f"config key {path!r} must be {_type_name(tp)}, got {_show(value)}")
     if origin is Literal:
         choices = typing.get_args(tp)
         if value not in choices:
             hint = did_you_mean(str(value), [str(c) for c in choices])
-            raise ConfigError(f"config key {path!r} is {value!r}{hint}; choose one of {', '.join(map(str, choices))}")
+            raise ConfigError(f"config key {path!r} is {_show(value)}{hint}; choose one of {', '.join(map(str, choices))}")
         return value
     if tp is bool:
         if not isinstance(value, bool):
-            raise ConfigError(f"config key {path!r} must be true or false, got {value!r}")
+            raise ConfigError(f"config key {path!r} must be true or false, got {_show(value)}")
         return value
     if tp is int:
         if isinstance(value, bool) or not isinstance(value, int):
-            raise ConfigError(f"config key {path!r} must be an integer, got {value!r}")
+            raise ConfigError(f"config key {path!r} must be an integer, got {_show(value)}")
         return value
     if tp is float:
         if isinstance(value, str):  # YAML 1.1 reads 1e-4 (no dot) as a string
@@ -263,11 +311,11 @@ def convert_value(value: Any, tp: Any, path: str) -> Any:
             except ValueError:
                 pass
         if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ConfigError(f"config key {path!r} must be a number, got {value!r}")
+            raise ConfigError(f"config key {path!r} must be a number, got {_show(value)}")
         return float(value)
     if tp is str:
         if not isinstance(value, str):
-            raise ConfigError(f"config key {path!r} must be a string, got {value!r}")
+            raise ConfigError(f"config key {path!r} must be a string, got {_show(value)}")
         return value
     if tp is Any:
         return value
@@ -301,7 +349,7 @@ def _net_config(value: Any, path: str, role: str, pipe: type) -> NetConfig:
     from .registry import net_names, resolve_net
 
     if not isinstance(value, dict):
-        raise ConfigError(f"config key {path!r} must be a mapping like {{name: ..., <options>}}, got {value!r}")
+        raise ConfigError(f"config key {path!r} must be a mapping like {{name: ..., <options>}}, got {_show(value)}")
     value = dict(value)
     name = value.pop("name", pipe.default_nets.get(role))
     if not isinstance(name, str):
@@ -388,7 +436,7 @@ def _build_config(data: dict[str, Any]) -> Config:
     def section(key: str, cls: type, pipeline_owned: bool) -> Any:
         value = data.get(key) or {}
         if not isinstance(value, dict):
-            raise ConfigError(f"config key {key!r} must be a mapping of {cls.__name__} fields, got {value!r}")
+            raise ConfigError(f"config key {key!r} must be a mapping of {cls.__name__} fields, got {_show(value)}")
         if not pipeline_owned:
             return build_dataclass(cls, value, key)
         for old, new in pipe.renamed_options.get(key, {}).items():
@@ -419,7 +467,31 @@ def _build_config(data: dict[str, Any]) -> Config:
     return cfg
 
 
+def _validate_paths(cfg: Config) -> None:
+    """The run folder is ``output_dir/name``: ``name`` is one plain folder name, and the run
+    folder may not be the filesystem root or lie inside the data it trains on (samples and
+    checkpoints would mix with the images)."""
+    import os
+
+    name = cfg.name
+    if not name or name in (".", "..") or "/" in name or "\\" in name or os.path.isabs(name):
+        raise ConfigError(f"'name' {_show(name)} must be a plain folder name (no '/', '..' or absolute path): the run folder "
+                          "is output_dir/name; set output_dir to choose where runs go")
+    out = Path(cfg.output_dir).expanduser().resolve()
+    if out == Path(out.anchor):
+        raise ConfigError(f"'output_dir' {_show(cfg.output_dir)} is the filesystem root; choose a folder for runs, e.g. runs")
+    run = out / name
+    for key in ("root", "val_root"):
+        data = getattr(cfg.data, key, None)
+        if data:
+            d = Path(data).expanduser().resolve()
+            if run == d or d in run.parents:
+                raise ConfigError(f"the run folder '{run}' (output_dir/name) is inside data.{key} '{data}': samples and "
+                                  "checkpoints would land among the training images; choose an output_dir outside the data")
+
+
 def _validate(cfg: Config) -> None:
+    _validate_paths(cfg)
     t = cfg.train
     if (t.epochs is None) == (t.steps is None):
         raise ConfigError("set exactly one of 'train.epochs' and 'train.steps' (the other to null)")
@@ -506,7 +578,10 @@ def parse_override(text: str) -> tuple[str, Any]:
     if "=" not in text:
         raise ConfigError(f"override {text!r} must look like key.path=value, e.g. train.steps=100")
     key, raw = text.split("=", 1)
-    return key.strip(), yaml.safe_load(raw) if raw.strip() else ""
+    try:
+        return key.strip(), safe_yaml(raw, f"override {key.strip()!r}") if raw.strip() else ""
+    except yaml.YAMLError as e:
+        raise ConfigError(f"override {text!r}: the value is not valid YAML ({str(e).splitlines()[0]})") from None
 
 
 def apply_overrides(data: dict[str, Any], overrides: list[str] | None) -> dict[str, Any]:
@@ -547,9 +622,11 @@ def load_config(path: str | Path, overrides: list[str] | None = None) -> Config:
     if not path.is_file():
         raise ConfigError(f"config file '{path}' not found; pass the path of a YAML file such as configs/pix2pix/demo.yaml")
     try:
-        data = yaml.safe_load(path.read_text()) or {}
+        data = safe_yaml(path.read_text(), f"config file '{path}'") or {}
     except yaml.YAMLError as e:
         raise ConfigError(f"config file '{path}' is not valid YAML: {e}") from None
+    except (UnicodeDecodeError, OSError) as e:
+        raise ConfigError(f"config file '{path}' cannot be read as text ({e}); pass a YAML file") from None
     try:
         return config_from_dict(data, overrides)
     except ConfigError as e:

@@ -108,13 +108,22 @@ def plan_jobs(
         if not allow_inside_input and _inside(out, src):
             raise ValueError(f"output '{out}' is inside the input folder '{src}'; choose another output "
                              "or pass allow_inside_input=True (--allow-inside-input)")
+    if not src.is_dir() and not allow_inside_input:
+        # A file or a list: refuse writing among the inputs themselves (next to an input image).
+        parents = {f.resolve().parent for f in files}
+        if out.resolve() in parents:
+            raise ValueError(f"output '{out}' is the folder of the input images; choose another output "
+                             "or pass allow_inside_input=True (--allow-inside-input)")
     jobs = []
     for f in files:
-        rel = f.relative_to(base).parent if _inside(f, base) else Path()
+        rel = f.relative_to(base).parent if _inside(f, base) and ".." not in f.relative_to(base).parts else Path()
         try:
             fname = name.format(stem=f.stem, ext=ext or f.suffix, suffix=f.suffix)
         except (KeyError, IndexError, ValueError) as e:
             raise ValueError(f"name={name!r} (--name) is not a valid pattern ({e}); use fields {{stem}}, {{ext}}, {{suffix}}") from None
+        if Path(fname).name != fname or fname in (".", "..") or "\\" in fname:
+            raise ValueError(f"name={name!r} (--name) gives '{fname}', which is not a plain file name: outputs stay in the "
+                             "output folder, mirroring the input's sub-folders; use a pattern without '/' or '..'")
         if not is_image_file(fname):
             raise ValueError(f"name={name!r} (--name) gives '{fname}', which has no image suffix; include {{ext}}")
         jobs.append(Job(f, out / rel / fname))
@@ -122,6 +131,9 @@ def plan_jobs(
     seen: dict[Path, Path] = {}
     for j in jobs:
         d = j.dst.resolve()
+        if not _inside(j.dst, out):  # a symbolic link inside the output folder pointing elsewhere
+            raise ValueError(f"output '{j.dst}' would be written outside the output folder '{out}' (through a symbolic link); "
+                             "remove the link or choose another output (nothing was written)")
         if d in inputs:
             raise ValueError(f"output '{j.dst}' would overwrite an input image; choose an output folder outside the input")
         if d in seen:

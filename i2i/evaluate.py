@@ -303,6 +303,29 @@ class _FIDInception(torch.nn.Module):
 FEATURES = ("fid-inception", "inception", "pixels")
 
 
+class _OnnxFeatures(torch.nn.Module):
+    """A user's feature model as an ONNX graph run by onnxruntime: a file of operators and
+    weights, so opening it runs no code. Input ``(N, C, H, W)`` float32 in [-1, 1]; output
+    ``(N, D)`` (flattened)."""
+
+    def __init__(self, path: str) -> None:
+        super().__init__()
+        try:
+            import onnxruntime as ort
+        except ImportError:
+            raise ImportError("ONNX feature models need onnxruntime: pip install 'i2i[onnx]'") from None
+        try:
+            self.session = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
+        except Exception as e:  # onnxruntime raises its own types for damaged or foreign files
+            raise ValueError(f"feature model '{path}' cannot be read as ONNX ({type(e).__name__}: {str(e)[:160]})") from None
+        self.input_name = self.session.get_inputs()[0].name
+        self.description = f"the feature model {path} (FIDs compare only with FIDs on the same model)"
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.session.run(None, {self.input_name: x.detach().float().cpu().numpy()})[0]
+        return torch.from_numpy(out).flatten(1).to(x.device)
+
+
 def feature_extractor(spec: str = "fid-inception", option: str | None = None) -> torch.nn.Module:
     """Features for FID / KID (and, for the Inception networks, logits for the Inception Score).
     Every extractor has a ``description`` saying what it is and whether FIDs are comparable.
@@ -311,11 +334,11 @@ def feature_extractor(spec: str = "fid-inception", option: str | None = None) ->
     ``pt_inception-2015-12-05-6726825d.pth`` in torchvision's cache; ``i2i download weights
     fid-inception`` fetches it), so FIDs compare with papers'. ``inception``: torchvision's
     ImageNet Inception-v3 (``inception_v3_google-0cc3c7bd.pth``); not comparable. ``pixels``:
-    8x8 pooled pixels (a sanity baseline). Anything else: a path to a feature model of your
-    domain (where ImageNet features mean little: digits, medical scans, ...) mapping
-    ``(N, C, H, W)`` images in [-1, 1] to ``(N, D)``: a ``torch.export`` program saved with
-    ``torch.export.save`` as ``.pt2`` (export it with a dynamic batch dimension), or a
-    TorchScript file. Weights are never downloaded here. ``option`` is how errors name the
+    8x8 pooled pixels (a sanity baseline). Anything else: a path to an ONNX feature model of
+    your domain (where ImageNet features mean little: digits, medical scans, ...) mapping
+    ``(N, C, H, W)`` images in [-1, 1] to ``(N, D)`` (export it with a dynamic batch
+    dimension). ``.pt2`` and TorchScript files are refused: they can carry pickles that run
+    code when opened. Weights are never downloaded here. ``option`` is how errors name the
     setting (e.g. ``train.val_features``); by default the argument and the ``i2i eval`` flag.
     """
     import os
@@ -323,7 +346,7 @@ def feature_extractor(spec: str = "fid-inception", option: str | None = None) ->
     def choose(value: str) -> str:
         return f"{option}: {value}" if option else f"features={value!r} (--features {value})"
 
-    otherwise = f"or choose {choose('pixels')} or a path to a feature model of your domain (.pt2)"
+    otherwise = f"or choose {choose('pixels')} or a path to an ONNX feature model of your domain"
     if spec == "pixels":
         return _PixelFeatures()
     if spec == "fid-inception":
@@ -334,10 +357,13 @@ def feature_extractor(spec: str = "fid-inception", option: str | None = None) ->
         return _Inception(torchvision_cached_weights(
             INCEPTION_FILE, needed_for="FID/KID with Inception (torchvision's ImageNet Inception-v3)", otherwise=otherwise))
     if not os.path.isfile(spec):
-        raise FileNotFoundError(f"{choose(spec)}: not one of {', '.join(FEATURES)} or an existing .pt2 / TorchScript feature model")
-    module = torch.export.load(spec).module() if spec.endswith(".pt2") else torch.jit.load(spec, map_location="cpu").eval()
-    module.description = f"the feature model {spec} (FIDs compare only with FIDs on the same model)"
-    return module
+        raise FileNotFoundError(f"{choose(spec)}: not one of {', '.join(FEATURES)} or an existing .onnx feature model")
+    if not spec.lower().endswith(".onnx"):
+        raise ValueError(
+            f"{choose(spec)}: feature models are read as ONNX only. PyTorch program files (.pt2, TorchScript .pt) can hold "
+            "pickled objects that run code when loaded, so i2i does not open them; export the model with "
+            "torch.onnx.export(model, example, 'features.onnx', dynamo=True, dynamic_shapes=...) and pass the .onnx")
+    return _OnnxFeatures(spec)
 
 
 @torch.inference_mode()

@@ -156,12 +156,35 @@ def test_feature_extractors(tmp_path, monkeypatch):
     with pytest.raises(FileNotFoundError, match=r"inception_v3_google-0cc3c7bd.pth.*features='pixels' \(--features pixels\)"):
         feature_extractor("inception")
     assert _features(feature_extractor("pixels"), torch.zeros(3, 1, 32, 32)).shape == (3, 64)
-    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(16, 5))
+    pytest.importorskip("onnxruntime")
+    pytest.importorskip("onnxscript")
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(16, 5)).eval()
     batch = torch.export.Dim("batch")
-    torch.export.save(torch.export.export(model, (torch.zeros(2, 1, 4, 4),), dynamic_shapes=({0: batch},)), str(tmp_path / "f.pt2"))
-    assert _features(feature_extractor(str(tmp_path / "f.pt2")), torch.zeros(3, 1, 4, 4)).shape == (3, 5)
-    with pytest.raises(FileNotFoundError, match="TorchScript"):
-        feature_extractor("nope.pt")
+    torch.onnx.export(model, (torch.zeros(2, 1, 4, 4),), str(tmp_path / "f.onnx"), dynamo=True, dynamic_shapes=({0: batch},),
+                      external_data=False)
+    x = torch.rand(3, 1, 4, 4)
+    got = _features(feature_extractor(str(tmp_path / "f.onnx")), x)
+    with torch.no_grad():
+        assert got.shape == (3, 5) and torch.allclose(got, model(x), atol=1e-5)
+    with pytest.raises(FileNotFoundError, match="onnx feature model"):
+        feature_extractor("nope.onnx")
+
+
+def test_a_pytorch_program_file_is_refused_without_being_opened(tmp_path):
+    """A crafted .pt2 / TorchScript file whose pickle would run code: refused by its kind, unread."""
+    import pickle
+
+    marker = tmp_path / "pwned"
+
+    class Payload:
+        def __reduce__(self):
+            return (open, (str(marker), "w"))
+
+    for name in ("evil.pt2", "evil.pt"):
+        (tmp_path / name).write_bytes(pickle.dumps(Payload()))
+        with pytest.raises(ValueError, match="read as ONNX only.*run code when loaded"):
+            feature_extractor(str(tmp_path / name))
+    assert not marker.exists()
 
 
 @pytest.mark.slow
