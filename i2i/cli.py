@@ -1,7 +1,9 @@
 """Command line: ``i2i train | convert | export | eval``. Parses, calls the API, returns an exit code.
 
 Exit codes: 0 success; 1 the job ran but something failed (e.g. some images could not be
-converted); 2 bad input (config, data, checkpoint, arguments); 3 training diverged.
+converted, a download broke off); 2 bad input (config, data, checkpoint, arguments, an
+unwritable path); 3 training diverged; 128 + N training stopped by signal N after saving
+(130 SIGINT, 143 SIGTERM, 138 SIGUSR1) or interrupted at once by a second signal (130).
 """
 
 from __future__ import annotations
@@ -22,6 +24,11 @@ def _train(args: argparse.Namespace) -> int:
 
     cfg = load_config(args.config, args.set)
     summary = train(cfg, resume=args.resume)
+    if "stopped" in summary:  # a stop signal: saved, resumable; the exit code says which signal (128 + number)
+        if summary["rank"] == 0:
+            print(f"stopped by {summary['stopped_by']} at step {summary['step']}; checkpoint {summary['checkpoint']} "
+                  "(continue with --resume auto)")
+        return 128 + summary["stopped"]
     if summary["rank"] == 0:
         losses = ", ".join(f"{k} {v:.4g}" for k, v in summary["losses"].items())
         v = summary.get("validation") or {}
@@ -317,6 +324,11 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     except (ConfigError, DataError, ImageReadError, CheckpointError, FileNotFoundError, ValueError) as e:
         print(f"i2i {args.command}: error: {e}", file=sys.stderr)
+        return 2
+    except OSError as e:  # disk full, read-only or unwritable folder, ...: say which path
+        where = f" '{e.filename}'" if e.filename else ""
+        print(f"i2i {args.command}: error: {e.strerror or e}{where}; files written before (checkpoints, converted images) "
+              "are intact: free space or choose a writable folder, then run again", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"i2i {args.command}: interrupted; finished files and checkpoints are intact", file=sys.stderr)

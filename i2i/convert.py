@@ -210,8 +210,11 @@ def run_jobs(
         from tqdm import tqdm
 
         bar = tqdm(total=len(todo), unit="img", dynamic_ncols=True, file=sys.stderr, desc="convert")
+    from .engine.dist import die_with_parent
+
     loader = DataLoader(_Decode(todo), batch_size=None, num_workers=workers, collate_fn=_identity,
-                        prefetch_factor=max(2, batch_size) if workers > 0 else None)
+                        prefetch_factor=max(2, batch_size) if workers > 0 else None,
+                        worker_init_fn=die_with_parent if workers > 0 else None)
     pending: list[tuple[Job, Future]] = []
     group: list[tuple[int, np.ndarray]] = []
 
@@ -265,8 +268,11 @@ def run_jobs(
     if bar is not None:
         bar.close()
     summary.seconds = time.perf_counter() - t0
-    if failures_path is not None and summary.failed:
-        atomic_write_bytes(failures_path, "".join(f"{p}\t{why}\n" for p, why in summary.failed).encode())
+    if failures_path is not None:
+        if summary.failed:
+            atomic_write_bytes(failures_path, "".join(f"{p}\t{why}\n" for p, why in summary.failed).encode())
+        else:
+            Path(failures_path).unlink(missing_ok=True)  # an earlier run's list no longer describes this output
     return summary
 
 

@@ -14,6 +14,7 @@ import copy
 import json
 import math
 import random
+import signal
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -180,6 +181,7 @@ class Trainer:
             # A private generator: creating loader iterators must not consume the global
             # RNG, or a resumed run would draw different dropout masks.
             generator=torch.Generator().manual_seed(cfg.seed),
+            worker_init_fn=dist.die_with_parent if cfg.data.num_workers > 0 else None,
         )
 
         self.amp_dtype = {"none": None, "bf16": torch.bfloat16, "fp16": torch.float16}[t.amp]
@@ -228,8 +230,13 @@ class Trainer:
         self.batch_in_epoch = 0
         self.history: list[dict[str, Any]] = []
         self.val_history: list[dict[str, Any]] = []
+        self.saved_step: int | None = None  # the step of the checkpoint on disk (None: none written yet)
+        self.stop_signal: int | None = None
+        if self.is_main:
+            self._remove_stale_temp_files()
         if self.resume_path is not None:
             self._load(self.resume_path)
+            self.saved_step = self.step
 
     # ------------------------------------------------------------------ setup helpers
     def _setup_validation(self) -> None:
@@ -277,6 +284,14 @@ class Trainer:
         if not path.is_file():
             raise CheckpointError(f"resume={resume!r} (--resume): no such checkpoint file; use 'auto' or a path to a .pt file")
         return path
+
+    def _remove_stale_temp_files(self) -> None:
+        """Atomic writes go through ``.NAME.*.tmp`` files; a process killed mid-write leaves one
+        behind (a checkpoint's is as large as the checkpoint). Nothing else writes here now."""
+        for folder in (self.run_dir, self.ckpt_dir, self.run_dir / "samples"):
+            if folder.is_dir():
+                for tmp in folder.glob(".*.tmp"):
+                    tmp.unlink(missing_ok=True)
 
     def _to_device(self, batch: dict[str, Any]) -> dict[str, Any]:
         out = {}
@@ -350,10 +365,38 @@ class Trainer:
             recalibrate_batch_norm(net, (self.pipeline.generator_inputs(name, b, rng) for b in batches))
         return [label for _, label, _ in targets]
 
+    def non_finite_state(self) -> list[str]:
+        """Names of the weights and statistics (nets and EMA copies) that are NaN or infinite.
+        Losses can stay finite while these are not (a huge learning rate overflows a running
+        variance), so this is checked before anything is saved."""
+        bad = []
+        for prefix, modules in (("", self.pipeline.nets), ("EMA ", self.ema)):
+            for name, net in modules.items():
+                for key, t in net.state_dict().items():
+                    if t.is_floating_point() and not bool(torch.isfinite(t).all()):
+                        bad.append(f"{prefix}{name}.{key}")
+        return bad
+
+    def _refuse_non_finite(self) -> None:
+        bad = self.non_finite_state()
+        if bad:
+            raise TrainingDiverged(
+                f"{len(bad)} weight/statistic tensors became non-finite by step {self.step} (first: {', '.join(bad[:3])}), "
+                f"although the losses were finite; nothing was saved at this step. {self._kept()} "
+                "Lower optim.lr_g/lr_d or set train.amp to 'none'; then continue with --resume auto")
+
+    def _kept(self) -> str:
+        last = self.ckpt_dir / "last.pt"
+        if self.saved_step is None or not last.exists():
+            return "No checkpoint had been written yet."
+        return f"The checkpoint '{last}' (step {self.saved_step}, all weights finite when written) was left intact."
+
     def save(self) -> Path | None:
-        """Recalibrate the generators' batch norms, then write ``last.pt`` (and ``step_N.pt``
-        when keeping history) on rank 0 (every rank recalibrates, identically)."""
+        """Recalibrate the generators' batch norms, check every weight and statistic is finite,
+        then write ``last.pt`` (and ``step_N.pt`` when keeping history) on rank 0 (every rank
+        recalibrates, identically). Non-finite state is never written: :class:`TrainingDiverged`."""
         self.recalibrate_batch_norm()
+        self._refuse_non_finite()
         path = None
         if self.is_main:
             state = self.state()
@@ -363,6 +406,7 @@ class Trainer:
                 save_checkpoint(self.ckpt_dir / f"step_{self.step:08d}.pt", state)
                 for old in sorted(self.ckpt_dir.glob("step_*.pt"))[:-keep]:
                     old.unlink()
+        self.saved_step = self.step
         dist.barrier()
         return path
 
@@ -373,6 +417,7 @@ class Trainer:
         (None on other ranks). Neither the nets nor the random generators change, so a run
         validates identically whether or not it was resumed."""
         self.recalibrate_batch_norm()
+        self._refuse_non_finite()
         values = None
         if self.is_main and self.validator is not None:
             values = self.validator(self.inference_nets())
@@ -420,10 +465,29 @@ class Trainer:
             self.best = dict(best)  # a different metric (or none before) starts its own record
         if self.world == 1:  # other ranks' RNG streams are not saved; single process resumes bit-exactly
             _set_rng_state(data["rng"])
+        if self.is_main:
+            self._trim_metrics(self.step)
+
+    def _trim_metrics(self, step: int) -> int:
+        """Keep the ``metrics.jsonl`` records up to ``step`` (those written after the checkpoint
+        a run continues from are written again), dropping lines that do not parse (cut off by
+        a kill or a full disk). Returns how many lines were dropped as unreadable."""
         metrics = self.run_dir / "metrics.jsonl"
-        if self.is_main and metrics.exists():  # drop log lines written after this checkpoint
-            lines = [ln for ln in metrics.read_text().splitlines() if ln.strip() and json.loads(ln).get("step", 0) <= self.step]
-            atomic_write_bytes(metrics, ("\n".join(lines) + "\n" if lines else "").encode())
+        if not metrics.exists():
+            return 0
+        kept, broken = [], 0
+        for ln in metrics.read_text(errors="replace").splitlines():
+            if not ln.strip():
+                continue
+            try:
+                record = json.loads(ln)
+            except json.JSONDecodeError:
+                broken += 1
+                continue
+            if isinstance(record, dict) and record.get("step", 0) <= step:
+                kept.append(ln)
+        atomic_write_bytes(metrics, ("\n".join(kept) + "\n" if kept else "").encode())
+        return broken
 
     # ------------------------------------------------------------------ the loop
     def batches(self) -> Iterator[dict[str, Any]]:
@@ -450,10 +514,8 @@ class Trainer:
         values = torch.stack([v.float() for v in checked.values()]).cpu().tolist()  # one host sync per step
         if not all(math.isfinite(v) for v in values):
             bad = [k for k, v in zip(checked, values) if not math.isfinite(v)]
-            last = self.ckpt_dir / "last.pt"
-            kept = f"the last good checkpoint '{last}' was left intact" if last.exists() else "no checkpoint had been written yet"
             raise TrainingDiverged(
-                f"loss {', '.join(bad)} became non-finite at step {self.step + 1}; training stopped and {kept}. "
+                f"loss {', '.join(bad)} became non-finite at step {self.step + 1}; training stopped. {self._kept()} "
                 "Lower optim.lr_g/lr_d, set train.amp to 'none', or check the data for broken images; "
                 "then continue with --resume auto"
             )
@@ -485,6 +547,8 @@ class Trainer:
         trackers: list[Tracker] = []
         if self.is_main:
             self.run_dir.mkdir(parents=True, exist_ok=True)
+            if self.resume_path is None:  # a run killed before its first checkpoint starts over: so do its records
+                (self.run_dir / "metrics.jsonl").unlink(missing_ok=True)
             atomic_write_bytes(self.run_dir / "config.yaml", dump_config(cfg).encode())
             trackers = start_trackers(cfg, self.run_dir)  # one that cannot start stops the run here
         for net in self.pipeline.nets.values():
@@ -501,6 +565,8 @@ class Trainer:
         count, t0 = 0, time.perf_counter()
         last_logs: dict[str, float] = {}
         batches = self.batches()
+        previous = self._catch_stop_signals(log)
+        stopped: int | None = None
         try:
             while self.step < self.total_steps:
                 logs = self.train_step(next(batches))
@@ -542,12 +608,31 @@ class Trainer:
                 if self.step % t.checkpoint_every == 0 or self.step == self.total_steps:
                     self.save()
                 t0 += time.perf_counter() - t_aside
+                # A stop signal (SIGTERM from a scheduler, Ctrl-C, SIGUSR1 before preemption) ends the
+                # run here, after a whole step: saved, so --resume auto continues exactly.
+                # (Not after the last step: the run ends anyway, and the save's barrier stays the last collective.)
+                if self.step < self.total_steps and dist.any_rank(self.stop_signal is not None, self.device):
+                    stopped = self.stop_signal or signal.SIGTERM
+                    if self.saved_step != self.step:
+                        self.save()
+                    break
         except BaseException:
             log.close(f"stopped at step {self.step}/{self.total_steps} after {format_duration(time.perf_counter() - t_fit)}; "
-                      f"the last checkpoint is {self.ckpt_dir / 'last.pt'}")
+                      f"the last checkpoint is {self.ckpt_dir / 'last.pt'}" + (f" (step {self.saved_step})" if self.saved_step else ""))
             for tracker in trackers:
                 tracker.finish({})
             raise
+        finally:
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
+        if stopped is not None:
+            name = signal.Signals(stopped).name
+            log.close(f"stopped by {name} at step {self.step}/{self.total_steps}: saved {self.ckpt_dir / 'last.pt'}; "
+                      "continue with --resume auto")
+            for tracker in trackers:
+                tracker.finish({})
+            return {"step": self.step, "losses": last_logs, "checkpoint": str(self.ckpt_dir / "last.pt"), "run_dir": str(self.run_dir),
+                    "rank": self.rank, "stopped": int(stopped), "stopped_by": name}
         final = {f"final/{k}": v for k, v in last_logs.items()}
         if self.best["value"] is not None:
             final[f"best/{self.best['metric']}"] = self.best["value"]
@@ -565,6 +650,32 @@ class Trainer:
             summary["validation"] = {**self.best, "last": self.val_history[-1] if self.val_history else None,
                                      "checkpoint": str(self.ckpt_dir / "best.pt")}
         return summary
+
+    STOP_SIGNALS = ("SIGINT", "SIGTERM", "SIGUSR1")
+
+    def _catch_stop_signals(self, log: Any) -> dict[int, Any]:
+        """Make SIGINT / SIGTERM / SIGUSR1 finish the step in flight, save and stop (see
+        :meth:`fit`); a second signal aborts at once (KeyboardInterrupt). Only in the main
+        thread (Python delivers signals there). Returns the handlers to restore."""
+        import threading
+
+        if threading.current_thread() is not threading.main_thread():
+            return {}
+
+        def on_signal(signum: int, frame: Any) -> None:
+            del frame
+            if self.stop_signal is not None:
+                raise KeyboardInterrupt  # a second signal: stop now, without saving
+            self.stop_signal = signum
+            log.lines([f"{signal.Signals(signum).name} received: finishing the step in flight, saving, then stopping "
+                       "(send it again to abort at once)"])
+
+        previous = {}
+        for name in self.STOP_SIGNALS:
+            if hasattr(signal, name):
+                signum = getattr(signal, name)
+                previous[signum] = signal.signal(signum, on_signal)
+        return previous
 
     def validation_line(self, values: dict[str, float]) -> str:
         """``validation at step 200: PSNR 26.1 L1 0.0412 SSIM 0.812 | best PSNR 26.1 (step 200)``."""

@@ -1,0 +1,203 @@
+"""Losing no work: stop signals save and resume exactly, workers die with their parent, no
+non-finite state is saved, logs and temporary files survive crashes, disk errors name paths."""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+import i2i
+from i2i.cli import main
+from i2i.config import dump_config
+from i2i.engine.trainer import Trainer, TrainingDiverged, train
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _cfg(tmp_path, gray2color, make_config, **train_kw):
+    return make_config(tmp_path, gray2color, schedule={"policy": "constant"},
+                       train={"steps": 12, "checkpoint_every": 1000, "log_every": 1, **train_kw})
+
+
+def _weights(path) -> dict:
+    return torch.load(path, weights_only=True)["nets"]
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT, signal.SIGUSR1])
+def test_a_stop_signal_finishes_the_step_saves_and_resumes_exactly(tmp_path, gray2color, make_config, signum):
+    straight = _cfg(tmp_path / "a", gray2color, make_config)
+    train(straight)
+    cfg = _cfg(tmp_path / "b", gray2color, make_config)
+    t = Trainer(cfg)
+    real_step = t.train_step
+    before = signal.getsignal(signum)
+
+    def step_then_signal(batch):
+        out = real_step(batch)
+        if t.step == 5:
+            os.kill(os.getpid(), signum)  # arrives mid-run, as from a scheduler
+        return out
+
+    t.train_step = step_then_signal
+    summary = t.fit()
+    assert summary["stopped"] == signum and summary["step"] == 5
+    assert torch.load(cfg.run_dir / "checkpoints" / "last.pt", weights_only=True)["step"] == 5
+    assert f"stopped by {signal.Signals(signum).name} at step 5/12" in (cfg.run_dir / "train.log").read_text()
+    assert signal.getsignal(signum) == before  # the caller's handler is back
+    train(cfg, resume="auto")
+    a, b = _weights(straight.run_dir / "checkpoints" / "last.pt"), _weights(cfg.run_dir / "checkpoints" / "last.pt")
+    assert all(torch.equal(a[n][k], b[n][k]) for n in a for k in a[n])
+
+
+def test_a_second_signal_aborts_at_once(tmp_path, gray2color, make_config):
+    cfg = _cfg(tmp_path, gray2color, make_config)
+    t = Trainer(cfg)
+    real_step = t.train_step
+
+    def step_then_two_signals(batch):
+        out = real_step(batch)
+        if t.step == 3:
+            os.kill(os.getpid(), signal.SIGTERM)
+            os.kill(os.getpid(), signal.SIGTERM)
+        return out
+
+    t.train_step = step_then_two_signals
+    with pytest.raises(KeyboardInterrupt):
+        t.fit()
+    assert not (cfg.run_dir / "checkpoints" / "last.pt").exists()
+
+
+def test_the_train_command_exits_128_plus_the_signal_after_saving(tmp_path, gray2color, make_config):
+    cfg = _cfg(tmp_path, gray2color, make_config, steps=100_000, progress=False)
+    path = tmp_path / "cfg.yaml"
+    path.write_text(dump_config(cfg))
+    proc = subprocess.Popen([sys.executable, "-m", "i2i", "train", str(path)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    log = cfg.run_dir / "train.log"
+    deadline = time.time() + 120
+    while time.time() < deadline and not (log.exists() and "step 3/" in log.read_text()):
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 128 + signal.SIGTERM, err[-2000:]
+    step = torch.load(cfg.run_dir / "checkpoints" / "last.pt", weights_only=True)["step"]
+    assert step >= 3 and f"stopped by SIGTERM at step {step}" in out
+
+
+def _children(pid: int) -> list[int]:
+    out = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        out += [int(c) for c in (task / "children").read_text().split()]
+    return out
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").exists(), reason="needs /proc")
+def test_conversion_workers_die_with_their_parent(tmp_path):
+    for i in range(40):
+        i2i.write_image(tmp_path / "in" / f"{i}.png", np.zeros((8, 8, 3), np.uint8))
+    script = textwrap.dedent(f"""
+        import time, sys
+        from i2i.convert import convert_path
+        def slow(arrays):
+            time.sleep(600)
+        print("ready", flush=True)
+        convert_path(slow, {str(tmp_path / 'in')!r}, {str(tmp_path / 'out')!r}, workers=2, batch_size=1)
+    """)
+    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().strip() == "ready"
+    deadline = time.time() + 60
+    workers: list[int] = []
+    while time.time() < deadline and len(workers) < 2:
+        time.sleep(0.2)
+        workers = _children(proc.pid)
+    assert len(workers) >= 2, "the decode workers did not start"
+    proc.kill()  # kill -9: nobody tells the workers
+    proc.wait()
+    deadline = time.time() + 10
+    while time.time() < deadline and any(Path(f"/proc/{w}").exists() and "Z" not in Path(f"/proc/{w}/stat").read_text().split()[2]
+                                         for w in workers):
+        time.sleep(0.2)
+    alive = [w for w in workers if Path(f"/proc/{w}").exists() and Path(f"/proc/{w}/stat").read_text().split()[2] != "Z"]
+    assert not alive, f"workers {alive} outlived their parent"
+
+
+def test_non_finite_weights_are_never_saved_and_the_message_tells_the_truth(tmp_path, gray2color, make_config):
+    cfg = _cfg(tmp_path, gray2color, make_config, checkpoint_every=4, steps=8)
+    t = Trainer(cfg)
+    real_step = t.train_step
+
+    def step_then_overflow(batch):
+        out = real_step(batch)
+        if t.step == 6:  # finite losses, but a running variance overflows (as with lr 1e8)
+            bn = next(m for m in t.pipeline.nets["G"].modules() if isinstance(m, torch.nn.BatchNorm2d))
+            bn.running_var.fill_(float("inf"))
+            t.cfg.train.bn_recalibration_batches = 0  # so the recalibration cannot repair it
+        return out
+
+    t.train_step = step_then_overflow
+    with pytest.raises(TrainingDiverged) as e:
+        t.fit()
+    msg = str(e.value)
+    assert "became non-finite by step 8" in msg and "nothing was saved at this step" in msg and "(step 4, all weights finite" in msg
+    kept = torch.load(cfg.run_dir / "checkpoints" / "last.pt", weights_only=True)
+    assert kept["step"] == 4 and all(torch.isfinite(v).all() for sd in kept["nets"].values() for v in sd.values() if v.is_floating_point())
+
+
+def test_records_survive_a_kill_before_the_first_checkpoint_and_a_cut_off_line(tmp_path, gray2color, make_config):
+    cfg = _cfg(tmp_path, gray2color, make_config, steps=6, checkpoint_every=3)
+    cfg.run_dir.mkdir(parents=True)
+    (cfg.run_dir / "metrics.jsonl").write_text('{"step": 1, "G_L1": 9}\n{"step": 2, "G_L1": 9}\n')  # a run killed before step 3
+    (cfg.run_dir / "checkpoints").mkdir()
+    (cfg.run_dir / "checkpoints" / ".last.pt.x1y2.tmp").write_bytes(b"half a checkpoint")
+    t = Trainer(cfg, resume="auto")
+    assert not list((cfg.run_dir / "checkpoints").glob("*.tmp")), "stale temporary files are removed at start"
+    t.total_steps = 3
+    t.fit()
+    with open(cfg.run_dir / "metrics.jsonl", "a") as f:
+        f.write('{"step": 4, "G_L')  # cut off by a kill or a full disk
+    train(cfg, resume="auto")
+    records = [json.loads(line) for line in (cfg.run_dir / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in records] == [1, 2, 3, 4, 5, 6] and all(r["G_L1"] != 9 for r in records)
+
+
+def test_a_full_disk_names_the_path_and_keeps_finished_files(tmp_path, gray2color, make_config, monkeypatch, capsys):
+    cfg = _cfg(tmp_path, gray2color, make_config, steps=4, checkpoint_every=2)
+    path = tmp_path / "cfg.yaml"
+    path.write_text(dump_config(cfg))
+    import i2i.engine.checkpoint as ck
+
+    real = ck.atomic_write_bytes
+    calls = {"n": 0}
+
+    def full_after_first(target, data):
+        calls["n"] += 1
+        if calls["n"] > 1:
+            raise OSError(errno.ENOSPC, "No space left on device", str(target))
+        return real(target, data)
+
+    monkeypatch.setattr(ck, "atomic_write_bytes", full_after_first)
+    assert main(["train", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert "No space left on device" in err and "last.pt" in err and "Traceback" not in err
+    assert torch.load(cfg.run_dir / "checkpoints" / "last.pt", weights_only=True)["step"] == 2
+
+
+def test_a_clean_rerun_removes_the_old_failure_list(trained, tmp_path):
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "bad.png").write_bytes(b"not an image")
+    i2i.write_image(tmp_path / "in" / "good.png", np.zeros((8, 8), np.uint8))
+    assert main(["convert", trained, str(tmp_path / "in"), str(tmp_path / "out"), "--quiet", "--workers", "0"]) == 1
+    assert (tmp_path / "out" / "failed.txt").exists()
+    (tmp_path / "in" / "bad.png").unlink()
+    assert main(["convert", trained, str(tmp_path / "in"), str(tmp_path / "out"), "--quiet", "--workers", "0"]) == 0
+    assert not (tmp_path / "out" / "failed.txt").exists()
