@@ -322,6 +322,55 @@ def convert_value(value: Any, tp: Any, path: str) -> Any:
     raise TypeError(f"unsupported config type {tp!r} at {path}")  # programming error
 
 
+# Allowed ranges of numeric keys wherever they appear (a section field or a net option):
+# (low, high, low_open, high_open); None: unbounded. Checked before anything is built.
+RANGES: dict[str, tuple[float | None, float | None, bool, bool]] = {
+    # optim / schedule
+    "lr_g": (0, 1, True, False), "lr_d": (0, 1, True, False), "beta1": (0, 1, False, True), "beta2": (0, 1, False, True),
+    "weight_decay": (0, 1, False, False), "decay_start": (0, None, False, False), "step_size": (1, None, False, False),
+    "gamma": (0, 1, True, False),
+    # train
+    "epochs": (1, 10**7, False, False), "steps": (1, 10**10, False, False), "log_every": (1, None, False, False),
+    "sample_every": (1, None, False, False), "checkpoint_every": (1, None, False, False), "keep_checkpoints": (0, 10**6, False, False),
+    "ema_decay": (0, 1, False, True), "bn_recalibration_batches": (0, 10**5, False, False), "val_every": (0, None, False, False),
+    "val_limit": (1, None, False, False), "seed": (0, 2**63 - 1, False, False),
+    # data
+    "batch_size": (1, 65536, False, False), "num_workers": (0, 256, False, False), "load_size": (1, 16384, False, False),
+    "crop_size": (1, 16384, False, False), "image_size": (8, 4096, False, False),
+    # losses
+    "gp_weight": (0, 1e6, False, False), "l1_weight": (0, 1e6, False, False), "cycle_weight": (0, 1e6, False, False),
+    "identity_weight": (0, 1e6, False, False), "pool_size": (0, 10**5, False, False), "pixel_weight": (0, 1e6, False, False),
+    "perceptual_weight": (0, 1e6, False, False), "adversarial_weight": (0, 1e6, False, False),
+    # net options
+    "base_channels": (1, 1024, False, False), "in_channels": (1, 4, False, False), "out_channels": (1, 4, False, False),
+    "num_downs": (1, 12, False, False), "n_blocks": (0, 128, False, False), "n_layers": (0, 10, False, False),
+    "latent_dim": (1, 65536, False, False), "num_classes": (0, 100000, False, False), "scale": (1, 16, False, False),
+    "input_size": (8, 4096, False, False), "init_gain": (0, 100, True, False),
+}
+
+
+def check_range(path: str, value: Any) -> None:
+    """Raise :class:`ConfigError` naming ``path`` when a number is NaN, infinite or outside
+    the range :data:`RANGES` gives its key (the last part of ``path``)."""
+    import math
+
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ConfigError(f"config key {path!r} must be a finite number, got {value}")
+    spec = RANGES.get(path.rsplit(".", 1)[-1])
+    if spec is None:
+        return
+    lo, hi, lo_open, hi_open = spec
+    if (lo is not None and (value < lo or (lo_open and value == lo))) or (hi is not None and (value > hi or (hi_open and value == hi))):
+        low = "" if lo is None else f"{'(' if lo_open else '['}{lo:g}"
+        high = "" if hi is None else f"{hi:g}{')' if hi_open else ']'}"
+        allowed = f"{low}, {high}" if lo is not None and hi is not None else (f">= {lo:g}" if hi is None else f"<= {hi:g}")
+        if lo is not None and hi is None and lo_open:
+            allowed = f"> {lo:g}"
+        raise ConfigError(f"config key {path!r} is {value}; allowed: {allowed}")
+
+
 def build_dataclass(cls: type, data: dict[str, Any], prefix: str = "", *, owner: str | None = None,
                     elsewhere: dict[str, str] | None = None) -> Any:
     """``cls(**data)`` with every value type-checked. An unknown key is an error naming its
@@ -341,6 +390,7 @@ def build_dataclass(cls: type, data: dict[str, Any], prefix: str = "", *, owner:
             verb = "does not apply" if owner else "is unknown"
             raise ConfigError(f"config key {path!r} {verb}{why}; keys allowed in {where}: {', '.join(names)}")
         kwargs[key] = convert_value(value, hints[key], path)
+        check_range(path, kwargs[key])
     return cls(**kwargs)
 
 
@@ -365,6 +415,7 @@ def _net_config(value: Any, path: str, role: str, pipe: type) -> NetConfig:
             if key == "init_from" and role != "generator":
                 raise ConfigError(f"config key '{path}.init_from' applies to generators only")
             spec[key] = convert_value(value.pop(key), tp, f"{path}.{key}")
+            check_range(f"{path}.{key}", spec[key])
     params = inspect.signature(cls).parameters
     hints = typing.get_type_hints(cls.__init__)
     derived = pipe.derived_options.get(role, ())
@@ -384,6 +435,7 @@ def _net_config(value: Any, path: str, role: str, pipe: type) -> NetConfig:
             raise ConfigError(f"config key {kpath!r} is not an option of {role} {name!r} ({cls.__name__})"
                               f"{did_you_mean(str(key), allowed)}; its options: {', '.join(allowed)}")
         options[key] = convert_value(v, hints.get(key, Any), kpath)
+        check_range(kpath, options[key])
     return NetConfig(**spec, options=options)
 
 
@@ -452,7 +504,7 @@ def _build_config(data: dict[str, Any]) -> Config:
     cfg = Config(
         name=convert_value(data.get("name", "run"), str, "name"),
         pipeline=pipe.name,
-        seed=convert_value(data.get("seed", 0), int, "seed"),
+        seed=_seed(data.get("seed", 0)),
         output_dir=convert_value(data.get("output_dir", "runs"), str, "output_dir"),
         model=ModelConfig(generator=generator, discriminator=discriminator),
         data=section("data", pipe.DataConfig, True),
@@ -464,7 +516,14 @@ def _build_config(data: dict[str, Any]) -> Config:
     )
     _validate(cfg)
     pipe.validate_config(cfg)
+    pipe.check_buildable(cfg)
     return cfg
+
+
+def _seed(value: Any) -> int:
+    seed = convert_value(value, int, "seed")
+    check_range("seed", seed)
+    return seed
 
 
 def _validate_paths(cfg: Config) -> None:
@@ -502,6 +561,13 @@ def _validate(cfg: Config) -> None:
             raise ConfigError(f"'train.{key}' must be positive, got {getattr(t, key)}")
     if cfg.data.batch_size <= 0:
         raise ConfigError(f"'data.batch_size' must be positive, got {cfg.data.batch_size}")
+    if t.device != "auto":
+        import torch
+
+        try:
+            torch.device(t.device)
+        except (RuntimeError, ValueError):
+            raise ConfigError(f"'train.device' {_show(t.device)} is not a device; use auto, cpu, cuda or cuda:N") from None
     if t.val_every < 0:
         raise ConfigError(f"'train.val_every' must be 0 (no validation) or a number of steps, got {t.val_every}")
     if t.val_limit is not None and t.val_limit <= 0:

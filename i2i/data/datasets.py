@@ -124,6 +124,9 @@ class PairedDataset(Dataset):
         self.folders = folders
         if layout == "auto":
             layout = "folders" if (self.root / folders[0]).is_dir() else "aligned"
+        elif layout == "aligned" and (self.root / folders[0]).is_dir() and (self.root / folders[1]).is_dir():
+            raise DataError(f"data.layout is 'aligned' (side-by-side AB images) but '{self.root}' holds {folders[0]}/ and "
+                            f"{folders[1]}/ folders; set data.layout: folders (or auto)")
         self.layout = layout
         self.pairs: list[tuple[Path, Path | None]] = self._find_pairs()
         self.direction = direction

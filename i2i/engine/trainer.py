@@ -231,6 +231,7 @@ class Trainer:
         self.history: list[dict[str, Any]] = []
         self.val_history: list[dict[str, Any]] = []
         self.saved_step: int | None = None  # the step of the checkpoint on disk (None: none written yet)
+        self.lr_changes: list[str] = []
         self.stop_signal: int | None = None
         if self.is_main:
             self._remove_stale_temp_files()
@@ -452,6 +453,7 @@ class Trainer:
             opt.load_state_dict(data["optimizers"][name])
         for name, sched in self.schedulers.items():
             sched.load_state_dict(data["schedulers"][name])
+        self._apply_configured_lr()
         self.scaler.load_state_dict(data["scaler"])
         for name, ema in self.ema.items():
             if name in data.get("ema", {}):
@@ -467,6 +469,22 @@ class Trainer:
             _set_rng_state(data["rng"])
         if self.is_main:
             self._trim_metrics(self.step)
+
+    def _apply_configured_lr(self) -> None:
+        """A resumed run uses the learning rates its config asks for now (``--set optim.lr_g=...``
+        on resume), not the ones saved in the optimizer state: the schedule continues from the
+        new base rate at the current step. Changes are listed in :attr:`lr_changes` (banner)."""
+        for name, group in self.pipeline.param_groups().items():
+            sched, opt, want = self.schedulers[name], self.optimizers[name], float(group["lr"])
+            old = float(sched.base_lrs[0])
+            if math.isclose(old, want, rel_tol=1e-12):
+                continue
+            sched.base_lrs = [want for _ in sched.base_lrs]
+            for g, fn in zip(opt.param_groups, sched.lr_lambdas):
+                g["initial_lr"] = want
+                g["lr"] = want * fn(sched.last_epoch)
+            sched._last_lr = [g["lr"] for g in opt.param_groups]
+            self.lr_changes.append(f"{name} {old:g} -> {want:g}")
 
     def _trim_metrics(self, step: int) -> int:
         """Keep the ``metrics.jsonl`` records up to ``step`` (those written after the checkpoint
@@ -718,6 +736,8 @@ class Trainer:
                          f"({better} is better)")
         lines.append(f"resumed from {self.resume_path} at step {self.step} (epoch {self.epoch})" if self.resume_path is not None
                      else "fresh start")
+        if self.lr_changes:
+            lines.append(f"learning rates from the config, not the checkpoint: {', '.join(self.lr_changes)}")
         return lines
 
     def write_samples(self, trackers: list[Tracker] = ()) -> Path:

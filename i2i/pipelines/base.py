@@ -120,6 +120,19 @@ class Pipeline:
         """Cross-key checks beyond types (raise :class:`ConfigError` naming the keys)."""
         if cls.default_nets.get("discriminator") and cfg.model.discriminator is None:
             raise ConfigError(f"the {cls.name} pipeline needs model.discriminator")
+
+    @classmethod
+    def check_buildable(cls, cfg: Config) -> None:
+        """After :meth:`validate_config`: every net this config trains can be built (on the meta
+        device: shapes only, no memory), so a constructor's objection (e.g. DCGAN's image size)
+        is a config error before anything runs; and training crops fit the generators."""
+        for name in cls.nets_for(cfg):
+            try:
+                with torch.device("meta"):
+                    cls.build_net(cfg, name)
+            except (ValueError, TypeError, RuntimeError, KeyError) as e:
+                role = "generator" if name in set(cls.directions.values()) | {cls.sampled_net} else "discriminator"
+                raise ConfigError(f"model.{role} (net {name}) cannot be built from this config: {str(e).splitlines()[0]}") from None
         cls._check_crop_size(cfg)
 
     @classmethod
