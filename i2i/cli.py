@@ -46,7 +46,8 @@ def _convert(args: argparse.Namespace) -> int:
                                 skip_existing=args.skip_existing, batch_size=args.batch_size, workers=args.workers,
                                 bit_depth=args.bit_depth, progress=not args.quiet)
     rate = len(summary.converted) / summary.seconds if summary.seconds > 0 else 0.0
-    print(f"converted {len(summary.converted)}, skipped {len(summary.skipped)} (already there), failed {len(summary.failed)} "
+    ignored = f", ignored {len(summary.ignored)} (not images or unreadable links; listed in failed.txt)" if summary.ignored else ""
+    print(f"converted {len(summary.converted)}, skipped {len(summary.skipped)} (already there){ignored}, failed {len(summary.failed)} "
           f"into {args.output} in {summary.seconds:.1f} s ({rate:.2f} images/s)")
     if summary.failed:
         for _, why in summary.failed[:10]:

@@ -28,7 +28,7 @@ from typing import Any, Literal
 
 import yaml
 
-from .hints import did_you_mean
+from .hints import did_you_mean, first_line
 
 CONFIG_VERSION = 2
 INITS = ("normal", "xavier", "kaiming", "orthogonal")
@@ -647,7 +647,7 @@ def parse_override(text: str) -> tuple[str, Any]:
     try:
         return key.strip(), safe_yaml(raw, f"override {key.strip()!r}") if raw.strip() else ""
     except yaml.YAMLError as e:
-        raise ConfigError(f"override {text!r}: the value is not valid YAML ({str(e).splitlines()[0]})") from None
+        raise ConfigError(f"override {text!r}: the value is not valid YAML ({first_line(e)})") from None
 
 
 def apply_overrides(data: dict[str, Any], overrides: list[str] | None) -> dict[str, Any]:

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 from torch.utils.data import DataLoader, Dataset
 
-from .data.io import IMAGE_EXTENSIONS, atomic_write_bytes, is_image_file, list_images, read_image, write_image
+from .data.io import IMAGE_EXTENSIONS, atomic_write_bytes, is_image_file, read_image, scan_images, write_image
 
 TranslateArrays = Callable[[list[np.ndarray]], list[np.ndarray]]
 """Same-size ``(H, W[, C])`` uint8/uint16 arrays in, their translations out (e.g.
@@ -32,11 +32,13 @@ BIT_DEPTHS = ("same", "8", "16")
 @dataclass
 class ConvertSummary:
     """Outcome of a conversion: converted outputs, skipped outputs (already there), failed
-    inputs with reasons, and the seconds it took."""
+    inputs with reasons, input entries ignored with reasons (not images, broken links, link
+    loops), and the seconds it took."""
 
     converted: list[Path] = field(default_factory=list)
     skipped: list[Path] = field(default_factory=list)
     failed: list[tuple[Path, str]] = field(default_factory=list)
+    ignored: list[tuple[Path, str]] = field(default_factory=list)
     seconds: float = 0.0
 
     @property
@@ -67,6 +69,7 @@ def plan_jobs(
     ext: str | None = None,
     name: str = "{stem}{ext}",
     allow_inside_input: bool = False,
+    skipped: list[tuple[Path, str]] | None = None,
 ) -> list[Job]:
     """The conversion jobs for an image file, a folder tree, or a ``.txt`` list of image paths
     (one per line, relative to the list's folder or absolute; ``#`` comments allowed).
@@ -75,7 +78,8 @@ def plan_jobs(
     ``{ext}`` (the output suffix, from ``ext`` or the input) and ``{suffix}`` (the input's).
     Raises before anything is written when the input is missing or empty, when an output
     would overwrite an input or another output, or when ``output_dir`` lies inside the input
-    folder (unless ``allow_inside_input``).
+    folder (unless ``allow_inside_input``). Entries of a folder tree that are left out (not
+    images, broken links, link loops) are appended to ``skipped`` with the reason.
     """
     src, out = Path(input_path), Path(output_dir)
     if not src.exists():
@@ -102,7 +106,10 @@ def plan_jobs(
             raise ValueError(f"'{src}' is not an image file ({', '.join(IMAGE_EXTENSIONS)}) or a .txt list")
         files, base = [src], src.parent
     else:
-        files, base = list_images(src), src
+        files, left_out = scan_images(src)
+        base = src
+        if skipped is not None:
+            skipped.extend(left_out)
         if not files:
             raise FileNotFoundError(f"folder '{src}' holds no images ({', '.join(IMAGE_EXTENSIONS)})")
         if not allow_inside_input and _inside(out, src):
@@ -190,6 +197,7 @@ def run_jobs(
     bit_depth: str = "same",
     progress: bool = False,
     failures_path: str | Path | None = None,
+    ignored: list[tuple[Path, str]] | None = None,
 ) -> ConvertSummary:
     """Convert ``jobs``. Decoding runs in ``workers`` processes, consecutive images of equal
     size and type are translated together (up to ``batch_size``), and encoding + writing run
@@ -197,8 +205,15 @@ def run_jobs(
     failures (with reasons) also go to ``failures_path`` when given."""
     if batch_size < 1:
         raise ValueError(f"batch size {batch_size} must be >= 1")
-    summary = ConvertSummary()
+    ignored = list(ignored or [])
+    summary = ConvertSummary(ignored=ignored)
     t0 = time.perf_counter()
+    for d in {j.dst.parent for j in jobs}:  # temporary files of writes a kill interrupted (ours only)
+        names = {j.dst.name for j in jobs if j.dst.parent == d}
+        if d.is_dir():
+            for tmp in d.glob(".*.tmp"):
+                if any(tmp.name.startswith(f".{n}.") for n in names):
+                    tmp.unlink(missing_ok=True)
     todo: list[Job] = []
     for j in jobs:
         if skip_existing and j.dst.exists():
@@ -269,8 +284,9 @@ def run_jobs(
         bar.close()
     summary.seconds = time.perf_counter() - t0
     if failures_path is not None:
-        if summary.failed:
-            atomic_write_bytes(failures_path, "".join(f"{p}\t{why}\n" for p, why in summary.failed).encode())
+        if summary.failed or ignored:
+            lines = [f"{p}\t{why}\n" for p, why in summary.failed] + [f"{p}\tskipped: {why}\n" for p, why in ignored]
+            atomic_write_bytes(failures_path, "".join(lines).encode())
         else:
             Path(failures_path).unlink(missing_ok=True)  # an earlier run's list no longer describes this output
     return summary
@@ -290,7 +306,9 @@ def convert_path(
     bit_depth: str = "same",
     progress: bool = False,
 ) -> ConvertSummary:
-    """:func:`plan_jobs` then :func:`run_jobs`, with failures listed in ``output_dir/failed.txt``."""
-    jobs = plan_jobs(input_path, output_dir, ext=ext, name=name, allow_inside_input=allow_inside_input)
+    """:func:`plan_jobs` then :func:`run_jobs`, with failures and ignored input entries (reason
+    prefixed ``skipped:``) listed in ``output_dir/failed.txt``."""
+    ignored: list[tuple[Path, str]] = []
+    jobs = plan_jobs(input_path, output_dir, ext=ext, name=name, allow_inside_input=allow_inside_input, skipped=ignored)
     return run_jobs(translate, jobs, batch_size=batch_size, workers=workers, skip_existing=skip_existing,
-                    bit_depth=bit_depth, progress=progress, failures_path=Path(output_dir) / "failed.txt")
+                    bit_depth=bit_depth, progress=progress, failures_path=Path(output_dir) / "failed.txt", ignored=ignored)

@@ -23,6 +23,7 @@ from . import metrics, report
 from .config import Config
 from .data.datasets import PairedDataset
 from .data.io import write_image
+from .hints import first_line
 from .losses import imagenet_normalize, torchvision_cached_weights
 from .translator import Translator
 
@@ -229,6 +230,15 @@ class _PixelFeatures(torch.nn.Module):
         return torch.nn.functional.adaptive_avg_pool2d(x.float(), 8).flatten(1)
 
 
+def _load_into(net: torch.nn.Module, path: str, what: str) -> None:
+    from .engine.checkpoint import CheckpointError, load_state_file
+
+    try:
+        net.load_state_dict(load_state_file(path, what))
+    except RuntimeError as e:
+        raise CheckpointError(f"'{path}' does not hold {what}: {first_line(e)}") from None
+
+
 def _to_inception_input(x: torch.Tensor) -> torch.Tensor:
     """[-1, 1] images (gray repeated to RGB) bilinearly resized to 299 x 299, still in [-1, 1]."""
     x = x.float().expand(-1, 3, -1, -1) if x.shape[1] == 1 else x.float()
@@ -246,7 +256,7 @@ class _Inception(torch.nn.Module):
         from torchvision.models import inception_v3
 
         net = inception_v3(weights=None, aux_logits=True, init_weights=False)
-        net.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+        _load_into(net, path, "torchvision's Inception-v3 weights")
         self.fc, net.fc = net.fc, torch.nn.Identity()
         self.net = net.eval()
 
@@ -270,7 +280,7 @@ class _FIDInception(torch.nn.Module):
     def __init__(self, path: str) -> None:
         super().__init__()
         net = self.architecture()
-        net.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+        _load_into(net, path, "the FID Inception weights")
         self.net = net.eval()
 
     @staticmethod

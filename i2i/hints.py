@@ -9,3 +9,9 @@ def did_you_mean(value: str, choices: list[str] | tuple[str, ...]) -> str:
     """``" (did you mean 'x'?)"`` when ``value`` is close to one of ``choices``, else ``""``."""
     close = difflib.get_close_matches(str(value), [str(c) for c in choices], n=1, cutoff=0.5)
     return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def first_line(error: BaseException, limit: int = 200) -> str:
+    """The first line of an exception's message, shortened (``""`` for an empty message)."""
+    lines = str(error).splitlines()
+    return lines[0][:limit] if lines else ""

@@ -19,6 +19,8 @@ from collections.abc import Callable
 import torch
 import torch.nn.functional as F
 
+from .hints import first_line
+
 GAN_MODES = ("vanilla", "lsgan", "hinge", "wgangp")
 
 
@@ -184,11 +186,13 @@ class VGGPerceptualLoss(torch.nn.Module):
         from torchvision.models import vgg19
 
         net = vgg19(weights=None)
-        state = torch.load(vgg19_weights_path(weights), map_location="cpu", weights_only=True)
+        from .engine.checkpoint import load_state_file
+
+        state = load_state_file(vgg19_weights_path(weights), "the VGG19 weights (loss.vgg_weights)")
         try:
             net.load_state_dict(state)
         except RuntimeError as e:
-            raise ValueError(f"'{weights or VGG19_FILE}' is not a torchvision vgg19 state dict: {str(e).splitlines()[0]}") from None
+            raise ValueError(f"'{weights or VGG19_FILE}' is not a torchvision vgg19 state dict: {first_line(e)}") from None
         self.features = net.features[: VGG19_RELU[layer] + 1].eval().requires_grad_(False)
         self.feature_scale = feature_scale
 

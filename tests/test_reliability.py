@@ -196,8 +196,30 @@ def test_a_clean_rerun_removes_the_old_failure_list(trained, tmp_path):
     (tmp_path / "in").mkdir()
     (tmp_path / "in" / "bad.png").write_bytes(b"not an image")
     i2i.write_image(tmp_path / "in" / "good.png", np.zeros((8, 8), np.uint8))
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / ".good.png.abc123.tmp").write_bytes(b"half an image")  # a write a kill interrupted
+    (tmp_path / "out" / ".other.tmp").write_bytes(b"not ours")
     assert main(["convert", trained, str(tmp_path / "in"), str(tmp_path / "out"), "--quiet", "--workers", "0"]) == 1
     assert (tmp_path / "out" / "failed.txt").exists()
+    assert not (tmp_path / "out" / ".good.png.abc123.tmp").exists() and (tmp_path / "out" / ".other.tmp").exists()
     (tmp_path / "in" / "bad.png").unlink()
     assert main(["convert", trained, str(tmp_path / "in"), str(tmp_path / "out"), "--quiet", "--workers", "0"]) == 0
     assert not (tmp_path / "out" / "failed.txt").exists()
+
+
+def test_left_out_inputs_are_reported_with_reasons(trained, tmp_path, capsys):
+    src = tmp_path / "in"
+    i2i.write_image(src / "a.png", np.zeros((8, 8), np.uint8))
+    (src / "notes.txt").write_text("hello")
+    (src / "anim.gif").write_bytes(b"GIF89a")
+    (src / ".hidden.png").write_bytes(b"x")
+    (src / "broken.png").symlink_to(tmp_path / "nowhere.png")
+    (src / "sub").mkdir()
+    (src / "sub" / "loop").symlink_to(src, target_is_directory=True)
+    assert main(["convert", trained, str(src), str(tmp_path / "out"), "--quiet", "--workers", "0"]) == 0
+    out = capsys.readouterr().out
+    assert "converted 1," in out and "ignored 4 (not images or unreadable links; listed in failed.txt)" in out
+    listed = (tmp_path / "out" / "failed.txt").read_text()
+    assert "notes.txt\tskipped: not an image format" in listed and "anim.gif\tskipped: not an image format" in listed
+    assert "broken.png\tskipped: a broken symbolic link" in listed and "loop\tskipped: a symbolic link back" in listed
+    assert ".hidden" not in listed

@@ -176,17 +176,10 @@ def import_reference_file(file: str | Path, output: str | Path, *, arch: str | N
     Batch-norm models keep the reference test script's behaviour (``test.mode: paper``).
     Returns what was recognised. Errors name the file."""
     from ..config import config_from_dict, config_to_dict
+    from ..engine.checkpoint import load_state_file
     from ..exporting import write_export
 
-    try:
-        state = torch.load(file, map_location="cpu", weights_only=True)
-    except FileNotFoundError:
-        raise FileNotFoundError(f"weights file '{file}' does not exist") from None
-    except Exception as e:
-        why = f"{type(e).__name__}: {str(e).splitlines()[0][:160]}"
-        raise CheckpointError(f"'{file}' cannot be read as a PyTorch state dict ({why})") from None
-    if not isinstance(state, dict):
-        raise CheckpointError(f"'{file}' holds a {type(state).__name__}, not a state dict")
+    state = load_state_file(file, "a reference generator state dict")
     try:
         net, info = import_reference_generator(state, arch=arch, norm=norm, dropout=dropout)
     except CheckpointError as e:

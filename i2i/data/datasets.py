@@ -6,6 +6,8 @@ tensors to the device and passes the dict to the pipeline.
 
 from __future__ import annotations
 
+from ..hints import first_line
+
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -458,7 +460,7 @@ class ImageDataset(Dataset):
                 self.tv = cls(str(self.root), train=train, download=download)
             except RuntimeError as e:
                 raise DataError(
-                    f"{TORCHVISION_DATASETS[dataset]} files not found under '{self.root}' ({str(e).splitlines()[0]}). Put the "
+                    f"{TORCHVISION_DATASETS[dataset]} files not found under '{self.root}' ({first_line(e)}). Put the "
                     f"original files in '{self.root / TORCHVISION_DATASETS[dataset] / 'raw'}' (CIFAR-10: the extracted "
                     "'cifar-10-batches-py' folder in root), or set data.download: true to let torchvision fetch them"
                 ) from None

@@ -30,10 +30,40 @@ def is_image_file(path: str | Path) -> bool:
 
 def list_images(folder: str | Path) -> list[Path]:
     """All image files under ``folder`` (recursively), sorted, hidden files skipped."""
+    return scan_images(folder)[0]
+
+
+def scan_images(folder: str | Path) -> tuple[list[Path], list[tuple[Path, str]]]:
+    """``(images, skipped)`` under ``folder``, recursively and sorted: image files, and the
+    other entries with why they are left out (not an image format, a broken link, a link
+    back into a folder already walked). Symbolic links to folders are followed once; hidden
+    files and folders (``.name``) are left out without a word."""
     folder = Path(folder)
-    return sorted(
-        p for p in folder.rglob("*") if p.is_file() and is_image_file(p) and not any(s.startswith(".") for s in p.relative_to(folder).parts)
-    )
+    images: list[Path] = []
+    skipped: list[tuple[Path, str]] = []
+    seen: set[str] = set()
+    for dirpath, dirnames, filenames in os.walk(folder, followlinks=True):
+        real = os.path.realpath(dirpath)
+        if real in seen:
+            skipped.append((Path(dirpath), "a symbolic link back into a folder already read (a loop); not followed"))
+            dirnames[:] = []
+            continue
+        seen.add(real)
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        for name in filenames:
+            if name.startswith("."):
+                continue
+            p = Path(dirpath) / name
+            if not p.exists():
+                skipped.append((p, "a broken symbolic link"))
+            elif not is_image_file(p):
+                skipped.append((p, f"not an image format i2i reads ({', '.join(IMAGE_EXTENSIONS)})"))
+            else:
+                images.append(p)
+        for d in list(dirnames):
+            if not (Path(dirpath) / d).exists():
+                skipped.append((Path(dirpath) / d, "a broken symbolic link"))
+    return sorted(images), sorted(skipped)
 
 
 def read_image(path: str | Path) -> np.ndarray:

@@ -19,6 +19,7 @@ from typing import Any
 import torch
 
 from ..data.io import atomic_write_bytes
+from ..hints import first_line
 
 FORMAT = "i2i-checkpoint"
 FORMAT_VERSION = 2
@@ -138,7 +139,7 @@ def _load_file(path: Path, map_location: str | torch.device) -> dict[str, Any]:
         data = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as e:  # torch raises many types for truncated/corrupt/foreign files
         raise CheckpointError(
-            f"checkpoint '{path}' cannot be read ({type(e).__name__}: {str(e).splitlines()[0][:200]}); "
+            f"checkpoint '{path}' cannot be read ({type(e).__name__}: {first_line(e)}); "
             "it may be truncated or not an i2i checkpoint"
         ) from None
     if not isinstance(data, dict) or data.get("format") != FORMAT:
@@ -148,6 +149,26 @@ def _load_file(path: Path, map_location: str | torch.device) -> dict[str, Any]:
     if data.get("format_version", 0) > FORMAT_VERSION:
         raise CheckpointError(f"checkpoint '{path}' has format version {data['format_version']}; upgrade i2i to read it")
     return data
+
+
+def load_state_file(path: str | Path, what: str) -> dict[str, torch.Tensor]:
+    """A bare state dict file (pretrained weights: VGG, Inception, a reference generator) read
+    with ``weights_only=True`` (no code runs). Empty, truncated, foreign or malicious files
+    raise :class:`CheckpointError` naming the file and ``what`` it was meant to be."""
+    path = Path(path)
+    if path.is_dir():
+        raise CheckpointError(f"'{path}' is a folder; {what} must be a weights file (.pth)")
+    if not path.is_file():
+        raise FileNotFoundError(f"{what} '{path}' does not exist")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # torch raises many types for truncated / corrupt / unsafe files
+        raise CheckpointError(f"'{path}' cannot be read as {what} ({type(e).__name__}: {first_line(e)}); "
+                              "it may be truncated, another kind of file, or hold objects other than tensors: "
+                              "download or export it again") from None
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise CheckpointError(f"'{path}' holds a {type(state).__name__}, not a state dict of tensors; {what} is expected")
+    return state
 
 
 def state_of(net: torch.nn.Module) -> dict[str, torch.Tensor]:

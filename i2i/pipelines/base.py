@@ -28,6 +28,7 @@ import torch
 from torch import nn
 
 from ..config import Config, ConfigError, DataConfig, LossConfig, NetConfig
+from ..hints import first_line
 from ..registry import build_discriminator, build_generator
 
 
@@ -132,7 +133,7 @@ class Pipeline:
                     cls.build_net(cfg, name)
             except (ValueError, TypeError, RuntimeError, KeyError) as e:
                 role = "generator" if name in set(cls.directions.values()) | {cls.sampled_net} else "discriminator"
-                raise ConfigError(f"model.{role} (net {name}) cannot be built from this config: {str(e).splitlines()[0]}") from None
+                raise ConfigError(f"model.{role} (net {name}) cannot be built from this config: {first_line(e)}") from None
         cls._check_crop_size(cfg)
 
     @classmethod
