@@ -1,0 +1,84 @@
+"""GPU paths on a real CUDA device (marked ``gpu``; skipped where there is none): every pipeline
+trains a step in fp32 / bf16 / fp16, resumes exactly, compiles, runs channels_last, converts
+like the CPU, and trains under torchrun with NCCL."""
+
+from __future__ import annotations
+
+import math
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+from conftest import assert_exact_resume
+from test_registry import data_roots, example_config  # noqa: F401  (the fixture is used by name)
+
+import i2i
+from i2i.config import dump_config
+from i2i.registry import PIPELINES
+
+pytestmark = [pytest.mark.gpu, pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")]
+
+
+def _one_step(name: str, tmp_path, data_roots, amp: str) -> dict[str, float]:  # noqa: F811
+    cfg = example_config(name, tmp_path / amp, data_roots, steps=1, device="cuda", amp=amp)
+    trainer = i2i.Trainer(cfg)
+    assert trainer.device.type == "cuda"
+    return trainer.train_step(next(trainer.batches()))
+
+
+@pytest.mark.parametrize("name", list(PIPELINES))
+def test_every_pipeline_trains_a_step_in_fp32_bf16_and_fp16(name, tmp_path, data_roots):  # noqa: F811
+    fp32 = _one_step(name, tmp_path, data_roots, "none")
+    for amp in ("bf16", "fp16"):
+        low = _one_step(name, tmp_path, data_roots, amp)
+        assert set(low) == set(fp32)
+        for k, v in low.items():
+            assert math.isfinite(v), f"{name} {amp}: {k} = {v}"
+            assert v == pytest.approx(fp32[k], rel=0.1, abs=0.05), f"{name} {amp}: {k} {v} vs fp32 {fp32[k]}"
+
+
+@pytest.mark.parametrize("name", list(PIPELINES))
+def test_every_pipeline_resumes_exactly_on_cuda(name, tmp_path, data_roots):  # noqa: F811
+    common = {"device": "cuda", "deterministic": True, "ema_decay": 0.5}
+    straight = example_config(name, tmp_path / "a", data_roots, **common)
+    split = example_config(name, tmp_path / "b", data_roots, **common)
+    assert_exact_resume(straight, split, stop_at=2, parts=("nets", "ema"))
+
+
+def test_compile_and_channels_last_train_and_agree_with_eager(tmp_path, gray2color, make_config):
+    losses = {}
+    for label, extra in (("eager", {}), ("compile", {"compile": True}), ("channels_last", {"channels_last": True})):
+        cfg = make_config(tmp_path / label, gray2color, train={"steps": 3, "device": "cuda", **extra})
+        losses[label] = i2i.train(cfg)["losses"]
+    for label in ("compile", "channels_last"):
+        for k, v in losses[label].items():
+            assert v == pytest.approx(losses["eager"][k], rel=0.05, abs=0.02), f"{label}: {k}"
+
+
+def test_translator_and_convert_on_cuda_equal_the_cpu(trained, tmp_path):
+    rng = np.random.default_rng(0)
+    for i, (h, w) in enumerate([(64, 64), (48, 80), (33, 47)]):
+        i2i.write_image(tmp_path / "in" / f"{i}.png", rng.integers(0, 256, (h, w), dtype=np.uint8))
+    cpu = i2i.Translator.from_checkpoint(trained, device="cpu")
+    gpu = i2i.Translator.from_checkpoint(trained, device="cuda")
+    x = torch.rand(2, 1, 64, 96) * 2 - 1
+    assert (cpu(x) - gpu(x).cpu()).abs().max() < 1e-3
+    for label, tr in (("cpu", cpu), ("cuda", gpu)):
+        tr.convert_folder(tmp_path / "in", tmp_path / label, workers=0)
+    for i in range(3):
+        a, b = i2i.read_image(tmp_path / "cpu" / f"{i}.png"), i2i.read_image(tmp_path / "cuda" / f"{i}.png")
+        assert np.abs(a.astype(int) - b.astype(int)).max() <= 1
+
+
+def test_torchrun_with_nccl_at_world_size_one(tmp_path, gray2color, make_config):
+    cfg = make_config(tmp_path, gray2color, train={"steps": 2, "device": "cuda"})
+    path = tmp_path / "cfg.yaml"
+    path.write_text(dump_config(cfg))
+    r = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc-per-node=1", "-m", "i2i", "train", str(path)],
+                       capture_output=True, text=True, timeout=600, env={**os.environ})
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert "world size 1" in r.stderr and "device cuda" in r.stderr
+    assert torch.load(cfg.run_dir / "checkpoints" / "last.pt", weights_only=True)["step"] == 2
