@@ -38,13 +38,35 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _convert(args: argparse.Namespace) -> int:
+    import torch
+
+    from .convert import merge_summaries, write_failures
+    from .engine import dist
     from .translator import Translator
 
-    tr = Translator.from_checkpoint(args.checkpoint, direction=args.direction, mode=args.mode, device=args.device, tile=args.tile,
-                                    precision=args.precision)
-    summary = tr.convert_folder(args.input, args.output, ext=args.ext, name=args.name, allow_inside_input=args.allow_inside_input,
-                                skip_existing=args.skip_existing, batch_size=args.batch_size, workers=args.workers,
-                                bit_depth=args.bit_depth, progress=not args.quiet)
+    # Under torchrun every process converts its share of the files (no overlap, no gaps), each on
+    # its own GPU when there are GPUs; rank 0 merges the summaries and writes failed.txt.
+    rank, local_rank, world = dist.init_from_env("cuda" if torch.cuda.is_available() and args.device != "cpu" else "cpu")
+    try:
+        device = dist.resolve_device(args.device, local_rank) if world > 1 else args.device
+        tr = Translator.from_checkpoint(args.checkpoint, direction=args.direction, mode=args.mode, device=device, tile=args.tile,
+                                        precision=args.precision)
+        summary = tr.convert_folder(args.input, args.output, ext=args.ext, name=args.name, allow_inside_input=args.allow_inside_input,
+                                    skip_existing=args.skip_existing, batch_size=args.batch_size, workers=args.workers,
+                                    bit_depth=args.bit_depth, progress=not args.quiet and rank == 0, shard=(rank, world))
+        if world > 1:
+            import torch.distributed as tdist
+
+            parts: list = [None] * world
+            tdist.all_gather_object(parts, summary)
+            summary = merge_summaries(parts)
+            if rank == 0:
+                write_failures(summary, Path(args.output) / "failed.txt")
+            dist.barrier()
+    finally:
+        dist.cleanup()
+    if rank != 0:
+        return 1 if summary.failed else 0
     rate = len(summary.converted) / summary.seconds if summary.seconds > 0 else 0.0
     ignored = f", ignored {len(summary.ignored)} (not images or unreadable links; listed in failed.txt)" if summary.ignored else ""
     print(f"converted {len(summary.converted)}, skipped {len(summary.skipped)} (already there){ignored}, failed {len(summary.failed)} "

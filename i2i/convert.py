@@ -283,12 +283,8 @@ def run_jobs(
     if bar is not None:
         bar.close()
     summary.seconds = time.perf_counter() - t0
-    if failures_path is not None:
-        if summary.failed or ignored:
-            lines = [f"{p}\t{why}\n" for p, why in summary.failed] + [f"{p}\tskipped: {why}\n" for p, why in ignored]
-            atomic_write_bytes(failures_path, "".join(lines).encode())
-        else:
-            Path(failures_path).unlink(missing_ok=True)  # an earlier run's list no longer describes this output
+    if failures_path is not None:  # (an earlier run's list no longer describes this output: replaced or removed)
+        write_failures(summary, failures_path)
     return summary
 
 
@@ -305,10 +301,47 @@ def convert_path(
     workers: int = 2,
     bit_depth: str = "same",
     progress: bool = False,
+    shard: tuple[int, int] = (0, 1),
 ) -> ConvertSummary:
     """:func:`plan_jobs` then :func:`run_jobs`, with failures and ignored input entries (reason
-    prefixed ``skipped:``) listed in ``output_dir/failed.txt``."""
+    prefixed ``skipped:``) listed in ``output_dir/failed.txt``.
+
+    ``shard=(rank, world)``: this process converts every ``world``-th job starting at
+    ``rank`` of the (sorted, identical on every process) plan, so ``world`` processes cover
+    every file exactly once; ``failed.txt`` is then left to the caller, who merges the
+    shards' summaries (:func:`merge_summaries`, :func:`write_failures`)."""
+    rank, world = shard
+    if not 0 <= rank < world:
+        raise ValueError(f"shard {shard}: rank must be in [0, world)")
     ignored: list[tuple[Path, str]] = []
     jobs = plan_jobs(input_path, output_dir, ext=ext, name=name, allow_inside_input=allow_inside_input, skipped=ignored)
-    return run_jobs(translate, jobs, batch_size=batch_size, workers=workers, skip_existing=skip_existing,
-                    bit_depth=bit_depth, progress=progress, failures_path=Path(output_dir) / "failed.txt", ignored=ignored)
+    return run_jobs(translate, jobs[rank::world], batch_size=batch_size, workers=workers, skip_existing=skip_existing,
+                    bit_depth=bit_depth, progress=progress, failures_path=Path(output_dir) / "failed.txt" if world == 1 else None,
+                    ignored=ignored if rank == 0 else [])
+
+
+def merge_summaries(parts: list[ConvertSummary]) -> ConvertSummary:
+    """One summary for the shards of a conversion (lists joined and sorted; the slowest time)."""
+    out = ConvertSummary()
+    for part in parts:
+        out.converted += part.converted
+        out.skipped += part.skipped
+        out.failed += part.failed
+        out.ignored += part.ignored
+    out.converted.sort()
+    out.skipped.sort()
+    out.failed.sort()
+    out.ignored.sort()
+    out.seconds = max((part.seconds for part in parts), default=0.0)
+    return out
+
+
+def write_failures(summary: ConvertSummary, path: str | Path) -> None:
+    """The failure list at ``path`` (``OUTPUT/failed.txt``) for ``summary``: failures, then
+    ignored inputs as ``skipped:``; no such file when there is nothing to list."""
+    path = Path(path)
+    if summary.failed or summary.ignored:
+        lines = [f"{p}\t{why}\n" for p, why in summary.failed] + [f"{p}\tskipped: {why}\n" for p, why in summary.ignored]
+        atomic_write_bytes(path, "".join(lines).encode())
+    else:
+        path.unlink(missing_ok=True)
