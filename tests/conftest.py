@@ -105,3 +105,20 @@ def assert_exact_resume(straight, split, *, stop_at: int, parts: tuple[str, ...]
             for k, v in sd.items():
                 assert torch.equal(v, b[part][net][k]), f"{part}.{net}.{k}"
     return a, b
+
+
+def tiny_dcgan_checkpoint(tmp_path: Path, n_images: int = 16) -> tuple[str, Path]:
+    """A DCGAN (4 base channels, 16 px) trained one step on ``n_images`` generated shapes:
+    ``(checkpoint, shapes folder)``."""
+    import make_shapes
+
+    import i2i
+    from i2i.config import config_from_dict
+
+    make_shapes.build(tmp_path / "shapes", n=n_images, size=16, seed=0)
+    cfg = config_from_dict({"pipeline": "dcgan", "output_dir": str(tmp_path / "runs"),
+                            "model": {"generator": {"name": "dcgan", "base_channels": 4},
+                                      "discriminator": {"name": "dcgan", "base_channels": 4}},
+                            "data": {"root": str(tmp_path / "shapes"), "image_size": 16, "num_workers": 0, "batch_size": 4},
+                            "train": {"epochs": None, "steps": 1, "progress": False}})
+    return i2i.train(cfg)["checkpoint"], tmp_path / "shapes"

@@ -41,18 +41,9 @@ def test_bad_numbers_and_formats_are_refused_by_the_parser_naming_the_flag(argv,
 
 
 def test_sample_format_may_be_written_with_a_dot(tmp_path, capsys):
-    import make_shapes
+    from conftest import tiny_dcgan_checkpoint
 
-    import i2i
-    from i2i.config import config_from_dict
-
-    make_shapes.build(tmp_path / "shapes", n=8, size=16, seed=0)
-    cfg = config_from_dict({"pipeline": "dcgan", "output_dir": str(tmp_path / "runs"),
-                            "model": {"generator": {"name": "dcgan", "base_channels": 4},
-                                      "discriminator": {"name": "dcgan", "base_channels": 4}},
-                            "data": {"root": str(tmp_path / "shapes"), "image_size": 16, "num_workers": 0, "batch_size": 4},
-                            "train": {"epochs": None, "steps": 1, "progress": False}})
-    ckpt = i2i.train(cfg)["checkpoint"]
+    ckpt, _ = tiny_dcgan_checkpoint(tmp_path, n_images=8)
     assert main(["sample", ckpt, str(tmp_path / "s"), "--n", "2", "--format", ".PNG"]) == 0
     assert sorted(p.name for p in (tmp_path / "s").iterdir()) == ["sample_00000.png", "sample_00001.png"]
 

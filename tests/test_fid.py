@@ -55,19 +55,12 @@ def test_inception_score_is_one_for_uninformative_and_k_for_k_confident_balanced
 
 
 def test_every_fid_output_names_its_network(tmp_path, capsys, fid_weights, monkeypatch):
-    import make_shapes
+    from conftest import tiny_dcgan_checkpoint
 
     import i2i
     from i2i.cli import main
-    from i2i.config import config_from_dict
 
-    make_shapes.build(tmp_path / "shapes", n=16, size=16, seed=0)
-    cfg = config_from_dict({"pipeline": "dcgan", "output_dir": str(tmp_path / "runs"),
-                            "model": {"generator": {"name": "dcgan", "base_channels": 4},
-                                      "discriminator": {"name": "dcgan", "base_channels": 4}},
-                            "data": {"root": str(tmp_path / "shapes"), "image_size": 16, "num_workers": 0, "batch_size": 4},
-                            "train": {"epochs": None, "steps": 1, "progress": False}})
-    ckpt = i2i.train(cfg)["checkpoint"]
+    ckpt, _ = tiny_dcgan_checkpoint(tmp_path)
     capsys.readouterr()
     assert repr(i2i.Generator.from_checkpoint(ckpt, device="cpu")) == "Generator(dcgan, z 100-d gaussian, weights=raw, device=cpu)"
     assert main(["eval", ckpt, "--data", str(tmp_path / "shapes"), "--features", "pixels", "--n", "8",

@@ -17,9 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import sys
-import time
 from pathlib import Path
 
 import torch
@@ -27,7 +25,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmark import MODE_SETTINGS, _sync, make_data  # noqa: E402
+from benchmark import MODE_SETTINGS, make_data, time_steps  # noqa: E402
 
 from i2i.config import load_config  # noqa: E402
 from i2i.engine.trainer import Trainer  # noqa: E402
@@ -65,21 +63,6 @@ def flops_per_step(trainer: Trainer) -> float:
     with FlopCounterMode(display=False) as counter:
         trainer.train_step(next(batches))
     return float(counter.get_total_flops())
-
-
-def time_steps(trainer: Trainer, steps: int, repeats: int, warmup: int) -> float:
-    batches = trainer.batches()
-    for _ in range(warmup):
-        trainer.train_step(next(batches))
-    rates = []
-    for _ in range(repeats):
-        _sync(trainer.device)
-        t0 = time.perf_counter()
-        for _ in range(steps):
-            trainer.train_step(next(batches))
-        _sync(trainer.device)
-        rates.append(steps / (time.perf_counter() - t0))
-    return statistics.median(rates)
 
 
 def largest_batch(config: str, overrides: list[str], mode: str, cap: int, tmp: Path) -> int:

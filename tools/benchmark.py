@@ -66,6 +66,12 @@ def bench_train(config: str, overrides: list[str], mode: str, steps: int, repeat
                                                f"train.steps={warmup + steps * repeats}"]
     cfg = load_config(config, overrides + settings + MODE_SETTINGS[mode])
     trainer = Trainer(cfg)
+    return time_steps(trainer, steps, repeats, warmup), trainer
+
+
+def time_steps(trainer: Trainer, steps: int, repeats: int, warmup: int) -> float:
+    """Median iterations per second of ``repeats`` blocks of ``steps`` training iterations
+    (after ``warmup`` iterations), device-synchronised."""
     for net in trainer.pipeline.nets.values():
         net.train()
     batches = trainer.batches()
@@ -79,7 +85,7 @@ def bench_train(config: str, overrides: list[str], mode: str, steps: int, repeat
             trainer.train_step(next(batches))
         _sync(trainer.device)
         rates.append(steps / (time.perf_counter() - t0))
-    return statistics.median(rates), trainer
+    return statistics.median(rates)
 
 
 def bench_convert(trainer: Trainer, mode: str, size: int, n: int, repeats: int, write: bool) -> float:
