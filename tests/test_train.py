@@ -144,3 +144,15 @@ def test_compiled_training_writes_plain_checkpoints(tmp_path, gray2color, make_c
     assert not any("_orig_mod" in k for sd in data["nets"].values() for k in sd)
     tr = i2i.Translator.from_checkpoint(summary["checkpoint"], device="cpu")
     assert tr(torch.zeros(1, 1, 32, 32)).shape == (1, 3, 32, 32)
+
+
+def test_fused_adam_makes_the_same_update_up_to_rounding(tmp_path, gray2color, make_config):
+    weights = {}
+    for fused in (False, True):
+        cfg = make_config(tmp_path / str(fused), gray2color, optim={"fused": fused}, train={"steps": 2})
+        t = Trainer(cfg)
+        assert all(g["fused"] is fused for opt in t.optimizers.values() for g in opt.param_groups)
+        t.fit()
+        weights[fused] = {k: v.clone() for k, v in t.pipeline.nets["G"].state_dict().items()}
+    for k, v in weights[False].items():
+        assert torch.allclose(v.float(), weights[True][k].float(), atol=1e-5), k

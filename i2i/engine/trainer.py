@@ -196,7 +196,8 @@ class Trainer:
             module.to(self.device)
         o = cfg.optim
         self.optimizers = {
-            name: torch.optim.Adam(group["params"], lr=group["lr"], betas=(o.beta1, o.beta2), weight_decay=o.weight_decay)
+            name: torch.optim.Adam(group["params"], lr=group["lr"], betas=(o.beta1, o.beta2), weight_decay=o.weight_decay,
+                                   fused=o.fused)
             for name, group in self.pipeline.param_groups().items()
         }
         fn = lr_lambda(cfg, self.steps_per_epoch, self.total_steps)
