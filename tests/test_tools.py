@@ -35,3 +35,28 @@ def test_gpu_benchmark_counts_flops_and_reports_mfu(tmp_path):
     assert [row["batch"] for row in rows] == [1, 2]
     assert rows[1]["gflop_per_it"] == pytest.approx(2 * rows[0]["gflop_per_it"], rel=0.05)  # FLOPs scale with the batch
     assert all(row["it_per_s"] > 0 and 0 < row["mfu"] < 1 for row in rows)
+
+
+def test_benchmark_prints_the_ratio_to_a_reference_checkout(tmp_path):
+    """The plumbing of --reference, against a stand-in train.py printing the reference's loss
+    lines every 0.05 s (the real checkout is not part of the project)."""
+    fake = tmp_path / "ref"
+    fake.mkdir()
+    (fake / "train.py").write_text(
+        "import sys, time\n"
+        "assert '--dataroot' in sys.argv and '--model' in sys.argv\n"
+        "for i in range(8):\n"
+        "    time.sleep(0.05)\n"
+        "    print(f'(epoch: 1, iters: {i + 1}, time: 0.050, data: 0.001) G_GAN: 0.7', flush=True)\n")
+    out = tmp_path / "bench.json"
+    r = subprocess.run(
+        [sys.executable, str(ROOT / "tools" / "benchmark.py"), str(ROOT / "configs/pix2pix/demo.yaml"), "--threads", "1",
+         "--set", "model.generator.base_channels=8", "--set", "model.discriminator.base_channels=8", "--steps", "1", "--repeats", "1",
+         "--warmup", "1", "--images", "1", "--size", "32", "--reference", str(fake), "--reference-iterations", "8", "--json", str(out)],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert r.returncode == 0, r.stderr[-2000:]
+    (row,) = json.loads(out.read_text())
+    assert 0.04 < row["reference_s_per_it"] < 0.2
+    assert row["x_reference"] == pytest.approx(row["reference_s_per_it"] / row["train_s_per_it"])
+    assert "the reference (" in r.stdout

@@ -2,6 +2,11 @@
 
     python tools/benchmark.py configs/pix2pix/facades.yaml --threads 2 --modes eager bf16
     python tools/benchmark.py configs/pix2pix/demo.yaml --write
+    python tools/benchmark.py configs/cyclegan/horse2zebra.yaml --reference REF   # + the ratio to the reference
+
+With ``--reference`` (a checkout of pytorch-CycleGAN-and-pix2pix), the reference's own
+``train.py`` is timed first in the same run (``tools/bench_reference.py``), and every mode's
+row gets the ratio ``reference s/it / i2i s/it`` (above 1: i2i is faster).
 
 Training drives the real :class:`~i2i.engine.trainer.Trainer` (data loading from image
 files, D and G steps, optimizer and scheduler updates) on a generated folder of random
@@ -27,6 +32,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from i2i.config import load_config  # noqa: E402
 from i2i.data.io import from_tensor, write_image  # noqa: E402
@@ -146,12 +152,23 @@ def main() -> None:
     p.add_argument("--size", type=int, default=None, help="conversion image size (default: crop size)")
     p.add_argument("--write", action="store_true", help="include writing one PNG per image in conversion")
     p.add_argument("--json", type=Path, default=None)
+    p.add_argument("--reference", default=None, metavar="REF", help="a reference checkout: time its train.py first, print ratios")
+    p.add_argument("--reference-iterations", type=int, default=16)
     a = p.parse_args()
     if a.threads:
         torch.set_num_threads(a.threads)
     cfg = load_config(a.config, a.set)
     device = resolve_device(cfg.train.device)
     size = a.size or getattr(cfg.data, "crop_size", getattr(cfg.data, "image_size", 256))
+    reference = None
+    if a.reference:
+        from bench_reference import reference_s_per_it
+
+        model = {"pix2pix": "pix2pix", "cyclegan": "cycle_gan"}.get(cfg.pipeline)
+        if model is None:
+            raise SystemExit(f"--reference compares pix2pix and CycleGAN training; {cfg.pipeline} has no reference here")
+        reference = reference_s_per_it(a.reference, model, a.reference_iterations, a.threads)
+        print(f"reference {model} train.py: {reference:.3f} s/it", flush=True)
     rows = []
     for mode in a.modes:
         if mode == "fp16" and device.type != "cuda":
@@ -162,12 +179,16 @@ def main() -> None:
                "crop": getattr(cfg.data, "crop_size", None), "threads": torch.get_num_threads(),
                "train_it_per_s": ips, "train_s_per_it": 1 / ips,
                "convert_size": size, "convert_img_per_s": bench_convert(trainer, mode, size, a.images, a.repeats, a.write)}
+        if reference is not None:
+            row["reference_s_per_it"] = reference
+            row["x_reference"] = reference / row["train_s_per_it"]
         rows.append(row)
         print(json.dumps(row))
     print(f"\n{'mode':<8} {'train it/s':>11} {'s/it':>8} {'convert img/s':>14}  ({device}, batch {cfg.data.batch_size}, "
           f"crop {getattr(cfg.data, 'crop_size', '-')}, convert {size}px{' +PNG' if a.write else ''}, median of {a.repeats})")
     for r in rows:
-        print(f"{r['mode']:<8} {r['train_it_per_s']:>11.3f} {r['train_s_per_it']:>8.3f} {r['convert_img_per_s']:>14.2f}")
+        ratio = f"  x{r['x_reference']:.2f} the reference ({r['reference_s_per_it']:.3f} s/it)" if "x_reference" in r else ""
+        print(f"{r['mode']:<8} {r['train_it_per_s']:>11.3f} {r['train_s_per_it']:>8.3f} {r['convert_img_per_s']:>14.2f}{ratio}")
     if a.json:
         a.json.write_text(json.dumps(rows, indent=2))
 
