@@ -249,7 +249,9 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--name", default="{stem}{ext}", help="output file name pattern with fields {stem}, {ext}, {suffix}")
     c.add_argument("--bit-depth", choices=["same", "8", "16"], default="same", help="same: 16-bit in -> 16-bit out where the format allows")
     c.add_argument("--batch-size", type=positive_int, default=8, help="images of equal size translated together")
-    c.add_argument("--workers", type=non_negative_int, default=2, help="background decoding processes (0: decode in the main process)")
+    c.add_argument("--workers", type=non_negative_int, default=None,
+                   help="background decoding processes (0: decode in the main process; None: the cores torch's threads leave free, "
+                        "at most 4)")
     c.add_argument("--precision", choices=["fp32", "bf16", "fp16"], default="fp32", help="autocast precision (fp16 needs CUDA)")
     c.add_argument("--skip-existing", action="store_true", help="skip inputs whose output exists (resume an interrupted run)")
     c.add_argument("--allow-inside-input", action="store_true", help="allow an output folder inside the input folder")

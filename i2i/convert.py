@@ -187,24 +187,37 @@ def _identity(x: Any) -> Any:
     return x
 
 
+def default_workers() -> int:
+    """Decode processes that do not compete with the model: the cores torch's threads leave
+    free, at most 4. On a 2-core machine running 2 torch threads that is 0 (decode in the main
+    process): measured 16.4 images/s against 10.7 with 2 workers fighting the convolutions."""
+    import os
+
+    import torch
+
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return max(0, min(4, cores - torch.get_num_threads()))
+
+
 def run_jobs(
     translate: TranslateArrays,
     jobs: list[Job],
     *,
     batch_size: int = 8,
-    workers: int = 2,
+    workers: int | None = None,
     skip_existing: bool = False,
     bit_depth: str = "same",
     progress: bool = False,
     failures_path: str | Path | None = None,
     ignored: list[tuple[Path, str]] | None = None,
 ) -> ConvertSummary:
-    """Convert ``jobs``. Decoding runs in ``workers`` processes, consecutive images of equal
+    """Convert ``jobs``. Decoding runs in ``workers`` processes (None: :func:`default_workers`), consecutive images of equal
     size and type are translated together (up to ``batch_size``), and encoding + writing run
     in background threads. Returns converted / skipped / failed lists and the time taken;
     failures (with reasons) also go to ``failures_path`` when given."""
     if batch_size < 1:
         raise ValueError(f"batch size {batch_size} must be >= 1")
+    workers = default_workers() if workers is None else workers
     ignored = list(ignored or [])
     summary = ConvertSummary(ignored=ignored)
     t0 = time.perf_counter()
@@ -298,7 +311,7 @@ def convert_path(
     allow_inside_input: bool = False,
     skip_existing: bool = False,
     batch_size: int = 8,
-    workers: int = 2,
+    workers: int | None = None,
     bit_depth: str = "same",
     progress: bool = False,
     shard: tuple[int, int] = (0, 1),

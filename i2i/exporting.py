@@ -53,6 +53,7 @@ def export_onnx(checkpoint: str | Path, output: str | Path, *, direction: str | 
         raise CheckpointError(f"'{checkpoint}' is a {g.cfg.pipeline} {g.pipeline.kind} model; ONNX export covers image-to-image "
                               "generators (export it as an i2i file instead: i2i export CKPT -o model.pt)")
     tr = Translator(g.net, g.cfg, direction=g.direction, device="cpu", mode="eval")
+    tr.net.to(memory_format=torch.contiguous_format)  # the exported graph takes plain NCHW tensors
     m = max(tr.size_multiple, 8)
     dummy = torch.rand(1, tr.in_channels, 2 * m, 2 * m) * 2 - 1
     output = Path(output)
