@@ -152,7 +152,11 @@ def fetch(url: str, dest: Path, *, progress: bool | None = None, timeout: float 
             raise DownloadError(f"{url}: got {size:,} of {total:,} bytes; run the same command again to resume from '{part}'")
     prefix = expected_hash_prefix(url)
     if prefix is not None:
-        digest = hashlib.sha256(part.read_bytes()).hexdigest()
+        h = hashlib.sha256()
+        with open(part, "rb") as f:
+            while chunk := f.read(1 << 20):  # weights files are large: hash in pieces
+                h.update(chunk)
+        digest = h.hexdigest()
         if not digest.startswith(prefix):
             part.unlink()
             raise DownloadError(f"{url}: the sha256 of the download ({digest[:12]}...) does not match the {prefix} its name promises; "

@@ -56,6 +56,17 @@ def hyperparameters(cfg: Config) -> dict[str, Any]:
     return flat
 
 
+def _import_extra(module: str, key: str) -> Any:
+    """The tracker's package, or a ConfigError naming ``train.<key>`` and the extra to install."""
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        raise ConfigError(f"train.{key} is true but the {key} package is missing; "
+                          f"pip install 'i2i[{key}]' or set train.{key}: false") from None
+
+
 class Tracker:
     """What a tracker implements. Every method is called on rank 0 only."""
 
@@ -82,13 +93,9 @@ class TensorBoardTracker(Tracker):
     name = "tensorboard"
 
     def __init__(self, cfg: Config, run_dir: Path) -> None:
-        try:
-            from torch.utils.tensorboard import SummaryWriter
-        except ImportError:
-            raise ConfigError("train.tensorboard is true but the tensorboard package is missing; "
-                              "pip install 'i2i[tensorboard]' or set train.tensorboard: false") from None
+        tensorboard = _import_extra("torch.utils.tensorboard", "tensorboard")
         self.cfg = cfg
-        self.writer = SummaryWriter(str(run_dir / "tensorboard"))
+        self.writer = tensorboard.SummaryWriter(str(run_dir / "tensorboard"))
         # Indented: TensorBoard renders text as Markdown, and indentation keeps YAML verbatim.
         self.writer.add_text("config", "\n".join("    " + line for line in dump_config(cfg).splitlines()))
 
@@ -114,11 +121,7 @@ class WandbTracker(Tracker):
     name = "wandb"
 
     def __init__(self, cfg: Config, run_dir: Path) -> None:
-        try:
-            import wandb
-        except ImportError:
-            raise ConfigError("train.wandb is true but the wandb package is missing; "
-                              "pip install 'i2i[wandb]' or set train.wandb: false") from None
+        wandb = _import_extra("wandb", "wandb")
         self.wandb = wandb
         id_file = run_dir / "wandb_id"
         run_id = id_file.read_text().strip() if id_file.is_file() else secrets.token_hex(6)

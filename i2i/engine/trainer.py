@@ -371,13 +371,15 @@ class Trainer:
         """Names of the weights and statistics (nets and EMA copies) that are NaN or infinite.
         Losses can stay finite while these are not (a huge learning rate overflows a running
         variance), so this is checked before anything is saved."""
-        bad = []
+        names, flags = [], []
         for prefix, modules in (("", self.pipeline.nets), ("EMA ", self.ema)):
             for name, net in modules.items():
                 for key, t in net.state_dict().items():
-                    if t.is_floating_point() and not bool(torch.isfinite(t).all()):
-                        bad.append(f"{prefix}{name}.{key}")
-        return bad
+                    if t.is_floating_point():
+                        names.append(f"{prefix}{name}.{key}")
+                        flags.append(torch.isfinite(t).all())
+        finite = torch.stack(flags).cpu().tolist() if flags else []  # one host sync for all tensors
+        return [n for n, ok in zip(names, finite) if not ok]
 
     def _refuse_non_finite(self) -> None:
         bad = self.non_finite_state()
@@ -605,10 +607,7 @@ class Trainer:
                     }
                     self.history.append(record)
                     if self.is_main:
-                        with open(self.run_dir / "metrics.jsonl", "a") as f:
-                            f.write(json.dumps(record) + "\n")
-                        for tracker in trackers:
-                            tracker.log_scalars(group_scalars(record), self.step)
+                        self._write_record(record, trackers)
                     log.record(record)
                     sums, count, t0 = {}, 0, time.perf_counter()
                 t_aside = time.perf_counter()  # samples, validation and saves do not count against it/s
@@ -619,10 +618,7 @@ class Trainer:
                     if values is not None:
                         record = {"step": self.step, "epoch": self.epoch, **{f"val_{k}": v for k, v in values.items()}}
                         self.val_history.append(record)
-                        with open(self.run_dir / "metrics.jsonl", "a") as f:
-                            f.write(json.dumps(record) + "\n")
-                        for tracker in trackers:
-                            tracker.log_scalars(group_scalars(record), self.step)
+                        self._write_record(record, trackers)
                         log.lines([self.validation_line(values)])
                 if self.step % t.checkpoint_every == 0 or self.step == self.total_steps:
                     self.save()
@@ -695,6 +691,13 @@ class Trainer:
                 signum = getattr(signal, name)
                 previous[signum] = signal.signal(signum, on_signal)
         return previous
+
+    def _write_record(self, record: dict[str, Any], trackers: list[Tracker]) -> None:
+        """Append a record to ``metrics.jsonl`` and send it to the trackers (rank 0)."""
+        with open(self.run_dir / "metrics.jsonl", "a") as f:
+            f.write(json.dumps(record) + "\n")
+        for tracker in trackers:
+            tracker.log_scalars(group_scalars(record), record["step"])
 
     def validation_line(self, values: dict[str, float]) -> str:
         """``validation at step 200: PSNR 26.1 L1 0.0412 SSIM 0.812 | best PSNR 26.1 (step 200)``."""
