@@ -60,3 +60,35 @@ def test_benchmark_prints_the_ratio_to_a_reference_checkout(tmp_path):
     assert 0.04 < row["reference_s_per_it"] < 0.2
     assert row["x_reference"] == pytest.approx(row["reference_s_per_it"] / row["train_s_per_it"])
     assert "the reference (" in r.stdout
+
+
+def test_convert_benchmark_runs_the_real_converter_and_the_reference_test_script(tmp_path):
+    """bench_convert.py through i2i's conversion path, and --reference against a stand-in
+    test.py that checks its arguments, needs the generator file, and prints the reference's
+    progress lines every 0.05 s."""
+    fake = tmp_path / "ref"
+    (fake / "models").mkdir(parents=True)
+    (fake / "models" / "__init__.py").write_text("")
+    (fake / "models" / "networks.py").write_text("import torch\ndef define_G(*a):\n    return torch.nn.Conv2d(3, 3, 1)\n")
+    (fake / "test.py").write_text(
+        "import sys, time, os\n"
+        "a = sys.argv\n"
+        "root, ck, n = a[a.index('--dataroot') + 1], a[a.index('--checkpoints_dir') + 1], int(a[a.index('--num_test') + 1])\n"
+        "assert os.path.isfile(os.path.join(ck, 'bench_pix2pix', 'latest_net_G.pth'))\n"
+        "assert len(os.listdir(os.path.join(root, 'test'))) == n\n"
+        "for i in range(n):\n"
+        "    if i % 5 == 0: print(f'processing ({i:04d})-th image... x', flush=True)\n"
+        "    time.sleep(0.05)\n")
+    out = tmp_path / "convert.json"
+    r = subprocess.run(
+        [sys.executable, str(ROOT / "tools" / "bench_convert.py"), str(ROOT / "configs/pix2pix/demo.yaml"), "--threads", "1",
+         "--set", "model.generator.base_channels=8", "--n", "11", "--size", "128", "--repeats", "1", "--workers", "0",
+         "--like-reference", "--mode", "paper", "--reference", str(fake), "--json", str(out)],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert r.returncode == 0, r.stderr[-2000:]
+    row = json.loads(out.read_text())
+    assert row["n"] == 11 and row["mode"] == "paper" and row["img_per_s_median"] > 0
+    assert 10 < row["reference_img_per_s_median"] < 21  # 0.05 s per image, measured between progress lines 0 and 10
+    assert row["ratio"] == pytest.approx(row["img_per_s_median"] / row["reference_img_per_s_median"])
+    assert "i2i / reference" in r.stdout

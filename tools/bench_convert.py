@@ -2,6 +2,7 @@
 
     python tools/bench_convert.py configs/pix2pix/facades.yaml --n 64 --size 256 --threads 2
     python tools/bench_convert.py configs/pix2pix/facades.yaml --like-reference   # + 2 PNGs and an HTML row per image
+    python tools/bench_convert.py configs/pix2pix/facades.yaml --like-reference --mode paper --reference REF
 
 Uses the generator of CONFIG with its initial weights (speed does not depend on the
 values) through the real conversion path (:func:`i2i.convert.run_jobs`: background
@@ -9,6 +10,12 @@ decoding, batching of equal sizes, background encoding). ``--like-reference`` al
 what the reference pix2pix test script writes per image (real_A, fake_B and real_B PNGs
 and an HTML row), for a like-for-like comparison. Peak memory: the process's maximum
 resident set size (and CUDA's peak allocation on a GPU).
+
+``--reference REF`` (a checkout of the reference code) also times its pix2pix ``test.py`` on
+the same pictures in the same run, alternating with i2i's repeats, and prints the ratio of
+the medians. The reference reads aligned AB JPEGs and i2i their A halves (the same pixels;
+the reference decodes twice the pixels and resizes 256 -> 256, which its pipeline always does).
+Compare like for like: ``--mode paper --like-reference --batch-size 1`` is what test.py does.
 """
 
 from __future__ import annotations
@@ -26,6 +33,9 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from bench_reference import make_reference_test_images, reference_test_img_per_s  # noqa: E402
 
 from i2i.config import load_config  # noqa: E402
 from i2i.convert import plan_jobs, run_jobs  # noqa: E402
@@ -59,6 +69,7 @@ def main() -> None:
     p.add_argument("--device", default="auto")
     p.add_argument("--like-reference", action="store_true")
     p.add_argument("--json", type=Path, default=None)
+    p.add_argument("--reference", default=None, metavar="REF", help="checkout of the reference code: time its test.py too")
     a = p.parse_args()
     if a.threads:
         torch.set_num_threads(a.threads)
@@ -69,7 +80,12 @@ def main() -> None:
     tr = Translator(pipe.build_net(cfg, pipe.directions[direction]), cfg, direction=direction, mode=a.mode,
                     device=a.device, tile=a.tile, precision=a.precision)
     tmp = Path(tempfile.mkdtemp(prefix="i2i-bench-convert-"))
-    make_images(tmp / "in", a.n, a.size, tr.in_channels)
+    if a.reference:
+        make_reference_test_images(tmp / "ref", a.n, a.size)
+        (tmp / "in").symlink_to(tmp / "ref" / "A")
+    else:
+        make_images(tmp / "in", a.n, a.size, tr.in_channels)
+    ref_rates: list[float] = []
     if tr.device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(tr.device)
     rates = []
@@ -77,7 +93,7 @@ def main() -> None:
         out = tmp / f"out{r}"
         jobs = plan_jobs(tmp / "in", out)
         t0 = time.perf_counter()
-        summary = run_jobs(tr, jobs, batch_size=a.batch_size, workers=a.workers)
+        summary = run_jobs(tr.translate_arrays, jobs, batch_size=a.batch_size, workers=a.workers)
         if a.like_reference:
             rows = []
             for j in jobs:
@@ -92,15 +108,24 @@ def main() -> None:
         dt = time.perf_counter() - t0
         assert not summary.failed, summary.failed[:3]
         rates.append(len(summary.converted) / dt)
+        if a.reference:
+            ref_rates.append(reference_test_img_per_s(a.reference, tmp / "ref", a.n, a.threads))
     peak_rss_mb = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss + resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss) / 1024
     row = {"config": a.config, "device": str(tr.device), "size": a.size, "n": a.n, "batch_size": a.batch_size, "workers": a.workers,
            "precision": a.precision, "mode": a.mode, "like_reference": a.like_reference, "threads": torch.get_num_threads(),
            "img_per_s_median": statistics.median(rates), "img_per_s_all": rates, "peak_rss_mb": round(peak_rss_mb, 1)}
+    if ref_rates:
+        row["reference_img_per_s_all"] = ref_rates
+        row["reference_img_per_s_median"] = statistics.median(ref_rates)
+        row["ratio"] = row["img_per_s_median"] / row["reference_img_per_s_median"]
     if tr.device.type == "cuda":
         row["peak_cuda_mb"] = round(torch.cuda.max_memory_allocated(tr.device) / 2**20, 1)
     print(json.dumps(row))
     print(f"{row['img_per_s_median']:.2f} images/s (median of {a.repeats}), {a.size}x{a.size}, batch {a.batch_size}, "
-          f"{'3 PNGs + HTML row' if a.like_reference else '1 PNG'} per image, peak RSS {row['peak_rss_mb']} MB")
+          f"{'3 PNGs + HTML row' if a.like_reference else '1 PNG'} per image, {a.mode} mode, peak RSS {row['peak_rss_mb']} MB")
+    if ref_rates:
+        print(f"reference test.py {row['reference_img_per_s_median']:.2f} images/s (median of {a.repeats}, same run): "
+              f"i2i / reference = {row['ratio']:.2f}x")
     if a.json:
         a.json.write_text(json.dumps(row, indent=2))
 
