@@ -23,24 +23,26 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from i2i.data.io import write_image  # noqa: E402
 
 
-def shape_image(kind: str, size: int, rng: np.random.Generator) -> np.ndarray:
-    """One ``(size, size, 1)`` uint8 image of a filled ``disc`` or ``square``."""
+def shape_image(kind: str, size: int, rng: np.random.Generator, *, crisp: bool = False) -> np.ndarray:
+    """One ``(size, size, 1)`` uint8 image of a filled ``disc`` or ``square``; ``crisp``: binary
+    (0 or 255, no anti-aliasing, no blur), the case where a DCGAN collapses."""
     img = np.zeros((size, size), np.uint8)
     r = int(rng.integers(size // 8, size // 3))
     cy, cx = (int(v) for v in rng.integers(r, size - r, 2))
     value = int(rng.integers(128, 256))
+    value = 255 if crisp else value
     if kind == "disc":
-        cv2.circle(img, (cx, cy), r, value, -1, lineType=cv2.LINE_AA)
+        cv2.circle(img, (cx, cy), r, value, -1, lineType=cv2.LINE_8 if crisp else cv2.LINE_AA)
     else:
         cv2.rectangle(img, (cx - r, cy - r), (cx + r, cy + r), value, -1)
-    return cv2.GaussianBlur(img, (0, 0), 1.0)[:, :, None]
+    return img[:, :, None] if crisp else cv2.GaussianBlur(img, (0, 0), 1.0)[:, :, None]
 
 
-def build(out: Path, *, n: int = 1000, size: int = 32, seed: int = 0) -> int:
+def build(out: Path, *, n: int = 1000, size: int = 32, seed: int = 0, crisp: bool = False) -> int:
     rng = np.random.default_rng(seed)
     for i in range(n):
         kind = ("disc", "square")[i % 2]
-        write_image(out / kind / f"{i:05d}.png", shape_image(kind, size, rng))
+        write_image(out / kind / f"{i:05d}.png", shape_image(kind, size, rng, crisp=crisp))
     return n
 
 
@@ -50,8 +52,9 @@ def main() -> None:
     p.add_argument("--n", type=int, default=2000)
     p.add_argument("--size", type=int, default=32)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--crisp", action="store_true", help="binary shapes, no blur (DCGAN collapses on these)")
     a = p.parse_args()
-    print(f"wrote {build(a.out, n=a.n, size=a.size, seed=a.seed)} images under {a.out}")
+    print(f"wrote {build(a.out, n=a.n, size=a.size, seed=a.seed, crisp=a.crisp)} images under {a.out}")
 
 
 if __name__ == "__main__":

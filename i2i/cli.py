@@ -109,6 +109,17 @@ def _sample(args: argparse.Namespace) -> int:
             save_grid(out / f"interpolation_{i:04d}.png", [strip[j : j + 1] for j in range(strip.shape[0])])
         print(f"wrote {len(strips)} interpolation strips of {args.steps} images to {out}")
         return 0
+    if args.arithmetic:
+        from .sampler import parse_arithmetic
+
+        terms = parse_arithmetic(args.arithmetic)
+        r = gen.arithmetic(terms, seed=args.seed, n=args.n, label=args.label, variants=args.variants)
+        titles = [("- " if sign < 0 else "+ " if i else "") + ",".join(map(str, idx)) for i, (sign, idx) in enumerate(terms)]
+        columns = [r["terms"][i : i + 1] for i in range(len(terms))] + [r["result"][j : j + 1] for j in range(args.variants)]
+        path = save_grid(out / "arithmetic.png", columns, titles=titles + ["="] + [""] * (args.variants - 1))
+        print(f"wrote {path}: the mean of each term, then the result{' and its variations' if args.variants > 1 else ''} "
+              f"(sample indices of 'i2i sample --n {args.n} --seed {args.seed}')")
+        return 0
     paths = gen.save_samples(out, args.n, seed=args.seed, truncation=args.truncation, label=args.label, ext="." + args.format)
     print(f"wrote {len(paths)} samples to {out} (seed {args.seed}, {gen.weights} weights)")
     return 0
@@ -154,7 +165,7 @@ def _download(args: argparse.Namespace) -> int:
     return 0
 
 
-EVAL_OPTIONS = ("mode", "direction", "limit", "tile", "n", "features")
+EVAL_OPTIONS = ("mode", "direction", "limit", "tile", "n", "features", "classifier")
 
 
 def _eval(args: argparse.Namespace) -> int:
@@ -278,6 +289,10 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--label", type=int, default=None, help="class to draw (class-conditional models)")
     m.add_argument("--interpolate", action="store_true", help="write latent interpolation strips instead")
     m.add_argument("--steps", type=positive_int, default=8, help="images per interpolation strip")
+    m.add_argument("--arithmetic", default=None, metavar="EXPR",
+                   help="latent vector arithmetic on the samples this command draws with the same --n and --seed: "
+                        "'3,17,40 - 5,9 + 22' is mean(z3,z17,z40) - mean(z5,z9) + z22; writes arithmetic.png")
+    m.add_argument("--variants", type=positive_int, default=8, help="--arithmetic: the result and this many - 1 noisy variations")
     m.add_argument("--format", type=image_format, default="png", help="image format of the samples (png, jpg, tif, webp, bmp)")
     m.add_argument("--no-ema", action="store_true", help="use the raw generator weights even if an EMA copy exists")
     m.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda or cuda:N")
@@ -315,6 +330,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="generation: fid-inception (the standard FID network, comparable with papers; local weights, see "
                         "'i2i download weights fid-inception'; the default), inception (torchvision's ImageNet weights), pixels, "
                         "or PATH to an ONNX feature model (.pt2 / TorchScript are refused: they can run code when opened)")
+    v.add_argument("--classifier", default=None, metavar="ONNX",
+                   help="generation: an ONNX classifier of your domain ((N, C, H, W) in [-1, 1] -> (N, K) logits, classes in the "
+                        "order of the class folders) for class coverage and, for conditional models, label accuracy")
     v.add_argument("--mode", choices=modes, default=None, help="test-time behaviour (None: the config's test.mode)")
     v.add_argument("--direction", default=None, help="a_to_b or b_to_a for two-way models (default: the trained direction)")
     v.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda or cuda:N")

@@ -94,7 +94,12 @@ class OptimConfig:
     multi-tensor loop: the same update up to float rounding, and 15 % (fp32) to 25 % (bf16)
     of a pix2pix step saved on a 2-core CPU. Off by default so that runs repeat earlier
     runs' trajectories; the recommended fast setting is ``fused: true`` with
-    ``train.amp: bf16`` (see the README's speed table)."""
+    ``train.amp: bf16`` (see the README's speed table).
+
+    ``n_critic``: discriminator updates per generator update (WGAN's 5; 1: alternate). The
+    generator's optimizer steps on every ``n_critic``-th iteration only; each iteration still
+    draws a new batch for D. Two time-scales (TTUR, Heusel et al. 2017): a larger ``lr_d``
+    than ``lr_g`` (e.g. 4e-4 and 1e-4) instead of, or with, ``n_critic``."""
 
     lr_g: float = 2e-4
     lr_d: float = 2e-4
@@ -102,6 +107,7 @@ class OptimConfig:
     beta2: float = 0.999
     weight_decay: float = 0.0
     fused: bool = False
+    n_critic: int = 1
 
 
 @dataclass
@@ -132,7 +138,8 @@ class TrainConfig:
 
     Validation: every ``val_every`` steps (0: never) and at the end, the pipeline's own
     metrics (paired translation: L1 / PSNR / SSIM against targets; super-resolution: PSNR /
-    SSIM on Y and PSNR on RGB; generation: FID / KID on ``val_features``) are measured on up
+    SSIM on Y and PSNR on RGB; generation: FID / KID / IS and the mode-collapse diagnostics
+    on ``val_features``, with class coverage by the ONNX classifier ``val_classifier``) are measured on up
     to ``val_limit`` items (null: all) of ``data.val_root`` for the inference generators (EMA
     when kept), logged, and ``checkpoints/best.pt`` keeps the best step by ``val_metric``
     (default: the evaluation's first metric, e.g. PSNR or FID).
@@ -162,6 +169,7 @@ class TrainConfig:
     val_metric: str | None = None
     val_limit: int | None = 100
     val_features: str = "fid-inception"
+    val_classifier: str | None = None
 
 
 @dataclass
@@ -189,10 +197,13 @@ class LossConfig:
     """What every adversarial objective has; pipelines declare subclasses with their terms.
 
     ``gan_mode``: vanilla (non-saturating BCE on logits), lsgan, hinge, wgangp (with the
-    gradient penalty weighted ``gp_weight``)."""
+    gradient penalty weighted ``gp_weight``). ``r1_weight``: gamma of the R1 penalty on real
+    images, in any mode (0: off; Mescheder et al. 2018 use 10, StyleGAN2 0.01-100 by
+    resolution; see :func:`i2i.losses.r1_penalty`)."""
 
     gan_mode: Literal["vanilla", "lsgan", "hinge", "wgangp"] = "vanilla"
     gp_weight: float = 10.0
+    r1_weight: float = 0.0
 
 
 # ----------------------------------------------------------------------------- networks
@@ -344,14 +355,16 @@ RANGES: dict[str, tuple[float | None, float | None, bool, bool]] = {
     "batch_size": (1, 65536, False, False), "num_workers": (0, 256, False, False), "load_size": (1, 16384, False, False),
     "crop_size": (1, 16384, False, False), "image_size": (8, 4096, False, False),
     # losses
-    "gp_weight": (0, 1e6, False, False), "l1_weight": (0, 1e6, False, False), "cycle_weight": (0, 1e6, False, False),
+    "gp_weight": (0, 1e6, False, False), "r1_weight": (0, 1e6, False, False), "n_critic": (1, 100, False, False),
+    "l1_weight": (0, 1e6, False, False), "cycle_weight": (0, 1e6, False, False),
     "identity_weight": (0, 1e6, False, False), "pool_size": (0, 10**5, False, False), "pixel_weight": (0, 1e6, False, False),
     "perceptual_weight": (0, 1e6, False, False), "adversarial_weight": (0, 1e6, False, False),
     # net options
     "base_channels": (1, 1024, False, False), "in_channels": (1, 4, False, False), "out_channels": (1, 4, False, False),
     "num_downs": (1, 12, False, False), "n_blocks": (0, 128, False, False), "n_layers": (0, 10, False, False),
     "latent_dim": (1, 65536, False, False), "num_classes": (0, 100000, False, False), "scale": (1, 16, False, False),
-    "input_size": (8, 4096, False, False), "init_gain": (0, 100, True, False),
+    "input_size": (8, 4096, False, False), "init_gain": (0, 100, True, False), "attention": (0, 4096, False, False),
+    "minibatch_std": (0, 4096, False, False),
 }
 
 

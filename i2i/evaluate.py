@@ -376,6 +376,44 @@ def feature_extractor(spec: str = "fid-inception", option: str | None = None) ->
     return _OnnxFeatures(spec)
 
 
+def load_classifier(path: str, option: str = "--classifier") -> torch.nn.Module:
+    """A user's classifier for class coverage: an ONNX graph mapping ``(N, C, H, W)`` images in
+    [-1, 1] to ``(N, K)`` class logits (run by onnxruntime: opening it runs no code). Its
+    classes must be in the order of the class folders (sorted names), which is the order of
+    a conditional model's labels."""
+    import os
+
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"{option} '{path}': no such file (an ONNX classifier of your domain)")
+    if not path.lower().endswith(".onnx"):
+        raise ValueError(f"{option} '{path}': classifiers are read as ONNX only (a PyTorch file can run code when opened); "
+                         "export it with torch.onnx.export(model, example, 'classifier.onnx', dynamo=True, dynamic_shapes=...)")
+    model = _OnnxFeatures(path)
+    model.description = f"the classifier {path}"
+    return model
+
+
+@torch.inference_mode()
+def generation_diagnostics(fake: torch.Tensor, fake_features: torch.Tensor, real: torch.Tensor, real_features: torch.Tensor, *,
+                           fake_labels: torch.Tensor | None = None, classifier: torch.nn.Module | None = None,
+                           device: torch.device | str = "cpu") -> dict[str, float]:
+    """Signs of mode collapse in ``(N, C, S, S)`` samples ``fake`` against real images:
+    ``diversity`` (mean pairwise feature distance of the samples over the real images'; about
+    1 is healthy, toward 0 is collapse, see :func:`i2i.metrics.diversity`); with a
+    ``classifier`` (:func:`load_classifier`), ``coverage`` (share of the classes found in the
+    real images that the samples cover, :func:`i2i.metrics.class_coverage`) and, for a
+    conditional model (``fake_labels``), ``label_accuracy``: the share of samples the classifier
+    puts in the class they were drawn for."""
+    out = {"diversity": metrics.diversity(fake_features, real_features)}
+    if classifier is not None:
+        pf = _features(classifier, fake, device).argmax(1)
+        logits_real = _features(classifier, real, device)
+        out["coverage"] = metrics.class_coverage(pf, logits_real.argmax(1), logits_real.shape[1])
+        if fake_labels is not None:
+            out["label_accuracy"] = float((pf == fake_labels.cpu()).double().mean())
+    return out
+
+
 @torch.inference_mode()
 def _features(extractor: torch.nn.Module, images: torch.Tensor, device: torch.device | str = "cpu", batch_size: int = 64) -> torch.Tensor:
     """``(N, D)`` features (on the CPU) of ``(N, C, H, W)`` images, computed in batches on ``device``."""
@@ -403,38 +441,105 @@ def evaluate_generation(
     *,
     n: int = 1000,
     features: str = "fid-inception",
+    classifier: str | None = None,
     seed: int = 0,
     device: str = "auto",
     out_dir: str | Path | None = None,
 ) -> dict[str, Any]:
     """FID and KID of ``n`` samples of a DCGAN checkpoint against up to ``n`` real images
-    from ``real_root`` (an image folder, resized like the training data), and with an
+    from ``real_root`` (an image folder, resized like the training data), with an
     Inception network the Inception Score of the samples (and of the real images, the
-    reference point). Samples are rounded to 8 bits first, as saved files would be.
-    Returns and, with ``out_dir``, saves ``{"fid", "kid", "is", "is_std", "is_real",
-    "n_fake", "n_real", "features", "feature_network"}``."""
+    reference point), and the mode-collapse diagnostics of :func:`generation_diagnostics`
+    (``diversity``; with an ONNX ``classifier``, ``coverage`` and for conditional models
+    ``label_accuracy``). Samples are rounded to 8 bits first, as saved files would be.
+    The same numbers for two baselines go in ``models``: the architecture ``untrained`` (the
+    run's initial weights) and the ``mean image`` (every sample the mean real image: the
+    strongest constant, and a fully collapsed generator).
+    Returns and, with ``out_dir``, saves ``{"fid", "kid", "diversity", "is", "is_std",
+    "is_real", "coverage", "label_accuracy", "models", "n_fake", "n_real", "features",
+    "feature_network", "page"}``; ``out_dir`` also gets ``index.html``: the table, the run's
+    training and validation curves, and sample grids beside real images."""
+    import warnings
+
     from .data.datasets import ImageDataset
+    from .loading import untrained_generator
     from .sampler import Generator
 
     gen = Generator.from_checkpoint(checkpoint, device=device)
     extractor = feature_extractor(features).to(gen.device)
+    clf = load_classifier(classifier) if classifier else None
     cfg = gen.cfg
     real_ds = ImageDataset(real_root, size=cfg.data.image_size, channels=gen.net.out_channels, train=False, fit=cfg.data.fit)
     idx = torch.randperm(len(real_ds), generator=torch.Generator().manual_seed(seed))[:n].tolist()
     real = torch.stack([real_ds[i]["image"] for i in idx])
-    fake = _quantize(gen.sample(n, seed=seed))
     fr, lr = _features_and_logits(extractor, real, gen.device)
-    ff, lf = _features_and_logits(extractor, fake, gen.device)
-    result = {"fid": metrics.frechet_distance(ff, fr), "kid": metrics.kernel_distance(ff, fr, seed=seed),
-              "n_fake": n, "n_real": len(idx), "features": features, "feature_network": extractor.description,
-              "checkpoint": str(checkpoint), "weights": gen.weights}
+    untrained = Generator(untrained_generator(cfg)[0], cfg, device=gen.device, weights="untrained")
+
+    def scores(fake: torch.Tensor, labels: torch.Tensor | None) -> tuple[dict[str, float], torch.Tensor | None]:
+        ff, lf = _features_and_logits(extractor, fake, gen.device)
+        with warnings.catch_warnings():  # identical samples (the mean image): a singular covariance
+            warnings.simplefilter("ignore")
+            out = {"fid": metrics.frechet_distance(ff, fr), "kid": metrics.kernel_distance(ff, fr, seed=seed)}
+        out.update(generation_diagnostics(fake, ff, real, fr, fake_labels=labels, classifier=clf, device=gen.device))
+        return out, lf
+
+    fake, labels = gen.sample_labelled(n, seed=seed)
+    fake = _quantize(fake)
+    result: dict[str, Any]
+    result, lf = scores(fake, labels)
     if lf is not None:
         result["is"], result["is_std"] = metrics.inception_score(lf)
         result["is_real"], _ = metrics.inception_score(lr)
+    base_fake, base_labels = untrained.sample_labelled(n, seed=seed)
+    mean_image = _quantize(real.mean(0, keepdim=True).expand(n, -1, -1, -1).contiguous())
+    models = [{"model": "trained", **{k: result[k] for k in scores_order(result)}},
+              {"model": "untrained", **scores(_quantize(base_fake), base_labels)[0]},
+              {"model": "mean image", **scores(mean_image, labels)[0]}]
+    result.update({"models": models, "n_fake": n, "n_real": len(idx), "features": features,
+                   "feature_network": extractor.description, "checkpoint": str(checkpoint), "weights": gen.weights, "page": None})
     if out_dir is not None:
-        Path(out_dir).mkdir(parents=True, exist_ok=True)
+        result["page"] = str(_generation_page(Path(out_dir), result, cfg, fake, labels, real, _quantize(base_fake), checkpoint))
         (Path(out_dir) / "metrics.json").write_text(json.dumps(result, indent=2))
     return result
+
+
+def scores_order(r: dict[str, Any]) -> list[str]:
+    """The generation metrics present in ``r``, in table order."""
+    return [k for k in ("fid", "kid", "diversity", "coverage", "label_accuracy") if k in r]
+
+
+def _generation_page(out: Path, r: dict[str, Any], cfg: Config, fake: torch.Tensor, labels: torch.Tensor | None,
+                     real: torch.Tensor, untrained: torch.Tensor, checkpoint: str | Path) -> Path:
+    """The results page of a generation model: the metric table with its baselines, the run's
+    curves (losses, and validation FID / diversity / coverage), and 8x8 grids of samples,
+    untrained samples and real images (a conditional model: one class per column)."""
+    def grid(name: str, x: torch.Tensor, lab: torch.Tensor | None = None) -> Path:
+        if lab is None:
+            x = x[:64]
+            columns = [x[c::8] for c in range(min(8, x.shape[0]))]
+            columns = [c[: columns[-1].shape[0]] for c in columns]
+        else:  # one class per column
+            per_class = [x[lab == c] for c in range(int(lab.max()) + 1)][:8]
+            rows = min(8, *(len(c) for c in per_class))
+            columns = [c[:rows] for c in per_class if rows]
+        return report.save_grid(out / "images" / f"{name}.png", columns)
+
+    rows = [{"name": "samples (trained)" + (", one class per column" if labels is not None else ""),
+             "images": [grid("samples", fake, labels)], "metrics": {}},
+            {"name": "samples (untrained)", "images": [grid("untrained", untrained)], "metrics": {}},
+            {"name": "real images", "images": [grid("real", real)], "metrics": {}}]
+    better = {"fid": "min", "kid": "min", "diversity": "max", "coverage": "max", "label_accuracy": "max"}
+    is_text = f" Inception Score of the samples {r['is']:.3f} (real images {r['is_real']:.3f})." if "is" in r else ""
+    return report.write_results_page(
+        out, title=f"{cfg.name}: {cfg.pipeline} samples vs {r['n_real']} real images", columns=["8 x 8 grid"], rows=rows,
+        summary=r["models"], better=better,
+        records=report.read_metrics(Path(checkpoint).resolve().parent.parent / "metrics.jsonl"),
+        notes=f"checkpoint {checkpoint} ({r['weights']} weights); {r['n_fake']} samples on {r['feature_network']}. "
+              "FID / KID: distance to the real images' features (lower is better). diversity: mean pairwise feature distance of "
+              "the samples over the real images' (1: as varied as the data; toward 0: mode collapse). coverage: share of the "
+              "classes (by the given classifier) the samples cover; label_accuracy: share drawn in the class asked for. "
+              "Baselines: 'untrained' is the run's initial generator; 'mean image' draws the mean real image every time (the "
+              f"best constant: a fully collapsed generator).{is_text}")
 
 
 def _paired_report(r: dict[str, Any]) -> str:
@@ -448,7 +553,9 @@ def _sr_report(r: dict[str, Any]) -> str:
 
 def _generation_report(r: dict[str, Any]) -> str:
     score = f"  IS {r['is']:.3f} ± {r['is_std']:.3f} (real images: {r['is_real']:.3f})" if "is" in r else ""
+    classes = "".join(f"  {k} {r[k]:.3f}" for k in ("coverage", "label_accuracy") if k in r)
     return (f"FID {r['fid']:.3f}  KID {r['kid']:.5f}{score}  ({r['n_fake']} samples vs {r['n_real']} real images, {r['weights']} weights)"
+            f"\ndiversity {r['diversity']:.3f} (1: as varied as the real images; toward 0: mode collapse){classes}"
             f"\nfeatures: {r['feature_network']}")
 
 
@@ -607,15 +714,24 @@ class SuperResolutionValidator(Validator):
 class GenerationValidator(Validator):
     """FID and KID of as many samples as real images (up to ``limit``) from ``val_root``, on
     ``train.val_features`` (``fid-inception``, ``inception``, ``pixels`` or a feature model file; see
-    :func:`feature_extractor`). The latents are the same at every validation (from
-    ``cfg.seed``); the real features are computed once."""
+    :func:`feature_extractor`), the Inception Score with an Inception network, and the
+    mode-collapse diagnostics (:func:`generation_diagnostics`: ``diversity``; with
+    ``train.val_classifier``, ``coverage`` and ``label_accuracy``). The latents are the same
+    at every validation (from ``cfg.seed``); the real features are computed once."""
 
     default_metric = "FID"
     BETTER = {"FID": "min", "KID": "min"}
 
     @classmethod
     def metric_names(cls, cfg: Config) -> dict[str, str]:
-        return dict(cls.BETTER)
+        names = {**cls.BETTER, "diversity": "max"}
+        if cfg.train.val_features in ("fid-inception", "inception"):
+            names["IS"] = "max"
+        if cfg.train.val_classifier:
+            names["coverage"] = "max"
+            if cfg.model.generator.arg("num_classes"):
+                names["label_accuracy"] = "max"
+        return names
 
     def __init__(self, cfg: Config, root: str | Path, nets: dict[str | None, torch.nn.Module], *, limit: int | None = None,
                  features: str = "fid-inception") -> None:
@@ -632,11 +748,19 @@ class GenerationValidator(Validator):
         n = len(ds) if limit is None else min(limit, len(ds))
         if n < 2:
             raise ValidationError(f"data.val_root '{root}': FID needs at least 2 real images, found {n}")
-        self.real = _features(self.extractor, torch.stack([ds[i]["image"] for i in range(n)]), self.device)
+        self.classifier = None
+        if cfg.train.val_classifier:
+            try:
+                self.classifier = load_classifier(cfg.train.val_classifier, option="train.val_classifier")
+            except (ValueError, ImportError) as e:
+                raise ValidationError(str(e)) from None
+        self.real_images = torch.stack([ds[i]["image"] for i in range(n)])
+        self.real = _features(self.extractor, self.real_images, self.device)
         self.n = n
 
     def describe(self) -> str:
-        return f"{self.n} real images in {self.root} vs {self.n} samples, FID / KID on {self.extractor.description}"
+        extra = f"; classes by {self.classifier.description}" if self.classifier is not None else ""
+        return f"{self.n} real images in {self.root} vs {self.n} samples, FID / KID / diversity on {self.extractor.description}{extra}"
 
     def __call__(self, nets: dict[str | None, torch.nn.Module]) -> dict[str, float]:
         import copy
@@ -644,8 +768,14 @@ class GenerationValidator(Validator):
         from .sampler import Generator
 
         gen = Generator(copy.deepcopy(nets[None]), self.cfg, device=self.device)
-        fake = _features(self.extractor, _quantize(gen.sample(self.n, seed=self.cfg.seed)), self.device)
-        return {"FID": metrics.frechet_distance(fake, self.real), "KID": metrics.kernel_distance(fake, self.real, seed=self.cfg.seed)}
+        images, labels = gen.sample_labelled(self.n, seed=self.cfg.seed)
+        images = _quantize(images)
+        fake, logits = _features_and_logits(self.extractor, images, self.device)
+        out = {"FID": metrics.frechet_distance(fake, self.real), "KID": metrics.kernel_distance(fake, self.real, seed=self.cfg.seed)}
+        if logits is not None:
+            out["IS"] = metrics.inception_score(logits)[0]
+        return {**out, **generation_diagnostics(images, fake, self.real_images, self.real, fake_labels=labels,
+                                                classifier=self.classifier, device=self.device)}
 
 
 @dataclass(frozen=True)
@@ -673,5 +803,5 @@ PAIRED = Evaluation("paired", "paired translation (L1 / PSNR against targets, wi
                     evaluate_paired, _paired_report, PairedValidator)
 SUPER_RESOLUTION = Evaluation("super_resolution", "super-resolution (PSNR / SSIM against HR images, with bicubic)",
                               ("tile", "limit"), evaluate_sr, _sr_report, SuperResolutionValidator)
-GENERATION = Evaluation("generation", "generation (FID / KID of samples against real images)", ("n", "features"),
+GENERATION = Evaluation("generation", "generation (FID / KID / diversity of samples against real images)", ("n", "features", "classifier"),
                         evaluate_generation, _generation_report, GenerationValidator)

@@ -28,13 +28,17 @@ class GANLoss:
     """Adversarial loss for one ``mode``; see the module table.
 
     ``d_loss(real_logits, fake_logits)`` and ``g_loss(fake_logits)`` return scalar
-    float32 tensors; logits are any shape (PatchGAN maps are averaged).
+    float32 tensors; logits are any shape (PatchGAN maps are averaged). ``r1_weight``
+    (gamma) adds the R1 penalty on real data to :meth:`discriminator_loss` in any mode.
     """
 
-    def __init__(self, mode: str = "vanilla") -> None:
+    def __init__(self, mode: str = "vanilla", *, r1_weight: float = 0.0) -> None:
         if mode not in GAN_MODES:
             raise ValueError(f"gan_mode={mode!r} is not supported; choose one of {', '.join(GAN_MODES)}")
+        if r1_weight < 0:
+            raise ValueError(f"r1_weight={r1_weight} must be >= 0")
         self.mode = mode
+        self.r1_weight = r1_weight
 
     def _target(self, logits: torch.Tensor, real: bool) -> torch.Tensor:
         x = logits.float()
@@ -76,11 +80,19 @@ class GANLoss:
         gradient penalty in ``wgangp`` mode. ``critic`` maps ``(N, C, H, W)`` images to logits
         (a conditional one is a closure holding its condition); ``fake`` is detached here, so
         this loss never reaches the generator. ``critic`` is called on ``real`` first.
-        Returns the loss and its detached parts ``{"real", "fake"[, "gp"]}``."""
-        real_term = self.real_loss(critic(real))
+        With ``r1_weight`` the R1 penalty of the same real logits is added (:func:`r1_penalty`).
+        Returns the loss and its detached parts ``{"real", "fake"[, "gp"][, "r1"]}``."""
+        if self.r1_weight:
+            real = real.detach().requires_grad_(True)
+        real_logits = critic(real)
+        real_term = self.real_loss(real_logits)
         fake_term = self.fake_loss(critic(fake.detach()))
         loss = scale * (real_term + fake_term)
         parts = {"real": real_term.detach(), "fake": fake_term.detach()}
+        if self.r1_weight:
+            r1 = r1_penalty(real_logits, real, self.r1_weight)
+            loss = loss + r1
+            parts["r1"] = r1.detach()
         if self.mode == "wgangp":
             gp = gradient_penalty(critic, real, fake, gp_weight)
             loss = loss + gp
@@ -113,6 +125,17 @@ def gradient_penalty(
     (grad,) = torch.autograd.grad(out.float().sum(), x_hat, create_graph=True)
     norms = grad.flatten(1).float().norm(2, dim=1)
     return weight * ((norms - 1.0) ** 2).mean()
+
+
+def r1_penalty(real_logits: torch.Tensor, real: torch.Tensor, weight: float) -> torch.Tensor:
+    """R1 penalty ``weight / 2 * E[||grad_x D(x)||^2]`` on real images (Mescheder et al. 2018,
+    "Which Training Methods for GANs do actually Converge?"): it pulls the discriminator's
+    gradient on the data to zero, so it cannot push real samples around, which damps the
+    oscillations of unregularised GANs. ``real`` must have ``requires_grad`` and
+    ``real_logits`` (any shape; patch logits are summed per image) must come from it. The
+    penalty is differentiable with respect to the discriminator (``create_graph=True``)."""
+    (grad,) = torch.autograd.grad(real_logits.float().sum(), real, create_graph=True)
+    return 0.5 * weight * grad.float().pow(2).flatten(1).sum(1).mean()
 
 
 # torchvision's VGG19 feature indices of the ReLU after each conv ("relu{block}_{conv}").

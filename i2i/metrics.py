@@ -114,3 +114,33 @@ def inception_score(logits: torch.Tensor, *, splits: int = 10) -> tuple[float, f
         scores.append(torch.exp(kl))
     t = torch.stack(scores)
     return float(t.mean()), float(t.std(unbiased=False)) if len(scores) > 1 else 0.0
+
+
+def mean_pairwise_distance(features: torch.Tensor) -> float:
+    """Mean Euclidean distance between the ``(N, D)`` feature vectors of different samples
+    (N >= 2): how spread out a set of images is. A generator that collapses to a few
+    patterns scores far below the real images' value (see :func:`diversity`)."""
+    f = features.double().flatten(1)
+    n = f.shape[0]
+    if n < 2:
+        raise ValueError(f"pairwise distances need at least 2 samples, got {n}")
+    return float(torch.cdist(f, f).sum() / (n * (n - 1)))
+
+
+def diversity(fake: torch.Tensor, real: torch.Tensor) -> float:
+    """Sample diversity relative to the data: the mean pairwise feature distance of the
+    generated samples divided by that of the real images (``(N, D)`` each). About 1 when the
+    samples vary as much as the data; toward 0 under mode collapse."""
+    return mean_pairwise_distance(fake) / max(mean_pairwise_distance(real), 1e-12)
+
+
+def class_coverage(predicted: torch.Tensor, real_labels: torch.Tensor, num_classes: int) -> float:
+    """Share of the classes the generator covers: a class counts when its share of the
+    samples (``predicted``: ``(N,)`` class indices from a classifier) is at least half its
+    share of the real images (``real_labels``). 1: every class present; 1/K: one class only."""
+    fake_share = torch.bincount(predicted.long(), minlength=num_classes)[:num_classes].double() / max(predicted.numel(), 1)
+    real_share = torch.bincount(real_labels.long(), minlength=num_classes)[:num_classes].double() / max(real_labels.numel(), 1)
+    present = real_share > 0
+    if not present.any():
+        raise ValueError("class coverage needs real images with labels")
+    return float((fake_share[present] >= 0.5 * real_share[present]).double().mean())

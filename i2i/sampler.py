@@ -21,6 +21,20 @@ from .loading import load_generator
 from .nets.dcgan import sample_latent
 
 
+def parse_arithmetic(expression: str) -> list[tuple[float, list[int]]]:
+    """``"3,17,40 - 5,9 + 22"`` -> ``[(1.0, [3, 17, 40]), (-1.0, [5, 9]), (1.0, [22])]``: terms
+    of comma-separated sample indices joined by ``+`` and ``-`` (a leading sign is allowed)."""
+    import re
+
+    text = expression.replace(" ", "")
+    if not text or not re.fullmatch(r"[+-]?\d+(,\d+)*([+-]\d+(,\d+)*)*", text):
+        raise ValueError(f"arithmetic {expression!r}: write terms of sample indices joined by + and -, e.g. '3,17,40 - 5,9 + 22'")
+    out = []
+    for sign, idx in re.findall(r"([+-]?)(\d+(?:,\d+)*)", text):
+        out.append((-1.0 if sign == "-" else 1.0, [int(i) for i in idx.split(",")]))
+    return out
+
+
 class Generator:
     """A trained z -> image generator ready for sampling. The net defines its latent space:
     ``latent_dim``, ``num_classes`` (0: unconditional) and ``prior``."""
@@ -74,9 +88,59 @@ class Generator:
     def sample(self, n: int, *, seed: int = 0, truncation: float | None = None, label: int | None = None,
                batch_size: int = 256) -> torch.Tensor:
         """``(n, C, S, S)`` images in [-1, 1]; the same seed gives the same images."""
+        return self.sample_labelled(n, seed=seed, truncation=truncation, label=label, batch_size=batch_size)[0]
+
+    def sample_labelled(self, n: int, *, seed: int = 0, truncation: float | None = None, label: int | None = None,
+                        batch_size: int = 256) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """:meth:`sample`'s images and the ``(n,)`` class labels they were drawn for (None when
+        unconditional)."""
         g = torch.Generator().manual_seed(seed)
         z = sample_latent(n, self.latent_dim, self.prior, generator=g, truncation=truncation)
-        return self._decode(z, self._labels(n, label, g), batch_size)
+        labels = self._labels(n, label, g)
+        return self._decode(z, labels, batch_size), labels
+
+    def latents(self, n: int, *, seed: int = 0, truncation: float | None = None) -> torch.Tensor:
+        """``(n, latent_dim)``: the latents :meth:`sample` with the same arguments decodes, so
+        sample ``i`` of a grid can be picked up again as ``latents(n, seed=...)[i]``."""
+        g = torch.Generator().manual_seed(seed)
+        return sample_latent(n, self.latent_dim, self.prior, generator=g, truncation=truncation)
+
+    def decode(self, z: torch.Tensor, *, label: int | None = None, batch_size: int = 256) -> torch.Tensor:
+        """``(N, latent_dim)`` (or one ``(latent_dim,)``) latents -> ``(N, C, S, S)`` images in
+        [-1, 1]; a class-conditional model needs ``label``."""
+        z = z[None] if z.dim() == 1 else z
+        if z.dim() != 2 or z.shape[1] != self.latent_dim:
+            raise ValueError(f"latents must be (N, {self.latent_dim}), got shape {tuple(z.shape)}")
+        if self.num_classes and label is None:
+            raise ValueError(f"this generator is class-conditional: pass label= (0..{self.num_classes - 1})")
+        labels = self._labels(z.shape[0], label, torch.Generator()) if label is not None or self.num_classes else None
+        return self._decode(z.float(), labels, batch_size)
+
+    def arithmetic(self, terms: list[tuple[float, list[int]]] | str, *, seed: int = 0, n: int = 64, label: int | None = None,
+                   variants: int = 1, noise: float = 0.25) -> dict[str, torch.Tensor]:
+        """Latent vector arithmetic (Radford et al. 2016, sec. 6.3): each term averages the
+        latents of some samples of ``sample(n, seed=seed)`` (picked by index from a grid) and
+        the terms are added with their signs: ``"3,17,40 - 5,9 + 22"`` is
+        ``mean(z3, z17, z40) - mean(z5, z9) + z22``; averaging several exemplars per concept is
+        what makes it work. ``variants`` > 1 adds uniform noise in [-noise, noise] to copies of
+        the result (the paper's 8 variations). Returns ``{"terms": (T, C, S, S)`` the decoded
+        mean of each term, ``"result": (variants, C, S, S)``} in [-1, 1]."""
+        if isinstance(terms, str):
+            terms = parse_arithmetic(terms)
+        z = self.latents(n, seed=seed)
+        means, total = [], torch.zeros(self.latent_dim)
+        for sign, idx in terms:
+            bad = [i for i in idx if not 0 <= i < n]
+            if bad:
+                raise ValueError(f"sample index {bad[0]} is out of range: the grid of seed {seed} has samples 0..{n - 1} (--n)")
+            m = z[idx].mean(0)
+            means.append(m)
+            total += sign * m
+        result = total[None].repeat(variants, 1)
+        if variants > 1:
+            g = torch.Generator().manual_seed(seed + 1)
+            result[1:] += (torch.rand(variants - 1, self.latent_dim, generator=g) * 2 - 1) * noise
+        return {"terms": self.decode(torch.stack(means), label=label), "result": self.decode(result, label=label)}
 
     def sample_arrays(self, n: int, **kwargs) -> list[np.ndarray]:
         """Like :meth:`sample`, as ``(S, S, C)`` uint8 arrays."""

@@ -117,6 +117,28 @@ def test_every_pipeline_trains_one_step_on_its_example(name, tmp_path, data_root
 
 
 @pytest.mark.parametrize("name", list(PIPELINES))
+def test_every_pipeline_takes_the_r1_penalty_and_n_critic(name, tmp_path, data_roots):
+    """loss.r1_weight adds a logged R1 term to every pipeline's D step; optim.n_critic = 3 moves
+    the generator side only on every third iteration, the discriminator on each."""
+    cfg = example_config(name, tmp_path, data_roots, steps=6)
+    cfg.loss.r1_weight, cfg.optim.n_critic = 1.0, 3
+    trainer = i2i.Trainer(cfg)
+    if "D" not in trainer.optimizers:
+        pytest.skip(f"{name}'s example trains no discriminator")
+    groups = trainer.pipeline.param_groups()
+    moved: dict[str, list[bool]] = {"G": [], "D": []}
+    batches = trainer.batches()
+    for _ in range(6):
+        before = {k: [p.detach().clone() for p in groups[k]["params"]] for k in moved}
+        logs = trainer.train_step(next(batches))
+        r1 = [v for k, v in logs.items() if k.endswith("_r1")]
+        assert r1 and all(v > 0 and np.isfinite(v) for v in r1), logs
+        for k in moved:
+            moved[k].append(any(not torch.equal(p, p0) for p, p0 in zip(groups[k]["params"], before[k])))
+    assert moved == {"G": [False, False, True, False, False, True], "D": [True] * 6}
+
+
+@pytest.mark.parametrize("name", list(PIPELINES))
 def test_every_pipeline_resumes_exactly(name, tmp_path, data_roots):
     common = {"ema_decay": 0.5}
     straight = example_config(name, tmp_path / "a", data_roots, **common)

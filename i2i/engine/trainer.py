@@ -16,6 +16,7 @@ import math
 import random
 import signal
 import time
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -99,10 +100,19 @@ class _Context:
             return contextlib.nullcontext()
         return torch.autocast(t.device.type, dtype=t.amp_dtype)
 
+    def updates(self, opt_name: str) -> bool:
+        """Whether optimizer ``opt_name`` steps in this iteration: always, except the generator
+        side (every optimizer but ``D``) with ``optim.n_critic`` > 1, which steps on every
+        ``n_critic``-th iteration only (after ``n_critic`` discriminator updates)."""
+        n = self.t.cfg.optim.n_critic
+        return n == 1 or opt_name == "D" or "D" not in self.t.optimizers or (self.step + 1) % n == 0
+
     def backward_step(self, opt_name: str, loss: torch.Tensor) -> None:
         opt = self.t.optimizers[opt_name]
         # Kept so the trainer checks the totals it trained on, not only the logged parts.
         self.backward_losses[f"{opt_name}_total"] = loss.detach()
+        if not self.updates(opt_name):
+            return
         opt.zero_grad(set_to_none=True)
         self.t.scaler.scale(loss).backward()
         self.t.scaler.step(opt)
@@ -540,8 +550,12 @@ class Trainer:
                 "Lower optim.lr_g/lr_d, set train.amp to 'none', or check the data for broken images; "
                 "then continue with --resume auto"
             )
-        for sched in self.schedulers.values():
-            sched.step()
+        with warnings.catch_warnings():
+            # With optim.n_critic > 1 the generator's optimizer has not stepped yet in the first
+            # iterations; its schedule still counts iterations, which is what we want.
+            warnings.filterwarnings("ignore", message=r"Detected call of `lr_scheduler\.step\(\)` before")
+            for sched in self.schedulers.values():
+                sched.step()
         self._update_ema()
         self.step += 1
         return dict(zip(logs, values))

@@ -121,6 +121,68 @@ class BicubicUpsample(nn.Module):
         return y.permute(0, 2, 3, 1).reshape(n, c, h * s, w * s)
 
 
+class MinibatchStd(nn.Module):
+    """Minibatch standard deviation (Karras et al. 2018, "Progressive Growing of GANs", sec. 3):
+    the simplified minibatch discrimination. Appends one feature map holding, for each group
+    of ``group_size`` samples, the standard deviation of every feature over the group,
+    averaged: a discriminator can then see that a batch lacks variety (mode collapse), which
+    no single-sample feature shows. ``(N, C, H, W)`` -> ``(N, C + 1, H, W)``. Groups are the
+    largest divisor of N up to ``group_size``; a batch of one gets zeros."""
+
+    def __init__(self, group_size: int = 4) -> None:
+        super().__init__()
+        if group_size < 2:
+            raise ValueError(f"minibatch_std group size {group_size} must be >= 2 (0 turns the layer off)")
+        self.group_size = group_size
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        n, c, h, w = x.shape
+        g = max(d for d in range(1, min(self.group_size, n) + 1) if n % d == 0)
+        y = x.float().reshape(g, n // g, c, h, w)
+        std = (y.var(0, unbiased=False) + 1e-8).sqrt().mean(dim=(1, 2, 3))  # (N/g,)
+        s = std.repeat(g).view(n, 1, 1, 1).expand(n, 1, h, w).to(x.dtype)  # sample i is in group i % (N/g)
+        return torch.cat([x, s], 1)
+
+
+class SelfAttention(nn.Module):
+    """Self-attention over all positions of a feature map (SAGAN, Zhang et al. 2019):
+    ``x + gamma * softmax(q k^T) v`` with 1x1-convolution queries and keys of ``channels // 8``
+    and values of ``channels``; ``gamma`` starts at 0, so the block starts as the identity and
+    the net learns how much long-range context to mix in. ``(N, C, H, W)`` -> same shape.
+    Cost grows with (H W)^2: place it at a coarse resolution."""
+
+    def __init__(self, channels: int, *, spectral_norm: bool = False) -> None:
+        super().__init__()
+        from torch.nn.utils.parametrizations import spectral_norm as sn
+
+        k = max(channels // 8, 1)
+
+        def conv(a: int, b: int) -> nn.Module:
+            m = nn.Conv2d(a, b, 1, bias=False)
+            return sn(m) if spectral_norm else m
+
+        self.query, self.key, self.value = conv(channels, k), conv(channels, k), conv(channels, channels)
+        self.gamma = nn.Parameter(torch.zeros(()))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        n, c, h, w = x.shape
+        q = self.query(x).flatten(2).transpose(1, 2)[:, None]  # (N, 1, HW, k)
+        k = self.key(x).flatten(2).transpose(1, 2)[:, None]
+        v = self.value(x).flatten(2).transpose(1, 2)[:, None]  # (N, 1, HW, C)
+        out = nn.functional.scaled_dot_product_attention(q, k, v, scale=1.0)  # SAGAN: no 1/sqrt(k)
+        return x + self.gamma.to(x.dtype) * out[:, 0].transpose(1, 2).reshape(n, c, h, w)
+
+
+def check_attention(attention: int, strides: Iterable[int], net: str) -> int:
+    """Validate a net's ``attention`` option: 0 (none) or the stride (feature maps at 1/stride
+    of the image's side) of one of the levels ``strides`` the net has."""
+    allowed = sorted(set(strides))
+    if attention and attention not in allowed:
+        raise ValueError(f"attention={attention}: {net} has feature maps at strides {', '.join(map(str, allowed))} "
+                         "(1/stride of the image's side); choose one of them, or 0 for none")
+    return attention
+
+
 def conv_bias(norm: str) -> bool:
     """Convolutions followed by batch norm carry no bias (the norm's shift replaces it)."""
     return norm != "batch"

@@ -8,8 +8,15 @@ hidden fully connected layers. Channels: ``base_channels * image_size / 8`` at 4
 paper's 1024 for 64x64 with base 128; the PyTorch example uses base 64 -> 512).
 
 Class-conditional variant (``num_classes > 0``): the generator concatenates a learned
-class embedding to z; the discriminator gets the class as an extra input channel (a
-learned per-class map), so both see the label.
+class embedding to z. The discriminator sees the label either as an extra input channel (a
+learned per-class map, ``conditioning: concat``) or by projection (``conditioning:
+projection``, Miyato & Koyama 2018): its logit gains the inner product of a learned class
+embedding with its globally summed last features, ``psi(phi(x)) + <embed(y), sum phi(x)>``.
+
+Stabilisers from the GAN literature, all off by default: ``attention`` (a SAGAN
+self-attention block at the feature maps of 1/attention the image's side, in G or D),
+``minibatch_std`` (D: a minibatch standard-deviation map before the last convolution,
+against mode collapse), ``spectral_norm`` (D).
 """
 
 from __future__ import annotations
@@ -21,7 +28,7 @@ import torch
 from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm as _sn
 
-from .blocks import BatchOrNone, check_choice, conv_bias, is_power_of_two, make_norm
+from .blocks import BatchOrNone, MinibatchStd, SelfAttention, check_attention, check_choice, conv_bias, is_power_of_two, make_norm
 
 PRIORS = ("gaussian", "uniform")
 
@@ -57,19 +64,27 @@ class DCGANGenerator(nn.Module):
     generator is, so sampling code never has to be told it."""
 
     def __init__(self, *, latent_dim: int = 100, out_channels: int = 3, image_size: int = 64, base_channels: int = 64,
-                 num_classes: int = 0, norm: BatchOrNone = "batch", prior: Literal["gaussian", "uniform"] = "gaussian") -> None:
+                 num_classes: int = 0, norm: BatchOrNone = "batch", prior: Literal["gaussian", "uniform"] = "gaussian",
+                 attention: int = 0) -> None:
         super().__init__()
         check_choice("norm", norm, ("batch", "none"))
         self.prior = check_choice("prior", prior, PRIORS)
         n = _levels(image_size)
+        check_attention(attention, [2**k for k in range(1, n + 1)], "the DCGAN generator")
         c = base_channels * image_size // 8
         self.embed = nn.Embedding(num_classes, latent_dim) if num_classes else None
         zin = latent_dim * (2 if num_classes else 1)
         bias = conv_bias(norm)
         layers: list[nn.Module] = [nn.ConvTranspose2d(zin, c, 4, 1, 0, bias=bias), make_norm(norm, c), nn.ReLU(True)]
+        size = 4
         for _ in range(n - 1):
+            if attention and image_size // size == attention:
+                layers.append(SelfAttention(c))
             layers += [nn.ConvTranspose2d(c, c // 2, 4, 2, 1, bias=bias), make_norm(norm, c // 2), nn.ReLU(True)]
             c //= 2
+            size *= 2
+        if attention and image_size // size == attention:
+            layers.append(SelfAttention(c))
         layers += [nn.ConvTranspose2d(c, out_channels, 4, 2, 1), nn.Tanh()]
         self.model = nn.Sequential(*layers)
         self.latent_dim, self.num_classes, self.image_size, self.out_channels = latent_dim, num_classes, image_size, out_channels
@@ -92,14 +107,22 @@ class DCGANGenerator(nn.Module):
 
 
 class DCGANDiscriminator(nn.Module):
-    """``(N, in_channels, S, S)`` images (and ``(N,)`` labels) -> ``(N,)`` logits."""
+    """``(N, in_channels, S, S)`` images (and ``(N,)`` labels) -> ``(N,)`` logits.
+
+    ``minibatch_std``: group size of a :class:`~i2i.nets.blocks.MinibatchStd` layer before the
+    last convolution (0: none; 4 in the paper). ``conditioning`` (with ``num_classes``): how the
+    label enters (see the module docstring)."""
 
     def __init__(self, *, in_channels: int = 3, image_size: int = 64, base_channels: int = 64, num_classes: int = 0,
-                 norm: BatchOrNone = "batch", spectral_norm: bool = False) -> None:
+                 norm: BatchOrNone = "batch", spectral_norm: bool = False, attention: int = 0, minibatch_std: int = 0,
+                 conditioning: Literal["concat", "projection"] = "concat") -> None:
         super().__init__()
         n = _levels(image_size)
-        self.label_map = nn.Embedding(num_classes, image_size * image_size) if num_classes else None
-        cin = in_channels + (1 if num_classes else 0)
+        check_attention(attention, [2**k for k in range(1, n + 1)], "the DCGAN discriminator")
+        self.conditioning = check_choice("conditioning", conditioning, ("concat", "projection"))
+        concat = bool(num_classes) and conditioning == "concat"
+        self.label_map = nn.Embedding(num_classes, image_size * image_size) if concat else None
+        cin = in_channels + (1 if concat else 0)
 
         def conv(a: int, b: int, k: int, s: int, p: int, bias: bool) -> nn.Module:
             m = nn.Conv2d(a, b, k, s, p, bias=bias)
@@ -107,19 +130,36 @@ class DCGANDiscriminator(nn.Module):
 
         c = base_channels
         layers: list[nn.Module] = [conv(cin, c, 4, 2, 1, True), nn.LeakyReLU(0.2, True)]
+        stride = 2
         for _ in range(n - 1):
+            if attention == stride:
+                layers.append(SelfAttention(c, spectral_norm=spectral_norm))
             layers += [conv(c, c * 2, 4, 2, 1, conv_bias(norm)), make_norm(norm, c * 2), nn.LeakyReLU(0.2, True)]
             c *= 2
-        layers.append(conv(c, 1, 4, 1, 0, True))
-        self.model = nn.Sequential(*layers)
+            stride *= 2
+        if attention == stride:
+            layers.append(SelfAttention(c, spectral_norm=spectral_norm))
+        if minibatch_std:
+            layers.append(MinibatchStd(minibatch_std))
+        # One Sequential whose last layer is the head: checkpoints keep the keys they always had.
+        self.model = nn.Sequential(*layers, conv(c + (1 if minibatch_std else 0), 1, 4, 1, 0, True))
+        self.projection = None
+        if num_classes and conditioning == "projection":
+            emb = nn.Embedding(num_classes, c + (1 if minibatch_std else 0))
+            nn.init.normal_(emb.weight, 0.0, (c + (1 if minibatch_std else 0)) ** -0.5)
+            self.projection = _sn(emb) if spectral_norm else emb
         self.image_size, self.num_classes, self.in_channels = image_size, num_classes, in_channels
 
     def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        if self.num_classes and labels is None:
+            raise ValueError("this discriminator is class-conditional: pass labels")
         if self.label_map is not None:
-            if labels is None:
-                raise ValueError("this discriminator is class-conditional: pass labels")
             x = torch.cat([x, self.label_map(labels).view(-1, 1, self.image_size, self.image_size).to(x.dtype)], 1)
-        return self.model(x).flatten(1).squeeze(1)
+        h = self.model[:-1](x)
+        out = self.model[-1](h).flatten(1).squeeze(1)
+        if self.projection is not None:
+            out = out + (self.projection(labels).to(h.dtype) * h.sum(dim=(2, 3))).sum(1)
+        return out
 
     def example_inputs(self, batch_size: int = 2) -> tuple[torch.Tensor, ...]:
         """``(images, labels)``: ``(batch_size, in_channels, S, S)`` in [-1, 1], labels None when unconditional."""

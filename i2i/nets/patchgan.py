@@ -10,7 +10,7 @@ import torch
 from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm as _sn
 
-from .blocks import Norm, conv_bias, make_norm
+from .blocks import MinibatchStd, Norm, SelfAttention, check_attention, conv_bias, make_norm
 
 
 def _conv(sn: bool, *args, **kwargs) -> nn.Conv2d:
@@ -23,6 +23,9 @@ class PatchDiscriminator(nn.Module):
 
     Input ``(N, in_channels, H, W)`` in [-1, 1] (for pix2pix: input and output images
     concatenated); output ``(N, 1, H', W')`` logits. ``spectral_norm`` wraps every conv.
+    ``attention``: 0 or a stride 2, 4, ... 2**n_layers: a SAGAN self-attention block on the
+    features at 1/attention of the input's side. ``minibatch_std``: group size of a minibatch
+    standard-deviation map before the last convolution (0: none).
     """
 
     def __init__(
@@ -33,18 +36,27 @@ class PatchDiscriminator(nn.Module):
         n_layers: int = 3,
         norm: Norm = "batch",
         spectral_norm: bool = False,
+        attention: int = 0,
+        minibatch_std: int = 0,
     ) -> None:
         super().__init__()
         if n_layers < 1:
             raise ValueError(f"n_layers={n_layers} must be >= 1")
+        check_attention(attention, [2**k for k in range(1, n_layers + 1)], f"a PatchGAN with n_layers={n_layers}")
         c, sn, bias = base_channels, spectral_norm, conv_bias(norm)
         layers: list[nn.Module] = [_conv(sn, in_channels, c, 4, 2, 1), nn.LeakyReLU(0.2, True)]
+        if attention == 2:
+            layers.append(SelfAttention(c, spectral_norm=sn))
         mult = 1
         for n in range(1, n_layers + 1):
             prev, mult = mult, min(2**n, 8)
             stride = 2 if n < n_layers else 1
             layers += [_conv(sn, c * prev, c * mult, 4, stride, 1, bias=bias), make_norm(norm, c * mult), nn.LeakyReLU(0.2, True)]
-        layers.append(_conv(sn, c * mult, 1, 4, 1, 1))
+            if stride == 2 and attention == 2 ** (n + 1):
+                layers.append(SelfAttention(c * mult, spectral_norm=sn))
+        if minibatch_std:
+            layers.append(MinibatchStd(minibatch_std))
+        layers.append(_conv(sn, c * mult + (1 if minibatch_std else 0), 1, 4, 1, 1))
         self.model = nn.Sequential(*layers)
         self.in_channels, self.n_layers = in_channels, n_layers
 

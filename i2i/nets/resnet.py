@@ -12,7 +12,18 @@ from typing import Literal
 import torch
 from torch import nn
 
-from .blocks import Norm, Predict, Upsample, check_choice, conv_bias, luma_chroma_to_rgb, make_norm, upsample_conv
+from .blocks import (
+    Norm,
+    Predict,
+    SelfAttention,
+    Upsample,
+    check_attention,
+    check_choice,
+    conv_bias,
+    luma_chroma_to_rgb,
+    make_norm,
+    upsample_conv,
+)
 
 PADDINGS = ("reflect", "replicate", "zero")
 
@@ -51,6 +62,9 @@ class ResnetBlock(nn.Module):
 class ResnetGenerator(nn.Module):
     """ResNet-based generator; inputs must be multiples of 4 in height and width.
 
+    ``attention``: 0 (none), 4 (a SAGAN self-attention block in the middle of the residual
+    blocks, at 1/4 of the image's side) or 2 (after the first upsampling).
+
     Input ``(N, in_channels, H, W)`` in [-1, 1]; output ``(N, out_channels, H, W)`` in [-1, 1].
     """
 
@@ -66,8 +80,10 @@ class ResnetGenerator(nn.Module):
         padding: Padding = "reflect",
         upsample: Upsample = "transpose",
         predict: Predict = "image",
+        attention: int = 0,
     ) -> None:
         super().__init__()
+        check_attention(attention, [2, 4], "the ResNet generator")
         if predict == "chroma" and (in_channels, out_channels) != (1, 3):
             raise ValueError(f"predict='chroma' colourises: it needs in_channels=1 and out_channels=3, got {in_channels}, {out_channels}")
         self.predict = check_choice("predict", predict, ("image", "chroma"))
@@ -80,7 +96,10 @@ class ResnetGenerator(nn.Module):
         for i in range(2):
             m = 2**i
             layers += [nn.Conv2d(c * m, c * m * 2, 3, 2, 1, bias=bias), make_norm(norm, c * m * 2), nn.ReLU(True)]
-        layers += [ResnetBlock(channels=c * 4, norm=norm, dropout=dropout, padding=padding) for _ in range(n_blocks)]
+        blocks: list[nn.Module] = [ResnetBlock(channels=c * 4, norm=norm, dropout=dropout, padding=padding) for _ in range(n_blocks)]
+        if attention == 4:  # at the bottleneck, between the two halves of the residual blocks
+            blocks.insert(n_blocks // 2, SelfAttention(c * 4))
+        layers += blocks
         for i in range(2):
             m = 2 ** (2 - i)
             layers += [
@@ -88,6 +107,8 @@ class ResnetGenerator(nn.Module):
                 make_norm(norm, c * m // 2),
                 nn.ReLU(True),
             ]
+            if attention == 2 and i == 0:
+                layers.append(SelfAttention(c * 2))
         pad, p = _pad(padding, 3)
         layers += [*pad, nn.Conv2d(c, 2 if predict == "chroma" else out_channels, 7, padding=p), nn.Tanh()]
         self.model = nn.Sequential(*layers)

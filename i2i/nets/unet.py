@@ -11,7 +11,18 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .blocks import Norm, Predict, Upsample, check_choice, conv_bias, luma_chroma_to_rgb, make_norm, upsample_conv
+from .blocks import (
+    Norm,
+    Predict,
+    SelfAttention,
+    Upsample,
+    check_attention,
+    check_choice,
+    conv_bias,
+    luma_chroma_to_rgb,
+    make_norm,
+    upsample_conv,
+)
 
 
 class UnetBlock(nn.Module):
@@ -32,6 +43,7 @@ class UnetBlock(nn.Module):
         norm: str = "batch",
         dropout: bool = False,
         upsample: str = "transpose",
+        attention: bool = False,
     ) -> None:
         super().__init__()
         self.outermost = outermost
@@ -49,6 +61,8 @@ class UnetBlock(nn.Module):
             up = [nn.ReLU(True), upsample_conv(upsample, inner * 2, outer, bias=bias), make_norm(norm, outer)]
             if dropout:
                 up.append(nn.Dropout(0.5))
+        if attention and not outermost:
+            up.append(SelfAttention(outer))
         self.down = nn.Sequential(*down)
         self.sub = sub if sub is not None else nn.Identity()
         self.up = nn.Sequential(*up)
@@ -71,6 +85,8 @@ class UnetGenerator(nn.Module):
         upsample: ``transpose`` (reference) or ``resize`` (no checkerboard; see :data:`~i2i.nets.blocks.Upsample`).
         predict: ``image`` (reference) or ``chroma`` (colourisation, 1 -> 3 channels: the
             net predicts Cb, Cr and the input luma passes through; see :data:`~i2i.nets.blocks.Predict`).
+        attention: 0 (none) or a stride 2, 4, ... 2**(num_downs-1): a SAGAN self-attention block
+            on the decoder's features at 1/attention of the image's side, before the skip concatenation.
 
     Input ``(N, in_channels, H, W)`` in [-1, 1]; output ``(N, out_channels, H, W)`` in [-1, 1].
     """
@@ -86,20 +102,29 @@ class UnetGenerator(nn.Module):
         dropout: bool = True,
         upsample: Upsample = "transpose",
         predict: Predict = "image",
+        attention: int = 0,
     ) -> None:
         super().__init__()
         if num_downs < 5:
             raise ValueError(f"num_downs={num_downs} is too small; the U-Net needs at least 5 levels")
+        check_attention(attention, [2**k for k in range(1, num_downs)], f"a U-Net with {num_downs} levels")
+        k = num_downs - 1  # the innermost block's input is at 1/2**k of the image's side
+
+        def att() -> bool:
+            nonlocal k
+            k -= 1
+            return attention == 2 ** (k + 1)
+
         self.predict = check_choice("predict", predict, ("image", "chroma"))
         if predict == "chroma" and (in_channels, out_channels) != (1, 3):
             raise ValueError(f"predict='chroma' colourises: it needs in_channels=1 and out_channels=3, got {in_channels}, {out_channels}")
         c, up = base_channels, {"norm": norm, "upsample": upsample}
-        block = UnetBlock(outer=c * 8, inner=c * 8, **up)
+        block = UnetBlock(outer=c * 8, inner=c * 8, attention=att(), **up)
         for _ in range(num_downs - 5):
-            block = UnetBlock(outer=c * 8, inner=c * 8, sub=block, dropout=dropout, **up)
-        block = UnetBlock(outer=c * 4, inner=c * 8, sub=block, **up)
-        block = UnetBlock(outer=c * 2, inner=c * 4, sub=block, **up)
-        block = UnetBlock(outer=c, inner=c * 2, sub=block, **up)
+            block = UnetBlock(outer=c * 8, inner=c * 8, sub=block, dropout=dropout, attention=att(), **up)
+        block = UnetBlock(outer=c * 4, inner=c * 8, sub=block, attention=att(), **up)
+        block = UnetBlock(outer=c * 2, inner=c * 4, sub=block, attention=att(), **up)
+        block = UnetBlock(outer=c, inner=c * 2, sub=block, attention=att(), **up)
         net_out = 2 if predict == "chroma" else out_channels
         self.model = UnetBlock(outer=net_out, inner=c, in_channels=in_channels, sub=block, outermost=True, **up)
         self.size_multiple = 2**num_downs

@@ -45,7 +45,12 @@ class StepContext(Protocol):
 
     def backward_step(self, opt_name: str, loss: torch.Tensor) -> None:
         """Zero the grads of optimizer ``opt_name``, backpropagate ``loss`` (scaled under
-        fp16) and step that optimizer."""
+        fp16) and step that optimizer; nothing when it does not update this iteration
+        (:meth:`updates`)."""
+
+    def updates(self, opt_name: str) -> bool:
+        """Whether optimizer ``opt_name`` steps this iteration (``optim.n_critic``: the
+        generator side steps on every n-th iteration only)."""
 
     def frozen(self, *names: str) -> AbstractContextManager[tuple[nn.Module, ...]]:
         """Freeze the named nets' parameters for the block and yield modules to call that

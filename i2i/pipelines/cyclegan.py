@@ -70,7 +70,7 @@ class CycleGAN(Pipeline):
     def __init__(self, cfg: Config) -> None:
         loss = cfg.loss
         super().__init__(cfg)
-        self.gan = GANLoss(loss.gan_mode)
+        self.gan = GANLoss(loss.gan_mode, r1_weight=loss.r1_weight)
         self.pools = {"a": ImagePool(loss.pool_size, seed=cfg.seed * 2 + 1), "b": ImagePool(loss.pool_size, seed=cfg.seed * 2 + 2)}
 
     @classmethod
@@ -140,8 +140,9 @@ class CycleGAN(Pipeline):
         for name, D, real, fake in (("D_a", D_a, real_a, pooled_a), ("D_b", D_b, real_b, pooled_b)):
             with ctx.autocast():
                 d_loss, parts = self.gan.discriminator_loss(D, real, fake, gp_weight=loss.gp_weight, scale=0.5)
-            if "gp" in parts:
-                logs[f"{name}_gp"] = parts["gp"]
+            for extra in ("gp", "r1"):
+                if extra in parts:
+                    logs[f"{name}_{extra}"] = parts[extra]
             logs[name] = d_loss.detach()
             loss_d = loss_d + d_loss
         ctx.backward_step("D", loss_d)

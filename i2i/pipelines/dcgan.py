@@ -49,7 +49,7 @@ class DCGAN(Pipeline):
 
     def __init__(self, cfg: Config) -> None:
         super().__init__(cfg)
-        self.gan = GANLoss(cfg.loss.gan_mode)
+        self.gan = GANLoss(cfg.loss.gan_mode, r1_weight=cfg.loss.r1_weight)
         g = self.nets["G"]
         self.latent_dim, self.num_classes, self.prior = g.latent_dim, g.num_classes, g.prior
         gen = torch.Generator().manual_seed(cfg.seed + 12345)

@@ -49,7 +49,7 @@ class Pix2Pix(Pipeline):
 
     def __init__(self, cfg: Config) -> None:
         super().__init__(cfg)
-        self.gan = GANLoss(cfg.loss.gan_mode)
+        self.gan = GANLoss(cfg.loss.gan_mode, r1_weight=cfg.loss.r1_weight)
 
     @classmethod
     def build_net(cls, cfg: Config, name: str) -> nn.Module:

@@ -78,7 +78,7 @@ class SRGAN(Pipeline):
         loss = cfg.loss
         self.adversarial = loss.adversarial_weight > 0
         super().__init__(cfg)
-        self.gan = GANLoss(loss.gan_mode)
+        self.gan = GANLoss(loss.gan_mode, r1_weight=loss.r1_weight)
         self.perceptual = None
         if loss.perceptual_weight > 0:
             try:
