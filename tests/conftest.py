@@ -72,6 +72,25 @@ def tiny_config(tmp_path: Path, data_root: Path, **sections: Any):
     return config_from_dict(data)
 
 
+@pytest.fixture(scope="session")
+def shapes(tmp_path_factory):
+    """400 soft 32-pixel discs and squares (disc/ and square/ folders)."""
+    import make_shapes
+
+    out = tmp_path_factory.mktemp("shapes")
+    make_shapes.build(out, n=400, size=32, seed=0)
+    return out
+
+
+def dcgan_config(make_config, tmp_path, root, **sections):
+    """A small DCGAN config on 32-pixel gray images in ``root``; ``sections`` override."""
+    model = {"generator": {"name": "dcgan", "out_channels": 1, "base_channels": 16, "latent_dim": 32,
+                           "num_classes": 0, **sections.pop("generator", {})},
+             "discriminator": {"name": "dcgan", "base_channels": 16, **sections.pop("discriminator", {})}}
+    data = {"root": str(root), "val_root": None, "image_size": 32, "batch_size": 16, **sections.pop("data", {})}
+    return make_config(tmp_path, root, pipeline="dcgan", model=model, data=data, **sections)
+
+
 @pytest.fixture
 def make_config():
     """The :func:`tiny_config` factory."""

@@ -5,7 +5,7 @@ import warnings
 import numpy as np
 import pytest
 import torch
-from conftest import assert_exact_resume
+from conftest import assert_exact_resume, dcgan_config
 
 import i2i
 from i2i.cli import main
@@ -17,23 +17,6 @@ from i2i.metrics import frechet_distance, kernel_distance
 from i2i.nets.dcgan import sample_latent
 from i2i.registry import pipeline_class
 from i2i.sampler import Generator
-
-
-@pytest.fixture(scope="session")
-def shapes(tmp_path_factory):
-    import make_shapes
-
-    out = tmp_path_factory.mktemp("shapes")
-    make_shapes.build(out, n=400, size=32, seed=0)
-    return out
-
-
-def dcgan_config(make_config, tmp_path, root, **sections):
-    model = {"generator": {"name": "dcgan", "out_channels": 1, "base_channels": 16, "latent_dim": 32,
-                           "num_classes": 0, **sections.pop("generator", {})},
-             "discriminator": {"name": "dcgan", "base_channels": 16, **sections.pop("discriminator", {})}}
-    data = {"root": str(root), "val_root": None, "image_size": 32, "batch_size": 16, **sections.pop("data", {})}
-    return make_config(tmp_path, root, pipeline="dcgan", model=model, data=data, **sections)
 
 
 @pytest.mark.parametrize("size", [32, 64, 128])

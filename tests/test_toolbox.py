@@ -7,6 +7,7 @@ import json
 
 import pytest
 import torch
+from conftest import dcgan_config
 
 import i2i
 from i2i.cli import main
@@ -21,23 +22,6 @@ from i2i.nets.patchgan import PatchDiscriminator
 from i2i.nets.resnet import ResnetGenerator
 from i2i.nets.unet import UnetGenerator
 from i2i.sampler import Generator, parse_arithmetic
-
-
-@pytest.fixture(scope="module")
-def shapes(tmp_path_factory):
-    import make_shapes
-
-    out = tmp_path_factory.mktemp("shapes")
-    make_shapes.build(out, n=400, size=32, seed=0)
-    return out
-
-
-def dcgan_config(make_config, tmp_path, root, **sections):
-    model = {"generator": {"name": "dcgan", "out_channels": 1, "base_channels": 16, "latent_dim": 32, "num_classes": 0,
-                           **sections.pop("generator", {})},
-             "discriminator": {"name": "dcgan", "base_channels": 16, **sections.pop("discriminator", {})}}
-    data = {"root": str(root), "val_root": None, "image_size": 32, "batch_size": 16, **sections.pop("data", {})}
-    return make_config(tmp_path, root, pipeline="dcgan", model=model, data=data, **sections)
 
 
 # ------------------------------------------------------------------ minibatch standard deviation
