@@ -394,21 +394,23 @@ def load_classifier(path: str, option: str = "--classifier") -> torch.nn.Module:
 
 
 @torch.inference_mode()
-def generation_diagnostics(fake: torch.Tensor, fake_features: torch.Tensor, real: torch.Tensor, real_features: torch.Tensor, *,
-                           fake_labels: torch.Tensor | None = None, classifier: torch.nn.Module | None = None,
-                           device: torch.device | str = "cpu") -> dict[str, float]:
+def generation_diagnostics(fake: torch.Tensor, fake_features: torch.Tensor, real_features: torch.Tensor, *,
+                           classifier: torch.nn.Module | None = None, real_logits: torch.Tensor | None = None,
+                           fake_labels: torch.Tensor | None = None, device: torch.device | str = "cpu") -> dict[str, float]:
     """Signs of mode collapse in ``(N, C, S, S)`` samples ``fake`` against real images:
     ``diversity`` (mean pairwise feature distance of the samples over the real images'; about
     1 is healthy, toward 0 is collapse, see :func:`i2i.metrics.diversity`); with a
-    ``classifier`` (:func:`load_classifier`), ``coverage`` (share of the classes found in the
-    real images that the samples cover, :func:`i2i.metrics.class_coverage`) and, for a
+    ``classifier`` (:func:`load_classifier`) and its ``(M, K)`` logits of the real images
+    (``real_logits``, computed once by the caller), ``coverage`` (share of the classes found in
+    the real images that the samples cover, :func:`i2i.metrics.class_coverage`) and, for a
     conditional model (``fake_labels``), ``label_accuracy``: the share of samples the classifier
     puts in the class they were drawn for."""
     out = {"diversity": metrics.diversity(fake_features, real_features)}
     if classifier is not None:
+        if real_logits is None:
+            raise ValueError("class coverage needs the classifier's logits of the real images (real_logits)")
         pf = _features(classifier, fake, device).argmax(1)
-        logits_real = _features(classifier, real, device)
-        out["coverage"] = metrics.class_coverage(pf, logits_real.argmax(1), logits_real.shape[1])
+        out["coverage"] = metrics.class_coverage(pf, real_logits.argmax(1), real_logits.shape[1])
         if fake_labels is not None:
             out["label_accuracy"] = float((pf == fake_labels.cpu()).double().mean())
     return out
@@ -473,6 +475,7 @@ def evaluate_generation(
     idx = torch.randperm(len(real_ds), generator=torch.Generator().manual_seed(seed))[:n].tolist()
     real = torch.stack([real_ds[i]["image"] for i in idx])
     fr, lr = _features_and_logits(extractor, real, gen.device)
+    real_logits = _features(clf, real, gen.device) if clf is not None else None
     untrained = Generator(untrained_generator(cfg)[0], cfg, device=gen.device, weights="untrained")
 
     def scores(fake: torch.Tensor, labels: torch.Tensor | None) -> tuple[dict[str, float], torch.Tensor | None]:
@@ -480,19 +483,20 @@ def evaluate_generation(
         with warnings.catch_warnings():  # identical samples (the mean image): a singular covariance
             warnings.simplefilter("ignore")
             out = {"fid": metrics.frechet_distance(ff, fr), "kid": metrics.kernel_distance(ff, fr, seed=seed)}
-        out.update(generation_diagnostics(fake, ff, real, fr, fake_labels=labels, classifier=clf, device=gen.device))
+        out.update(generation_diagnostics(fake, ff, fr, classifier=clf, real_logits=real_logits, fake_labels=labels,
+                                          device=gen.device))
         return out, lf
 
     fake, labels = gen.sample_labelled(n, seed=seed)
     fake = _quantize(fake)
-    result: dict[str, Any]
-    result, lf = scores(fake, labels)
+    trained, lf = scores(fake, labels)
+    result: dict[str, Any] = dict(trained)
     if lf is not None:
         result["is"], result["is_std"] = metrics.inception_score(lf)
         result["is_real"], _ = metrics.inception_score(lr)
     base_fake, base_labels = untrained.sample_labelled(n, seed=seed)
     mean_image = _quantize(real.mean(0, keepdim=True).expand(n, -1, -1, -1).contiguous())
-    models = [{"model": "trained", **{k: result[k] for k in scores_order(result)}},
+    models = [{"model": "trained", **trained},
               {"model": "untrained", **scores(_quantize(base_fake), base_labels)[0]},
               {"model": "mean image", **scores(mean_image, labels)[0]}]
     result.update({"models": models, "n_fake": n, "n_real": len(idx), "features": features,
@@ -501,11 +505,6 @@ def evaluate_generation(
         result["page"] = str(_generation_page(Path(out_dir), result, cfg, fake, labels, real, _quantize(base_fake), checkpoint))
         (Path(out_dir) / "metrics.json").write_text(json.dumps(result, indent=2))
     return result
-
-
-def scores_order(r: dict[str, Any]) -> list[str]:
-    """The generation metrics present in ``r``, in table order."""
-    return [k for k in ("fid", "kid", "diversity", "coverage", "label_accuracy") if k in r]
 
 
 def _generation_page(out: Path, r: dict[str, Any], cfg: Config, fake: torch.Tensor, labels: torch.Tensor | None,
@@ -754,8 +753,9 @@ class GenerationValidator(Validator):
                 self.classifier = load_classifier(cfg.train.val_classifier, option="train.val_classifier")
             except (ValueError, ImportError) as e:
                 raise ValidationError(str(e)) from None
-        self.real_images = torch.stack([ds[i]["image"] for i in range(n)])
-        self.real = _features(self.extractor, self.real_images, self.device)
+        real = torch.stack([ds[i]["image"] for i in range(n)])
+        self.real = _features(self.extractor, real, self.device)
+        self.real_logits = _features(self.classifier, real, self.device) if self.classifier is not None else None
         self.n = n
 
     def describe(self) -> str:
@@ -774,8 +774,8 @@ class GenerationValidator(Validator):
         out = {"FID": metrics.frechet_distance(fake, self.real), "KID": metrics.kernel_distance(fake, self.real, seed=self.cfg.seed)}
         if logits is not None:
             out["IS"] = metrics.inception_score(logits)[0]
-        return {**out, **generation_diagnostics(images, fake, self.real_images, self.real, fake_labels=labels,
-                                                classifier=self.classifier, device=self.device)}
+        return {**out, **generation_diagnostics(images, fake, self.real, classifier=self.classifier, real_logits=self.real_logits,
+                                                fake_labels=labels, device=self.device)}
 
 
 @dataclass(frozen=True)

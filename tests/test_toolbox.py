@@ -299,10 +299,12 @@ def test_diversity_and_coverage_flag_a_collapsed_generator(shapes, classifier_on
     other = torch.stack([ds[i]["image"] for i in range(1, 400, 2)])
     ext = feature_extractor("pixels")
     fr = _features(ext, real)
-    healthy = generation_diagnostics(other, _features(ext, other), real, fr, classifier=load_classifier(classifier_onnx))
+    clf = load_classifier(classifier_onnx)
+    real_logits = _features(clf, real)
+    healthy = generation_diagnostics(other, _features(ext, other), fr, classifier=clf, real_logits=real_logits)
     collapsed_images = other[:1].expand(200, -1, -1, -1)  # one shape, 200 times
-    collapsed = generation_diagnostics(collapsed_images, _features(ext, collapsed_images), real, fr,
-                                       fake_labels=torch.zeros(200, dtype=torch.long), classifier=load_classifier(classifier_onnx))
+    collapsed = generation_diagnostics(collapsed_images, _features(ext, collapsed_images), fr, classifier=clf,
+                                       real_logits=real_logits, fake_labels=torch.zeros(200, dtype=torch.long))
     assert 0.85 < healthy["diversity"] < 1.15 and healthy["coverage"] == 1.0
     assert collapsed["diversity"] < 1e-6 and collapsed["coverage"] == 0.5
     # The one shape is a disc or a square: label accuracy is 1 or 0 for "class 0 asked every time".

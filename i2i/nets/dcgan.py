@@ -78,12 +78,12 @@ class DCGANGenerator(nn.Module):
         layers: list[nn.Module] = [nn.ConvTranspose2d(zin, c, 4, 1, 0, bias=bias), make_norm(norm, c), nn.ReLU(True)]
         size = 4
         for _ in range(n - 1):
-            if attention and image_size // size == attention:
+            if attention == image_size // size:
                 layers.append(SelfAttention(c))
             layers += [nn.ConvTranspose2d(c, c // 2, 4, 2, 1, bias=bias), make_norm(norm, c // 2), nn.ReLU(True)]
             c //= 2
             size *= 2
-        if attention and image_size // size == attention:
+        if attention == image_size // size:
             layers.append(SelfAttention(c))
         layers += [nn.ConvTranspose2d(c, out_channels, 4, 2, 1), nn.Tanh()]
         self.model = nn.Sequential(*layers)
