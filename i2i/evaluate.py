@@ -399,13 +399,18 @@ def generation_diagnostics(fake: torch.Tensor, fake_features: torch.Tensor, real
                            fake_labels: torch.Tensor | None = None, device: torch.device | str = "cpu") -> dict[str, float]:
     """Signs of mode collapse in ``(N, C, S, S)`` samples ``fake`` against real images:
     ``diversity`` (mean pairwise feature distance of the samples over the real images'; about
-    1 is healthy, toward 0 is collapse, see :func:`i2i.metrics.diversity`); with a
+    1 is healthy, toward 0 is collapse, see :func:`i2i.metrics.diversity`); for a conditional
+    model (``fake_labels``, the ``(N,)`` classes the samples were drawn for) ``class_diversity``,
+    the same within each class (:func:`i2i.metrics.class_diversity`: one image per class scores
+    about 0 there, however varied the classes); with a
     ``classifier`` (:func:`load_classifier`) and its ``(M, K)`` logits of the real images
     (``real_logits``, computed once by the caller), ``coverage`` (share of the classes found in
     the real images that the samples cover, :func:`i2i.metrics.class_coverage`) and, for a
     conditional model (``fake_labels``), ``label_accuracy``: the share of samples the classifier
     puts in the class they were drawn for."""
     out = {"diversity": metrics.diversity(fake_features, real_features)}
+    if fake_labels is not None:
+        out["class_diversity"] = metrics.class_diversity(fake_features, fake_labels.cpu(), real_features)
     if classifier is not None:
         if real_logits is None:
             raise ValueError("class coverage needs the classifier's logits of the real images (real_logits)")
@@ -527,7 +532,7 @@ def _generation_page(out: Path, r: dict[str, Any], cfg: Config, fake: torch.Tens
              "images": [grid("samples", fake, labels)], "metrics": {}},
             {"name": "samples (untrained)", "images": [grid("untrained", untrained)], "metrics": {}},
             {"name": "real images", "images": [grid("real", real)], "metrics": {}}]
-    better = {"fid": "min", "kid": "min", "diversity": "max", "coverage": "max", "label_accuracy": "max"}
+    better = {"fid": "min", "kid": "min", "diversity": "max", "class_diversity": "max", "coverage": "max", "label_accuracy": "max"}
     is_text = f" Inception Score of the samples {r['is']:.3f} (real images {r['is_real']:.3f})." if "is" in r else ""
     return report.write_results_page(
         out, title=f"{cfg.name}: {cfg.pipeline} samples vs {r['n_real']} real images", columns=["8 x 8 grid"], rows=rows,
@@ -535,7 +540,8 @@ def _generation_page(out: Path, r: dict[str, Any], cfg: Config, fake: torch.Tens
         records=report.read_metrics(Path(checkpoint).resolve().parent.parent / "metrics.jsonl"),
         notes=f"checkpoint {checkpoint} ({r['weights']} weights); {r['n_fake']} samples on {r['feature_network']}. "
               "FID / KID: distance to the real images' features (lower is better). diversity: mean pairwise feature distance of "
-              "the samples over the real images' (1: as varied as the data; toward 0: mode collapse). coverage: share of the "
+              "the samples over the real images' (1: as varied as the data; toward 0: mode collapse); class_diversity: the same "
+              "within each class of a conditional model (toward 0: one image per class). coverage: share of the "
               "classes (by the given classifier) the samples cover; label_accuracy: share drawn in the class asked for. "
               "Baselines: 'untrained' is the run's initial generator; 'mean image' draws the mean real image every time (the "
               f"best constant: a fully collapsed generator).{is_text}")
@@ -552,7 +558,7 @@ def _sr_report(r: dict[str, Any]) -> str:
 
 def _generation_report(r: dict[str, Any]) -> str:
     score = f"  IS {r['is']:.3f} ± {r['is_std']:.3f} (real images: {r['is_real']:.3f})" if "is" in r else ""
-    classes = "".join(f"  {k} {r[k]:.3f}" for k in ("coverage", "label_accuracy") if k in r)
+    classes = "".join(f"  {k} {r[k]:.3f}" for k in ("class_diversity", "coverage", "label_accuracy") if k in r)
     return (f"FID {r['fid']:.3f}  KID {r['kid']:.5f}{score}  ({r['n_fake']} samples vs {r['n_real']} real images, {r['weights']} weights)"
             f"\ndiversity {r['diversity']:.3f} (1: as varied as the real images; toward 0: mode collapse){classes}"
             f"\nfeatures: {r['feature_network']}")
@@ -724,6 +730,8 @@ class GenerationValidator(Validator):
     @classmethod
     def metric_names(cls, cfg: Config) -> dict[str, str]:
         names = {**cls.BETTER, "diversity": "max"}
+        if cfg.model.generator.arg("num_classes"):
+            names["class_diversity"] = "max"
         if cfg.train.val_features in ("fid-inception", "inception"):
             names["IS"] = "max"
         if cfg.train.val_classifier:

@@ -134,6 +134,19 @@ def diversity(fake: torch.Tensor, real: torch.Tensor) -> float:
     return mean_pairwise_distance(fake) / max(mean_pairwise_distance(real), 1e-12)
 
 
+def class_diversity(fake: torch.Tensor, labels: torch.Tensor, real: torch.Tensor) -> float:
+    """:func:`diversity` within each class of a class-conditional generator: the mean pairwise
+    feature distance of the ``(N, D)`` samples drawn for the same class (``labels``: ``(N,)``),
+    averaged over the classes with at least 2 samples, over that of the ``(M, D)`` real images
+    (all classes). A generator that draws one image per class scores about 0 here while its
+    overall diversity looks healthy (the classes differ); a healthy one scores about the real
+    images' own within-class value (below 1 when the classes differ)."""
+    per_class = [mean_pairwise_distance(fake[labels == c]) for c in labels.unique() if int((labels == c).sum()) >= 2]
+    if not per_class:
+        raise ValueError("class diversity needs at least 2 samples of some class")
+    return sum(per_class) / len(per_class) / max(mean_pairwise_distance(real), 1e-12)
+
+
 def class_coverage(predicted: torch.Tensor, real_labels: torch.Tensor, num_classes: int) -> float:
     """Share of the classes the generator covers: a class counts when its share of the
     samples (``predicted``: ``(N,)`` class indices from a classifier) is at least half its

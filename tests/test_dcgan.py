@@ -12,6 +12,7 @@ from i2i.cli import main
 from i2i.config import ConfigError
 from i2i.data.datasets import DataError, ImageDataset
 from i2i.data.io import read_image
+from i2i.engine.checkpoint import CheckpointError, load_state_strict
 from i2i.evaluate import _features, feature_extractor
 from i2i.metrics import frechet_distance, kernel_distance
 from i2i.nets.dcgan import sample_latent
@@ -101,6 +102,39 @@ def test_conditional_training_sampling_and_cli(tmp_path, shapes, make_config, ca
     capsys.readouterr()
     assert main(["eval", ckpt, "--data", str(shapes), "--features", "pixels", "--n", "50"]) == 0
     assert "FID" in capsys.readouterr().out
+
+
+def test_conditional_generator_feeds_a_one_hot_label_and_folds_in_the_earlier_embedding_layout(tmp_path, shapes, make_config):
+    torch.manual_seed(0)
+    g = i2i.build_generator("dcgan", image_size=16, latent_dim=8, num_classes=3, out_channels=1, base_channels=4).eval()
+    z, y = torch.randn(5, 8), torch.tensor([0, 1, 2, 0, 1])
+    onehot = torch.nn.functional.one_hot(y, 3).float()
+    assert g.model[0].in_channels == 8 + 3
+    assert torch.allclose(g(z, y), g.model(torch.cat([z, onehot], 1)[:, :, None, None]), atol=1e-6)
+    # The earlier layout: a learned (3, 8) embedding E concatenated to z, first layer with 16 input rows.
+    old = dict(g.state_dict())
+    old["model.0.weight"], old["embed.weight"] = torch.randn(16, *old["model.0.weight"].shape[1:]) * 0.1, torch.randn(3, 8)
+    first = torch.nn.ConvTranspose2d(16, g.model[0].out_channels, 4, 1, 0, bias=False)
+    first.weight.data = old["model.0.weight"]
+    expected = g.model[1:](first(torch.cat([z, old["embed.weight"][y]], 1)[:, :, None, None]))
+    load_state_strict(g, old, what="G", source="old.pt")
+    assert torch.allclose(g(z, y), expected, atol=1e-5)  # the same images from the folded weights
+    # A training checkpoint of that layout: its weights load for sampling; resuming says how to go on.
+    cfg = dcgan_config(make_config, tmp_path, shapes, generator={"num_classes": 2}, train={"steps": 2})
+    ckpt = i2i.train(cfg)["checkpoint"]
+    data = torch.load(ckpt, weights_only=True)
+    state = data["nets"]["G"]
+    w = state["model.0.weight"]
+    state["model.0.weight"] = torch.cat([w[:32], w[32:], torch.zeros(30, *w.shape[1:])])  # z rows, 32 embedding rows
+    state["embed.weight"] = torch.eye(2, 32)  # E W_e: the one-hot rows this run trained
+    data["optimizers"]["G"]["param_groups"][0]["params"].append(max(data["optimizers"]["G"]["param_groups"][0]["params"]) + 1)
+    old_ckpt = tmp_path / "old.pt"
+    torch.save(data, old_ckpt)
+    gen, new = (i2i.Generator.from_checkpoint(c, device="cpu") for c in (old_ckpt, ckpt))
+    assert torch.equal(gen.sample(4, seed=1, label=1), new.sample(4, seed=1, label=1))
+    cfg2 = dcgan_config(make_config, tmp_path / "b", shapes, generator={"num_classes": 2}, train={"steps": 4})
+    with pytest.raises(CheckpointError, match=r"G optimizer state in '.*old.pt' .*model.generator.init_from="):
+        i2i.train(cfg2, resume=str(old_ckpt))
 
 
 def test_gan_modes_resume_and_config_errors(tmp_path, shapes, make_config):

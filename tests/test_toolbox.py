@@ -13,9 +13,9 @@ import i2i
 from i2i.cli import main
 from i2i.config import ConfigError
 from i2i.data.datasets import ImageDataset
-from i2i.evaluate import _features, feature_extractor, generation_diagnostics, load_classifier
+from i2i.evaluate import _features, evaluate_generation, feature_extractor, generation_diagnostics, load_classifier
 from i2i.losses import GANLoss, r1_penalty
-from i2i.metrics import class_coverage, diversity, mean_pairwise_distance
+from i2i.metrics import class_coverage, class_diversity, diversity, mean_pairwise_distance
 from i2i.nets.blocks import MinibatchStd, SelfAttention, init_weights
 from i2i.nets.dcgan import DCGANDiscriminator, DCGANGenerator
 from i2i.nets.patchgan import PatchDiscriminator
@@ -259,17 +259,21 @@ def test_projection_discriminator_adds_the_class_embedding_inner_product():
 
 # ------------------------------------------------------------------ diagnostics
 def _shape_classifier() -> torch.nn.Module:
-    """Disc (0) or square (1) from the filled share of the bounding box: pi/4 against 1."""
+    """Disc (0) or square (1) from the filled share of the bounding box: pi/4 against 1. The
+    shape is what is brighter than halfway between the image's darkest and brightest pixel
+    (the blur's rim would round a square's corners)."""
 
     class Squareness(torch.nn.Module):
         def forward(self, x: torch.Tensor) -> torch.Tensor:
-            mask = (x[:, :1] > -0.5).float()
+            x = x[:, :1]
+            lo, hi = x.amin((1, 2, 3), keepdim=True), x.amax((1, 2, 3), keepdim=True)
+            mask = (x > 0.5 * (lo + hi)).float()
             area = mask.sum((1, 2, 3))
             rows, cols = mask.sum(3), mask.sum(2)  # a shape's extent: rows / columns at least 1/4 as full as the fullest
             h = (rows >= 0.25 * rows.amax(2, keepdim=True)).float().sum((1, 2))  # (stray pixels of samples do not count)
             w = (cols >= 0.25 * cols.amax(2, keepdim=True)).float().sum((1, 2))
-            s = area / (h * w + 1.0)  # disc about 0.85, square about 1
-            return torch.stack([0.92 - s, s - 0.92], 1) * 20
+            s = area / (h * w + 1.0)  # disc about 0.78, square about 0.97 (the +1: no division by 0)
+            return torch.stack([0.88 - s, s - 0.88], 1) * 20
 
     return Squareness().eval()
 
@@ -290,7 +294,7 @@ def test_the_shape_classifier_is_right_on_real_images(shapes, classifier_onnx):
     x = torch.stack([ds[i]["image"] for i in range(len(ds))])
     y = torch.tensor([ds[i]["label"] for i in range(len(ds))])
     pred = _features(load_classifier(classifier_onnx), x).argmax(1)
-    assert float((pred == y).float().mean()) > 0.88
+    assert float((pred == y).float().mean()) > 0.97  # measured: 1.0
 
 
 def test_diversity_and_coverage_flag_a_collapsed_generator(shapes, classifier_onnx):
@@ -309,6 +313,13 @@ def test_diversity_and_coverage_flag_a_collapsed_generator(shapes, classifier_on
     assert collapsed["diversity"] < 1e-6 and collapsed["coverage"] == 0.5
     # The one shape is a disc or a square: label accuracy is 1 or 0 for "class 0 asked every time".
     assert collapsed["label_accuracy"] in (0.0, 1.0)
+    # One image per class: varied overall (the classes differ), collapsed within each class.
+    far = int((other - other[:1]).flatten(1).norm(dim=1).argmax())  # the image least like the first
+    per_class = torch.cat([other[:1].expand(100, -1, -1, -1), other[far : far + 1].expand(100, -1, -1, -1)])
+    two = generation_diagnostics(per_class, _features(ext, per_class), fr, fake_labels=torch.arange(2).repeat_interleave(100))
+    assert two["diversity"] > 0.5 and two["class_diversity"] < 1e-6
+    assert "class_diversity" not in healthy  # unconditional: no classes to look within
+    assert class_diversity(torch.tensor([[0.0], [2.0], [5.0], [5.0]]), torch.tensor([0, 0, 1, 1]), torch.tensor([[0.0], [1.0]])) == 1.0
     assert mean_pairwise_distance(torch.tensor([[0.0, 0.0], [3.0, 4.0]])) == pytest.approx(5.0)
     assert diversity(torch.zeros(4, 2), torch.eye(2).repeat(2, 1)) == 0.0
     assert class_coverage(torch.tensor([0, 0, 0, 2]), torch.tensor([0, 1, 2, 2]), 3) == pytest.approx(2 / 3)
@@ -328,36 +339,43 @@ def shapes2k(tmp_path_factory):
 
 
 @pytest.mark.slow
-def test_conditional_dcgan_draws_the_class_asked_for_and_validation_and_page_show_it(tmp_path, shapes2k, make_config,
-                                                                                      classifier_onnx):
-    """Class-conditional DCGAN on discs and squares: the validation step logs diversity,
-    coverage and label accuracy by the user's classifier, and `i2i eval` puts them on the
-    results page beside the baselines. (With `conditioning: projection` the same run does not
-    learn the classes in this budget: label accuracy stays at chance; see the README.)"""
+def test_projection_discriminator_teaches_the_classes_sooner_and_validation_and_page_show_it(tmp_path, shapes2k, make_config,
+                                                                                            classifier_onnx):
+    """Class-conditional DCGAN on discs and squares, the same budget with the label entering D
+    as an input channel (``concat``) and by projection: projection makes G draw the class asked
+    for far more often (label accuracy, seeds 0 / 1 / 2: 0.83 / 0.86 / 0.84 against 0.64 / 0.58 / 0.61).
+    The validation step logs diversity, class diversity, coverage and label accuracy by the
+    user's classifier, and `i2i eval` puts them on the results page beside the baselines."""
     shapes = shapes2k
-    cfg = dcgan_config(make_config, tmp_path, shapes, generator={"base_channels": 32, "latent_dim": 64, "num_classes": 2},
-                       discriminator={"base_channels": 32}, schedule={"policy": "constant"},
-                       data={"batch_size": 64, "val_root": str(shapes), "flip": True},
-                       train={"steps": 1000, "log_every": 100, "ema_decay": 0.99, "val_every": 500, "val_features": "pixels",
-                              "val_limit": 200, "val_classifier": classifier_onnx})
-    ckpt = i2i.train(cfg)["checkpoint"]
+
+    def run(conditioning: str, **train: object) -> str:
+        cfg = dcgan_config(make_config, tmp_path / conditioning, shapes, generator={"num_classes": 2},
+                           discriminator={"conditioning": conditioning}, schedule={"policy": "constant"},
+                           data={"batch_size": 64, "val_root": str(shapes), "flip": True},
+                           train={"steps": 2000, "log_every": 100, "ema_decay": 0.99, **train})
+        return i2i.train(cfg)["checkpoint"], cfg
+
+    ckpt, cfg = run("projection", val_every=1000, val_features="pixels", val_limit=200, val_classifier=classifier_onnx)
     val = [json.loads(x) for x in (cfg.run_dir / "metrics.jsonl").read_text().splitlines() if "val_FID" in x]
-    assert [r["step"] for r in val] == [500, 1000]
-    assert {"val_diversity", "val_coverage", "val_label_accuracy", "val_KID"} <= set(val[-1])
+    assert [r["step"] for r in val] == [1000, 2000]
+    assert {"val_diversity", "val_class_diversity", "val_coverage", "val_label_accuracy", "val_KID"} <= set(val[-1])
     out = tmp_path / "eval"
     assert main(["eval", ckpt, "--data", str(shapes), "--features", "pixels", "--n", "400", "--classifier", classifier_onnx,
                  "--out", str(out)]) == 0
     r = json.loads((out / "metrics.json").read_text())
     models = {m["model"]: m for m in r["models"]}
-    print({k: {m: round(v, 3) for m, v in row.items() if m != "model"} for k, row in models.items()})
-    assert r["label_accuracy"] > 0.8 and r["coverage"] == 1.0  # chance: 0.5
-    assert r["fid"] < 0.5 * models["untrained"]["fid"]
-    # The mean image scores a lower FID on 8x8 pooled pixels (14.0 against 14.3 here: those
-    # features reward the average look), and the diagnostics show what it is: one image, one class.
-    assert models["mean image"]["diversity"] < 1e-6 < 0.15 < r["diversity"]
+    concat = evaluate_generation(run("concat")[0], shapes, n=400, features="pixels", classifier=classifier_onnx)
+    print({k: {m: round(v, 3) for m, v in row.items() if m != "model"} for k, row in models.items()},
+          "concat:", {m: round(v, 3) for m, v in concat["models"][0].items() if m != "model"})
+    assert r["label_accuracy"] > 0.72 and r["coverage"] == 1.0  # chance: 0.5; measured 0.83
+    assert r["label_accuracy"] > concat["label_accuracy"] + 0.1  # measured 0.64
+    # Not one image per class (what a learned N(0, 1) label embedding in G did: class diversity ~0).
+    assert r["class_diversity"] > 0.8 and r["fid"] < 0.1 * models["untrained"]["fid"]
+    assert models["mean image"]["diversity"] < 1e-6 and models["mean image"]["class_diversity"] < 1e-6
     assert models["mean image"]["coverage"] == 0.5 and models["mean image"]["label_accuracy"] < 0.6
+    assert r["fid"] < models["mean image"]["fid"]
     page = (out / "index.html").read_text()
-    for text in ("label_accuracy", "coverage", "diversity", "mean image", "val_label_accuracy", "one class per column"):
+    for text in ("label_accuracy", "class_diversity", "coverage", "mean image", "val_label_accuracy", "one class per column"):
         assert text in page
     assert (out / "images" / "samples.png").is_file() and (out / "images" / "real.png").is_file()
 

@@ -189,7 +189,10 @@ def describe_mismatch(missing: list[str], unexpected: list[str], shapes: list[st
 
 
 def load_state_strict(net: torch.nn.Module, state: dict[str, torch.Tensor], *, what: str, source: str | Path) -> None:
-    """``load_state_dict(strict=True)`` with an error that names the checkpoint and the mismatch."""
+    """``load_state_dict(strict=True)`` with an error that names the checkpoint and the mismatch.
+    A net that changed its layout brings older states to it with its ``upgrade_state_dict``."""
+    upgrade = getattr(net, "upgrade_state_dict", None)
+    state = upgrade(state) if upgrade is not None else state
     own = net.state_dict()
     missing = [k for k in own if k not in state]
     unexpected = [k for k in state if k not in own]

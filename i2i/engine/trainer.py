@@ -463,7 +463,13 @@ class Trainer:
         for name, net in self.pipeline.nets.items():
             load_state_strict(net, data["nets"][name], what=name, source=path)
         for name, opt in self.optimizers.items():
-            opt.load_state_dict(data["optimizers"][name])
+            try:
+                opt.load_state_dict(data["optimizers"][name])
+            except ValueError as e:  # the weights fitted (perhaps after an upgrade), the optimizer's slots do not
+                raise CheckpointError(
+                    f"the {name} optimizer state in '{path}' does not fit this run's parameters ({e}): the checkpoint "
+                    f"is of an earlier layout of these nets, so it cannot resume exactly; start a new run from its "
+                    f"weights with --set model.generator.init_from={path}") from None
         for name, sched in self.schedulers.items():
             sched.load_state_dict(data["schedulers"][name])
         self._apply_configured_lr()

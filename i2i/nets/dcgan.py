@@ -7,8 +7,11 @@ on all but the first, LeakyReLU(0.2), a final 4x4 convolution to one logit; no p
 hidden fully connected layers. Channels: ``base_channels * image_size / 8`` at 4x4 (the
 paper's 1024 for 64x64 with base 128; the PyTorch example uses base 64 -> 512).
 
-Class-conditional variant (``num_classes > 0``): the generator concatenates a learned
-class embedding to z. The discriminator sees the label either as an extra input channel (a
+Class-conditional variant (``num_classes > 0``): the generator concatenates the one-hot
+label to z (Mirza & Osindero 2014; its first layer is linear, so this is a learned
+per-class shift of the 4x4 map). A learned ``nn.Embedding`` there instead (N(0, 1) entries,
+as large as z) collapsed to one image per class on discs and squares, with either
+discriminator; see ARCHITECTURE.md. The discriminator sees the label either as an extra input channel (a
 learned per-class map, ``conditioning: concat``) or by projection (``conditioning:
 projection``, Miyato & Koyama 2018): its logit gains the inner product of a learned class
 embedding with its globally summed last features, ``psi(phi(x)) + <embed(y), sum phi(x)>``.
@@ -72,8 +75,7 @@ class DCGANGenerator(nn.Module):
         n = _levels(image_size)
         check_attention(attention, [2**k for k in range(1, n + 1)], "the DCGAN generator")
         c = base_channels * image_size // 8
-        self.embed = nn.Embedding(num_classes, latent_dim) if num_classes else None
-        zin = latent_dim * (2 if num_classes else 1)
+        zin = latent_dim + num_classes
         bias = conv_bias(norm)
         layers: list[nn.Module] = [nn.ConvTranspose2d(zin, c, 4, 1, 0, bias=bias), make_norm(norm, c), nn.ReLU(True)]
         size = 4
@@ -89,11 +91,23 @@ class DCGANGenerator(nn.Module):
         self.model = nn.Sequential(*layers)
         self.latent_dim, self.num_classes, self.image_size, self.out_channels = latent_dim, num_classes, image_size, out_channels
 
+    def upgrade_state_dict(self, state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """``state`` in this layout. Conditional generators of the earlier layout fed a learned
+        ``(K, latent_dim)`` label embedding E through the first layer's weight rows W_e; since
+        W_e^T E[y] is the one-hot row (E W_e)[y], their weights fold in exactly (same images)."""
+        w, old = state.get("model.0.weight"), state.get("embed.weight")
+        if old is None or w is None or w.shape[0] != 2 * self.latent_dim or old.shape[0] != self.num_classes:
+            return state
+        state = {k: v for k, v in state.items() if k != "embed.weight"}
+        z_rows, e_rows = w[: self.latent_dim], w[self.latent_dim :]
+        state["model.0.weight"] = torch.cat([z_rows, torch.einsum("kd,dchw->kchw", old.to(w.dtype), e_rows)])
+        return state
+
     def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
-        if self.embed is not None:
+        if self.num_classes:
             if labels is None:
                 raise ValueError("this generator is class-conditional: pass labels")
-            z = torch.cat([z, self.embed(labels)], 1)
+            z = torch.cat([z, nn.functional.one_hot(labels, self.num_classes).to(z.dtype)], 1)
         return self.model(z[:, :, None, None])
 
     def sample_latent(self, n: int, *, generator: torch.Generator | None = None, truncation: float | None = None) -> torch.Tensor:
