@@ -242,6 +242,25 @@ def test_r1_keeps_the_discriminator_flat_on_real_data_and_the_generator_learns(t
     assert fids[10.0] < 0.5 * fids["untrained"] and fids[10.0] < 1.2 * fids[0.0]
 
 
+@pytest.mark.slow
+def test_n_critic_5_lets_wgan_gp_learn_where_alternating_updates_collapse(tmp_path, shapes2k, make_config):
+    """WGAN-GP needs a critic trained near optimality: at the same 300 generator updates,
+    alternating D and G (n_critic 1) leaves a collapsed generator (diversity 0.07 / 0.06 over
+    seeds 0 / 1, FID worse than the mean image's 14.0), while 5 critic updates per G update
+    learn (diversity 0.44 / 0.40, FID 10.8 / 11.2). (Per iteration instead: n_critic 1 at
+    1500 iterations reaches FID 9.9; the option buys quality per generator update.)"""
+    r = {}
+    for n in (1, 5):
+        cfg = dcgan_config(make_config, tmp_path / str(n), shapes2k, discriminator={"norm": "none"},
+                           loss={"gan_mode": "wgangp", "gp_weight": 10.0}, schedule={"policy": "constant"},
+                           optim={"n_critic": n, "lr_g": 1e-4, "lr_d": 1e-4, "beta1": 0.0, "beta2": 0.9},
+                           data={"batch_size": 64}, train={"steps": 300 * n, "log_every": 100})
+        r[n] = evaluate_generation(i2i.train(cfg)["checkpoint"], shapes2k, n=400, features="pixels")
+    print({n: {k: round(v, 3) for k, v in x["models"][0].items() if k != "model"} for n, x in r.items()})
+    assert r[5]["fid"] < 0.8 * r[1]["fid"] and r[5]["fid"] < r[5]["models"][2]["fid"]  # and beats the mean image
+    assert r[5]["diversity"] > 0.3 > 0.15 > r[1]["diversity"]
+
+
 # ------------------------------------------------------------------ projection discriminator
 def test_projection_discriminator_adds_the_class_embedding_inner_product():
     torch.manual_seed(0)
