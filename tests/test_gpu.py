@@ -12,7 +12,7 @@ import sys
 import numpy as np
 import pytest
 import torch
-from conftest import assert_exact_resume
+from conftest import assert_exact_resume, dcgan_config
 from test_registry import data_roots, example_config  # noqa: F401  (the fixture is used by name)
 
 import i2i
@@ -65,7 +65,9 @@ def test_translator_and_convert_on_cuda_equal_the_cpu(trained, tmp_path):
     cpu = i2i.Translator.from_checkpoint(trained, device="cpu")
     gpu = i2i.Translator.from_checkpoint(trained, device="cuda")
     x = torch.rand(2, 1, 64, 96) * 2 - 1
-    assert (cpu(x) - gpu(x).cpu()).abs().max() < 1e-3
+    # cuDNN convolutions run in TF32 by default on Ampere and later (measured on an H100: 1.4e-3
+    # off the CPU); within half an 8-bit level (1/255 on [-1, 1]) is what a converted file needs.
+    assert (cpu(x) - gpu(x).cpu()).abs().max() < 1 / 255
     for label, tr in (("cpu", cpu), ("cuda", gpu)):
         tr.convert_folder(tmp_path / "in", tmp_path / label, workers=0)
     for i in range(3):
@@ -82,3 +84,25 @@ def test_torchrun_with_nccl_at_world_size_one(tmp_path, gray2color, make_config)
     assert r.returncode == 0, r.stderr[-3000:]
     assert "world size 1" in r.stderr and "device cuda" in r.stderr
     assert torch.load(cfg.run_dir / "checkpoints" / "last.pt", weights_only=True)["step"] == 2
+
+
+def test_the_gan_toolbox_trains_in_fp32_bf16_and_fp16(tmp_path, shapes, make_config):
+    """Self-attention in G and D, minibatch std, projection conditioning, R1 (a gradient of a
+    gradient, under the fp16 gradient scaler) and n_critic together: the first step's losses
+    (same weights in every precision) agree with fp32, the second step's (G's first update
+    with n_critic 2) are finite."""
+    logs, second = {}, {}
+    for amp in ("none", "bf16", "fp16"):
+        cfg = dcgan_config(make_config, tmp_path / amp, shapes, generator={"num_classes": 2, "attention": 2},
+                           discriminator={"attention": 4, "minibatch_std": 4, "conditioning": "projection"},
+                           loss={"r1_weight": 10.0}, optim={"n_critic": 2}, train={"steps": 2, "device": "cuda", "amp": amp})
+        torch.manual_seed(0)
+        trainer = i2i.Trainer(cfg)
+        batches = trainer.batches()
+        logs[amp], second[amp] = (trainer.train_step(next(batches)) for _ in range(2))
+        print(amp, "second step", second[amp], "scale", trainer.scaler.get_scale() if amp == "fp16" else None)
+    assert "D_r1" in logs["none"]
+    for amp in ("bf16", "fp16"):
+        assert all(math.isfinite(v) for v in second[amp].values()), f"{amp}: {second[amp]}"
+        for k, v in logs[amp].items():
+            assert v == pytest.approx(logs["none"][k], rel=0.1, abs=0.05), f"{amp}: {k} {v} vs fp32 {logs['none'][k]}"

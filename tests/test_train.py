@@ -160,3 +160,18 @@ def test_fused_adam_makes_the_same_update_up_to_rounding(tmp_path, gray2color, m
     diffs = torch.cat([(v.float() - weights[True][k].float()).abs().flatten() for k, v in weights[False].items()
                        if v.is_floating_point() and "running" not in k])
     assert diffs.max() <= 2 * 2e-4 * 2 + 1e-6 and diffs.mean() < 1e-6
+
+
+def test_a_bare_cuda_device_means_this_process_s_gpu(monkeypatch):
+    """`train.device: cuda` (no index) is cuda:<local rank>: torch.cuda.set_device refuses a
+    bare 'cuda' (seen on an H100), and under torchrun each process takes its own GPU."""
+    from i2i.engine.dist import resolve_device
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert resolve_device("cuda") == torch.device("cuda", 0)
+    assert resolve_device("cuda", 3) == torch.device("cuda", 3)
+    assert resolve_device("cuda:1", 3) == torch.device("cuda", 1)  # an explicit index wins
+    assert resolve_device("cpu", 3) == torch.device("cpu")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(ValueError, match="CUDA is not available"):
+        resolve_device("cuda")

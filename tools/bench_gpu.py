@@ -1,6 +1,7 @@
 """The GPU benchmark table (issue 15): the paper configs in fp32 / bf16 / compile, at batch 1 and
 at the largest batch that fits, with iterations/s, images/s, peak memory and model FLOP
-utilisation (MFU). Runs anywhere (CPU too, for a smoke test); the figures mean something on a GPU.
+utilisation (MFU), each also with the data loader out of the time (``model it/s``: one batch
+reused; the gap is what loading costs). Runs anywhere (CPU too, for a smoke test); the figures mean something on a GPU.
 
     python tools/bench_gpu.py                                  # the four paper configs, all modes
     python tools/bench_gpu.py configs/cyclegan/horse2zebra.yaml --modes bf16 --max-batch 64
@@ -86,14 +87,16 @@ def largest_batch(config: str, overrides: list[str], mode: str, cap: int, tmp: P
 def run(config: str, overrides: list[str], mode: str, batch: int, a: argparse.Namespace, tmp: Path) -> dict:
     if torch.cuda.is_available():
         torch.cuda.reset_peak_memory_stats()
-    trainer = build(config, overrides, mode, batch, a.warmup + a.steps * a.repeats + 1, tmp / f"{mode}-{batch}")
+    trainer = build(config, overrides, mode, batch, a.warmup + 2 * a.steps * a.repeats + 2, tmp / f"{mode}-{batch}")
     flops = flops_per_step(trainer) if mode != "compile" else None  # the counter does not see inside compiled graphs
     ips = time_steps(trainer, a.steps, a.repeats, a.warmup)
+    model_ips = time_steps(trainer, a.steps, a.repeats, 1, reuse_batch=True)  # same trainer, the loader out of the time
     peak = peak_tflops(trainer.device, mode, a.peak_tflops)
     row = {"config": config, "device": str(trainer.device), "mode": mode, "batch": batch, "it_per_s": ips, "img_per_s": ips * batch,
            "gflop_per_it": flops / 1e9 if flops else None,
            "peak_mem_gib": torch.cuda.max_memory_allocated() / 2**30 if torch.cuda.is_available() else None,
-           "mfu": flops * ips / (peak * 1e12) if flops and peak else None}
+           "mfu": flops * ips / (peak * 1e12) if flops and peak else None,
+           "model_it_per_s": model_ips, "model_mfu": flops * model_ips / (peak * 1e12) if flops and peak else None}
     if a.reference_s_per_it and batch == 1:
         row["x_reference"] = ips * a.reference_s_per_it
     return row
@@ -131,12 +134,14 @@ def main() -> None:
                 row = run(config, a.set, mode, batch, a, tmp / Path(config).stem)
                 rows.append(row)
                 print(json.dumps(row), flush=True)
-    print(f"\n{'config':<34} {'mode':<8} {'batch':>5} {'it/s':>8} {'img/s':>8} {'GFLOP/it':>9} {'peak GiB':>8} {'MFU':>6}")
+    print(f"\n{'config':<34} {'mode':<8} {'batch':>5} {'it/s':>8} {'img/s':>8} {'GFLOP/it':>9} {'peak GiB':>8} {'MFU':>6}"
+          f" {'model it/s':>10} {'model MFU':>9}")
     for r in rows:
         def f(v, spec):
             return format(v, spec) if v is not None else "-"
         print(f"{Path(r['config']).stem:<34} {r['mode']:<8} {r['batch']:>5} {r['it_per_s']:>8.2f} {r['img_per_s']:>8.1f} "
-              f"{f(r['gflop_per_it'], '9.1f')} {f(r['peak_mem_gib'], '8.2f')} {f(r['mfu'], '6.1%')}"
+              f"{f(r['gflop_per_it'], '9.1f')} {f(r['peak_mem_gib'], '8.2f')} {f(r['mfu'], '6.1%')} {r['model_it_per_s']:>10.2f} "
+              f"{f(r['model_mfu'], '9.1%')}"
               + (f"  x{r['x_reference']:.2f} reference" if r.get("x_reference") else ""))
     if a.json:
         a.json.write_text(json.dumps(rows, indent=2))

@@ -21,6 +21,7 @@ on CUDA only), ``compile`` (torch.compile).
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import statistics
 import sys
@@ -75,12 +76,17 @@ def bench_train(config: str, overrides: list[str], mode: str, steps: int, repeat
     return time_steps(trainer, steps, repeats, warmup), trainer
 
 
-def time_steps(trainer: Trainer, steps: int, repeats: int, warmup: int) -> float:
+def time_steps(trainer: Trainer, steps: int, repeats: int, warmup: int, *, reuse_batch: bool = False) -> float:
     """Median iterations per second of ``repeats`` blocks of ``steps`` training iterations
-    (after ``warmup`` iterations), device-synchronised."""
+    (after ``warmup`` iterations), device-synchronised. ``reuse_batch``: every iteration
+    trains on the first batch, so the data loader is out of the time (the model's own rate;
+    the gap to the loader's rate is what loading costs)."""
     for net in trainer.pipeline.nets.values():
         net.train()
     batches = trainer.batches()
+    if reuse_batch:
+        first = next(batches)
+        batches = itertools.repeat(first)
     for _ in range(warmup):
         trainer.train_step(next(batches))
     rates = []

@@ -8,7 +8,12 @@ of the number of data-loader workers.
 
 from __future__ import annotations
 
-import albumentations as A
+import os
+
+# albumentations asks PyPI for a newer version on import (a network call, and a warning on
+# machines without one); a library's import must not reach the network.
+os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
+import albumentations as A  # noqa: E402
 import cv2
 import numpy as np
 

@@ -14,7 +14,8 @@ import torch.distributed as dist
 
 def resolve_device(spec: str | torch.device, local_rank: int = 0) -> torch.device:
     """The one device resolver: ``auto`` -> ``cuda:<local_rank>`` when CUDA is available, else
-    ``cpu``; anything else is parsed by torch, and asking for CUDA without it is a ValueError."""
+    ``cpu``; ``cuda`` without an index -> ``cuda:<local_rank>`` (each torchrun process its own
+    GPU); anything else is parsed by torch, and asking for CUDA without it is a ValueError."""
     if isinstance(spec, torch.device):
         dev = spec
     elif spec == "auto":
@@ -26,6 +27,8 @@ def resolve_device(spec: str | torch.device, local_rank: int = 0) -> torch.devic
             raise ValueError(f"device {spec!r} is not a device; use auto, cpu, cuda or cuda:N") from None
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(f"device {str(spec)!r} was asked for but CUDA is not available here; use 'auto' or 'cpu'")
+    if dev.type == "cuda" and dev.index is None:
+        dev = torch.device("cuda", local_rank)
     return dev
 
 

@@ -25,6 +25,8 @@ class ImagePool:
         """``(N, C, H, W)`` new (detached) images -> ``(N, C, H, W)`` images for D."""
         if self.size == 0:
             return images
+        if self.images and self.images[0].device != images.device:  # restored from a checkpoint (CPU)
+            self.images = [t.to(images.device) for t in self.images]
         out = []
         for img in images.detach():
             if len(self.images) < self.size:
@@ -40,7 +42,7 @@ class ImagePool:
         return torch.stack(out)
 
     def state_dict(self) -> dict[str, Any]:
-        images = torch.stack(self.images).cpu() if self.images else torch.empty(0)
+        images = torch.stack([t.cpu() for t in self.images]) if self.images else torch.empty(0)
         return {"images": images, "rng": self.rng.get_state()}
 
     def load_state_dict(self, state: dict[str, Any], device: torch.device | str = "cpu") -> None:
