@@ -421,6 +421,23 @@ def generation_diagnostics(fake: torch.Tensor, fake_features: torch.Tensor, real
     return out
 
 
+def _generation_scores(images: torch.Tensor, labels: torch.Tensor | None, extractor: torch.nn.Module, real_features: torch.Tensor,
+                       *, classifier: torch.nn.Module | None, real_logits: torch.Tensor | None, device: torch.device | str,
+                       seed: int) -> tuple[dict[str, float], torch.Tensor | None]:
+    """``fid``, ``kid`` and :func:`generation_diagnostics` of 8-bit ``images`` against the real
+    images' features, and the extractor's class logits of the images (Inception networks; for
+    the Inception Score), or None: what ``i2i eval`` and the validation step both measure."""
+    import warnings
+
+    ff, lf = _features_and_logits(extractor, images, device)
+    with warnings.catch_warnings():  # identical samples (the mean image, a collapse): a singular covariance
+        warnings.simplefilter("ignore")
+        out = {"fid": metrics.frechet_distance(ff, real_features), "kid": metrics.kernel_distance(ff, real_features, seed=seed)}
+    out.update(generation_diagnostics(images, ff, real_features, classifier=classifier, real_logits=real_logits,
+                                      fake_labels=labels, device=device))
+    return out, lf
+
+
 @torch.inference_mode()
 def _features(extractor: torch.nn.Module, images: torch.Tensor, device: torch.device | str = "cpu", batch_size: int = 64) -> torch.Tensor:
     """``(N, D)`` features (on the CPU) of ``(N, C, H, W)`` images, computed in batches on ``device``."""
@@ -466,8 +483,6 @@ def evaluate_generation(
     "is_real", "coverage", "label_accuracy", "models", "n_fake", "n_real", "features",
     "feature_network", "page"}``; ``out_dir`` also gets ``index.html``: the table, the run's
     training and validation curves, and sample grids beside real images."""
-    import warnings
-
     from .data.datasets import ImageDataset
     from .loading import untrained_generator
     from .sampler import Generator
@@ -484,13 +499,8 @@ def evaluate_generation(
     untrained = Generator(untrained_generator(cfg)[0], cfg, device=gen.device, weights="untrained")
 
     def scores(fake: torch.Tensor, labels: torch.Tensor | None) -> tuple[dict[str, float], torch.Tensor | None]:
-        ff, lf = _features_and_logits(extractor, fake, gen.device)
-        with warnings.catch_warnings():  # identical samples (the mean image): a singular covariance
-            warnings.simplefilter("ignore")
-            out = {"fid": metrics.frechet_distance(ff, fr), "kid": metrics.kernel_distance(ff, fr, seed=seed)}
-        out.update(generation_diagnostics(fake, ff, fr, classifier=clf, real_logits=real_logits, fake_labels=labels,
-                                          device=gen.device))
-        return out, lf
+        return _generation_scores(fake, labels, extractor, fr, classifier=clf, real_logits=real_logits, device=gen.device,
+                                  seed=seed)
 
     fake, labels = gen.sample_labelled(n, seed=seed)
     fake = _quantize(fake)
@@ -777,13 +787,12 @@ class GenerationValidator(Validator):
 
         gen = Generator(copy.deepcopy(nets[None]), self.cfg, device=self.device)
         images, labels = gen.sample_labelled(self.n, seed=self.cfg.seed)
-        images = _quantize(images)
-        fake, logits = _features_and_logits(self.extractor, images, self.device)
-        out = {"FID": metrics.frechet_distance(fake, self.real), "KID": metrics.kernel_distance(fake, self.real, seed=self.cfg.seed)}
+        scores, logits = _generation_scores(_quantize(images), labels, self.extractor, self.real, classifier=self.classifier,
+                                            real_logits=self.real_logits, device=self.device, seed=self.cfg.seed)
+        out = {"FID": scores.pop("fid"), "KID": scores.pop("kid")}
         if logits is not None:
             out["IS"] = metrics.inception_score(logits)[0]
-        return {**out, **generation_diagnostics(images, fake, self.real, classifier=self.classifier, real_logits=self.real_logits,
-                                                fake_labels=labels, device=self.device)}
+        return {**out, **scores}
 
 
 @dataclass(frozen=True)
