@@ -11,10 +11,10 @@ Public API::
 
 __version__ = "0.1.0"
 
+from .checkpoint import CheckpointError  # noqa: E402
 from .config import Config, ConfigError, load_config  # noqa: E402
 from .data.datasets import DataError  # noqa: E402
 from .data.io import ImageReadError, read_image, write_image  # noqa: E402
-from .engine.checkpoint import CheckpointError  # noqa: E402
 from .engine.trainer import Trainer, TrainingDiverged, train  # noqa: E402
 from .exporting import export_generator  # noqa: E402
 from .losses import GANLoss, gradient_penalty  # noqa: E402

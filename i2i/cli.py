@@ -1,4 +1,6 @@
-"""Command line: ``i2i train | convert | export | eval``. Parses, calls the API, returns an exit code.
+"""Command line: ``i2i train | convert | export | sample | eval | info | import-weights |
+download``. Parses, calls the API, returns an exit code. Each command is a ``_<command>``
+handler beside the ``_add_<command>`` that declares its arguments.
 
 Exit codes: 0 success; 1 the job ran but something failed (e.g. some images could not be
 converted, a download broke off); 2 bad input (config, data, checkpoint, arguments, an
@@ -9,19 +11,35 @@ unwritable path); 3 training diverged; 128 + N training stopped by signal N afte
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Callable
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
+from typing import Any
 
-from .config import ConfigError
+import torch
+import torch.distributed
+
+from . import dist, download
+from ._version import __version__
+from .checkpoint import CheckpointError, load_checkpoint
+from .compat.reference import import_reference_file
+from .config import ConfigError, config_from_dict, load_config
+from .convert import merge_summaries, write_failures
 from .data.datasets import DataError
-from .data.io import ImageReadError
-from .engine.checkpoint import CheckpointError
+from .data.io import IMAGE_EXTENSIONS, ImageReadError
+from .engine.trainer import TrainingDiverged, train
+from .exporting import export_generator, export_onnx
+from .info import describe
+from .options import Precision, TestMode, choices
+from .registry import evaluation, pipeline_class
+from .report import save_grid
+from .sampler import Generator, parse_arithmetic
+from .translator import Translator
 
 
 def _train(args: argparse.Namespace) -> int:
-    from .config import load_config
-    from .engine.trainer import train
 
     cfg = load_config(args.config, args.set)
     summary = train(cfg, resume=args.resume)
@@ -38,13 +56,17 @@ def _train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_train(sub: Any) -> None:
+    t = sub.add_parser("train", help="train from a YAML config")
+    t.add_argument("config", help="YAML config, e.g. configs/pix2pix/demo.yaml")
+    t.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config value, e.g. train.steps=100")
+    t.add_argument("--resume", default=None, metavar="auto|PATH",
+                   help="continue a run: 'auto' uses <run>/checkpoints/last.pt; None starts a fresh run")
+    t.set_defaults(func=_train)
+
+
+
 def _convert(args: argparse.Namespace) -> int:
-    import torch
-
-    from .convert import merge_summaries, write_failures
-    from .engine import dist
-    from .translator import Translator
-
     # Under torchrun every process converts its share of the files (no overlap, no gaps), each on
     # its own GPU when there are GPUs; rank 0 merges the summaries and writes failed.txt.
     rank, local_rank, world = dist.init_from_env("cuda" if torch.cuda.is_available() and args.device != "cpu" else "cpu")
@@ -56,10 +78,8 @@ def _convert(args: argparse.Namespace) -> int:
                                     skip_existing=args.skip_existing, batch_size=args.batch_size, workers=args.workers,
                                     bit_depth=args.bit_depth, progress=not args.quiet and rank == 0, shard=(rank, world))
         if world > 1:
-            import torch.distributed as tdist
-
             parts: list = [None] * world
-            tdist.all_gather_object(parts, summary)
+            torch.distributed.all_gather_object(parts, summary)
             summary = merge_summaries(parts)
             if rank == 0:
                 write_failures(summary, Path(args.output) / "failed.txt")
@@ -80,9 +100,32 @@ def _convert(args: argparse.Namespace) -> int:
     return 0
 
 
-def _export(args: argparse.Namespace) -> int:
-    from .exporting import export_generator, export_onnx
+def _add_convert(sub: Any) -> None:
+    c = sub.add_parser("convert", help="translate an image or a folder tree of images")
+    c.add_argument("checkpoint", help="training checkpoint or export of a translation model")
+    c.add_argument("input", help="image file or folder (searched recursively)")
+    c.add_argument("output", help="output folder (sub-folders and names mirrored)")
+    c.add_argument("--direction", default=None, help="a_to_b or b_to_a (None: the trained direction)")
+    c.add_argument("--mode", choices=list(choices(TestMode)), default=None, help="test-time behaviour (None: the config's test.mode)")
+    c.add_argument("--ext", type=image_format, default=None, help="output format, e.g. png (None: same as input)")
+    c.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda or cuda:N")
+    c.add_argument("--tile", type=positive_int, default=None, metavar="PIXELS",
+                   help="process large images in tiles of this many input pixels (bounded memory; exact for SR nets)")
+    c.add_argument("--name", default="{stem}{ext}", help="output file name pattern with fields {stem}, {ext}, {suffix}")
+    c.add_argument("--bit-depth", choices=["same", "8", "16"], default="same", help="same: 16-bit in -> 16-bit out where the format allows")
+    c.add_argument("--batch-size", type=positive_int, default=8, help="images of equal size translated together")
+    c.add_argument("--workers", type=non_negative_int, default=None,
+                   help="background decoding processes (0: decode in the main process; None: the cores torch's threads leave free, "
+                        "at most 4)")
+    c.add_argument("--precision", choices=list(choices(Precision)), default="fp32", help="autocast precision (fp16 needs CUDA)")
+    c.add_argument("--skip-existing", action="store_true", help="skip inputs whose output exists (resume an interrupted run)")
+    c.add_argument("--allow-inside-input", action="store_true", help="allow an output folder inside the input folder")
+    c.add_argument("--quiet", action="store_true", help="no progress bar")
+    c.set_defaults(func=_convert)
 
+
+
+def _export(args: argparse.Namespace) -> int:
     if args.onnx and args.safetensors:
         raise ValueError("--onnx and --safetensors write different things; choose one")
     if args.onnx:
@@ -97,10 +140,21 @@ def _export(args: argparse.Namespace) -> int:
     return 0
 
 
-def _sample(args: argparse.Namespace) -> int:
-    from .report import save_grid
-    from .sampler import Generator
+def _add_export(sub: Any) -> None:
+    e = sub.add_parser("export", help="write a generator-only file with its config")
+    e.add_argument("checkpoint", help="training checkpoint or export")
+    e.add_argument("-o", "--output", required=True, help="file to write (.pt; .onnx with --onnx; a folder with --safetensors)")
+    e.add_argument("--direction", default=None, help="a_to_b or b_to_a for two-way models (None: the trained direction)")
+    e.add_argument("--onnx", action="store_true", help="write ONNX (dynamic batch/height/width), checked with onnxruntime")
+    e.add_argument("--safetensors", action="store_true",
+                   help="write a model folder: config.json + model.safetensors (no pickle; Translator.from_pretrained)")
+    e.add_argument("--opset", type=positive_int, default=18, help="ONNX opset version")
+    e.add_argument("--no-ema", action="store_true", help="export the raw generator weights even if an EMA copy exists")
+    e.set_defaults(func=_export)
 
+
+
+def _sample(args: argparse.Namespace) -> int:
     gen = Generator.from_checkpoint(args.checkpoint, device=args.device, use_ema=not args.no_ema)
     out = Path(args.out_dir)
     if args.interpolate:
@@ -110,8 +164,6 @@ def _sample(args: argparse.Namespace) -> int:
         print(f"wrote {len(strips)} interpolation strips of {args.steps} images to {out}")
         return 0
     if args.arithmetic:
-        from .sampler import parse_arithmetic
-
         terms = parse_arithmetic(args.arithmetic)
         r = gen.arithmetic(terms, seed=args.seed, n=args.n, label=args.label, variants=args.variants)
         titles = [("- " if sign < 0 else "+ " if i else "") + ",".join(map(str, idx)) for i, (sign, idx) in enumerate(terms)]
@@ -125,54 +177,96 @@ def _sample(args: argparse.Namespace) -> int:
     return 0
 
 
-def _info(args: argparse.Namespace) -> int:
-    from .info import describe
+def _add_sample(sub: Any) -> None:
+    m = sub.add_parser("sample", help="draw images from a generation model (e.g. DCGAN)")
+    m.add_argument("checkpoint", help="training checkpoint or export of a generation model")
+    m.add_argument("out_dir", help="folder for the images")
+    m.add_argument("--n", type=positive_int, default=64, help="images (or strips with --interpolate)")
+    m.add_argument("--seed", type=int, default=0, help="the same seed draws the same images")
+    m.add_argument("--truncation", type=float, default=None, help="redraw gaussian latents beyond this magnitude")
+    m.add_argument("--label", type=int, default=None, help="class to draw (class-conditional models)")
+    m.add_argument("--interpolate", action="store_true", help="write latent interpolation strips instead")
+    m.add_argument("--steps", type=positive_int, default=8, help="images per interpolation strip")
+    m.add_argument("--arithmetic", default=None, metavar="EXPR",
+                   help="latent vector arithmetic on the samples this command draws with the same --n and --seed: "
+                        "'3,17,40 - 5,9 + 22' is mean(z3,z17,z40) - mean(z5,z9) + z22; writes arithmetic.png")
+    m.add_argument("--variants", type=positive_int, default=8, help="--arithmetic: the result and this many - 1 noisy variations")
+    m.add_argument("--format", type=image_format, default="png", help="image format of the samples (png, jpg, tif, webp, bmp)")
+    m.add_argument("--no-ema", action="store_true", help="use the raw generator weights even if an EMA copy exists")
+    m.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda or cuda:N")
+    m.set_defaults(func=_sample)
 
+
+
+def _info(args: argparse.Namespace) -> int:
     print(describe(args.file))
     return 0
 
 
-def _import_weights(args: argparse.Namespace) -> int:
-    from .compat.reference import import_reference_file
+def _add_info(sub: Any) -> None:
+    n = sub.add_parser("info", help="what a checkpoint or export holds")
+    n.add_argument("file", help="checkpoint or export")
+    n.set_defaults(func=_info)
 
+
+
+def _import_weights(args: argparse.Namespace) -> int:
     info = import_reference_file(args.file, args.output, arch=args.arch, norm=args.norm, dropout=args.dropout)
     print(f"imported {info.arch} ({', '.join(f'{k}={v}' for k, v in info.kwargs.items())}) from {args.file} into {args.output}")
     return 0
 
 
-def _download(args: argparse.Namespace) -> int:
-    from . import download as dl
+def _add_import_weights(sub: Any) -> None:
+    w = sub.add_parser("import-weights", help="turn a reference pix2pix/CycleGAN generator .pth into an i2i file")
+    w.add_argument("file", help="e.g. latest_net_G.pth from the reference implementation")
+    w.add_argument("-o", "--output", required=True, help="i2i file to write (use with convert / Translator / export)")
+    w.add_argument("--arch", choices=["unet_256", "unet_128", "resnet_9blocks", "resnet_6blocks"], default=None,
+                   help="None: inferred from the keys and shapes")
+    w.add_argument("--norm", choices=["batch", "instance"], default=None, help="None: inferred")
+    w.add_argument("--dropout", action=argparse.BooleanOptionalAction, default=None, help="None: inferred")
+    w.set_defaults(func=_import_weights)
 
+
+
+def _download(args: argparse.Namespace) -> int:
     if args.what == "list":
-        for kind, sources in dl.catalogue().items():
+        for kind, sources in download.catalogue().items():
             print(f"{kind}s: " + ", ".join(s.key for s in sources))
         return 0
     if not args.name:
         raise ValueError(f"i2i download {args.what} needs a NAME; 'i2i download list' shows them")
     try:
         if args.what == "dataset":
-            path = dl.download_dataset(args.name, args.out or "datasets", mirror=args.mirror)
+            path = download.download_dataset(args.name, args.out or "datasets", mirror=args.mirror)
         elif args.what == "model":
-            path = dl.download_model(args.name, args.out or "models", mirror=args.mirror)
+            path = download.download_model(args.name, args.out or "models", mirror=args.mirror)
         else:
             if args.out:
                 raise ValueError("weights go to torchvision's cache, where i2i looks for them; --out does not apply")
-            path = dl.download_weights(args.name, mirror=args.mirror)
-    except dl.DownloadError as e:
+            path = download.download_weights(args.name, mirror=args.mirror)
+    except download.DownloadError as e:
         print(f"i2i download: error: {e}", file=sys.stderr)
         return 1
     print(f"downloaded {args.what} {args.name} to {path}")
     return 0
 
 
+def _add_download(sub: Any) -> None:
+    d = sub.add_parser("download", help="fetch a reference dataset, a reference pretrained generator, or weights (explicit only)")
+    d.add_argument("what", choices=["dataset", "model", "weights", "list"], help="what to fetch; 'list' shows every name")
+    d.add_argument("name", nargs="?", default=None,
+                   help="e.g. facades, horse2zebra, fid-inception (cyclegan/facades where two share a name)")
+    d.add_argument("--out", default=None, help="folder (None: datasets/ for datasets, models/ for models)")
+    d.add_argument("--mirror", default=None, metavar="URL",
+                   help="replace the scheme://host of the URLs (a local copy; or I2I_DOWNLOAD_MIRROR)")
+    d.set_defaults(func=_download)
+
+
+
 EVAL_OPTIONS = ("mode", "direction", "limit", "tile", "n", "features", "classifier")
 
 
 def _eval(args: argparse.Namespace) -> int:
-    from .config import config_from_dict
-    from .engine.checkpoint import load_checkpoint
-    from .registry import evaluation, pipeline_class
-
     pipe = pipeline_class(config_from_dict(load_checkpoint(args.checkpoint)["config"]).pipeline)
     ev = evaluation(pipe.evaluation)
     given = {k: getattr(args, k) for k in EVAL_OPTIONS if getattr(args, k) is not None}
@@ -186,6 +280,27 @@ def _eval(args: argparse.Namespace) -> int:
     if args.out:
         print(f"written: {Path(args.out) / 'metrics.json'}")
     return 0
+
+
+def _add_eval(sub: Any) -> None:
+    v = sub.add_parser("eval", help="the pipeline's own evaluation (paired: HTML page; SR: PSNR/SSIM vs bicubic; generation: FID/KID)")
+    v.add_argument("checkpoint", help="training checkpoint or export")
+    v.add_argument("--data", required=True, help="paired test folder (A/ + B/, testA/ + testB/, side-by-side AB), or HR images for SR")
+    v.add_argument("--out", default=None, help="folder for the results (page + images, or results.md) and metrics.json")
+    v.add_argument("--tile", type=positive_int, default=None, metavar="PIXELS", help="SR: tiled inference")
+    v.add_argument("--n", type=positive_int, default=None, help="generation: samples, and at most this many real images (None: 1000)")
+    v.add_argument("--features", default=None,
+                   help="generation: fid-inception (the standard FID network, comparable with papers; local weights, see "
+                        "'i2i download weights fid-inception'; the default), inception (torchvision's ImageNet weights), pixels, "
+                        "or PATH to an ONNX feature model (.pt2 / TorchScript are refused: they can run code when opened)")
+    v.add_argument("--classifier", default=None, metavar="ONNX",
+                   help="generation: an ONNX classifier of your domain ((N, C, H, W) in [-1, 1] -> (N, K) logits, classes in the "
+                        "order of the class folders) for class coverage and, for conditional models, label accuracy")
+    v.add_argument("--mode", choices=list(choices(TestMode)), default=None, help="test-time behaviour (None: the config's test.mode)")
+    v.add_argument("--direction", default=None, help="a_to_b or b_to_a for two-way models (default: the trained direction)")
+    v.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda or cuda:N")
+    v.add_argument("--limit", type=positive_int, default=None, help="evaluate at most this many pairs or images (None: all)")
+    v.set_defaults(func=_eval)
 
 
 def _int_at_least(low: int) -> Callable[[str], int]:
@@ -209,8 +324,6 @@ non_negative_int.__doc__ = "argparse type: an integer >= 0."
 
 def image_format(text: str) -> str:
     """argparse type: an image format written ``png``, ``.png`` or ``PNG`` -> ``png``."""
-    from .data.io import IMAGE_EXTENSIONS
-
     fmt = text.lower().lstrip(".")
     if "." + fmt not in IMAGE_EXTENSIONS:
         raise argparse.ArgumentTypeError(f"{text!r} is not an image format i2i writes; use one of "
@@ -219,10 +332,6 @@ def image_format(text: str) -> str:
 
 
 def _version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
-    from . import __version__
-
     try:
         torch_version = version("torch")
     except PackageNotFoundError:  # pragma: no cover - torch is a dependency
@@ -235,109 +344,12 @@ class _Help(argparse.ArgumentDefaultsHelpFormatter):
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The ``i2i`` argument parser: one sub-command per ``_add_<command>`` above."""
     p = argparse.ArgumentParser(prog="i2i", description="Image-to-image translation with GANs.", formatter_class=_Help)
     p.add_argument("--version", action="version", version=_version())
     sub = p.add_subparsers(dest="command", required=True, parser_class=_subparser_class())
-
-    t = sub.add_parser("train", help="train from a YAML config")
-    t.add_argument("config", help="YAML config, e.g. configs/pix2pix/demo.yaml")
-    t.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config value, e.g. train.steps=100")
-    t.add_argument("--resume", default=None, metavar="auto|PATH",
-                   help="continue a run: 'auto' uses <run>/checkpoints/last.pt; None starts a fresh run")
-    t.set_defaults(func=_train)
-
-    modes = ["eval", "paper"]
-    c = sub.add_parser("convert", help="translate an image or a folder tree of images")
-    c.add_argument("checkpoint", help="training checkpoint or export of a translation model")
-    c.add_argument("input", help="image file or folder (searched recursively)")
-    c.add_argument("output", help="output folder (sub-folders and names mirrored)")
-    c.add_argument("--direction", default=None, help="a_to_b or b_to_a (None: the trained direction)")
-    c.add_argument("--mode", choices=modes, default=None, help="test-time behaviour (None: the config's test.mode)")
-    c.add_argument("--ext", type=image_format, default=None, help="output format, e.g. png (None: same as input)")
-    c.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda or cuda:N")
-    c.add_argument("--tile", type=positive_int, default=None, metavar="PIXELS",
-                   help="process large images in tiles of this many input pixels (bounded memory; exact for SR nets)")
-    c.add_argument("--name", default="{stem}{ext}", help="output file name pattern with fields {stem}, {ext}, {suffix}")
-    c.add_argument("--bit-depth", choices=["same", "8", "16"], default="same", help="same: 16-bit in -> 16-bit out where the format allows")
-    c.add_argument("--batch-size", type=positive_int, default=8, help="images of equal size translated together")
-    c.add_argument("--workers", type=non_negative_int, default=None,
-                   help="background decoding processes (0: decode in the main process; None: the cores torch's threads leave free, "
-                        "at most 4)")
-    c.add_argument("--precision", choices=["fp32", "bf16", "fp16"], default="fp32", help="autocast precision (fp16 needs CUDA)")
-    c.add_argument("--skip-existing", action="store_true", help="skip inputs whose output exists (resume an interrupted run)")
-    c.add_argument("--allow-inside-input", action="store_true", help="allow an output folder inside the input folder")
-    c.add_argument("--quiet", action="store_true", help="no progress bar")
-    c.set_defaults(func=_convert)
-
-    e = sub.add_parser("export", help="write a generator-only file with its config")
-    e.add_argument("checkpoint", help="training checkpoint or export")
-    e.add_argument("-o", "--output", required=True, help="file to write (.pt; .onnx with --onnx; a folder with --safetensors)")
-    e.add_argument("--direction", default=None, help="a_to_b or b_to_a for two-way models (None: the trained direction)")
-    e.add_argument("--onnx", action="store_true", help="write ONNX (dynamic batch/height/width), checked with onnxruntime")
-    e.add_argument("--safetensors", action="store_true",
-                   help="write a model folder: config.json + model.safetensors (no pickle; Translator.from_pretrained)")
-    e.add_argument("--opset", type=positive_int, default=18, help="ONNX opset version")
-    e.add_argument("--no-ema", action="store_true", help="export the raw generator weights even if an EMA copy exists")
-    e.set_defaults(func=_export)
-
-    m = sub.add_parser("sample", help="draw images from a generation model (e.g. DCGAN)")
-    m.add_argument("checkpoint", help="training checkpoint or export of a generation model")
-    m.add_argument("out_dir", help="folder for the images")
-    m.add_argument("--n", type=positive_int, default=64, help="images (or strips with --interpolate)")
-    m.add_argument("--seed", type=int, default=0, help="the same seed draws the same images")
-    m.add_argument("--truncation", type=float, default=None, help="redraw gaussian latents beyond this magnitude")
-    m.add_argument("--label", type=int, default=None, help="class to draw (class-conditional models)")
-    m.add_argument("--interpolate", action="store_true", help="write latent interpolation strips instead")
-    m.add_argument("--steps", type=positive_int, default=8, help="images per interpolation strip")
-    m.add_argument("--arithmetic", default=None, metavar="EXPR",
-                   help="latent vector arithmetic on the samples this command draws with the same --n and --seed: "
-                        "'3,17,40 - 5,9 + 22' is mean(z3,z17,z40) - mean(z5,z9) + z22; writes arithmetic.png")
-    m.add_argument("--variants", type=positive_int, default=8, help="--arithmetic: the result and this many - 1 noisy variations")
-    m.add_argument("--format", type=image_format, default="png", help="image format of the samples (png, jpg, tif, webp, bmp)")
-    m.add_argument("--no-ema", action="store_true", help="use the raw generator weights even if an EMA copy exists")
-    m.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda or cuda:N")
-    m.set_defaults(func=_sample)
-
-    n = sub.add_parser("info", help="what a checkpoint or export holds")
-    n.add_argument("file", help="checkpoint or export")
-    n.set_defaults(func=_info)
-
-    w = sub.add_parser("import-weights", help="turn a reference pix2pix/CycleGAN generator .pth into an i2i file")
-    w.add_argument("file", help="e.g. latest_net_G.pth from the reference implementation")
-    w.add_argument("-o", "--output", required=True, help="i2i file to write (use with convert / Translator / export)")
-    w.add_argument("--arch", choices=["unet_256", "unet_128", "resnet_9blocks", "resnet_6blocks"], default=None,
-                   help="None: inferred from the keys and shapes")
-    w.add_argument("--norm", choices=["batch", "instance"], default=None, help="None: inferred")
-    w.add_argument("--dropout", action=argparse.BooleanOptionalAction, default=None, help="None: inferred")
-    w.set_defaults(func=_import_weights)
-
-    d = sub.add_parser("download", help="fetch a reference dataset, a reference pretrained generator, or weights (explicit only)")
-    d.add_argument("what", choices=["dataset", "model", "weights", "list"], help="what to fetch; 'list' shows every name")
-    d.add_argument("name", nargs="?", default=None,
-                   help="e.g. facades, horse2zebra, fid-inception (cyclegan/facades where two share a name)")
-    d.add_argument("--out", default=None, help="folder (None: datasets/ for datasets, models/ for models)")
-    d.add_argument("--mirror", default=None, metavar="URL",
-                   help="replace the scheme://host of the URLs (a local copy; or I2I_DOWNLOAD_MIRROR)")
-    d.set_defaults(func=_download)
-
-    v = sub.add_parser("eval", help="the pipeline's own evaluation (paired: HTML page; SR: PSNR/SSIM vs bicubic; generation: FID/KID)")
-    v.add_argument("checkpoint", help="training checkpoint or export")
-    v.add_argument("--data", required=True, help="paired test folder (A/ + B/, testA/ + testB/, side-by-side AB), or HR images for SR")
-    v.add_argument("--out", default=None, help="folder for the results (page + images, or results.md) and metrics.json")
-    v.add_argument("--tile", type=positive_int, default=None, metavar="PIXELS", help="SR: tiled inference")
-    v.add_argument("--n", type=positive_int, default=None, help="generation: samples, and at most this many real images (None: 1000)")
-    v.add_argument("--features", default=None,
-                   help="generation: fid-inception (the standard FID network, comparable with papers; local weights, see "
-                        "'i2i download weights fid-inception'; the default), inception (torchvision's ImageNet weights), pixels, "
-                        "or PATH to an ONNX feature model (.pt2 / TorchScript are refused: they can run code when opened)")
-    v.add_argument("--classifier", default=None, metavar="ONNX",
-                   help="generation: an ONNX classifier of your domain ((N, C, H, W) in [-1, 1] -> (N, K) logits, classes in the "
-                        "order of the class folders) for class coverage and, for conditional models, label accuracy")
-    v.add_argument("--mode", choices=modes, default=None, help="test-time behaviour (None: the config's test.mode)")
-    v.add_argument("--direction", default=None, help="a_to_b or b_to_a for two-way models (default: the trained direction)")
-    v.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda or cuda:N")
-    v.add_argument("--limit", type=positive_int, default=None, help="evaluate at most this many pairs or images (None: all)")
-    v.set_defaults(func=_eval)
+    for add in (_add_train, _add_convert, _add_export, _add_sample, _add_info, _add_import_weights, _add_download, _add_eval):
+        add(sub)
     return p
 
 
@@ -359,8 +371,6 @@ def main(argv: list[str] | None = None) -> int:
         return code
     except BrokenPipeError:
         # The reader went away (``i2i info CKPT | head``): what it read is all it wanted.
-        import os
-
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error when Python flushes stdout
         return 0
     except (ConfigError, DataError, ImageReadError, CheckpointError, FileNotFoundError, ValueError) as e:
@@ -374,10 +384,6 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"i2i {args.command}: interrupted; finished files and checkpoints are intact", file=sys.stderr)
         return 130
-    except Exception as e:
-        from .engine.trainer import TrainingDiverged
-
-        if isinstance(e, TrainingDiverged):
-            print(f"i2i {args.command}: error: {e}", file=sys.stderr)
-            return 3
-        raise
+    except TrainingDiverged as e:
+        print(f"i2i {args.command}: error: {e}", file=sys.stderr)
+        return 3

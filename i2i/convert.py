@@ -8,6 +8,7 @@ output is written atomically, so an existing output is a complete one).
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from collections.abc import Callable
@@ -17,9 +18,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 from torch.utils.data import DataLoader, Dataset
+from tqdm import tqdm
 
 from .data.io import IMAGE_EXTENSIONS, atomic_write_bytes, is_image_file, read_image, scan_images, write_image
+from .dist import die_with_parent
 
 TranslateArrays = Callable[[list[np.ndarray]], list[np.ndarray]]
 """Same-size ``(H, W[, C])`` uint8/uint16 arrays in, their translations out (e.g.
@@ -62,6 +66,74 @@ def _inside(path: Path, folder: Path) -> bool:
         return False
 
 
+def _list_inputs(src: Path, out: Path, *, allow_inside_input: bool, skipped: list[tuple[Path, str]] | None) -> tuple[list[Path], Path]:
+    """The input images of an image file, a ``.txt`` list or a folder tree, and the folder their
+    outputs mirror; refusals (missing, empty, output inside the input) before any write."""
+    if src.is_file() and src.suffix.lower() == ".txt":
+        files = []
+        for n, line in enumerate(src.read_text().splitlines(), 1):
+            line = line.strip()
+            if not line or line.startswith("#"):
+                continue
+            p = Path(line) if Path(line).is_absolute() else src.parent / line
+            if not is_image_file(p):
+                raise ValueError(f"{src}:{n}: '{line}' is not an image path ({', '.join(IMAGE_EXTENSIONS)})")
+            files.append(p)  # missing files are reported per file at conversion time
+        if not files:
+            raise FileNotFoundError(f"list '{src}' names no images")
+        base = src.parent
+    elif src.is_file():
+        if not is_image_file(src):
+            raise ValueError(f"'{src}' is not an image file ({', '.join(IMAGE_EXTENSIONS)}) or a .txt list")
+        files, base = [src], src.parent
+    else:
+        files, left_out = scan_images(src)
+        base = src
+        if skipped is not None:
+            skipped.extend(left_out)
+        if not files:
+            raise FileNotFoundError(f"folder '{src}' holds no images ({', '.join(IMAGE_EXTENSIONS)})")
+        if not allow_inside_input and _inside(out, src):
+            raise ValueError(f"output '{out}' is inside the input folder '{src}'; choose another output "
+                             "or pass allow_inside_input=True (--allow-inside-input)")
+    if not src.is_dir() and not allow_inside_input and out.resolve() in {f.resolve().parent for f in files}:
+        # A file or a list: refuse writing among the inputs themselves (next to an input image).
+        raise ValueError(f"output '{out}' is the folder of the input images; choose another output "
+                         "or pass allow_inside_input=True (--allow-inside-input)")
+    return files, base
+
+
+def _output_name(f: Path, name: str, ext: str | None) -> str:
+    """The output file name of input ``f`` by the ``name`` pattern; a plain image file name."""
+    try:
+        fname = name.format(stem=f.stem, ext=ext or f.suffix, suffix=f.suffix)
+    except (KeyError, IndexError, ValueError) as e:
+        raise ValueError(f"name={name!r} (--name) is not a valid pattern ({e}); use fields {{stem}}, {{ext}}, {{suffix}}") from None
+    if Path(fname).name != fname or fname in (".", "..") or "\\" in fname:
+        raise ValueError(f"name={name!r} (--name) gives '{fname}', which is not a plain file name: outputs stay in the "
+                         "output folder, mirroring the input's sub-folders; use a pattern without '/' or '..'")
+    if not is_image_file(fname):
+        raise ValueError(f"name={name!r} (--name) gives '{fname}', which has no image suffix; include {{ext}}")
+    return fname
+
+
+def _check_outputs(jobs: list[Job], files: list[Path], out: Path) -> None:
+    """Every output inside ``out``, none overwriting an input or another output."""
+    inputs = {f.resolve() for f in files}
+    seen: dict[Path, Path] = {}
+    for j in jobs:
+        d = j.dst.resolve()
+        if not _inside(j.dst, out):  # a symbolic link inside the output folder pointing elsewhere
+            raise ValueError(f"output '{j.dst}' would be written outside the output folder '{out}' (through a symbolic link); "
+                             "remove the link or choose another output (nothing was written)")
+        if d in inputs:
+            raise ValueError(f"output '{j.dst}' would overwrite an input image; choose an output folder outside the input")
+        if d in seen:
+            raise ValueError(f"'{seen[d]}' and '{j.src}' would both be written to '{j.dst}'; "
+                             "use name= or ext= (--name, --ext) to tell them apart")
+        seen[d] = j.src
+
+
 def plan_jobs(
     input_path: str | Path,
     output_dir: str | Path,
@@ -88,65 +160,12 @@ def plan_jobs(
         ext = ext if ext.startswith(".") else "." + ext
         if ext.lower() not in IMAGE_EXTENSIONS:
             raise ValueError(f"ext={ext!r} (--ext) is not a supported image format; use one of {', '.join(IMAGE_EXTENSIONS)}")
-    if src.is_file() and src.suffix.lower() == ".txt":
-        base = src.parent
-        files = []
-        for n, line in enumerate(src.read_text().splitlines(), 1):
-            line = line.strip()
-            if not line or line.startswith("#"):
-                continue
-            p = Path(line) if Path(line).is_absolute() else base / line
-            if not is_image_file(p):
-                raise ValueError(f"{src}:{n}: '{line}' is not an image path ({', '.join(IMAGE_EXTENSIONS)})")
-            files.append(p)  # missing files are reported per file at conversion time
-        if not files:
-            raise FileNotFoundError(f"list '{src}' names no images")
-    elif src.is_file():
-        if not is_image_file(src):
-            raise ValueError(f"'{src}' is not an image file ({', '.join(IMAGE_EXTENSIONS)}) or a .txt list")
-        files, base = [src], src.parent
-    else:
-        files, left_out = scan_images(src)
-        base = src
-        if skipped is not None:
-            skipped.extend(left_out)
-        if not files:
-            raise FileNotFoundError(f"folder '{src}' holds no images ({', '.join(IMAGE_EXTENSIONS)})")
-        if not allow_inside_input and _inside(out, src):
-            raise ValueError(f"output '{out}' is inside the input folder '{src}'; choose another output "
-                             "or pass allow_inside_input=True (--allow-inside-input)")
-    if not src.is_dir() and not allow_inside_input:
-        # A file or a list: refuse writing among the inputs themselves (next to an input image).
-        parents = {f.resolve().parent for f in files}
-        if out.resolve() in parents:
-            raise ValueError(f"output '{out}' is the folder of the input images; choose another output "
-                             "or pass allow_inside_input=True (--allow-inside-input)")
+    files, base = _list_inputs(src, out, allow_inside_input=allow_inside_input, skipped=skipped)
     jobs = []
     for f in files:
         rel = f.relative_to(base).parent if _inside(f, base) and ".." not in f.relative_to(base).parts else Path()
-        try:
-            fname = name.format(stem=f.stem, ext=ext or f.suffix, suffix=f.suffix)
-        except (KeyError, IndexError, ValueError) as e:
-            raise ValueError(f"name={name!r} (--name) is not a valid pattern ({e}); use fields {{stem}}, {{ext}}, {{suffix}}") from None
-        if Path(fname).name != fname or fname in (".", "..") or "\\" in fname:
-            raise ValueError(f"name={name!r} (--name) gives '{fname}', which is not a plain file name: outputs stay in the "
-                             "output folder, mirroring the input's sub-folders; use a pattern without '/' or '..'")
-        if not is_image_file(fname):
-            raise ValueError(f"name={name!r} (--name) gives '{fname}', which has no image suffix; include {{ext}}")
-        jobs.append(Job(f, out / rel / fname))
-    inputs = {f.resolve() for f in files}
-    seen: dict[Path, Path] = {}
-    for j in jobs:
-        d = j.dst.resolve()
-        if not _inside(j.dst, out):  # a symbolic link inside the output folder pointing elsewhere
-            raise ValueError(f"output '{j.dst}' would be written outside the output folder '{out}' (through a symbolic link); "
-                             "remove the link or choose another output (nothing was written)")
-        if d in inputs:
-            raise ValueError(f"output '{j.dst}' would overwrite an input image; choose an output folder outside the input")
-        if d in seen:
-            raise ValueError(f"'{seen[d]}' and '{j.src}' would both be written to '{j.dst}'; "
-                             "use name= or ext= (--name, --ext) to tell them apart")
-        seen[d] = j.src
+        jobs.append(Job(f, out / rel / _output_name(f, name, ext)))
+    _check_outputs(jobs, files, out)
     return jobs
 
 
@@ -189,14 +208,84 @@ def _identity(x: Any) -> Any:
 
 def default_workers() -> int:
     """Decode processes that do not compete with the model: the cores torch's threads leave
-    free, at most 4. On a 2-core machine running 2 torch threads that is 0 (decode in the main
-    process): measured 16.4 images/s against 10.7 with 2 workers fighting the convolutions."""
-    import os
-
-    import torch
-
+    free, at most 4 (on a 2-core machine running 2 torch threads, 0: decode in the main process;
+    docs/benchmarks.md has the measurement)."""
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     return max(0, min(4, cores - torch.get_num_threads()))
+
+
+def _remove_own_temp_files(jobs: list[Job]) -> None:
+    """Temporary files of writes a kill interrupted, of these jobs' outputs only."""
+    for d in {j.dst.parent for j in jobs}:
+        names = {j.dst.name for j in jobs if j.dst.parent == d}
+        if d.is_dir():
+            for tmp in d.glob(".*.tmp"):
+                if any(tmp.name.startswith(f".{n}.") for n in names):
+                    tmp.unlink(missing_ok=True)
+
+
+class _Conversion:
+    """One run of :func:`run_jobs`: groups of decoded images translated together, their writes
+    pending in a thread pool, the summary and the progress bar."""
+
+    def __init__(self, translate: TranslateArrays, todo: list[Job], summary: ConvertSummary, *, batch_size: int, bit_depth: str,
+                 progress: bool) -> None:
+        self.translate, self.todo, self.summary = translate, todo, summary
+        self.batch_size, self.bit_depth = batch_size, bit_depth
+        self.bar = tqdm(total=len(todo), unit="img", dynamic_ncols=True, file=sys.stderr, desc="convert") if progress else None
+        self.pending: list[tuple[Job, Future]] = []
+        self.group: list[tuple[int, np.ndarray]] = []
+
+    def _tick(self) -> None:
+        if self.bar is not None:
+            self.bar.update(1)
+
+    def fail(self, job: Job, why: str) -> None:
+        self.summary.failed.append((job.src, why))
+        self._tick()
+
+    def add(self, i: int, img: np.ndarray, pool: ThreadPoolExecutor) -> None:
+        """Queue decoded image ``i``: consecutive images of one size and type are translated together."""
+        if self.group and (img.shape != self.group[0][1].shape or img.dtype != self.group[0][1].dtype):
+            self.flush(pool)
+        self.group.append((i, img))
+        if len(self.group) >= self.batch_size:
+            self.flush(pool)
+        self.collect(block=False)
+
+    def flush(self, pool: ThreadPoolExecutor) -> None:
+        """Translate the queued group and hand its outputs to the writer threads."""
+        group, self.group = self.group, []
+        if not group:
+            return
+        try:
+            outs = self.translate([a for _, a in group])
+        except (TypeError, ValueError) as e:
+            for i, _ in group:
+                self.fail(self.todo[i], f"'{self.todo[i].src}': {e}")
+            return
+        for (i, _), out in zip(group, outs):
+            job = self.todo[i]
+            self.pending.append((job, pool.submit(write_output, job.dst, out, bit_depth=self.bit_depth)))
+
+    def collect(self, block: bool) -> None:
+        """Record finished writes (all of them when ``block``)."""
+        keep = []
+        for job, fut in self.pending:
+            if block or fut.done():
+                try:
+                    fut.result()
+                    self.summary.converted.append(job.dst)
+                except Exception as e:
+                    self.summary.failed.append((job.src, f"writing '{job.dst}' failed: {e}"))
+                self._tick()
+            else:
+                keep.append((job, fut))
+        self.pending = keep
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
 
 
 def run_jobs(
@@ -211,90 +300,35 @@ def run_jobs(
     failures_path: str | Path | None = None,
     ignored: list[tuple[Path, str]] | None = None,
 ) -> ConvertSummary:
-    """Convert ``jobs``. Decoding runs in ``workers`` processes (None: :func:`default_workers`), consecutive images of equal
-    size and type are translated together (up to ``batch_size``), and encoding + writing run
-    in background threads. Returns converted / skipped / failed lists and the time taken;
-    failures (with reasons) also go to ``failures_path`` when given."""
+    """Convert ``jobs``. Decoding runs in ``workers`` processes (None: :func:`default_workers`),
+    consecutive images of equal size and type are translated together (up to ``batch_size``),
+    and encoding + writing run in background threads. Returns converted / skipped / failed
+    lists and the time taken; failures (with reasons) also go to ``failures_path`` when given."""
     if batch_size < 1:
         raise ValueError(f"batch size {batch_size} must be >= 1")
     workers = default_workers() if workers is None else workers
-    ignored = list(ignored or [])
-    summary = ConvertSummary(ignored=ignored)
+    summary = ConvertSummary(ignored=list(ignored or []))
     t0 = time.perf_counter()
-    for d in {j.dst.parent for j in jobs}:  # temporary files of writes a kill interrupted (ours only)
-        names = {j.dst.name for j in jobs if j.dst.parent == d}
-        if d.is_dir():
-            for tmp in d.glob(".*.tmp"):
-                if any(tmp.name.startswith(f".{n}.") for n in names):
-                    tmp.unlink(missing_ok=True)
+    _remove_own_temp_files(jobs)
     todo: list[Job] = []
     for j in jobs:
         if skip_existing and j.dst.exists():
             summary.skipped.append(j.dst)
         else:
             todo.append(j)
-    bar = None
-    if progress:
-        from tqdm import tqdm
-
-        bar = tqdm(total=len(todo), unit="img", dynamic_ncols=True, file=sys.stderr, desc="convert")
-    from .engine.dist import die_with_parent
-
+    run = _Conversion(translate, todo, summary, batch_size=batch_size, bit_depth=bit_depth, progress=progress)
     loader = DataLoader(_Decode(todo), batch_size=None, num_workers=workers, collate_fn=_identity,
                         prefetch_factor=max(2, batch_size) if workers > 0 else None,
                         worker_init_fn=die_with_parent if workers > 0 else None)
-    pending: list[tuple[Job, Future]] = []
-    group: list[tuple[int, np.ndarray]] = []
-
-    def fail(job: Job, why: str) -> None:
-        summary.failed.append((job.src, why))
-        if bar is not None:
-            bar.update(1)
-
-    def flush(pool: ThreadPoolExecutor) -> None:
-        if not group:
-            return
-        try:
-            outs = translate([a for _, a in group])
-        except (TypeError, ValueError) as e:
-            for i, _ in group:
-                fail(todo[i], f"'{todo[i].src}': {e}")
-            group.clear()
-            return
-        for (i, _), out in zip(group, outs):
-            pending.append((todo[i], pool.submit(write_output, todo[i].dst, out, bit_depth=bit_depth)))
-        group.clear()
-
-    def collect(block: bool) -> None:
-        keep = []
-        for job, fut in pending:
-            if block or fut.done():
-                try:
-                    fut.result()
-                    summary.converted.append(job.dst)
-                except Exception as e:
-                    summary.failed.append((job.src, f"writing '{job.dst}' failed: {e}"))
-                if bar is not None:
-                    bar.update(1)
-            else:
-                keep.append((job, fut))
-        pending[:] = keep
-
     with ThreadPoolExecutor(max_workers=2) as pool:
         for i, img, err in loader:
             if err is not None:
-                fail(todo[i], err)
-                continue
-            if group and (img.shape != group[0][1].shape or img.dtype != group[0][1].dtype):
-                flush(pool)
-            group.append((i, img))
-            if len(group) >= batch_size:
-                flush(pool)
-            collect(block=False)
-        flush(pool)
-        collect(block=True)
-    if bar is not None:
-        bar.close()
+                run.fail(todo[i], err)
+            else:
+                run.add(i, img, pool)
+        run.flush(pool)
+        run.collect(block=True)
+    run.close()
     summary.seconds = time.perf_counter() - t0
     if failures_path is not None:  # (an earlier run's list no longer describes this output: replaced or removed)
         write_failures(summary, failures_path)

@@ -31,6 +31,12 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
+import torch
+from tqdm import tqdm
+
+from .compat.reference import import_reference_file
+from .hints import did_you_mean
+
 REFERENCE_HOST = "http://efrosgans.eecs.berkeley.edu"
 
 PIX2PIX_DATASETS = ("facades", "maps", "edges2shoes", "edges2handbags", "night2day")
@@ -74,8 +80,6 @@ def catalogue() -> dict[str, list[Source]]:
 
 def find_source(kind: str, name: str) -> Source:
     """The source called ``name`` (``facades``, or ``cyclegan/facades`` where two share a name)."""
-    from .hints import did_you_mean
-
     sources = catalogue()[kind]
     exact = [s for s in sources if s.key == name]
     matches = exact or [s for s in sources if s.key.split("/")[-1] == name]
@@ -132,9 +136,7 @@ def fetch(url: str, dest: Path, *, progress: bool | None = None, timeout: float 
             show = progress if progress is not None else sys.stderr.isatty()
             bar = None
             if show:
-                from tqdm import tqdm
-
-                bar = tqdm(total=total, initial=have, unit="B", unit_scale=True, desc=dest.name, file=sys.stderr)
+                        bar = tqdm(total=total, initial=have, unit="B", unit_scale=True, desc=dest.name, file=sys.stderr)
             try:
                 with open(part, "ab" if resumed else "wb") as f:
                     while chunk := response.read(1 << 16):
@@ -230,8 +232,6 @@ def download_dataset(name: str, out_dir: str | Path = "datasets", *, mirror: str
 def download_model(name: str, out_dir: str | Path = "models", *, mirror: str | None = None, progress: bool | None = None) -> Path:
     """Fetch a reference pretrained generator and import it as ``out_dir/<name>.pt`` (an i2i
     export that ``convert`` and ``Translator`` use; the downloaded ``.pth`` is deleted)."""
-    from .compat.reference import import_reference_file
-
     src = find_source("model", name)
     short = src.key.split("/")[-1]
     out = Path(out_dir)
@@ -248,8 +248,6 @@ def download_model(name: str, out_dir: str | Path = "models", *, mirror: str | N
 def download_weights(name: str, *, mirror: str | None = None, progress: bool | None = None) -> Path:
     """Fetch a weights file into torchvision's cache (``<torch hub>/checkpoints``), where i2i
     looks for it (FID Inception, torchvision Inception, VGG19)."""
-    import torch
-
     src = find_source("weights", name)
     dest = Path(torch.hub.get_dir()) / "checkpoints" / Path(src.url).name
     if dest.is_file():

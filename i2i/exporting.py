@@ -1,28 +1,21 @@
-"""Exports: a generator-only i2i file (the one writer of exports), and ONNX."""
+"""Exports: a trained generator as a generator-only i2i file or model folder (written by
+:func:`i2i.checkpoint.write_export`), or as ONNX."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from ._version import __version__
+from .checkpoint import CheckpointError, write_export
 from .config import config_to_dict
-from .engine.checkpoint import CheckpointError, save_checkpoint, save_model_folder, state_of
 from .loading import load_generator
+from .translator import Translator
 
-
-def write_export(path: str | Path, net: torch.nn.Module, *, config: dict[str, Any], pipeline: str, name: str,
-                 direction: str | None, step: int = 0, weights: str = "raw", source: str | None = None,
-                 folder: bool = False) -> Path:
-    """Atomically write a generator-only file: ``net``'s weights under ``name`` plus the config
-    (as plain data), so inference never asks the user to repeat settings. With ``folder``,
-    a model folder instead (``config.json`` + ``model.safetensors``: no pickle, shareable)."""
-    payload: dict[str, Any] = {"kind": "export", "pipeline": pipeline, "config": config, "direction": direction,
-                               "nets": {name: state_of(net)}, "step": step, "weights": weights}
-    if source is not None:
-        payload["source"] = source
-    return save_model_folder(path, payload) if folder else save_checkpoint(path, payload)
+__all__ = ["export_generator", "export_onnx", "onnx_metadata", "write_export"]
 
 
 def export_generator(checkpoint: str | Path, output: str | Path, *, direction: str | None = None, use_ema: bool = True,
@@ -43,11 +36,9 @@ def export_onnx(checkpoint: str | Path, output: str | Path, *, direction: str | 
     onnxruntime on a random input of another size and compare with PyTorch. Needs the
     ``onnx`` extra. Returns ``{"path", "max_abs_diff"}``."""
     try:
-        import onnx  # noqa: F401
+        import onnx  # noqa: F401  (an optional extra: imported when used)
     except ImportError:
         raise ImportError("ONNX export needs the onnx extra: pip install 'i2i[onnx]'") from None
-    from .translator import Translator
-
     g = load_generator(checkpoint, direction=direction)
     if g.pipeline.kind != "translation":
         raise CheckpointError(f"'{checkpoint}' is a {g.cfg.pipeline} {g.pipeline.kind} model; ONNX export covers image-to-image "
@@ -68,7 +59,7 @@ def export_onnx(checkpoint: str | Path, output: str | Path, *, direction: str | 
     tmp.replace(output)
     result: dict[str, Any] = {"path": str(output), "max_abs_diff": None}
     if check:
-        import onnxruntime as ort
+        import onnxruntime as ort  # the onnx extra
 
         x = torch.rand(2, tr.in_channels, 3 * m, m) * 2 - 1
         sess = ort.InferenceSession(str(output), providers=["CPUExecutionProvider"])
@@ -82,10 +73,6 @@ def export_onnx(checkpoint: str | Path, output: str | Path, *, direction: str | 
 def onnx_metadata(tr: Any, weights: str) -> dict[str, str]:
     """What an ONNX consumer needs to feed and read the model, stored as the file's
     ``metadata_props`` (and shown by ``i2i info``)."""
-    import json
-
-    from . import __version__
-
     return {
         "i2i_version": __version__,
         "pipeline": tr.cfg.pipeline,
@@ -103,7 +90,7 @@ def onnx_metadata(tr: Any, weights: str) -> dict[str, str]:
 
 
 def _add_onnx_metadata(path: Path, props: dict[str, str]) -> None:
-    import onnx
+    import onnx  # the onnx extra
 
     model = onnx.load(str(path))
     onnx.helper.set_model_props(model, props)

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
+from .checkpoint import CheckpointError, load_checkpoint
 from .config import config_from_dict, dump_config
-from .engine.checkpoint import load_checkpoint
 from .registry import pipeline_class
 
 
@@ -45,12 +46,8 @@ def describe(path: str | Path) -> str:
 def describe_onnx(path: str | Path) -> str:
     """Summary of an ONNX file: opset, inputs and outputs with their dynamic axes, and the
     metadata ``i2i export --onnx`` stores (value range, size multiple, direction, config)."""
-    import json
-
-    from .engine.checkpoint import CheckpointError
-
     try:
-        import onnx
+        import onnx  # the onnx extra: imported when an ONNX file is described
     except ImportError:
         raise ImportError("reading ONNX files needs the onnx extra: pip install 'i2i[onnx]'") from None
     if not Path(path).is_file():

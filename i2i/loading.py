@@ -14,8 +14,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from .checkpoint import CheckpointError, load_checkpoint, load_state_strict
 from .config import Config, config_from_dict
-from .engine.checkpoint import CheckpointError, load_checkpoint, load_state_strict
 from .registry import pipeline_class
 
 KIND_HINT = {
@@ -81,3 +81,12 @@ def untrained_generator(cfg: Config, direction: str | None = None) -> tuple[nn.M
     torch.manual_seed(cfg.seed)
     return pipe(cfg).nets[name], direction
 
+
+def init_generator(net: nn.Module, path: str | Path, *, name: str, kind: str) -> None:
+    """Load another run's raw generator weights from ``path`` into ``net`` (the config's
+    ``model.generator.init_from``, e.g. SRGAN from a pretrained SRResNet); errors name the key."""
+    try:
+        src = load_generator(path, use_ema=False, kind=kind)
+    except CheckpointError as e:
+        raise CheckpointError(f"model.generator.init_from: {e}") from None
+    load_state_strict(net, src.net.state_dict(), what=f"{name} (model.generator.init_from)", source=path)

@@ -14,14 +14,18 @@ wgangp     fake - real (+ gradient penalty)        -fake
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 
+from .checkpoint import load_state_file
 from .hints import first_line
+from .options import GANMode, choices
 
-GAN_MODES = ("vanilla", "lsgan", "hinge", "wgangp")
+GAN_MODES = choices(GANMode)
 
 
 class GANLoss:
@@ -29,16 +33,24 @@ class GANLoss:
 
     ``d_loss(real_logits, fake_logits)`` and ``g_loss(fake_logits)`` return scalar
     float32 tensors; logits are any shape (PatchGAN maps are averaged). ``r1_weight``
-    (gamma) adds the R1 penalty on real data to :meth:`discriminator_loss` in any mode.
+    (gamma) adds the R1 penalty on real data to :meth:`discriminator_loss` in any mode;
+    ``gp_weight`` weights the WGAN-GP gradient penalty (``wgangp`` mode only).
     """
 
-    def __init__(self, mode: str = "vanilla", *, r1_weight: float = 0.0) -> None:
+    def __init__(self, mode: str = "vanilla", *, r1_weight: float = 0.0, gp_weight: float = 10.0) -> None:
         if mode not in GAN_MODES:
             raise ValueError(f"gan_mode={mode!r} is not supported; choose one of {', '.join(GAN_MODES)}")
-        if r1_weight < 0:
-            raise ValueError(f"r1_weight={r1_weight} must be >= 0")
+        if r1_weight < 0 or gp_weight < 0:
+            raise ValueError(f"r1_weight={r1_weight} and gp_weight={gp_weight} must be >= 0")
         self.mode = mode
         self.r1_weight = r1_weight
+        self.gp_weight = gp_weight
+
+    @classmethod
+    def from_config(cls, loss: Any) -> GANLoss:
+        """The adversarial loss a ``loss`` config section asks for (its ``gan_mode``,
+        ``r1_weight`` and ``gp_weight``: every pipeline's :class:`~i2i.config.LossConfig` has them)."""
+        return cls(loss.gan_mode, r1_weight=loss.r1_weight, gp_weight=loss.gp_weight)
 
     def _target(self, logits: torch.Tensor, real: bool) -> torch.Tensor:
         x = logits.float()
@@ -73,11 +85,10 @@ class GANLoss:
         real: torch.Tensor,
         fake: torch.Tensor,
         *,
-        gp_weight: float = 10.0,
         scale: float = 1.0,
     ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """The whole D objective of one step: ``scale * (real term + fake term)``, plus the
-        gradient penalty in ``wgangp`` mode. ``critic`` maps ``(N, C, H, W)`` images to logits
+        gradient penalty (weighted ``gp_weight``) in ``wgangp`` mode. ``critic`` maps ``(N, C, H, W)`` images to logits
         (a conditional one is a closure holding its condition); ``fake`` is detached here, so
         this loss never reaches the generator. ``critic`` is called on ``real`` first.
         With ``r1_weight`` the R1 penalty of the same real logits is added (:func:`r1_penalty`).
@@ -94,7 +105,7 @@ class GANLoss:
             loss = loss + r1
             parts["r1"] = r1.detach()
         if self.mode == "wgangp":
-            gp = gradient_penalty(critic, real, fake, gp_weight)
+            gp = gradient_penalty(critic, real, fake, self.gp_weight)
             loss = loss + gp
             parts["gp"] = gp.detach()
         return loss, parts
@@ -165,8 +176,6 @@ def torchvision_cached_weights(file: str, *, needed_for: str, otherwise: str, ur
     torchvision's) and what else to do; i2i never downloads weights by itself (``i2i
     download`` does, when asked) and never falls back to random ones.
     """
-    import os
-
     path = os.path.join(torch.hub.get_dir(), "checkpoints", file)
     if not os.path.isfile(path):
         raise FileNotFoundError(
@@ -182,8 +191,6 @@ def vgg19_weights_path(path: str | None = None) -> str:
     Raises ``FileNotFoundError`` saying exactly which file to put where; never falls
     back to random weights (a random VGG gives a meaningless perceptual loss).
     """
-    import os
-
     if path:
         if not os.path.isfile(path):
             raise FileNotFoundError(f"loss.vgg_weights file '{path}' does not exist; download {VGG19_URL} and point loss.vgg_weights at it")
@@ -206,11 +213,9 @@ class VGGPerceptualLoss(torch.nn.Module):
         super().__init__()
         if layer not in VGG19_RELU:
             raise ValueError(f"perceptual layer {layer!r} is not one of {', '.join(VGG19_RELU)}")
-        from torchvision.models import vgg19
+        from torchvision.models import vgg19  # torchvision imports torch._dynamo (~1.5 s): only where used
 
         net = vgg19(weights=None)
-        from .engine.checkpoint import load_state_file
-
         state = load_state_file(vgg19_weights_path(weights), "the VGG19 weights (loss.vgg_weights)")
         try:
             net.load_state_dict(state)

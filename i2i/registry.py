@@ -46,9 +46,9 @@ PIPELINES: dict[str, str] = {
 
 # evaluation a pipeline declares (Pipeline.evaluation) -> "module:Evaluation"
 EVALUATIONS: dict[str, str] = {
-    "paired": "i2i.evaluate:PAIRED",
-    "super_resolution": "i2i.evaluate:SUPER_RESOLUTION",
-    "generation": "i2i.evaluate:GENERATION",
+    "paired": "i2i.evaluate.paired:PAIRED",
+    "super_resolution": "i2i.evaluate.super_resolution:SUPER_RESOLUTION",
+    "generation": "i2i.evaluate.generation:GENERATION",
 }
 
 _TABLES = {"generator": (GENERATORS, GENERATOR_PRESETS), "discriminator": (DISCRIMINATORS, DISCRIMINATOR_PRESETS)}

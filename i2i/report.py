@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import html
 import json
+import math
 import os
 from pathlib import Path
 from typing import Any
 
+import cv2
 import numpy as np
 import torch
 
@@ -32,8 +34,6 @@ def grid_image(columns: list[torch.Tensor], pad: int = 2, titles: list[str] | No
     padded to the largest) and in channels (gray is shown as RGB). ``titles`` (one per
     column) are drawn in a band above the columns, shortened to fit their width.
     """
-    import cv2
-
     n = columns[0].shape[0]
     h = max(c.shape[2] for c in columns)
     w = max(c.shape[3] for c in columns)
@@ -63,8 +63,6 @@ def read_metrics(path: str | Path) -> list[dict[str, Any]]:
 
 def _nice_ticks(lo: float, hi: float, n: int = 5) -> list[float]:
     """About ``n`` round tick values covering [lo, hi] (1, 2, 2.5 or 5 times a power of ten apart)."""
-    import math
-
     if hi <= lo:
         return [lo]
     raw = (hi - lo) / max(n, 1)

@@ -8,6 +8,7 @@ used when the checkpoint has them.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -16,7 +17,7 @@ from torch import nn
 
 from .config import Config
 from .data.io import from_tensor, write_image
-from .engine.dist import resolve_device
+from .dist import resolve_device
 from .loading import load_generator
 from .nets.dcgan import sample_latent
 
@@ -24,8 +25,6 @@ from .nets.dcgan import sample_latent
 def parse_arithmetic(expression: str) -> list[tuple[float, list[int]]]:
     """``"3,17,40 - 5,9 + 22"`` -> ``[(1.0, [3, 17, 40]), (-1.0, [5, 9]), (1.0, [22])]``: terms
     of comma-separated sample indices joined by ``+`` and ``-`` (a leading sign is allowed)."""
-    import re
-
     text = expression.replace(" ", "")
     if not text or not re.fullmatch(r"[+-]?\d+(,\d+)*([+-]\d+(,\d+)*)*", text):
         raise ValueError(f"arithmetic {expression!r}: write terms of sample indices joined by + and -, e.g. '3,17,40 - 5,9 + 22'")

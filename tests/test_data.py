@@ -2,8 +2,9 @@ import numpy as np
 import pytest
 import torch
 
-from i2i.data.datasets import DataError, EpochSampler, PairedDataset
+from i2i.data.datasets import DataError, PairedDataset
 from i2i.data.io import write_image
+from i2i.data.sampling import EpochSampler
 
 
 def _pairs(root, names, size=(40, 48)):

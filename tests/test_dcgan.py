@@ -8,12 +8,12 @@ import torch
 from conftest import assert_exact_resume, dcgan_config
 
 import i2i
+from i2i.checkpoint import CheckpointError, load_state_strict
 from i2i.cli import main
 from i2i.config import ConfigError
 from i2i.data.datasets import DataError, ImageDataset
 from i2i.data.io import read_image
-from i2i.engine.checkpoint import CheckpointError, load_state_strict
-from i2i.evaluate import _features, feature_extractor
+from i2i.evaluate import extract_features, feature_extractor
 from i2i.metrics import frechet_distance, kernel_distance
 from i2i.nets.dcgan import sample_latent
 from i2i.registry import pipeline_class
@@ -172,7 +172,7 @@ def test_feature_extractors(tmp_path, monkeypatch):
     monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "hub"))
     with pytest.raises(FileNotFoundError, match=r"inception_v3_google-0cc3c7bd.pth.*features='pixels' \(--features pixels\)"):
         feature_extractor("inception")
-    assert _features(feature_extractor("pixels"), torch.zeros(3, 1, 32, 32)).shape == (3, 64)
+    assert extract_features(feature_extractor("pixels"), torch.zeros(3, 1, 32, 32)).shape == (3, 64)
     pytest.importorskip("onnxruntime")
     pytest.importorskip("onnxscript")
     model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(16, 5)).eval()
@@ -180,7 +180,7 @@ def test_feature_extractors(tmp_path, monkeypatch):
     torch.onnx.export(model, (torch.zeros(2, 1, 4, 4),), str(tmp_path / "f.onnx"), dynamo=True, dynamic_shapes=({0: batch},),
                       external_data=False)
     x = torch.rand(3, 1, 4, 4)
-    got = _features(feature_extractor(str(tmp_path / "f.onnx")), x)
+    got = extract_features(feature_extractor(str(tmp_path / "f.onnx")), x)
     with torch.no_grad():
         assert got.shape == (3, 5) and torch.allclose(got, model(x), atol=1e-5)
     with pytest.raises(FileNotFoundError, match="onnx feature model"):
@@ -211,21 +211,21 @@ def test_dcgan_moves_generated_statistics_toward_the_real_ones(tmp_path, shapes,
                        train={"steps": 300, "log_every": 50, "ema_decay": 0.999})
     ext = feature_extractor("pixels")
     ds = ImageDataset(shapes, size=32, channels=1, train=False)
-    real = _features(ext, torch.stack([ds[i]["image"] for i in range(400)]))
+    real = extract_features(ext, torch.stack([ds[i]["image"] for i in range(400)]))
     torch.manual_seed(cfg.seed)
     before = Generator(pipeline_class("dcgan")(cfg).nets["G"], cfg, device="cpu")
-    fid_before = frechet_distance(_features(ext, before.sample(400, seed=1)), real)
+    fid_before = frechet_distance(extract_features(ext, before.sample(400, seed=1)), real)
     ckpt = i2i.train(cfg)["checkpoint"]
     raw = Generator.from_checkpoint(ckpt, device="cpu", use_ema=False)
     ema = Generator.from_checkpoint(ckpt, device="cpu")
     assert (raw.weights, ema.weights) == ("raw", "ema")
-    fid_raw = frechet_distance(_features(ext, raw.sample(400, seed=1)), real)
-    fid_ema = frechet_distance(_features(ext, ema.sample(400, seed=1)), real)
+    fid_raw = frechet_distance(extract_features(ext, raw.sample(400, seed=1)), real)
+    fid_ema = frechet_distance(extract_features(ext, ema.sample(400, seed=1)), real)
     # The strongest trivial baseline: every sample the mean real image.
     mean_image = torch.stack([ds[i]["image"] for i in range(400)]).mean(0, keepdim=True)
     with warnings.catch_warnings():  # identical samples: a singular covariance, which sqrtm warns about
         warnings.simplefilter("ignore")
-        fid_mean = frechet_distance(_features(ext, mean_image.expand(400, -1, -1, -1)), real)
+        fid_mean = frechet_distance(extract_features(ext, mean_image.expand(400, -1, -1, -1)), real)
     print(f"FID before {fid_before:.2f}, raw {fid_raw:.2f}, EMA {fid_ema:.2f}, mean image {fid_mean:.2f}")
     assert fid_raw < 0.3 * fid_before and fid_raw < fid_mean
     # EMA 0.999 with its ramp-up and re-estimated batch norms: as good as the raw weights (the

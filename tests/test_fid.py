@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from i2i import metrics
-from i2i.evaluate import FID_INCEPTION_FILE, _features_and_logits, _FIDInception, feature_extractor
+from i2i.evaluate import FID_INCEPTION_FILE, FIDInception, extract_features_and_logits, feature_extractor
 
 
 @pytest.fixture(scope="module")
@@ -17,7 +17,7 @@ def fid_weights(tmp_path_factory) -> str:
     home = tmp_path_factory.mktemp("torch-home")
     (home / "checkpoints").mkdir()
     torch.manual_seed(0)
-    torch.save(_FIDInception.architecture().state_dict(), home / "checkpoints" / FID_INCEPTION_FILE)
+    torch.save(FIDInception.architecture().state_dict(), home / "checkpoints" / FID_INCEPTION_FILE)
     return str(home)
 
 
@@ -32,7 +32,7 @@ def test_features_equal_pytorch_fid_on_the_same_weights(fid_weights, monkeypatch
     x = torch.rand(2, 3, 64, 48) * 2 - 1
     with torch.no_grad():
         expected = theirs((x + 1) / 2)[0].flatten(1)  # pytorch-fid takes [0, 1]
-    feats, logits = _features_and_logits(ours, x)
+    feats, logits = extract_features_and_logits(ours, x)
     assert feats.shape == (2, 2048) and logits.shape == (2, 1008)
     assert torch.allclose(feats, expected, atol=1e-4, rtol=1e-4)
     assert "comparable with published FIDs" in ours.description

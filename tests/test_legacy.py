@@ -12,9 +12,9 @@ import pytest
 import torch
 
 import i2i
+from i2i.checkpoint import load_checkpoint
 from i2i.cli import main
 from i2i.config import CONFIG_VERSION, config_from_dict, config_to_dict
-from i2i.engine.checkpoint import load_checkpoint
 
 LEGACY = Path(__file__).parent / "data" / "legacy_v1"
 TRANSLATORS = [("pix2pix_step2_of_4", "input_gray.png", None), ("pix2pix_export", "input_gray.png", None),

@@ -153,14 +153,14 @@ def test_small_images_are_padded_not_stretched(tmp_path):
 def test_ema_decay_ramps_up_with_the_steps_trained(tmp_path, gray2color, make_config):
     cfg = make_config(tmp_path, gray2color, train={"steps": 2, "ema_decay": 0.999})
     t = i2i.Trainer(cfg)
-    assert t.ema_decay_at(0) == 0.0  # the first update copies the weights: no random init is kept
-    assert t.ema_decay_at(300) == pytest.approx(0.5 ** (1 / 15))  # half-life: 5 % of the steps so far
-    assert t.ema_decay_at(10**6) == 0.999  # capped by train.ema_decay
+    assert t.ema.decay_at(0) == 0.0  # the first update copies the weights: no random init is kept
+    assert t.ema.decay_at(300) == pytest.approx(0.5 ** (1 / 15))  # half-life: 5 % of the steps so far
+    assert t.ema.decay_at(10**6) == 0.999  # capped by train.ema_decay
     # After 300 steps the initial weights' share in the average is below 1e-3 (with a
     # constant 0.999 it would be 0.999 ** 300 = 74 %).
     share = 1.0
     for step in range(300):
-        share *= t.ema_decay_at(step)
+        share *= t.ema.decay_at(step)
     assert share < 1e-3
 
 
@@ -178,6 +178,6 @@ def test_saved_generator_and_ema_carry_statistics_of_their_own_weights(tmp_path,
         net = copy.deepcopy(t.pipeline.nets["G"])
         net.load_state_dict(saved[part]["G"])
         rng = torch.Generator().manual_seed(cfg.seed + 7919)
-        recalibrate_batch_norm(net, (t.pipeline.generator_inputs("G", b, rng) for b in t._recalibration_batches()))
+        recalibrate_batch_norm(net, (t.pipeline.generator_inputs("G", b, rng) for b in t.recalibration.batches()))
         for k in bn_keys:
             assert torch.allclose(net.state_dict()[k], saved[part]["G"][k], atol=1e-6), (part, k)

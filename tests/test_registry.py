@@ -161,8 +161,8 @@ def test_every_pipeline_validates_with_its_own_metrics_keeps_the_best_and_resume
 
     straight, split = (example_config(name, tmp_path / sub, data_roots, val_root=val_root, **common) for sub in "ab")
     a, b = assert_exact_resume(straight, split, stop_at=2, parts=("nets", "ema"))
-    names = evaluation(pipe.evaluation).validator.metric_names(straight)
-    metric = evaluation(pipe.evaluation).validator.default_metric
+    names = evaluation(pipe.evaluation).metric_names(straight)
+    metric = evaluation(pipe.evaluation).default_metric
     records = [[json.loads(x) for x in (c.run_dir / "metrics.jsonl").read_text().splitlines()] for c in (straight, split)]
     val = [[r for r in rs if any(k.startswith("val_") for k in r)] for rs in records]
     assert [r["step"] for r in val[0]] == [1, 2, 3, 4]

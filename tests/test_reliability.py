@@ -174,7 +174,7 @@ def test_a_full_disk_names_the_path_and_keeps_finished_files(tmp_path, gray2colo
     cfg = _cfg(tmp_path, gray2color, make_config, steps=4, checkpoint_every=2)
     path = tmp_path / "cfg.yaml"
     path.write_text(dump_config(cfg))
-    import i2i.engine.checkpoint as ck
+    import i2i.checkpoint as ck
 
     real = ck.atomic_write_bytes
     calls = {"n": 0}

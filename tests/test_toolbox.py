@@ -13,7 +13,7 @@ import i2i
 from i2i.cli import main
 from i2i.config import ConfigError
 from i2i.data.datasets import ImageDataset
-from i2i.evaluate import _features, evaluate_generation, feature_extractor, generation_diagnostics, load_classifier
+from i2i.evaluate import evaluate_generation, extract_features, feature_extractor, generation_diagnostics, load_classifier
 from i2i.losses import GANLoss, r1_penalty
 from i2i.metrics import class_coverage, class_diversity, diversity, mean_pairwise_distance
 from i2i.nets.blocks import MinibatchStd, SelfAttention, init_weights
@@ -77,7 +77,7 @@ def test_minibatch_std_pulls_a_dcgan_out_of_mode_collapse_on_crisp_shapes(tmp_pa
     ext = feature_extractor("pixels")
     ds = ImageDataset(crisp_shapes, size=32, channels=1, train=False)
     real = torch.stack([ds[i]["image"] for i in range(400)])
-    fr = _features(ext, real)
+    fr = extract_features(ext, real)
     result = {}
     for group in (0, 4):
         cfg = dcgan_config(make_config, tmp_path / str(group), crisp_shapes, generator={"base_channels": 32, "latent_dim": 64},
@@ -87,7 +87,7 @@ def test_minibatch_std_pulls_a_dcgan_out_of_mode_collapse_on_crisp_shapes(tmp_pa
         fake = gen.sample(400, seed=1)
         from i2i.metrics import frechet_distance
 
-        ff = _features(ext, fake)
+        ff = extract_features(ext, fake)
         result[group] = {"diversity": diversity(ff, fr), "FID": frechet_distance(ff, fr)}
     print(f"crisp shapes, 400 steps: without minibatch std {result[0]}, with {result[4]}")
     assert result[0]["diversity"] < 0.3 < 0.5 < result[4]["diversity"]
@@ -222,7 +222,7 @@ def test_r1_keeps_the_discriminator_flat_on_real_data_and_the_generator_learns(t
     norms, fids = {}, {}
     ext = feature_extractor("pixels")
     ds = ImageDataset(shapes, size=32, channels=1, train=False)
-    real = _features(ext, torch.stack([ds[i]["image"] for i in range(400)]))
+    real = extract_features(ext, torch.stack([ds[i]["image"] for i in range(400)]))
     for gamma in (0.0, 10.0):
         cfg = dcgan_config(make_config, tmp_path / str(gamma), shapes, loss={"r1_weight": gamma},
                            discriminator={"norm": "none"}, train={"steps": 150, "log_every": 50})
@@ -230,13 +230,13 @@ def test_r1_keeps_the_discriminator_flat_on_real_data_and_the_generator_learns(t
         norms[gamma] = _real_gradient_norm(ckpt, shapes)
         from i2i.metrics import frechet_distance
 
-        fids[gamma] = frechet_distance(_features(ext, Generator.from_checkpoint(ckpt, device="cpu").sample(400, seed=1)), real)
+        fids[gamma] = frechet_distance(extract_features(ext, Generator.from_checkpoint(ckpt, device="cpu").sample(400, seed=1)), real)
         if gamma == 0.0:
             torch.manual_seed(cfg.seed)
             from i2i.registry import pipeline_class
 
             untrained = Generator(pipeline_class("dcgan")(cfg).nets["G"], cfg, device="cpu")
-            fids["untrained"] = frechet_distance(_features(ext, untrained.sample(400, seed=1)), real)
+            fids["untrained"] = frechet_distance(extract_features(ext, untrained.sample(400, seed=1)), real)
     print(f"E||grad D(real)||^2: without R1 {norms[0.0]:.4g}, with R1 (gamma 10) {norms[10.0]:.4g}; FID {fids}")
     assert norms[10.0] < 0.5 * norms[0.0]  # measured: 0.029 against 0.089
     assert fids[10.0] < 0.5 * fids["untrained"] and fids[10.0] < 1.2 * fids[0.0]
@@ -312,7 +312,7 @@ def test_the_shape_classifier_is_right_on_real_images(shapes, classifier_onnx):
     ds = ImageDataset(shapes, size=32, channels=1, train=False, labels=True)
     x = torch.stack([ds[i]["image"] for i in range(len(ds))])
     y = torch.tensor([ds[i]["label"] for i in range(len(ds))])
-    pred = _features(load_classifier(classifier_onnx), x).argmax(1)
+    pred = extract_features(load_classifier(classifier_onnx), x).argmax(1)
     assert float((pred == y).float().mean()) > 0.97  # measured: 1.0
 
 
@@ -321,12 +321,12 @@ def test_diversity_and_coverage_flag_a_collapsed_generator(shapes, classifier_on
     real = torch.stack([ds[i]["image"] for i in range(0, 400, 2)])  # both halves hold discs and squares
     other = torch.stack([ds[i]["image"] for i in range(1, 400, 2)])
     ext = feature_extractor("pixels")
-    fr = _features(ext, real)
+    fr = extract_features(ext, real)
     clf = load_classifier(classifier_onnx)
-    real_logits = _features(clf, real)
-    healthy = generation_diagnostics(other, _features(ext, other), fr, classifier=clf, real_logits=real_logits)
+    real_logits = extract_features(clf, real)
+    healthy = generation_diagnostics(other, extract_features(ext, other), fr, classifier=clf, real_logits=real_logits)
     collapsed_images = other[:1].expand(200, -1, -1, -1)  # one shape, 200 times
-    collapsed = generation_diagnostics(collapsed_images, _features(ext, collapsed_images), fr, classifier=clf,
+    collapsed = generation_diagnostics(collapsed_images, extract_features(ext, collapsed_images), fr, classifier=clf,
                                        real_logits=real_logits, fake_labels=torch.zeros(200, dtype=torch.long))
     assert 0.85 < healthy["diversity"] < 1.15 and healthy["coverage"] == 1.0
     assert collapsed["diversity"] < 1e-6 and collapsed["coverage"] == 0.5
@@ -335,7 +335,7 @@ def test_diversity_and_coverage_flag_a_collapsed_generator(shapes, classifier_on
     # One image per class: varied overall (the classes differ), collapsed within each class.
     far = int((other - other[:1]).flatten(1).norm(dim=1).argmax())  # the image least like the first
     per_class = torch.cat([other[:1].expand(100, -1, -1, -1), other[far : far + 1].expand(100, -1, -1, -1)])
-    two = generation_diagnostics(per_class, _features(ext, per_class), fr, fake_labels=torch.arange(2).repeat_interleave(100))
+    two = generation_diagnostics(per_class, extract_features(ext, per_class), fr, fake_labels=torch.arange(2).repeat_interleave(100))
     assert two["diversity"] > 0.5 and two["class_diversity"] < 1e-6
     assert "class_diversity" not in healthy  # unconditional: no classes to look within
     assert class_diversity(torch.tensor([[0.0], [2.0], [5.0], [5.0]]), torch.tensor([0, 0, 1, 1]), torch.tensor([[0.0], [1.0]])) == 1.0

@@ -5,9 +5,10 @@ import pytest
 import torch
 from conftest import assert_exact_resume
 
+from i2i.checkpoint import CheckpointError
 from i2i.config import ConfigError
-from i2i.engine.checkpoint import CheckpointError
-from i2i.engine.trainer import Trainer, TrainingDiverged, lr_lambda, train
+from i2i.engine.schedule import lr_lambda
+from i2i.engine.trainer import Trainer, TrainingDiverged, train
 from i2i.evaluate import evaluate_paired
 
 
@@ -165,7 +166,7 @@ def test_fused_adam_makes_the_same_update_up_to_rounding(tmp_path, gray2color, m
 def test_a_bare_cuda_device_means_this_process_s_gpu(monkeypatch):
     """`train.device: cuda` (no index) is cuda:<local rank>: torch.cuda.set_device refuses a
     bare 'cuda' (seen on an H100), and under torchrun each process takes its own GPU."""
-    from i2i.engine.dist import resolve_device
+    from i2i.dist import resolve_device
 
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     assert resolve_device("cuda") == torch.device("cuda", 0)

@@ -32,7 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from i2i.config import load_config  # noqa: E402
 from i2i.engine.trainer import train  # noqa: E402
-from i2i.evaluate import _features, feature_extractor  # noqa: E402
+from i2i.evaluate import extract_features, feature_extractor  # noqa: E402
 from i2i.metrics import frechet_distance, kernel_distance  # noqa: E402
 from i2i.registry import pipeline_class  # noqa: E402
 from i2i.sampler import Generator  # noqa: E402
@@ -68,11 +68,11 @@ def main() -> None:
         a.features = f"classifier {a.classifier.name}"
     else:
         ext = feature_extractor(a.features)
-        real = _features(ext, real_images)
+        real = extract_features(ext, real_images)
 
     def scores(gen: Generator) -> dict[str, float]:
         if a.classifier is None:
-            fake = _features(ext, gen.sample(a.n, seed=1))
+            fake = extract_features(ext, gen.sample(a.n, seed=1))
             return {"fid": frechet_distance(fake, real), "kid": kernel_distance(fake, real)}
         if gen.num_classes:
             per = a.n // gen.num_classes

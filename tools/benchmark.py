@@ -37,7 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from i2i.config import load_config  # noqa: E402
 from i2i.data.io import from_tensor, write_image  # noqa: E402
-from i2i.engine.dist import resolve_device  # noqa: E402
+from i2i.dist import resolve_device  # noqa: E402
 from i2i.engine.trainer import Trainer  # noqa: E402
 from i2i.registry import pipeline_class  # noqa: E402
 from i2i.translator import Translator  # noqa: E402

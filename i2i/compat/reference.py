@@ -27,7 +27,8 @@ from typing import Any
 
 import torch
 
-from ..engine.checkpoint import CheckpointError, describe_mismatch
+from ..checkpoint import CheckpointError, describe_mismatch, load_state_file, write_export
+from ..config import config_from_dict, config_to_dict
 from ..registry import build_generator
 
 ARCHS = ("unet_256", "unet_128", "resnet_9blocks", "resnet_6blocks")
@@ -175,10 +176,6 @@ def import_reference_file(file: str | Path, output: str | Path, *, arch: str | N
     the architecture inferred (or checked against ``arch`` / ``norm`` / ``dropout``).
     Batch-norm models keep the reference test script's behaviour (``test.mode: paper``).
     Returns what was recognised. Errors name the file."""
-    from ..config import config_from_dict, config_to_dict
-    from ..engine.checkpoint import load_state_file
-    from ..exporting import write_export
-
     state = load_state_file(file, "a reference generator state dict")
     try:
         net, info = import_reference_generator(state, arch=arch, norm=norm, dropout=dropout)

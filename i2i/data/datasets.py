@@ -1,4 +1,4 @@
-"""Datasets and the epoch sampler shared by every pipeline.
+"""The datasets every pipeline reads, and the data config sections beside them.
 
 Samples are dicts of float tensors in [-1, 1] plus the file name; the trainer moves
 tensors to the device and passes the dict to the pipeline.
@@ -6,20 +6,24 @@ tensors to the device and passes the dict to the pipeline.
 
 from __future__ import annotations
 
-from ..hints import first_line
-
-import math
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+import warnings
+
+import cv2
 import numpy as np
 import torch
-from torch.utils.data import Dataset, Sampler
+from PIL import Image
+from torch.utils.data import Dataset
 
 from ..config import DataConfig
+from ..hints import first_line
+from ..options import ImageSize, Pixels
 from .io import ImageReadError, list_images, read_image, to_channels, to_tensor
+from .resize import imresize
+from .sampling import sample_seed
 from .transforms import apply_paired, apply_single, paired_transform
 
 
@@ -29,8 +33,8 @@ class CropDataConfig(DataConfig):
     (random crops and ``flip`` when training, centre crops otherwise)."""
 
     preprocess: Literal["resize_and_crop", "crop", "resize", "none"] = "resize_and_crop"
-    load_size: int = 286
-    crop_size: int = 256
+    load_size: Pixels = 286
+    crop_size: Pixels = 256
     flip: bool = True
 
 
@@ -58,7 +62,7 @@ class SRDataConfig(DataConfig):
     are made with MATLAB-style bicubic unless ``lr_root`` holds them (matched by name);
     ``crop_size`` is the HR crop; ``flip`` and ``rotate`` (90 degrees) augment."""
 
-    crop_size: int = 96
+    crop_size: Pixels = 96
     lr_root: str | None = None
     flip: bool = True
     rotate: bool = False
@@ -73,7 +77,7 @@ class GenerationDataConfig(DataConfig):
     (``download: true`` fetches it: an explicit network access)."""
 
     dataset: Literal["folder", "mnist", "fashion_mnist", "cifar10"] = "folder"
-    image_size: int = 64
+    image_size: ImageSize = 64
     fit: Literal["pad", "resize"] = "pad"
     flip: bool = True
     download: bool = False
@@ -81,11 +85,6 @@ class GenerationDataConfig(DataConfig):
 
 class DataError(ValueError):
     """The data on disk does not fit what the config asks; the message names the folder or file."""
-
-
-def sample_seed(seed: int, epoch: int, index: int) -> int:
-    """Deterministic 31-bit seed for one sample's augmentation."""
-    return int(np.random.SeedSequence([seed, epoch, index]).generate_state(1)[0] & 0x7FFFFFFF)
 
 
 def _require_dir(path: Path, what: str) -> None:
@@ -253,7 +252,6 @@ class UnpairedDataset(Dataset):
     def __len__(self) -> int:
         return max(len(self.a_files), len(self.b_files))
 
-
     def __getitem__(self, key: int | tuple[int, int]) -> dict:
         epoch, index = key if isinstance(key, tuple) else (0, key)
         s = sample_seed(self.seed, epoch, index)
@@ -296,9 +294,6 @@ class SRDataset(Dataset):
         full_images: bool = False,
         seed: int = 0,
     ) -> None:
-        import warnings
-
-        from PIL import Image
 
         self.root = Path(root)
         _require_dir(self.root, "HR image folder")
@@ -341,8 +336,6 @@ class SRDataset(Dataset):
 
 
     def _lr_of(self, hr: np.ndarray, index: int) -> np.ndarray:
-        from .resize import imresize
-
         if self.lr_files is not None:
             lr = to_channels(read_image(self.lr_files[index]), self.channels)
             h, w = hr.shape[0] // self.scale, hr.shape[1] // self.scale
@@ -390,8 +383,6 @@ def _square(img: np.ndarray, size: int, fit: str = "resize") -> np.ndarray:
     black (zero) canvas, pixels untouched (28 -> 32 for MNIST / Fashion-MNIST, as the DCGAN
     example's data are used); otherwise, and for larger images, the shorter side is resized
     to ``size`` (area filter shrinking, cubic enlarging) and the centre cropped."""
-    import cv2
-
     if fit == "pad" and img.shape[0] <= size and img.shape[1] <= size:
         h, w = img.shape[:2]
         out = np.zeros((size, size, img.shape[2]), img.dtype)
@@ -444,15 +435,14 @@ class ImageDataset(Dataset):
             self.classes = classes
             self.labels = [classes.index(p.relative_to(self.root).parts[0]) if labels else 0 for p in self.files]
         else:
-            import torchvision
+            import torchvision  # torchvision imports torch._dynamo (~1.5 s): only where used
+            from torchvision.datasets.utils import extract_archive
 
             cls = getattr(torchvision.datasets, TORCHVISION_DATASETS[dataset])
             raw = self.root / TORCHVISION_DATASETS[dataset] / "raw"
             if dataset in ("mnist", "fashion_mnist") and raw.is_dir():
                 # The original files are .gz (as the Debian package and the download ship
                 # them); torchvision reads the extracted idx files: extract once.
-                from torchvision.datasets.utils import extract_archive
-
                 for gz in raw.glob("*.gz"):
                     if not gz.with_suffix("").exists():
                         extract_archive(str(gz), str(raw))
@@ -469,7 +459,6 @@ class ImageDataset(Dataset):
     def __len__(self) -> int:
         return len(self.tv) if self.tv is not None else len(self.files)
 
-
     def __getitem__(self, key: int | tuple[int, int]) -> dict:
         epoch, index = key if isinstance(key, tuple) else (0, key)
         if self.tv is not None:
@@ -481,39 +470,3 @@ class ImageDataset(Dataset):
         if self.flip and np.random.default_rng(sample_seed(self.seed, epoch, index)).random() < 0.5:
             img = img[:, ::-1]
         return {"image": to_tensor(np.ascontiguousarray(img)), "label": int(label)}
-
-
-class EpochSampler(Sampler[tuple[int, int]]):
-    """Shuffled (or ordered) ``(epoch, index)`` keys for one epoch, sharded across ranks, resumable mid-epoch.
-
-    The order of epoch ``e`` is a permutation seeded by ``(seed, e)``; rank ``r`` of ``w``
-    takes every ``w``-th index starting at ``r`` (padding by wrap-around so ranks get
-    equal counts), like ``DistributedSampler``. ``set_epoch(e, start)`` skips the first
-    ``start`` indices of this rank's share, which is how a resumed run continues with the
-    exact batch it would have seen.
-    """
-
-    def __init__(self, size: int, *, shuffle: bool = True, seed: int = 0, rank: int = 0, world_size: int = 1) -> None:
-        self.size, self.shuffle, self.seed = size, shuffle, seed
-        self.rank, self.world_size = rank, world_size
-        self.epoch, self.start = 0, 0
-        self.per_rank = math.ceil(size / world_size)
-
-    def set_epoch(self, epoch: int, start: int = 0) -> None:
-        self.epoch, self.start = epoch, start
-
-    def indices(self) -> list[int]:
-        if self.shuffle:
-            g = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
-            order = torch.randperm(self.size, generator=g).tolist()
-        else:
-            order = list(range(self.size))
-        total = self.per_rank * self.world_size
-        order += order[: total - len(order)]
-        return order[self.rank : total : self.world_size]
-
-    def __iter__(self) -> Iterator[tuple[int, int]]:
-        return iter([(self.epoch, i) for i in self.indices()[self.start :]])
-
-    def __len__(self) -> int:
-        return max(0, self.per_rank - self.start)

@@ -8,10 +8,18 @@ and the end summary, appended across resumes. Only rank 0 writes.
 
 from __future__ import annotations
 
+import json
 import sys
 import time
 from pathlib import Path
 from typing import IO, Any
+
+import torch
+from tqdm import tqdm
+
+from .._version import __version__
+from ..data.io import atomic_write_bytes
+from ..nets.blocks import count_parameters
 
 
 def format_duration(seconds: float) -> str:
@@ -46,8 +54,6 @@ class RunLog:
         self.bar = None
         self.start_step, self.t_start = initial, time.perf_counter()
         if enabled and live and getattr(self.stream, "isatty", lambda: False)():
-            from tqdm import tqdm
-
             self.bar = tqdm(total=total, initial=initial, desc=name, dynamic_ncols=True, file=self.stream)
 
     def _emit(self, line: str, *, to_stream: bool = True) -> None:
@@ -99,3 +105,68 @@ class RunLog:
         if self.file is not None:
             self.file.close()
             self.file = None
+
+
+class MetricsFile:
+    """``RUN/metrics.jsonl``: one JSON record per line (logged steps and validations), appended
+    by rank 0. A run that continues from a checkpoint trims the records written after it."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def append(self, record: dict[str, Any]) -> None:
+        with open(self.path, "a") as f:
+            f.write(json.dumps(record) + "\n")
+
+    def reset(self) -> None:
+        """A fresh start: records of a run killed before its first checkpoint go too."""
+        self.path.unlink(missing_ok=True)
+
+    def trim(self, step: int) -> int:
+        """Keep the records up to ``step`` (those written after the checkpoint a run continues
+        from are written again), dropping lines that do not parse (cut off by a kill or a full
+        disk). Returns how many lines were dropped as unreadable."""
+        if not self.path.exists():
+            return 0
+        kept, broken = [], 0
+        for ln in self.path.read_text(errors="replace").splitlines():
+            if not ln.strip():
+                continue
+            try:
+                record = json.loads(ln)
+            except json.JSONDecodeError:
+                broken += 1
+                continue
+            if isinstance(record, dict) and record.get("step", 0) <= step:
+                kept.append(ln)
+        atomic_write_bytes(self.path, ("\n".join(kept) + "\n" if kept else "").encode())
+        return broken
+
+
+def training_banner(trainer: Any) -> list[str]:
+    """The start-up lines of a :class:`~i2i.engine.trainer.Trainer`: what runs where, on what
+    data, with which nets, from where."""
+    cfg, t = trainer.cfg, trainer.cfg.train
+    threads = f" ({torch.get_num_threads()} threads)" if trainer.device.type == "cpu" else ""
+    nets = ", ".join(f"{n} {count_parameters(m):,} ({type(m).__name__})" for n, m in trainer.pipeline.nets.items())
+    length = f"{t.epochs} epochs = {trainer.total_steps} steps" if t.epochs is not None else f"{trainer.total_steps} steps"
+    lines = [
+        f"i2i {__version__}: {cfg.pipeline} run '{cfg.name}' in {trainer.run_dir}",
+        f"device {trainer.device}{threads}, precision {t.amp if t.amp != 'none' else 'fp32'}, world size {trainer.world}, "
+        f"compile {'on' if t.compile else 'off'}, channels_last {'on' if t.channels_last else 'off'}",
+        f"data: {len(trainer.dataset)} training items in {cfg.data.root}; preview from {cfg.data.val_root or cfg.data.root}; "
+        f"batch {cfg.data.batch_size} x {trainer.world} process(es), {trainer.steps_per_epoch} steps/epoch; {length}",
+        f"nets: {nets}",
+    ]
+    extras = [f"EMA of {', '.join(trainer.ema.copies)} (decay up to {t.ema_decay}, ramped)"] if trainer.ema is not None else []
+    if t.bn_recalibration_batches > 0:
+        extras.append(f"batch-norm statistics re-estimated over {t.bn_recalibration_batches} batches at each save")
+    if extras:
+        lines.append("; ".join(extras))
+    if trainer.validation.validator is not None:
+        lines.append(trainer.validation.describe(t.val_every))
+    lines.append(f"resumed from {trainer.resume_path} at step {trainer.step} (epoch {trainer.epoch})" if trainer.resume_path is not None
+                 else "fresh start")
+    if trainer.lr_changes:
+        lines.append(f"learning rates from the config, not the checkpoint: {', '.join(trainer.lr_changes)}")
+    return lines

@@ -10,6 +10,7 @@ missing, W&B not logged in) raises :class:`~i2i.config.ConfigError` before train
 
 from __future__ import annotations
 
+import importlib
 import secrets
 from pathlib import Path
 from typing import Any
@@ -57,9 +58,8 @@ def hyperparameters(cfg: Config) -> dict[str, Any]:
 
 
 def _import_extra(module: str, key: str) -> Any:
-    """The tracker's package, or a ConfigError naming ``train.<key>`` and the extra to install."""
-    import importlib
-
+    """The tracker's package (an optional extra, imported only when asked for), or a ConfigError
+    naming ``train.<key>`` and the extra to install."""
     try:
         return importlib.import_module(module)
     except ImportError:

@@ -14,12 +14,14 @@ from typing import Literal
 
 import torch
 from torch import nn
+from torch.nn.utils.parametrizations import spectral_norm as sn
 
-NORMS = ("batch", "instance", "none")
-Norm = Literal["batch", "instance", "none"]
-"""The normalisations :func:`make_norm` builds (constructors annotate ``norm`` with it, so configs are checked against it)."""
-BatchOrNone = Literal["batch", "none"]
-INITS = ("normal", "xavier", "kaiming", "orthogonal")
+from ..options import BatchOrNone, Init, Norm, TestMode, choices
+
+__all__ = ["BatchOrNone", "Norm"]  # re-exported: nets annotate their options with them
+
+NORMS = choices(Norm)
+INITS = choices(Init)
 
 
 def check_choice(name: str, value: str, choices: tuple[str, ...]) -> str:
@@ -153,8 +155,6 @@ class SelfAttention(nn.Module):
 
     def __init__(self, channels: int, *, spectral_norm: bool = False) -> None:
         super().__init__()
-        from torch.nn.utils.parametrizations import spectral_norm as sn
-
         k = max(channels // 8, 1)
 
         def conv(a: int, b: int) -> nn.Module:
@@ -233,7 +233,7 @@ def is_power_of_two(n: int) -> bool:
     return n > 0 and 2 ** int(math.log2(n)) == n
 
 
-TEST_MODES = ("eval", "paper")
+TEST_MODES = choices(TestMode)
 
 
 def set_test_mode(net: nn.Module, mode: str) -> Callable[[], None]:
@@ -300,7 +300,7 @@ def recalibrate_batch_norm(net: nn.Module, inputs: Iterable[tuple]) -> int:
 
 
 @contextlib.contextmanager
-def test_mode(*nets: nn.Module, mode: str = "eval") -> Iterator[None]:
+def inference_state(*nets: nn.Module, mode: str = "eval") -> Iterator[None]:
     """Run a block with ``nets`` in test ``mode`` (see :func:`set_test_mode`), restoring their
     training state afterwards (sample grids during training)."""
     restores = [set_test_mode(n, mode) for n in nets]

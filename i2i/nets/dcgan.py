@@ -25,12 +25,13 @@ against mode collapse), ``spectral_norm`` (D).
 from __future__ import annotations
 
 import math
-from typing import Literal
+from typing import Annotated, Literal
 
 import torch
 from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm as _sn
 
+from ..options import AttentionStride, Classes, GroupSize, ImageChannels, ImageSize, Range, Width
 from .blocks import BatchOrNone, MinibatchStd, SelfAttention, check_attention, check_choice, conv_bias, is_power_of_two, make_norm
 
 PRIORS = ("gaussian", "uniform")
@@ -66,9 +67,9 @@ class DCGANGenerator(nn.Module):
     ``prior`` is the distribution z is drawn from (:meth:`sample_latent`): part of what the
     generator is, so sampling code never has to be told it."""
 
-    def __init__(self, *, latent_dim: int = 100, out_channels: int = 3, image_size: int = 64, base_channels: int = 64,
-                 num_classes: int = 0, norm: BatchOrNone = "batch", prior: Literal["gaussian", "uniform"] = "gaussian",
-                 attention: int = 0) -> None:
+    def __init__(self, *, latent_dim: Annotated[int, Range(1, 65536)] = 100, out_channels: ImageChannels = 3,
+                 image_size: ImageSize = 64, base_channels: Width = 64, num_classes: Classes = 0, norm: BatchOrNone = "batch",
+                 prior: Literal["gaussian", "uniform"] = "gaussian", attention: AttentionStride = 0) -> None:
         super().__init__()
         check_choice("norm", norm, ("batch", "none"))
         self.prior = check_choice("prior", prior, PRIORS)
@@ -127,8 +128,9 @@ class DCGANDiscriminator(nn.Module):
     last convolution (0: none; 4 in the paper). ``conditioning`` (with ``num_classes``): how the
     label enters (see the module docstring)."""
 
-    def __init__(self, *, in_channels: int = 3, image_size: int = 64, base_channels: int = 64, num_classes: int = 0,
-                 norm: BatchOrNone = "batch", spectral_norm: bool = False, attention: int = 0, minibatch_std: int = 0,
+    def __init__(self, *, in_channels: ImageChannels = 3, image_size: ImageSize = 64, base_channels: Width = 64,
+                 num_classes: Classes = 0, norm: BatchOrNone = "batch", spectral_norm: bool = False,
+                 attention: AttentionStride = 0, minibatch_std: GroupSize = 0,
                  conditioning: Literal["concat", "projection"] = "concat") -> None:
         super().__init__()
         n = _levels(image_size)

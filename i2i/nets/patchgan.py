@@ -6,10 +6,13 @@ logits, one per overlapping patch. Sigmoids live in the losses (safe under autoc
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import torch
 from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm as _sn
 
+from ..options import AttentionStride, GroupSize, JudgedChannels, Range, Width
 from .blocks import MinibatchStd, Norm, SelfAttention, check_attention, conv_bias, make_norm
 
 
@@ -31,13 +34,13 @@ class PatchDiscriminator(nn.Module):
     def __init__(
         self,
         *,
-        in_channels: int = 6,
-        base_channels: int = 64,
-        n_layers: int = 3,
+        in_channels: JudgedChannels = 6,
+        base_channels: Width = 64,
+        n_layers: Annotated[int, Range(1, 10)] = 3,
         norm: Norm = "batch",
         spectral_norm: bool = False,
-        attention: int = 0,
-        minibatch_std: int = 0,
+        attention: AttentionStride = 0,
+        minibatch_std: GroupSize = 0,
     ) -> None:
         super().__init__()
         if n_layers < 1:
@@ -72,7 +75,8 @@ class PatchDiscriminator(nn.Module):
 class PixelDiscriminator(nn.Module):
     """1x1 PixelGAN: judges every pixel independently. Output ``(N, 1, H, W)`` logits."""
 
-    def __init__(self, *, in_channels: int = 6, base_channels: int = 64, norm: Norm = "batch", spectral_norm: bool = False) -> None:
+    def __init__(self, *, in_channels: JudgedChannels = 6, base_channels: Width = 64, norm: Norm = "batch",
+                 spectral_norm: bool = False) -> None:
         super().__init__()
         c, sn, bias = base_channels, spectral_norm, conv_bias(norm)
         self.model = nn.Sequential(

@@ -12,6 +12,7 @@ from typing import Literal
 import torch
 from torch import nn
 
+from ..options import AttentionStride, Blocks, ImageChannels, Width
 from .blocks import (
     Norm,
     Predict,
@@ -71,16 +72,16 @@ class ResnetGenerator(nn.Module):
     def __init__(
         self,
         *,
-        in_channels: int = 3,
-        out_channels: int = 3,
-        n_blocks: int = 9,
-        base_channels: int = 64,
+        in_channels: ImageChannels = 3,
+        out_channels: ImageChannels = 3,
+        n_blocks: Blocks = 9,
+        base_channels: Width = 64,
         norm: Norm = "batch",
         dropout: bool = False,
         padding: Padding = "reflect",
         upsample: Upsample = "transpose",
         predict: Predict = "image",
-        attention: int = 0,
+        attention: AttentionStride = 0,
     ) -> None:
         super().__init__()
         check_attention(attention, [2, 4], "the ResNet generator")

@@ -12,11 +12,13 @@ input size, output ``scale`` times larger.
 from __future__ import annotations
 
 import math
-from typing import Literal
+from typing import Annotated, Literal
 
 import torch
 from torch import nn
+from torch.nn.utils.parametrizations import spectral_norm as sn
 
+from ..options import Blocks, ImageChannels, Range, Width
 from .blocks import BatchOrNone, BicubicUpsample, check_choice, conv_bias, is_power_of_two, make_norm
 
 
@@ -57,11 +59,11 @@ class SRResNet(nn.Module):
     def __init__(
         self,
         *,
-        in_channels: int = 3,
-        out_channels: int = 3,
-        scale: int = 4,
-        n_blocks: int = 16,
-        base_channels: int = 64,
+        in_channels: ImageChannels = 3,
+        out_channels: ImageChannels = 3,
+        scale: Annotated[int, Range(1, 16)] = 4,
+        n_blocks: Blocks = 16,
+        base_channels: Width = 64,
         norm: BatchOrNone = "batch",
         global_skip: bool | Literal["bilinear", "bicubic"] = False,
     ) -> None:
@@ -119,13 +121,12 @@ class SRGANDiscriminator(nn.Module):
     multiple of 16).
     """
 
-    def __init__(self, *, in_channels: int = 3, base_channels: int = 64, input_size: int = 96, norm: BatchOrNone = "batch",
+    def __init__(self, *, in_channels: ImageChannels = 3, base_channels: Width = 64, input_size: Annotated[int, Range(16, 4096)] = 96,
+                 norm: BatchOrNone = "batch",
                  spectral_norm: bool = False) -> None:
         super().__init__()
         if input_size % 16:
             raise ValueError(f"input_size={input_size} must be a multiple of 16 (four stride-2 convolutions)")
-        from torch.nn.utils.parametrizations import spectral_norm as sn
-
         def conv(cin: int, cout: int, stride: int, first: bool = False) -> nn.Module:
             m = nn.Conv2d(cin, cout, 3, stride, 1, bias=first or conv_bias(norm))  # the first has no norm after it
             return sn(m) if spectral_norm else m

@@ -8,9 +8,12 @@ With ``base_channels=64`` its parameter count equals the reference exactly.
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import torch
 from torch import nn
 
+from ..options import AttentionStride, ImageChannels, Range, Width
 from .blocks import (
     Norm,
     Predict,
@@ -94,15 +97,15 @@ class UnetGenerator(nn.Module):
     def __init__(
         self,
         *,
-        in_channels: int = 3,
-        out_channels: int = 3,
-        num_downs: int = 8,
-        base_channels: int = 64,
+        in_channels: ImageChannels = 3,
+        out_channels: ImageChannels = 3,
+        num_downs: Annotated[int, Range(1, 12)] = 8,
+        base_channels: Width = 64,
         norm: Norm = "batch",
         dropout: bool = True,
         upsample: Upsample = "transpose",
         predict: Predict = "image",
-        attention: int = 0,
+        attention: AttentionStride = 0,
     ) -> None:
         super().__init__()
         if num_downs < 5:

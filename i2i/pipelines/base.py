@@ -21,6 +21,7 @@ trainer hands it a :class:`StepContext` for that.
 
 from __future__ import annotations
 
+import inspect
 from contextlib import AbstractContextManager
 from typing import Any, ClassVar, Literal, Protocol
 
@@ -29,7 +30,8 @@ from torch import nn
 
 from ..config import Config, ConfigError, DataConfig, LossConfig, NetConfig
 from ..hints import first_line
-from ..registry import build_discriminator, build_generator
+from ..nets.blocks import size_multiple
+from ..registry import build_discriminator, build_generator, resolve_net
 
 
 class StepContext(Protocol):
@@ -49,23 +51,19 @@ class StepContext(Protocol):
         (:meth:`updates`)."""
 
     def updates(self, opt_name: str) -> bool:
-        """Whether optimizer ``opt_name`` steps this iteration (``optim.n_critic``: the
-        generator side steps on every n-th iteration only)."""
+        """Whether optimizer ``opt_name`` steps this iteration: on every ``interval``-th one, as
+        its group declares (the generator side's interval is ``optim.n_critic``)."""
 
     def frozen(self, *names: str) -> AbstractContextManager[tuple[nn.Module, ...]]:
         """Freeze the named nets' parameters for the block and yield modules to call that
         do not take part in gradient synchronisation (e.g. D during the G step)."""
 
 
-def build_net(spec: NetConfig, **decided: Any) -> nn.Module:
-    """Build the network ``spec`` describes with initialised weights. ``decided`` are keyword
-    arguments the pipeline sets (its ``derived_options``, which the config loader refuses
+def net_from_spec(spec: NetConfig, **decided: Any) -> nn.Module:
+    """Build the network a config's ``spec`` describes, with initialised weights. ``decided`` are
+    keyword arguments the pipeline sets (its ``derived_options``, which the config loader refuses
     from users, or e.g. CycleGAN's swapped channels for ``G_ba``); they win over the options.
     Those the architecture does not accept are dropped, so one call serves several architectures."""
-    import inspect
-
-    from ..registry import resolve_net
-
     cls, _ = resolve_net(spec.role, spec.name)
     params = inspect.signature(cls).parameters
     kwargs = {**spec.options, **{k: v for k, v in decided.items() if k in params}}
@@ -108,6 +106,11 @@ class Pipeline:
         return next(iter(cls.directions), None)
 
     @classmethod
+    def generator_names(cls) -> set[str]:
+        """The nets inference runs (every other net is a discriminator)."""
+        return set(cls.directions.values()) | ({cls.sampled_net} if cls.sampled_net else set())
+
+    @classmethod
     def generator_name(cls, cfg: Config, direction: str | None = None) -> str:
         """The net that inference runs: the generator of ``direction`` (default: the trained
         one) for translation, ``sampled_net`` for generation. A :class:`ConfigError`-style
@@ -137,7 +140,7 @@ class Pipeline:
                 with torch.device("meta"):
                     cls.build_net(cfg, name)
             except (ValueError, TypeError, RuntimeError, KeyError) as e:
-                role = "generator" if name in set(cls.directions.values()) | {cls.sampled_net} else "discriminator"
+                role = "generator" if name in cls.generator_names() else "discriminator"
                 raise ConfigError(f"model.{role} (net {name}) cannot be built from this config: {first_line(e)}") from None
         cls._check_crop_size(cfg)
 
@@ -148,8 +151,6 @@ class Pipeline:
         d = cfg.data
         if cls.kind != "translation" or not hasattr(d, "crop_size") or getattr(d, "preprocess", "none") == "none":
             return
-        from ..nets.blocks import size_multiple
-
         for name in sorted(set(cls.directions.values()) & set(cls.nets_for(cfg))):
             with torch.device("meta"):  # shapes only: no memory, no initialisation cost
                 m = size_multiple(cls.build_net(cfg, name))
@@ -171,8 +172,21 @@ class Pipeline:
 
     # --- training hooks ---
     def param_groups(self) -> dict[str, dict[str, Any]]:
-        """Optimizer name -> ``{"params": [...], "lr": float}``."""
+        """Optimizer name -> ``{"params": [...], "lr": float, "interval": int}`` (the optimizer
+        steps on every ``interval``-th iteration; 1 when left out). Build them with
+        :meth:`generator_group` and :meth:`discriminator_group`."""
         raise NotImplementedError
+
+    def generator_group(self, *names: str) -> dict[str, Any]:
+        """An optimizer group for the generator side's nets ``names``: ``optim.lr_g``, stepping on
+        every ``optim.n_critic``-th iteration when this pipeline trains a discriminator."""
+        adversarial = any(n not in self.generator_names() for n in self.nets)
+        return {"params": [p for n in names for p in self.nets[n].parameters()], "lr": self.cfg.optim.lr_g,
+                "interval": self.cfg.optim.n_critic if adversarial else 1}
+
+    def discriminator_group(self, *names: str) -> dict[str, Any]:
+        """An optimizer group for discriminators ``names``: ``optim.lr_d``, stepping every iteration."""
+        return {"params": [p for n in names for p in self.nets[n].parameters()], "lr": self.cfg.optim.lr_d, "interval": 1}
 
     def train_step(self, batch: dict[str, Any], ctx: StepContext) -> dict[str, torch.Tensor]:
         """One iteration; returns detached scalar losses by name."""

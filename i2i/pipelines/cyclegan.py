@@ -11,7 +11,7 @@ against generated ones drawn from per-direction history pools, halved as in pix2
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any
 
 import torch
 import torch.nn.functional as F
@@ -20,8 +20,9 @@ from torch import nn
 from ..config import Config, ConfigError, LossConfig
 from ..data.datasets import UnpairedDataConfig, UnpairedDataset
 from ..losses import GANLoss
-from ..nets.blocks import test_mode
-from .base import Pipeline, StepContext, build_net
+from ..nets.blocks import inference_state
+from ..options import LossWeight, Range
+from .base import Pipeline, StepContext, net_from_spec
 from .pool import ImagePool
 
 
@@ -32,9 +33,9 @@ class CycleGANLoss(LossConfig):
     disables). ``pool_size``: history of generated images per direction shown to the
     discriminators (0 disables)."""
 
-    cycle_weight: float = 10.0
-    identity_weight: float = 0.5
-    pool_size: int = 50
+    cycle_weight: LossWeight = 10.0
+    identity_weight: LossWeight = 0.5
+    pool_size: Annotated[int, Range(0, 10**5)] = 50
 
 
 class CycleGAN(Pipeline):
@@ -70,7 +71,7 @@ class CycleGAN(Pipeline):
     def __init__(self, cfg: Config) -> None:
         loss = cfg.loss
         super().__init__(cfg)
-        self.gan = GANLoss(loss.gan_mode, r1_weight=loss.r1_weight)
+        self.gan = GANLoss.from_config(loss)
         self.pools = {"a": ImagePool(loss.pool_size, seed=cfg.seed * 2 + 1), "b": ImagePool(loss.pool_size, seed=cfg.seed * 2 + 2)}
 
     @classmethod
@@ -78,11 +79,11 @@ class CycleGAN(Pipeline):
         g = cfg.model.generator
         a_ch, b_ch = g.arg("in_channels"), g.arg("out_channels")
         if name == "G_ab":
-            return build_net(g)
+            return net_from_spec(g)
         if name == "G_ba":
-            return build_net(g, in_channels=b_ch, out_channels=a_ch)
+            return net_from_spec(g, in_channels=b_ch, out_channels=a_ch)
         if name in ("D_a", "D_b"):
-            return build_net(cfg.model.discriminator, in_channels=a_ch if name == "D_a" else b_ch)
+            return net_from_spec(cfg.model.discriminator, in_channels=a_ch if name == "D_a" else b_ch)
         raise KeyError(f"cyclegan has no net {name!r}; it has {', '.join(cls.net_names)}")
 
     @classmethod
@@ -102,11 +103,7 @@ class CycleGAN(Pipeline):
         )
 
     def param_groups(self) -> dict[str, dict[str, Any]]:
-        o, n = self.cfg.optim, self.nets
-        return {
-            "G": {"params": [*n["G_ab"].parameters(), *n["G_ba"].parameters()], "lr": o.lr_g},
-            "D": {"params": [*n["D_a"].parameters(), *n["D_b"].parameters()], "lr": o.lr_d},
-        }
+        return {"G": self.generator_group("G_ab", "G_ba"), "D": self.discriminator_group("D_a", "D_b")}
 
     def train_step(self, batch: dict[str, Any], ctx: StepContext) -> dict[str, torch.Tensor]:
         real_a, real_b = batch["a"], batch["b"]
@@ -139,7 +136,7 @@ class CycleGAN(Pipeline):
         loss_d = torch.zeros((), device=real_a.device)
         for name, D, real, fake in (("D_a", D_a, real_a, pooled_a), ("D_b", D_b, real_b, pooled_b)):
             with ctx.autocast():
-                d_loss, parts = self.gan.discriminator_loss(D, real, fake, gp_weight=loss.gp_weight, scale=0.5)
+                d_loss, parts = self.gan.discriminator_loss(D, real, fake, scale=0.5)
             for extra in ("gp", "r1"):
                 if extra in parts:
                     logs[f"{name}_{extra}"] = parts[extra]
@@ -158,7 +155,7 @@ class CycleGAN(Pipeline):
     @torch.no_grad()
     def sample(self, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
         G_ab, G_ba = self.nets["G_ab"], self.nets["G_ba"]
-        with test_mode(G_ab, G_ba, mode=self.cfg.test.mode):
+        with inference_state(G_ab, G_ba, mode=self.cfg.test.mode):
             real_a, real_b = batch["a"], batch["b"]
             fake_b, fake_a = G_ab(real_a), G_ba(real_b)
             return {"real_a": real_a, "fake_b": fake_b, "rec_a": G_ba(fake_b), "real_b": real_b, "fake_a": fake_a, "rec_b": G_ab(fake_a)}

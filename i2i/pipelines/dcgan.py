@@ -16,9 +16,9 @@ from torch import nn
 from ..config import Config, ConfigError, LossConfig
 from ..data.datasets import GenerationDataConfig, ImageDataset
 from ..losses import GANLoss
-from ..nets.blocks import test_mode
+from ..nets.blocks import inference_state
 from ..nets.dcgan import sample_latent
-from .base import Pipeline, StepContext, build_net
+from .base import Pipeline, StepContext, net_from_spec
 
 
 class DCGAN(Pipeline):
@@ -49,7 +49,7 @@ class DCGAN(Pipeline):
 
     def __init__(self, cfg: Config) -> None:
         super().__init__(cfg)
-        self.gan = GANLoss(cfg.loss.gan_mode, r1_weight=cfg.loss.r1_weight)
+        self.gan = GANLoss.from_config(cfg.loss)
         g = self.nets["G"]
         self.latent_dim, self.num_classes, self.prior = g.latent_dim, g.num_classes, g.prior
         gen = torch.Generator().manual_seed(cfg.seed + 12345)
@@ -60,9 +60,9 @@ class DCGAN(Pipeline):
     def build_net(cls, cfg: Config, name: str) -> nn.Module:
         g, size = cfg.model.generator, cfg.data.image_size
         if name == "G":
-            return build_net(g, image_size=size)
+            return net_from_spec(g, image_size=size)
         if name == "D":
-            return build_net(cfg.model.discriminator, in_channels=g.arg("out_channels"), image_size=size,
+            return net_from_spec(cfg.model.discriminator, in_channels=g.arg("out_channels"), image_size=size,
                              num_classes=g.arg("num_classes"))
         raise KeyError(f"dcgan has no net {name!r}; it has G, D")
 
@@ -74,9 +74,7 @@ class DCGAN(Pipeline):
                             fit=d.fit)
 
     def param_groups(self) -> dict[str, dict[str, Any]]:
-        o = self.cfg.optim
-        return {"G": {"params": list(self.nets["G"].parameters()), "lr": o.lr_g},
-                "D": {"params": list(self.nets["D"].parameters()), "lr": o.lr_d}}
+        return {"G": self.generator_group("G"), "D": self.discriminator_group("D")}
 
     def train_step(self, batch: dict[str, Any], ctx: StepContext) -> dict[str, torch.Tensor]:
         real = batch["image"]
@@ -86,7 +84,7 @@ class DCGAN(Pipeline):
             fake = ctx.module("G")(z, labels)
         D = ctx.module("D")
         with ctx.autocast():
-            loss_d, parts = self.gan.discriminator_loss(lambda x: D(x, labels), real, fake, gp_weight=self.cfg.loss.gp_weight)
+            loss_d, parts = self.gan.discriminator_loss(lambda x: D(x, labels), real, fake)
         logs = {f"D_{k}": v for k, v in parts.items()}
         ctx.backward_step("D", loss_d)
         with ctx.frozen("D") as (D_frozen,), ctx.autocast():
@@ -104,7 +102,7 @@ class DCGAN(Pipeline):
     def sample(self, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
         G = self.nets["G"]
         device = next(G.parameters()).device
-        with test_mode(G):
+        with inference_state(G):
             imgs = G(self.fixed_z.to(device), self.fixed_labels.to(device) if self.num_classes else None)
         cols = 8  # an 8x8 grid; column c holds class c % num_classes (conditional models)
         return {(f"#{c} c{c % self.num_classes}" if self.num_classes else f"#{c}"): imgs[c::cols] for c in range(cols)}

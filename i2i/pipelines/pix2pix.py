@@ -18,15 +18,16 @@ from torch import nn
 from ..config import Config, LossConfig
 from ..data.datasets import PairedDataConfig, PairedDataset
 from ..losses import GANLoss
-from ..nets.blocks import test_mode
-from .base import Pipeline, StepContext, build_net
+from ..nets.blocks import inference_state
+from ..options import LossWeight
+from .base import Pipeline, StepContext, net_from_spec
 
 
 @dataclass
 class Pix2PixLoss(LossConfig):
     """pix2pix objective: adversarial (``gan_mode``) + ``l1_weight`` x L1 to the target (100 in the paper)."""
 
-    l1_weight: float = 100.0
+    l1_weight: LossWeight = 100.0
 
 
 class Pix2Pix(Pipeline):
@@ -49,15 +50,15 @@ class Pix2Pix(Pipeline):
 
     def __init__(self, cfg: Config) -> None:
         super().__init__(cfg)
-        self.gan = GANLoss(cfg.loss.gan_mode, r1_weight=cfg.loss.r1_weight)
+        self.gan = GANLoss.from_config(cfg.loss)
 
     @classmethod
     def build_net(cls, cfg: Config, name: str) -> nn.Module:
         g = cfg.model.generator
         if name == "G":
-            return build_net(g)
+            return net_from_spec(g)
         if name == "D":
-            return build_net(cfg.model.discriminator, in_channels=g.arg("in_channels") + g.arg("out_channels"))
+            return net_from_spec(cfg.model.discriminator, in_channels=g.arg("in_channels") + g.arg("out_channels"))
         raise KeyError(f"pix2pix has no net {name!r}; it has {', '.join(cls.net_names)}")
 
     @classmethod
@@ -78,11 +79,7 @@ class Pix2Pix(Pipeline):
         )
 
     def param_groups(self) -> dict[str, dict[str, Any]]:
-        o = self.cfg.optim
-        return {
-            "G": {"params": list(self.nets["G"].parameters()), "lr": o.lr_g},
-            "D": {"params": list(self.nets["D"].parameters()), "lr": o.lr_d},
-        }
+        return {"G": self.generator_group("G"), "D": self.discriminator_group("D")}
 
     def train_step(self, batch: dict[str, Any], ctx: StepContext) -> dict[str, torch.Tensor]:
         real_a, real_b = batch["input"], batch["target"]
@@ -94,8 +91,7 @@ class Pix2Pix(Pipeline):
         # learns at half G's rate (as in the reference). With wgangp the penalty is applied,
         # unlike the reference code where it is defined but unused.
         with ctx.autocast():
-            loss_d, parts = self.gan.discriminator_loss(lambda x: D(torch.cat([real_a, x], 1)), real_b, fake_b,
-                                                        gp_weight=self.cfg.loss.gp_weight, scale=0.5)
+            loss_d, parts = self.gan.discriminator_loss(lambda x: D(torch.cat([real_a, x], 1)), real_b, fake_b, scale=0.5)
         ctx.backward_step("D", loss_d)
         logs = {f"D_{k}": v for k, v in parts.items()}
 
@@ -112,6 +108,6 @@ class Pix2Pix(Pipeline):
 
     @torch.no_grad()
     def sample(self, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
-        with test_mode(self.nets["G"], mode=self.cfg.test.mode):
+        with inference_state(self.nets["G"], mode=self.cfg.test.mode):
             out = self.nets["G"](batch["input"])
         return {"input": batch["input"], "output": out, "target": batch["target"]}

@@ -21,8 +21,9 @@ from ..config import Config, ConfigError, LossConfig
 from ..data.datasets import SRDataConfig, SRDataset
 from ..data.resize import imresize
 from ..losses import GANLoss, VGGPerceptualLoss
-from ..nets.blocks import test_mode
-from .base import Pipeline, StepContext, build_net
+from ..nets.blocks import inference_state
+from ..options import LossWeight
+from .base import Pipeline, StepContext, net_from_spec
 
 
 @dataclass
@@ -32,11 +33,11 @@ class SRGANLoss(LossConfig):
     + ``adversarial_weight`` x GAN loss (0: plain SRResNet training, no discriminator)."""
 
     pixel_loss: Literal["mse", "l1"] = "mse"
-    pixel_weight: float = 1.0
-    perceptual_weight: float = 0.0
+    pixel_weight: LossWeight = 1.0
+    perceptual_weight: LossWeight = 0.0
     perceptual_layer: str = "relu5_4"
     vgg_weights: str | None = None
-    adversarial_weight: float = 1e-3
+    adversarial_weight: LossWeight = 1e-3
 
 
 class SRGAN(Pipeline):
@@ -78,7 +79,7 @@ class SRGAN(Pipeline):
         loss = cfg.loss
         self.adversarial = loss.adversarial_weight > 0
         super().__init__(cfg)
-        self.gan = GANLoss(loss.gan_mode, r1_weight=loss.r1_weight)
+        self.gan = GANLoss.from_config(loss)
         self.perceptual = None
         if loss.perceptual_weight > 0:
             try:
@@ -94,9 +95,10 @@ class SRGAN(Pipeline):
     @classmethod
     def build_net(cls, cfg: Config, name: str) -> nn.Module:
         if name == "G":
-            return build_net(cfg.model.generator)
+            return net_from_spec(cfg.model.generator)
         if name == "D":
-            return build_net(cfg.model.discriminator, in_channels=cfg.model.generator.arg("out_channels"), input_size=cfg.data.crop_size)
+            return net_from_spec(cfg.model.discriminator, in_channels=cfg.model.generator.arg("out_channels"),
+                                 input_size=cfg.data.crop_size)
         raise KeyError(f"srgan has no net {name!r}; it has G, D")
 
     @classmethod
@@ -106,10 +108,9 @@ class SRGAN(Pipeline):
                          train=train, flip=d.flip, rotate=d.rotate, lr_root=d.lr_root if root is None else None, seed=cfg.seed)
 
     def param_groups(self) -> dict[str, dict[str, Any]]:
-        o = self.cfg.optim
-        groups = {"G": {"params": list(self.nets["G"].parameters()), "lr": o.lr_g}}
+        groups = {"G": self.generator_group("G")}
         if self.adversarial:
-            groups["D"] = {"params": list(self.nets["D"].parameters()), "lr": o.lr_d}
+            groups["D"] = self.discriminator_group("D")
         return groups
 
     def train_step(self, batch: dict[str, Any], ctx: StepContext) -> dict[str, torch.Tensor]:
@@ -120,7 +121,7 @@ class SRGAN(Pipeline):
         logs: dict[str, torch.Tensor] = {}
         if self.adversarial:
             with ctx.autocast():
-                loss_d, parts = self.gan.discriminator_loss(ctx.module("D"), hr, sr, gp_weight=loss.gp_weight)
+                loss_d, parts = self.gan.discriminator_loss(ctx.module("D"), hr, sr)
             ctx.backward_step("D", loss_d)
             logs.update({f"D_{k}": v for k, v in parts.items()})
 
@@ -145,7 +146,7 @@ class SRGAN(Pipeline):
 
     @torch.no_grad()
     def sample(self, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
-        with test_mode(self.nets["G"], mode=self.cfg.test.mode):
+        with inference_state(self.nets["G"], mode=self.cfg.test.mode):
             sr = self.nets["G"](batch["input"]).clamp(-1, 1)
         bicubic = imresize(batch["input"], float(self.scale_of(self.cfg))).clamp(-1, 1)
         return {"bicubic": bicubic, "output": sr, "target": batch["target"]}

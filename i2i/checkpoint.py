@@ -13,17 +13,24 @@ under the final name.
 from __future__ import annotations
 
 import io
+import json
+import shutil
+import tempfile
 from pathlib import Path
 from typing import Any
 
 import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
 
-from ..data.io import atomic_write_bytes
-from ..hints import first_line
+from ._version import __version__
+from .config import ConfigError, migrate
+from .data.io import atomic_write_bytes
+from .hints import first_line
 
 FORMAT = "i2i-checkpoint"
 FORMAT_VERSION = 2
-# Format 1 (i2i up to c9b2b16) holds a version-1 config (no "version" key); format 2 tags it.
+# Format 1 (the first release) holds a version-1 config (no "version" key); format 2 tags it.
 
 
 class CheckpointError(ValueError):
@@ -32,8 +39,6 @@ class CheckpointError(ValueError):
 
 def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> Path:
     """Atomically write ``payload`` (plus format tags) to ``path``."""
-    from .. import __version__
-
     data = {"format": FORMAT, "format_version": FORMAT_VERSION, "i2i_version": __version__, **payload}
     buf = io.BytesIO()
     torch.save(data, buf)
@@ -51,14 +56,6 @@ def save_model_folder(folder: str | Path, payload: dict[str, Any]) -> Path:
     config and what the weights are, plain JSON) and ``model.safetensors`` (the weights;
     no pickle, so loading runs no code). The folder is assembled beside the target and
     renamed into place: a kill leaves the previous folder (or none), never half of one."""
-    import json
-    import shutil
-    import tempfile
-
-    from safetensors.torch import save_file
-
-    from .. import __version__
-
     folder = Path(folder)
     replaceable = folder.is_dir() and ((folder / MODEL_CONFIG).is_file() or not any(folder.iterdir()))
     if folder.exists() and not replaceable:  # never replace a folder of other things
@@ -86,11 +83,6 @@ def save_model_folder(folder: str | Path, payload: dict[str, Any]) -> Path:
 
 
 def _load_model_folder(folder: Path) -> dict[str, Any]:
-    import json
-
-    from safetensors import SafetensorError
-    from safetensors.torch import load_file
-
     cfg_path, weights = folder / MODEL_CONFIG, folder / MODEL_WEIGHTS
     if not cfg_path.is_file() or not weights.is_file():
         raise CheckpointError(f"'{folder}' is a folder but not an i2i model folder (it needs {MODEL_CONFIG} and {MODEL_WEIGHTS}, "
@@ -124,8 +116,6 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
         data = _load_file(path, map_location)
     if not isinstance(data.get("config"), dict) or not isinstance(data.get("nets"), dict):
         raise CheckpointError(f"'{path}' is an i2i file without a config or nets; it is damaged: use another checkpoint")
-    from ..config import ConfigError, migrate
-
     version = data["config"].get("version", 1 if data.get("format_version", 1) < 2 else 2)
     try:
         data["config"] = migrate(data["config"], version)
@@ -169,6 +159,33 @@ def load_state_file(path: str | Path, what: str) -> dict[str, torch.Tensor]:
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise CheckpointError(f"'{path}' holds a {type(state).__name__}, not a state dict of tensors; {what} is expected")
     return state
+
+
+def write_export(path: str | Path, net: torch.nn.Module, *, config: dict[str, Any], pipeline: str, name: str,
+                 direction: str | None, step: int = 0, weights: str = "raw", source: str | None = None,
+                 folder: bool = False) -> Path:
+    """Atomically write a generator-only file (the one writer of exports): ``net``'s weights
+    under ``name`` plus the config (as plain data), so inference never asks the user to repeat
+    settings. With ``folder``, a model folder instead (``config.json`` + ``model.safetensors``:
+    no pickle, shareable)."""
+    payload: dict[str, Any] = {"kind": "export", "pipeline": pipeline, "config": config, "direction": direction,
+                               "nets": {name: state_of(net)}, "step": step, "weights": weights}
+    if source is not None:
+        payload["source"] = source
+    return save_model_folder(path, payload) if folder else save_checkpoint(path, payload)
+
+
+def non_finite_keys(states: dict[str, dict[str, torch.Tensor]]) -> list[str]:
+    """``"<net>.<key>"`` of every floating-point tensor holding a NaN or an infinity, for
+    ``states`` (net name -> state dict); one host synchronisation for all of them."""
+    names, flags = [], []
+    for net, state in states.items():
+        for key, t in state.items():
+            if t.is_floating_point():
+                names.append(f"{net}.{key}")
+                flags.append(torch.isfinite(t).all())
+    finite = torch.stack(flags).cpu().tolist() if flags else []
+    return [n for n, ok in zip(names, finite) if not ok]
 
 
 def state_of(net: torch.nn.Module) -> dict[str, torch.Tensor]:

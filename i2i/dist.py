@@ -6,7 +6,11 @@ everything here degrades to a single process of rank 0.
 
 from __future__ import annotations
 
+import ctypes
 import os
+import signal
+import threading
+import time
 
 import torch
 import torch.distributed as dist
@@ -78,15 +82,9 @@ def die_with_parent(worker_id: int = 0) -> None:
     (when nobody would tell it, and its queue's feeder thread could block its exit forever).
     On Linux the kernel sends SIGKILL at once (``PR_SET_PDEATHSIG``); everywhere a daemon
     thread also polls the parent pid."""
-    import signal
-    import threading
-    import time
-
     del worker_id
     parent = os.getppid()
     try:
-        import ctypes
-
         libc = ctypes.CDLL("libc.so.6", use_errno=True)
         libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
     except (OSError, AttributeError):

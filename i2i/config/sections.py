@@ -1,0 +1,216 @@
+"""The config dataclasses: the shared sections (``optim``, ``schedule``, ``train``, ``test``),
+the bases of the pipeline-owned ``data`` and ``loss`` sections, networks and the whole run.
+
+Numeric fields declare their allowed range in their annotation (:class:`i2i.options.Range`);
+the loader checks every value against it.
+"""
+
+from __future__ import annotations
+
+import inspect
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from ..options import Amp, GANMode, Init, LossWeight, Range, TestMode
+from ..registry import resolve_net
+
+CONFIG_VERSION = 2
+
+Steps = Annotated[int, Range(1, None)]
+"""A positive number of steps (an interval of logging, sampling, saving)."""
+Seed = Annotated[int, Range(0, 2**63 - 1)]
+
+
+class ConfigError(ValueError):
+    """A config value or key is wrong; the message names the key path and what to do."""
+
+
+@dataclass
+class OptimConfig:
+    """Adam for every optimizer the pipeline declares (the generator side at ``lr_g``, the
+    discriminator side at ``lr_d``). ``fused``: one fused kernel per step for all parameters
+    instead of the multi-tensor loop (the same update up to float rounding; off by default so
+    that runs repeat earlier runs' trajectories; see docs/benchmarks.md for where it is faster).
+
+    ``n_critic``: discriminator updates per generator update (WGAN's 5; 1: alternate). The
+    generator's optimizer steps on every ``n_critic``-th iteration only; each iteration still
+    draws a new batch for D. Two time-scales (TTUR, Heusel et al. 2017): a larger ``lr_d``
+    than ``lr_g`` (e.g. 4e-4 and 1e-4) instead of, or with, ``n_critic``."""
+
+    lr_g: Annotated[float, Range(0, 1, low_open=True)] = 2e-4
+    lr_d: Annotated[float, Range(0, 1, low_open=True)] = 2e-4
+    beta1: Annotated[float, Range(0, 1, high_open=True)] = 0.5
+    beta2: Annotated[float, Range(0, 1, high_open=True)] = 0.999
+    weight_decay: Annotated[float, Range(0, 1)] = 0.0
+    fused: bool = False
+    n_critic: Annotated[int, Range(1, 100)] = 1
+
+
+@dataclass
+class ScheduleConfig:
+    """Learning-rate schedule: the rate of each step is a function of the step
+    (:func:`i2i.engine.schedule.lr_factor`).
+
+    ``linear``: constant for ``decay_start`` then linear to zero at the end of training;
+    ``step``: times ``gamma`` every ``step_size``; ``cosine``: cosine to zero;
+    ``constant``. ``decay_start`` and ``step_size`` count epochs when ``train.epochs`` is
+    set, else steps."""
+
+    policy: Literal["constant", "linear", "step", "cosine"] = "linear"
+    decay_start: Annotated[int, Range(0, None)] = 100
+    step_size: Annotated[int, Range(1, None)] = 50
+    gamma: Annotated[float, Range(0, 1, low_open=True)] = 0.1
+
+
+@dataclass
+class TrainConfig:
+    """Training length is ``epochs`` or ``steps`` (exactly one). ``amp`` applies on CUDA
+    (``bf16`` also on CPU); ``fp16`` uses a gradient scaler. ``ema_decay`` > 0 keeps an
+    exponential moving average of the generator's weights (its half-life ramps up as 5 % of
+    the steps so far, up to ``ema_decay``), saved in checkpoints and used for
+    inference and sampling when present. ``bn_recalibration_batches``: before every save,
+    the batch-norm statistics of the inference generators (and their EMA copies) are
+    re-estimated for the current weights over this many training batches (0: keep the
+    running averages, which lag the weights).
+
+    Validation: every ``val_every`` steps (0: never) and at the end, the pipeline's own
+    metrics (its evaluation's metric list: paired translation L1 / PSNR / SSIM against
+    targets; super-resolution PSNR / SSIM on Y and RGB; generation FID / KID / IS and the
+    mode-collapse diagnostics on ``val_features``, with class coverage by the ONNX classifier
+    ``val_classifier``) are measured on up to ``val_limit`` items (null: all) of
+    ``data.val_root`` for the inference generators (EMA when kept), logged, and
+    ``checkpoints/best.pt`` keeps the best step by ``val_metric`` (default: the evaluation's
+    first metric, e.g. PSNR or FID).
+
+    Trackers (rank 0, see :mod:`i2i.engine.trackers`): ``tensorboard`` writes ``RUN/tensorboard``;
+    ``wandb`` logs to the Weights & Biases project ``wandb_project`` (``WANDB_MODE=offline``
+    keeps it local). Both get grouped scalars, sample grids, the config and hyper-parameters."""
+
+    epochs: Annotated[int, Range(1, 10**7)] | None = 200
+    steps: Annotated[int, Range(1, 10**10)] | None = None
+    device: str = "auto"
+    amp: Amp = "none"
+    compile: bool = False
+    channels_last: bool = False
+    log_every: Steps = 50
+    sample_every: Steps = 500
+    checkpoint_every: Steps = 1000
+    keep_checkpoints: Annotated[int, Range(0, 10**6)] = 0
+    tensorboard: bool = False
+    wandb: bool = False
+    wandb_project: str = "i2i"
+    progress: bool = True
+    deterministic: bool = False
+    ema_decay: Annotated[float, Range(0, 1, high_open=True)] = 0.0
+    bn_recalibration_batches: Annotated[int, Range(0, 10**5)] = 32
+    val_every: Annotated[int, Range(0, None)] = 0
+    val_metric: str | None = None
+    val_limit: Annotated[int, Range(1, None)] | None = 100
+    val_features: str = "fid-inception"
+    val_classifier: str | None = None
+
+
+@dataclass
+class TestConfig:
+    """``mode``: ``eval`` (running statistics, no dropout) or ``paper`` (pix2pix test time:
+    batch statistics and dropout on, as in the paper)."""
+
+    __test__ = False  # not a test class (pytest collects Test* names from modules that import it)
+
+    mode: TestMode = "eval"
+
+
+@dataclass
+class DataConfig:
+    """What every pipeline's data section has; pipelines declare subclasses with their own keys.
+    ``val_root``: held-out data for the preview grid (the training folder otherwise) and
+    for validation (``train.val_every``)."""
+
+    root: str = ""
+    val_root: str | None = None
+    batch_size: Annotated[int, Range(1, 65536)] = 1
+    num_workers: Annotated[int, Range(0, 256)] = 2
+
+
+@dataclass
+class LossConfig:
+    """What every adversarial objective has; pipelines declare subclasses with their terms.
+
+    ``gan_mode``: vanilla (non-saturating BCE on logits), lsgan, hinge, wgangp (with the
+    gradient penalty weighted ``gp_weight``). ``r1_weight``: gamma of the R1 penalty on real
+    images, in any mode (0: off; Mescheder et al. 2018 use 10, StyleGAN2 0.01-100 by
+    resolution; see :func:`i2i.losses.r1_penalty`)."""
+
+    gan_mode: GANMode = "vanilla"
+    gp_weight: LossWeight = 10.0
+    r1_weight: LossWeight = 0.0
+
+
+@dataclass
+class NetConfig:
+    """A network: a registered ``name`` (architecture or preset), its weight ``init``, and
+    ``options``: keyword arguments for the architecture's constructor (validated against it).
+
+    ``init_from`` (generators only): a checkpoint whose generator initialises this one
+    (e.g. SRGAN from a pretrained SRResNet). In YAML the options sit beside ``name``:
+    ``generator: {name: unet_256, norm: instance}``."""
+
+    name: str
+    role: Literal["generator", "discriminator"] = "generator"
+    init: Init = "normal"
+    init_gain: Annotated[float, Range(0, 100, low_open=True)] = 0.02
+    init_from: str | None = None
+    options: dict[str, Any] = field(default_factory=dict)
+
+    def arg(self, key: str) -> Any:
+        """The value the constructor gets for ``key``: the option, else what the preset fixes,
+        else the constructor's default (KeyError when the architecture has no such argument)."""
+        if key in self.options:
+            return self.options[key]
+        cls, fixed = resolve_net(self.role, self.name)
+        if key in fixed:
+            return fixed[key]
+        param = inspect.signature(cls).parameters.get(key)
+        if param is None or param.default is inspect.Parameter.empty:
+            raise KeyError(f"{self.role} {self.name!r} has no argument {key!r}")
+        return param.default
+
+    def to_dict(self) -> dict[str, Any]:
+        """The flat YAML form: ``name``, ``init``, ``init_gain``, [``init_from``], then the options."""
+        out: dict[str, Any] = {"name": self.name, "init": self.init, "init_gain": self.init_gain}
+        if self.role == "generator":
+            out["init_from"] = self.init_from
+        return {**out, **self.options}
+
+
+@dataclass
+class ModelConfig:
+    generator: NetConfig
+    discriminator: NetConfig | None = None
+
+
+@dataclass
+class Config:
+    """A whole run. ``data`` and ``loss`` are instances of the pipeline's own config classes."""
+
+    name: str
+    pipeline: str
+    seed: Seed
+    output_dir: str
+    model: ModelConfig
+    data: DataConfig
+    loss: LossConfig
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    test: TestConfig = field(default_factory=TestConfig)
+    version: Annotated[int, Range(1, CONFIG_VERSION)] = CONFIG_VERSION
+
+    @property
+    def run_dir(self) -> Path:
+        """Folder of this run: ``output_dir/name``."""
+        return Path(self.output_dir) / self.name
+
+
+TOP_LEVEL = ("version", "name", "pipeline", "seed", "output_dir", "model", "data", "loss", "optim", "schedule", "train", "test")

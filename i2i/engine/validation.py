@@ -1,0 +1,66 @@
+"""Validation during training: the pipeline's evaluation's :class:`~i2i.evaluate.Validator` on
+``data.val_root`` every ``train.val_every`` steps, and the best-so-far record ``best.pt`` follows."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from torch import nn
+
+from ..config import Config, ConfigError
+from ..evaluate import ValidationError
+from ..registry import evaluation
+
+
+class Validation:
+    """``metric`` (``train.val_metric`` or the evaluation's default) and which way is ``better``;
+    ``best``: ``{"metric", "value", "step"}``, part of the training state. Rank 0 builds the
+    validator (decoding the data once); a missing or empty folder stops training before it
+    starts. ``enabled`` is False without ``train.val_every``."""
+
+    def __init__(self, cfg: Config, pipeline: type, nets: dict[str | None, nn.Module], *, build: bool) -> None:
+        t = cfg.train
+        self.validator = None
+        self.metric: str | None = None
+        self.best: dict[str, Any] = {"metric": None, "value": None, "step": None}
+        if not t.val_every:
+            return
+        ev = evaluation(pipeline.evaluation)
+        self.metric = t.val_metric or ev.default_metric
+        self.better = ev.metric_names(cfg)[self.metric]
+        self.best["metric"] = self.metric
+        if build:
+            try:
+                self.validator = ev.validator(cfg, cfg.data.val_root, nets, limit=t.val_limit, features=t.val_features)
+            except (ValidationError, FileNotFoundError) as e:
+                raise ConfigError(f"train.val_every={t.val_every}: {e}") from None
+
+    @property
+    def enabled(self) -> bool:
+        return self.metric is not None
+
+    def measure(self, nets: dict[str | None, nn.Module], step: int) -> tuple[dict[str, float], bool]:
+        """The metrics of ``nets`` and whether they are the best so far (then recorded as such)."""
+        values = self.validator(nets)
+        v, best = values[self.metric], self.best["value"]
+        improved = best is None or (v > best if self.better == "max" else v < best)
+        if improved:
+            self.best.update(value=v, step=step)
+        return values, improved
+
+    def restore(self, best: dict[str, Any] | None) -> None:
+        """The best-so-far of a checkpoint; a different metric (or none before) starts its own record."""
+        if self.enabled and (best or {}).get("metric") == self.metric:
+            self.best = dict(best)
+
+    def line(self, values: dict[str, float], step: int) -> str:
+        """``validation at step 200: PSNR 26.1 L1 0.0412 SSIM 0.812 | best PSNR 26.1 (step 200)``."""
+        shown = " ".join(f"{k} {v:.4g}" for k, v in values.items())
+        b = self.best
+        tail = " (new best: checkpoints/best.pt)" if b["step"] == step else f" | best {b['metric']} {b['value']:.4g} (step {b['step']})"
+        return f"validation at step {step}: {shown}{tail}"
+
+    def describe(self, every: int) -> str:
+        """The banner line."""
+        way = "higher" if self.better == "max" else "lower"
+        return f"validation every {every} steps: {self.validator.describe()}; best.pt by {self.metric} ({way} is better)"
