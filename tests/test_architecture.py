@@ -1,0 +1,119 @@
+"""The shape ARCHITECTURE.md promises, as tests that fail when it breaks: no import cycles, no
+function-level imports of i2i modules, no module over 500 lines or function over 80; every
+numeric option declares its range; a new metric or net option is one line where it belongs."""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+import json
+import sys
+import typing
+from pathlib import Path
+from typing import Annotated
+
+import pytest
+import torch
+from torch import nn
+
+import i2i
+from i2i import metrics
+from i2i.config import Config, ConfigError, NetConfig, OptimConfig, ScheduleConfig, TestConfig, TrainConfig
+from i2i.evaluate import PAIRED, Metric, evaluate_paired
+from i2i.options import ImageChannels, Range, is_numeric, range_of
+from i2i.pipelines.template import Template
+from i2i.registry import DISCRIMINATORS, GENERATORS, PIPELINES, pipeline_class
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tools"))
+import code_shape  # noqa: E402
+
+
+def test_no_import_cycles_function_level_imports_or_oversized_code():
+    shape = code_shape.scan(sorted((ROOT / "i2i").rglob("*.py")))
+    assert code_shape.strongly_connected(shape["edges"]) == []
+    assert shape["local_imports"] == [], "import i2i modules at module level (function level: optional extras only)"
+    assert {m: n for m, n in shape["sizes"].items() if n > code_shape.MAX_MODULE_LINES} == {}
+    assert shape["long_functions"] == []
+
+
+def _numeric_fields_without_range(cls: type, where: str) -> list[str]:
+    hints = typing.get_type_hints(cls, include_extras=True)
+    return [f"{where}.{f.name}" for f in dataclasses.fields(cls) if is_numeric(hints[f.name]) and range_of(hints[f.name]) is None]
+
+
+def test_every_numeric_option_declares_its_range():
+    sections = {"optim": OptimConfig, "schedule": ScheduleConfig, "train": TrainConfig, "test": TestConfig,
+                "model.<net>": NetConfig, "<top level>": Config}
+    for name, pipe in [*((n, pipeline_class(n)) for n in PIPELINES), ("template", Template)]:
+        sections[f"{name} data"], sections[f"{name} loss"] = pipe.DataConfig, pipe.LossConfig
+    missing = [m for where, cls in sections.items() for m in _numeric_fields_without_range(cls, where)]
+    for table in (GENERATORS, DISCRIMINATORS):
+        for name, cls in table.items():
+            hints = typing.get_type_hints(cls.__init__, include_extras=True)
+            params = inspect.signature(cls).parameters.values()
+            missing += [f"{name}.{p.name}" for p in params
+                        if p.kind is p.KEYWORD_ONLY and is_numeric(hints.get(p.name)) and range_of(hints[p.name]) is None]
+    assert missing == [], "declare a Range in the annotation (i2i.options) of every numeric option"
+
+
+class _TinyGenerator(nn.Module):
+    """A new net in a test: its option ``depth`` carries its range in its annotation."""
+
+    size_multiple = 1
+
+    def __init__(self, *, in_channels: ImageChannels = 3, out_channels: ImageChannels = 3,
+                 depth: Annotated[int, Range(1, 3)] = 1) -> None:
+        super().__init__()
+        self.in_channels, self.out_channels = in_channels, out_channels
+        self.body = nn.Sequential(*[nn.Conv2d(in_channels if i == 0 else out_channels, out_channels, 3, padding=1) for i in range(depth)])
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.tanh(self.body(x))
+
+    def example_inputs(self, batch: int) -> tuple[torch.Tensor]:
+        return (torch.randn(batch, self.in_channels, 8, 8),)
+
+
+def test_a_new_net_option_is_checked_by_its_annotation_alone(monkeypatch, tmp_path, gray2color, make_config):
+    """Adding a net with a ranged option touched the net's own code and one registry line: the
+    config loader needed no edit to type-check and range-check it."""
+    monkeypatch.setitem(GENERATORS, "tiny", _TinyGenerator)
+    g = {"name": "tiny", "in_channels": 1, "out_channels": 3}
+    with pytest.raises(ConfigError, match=r"'model.generator.depth' is 5; allowed: \[1, 3\]"):
+        make_config(tmp_path, gray2color, model={"generator": {**g, "depth": 5}})
+    with pytest.raises(ConfigError, match="model.generator.depth' must be an integer"):
+        make_config(tmp_path, gray2color, model={"generator": {**g, "depth": 1.5}})
+    cfg = make_config(tmp_path, gray2color, model={"generator": {**g, "depth": 2}})
+    assert len(pipeline_class("pix2pix").build_net(cfg, "G").body) == 2
+
+
+def test_a_new_paired_metric_is_one_line_and_reaches_table_page_validation_and_best(monkeypatch, tmp_path, gray2color,
+                                                                                    make_config, capsys):
+    """One Metric line (plus its function) in the evaluation's list: validation records it,
+    train.val_metric accepts it and best.pt follows it, i2i eval prints it, the page shows it."""
+    mae8 = Metric("MAE8", lambda p, t: metrics.l1_error(p, t) * 255, "min", ".2f", description="mean absolute error in 8-bit levels")
+    monkeypatch.setattr(PAIRED, "metrics", (*PAIRED.metrics, mae8))
+    cfg = make_config(tmp_path, gray2color, train={"steps": 4, "val_every": 2, "val_metric": "MAE8", "val_limit": 3,
+                                                   "checkpoint_every": 2})
+    summary = i2i.train(cfg)
+    records = [json.loads(x) for x in (cfg.run_dir / "metrics.jsonl").read_text().splitlines()]
+    val = [r for r in records if "val_MAE8" in r]
+    assert [r["step"] for r in val] == [2, 4]
+    for r in val:  # the new metric is the old one in other units: the same function list computed both
+        assert r["val_MAE8"] == pytest.approx(255 * r["val_L1"], rel=1e-6)
+    best = min(val, key=lambda r: r["val_MAE8"])
+    assert summary["validation"]["metric"] == "MAE8" and summary["validation"]["step"] == best["step"]
+    assert torch.load(cfg.run_dir / "checkpoints" / "best.pt", weights_only=True)["step"] == best["step"]
+
+    out = tmp_path / "eval"
+    result = evaluate_paired(summary["checkpoint"], gray2color / "test", out, limit=3)
+    assert all(m["MAE8"] == pytest.approx(255 * m["L1"], rel=1e-6) for m in result["models"])
+    assert "MAE8" in PAIRED.report(result).splitlines()[0]
+    page = (out / "index.html").read_text()
+    assert "MAE8" in page and "8-bit levels" in page
+    assert "MAE8" in json.loads((out / "metrics.json").read_text())["models"][0]
+    from i2i.cli import main
+
+    assert main(["eval", summary["checkpoint"], "--data", str(gray2color / "test"), "--limit", "2"]) == 0
+    assert "MAE8" in capsys.readouterr().out
