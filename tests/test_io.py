@@ -1,5 +1,6 @@
 import os
 import struct
+import zlib
 
 import numpy as np
 import pytest
@@ -92,3 +93,82 @@ def test_list_images_recurses_and_skips_hidden(tmp_path):
         (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / rel).write_bytes(b"x")
     assert [p.relative_to(tmp_path).as_posix() for p in list_images(tmp_path)] == ["a.png", "d/b.JPG"]
+
+
+def _pattern() -> np.ndarray:
+    """An asymmetric 24x40 RGB pattern: every flip and turn of it is different."""
+    rng = np.random.default_rng(0)
+    img = (rng.random((6, 10, 3)) * 255).astype(np.uint8)
+    return np.repeat(np.repeat(img, 4, 0), 4, 1)
+
+
+def _exif(orientation: int) -> bytes:
+    from PIL import Image
+
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    return exif.tobytes()
+
+
+@pytest.mark.parametrize("fmt", ["jpeg", "png", "webp"])
+@pytest.mark.parametrize("orientation", range(1, 9))
+def test_every_exif_orientation_reads_as_pil_shows_it(tmp_path, fmt, orientation):
+    from PIL import Image, ImageOps
+
+    p = tmp_path / f"o.{fmt}"
+    options = {"quality": 100} if fmt == "jpeg" else {"lossless": True} if fmt == "webp" else {}
+    Image.fromarray(_pattern()).save(p, exif=_exif(orientation), **options)
+    with Image.open(p) as im:
+        want = np.asarray(ImageOps.exif_transpose(im).convert("RGB"))
+    got = read_image(p)
+    assert got.shape == want.shape
+    tolerance = 3 if fmt == "jpeg" else 0  # two JPEG decoders may round differently
+    assert np.abs(got.astype(int) - want.astype(int)).mean() <= tolerance
+
+
+def test_exif_bytes_outside_the_exif_chunk_do_not_rotate(tmp_path):
+    """A PNG text comment that happens to hold EXIF-like bytes is not EXIF; an eXIf chunk
+    after the image data still is (PIL reads both places the same way)."""
+    from PIL import Image, PngImagePlugin
+
+    info = PngImagePlugin.PngInfo()
+    info.add_text("Comment", "Exif\x00\x00" + _exif(6).decode("latin-1"))
+    p = tmp_path / "comment.png"
+    Image.fromarray(_pattern()).save(p, pnginfo=info)
+    assert np.array_equal(read_image(p), _pattern())
+
+    data = bytearray((tmp_path / "comment.png").read_bytes())
+    tiff = _exif(6)[6:] if _exif(6).startswith(b"Exif") else _exif(6)
+    chunk = struct.pack(">I", len(tiff)) + b"eXIf" + tiff + struct.pack(">I", zlib.crc32(b"eXIf" + tiff))
+    iend = bytes(data).rindex(b"IEND") - 4
+    late = tmp_path / "late.png"
+    late.write_bytes(bytes(data[:iend]) + chunk + bytes(data[iend:]))
+    assert np.array_equal(read_image(late), np.rot90(_pattern(), -1))
+
+
+def test_images_over_the_pixel_budget_are_refused_before_decoding(tmp_path):
+    """A 20000 x 20000 PNG of one colour is a few hundred KB on disk and 1.2 GB decoded; the
+    header is enough to refuse it (this one's image data is cut short: it is never read)."""
+    from i2i.data.io import MAX_IMAGE_PIXELS
+
+    width = 20000
+    ihdr = struct.pack(">IIBBBBB", width, width, 8, 2, 0, 0, 0)
+    raw = zlib.compressobj(9).compress(b"\x00" * (width * 3 + 1) * 8)
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+    p = tmp_path / "bomb.png"
+    p.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", raw) + chunk(b"IEND", b""))
+    assert p.stat().st_size < 2_000_000 and width * width > MAX_IMAGE_PIXELS
+    with pytest.raises(ImageReadError, match=r"bomb.png.*20000x20000 pixels, over the"):
+        read_image(p)
+
+
+def test_a_fifo_named_like_an_image_is_refused_not_waited_on(tmp_path):
+    import os
+
+    fifo = tmp_path / "x.png"
+    os.mkfifo(fifo)
+    with pytest.raises(ImageReadError, match="x.png.*not a regular file"):
+        read_image(fifo)

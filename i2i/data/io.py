@@ -8,13 +8,16 @@ so a killed process never leaves a half-written image under the final name.
 
 from __future__ import annotations
 
+import io
 import os
+import stat
 import tempfile
 from pathlib import Path
 
 import cv2
 import numpy as np
 import torch
+from PIL import Image
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 
@@ -66,22 +69,73 @@ def scan_images(folder: str | Path) -> tuple[list[Path], list[tuple[Path, str]]]
     return sorted(images), sorted(skipped)
 
 
+MAX_IMAGE_PIXELS = 16384 * 16384
+"""Images larger than this (268 million pixels, 0.8 GB as 8-bit RGB) are refused before
+decoding: a small compressed file can decode to gigabytes."""
+
+
+def _jpeg_size(data: bytes) -> tuple[int, int] | None:
+    i = 2
+    while i + 9 <= len(data) and data[i] == 0xFF:
+        marker = data[i + 1]
+        if marker in (0xD8, 0x01) or 0xD0 <= marker <= 0xD7:
+            i += 2
+            continue
+        if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):  # a start-of-frame segment
+            return int.from_bytes(data[i + 7 : i + 9], "big"), int.from_bytes(data[i + 5 : i + 7], "big")
+        i += 2 + int.from_bytes(data[i + 2 : i + 4], "big")
+    return None
+
+
+def image_size(data: bytes) -> tuple[int, int] | None:
+    """``(width, height)`` from an encoded image's header, without decoding: PNG and JPEG read
+    here, other formats through PIL's lazy open. ``(-1, -1)`` when PIL refuses to open the
+    header for its size (over about 179 million pixels); None when the header is not
+    understood (the decoder then decides)."""
+    if data[:8] == b"\x89PNG\r\n\x1a\n" and data[12:16] == b"IHDR":
+        return int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+    if data[:2] == b"\xff\xd8":
+        return _jpeg_size(data)
+    try:
+        with Image.open(io.BytesIO(data)) as im:
+            return im.size
+    except Image.DecompressionBombError:
+        return -1, -1
+    except Exception:  # not a format PIL reads headers of, or a damaged header: cv2 decides
+        return None
+
+
 def read_image(path: str | Path) -> np.ndarray:
     """Read an image file as ``(H, W, C)`` uint8 or uint16 in RGB(A) order.
 
-    Grayscale gives C=1, colour C=3, images with alpha C=4. EXIF orientation is applied.
-    Raises :class:`ImageReadError` naming the file when it is missing or cannot be decoded.
+    Grayscale gives C=1, colour C=3, images with alpha C=4. EXIF orientation is applied as
+    PIL's ``ImageOps.exif_transpose`` does (JPEG APP1, PNG eXIf, WebP EXIF, TIFF). Raises
+    :class:`ImageReadError` naming the file when it is missing, not a regular file, larger than
+    :data:`MAX_IMAGE_PIXELS` or cannot be decoded.
     """
     path = Path(path)
     try:
+        if not stat.S_ISREG(os.stat(path).st_mode):  # a FIFO would block the read forever
+            raise ImageReadError(f"'{path}' is not a regular file (a pipe, socket or device); remove it from the input")
         buf = np.fromfile(path, dtype=np.uint8)
     except OSError as e:
+        if isinstance(e, ImageReadError):
+            raise
         raise ImageReadError(f"cannot read image '{path}': {e.strerror or e}") from None
     if buf.size == 0:
         raise ImageReadError(f"image '{path}' is an empty file; re-export or remove it")
+    data = buf.tobytes()
+    size = image_size(data)
+    if size is not None and (size == (-1, -1) or size[0] * size[1] > MAX_IMAGE_PIXELS):
+        dims = "larger than PIL opens" if size == (-1, -1) else f"{size[0]}x{size[1]} pixels"
+        raise ImageReadError(f"image '{path}' is {dims}, over the {MAX_IMAGE_PIXELS:,}-pixel limit i2i decodes "
+                             "(a small file can decode to gigabytes); split or downscale it")
     # IMREAD_UNCHANGED keeps bit depth and alpha but ignores EXIF orientation, so read
     # the orientation separately (cheap: headers only) and apply it ourselves.
-    img = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED)
+    try:
+        img = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED)
+    except cv2.error as e:
+        raise ImageReadError(f"image '{path}' cannot be decoded ({str(e).strip().splitlines()[-1][:160]})") from None
     if img is None:
         raise ImageReadError(f"image '{path}' is corrupt or not a supported format ({', '.join(IMAGE_EXTENSIONS)}); re-export or remove it")
     if img.dtype not in (np.uint8, np.uint16):
@@ -92,7 +146,7 @@ def read_image(path: str | Path) -> np.ndarray:
         img = cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
     elif img.shape[2] == 4:
         img = cv2.cvtColor(img, cv2.COLOR_BGRA2RGBA)
-    return _apply_exif_orientation(img, buf)
+    return apply_orientation(img, exif_orientation(data))
 
 
 def _to_uint16(img: np.ndarray, path: Path) -> np.ndarray:
@@ -101,37 +155,88 @@ def _to_uint16(img: np.ndarray, path: Path) -> np.ndarray:
     raise ImageReadError(f"image '{path}' has unsupported sample type {img.dtype}; convert it to 8 or 16 bit")
 
 
-def _exif_orientation(buf: np.ndarray) -> int:
-    """EXIF orientation tag (1..8) of a JPEG/TIFF/WebP byte buffer, 1 when absent."""
-    data = buf.tobytes()
-    start = data.find(b"Exif\x00\x00")
-    tiff = data[start + 6 :] if start >= 0 else (data if data[:4] in (b"II*\x00", b"MM\x00*") else b"")
-    if len(tiff) < 8:
+def _jpeg_exif(data: bytes) -> bytes:
+    """The TIFF block of a JPEG's first ``Exif`` APP1 segment (b"" when there is none)."""
+    i = 2
+    while i + 4 <= len(data) and data[i] == 0xFF:
+        marker = data[i + 1]
+        if marker in (0xD8, 0x01) or 0xD0 <= marker <= 0xD7:  # markers without a length
+            i += 2
+            continue
+        if marker == 0xDA:  # start of scan: no metadata after it
+            break
+        length = int.from_bytes(data[i + 2 : i + 4], "big")
+        segment = data[i + 4 : i + 2 + length]
+        if marker == 0xE1 and segment.startswith(b"Exif\x00\x00"):
+            return segment[6:]
+        i += 2 + length
+    return b""
+
+
+def _png_exif(data: bytes) -> bytes:
+    """The data of a PNG's ``eXIf`` chunk (before or after the image data; b"" when none)."""
+    i = 8
+    while i + 8 <= len(data):
+        length, kind = int.from_bytes(data[i : i + 4], "big"), data[i + 4 : i + 8]
+        if kind == b"eXIf":
+            return data[i + 8 : i + 8 + length]
+        if kind == b"IEND":
+            break
+        i += 12 + length
+    return b""
+
+
+def _webp_exif(data: bytes) -> bytes:
+    """The data of a WebP's ``EXIF`` chunk (b"" when none)."""
+    i = 12
+    while i + 8 <= len(data):
+        kind, length = data[i : i + 4], int.from_bytes(data[i + 4 : i + 8], "little")
+        if kind == b"EXIF":
+            return data[i + 8 : i + 8 + length]
+        i += 8 + length + (length & 1)
+    return b""
+
+
+def exif_orientation(data: bytes) -> int:
+    """The EXIF orientation (1..8) of an encoded image, read where each container keeps EXIF
+    (JPEG APP1, PNG eXIf, WebP EXIF, TIFF's own first IFD): 1 when absent. Bytes elsewhere
+    (a text comment that happens to hold EXIF) do not count."""
+    if data[:2] == b"\xff\xd8":
+        tiff = _jpeg_exif(data)
+    elif data[:8] == b"\x89PNG\r\n\x1a\n":
+        tiff = _png_exif(data)
+    elif data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        tiff = _webp_exif(data)
+    else:
+        tiff = data
+    if tiff.startswith(b"Exif\x00\x00"):
+        tiff = tiff[6:]
+    if len(tiff) < 8 or tiff[:4] not in (b"II*\x00", b"MM\x00*"):
         return 1
     order = "little" if tiff[:2] == b"II" else "big"
-    try:
-        ifd = int.from_bytes(tiff[4:8], order)
-        count = int.from_bytes(tiff[ifd : ifd + 2], order)
-        for i in range(count):
-            entry = tiff[ifd + 2 + 12 * i : ifd + 14 + 12 * i]
-            if int.from_bytes(entry[0:2], order) == 0x0112:
-                value = int.from_bytes(entry[8:10], order)
-                return value if 1 <= value <= 8 else 1
-    except (ValueError, IndexError):
-        return 1
+    ifd = int.from_bytes(tiff[4:8], order)
+    count = int.from_bytes(tiff[ifd : ifd + 2], order)
+    for k in range(count):
+        entry = tiff[ifd + 2 + 12 * k : ifd + 14 + 12 * k]
+        if len(entry) == 12 and int.from_bytes(entry[0:2], order) == 0x0112:
+            value = int.from_bytes(entry[8:10], order)
+            return value if 1 <= value <= 8 else 1
     return 1
 
 
-def _apply_exif_orientation(img: np.ndarray, buf: np.ndarray) -> np.ndarray:
-    o = _exif_orientation(buf)
-    if o == 1:
+# orientation -> (counter-clockwise quarter turns, after a horizontal flip?): PIL's exif_transpose
+_ORIENTATIONS = {2: (0, True), 3: (2, False), 4: (2, True), 5: (1, True), 6: (3, False), 7: (3, True), 8: (1, False)}
+
+
+def apply_orientation(img: np.ndarray, orientation: int) -> np.ndarray:
+    """``img`` as a viewer shows it for EXIF ``orientation`` (1: unchanged; 5 is a transpose,
+    7 a transverse, 6 and 8 quarter turns)."""
+    if orientation not in _ORIENTATIONS:
         return img
-    ops = {2: (0, True), 3: (2, False), 4: (2, True), 5: (3, True), 6: (3, False), 7: (1, True), 8: (1, False)}
-    k, flip = ops[o]  # k: counter-clockwise quarter turns after an optional horizontal flip
+    k, flip = _ORIENTATIONS[orientation]
     if flip:
         img = img[:, ::-1]
-    img = np.rot90(img, k)
-    return np.ascontiguousarray(img)
+    return np.ascontiguousarray(np.rot90(img, k))
 
 
 def to_channels(img: np.ndarray, channels: int) -> np.ndarray:
