@@ -23,7 +23,7 @@ from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
 from .data.io import IMAGE_EXTENSIONS, atomic_write_bytes, is_image_file, read_image, scan_images, write_image
-from .dist import die_with_parent
+from .dist import die_with_parent, kill_workers_at_exit
 
 TranslateArrays = Callable[[list[np.ndarray]], list[np.ndarray]]
 """Same-size ``(H, W[, C])`` uint8/uint16 arrays in, their translations out (e.g.
@@ -317,6 +317,8 @@ def run_jobs(
         else:
             todo.append(j)
     run = _Conversion(translate, todo, summary, batch_size=batch_size, bit_depth=bit_depth, progress=progress)
+    if workers > 0:
+        kill_workers_at_exit()
     loader = DataLoader(_Decode(todo), batch_size=None, num_workers=workers, collate_fn=_identity,
                         prefetch_factor=max(2, batch_size) if workers > 0 else None,
                         worker_init_fn=die_with_parent if workers > 0 else None)

@@ -6,7 +6,9 @@ everything here degrades to a single process of rank 0.
 
 from __future__ import annotations
 
+import atexit
 import ctypes
+import multiprocessing
 import os
 import signal
 import threading
@@ -81,8 +83,14 @@ def die_with_parent(worker_id: int = 0) -> None:
     within a second when its parent process is gone, even after ``kill -9`` of the parent
     (when nobody would tell it, and its queue's feeder thread could block its exit forever).
     On Linux the kernel sends SIGKILL at once (``PR_SET_PDEATHSIG``); everywhere a daemon
-    thread also polls the parent pid."""
+    thread also polls the parent pid.
+
+    The worker ignores SIGINT and SIGTERM: Ctrl-C, systemd and Slurm signal the whole process
+    group, and a worker that died first would make its parent fail with "DataLoader worker is
+    killed" before it could finish the step and save. The parent decides; the workers end with it."""
     del worker_id
+    for name in ("SIGINT", "SIGTERM"):
+        signal.signal(getattr(signal, name), signal.SIG_IGN)
     parent = os.getppid()
     try:
         libc = ctypes.CDLL("libc.so.6", use_errno=True)
@@ -99,3 +107,23 @@ def die_with_parent(worker_id: int = 0) -> None:
                 os._exit(1)
 
     threading.Thread(target=watch, name="i2i-parent-watch", daemon=True).start()
+
+
+_REAPER = {"registered": False}
+
+
+def _kill_daemon_children() -> None:
+    for p in multiprocessing.active_children():
+        if p.daemon:
+            p.kill()
+            p.join(timeout=5)
+
+
+def kill_workers_at_exit() -> None:
+    """Call in a process that starts data-loader workers with :func:`die_with_parent`: at exit,
+    workers still alive are killed before Python's own exit handler asks them to terminate with
+    SIGTERM, which they ignore, and waits for them forever. (Registered once; exit handlers run
+    last-registered first, so this runs before multiprocessing's.)"""
+    if not _REAPER["registered"]:
+        atexit.register(_kill_daemon_children)
+        _REAPER["registered"] = True

@@ -160,9 +160,10 @@ def test_records_survive_a_kill_before_the_first_checkpoint_and_a_cut_off_line(t
     (cfg.run_dir / "checkpoints").mkdir()
     (cfg.run_dir / "checkpoints" / ".last.pt.x1y2.tmp").write_bytes(b"half a checkpoint")
     t = Trainer(cfg, resume="auto")
-    assert not list((cfg.run_dir / "checkpoints").glob("*.tmp")), "stale temporary files are removed at start"
+    assert list((cfg.run_dir / "checkpoints").glob("*.tmp")), "nothing is touched before the run's lock is held"
     t.total_steps = 3
     t.fit()
+    assert not list((cfg.run_dir / "checkpoints").glob("*.tmp")), "stale temporary files are removed once it is held"
     with open(cfg.run_dir / "metrics.jsonl", "a") as f:
         f.write('{"step": 4, "G_L')  # cut off by a kill or a full disk
     train(cfg, resume="auto")
@@ -223,3 +224,51 @@ def test_left_out_inputs_are_reported_with_reasons(trained, tmp_path, capsys):
     assert "notes.txt\tskipped: not an image format" in listed and "anim.gif\tskipped: not an image format" in listed
     assert "broken.png\tskipped: a broken symbolic link" in listed and "loop\tskipped: a symbolic link back" in listed
     assert ".hidden" not in listed
+
+
+def _start_training(cfg, tmp_path, *extra: str) -> subprocess.Popen:
+    """``i2i train`` of ``cfg`` in a session of its own (as systemd and Slurm run jobs)."""
+    path = tmp_path / f"{cfg.name}.yaml"
+    path.write_text(dump_config(cfg))
+    return subprocess.Popen([sys.executable, "-m", "i2i", "train", str(path), *extra], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+
+
+def _wait_for_step(cfg, step: int, proc: subprocess.Popen, timeout: float = 120) -> None:
+    log = cfg.run_dir / "train.log"
+    deadline = time.time() + timeout
+    while time.time() < deadline and not (log.exists() and f"step {step}/" in log.read_text()):
+        assert proc.poll() is None, proc.communicate()[1][-2000:]
+        time.sleep(0.2)
+
+
+def test_sigterm_to_the_process_group_lets_the_main_process_save(tmp_path, gray2color, make_config):
+    """systemd and Slurm signal the whole group: the loader workers ignore it, the main process
+    finishes the step, saves and exits 143; the run continues from there."""
+    cfg = make_config(tmp_path, gray2color, data={"num_workers": 1},
+                      train={"steps": 100_000, "checkpoint_every": 1000, "log_every": 1, "progress": False})
+    proc = _start_training(cfg, tmp_path)
+    _wait_for_step(cfg, 3, proc)
+    os.killpg(proc.pid, signal.SIGTERM)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 128 + signal.SIGTERM, err[-2000:]
+    assert "DataLoader worker" not in err
+    step = torch.load(cfg.run_dir / "checkpoints" / "last.pt", weights_only=True)["step"]
+    assert step >= 3 and f"stopped by SIGTERM at step {step}" in out
+    assert main(["train", str(tmp_path / "tiny.yaml"), "--resume", "auto", "--set", f"train.steps={step + 2}"]) == 0
+    assert torch.load(cfg.run_dir / "checkpoints" / "last.pt", weights_only=True)["step"] == step + 2
+
+
+def test_a_second_process_on_a_live_run_is_refused_and_a_killed_holder_leaves_no_lock(tmp_path, gray2color, make_config, capsys):
+    cfg = make_config(tmp_path, gray2color, train={"steps": 100_000, "checkpoint_every": 2, "log_every": 1, "progress": False})
+    proc = _start_training(cfg, tmp_path)
+    _wait_for_step(cfg, 3, proc)
+    records = (cfg.run_dir / "metrics.jsonl").read_text()
+    for argv, needle in ((["--resume", "auto"], f"another process (PID {proc.pid} on"), ([], "already holds a checkpoint")):
+        assert main(["train", str(tmp_path / "tiny.yaml"), *argv]) == 2
+        err = capsys.readouterr().err
+        assert needle in err and "\n" not in err.strip(), err
+    assert (cfg.run_dir / "metrics.jsonl").read_text().startswith(records)  # the live run's records untouched
+    proc.kill()  # kill -9: the kernel releases the lock
+    proc.communicate()
+    assert main(["train", str(tmp_path / "tiny.yaml"), "--resume", "auto", "--set", "train.steps=6"]) == 0

@@ -3,12 +3,19 @@ which checkpoint a run continues from, and the cleanup of writes a kill interrup
 
 from __future__ import annotations
 
+import fcntl
+import os
+import socket
 from pathlib import Path
 from typing import Any
 
 from ..checkpoint import CheckpointError, save_checkpoint
 from ..config import ConfigError
 from .runlog import MetricsFile
+
+
+class RunInUse(ConfigError):
+    """Another process is training this run; the message names it."""
 
 
 class RunFolder:
@@ -59,3 +66,28 @@ class RunFolder:
             for old in sorted(self.checkpoints.glob("step_*.pt"))[:-keep]:
                 old.unlink()
         return path
+
+    def lock(self) -> None:
+        """Hold ``RUN/.lock`` for this process's lifetime: a second training process on the same
+        run (a second ``i2i train``, ``--resume auto`` while it trains) is refused with the
+        holder's PID. The kernel releases the lock when its holder exits, however it exits, so a
+        killed run never leaves it stuck."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        path = self.root / ".lock"
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 200, 0).decode(errors="replace").strip() or "unknown"
+            os.close(fd)
+            raise RunInUse(f"run folder '{self.root}' is being trained by another process ({holder}); wait for it to finish "
+                           "or stop it (kill PID: it saves and exits), then continue with --resume auto (nothing was changed)") from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"PID {os.getpid()} on {socket.gethostname()}\n".encode(), 0)
+        self._lock_fd = fd
+
+    def unlock(self) -> None:
+        fd = getattr(self, "_lock_fd", None)
+        if fd is not None:
+            os.close(fd)  # closing releases the lock
+            self._lock_fd = None

@@ -76,8 +76,6 @@ class Trainer:
         self.val_history: list[dict[str, Any]] = []
         self.saved_step: int | None = None  # the step of the checkpoint on disk (None: none written yet)
         self.lr_changes: list[str] = []
-        if self.is_main:
-            self.folder.remove_stale_temp_files()
         if self.resume_path is not None:
             self._load(self.resume_path)
             self.saved_step = self.step
@@ -116,6 +114,8 @@ class Trainer:
         self.total_steps = cfg.train.steps if cfg.train.steps is not None else cfg.train.epochs * self.steps_per_epoch
         # A private generator: creating loader iterators must not consume the global RNG, or a
         # resumed run would draw different dropout masks.
+        if workers > 0:
+            dist.kill_workers_at_exit()
         self.loader = DataLoader(self.dataset, batch_size=bs, sampler=self.sampler, num_workers=workers,
                                  pin_memory=self.device.type == "cuda", persistent_workers=workers > 0,
                                  generator=torch.Generator().manual_seed(cfg.seed),
@@ -206,13 +206,33 @@ class Trainer:
 
     # ------------------------------------------------------------------ the loop
     def fit(self) -> dict[str, Any]:
-        """Train until the configured length; returns a summary (final losses, step, paths)."""
+        """Train until the configured length; returns a summary (final losses, step, paths).
+        Rank 0 holds the run folder's lock meanwhile: nothing is written before it is held."""
+        if self.is_main:
+            self.folder.lock()
+        try:
+            return self._fit()
+        finally:
+            self.folder.unlock()
+            self.close_loader()
+
+    def close_loader(self) -> None:
+        """Let the loader's persistent workers exit now (they ignore stop signals, so they are
+        told through their queues rather than left for the exit handlers)."""
+        iterator = getattr(self.loader, "_iterator", None)
+        if iterator is not None and hasattr(iterator, "_shutdown_workers"):
+            iterator._shutdown_workers()
+            self.loader._iterator = None
+
+    def _fit(self) -> dict[str, Any]:
         cfg, t = self.cfg, self.cfg.train
         trackers: list[Tracker] = []
         if self.is_main:
-            self.run_dir.mkdir(parents=True, exist_ok=True)
+            self.folder.remove_stale_temp_files()
             if self.resume_path is None:
                 self.folder.metrics.reset()
+            else:
+                self.folder.metrics.trim(self.step)
             atomic_write_bytes(self.folder.config, dump_config(cfg).encode())
             trackers = start_trackers(cfg, self.run_dir)  # one that cannot start stops the run here
         for net in self.pipeline.nets.values():
@@ -423,8 +443,6 @@ class Trainer:
         self.validation.restore(data.get("best"))
         if self.world == 1:  # other ranks' RNG streams are not saved; single process resumes bit-exactly
             rng.restore(data["rng"])
-        if self.is_main:
-            self.folder.metrics.trim(self.step)
 
 
 def train(cfg: Config, *, resume: str | None = None) -> dict[str, Any]:
