@@ -12,6 +12,7 @@ under the final name.
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import shutil
@@ -37,9 +38,41 @@ class CheckpointError(ValueError):
     """A checkpoint is missing, corrupt, or does not fit what it is loaded into."""
 
 
+def checksum(obj: Any) -> str:
+    """A digest (BLAKE2b) of every value in ``obj``: dict keys in sorted order, tensors by dtype,
+    shape and bytes, other values by their repr. Written with every save and checked on every
+    load, so flipped bytes inside a tensor (which the file formats do not check) are caught."""
+    h = hashlib.blake2b(digest_size=16)
+
+    def feed(x: Any) -> None:
+        if isinstance(x, torch.Tensor) and (x.layout != torch.strided or x.device.type == "meta"):
+            h.update(f"T{x.dtype}{tuple(x.shape)}{x.layout}{x.device.type}".encode())  # refused by check_structure
+        elif isinstance(x, torch.Tensor):
+            t = x.detach().cpu().contiguous()
+            h.update(f"T{t.dtype}{tuple(t.shape)}".encode())
+            h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+        elif isinstance(x, dict):
+            h.update(b"{")
+            for k in sorted(x, key=str):
+                h.update(repr(k).encode())
+                feed(x[k])
+            h.update(b"}")
+        elif isinstance(x, (list, tuple)):
+            h.update(b"[")
+            for v in x:
+                feed(v)
+            h.update(b"]")
+        else:
+            h.update(repr(x).encode())
+
+    feed(obj)
+    return h.hexdigest()
+
+
 def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> Path:
-    """Atomically write ``payload`` (plus format tags) to ``path``."""
+    """Atomically write ``payload`` (plus format tags and its :func:`checksum`) to ``path``."""
     data = {"format": FORMAT, "format_version": FORMAT_VERSION, "i2i_version": __version__, **payload}
+    data["checksum"] = checksum(data)
     buf = io.BytesIO()
     torch.save(data, buf)
     atomic_write_bytes(path, buf.getvalue())
@@ -62,7 +95,8 @@ def save_model_folder(folder: str | Path, payload: dict[str, Any]) -> Path:
         raise CheckpointError(f"'{folder}' exists and is not an i2i model folder; choose another output (nothing was written)")
     (name, state), = payload["nets"].items()
     meta = {k: v for k, v in payload.items() if k != "nets"}
-    info = {"format": MODEL_FORMAT, "format_version": 1, "i2i_version": __version__, **meta, "net": name}
+    info = {"format": MODEL_FORMAT, "format_version": 1, "i2i_version": __version__, **meta, "net": name,
+            "checksum": checksum({"nets": {name: state}})}
     folder.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", suffix=".tmp", dir=folder.parent))
     try:
@@ -100,6 +134,12 @@ def _load_model_folder(folder: Path) -> dict[str, Any]:
     except (SafetensorError, OSError, ValueError) as e:
         raise CheckpointError(f"'{weights}' cannot be read ({e}); it may be truncated: download or export it again") from None
     name = info.pop("net")
+    if not isinstance(name, str):
+        raise CheckpointError(f"'{cfg_path}' names its net {name!r}; the model folder is damaged")
+    expected = info.pop("checksum", None)
+    if expected is not None and checksum({"nets": {name: state}}) != expected:
+        raise CheckpointError(f"'{weights}' does not match the checksum in '{cfg_path}': the weights were damaged on disk or in "
+                              "transfer; download or export the model again")
     return {**info, "format": FORMAT, "format_version": FORMAT_VERSION, "nets": {name: state}}
 
 
@@ -114,14 +154,57 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
                               "or a model folder")
     else:
         data = _load_file(path, map_location)
-    if not isinstance(data.get("config"), dict) or not isinstance(data.get("nets"), dict):
-        raise CheckpointError(f"'{path}' is an i2i file without a config or nets; it is damaged: use another checkpoint")
+        expected = data.pop("checksum", None)
+        if expected is not None and checksum(data) != expected:
+            raise CheckpointError(f"'{path}' does not match the checksum written with it: the file was damaged on disk or in "
+                                  "transfer (flipped bytes); use another copy (e.g. an earlier step_N.pt or best.pt)")
+    check_structure(data, path)
     version = data["config"].get("version", 1 if data.get("format_version", 1) < 2 else 2)
     try:
         data["config"] = migrate(data["config"], version)
     except ConfigError as e:
         raise CheckpointError(f"the config inside '{path}' cannot be read: {e}") from None
     return data
+
+
+_COUNTERS = ("step", "epoch", "batch_in_epoch", "format_version")
+
+
+def _check_states(value: Any, where: str, path: Path) -> None:
+    """``value`` must be name -> state dict of dense CPU tensors."""
+    if not isinstance(value, dict):
+        raise CheckpointError(f"'{path}' holds a {type(value).__name__} as '{where}', not a mapping of nets; the file is damaged")
+    for net, state in value.items():
+        if not isinstance(state, dict):
+            raise CheckpointError(f"'{path}' holds a {type(state).__name__} where the weights of '{where}.{net}' belong; "
+                                  "the file is damaged")
+        for key, t in state.items():
+            if not isinstance(t, torch.Tensor):
+                raise CheckpointError(f"'{path}': '{where}.{net}.{key}' is a {type(t).__name__}, not a tensor; the file is damaged")
+            if t.layout != torch.strided or t.device.type != "cpu":
+                raise CheckpointError(f"'{path}': '{where}.{net}.{key}' is a {t.layout} tensor on {t.device.type}, not a dense "
+                                      "tensor of values; the file is damaged or not written by i2i")
+
+
+def check_structure(data: dict[str, Any], path: str | Path) -> None:
+    """The keys every i2i file needs, with the types i2i writes (a config mapping with an integer
+    version, nets as state dicts of dense tensors, integer counters), else a
+    :class:`CheckpointError` naming the file and the key."""
+    path = Path(path)
+    if not isinstance(data.get("config"), dict) or "nets" not in data:
+        raise CheckpointError(f"'{path}' is an i2i file without a config or nets; it is damaged: use another checkpoint")
+    version = data["config"].get("version", 1)
+    if isinstance(version, bool) or not isinstance(version, int):
+        raise CheckpointError(f"'{path}': the config's version is {str(version)[:40]!r}, not an integer; the file is damaged")
+    _check_states(data["nets"], "nets", path)
+    if data.get("ema") is not None:
+        _check_states(data["ema"], "ema", path)
+    for key in _COUNTERS:
+        if key in data and (isinstance(data[key], bool) or not isinstance(data[key], int) or data[key] < 0):
+            raise CheckpointError(f"'{path}': '{key}' is {str(data[key])[:40]!r}, not a count; the file is damaged")
+    for key in ("kind", "pipeline", "weights", "direction"):
+        if data.get(key) is not None and not isinstance(data[key], str):
+            raise CheckpointError(f"'{path}': '{key}' is a {type(data[key]).__name__}, not a name; the file is damaged")
 
 
 def _load_file(path: Path, map_location: str | torch.device) -> dict[str, Any]:
@@ -222,4 +305,21 @@ def load_state_strict(net: torch.nn.Module, state: dict[str, torch.Tensor], *, w
             + describe_mismatch(missing, unexpected, shapes)
             + ". The checkpoint is of another architecture; do not override model settings when loading it"
         )
+    for k, t in own.items():
+        if not _dtype_fits(state[k].dtype, t.dtype):
+            raise CheckpointError(f"the {what} weights in '{source}' hold '{k}' as {state[k].dtype}, where the net keeps {t.dtype}: "
+                                  "the file is damaged or was not written by i2i")
+    bad = non_finite_keys({what: state})
+    if bad:
+        raise CheckpointError(f"the {what} weights in '{source}' hold NaN or infinite values in {len(bad)} tensors (first: "
+                              f"{', '.join(bad[:3])}); they would translate to garbage: use an earlier checkpoint")
     net.load_state_dict(state)
+
+
+_FLOATS = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
+
+
+def _dtype_fits(stored: torch.dtype, wanted: torch.dtype) -> bool:
+    """Real floating-point weights for floating-point parameters (any common precision); the
+    net's own dtype for everything else (integer counters)."""
+    return stored in _FLOATS if wanted in _FLOATS else stored == wanted

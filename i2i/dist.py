@@ -113,10 +113,13 @@ _REAPER = {"registered": False}
 
 
 def _kill_daemon_children() -> None:
-    for p in multiprocessing.active_children():
-        if p.daemon:
-            p.kill()
-            p.join(timeout=5)
+    # torch's SIGCHLD handler would raise "DataLoader worker is killed" in the middle of this
+    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+    children = [p for p in multiprocessing.active_children() if p.daemon]
+    for p in children:
+        p.kill()
+    for p in children:
+        p.join(timeout=5)
 
 
 def kill_workers_at_exit() -> None:

@@ -79,3 +79,108 @@ def test_folders_foreign_and_malicious_files(tmp_path, gray2color, setup, capsys
     for f in paths:
         _refused_by_all(f, tmp_path, gray2color / "test", setup, capsys)
     assert not marker.exists(), "a file ran code"
+
+
+def _flip_inside_largest_tensor(path: Path) -> None:
+    """Flip one byte in the middle of the largest tensor record of a torch.save zip (the zip
+    format stores a CRC, but torch does not check it when loading)."""
+    with zipfile.ZipFile(path) as z:
+        info = max((i for i in z.infolist() if "/data/" in i.filename), key=lambda i: i.file_size)
+    data = bytearray(path.read_bytes())
+    start = info.header_offset + 30 + int.from_bytes(data[info.header_offset + 26 : info.header_offset + 28], "little") \
+        + int.from_bytes(data[info.header_offset + 28 : info.header_offset + 30], "little")
+    data[start + info.file_size // 2] ^= 0x40
+    path.write_bytes(bytes(data))
+
+
+def test_flipped_bytes_inside_tensors_are_caught_by_the_checksum(trained, tmp_path, gray2color, setup, capsys):
+    import i2i
+
+    export = tmp_path / "e.pt"
+    i2i.export_generator(trained, export)
+    _flip_inside_largest_tensor(export)
+    for name, argv in _commands(export, tmp_path, gray2color / "test", setup).items():
+        if name in ("train --resume", "import-weights", "sample"):
+            continue
+        assert main(argv) == 2, name
+        err = capsys.readouterr().err
+        assert str(export) in err and "checksum" in err, err
+    folder = tmp_path / "folder"
+    i2i.export_generator(trained, folder, folder=True)
+    weights = folder / "model.safetensors"
+    data = bytearray(weights.read_bytes())
+    data[len(data) - 100] ^= 0x40  # inside the last tensor
+    weights.write_bytes(bytes(data))
+    assert main(["convert", str(folder), str(gray2color / "test" / "A"), str(tmp_path / "out"), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "model.safetensors" in err and "checksum" in err and not (tmp_path / "out").exists()
+
+
+def _rewritten(src: str, dst: Path, change) -> Path:
+    """``src`` (an i2i file) loaded, changed by ``change(data)`` and saved again with a fresh checksum."""
+    import torch
+
+    from i2i.checkpoint import save_checkpoint
+
+    data = torch.load(src, weights_only=True)
+    for k in ("format", "format_version", "i2i_version", "checksum"):
+        data.pop(k, None)
+    change(data)
+    return save_checkpoint(dst, data)
+
+
+@pytest.mark.parametrize("what", ["nan", "int32", "bool", "float8", "complex"])
+def test_weights_of_the_wrong_kind_are_refused_by_name(trained, tmp_path, gray2color, what, capsys):
+    import torch
+
+    import i2i
+    from i2i.checkpoint import save_model_folder
+
+    key = ""
+
+    def change(data):
+        nonlocal key
+        state = data["nets"]["G"]
+        key = next(k for k, v in state.items() if v.is_floating_point() and v.dim() == 4)
+        w = state[key]
+        state[key] = {"nan": lambda: w.clone().fill_(float("nan")), "int32": lambda: w.to(torch.int32),
+                      "bool": lambda: w > 0, "float8": lambda: w.to(torch.float8_e4m3fn), "complex": lambda: w.to(torch.complex64)}[what]()
+        data.pop("ema", None)
+
+    bad = _rewritten(trained, tmp_path / "bad.pt", change)
+    out = tmp_path / "out"
+    assert main(["convert", str(bad), str(gray2color / "test" / "A"), str(out), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert str(bad) in err and key in err and ("NaN" in err if what == "nan" else "dtype" in err or "torch." in err), err
+    assert not out.exists()
+    data = torch.load(bad, weights_only=True)
+    folder = save_model_folder(tmp_path / "folder", {k: v for k, v in data.items() if k in ("config", "pipeline", "direction")}
+                               | {"kind": "export", "nets": {"G": data["nets"]["G"]}})
+    with pytest.raises(i2i.CheckpointError, match=key.replace(".", r"\.")):
+        i2i.Translator.from_pretrained(folder)
+
+
+@pytest.mark.parametrize("case", ["version text", "ema list", "tensor as net", "sparse", "meta", "step text", "pipeline number"])
+def test_wrong_types_inside_a_checkpoint_are_refused_in_one_line(trained, tmp_path, gray2color, setup, case, capsys):
+    import torch
+
+    def change(data):
+        G = data["nets"]["G"]
+        key = next(iter(G))
+        if case == "version text":
+            data["config"]["version"] = "2"
+        elif case == "ema list":
+            data["ema"] = [1, 2]
+        elif case == "tensor as net":
+            data["nets"]["D"] = torch.zeros(3)
+        elif case == "sparse":
+            G[key] = G[key].reshape(G[key].shape[0], -1).to_sparse()
+        elif case == "meta":
+            G[key] = torch.empty_like(G[key], device="meta")
+        elif case == "step text":
+            data["step"] = "abc"
+        else:
+            data["pipeline"] = 3
+
+    bad = _rewritten(trained, tmp_path / "bad.pt", change)
+    _refused_by_all(bad, tmp_path, gray2color / "test", setup, capsys)

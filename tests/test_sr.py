@@ -255,6 +255,10 @@ def test_srresnet_phase_then_srgan_phase_from_it(tmp_path, sr_data, make_config)
     wrong = sr_config(make_config, tmp_path / "w", sr_data, generator={"init_from": ckpt, "base_channels": 8}, train={"steps": 1})
     with pytest.raises(i2i.CheckpointError, match="init_from"):
         i2i.Trainer(wrong)
+    # Resuming the SRResNet phase's checkpoint with the SRGAN phase's config: no D to resume, and how to go on.
+    resumed = sr_config(make_config, tmp_path / "pre", sr_data, loss={"adversarial_weight": 1e-3}, train={"steps": 4})
+    with pytest.raises(i2i.CheckpointError, match=r"holds no D, D optimizer.*model.generator.init_from="):
+        i2i.Trainer(resumed, resume="auto")
 
 
 def test_srgan_resume_is_exact(tmp_path, sr_data, make_config):

@@ -432,6 +432,12 @@ class Trainer:
             raise CheckpointError(f"'{path}' is an exported generator, not a training checkpoint; it cannot resume training")
         if data.get("pipeline") != self.cfg.pipeline:
             raise CheckpointError(f"'{path}' was trained with pipeline {data.get('pipeline')!r}, not {self.cfg.pipeline!r}")
+        missing = [n for n in self.pipeline.nets if n not in data["nets"]]
+        missing += [f"{n} optimizer" for n in self.optimizers if n not in data.get("optimizers", {})]
+        if missing:
+            raise CheckpointError(
+                f"'{path}' holds no {', '.join(missing)}: it was trained with other settings (e.g. SRResNet before SRGAN), so this "
+                f"config cannot continue it; start a new run from its weights with --set model.generator.init_from={path}")
         for name, net in self.pipeline.nets.items():
             load_state_strict(net, data["nets"][name], what=name, source=path)
         self.lr_changes = self.optim.load_state_dict(data["optimizers"], path)
