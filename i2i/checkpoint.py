@@ -26,7 +26,7 @@ from safetensors.torch import load_file, save_file
 
 from ._version import __version__
 from .config import ConfigError, migrate
-from .data.io import atomic_write_bytes
+from .data.io import atomic_write_bytes, temp_prefix
 from .hints import first_line
 
 FORMAT = "i2i-checkpoint"
@@ -98,7 +98,7 @@ def save_model_folder(folder: str | Path, payload: dict[str, Any]) -> Path:
     info = {"format": MODEL_FORMAT, "format_version": 1, "i2i_version": __version__, **meta, "net": name,
             "checksum": checksum({"nets": {name: state}})}
     folder.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", suffix=".tmp", dir=folder.parent))
+    tmp = Path(tempfile.mkdtemp(prefix=temp_prefix(folder.name), suffix=".tmp", dir=folder.parent))
     try:
         save_file({k: v.contiguous() for k, v in state.items()}, str(tmp / MODEL_WEIGHTS), metadata={"format": "pt"})
         (tmp / MODEL_CONFIG).write_text(json.dumps(info, indent=2) + "\n")

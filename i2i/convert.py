@@ -22,7 +22,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
-from .data.io import IMAGE_EXTENSIONS, atomic_write_bytes, is_image_file, read_image, scan_images, write_image
+from .data.io import IMAGE_EXTENSIONS, atomic_write_bytes, is_image_file, read_image, scan_images, temp_prefix, write_image
 from .dist import die_with_parent, kill_workers_at_exit
 
 TranslateArrays = Callable[[list[np.ndarray]], list[np.ndarray]]
@@ -109,7 +109,7 @@ def _output_name(f: Path, name: str, ext: str | None) -> str:
         fname = name.format(stem=f.stem, ext=ext or f.suffix, suffix=f.suffix)
     except (KeyError, IndexError, ValueError) as e:
         raise ValueError(f"name={name!r} (--name) is not a valid pattern ({e}); use fields {{stem}}, {{ext}}, {{suffix}}") from None
-    if Path(fname).name != fname or fname in (".", "..") or "\\" in fname:
+    if Path(fname).name != fname or fname in (".", ".."):
         raise ValueError(f"name={name!r} (--name) gives '{fname}', which is not a plain file name: outputs stay in the "
                          "output folder, mirroring the input's sub-folders; use a pattern without '/' or '..'")
     if not is_image_file(fname):
@@ -220,7 +220,7 @@ def _remove_own_temp_files(jobs: list[Job]) -> None:
         names = {j.dst.name for j in jobs if j.dst.parent == d}
         if d.is_dir():
             for tmp in d.glob(".*.tmp"):
-                if any(tmp.name.startswith(f".{n}.") for n in names):
+                if any(tmp.name.startswith(temp_prefix(n)) for n in names):
                     tmp.unlink(missing_ok=True)
 
 
@@ -263,6 +263,14 @@ class _Conversion:
         except (TypeError, ValueError) as e:
             for i, _ in group:
                 self.fail(self.todo[i], f"'{self.todo[i].src}': {e}")
+            return
+        except (MemoryError, RuntimeError) as e:
+            if not isinstance(e, MemoryError) and "memory" not in str(e) and "allocate" not in str(e):
+                raise
+            h, w = group[0][1].shape[:2]
+            for i, _ in group:
+                self.fail(self.todo[i], f"'{self.todo[i].src}': not enough memory to translate {w}x{h} pixels in one piece "
+                                        "(batch of " + str(len(group)) + "); use --tile 512 (memory bounded by the tile) or --batch-size 1")
             return
         for (i, _), out in zip(group, outs):
             job = self.todo[i]
@@ -385,12 +393,19 @@ def merge_summaries(parts: list[ConvertSummary]) -> ConvertSummary:
     return out
 
 
+def _escape(text: object) -> str:
+    r"""One TSV field: backslash, tab, newline and carriage return escaped (``\\``, ``\t``, ``\n``, ``\r``)."""
+    return str(text).replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
+
+
 def write_failures(summary: ConvertSummary, path: str | Path) -> None:
-    """The failure list at ``path`` (``OUTPUT/failed.txt``) for ``summary``: failures, then
-    ignored inputs as ``skipped:``; no such file when there is nothing to list."""
+    """The failure list at ``path`` (``OUTPUT/failed.txt``) for ``summary``: one line per input,
+    path TAB reason (both escaped as :func:`_escape` says, so a name with a newline stays one
+    line): failures, then ignored inputs as ``skipped:``; no such file when there is nothing to list."""
     path = Path(path)
     if summary.failed or summary.ignored:
-        lines = [f"{p}\t{why}\n" for p, why in summary.failed] + [f"{p}\tskipped: {why}\n" for p, why in summary.ignored]
+        lines = [f"{_escape(p)}\t{_escape(why)}\n" for p, why in summary.failed]
+        lines += [f"{_escape(p)}\tskipped: {_escape(why)}\n" for p, why in summary.ignored]
         atomic_write_bytes(path, "".join(lines).encode())
     else:
         path.unlink(missing_ok=True)

@@ -283,3 +283,49 @@ def test_torchrun_splits_a_conversion_across_processes_byte_for_byte(trained, tm
         (tmp_path / "one" / "failed.txt").read_text().splitlines())
     r = torchrun("--skip-existing")
     assert "converted 0, skipped 9 (already there)" in r.stdout, r.stdout
+
+
+def test_no_single_input_stops_or_hangs_a_conversion(identity, tmp_path):
+    """A decompression bomb, a FIFO named like an image, odd but legal names (a backslash, 244
+    characters, a newline), and an image the model has no memory for: each is converted or
+    listed in failed.txt on one line with its reason, and the rest converts."""
+    import os
+    import zlib
+
+    from i2i.convert import convert_path
+
+    src = tmp_path / "in"
+    good = {"plain.png": (16, 16), "back\\slash.png": (16, 16), ("x" * 240) + ".png": (16, 16), "new\nline.png": (16, 16),
+            "huge.png": (24, 24)}
+    for name, (h, w) in good.items():
+        write_image(src / name, _smooth(h, w))
+    ihdr = struct.pack(">IIBBBBB", 20000, 20000, 8, 2, 0, 0, 0)
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+    (src / "bomb.png").write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 1000))
+                                   + chunk(b"IEND", b""))
+    os.mkfifo(src / "fifo.png")
+    (src / "broken\nname.png").write_bytes(b"not a png")
+
+    def translate(arrays):
+        if arrays[0].shape[0] == 24:  # as if this size needed more memory than there is
+            raise RuntimeError("[enforce fail at alloc_cpu.cpp:117] DefaultCPUAllocator: can't allocate memory: you tried to "
+                               "allocate 68719476736 bytes")
+        return identity.translate_arrays(arrays)
+
+    out = tmp_path / "out"
+    summary = convert_path(translate, src, out, workers=0, batch_size=2)
+    converted = sorted(p.name for p in summary.converted)
+    assert converted == sorted(n for n in good if n != "huge.png")
+    for name in converted:
+        assert np.array_equal(read_image(out / name), _smooth(16, 16))
+    lines = (out / "failed.txt").read_text().splitlines()
+    assert len(lines) == 4, lines  # bomb, broken, huge (memory), fifo (skipped): one line each
+    text = "\n".join(lines)
+    assert "bomb.png\t" in text and "20000x20000" in text
+    assert "huge.png\t" in text and "--tile" in text
+    assert "fifo.png\tskipped: not a regular file" in text
+    assert "broken\\nname.png\t" in text  # the newline escaped
+    assert not list(out.glob(".*.tmp"))

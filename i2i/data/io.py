@@ -59,6 +59,8 @@ def scan_images(folder: str | Path) -> tuple[list[Path], list[tuple[Path, str]]]
             p = Path(dirpath) / name
             if not p.exists():
                 skipped.append((p, "a broken symbolic link"))
+            elif not p.is_file():
+                skipped.append((p, "not a regular file (a pipe, socket or device)"))
             elif not is_image_file(p):
                 skipped.append((p, f"not an image format i2i reads ({', '.join(IMAGE_EXTENSIONS)})"))
             else:
@@ -297,11 +299,18 @@ _UMASK = os.umask(0)
 os.umask(_UMASK)
 
 
+def temp_prefix(name: str) -> str:
+    """The prefix of the temporary files of writes to ``name``: ``.name.`` with the name cut to 200
+    bytes, so a legal 255-byte name still leaves room for the random part and ``.tmp``."""
+    short = name.encode()[:200].decode(errors="ignore")
+    return f".{short}."
+
+
 def atomic_write_bytes(path: str | Path, data: bytes) -> None:
     """Write ``data`` to ``path`` via a temporary file in the same folder and a rename."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=temp_prefix(path.name), suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
