@@ -26,7 +26,7 @@ from safetensors.torch import load_file, save_file
 
 from ._version import __version__
 from .config import ConfigError, migrate
-from .data.io import atomic_write_bytes, temp_prefix
+from .data.io import atomic_write_bytes, normal_permissions, temp_prefix
 from .hints import first_line
 
 FORMAT = "i2i-checkpoint"
@@ -102,6 +102,7 @@ def save_model_folder(folder: str | Path, payload: dict[str, Any]) -> Path:
     try:
         save_file({k: v.contiguous() for k, v in state.items()}, str(tmp / MODEL_WEIGHTS), metadata={"format": "pt"})
         (tmp / MODEL_CONFIG).write_text(json.dumps(info, indent=2) + "\n")
+        normal_permissions(tmp)
         old = None
         if folder.exists():
             old = folder.with_name(f".{folder.name}.old")

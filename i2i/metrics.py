@@ -12,6 +12,7 @@ Super-resolution papers report PSNR / SSIM in one of two conventions, both offer
 
 from __future__ import annotations
 
+import math
 import warnings
 
 import numpy as np
@@ -56,12 +57,16 @@ def ssim(pred: torch.Tensor, target: torch.Tensor, *, y: bool = False, border: i
 
     As the reference MATLAB code: 11x11 Gaussian window with sigma 1.5, constants
     (0.01)^2 and (0.03)^2 for data range 1, statistics over the window's valid positions
-    only, mean over pixels and channels. Computed with kornia.
+    only, mean over pixels and channels. Computed with kornia. Images smaller than 11 pixels
+    on a side (which the reference refuses) use the largest odd window that fits, down to 1
+    (then only the luminance and contrast of single pixels are compared).
     """
     import kornia  # ~0.3 s to load: only where SSIM is computed
 
     a, b = prepare(pred, y=y, border=border).float(), prepare(target, y=y, border=border).float()
-    m = kornia.metrics.ssim(a, b, window_size=11, max_val=1.0, padding="valid")
+    window = min(11, *a.shape[-2:])
+    window -= 1 - window % 2  # odd
+    m = kornia.metrics.ssim(a, b, window_size=window, max_val=1.0, padding="valid")
     return m.flatten(1).mean(1)
 
 
@@ -71,6 +76,8 @@ def frechet_distance(feats_a: torch.Tensor, feats_b: torch.Tensor) -> float:
     from scipy import linalg  # scipy's linear algebra loads in ~0.2 s: only where FID is computed
 
     a, b = feats_a.double().cpu().numpy(), feats_b.double().cpu().numpy()
+    if not (np.isfinite(a).all() and np.isfinite(b).all()):  # sqrtm of a NaN matrix runs for minutes
+        raise ValueError("FID needs finite features; the feature network gave NaN or infinite values")
     mu_a, mu_b = a.mean(0), b.mean(0)
     sa, sb = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
     with warnings.catch_warnings():  # a singular product (few samples) is handled just below
@@ -130,8 +137,13 @@ def mean_pairwise_distance(features: torch.Tensor) -> float:
 def diversity(fake: torch.Tensor, real: torch.Tensor) -> float:
     """Sample diversity relative to the data: the mean pairwise feature distance of the
     generated samples divided by that of the real images (``(N, D)`` each). About 1 when the
-    samples vary as much as the data; toward 0 under mode collapse."""
-    return mean_pairwise_distance(fake) / max(mean_pairwise_distance(real), 1e-12)
+    samples vary as much as the data; toward 0 under mode collapse. NaN when the real images
+    are all alike (their spread under a millionth of their features' size): then no ratio means
+    anything."""
+    spread = mean_pairwise_distance(real)
+    if spread <= 1e-6 * float(real.double().flatten(1).norm(dim=1).mean()) or spread == 0:
+        return float("nan")
+    return mean_pairwise_distance(fake) / spread
 
 
 def class_diversity(fake: torch.Tensor, labels: torch.Tensor, real: torch.Tensor) -> float:
@@ -144,6 +156,8 @@ def class_diversity(fake: torch.Tensor, labels: torch.Tensor, real: torch.Tensor
     per_class = [mean_pairwise_distance(fake[labels == c]) for c in labels.unique() if int((labels == c).sum()) >= 2]
     if not per_class:
         raise ValueError("class diversity needs at least 2 samples of some class")
+    if math.isnan(diversity(real, real)):
+        return float("nan")
     return sum(per_class) / len(per_class) / max(mean_pairwise_distance(real), 1e-12)
 
 

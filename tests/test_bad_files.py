@@ -184,3 +184,121 @@ def test_wrong_types_inside_a_checkpoint_are_refused_in_one_line(trained, tmp_pa
 
     bad = _rewritten(trained, tmp_path / "bad.pt", change)
     _refused_by_all(bad, tmp_path, gray2color / "test", setup, capsys)
+
+
+def test_eval_scores_images_of_one_pixel_and_thin_strips(trained, tmp_path, capsys):
+    import numpy as np
+
+    from i2i.data.io import write_image
+
+    for name, (h, w) in {"dot.png": (1, 1), "strip.png": (1, 64), "tiny.png": (3, 3), "small.png": (10, 40)}.items():
+        write_image(tmp_path / "pairs" / "A" / name, np.full((h, w, 1), 90, np.uint8))
+        write_image(tmp_path / "pairs" / "B" / name, np.full((h, w, 3), 120, np.uint8))
+    assert main(["eval", trained, "--data", str(tmp_path / "pairs"), "--out", str(tmp_path / "page")]) == 0
+    import json
+
+    per_image = json.loads((tmp_path / "page" / "metrics.json").read_text())["per_image"]
+    assert len(per_image) == 4 and all(np.isfinite(r["SSIM_trained"]) and np.isfinite(r["PSNR_trained"]) for r in per_image)
+
+
+def _onnx_model(path: Path, *, input_type: int, input_rank: int, nan: bool = False, scalar: bool = False) -> Path:
+    """A tiny ONNX feature model written with onnx.helper: flatten (or a scalar mean), times NaN if asked."""
+    onnx = pytest.importorskip("onnx")
+    from onnx import TensorProto, helper
+
+    dims = ["N", 3, 4, 4][:input_rank] if input_rank <= 4 else ["N"] * input_rank
+    x = helper.make_tensor_value_info("x", input_type, dims)
+    nodes = [helper.make_node("ReduceMean", ["x"], ["f"], keepdims=0) if scalar else helper.make_node("Flatten", ["x"], ["f"])]
+    out = "f"
+    if nan:
+        nodes += [helper.make_node("Constant", [], ["k"], value=helper.make_tensor("k", TensorProto.FLOAT, [], [float("nan")])),
+                  helper.make_node("Mul", ["f", "k"], ["y"])]
+        out = "y"
+    y = helper.make_tensor_value_info(out, input_type, None)
+    model = helper.make_model(helper.make_graph(nodes, "features", [x], [y]), opset_imports=[helper.make_opsetid("", 18)])
+    model.ir_version = 9  # what onnxruntime reads (onnx writes newer by default)
+    onnx.save(model, str(path))
+    return path
+
+
+def test_broken_onnx_feature_models_are_refused_quickly_and_by_name(tmp_path):
+    import time
+
+    import torch
+
+    from i2i.evaluate import extract_features, feature_extractor
+
+    pytest.importorskip("onnxruntime")
+    from onnx import TensorProto
+
+    images = torch.rand(4, 3, 4, 4) * 2 - 1
+    nan = _onnx_model(tmp_path / "nan.onnx", input_type=TensorProto.FLOAT, input_rank=4, nan=True)
+    with pytest.raises(ValueError, match=r"nan.onnx' gave NaN or infinite features"):
+        extract_features(feature_extractor(str(nan)), images)
+    for name, kind, rank in (("int.onnx", TensorProto.INT64, 4), ("rank2.onnx", TensorProto.FLOAT, 2)):
+        with pytest.raises(ValueError, match=name + r"' takes tensor\(.*\) of rank " + str(rank)):
+            feature_extractor(str(_onnx_model(tmp_path / name, input_type=kind, input_rank=rank)))
+    scalar = _onnx_model(tmp_path / "scalar.onnx", input_type=TensorProto.FLOAT, input_rank=4, scalar=True)
+    with pytest.raises(ValueError, match=r"scalar.onnx' gave an output of shape \(\)"):
+        extract_features(feature_extractor(str(scalar)), images)
+    from i2i.metrics import frechet_distance
+
+    start = time.perf_counter()
+    with pytest.raises(ValueError, match="finite features"):
+        frechet_distance(torch.full((8, 4), float("nan")), torch.rand(8, 4))
+    assert time.perf_counter() - start < 5
+
+
+def test_model_folders_get_ordinary_permissions(trained, tmp_path):
+    import os
+
+    import i2i
+
+    umask = os.umask(0o022)
+    os.umask(umask)
+    folder = i2i.export_generator(trained, tmp_path / "folder", folder=True)
+    assert folder.stat().st_mode & 0o777 == 0o777 & ~umask
+    assert all(f.stat().st_mode & 0o777 == 0o666 & ~umask for f in folder.iterdir())
+
+
+def test_a_full_disk_during_a_write_names_the_file(tmp_path, monkeypatch):
+    import errno
+    import os
+
+    from i2i.data import io
+    from i2i.engine.runlog import MetricsFile
+
+    class Full:
+        def __init__(self, *a, **k):
+            pass
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *a):
+            return False
+
+        def write(self, data):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(io.os, "fdopen", Full)
+    with pytest.raises(OSError) as e:
+        io.atomic_write_bytes(tmp_path / "x.bin", b"data")
+    assert e.value.filename == str(tmp_path / "x.bin") and e.value.errno == errno.ENOSPC
+    assert not list(tmp_path.glob(".*.tmp"))
+    monkeypatch.setattr("builtins.open", Full)
+    with pytest.raises(OSError) as e:
+        MetricsFile(tmp_path / "metrics.jsonl").append({"step": 1})
+    assert e.value.filename == str(tmp_path / "metrics.jsonl")
+
+
+def test_diversity_against_identical_real_images_is_undefined_not_huge():
+    import math
+
+    import torch
+
+    from i2i.metrics import diversity
+
+    real = torch.ones(10, 64)
+    assert math.isnan(diversity(torch.rand(10, 64), real))
+    assert 0.5 < diversity(torch.rand(10, 64), torch.rand(10, 64)) < 2

@@ -123,3 +123,76 @@ def test_each_pipeline_owns_its_data_and_loss_sections():
     assert hasattr(p.data, "direction") and not hasattr(c.data, "direction") and c.data.serial_batches is False
     d = load_config(ROOT / "configs/dcgan/shapes_demo.yaml")
     assert d.data.image_size == 32 and not hasattr(d.data, "crop_size")
+
+
+# --------------------------------------------------------------------- inputs that load but must not run
+def _demo_dict() -> dict:
+    return config_to_dict(load_config(ROOT / "configs/pix2pix/demo.yaml"))
+
+
+def _with(data: dict, path: str, value) -> dict:
+    import copy
+
+    data = copy.deepcopy(data)
+    node = data
+    *parents, last = path.split(".")
+    for part in parents:
+        node = node[part]
+    node[last] = value
+    return data
+
+
+@pytest.mark.parametrize("path,value,needle", [
+    ("train.device", "meta", "not a device i2i trains on"), ("train.device", "mps", "not a device i2i trains on"),
+    ("seed", 2**32, "'seed' is 4294967296; allowed: [0, 4.29497e+09]"), ("data.root", "a\x00b", "'data.root' holds a NUL"),
+    ("output_dir", "runs\x00", "'output_dir' holds a NUL"), ("data.root", "/proc/self", "kernel's files"),
+    ("name", "n" * 300, "at most 255 bytes")])
+def test_values_that_would_fail_later_are_refused_by_key(path, value, needle):
+    with pytest.raises(ConfigError) as e:
+        config_from_dict(_with(_demo_dict(), path, value))
+    assert needle in str(e.value), str(e.value)
+
+
+def test_a_megabyte_value_is_never_echoed_whole():
+    """Every key set to a 1 MB string: refused in a message of bounded length, or accepted."""
+    big = "x" * 1_000_000
+
+    def paths(d: dict, prefix: str = "") -> list[str]:
+        out = []
+        for k, v in d.items():
+            p = f"{prefix}.{k}" if prefix else k
+            out += paths(v, p) if isinstance(v, dict) and v else [p]
+        return out
+
+    base = _demo_dict()
+    for path in paths(base):
+        try:
+            config_from_dict(_with(base, path, big))
+        except ConfigError as e:
+            assert len(str(e)) < 1000, f"{path}: {len(str(e))} characters"
+
+
+def test_yaml_that_cannot_be_read_names_the_file(tmp_path):
+    cases = {"deep.yaml": "a: " + "[" * 5000 + "]" * 5000, "digits.yaml": "seed: " + "9" * 5000,
+             "twice.yaml": "name: a\ntrain:\n  steps: 3\n  steps: 30\n"}
+    needles = {"deep.yaml": "nested too deeply", "digits.yaml": "a value cannot be read",
+               "twice.yaml": "key 'steps' is written twice in one section (lines 3 and 4)"}
+    for name, text in cases.items():
+        (tmp_path / name).write_text(text)
+        with pytest.raises(ConfigError) as e:
+            load_config(tmp_path / name)
+        assert name in str(e.value) and needles[name] in str(e.value) and len(str(e.value)) < 500, str(e.value)
+    # a merge key may still be overridden: that is YAML's meaning, not a duplicate
+    (tmp_path / "merge.yaml").write_text("name: a\nx: &t {steps: 3, epochs: null}\ntrain:\n  <<: *t\n  steps: 4\n")
+    with pytest.raises(ConfigError, match="unknown config key 'x'"):
+        load_config(tmp_path / "merge.yaml")
+
+
+def test_home_and_symbolic_links_are_resolved_as_the_checks_read_them(tmp_path, monkeypatch, gray2color, make_config):
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    cfg = config_from_dict(_with(_with(_demo_dict(), "output_dir", "~/runs"), "data.root", str(gray2color / "train")))
+    assert cfg.run_dir == tmp_path / "home" / "runs" / "demo"
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "demo").symlink_to(gray2color / "train")  # the run folder would be the training data
+    with pytest.raises(ConfigError, match="inside data.root"):
+        config_from_dict(_with(_with(_demo_dict(), "output_dir", str(tmp_path / "out")), "data.root", str(gray2color / "train")))

@@ -272,3 +272,80 @@ def test_a_second_process_on_a_live_run_is_refused_and_a_killed_holder_leaves_no
     proc.kill()  # kill -9: the kernel releases the lock
     proc.communicate()
     assert main(["train", str(tmp_path / "tiny.yaml"), "--resume", "auto", "--set", "train.steps=6"]) == 0
+
+
+# ------------------------------------------------------------ configs that load but cannot run
+def test_nets_too_deep_for_the_data_are_refused_by_name_before_training(tmp_path, gray2color, make_config):
+    cfg = make_config(tmp_path, gray2color, model={"discriminator": {"n_layers": 10}})
+    with pytest.raises(i2i.ConfigError, match=r"model.discriminator \(net D, PatchDiscriminator\) cannot take 32x32 inputs"):
+        Trainer(cfg)
+    cfg = make_config(tmp_path, gray2color, model={"generator": {"num_downs": 8}}, data={"preprocess": "none"})
+    with pytest.raises(i2i.ConfigError, match=r"model.generator \(net G, UnetGenerator\) cannot take 32x32 .*multiples of 256"):
+        Trainer(cfg)
+    assert not cfg.run_dir.exists()
+
+
+@pytest.mark.parametrize("case", ["dcgan image_size 4096", "sr crop 4096", "batch 65536"])
+def test_runs_that_cannot_fit_in_memory_are_refused_before_allocating(tmp_path, gray2color, shapes, make_config, monkeypatch, case):
+    """Estimated on the meta device against the memory free (fixed here at 16 GiB, so the test
+    means the same on every machine)."""
+    from conftest import dcgan_config
+
+    import i2i.engine.memory as memory
+
+    monkeypatch.setattr(memory, "available_bytes", lambda device: 16 * 2**30)
+    if case == "dcgan image_size 4096":
+        cfg = dcgan_config(make_config, tmp_path, shapes, generator={"base_channels": 64}, data={"image_size": 4096, "batch_size": 4})
+        needle = "data.image_size"
+    elif case == "sr crop 4096":
+        i2i.write_image(tmp_path / "hr" / "big.png", np.zeros((4096, 4096, 3), np.uint8))
+        cfg = make_config(tmp_path, gray2color, pipeline="srgan",
+                          model={"generator": {"name": "srresnet", "scale": 4, "in_channels": 3, "out_channels": 3},
+                                 "discriminator": {"name": "srgan"}},
+                          data={"root": str(tmp_path / "hr"), "val_root": None, "crop_size": 4096, "batch_size": 16},
+                          loss={"adversarial_weight": 0.0})
+        needle = "data.crop_size"
+    else:
+        cfg = make_config(tmp_path, gray2color, data={"batch_size": 65536})
+        needle = "data.batch_size"
+    with pytest.raises(i2i.ConfigError, match="needs about .* GiB") as e:
+        Trainer(cfg)
+    assert needle in str(e.value) and "16.0 GiB free" in str(e.value)
+    cfg = make_config(tmp_path, gray2color, data={"batch_size": 64}, train={"bn_recalibration_batches": 100_000})
+    with pytest.raises(i2i.ConfigError, match="train.bn_recalibration_batches=100000"):
+        Trainer(cfg)
+    Trainer(make_config(tmp_path, gray2color))  # the small run fits
+
+
+def test_more_class_folders_than_num_classes_is_refused(tmp_path, shapes, make_config):
+    from conftest import dcgan_config
+
+    cfg = dcgan_config(make_config, tmp_path, shapes, generator={"num_classes": 1})
+    with pytest.raises(i2i.ConfigError, match=r"num_classes=1, but .* holds 2 classes \(disc, square\); set num_classes: 2"):
+        Trainer(cfg)
+
+
+def test_a_bad_image_met_mid_run_stops_in_one_line_after_saving(tmp_path, gray2color, make_config, capsys):
+    import shutil
+    import struct
+    import zlib
+
+    data = tmp_path / "data"
+    shutil.copytree(gray2color / "train", data)
+    ihdr = struct.pack(">IIBBBBB", 60000, 60000, 8, 0, 0, 0, 0)
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+    for side in ("A", "B"):  # named to sort last: the first items load
+        (data / side / "zz_header.png").write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IEND", b""))
+    cfg = make_config(tmp_path, gray2color, data={"root": str(data), "num_workers": 1},
+                      train={"steps": 40, "checkpoint_every": 1000, "log_every": 1})
+    path = tmp_path / "cfg.yaml"
+    path.write_text(dump_config(cfg))
+    assert main(["train", str(path)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]  # the lines before it are the run's log
+    assert err.startswith("i2i train: error: image") and "Traceback" not in err, err
+    assert "zz_header.png" in err and "60000x60000" in err and "continue with --resume auto" in err
+    saved = torch.load(cfg.run_dir / "checkpoints" / "last.pt", weights_only=True)["step"]
+    assert f"training stopped at step {saved}" in err and saved > 0

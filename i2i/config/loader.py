@@ -30,6 +30,7 @@ from .sections import (
 from .values import build_dataclass, convert_value, field_types, show
 
 MAX_YAML_VALUES = 100_000
+PSEUDO_FILESYSTEMS = ("/proc", "/sys", "/dev")
 
 
 def _yaml_size(node: Any, memo: dict[int, int], active: set[int]) -> int:
@@ -51,11 +52,32 @@ def _yaml_size(node: Any, memo: dict[int, int], active: set[int]) -> int:
     return memo[key]
 
 
+class _StrictLoader(yaml.SafeLoader):
+    """``yaml.SafeLoader`` that refuses a key written twice in one mapping (YAML would keep the
+    last silently); keys brought in by a merge (``<<: *anchor``) may still be overridden."""
+
+    where = "the config"
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge" or not isinstance(key_node, yaml.ScalarNode):
+                continue
+            line = key_node.start_mark.line + 1
+            if key_node.value in seen:
+                raise ConfigError(f"{self.where}: key {show(key_node.value)} is written twice in one section (lines "
+                                  f"{seen[key_node.value]} and {line}); keep one")
+            seen[key_node.value] = line
+        return super().construct_mapping(node, deep)
+
+
 def safe_yaml(text: str, where: str) -> Any:
     """``yaml.safe_load`` (no Python tags: reading a config runs no code) that refuses documents
     whose anchors and aliases expand to more than :data:`MAX_YAML_VALUES` values (a "billion
-    laughs" bomb) before building anything."""
-    loader = yaml.SafeLoader(text)
+    laughs" bomb) before building anything, keys written twice in one mapping, nesting too deep
+    to read and numbers too long to convert, each with a :class:`ConfigError` naming ``where``."""
+    loader = _StrictLoader(text)
+    loader.where = where
     try:
         node = loader.get_single_node()
         if node is None:
@@ -64,6 +86,12 @@ def safe_yaml(text: str, where: str) -> Any:
             raise ConfigError(f"{where} expands to more than {MAX_YAML_VALUES:,} values through YAML anchors and aliases; "
                               "write the values out (a config needs a few hundred at most)")
         return loader.construct_document(node)
+    except RecursionError:
+        raise ConfigError(f"{where} is nested too deeply to read; a config is a few sections deep") from None
+    except ValueError as e:
+        if isinstance(e, ConfigError):
+            raise
+        raise ConfigError(f"{where}: a value cannot be read ({first_line(e)[:120]})") from None
     finally:
         loader.dispose()
 
@@ -89,12 +117,13 @@ def _net_config(value: Any, path: str, role: str, pipe: type) -> NetConfig:
     value = dict(value)
     name = value.pop("name", pipe.default_nets.get(role))
     if not isinstance(name, str):
-        raise ConfigError(f"config key '{path}.name' must name a registered {role}, got {name!r}")
+        raise ConfigError(f"config key '{path}.name' must name a registered {role}, got {show(name)}")
     try:
         cls, fixed = resolve_net(role, name)
     except ValueError:
         known = net_names(role)
-        raise ConfigError(f"config key '{path}.name' is {name!r}{did_you_mean(name, known)}; known {role}s: {', '.join(known)}") from None
+        raise ConfigError(f"config key '{path}.name' is {show(name)}{did_you_mean(name[:100], known)}; known {role}s: "
+                          f"{', '.join(known)}") from None
     spec = _net_spec(value, path, role)
     params = inspect.signature(cls).parameters
     hints = field_types(cls.__init__)
@@ -120,7 +149,8 @@ def _net_config(value: Any, path: str, role: str, pipe: type) -> NetConfig:
 def pipeline_for(name: Any) -> type:
     """The registered pipeline class ``name``, or a :class:`ConfigError` listing the known ones."""
     if not isinstance(name, str) or name not in PIPELINES:
-        raise ConfigError(f"config key 'pipeline' is {name!r}{did_you_mean(str(name), list(PIPELINES))}; known: {', '.join(PIPELINES)}")
+        raise ConfigError(f"config key 'pipeline' is {show(name)}{did_you_mean(str(name)[:100], list(PIPELINES))}; "
+                          f"known: {', '.join(PIPELINES)}")
     return pipeline_class(name)
 
 
@@ -206,17 +236,26 @@ def _validate_paths(cfg: Config) -> None:
     folder may not be the filesystem root or lie inside the data it trains on (samples and
     checkpoints would mix with the images)."""
     name = cfg.name
-    if not name or name in (".", "..") or "/" in name or "\\" in name or os.path.isabs(name):
-        raise ConfigError(f"'name' {show(name)} must be a plain folder name (no '/', '..' or absolute path): the run folder "
-                          "is output_dir/name; set output_dir to choose where runs go")
+    if not name or name in (".", "..") or "/" in name or "\\" in name or os.path.isabs(name) or len(name.encode()) > 255:
+        raise ConfigError(f"'name' {show(name)} must be a plain folder name (no '/', '..' or absolute path, at most 255 bytes): "
+                          "the run folder is output_dir/name; set output_dir to choose where runs go")
+    keys = {"output_dir": cfg.output_dir, **{f"data.{k}": getattr(cfg.data, k, None) for k in ("root", "val_root", "lr_root")},
+            "model.generator.init_from": cfg.model.generator.init_from, "train.val_features": cfg.train.val_features,
+            "train.val_classifier": cfg.train.val_classifier, "loss.vgg_weights": getattr(cfg.loss, "vgg_weights", None)}
+    for key, value in keys.items():
+        if value and (len(value.encode()) > 4096 or any(len(part.encode()) > 255 for part in Path(value).parts)):
+            raise ConfigError(f"'{key}' {show(value)} is longer than a path can be (4096 bytes, 255 per folder name)")
     out = Path(cfg.output_dir).expanduser().resolve()
     if out == Path(out.anchor):
         raise ConfigError(f"'output_dir' {show(cfg.output_dir)} is the filesystem root; choose a folder for runs, e.g. runs")
-    run = out / name
+    run = (out / name).resolve()  # a run folder that is a symbolic link is judged by where it leads
     for key in ("root", "val_root"):
         data = getattr(cfg.data, key, None)
         if data:
             d = Path(data).expanduser().resolve()
+            if any(d == Path(p) or Path(p) in d.parents for p in PSEUDO_FILESYSTEMS):
+                raise ConfigError(f"data.{key} {show(data)} is inside {', '.join(PSEUDO_FILESYSTEMS)} (the kernel's files, not "
+                                  "images); point it at a folder of images")
             if run == d or d in run.parents:
                 raise ConfigError(f"the run folder '{run}' (output_dir/name) is inside data.{key} '{data}': samples and "
                                   "checkpoints would land among the training images; choose an output_dir outside the data")
@@ -230,16 +269,18 @@ def _validate(cfg: Config) -> None:
         raise ConfigError("set exactly one of 'train.epochs' and 'train.steps' (the other to null)")
     if t.device != "auto":
         try:
-            torch.device(t.device)
+            kind = torch.device(t.device).type
         except (RuntimeError, ValueError):
-            raise ConfigError(f"'train.device' {show(t.device)} is not a device; use auto, cpu, cuda or cuda:N") from None
+            kind = None
+        if kind not in ("cpu", "cuda"):
+            raise ConfigError(f"'train.device' {show(t.device)} is not a device i2i trains on; use auto, cpu, cuda or cuda:N")
     if t.val_every and not cfg.data.val_root:
         raise ConfigError("'train.val_every' needs 'data.val_root': a folder of held-out data the model never trains on")
     if t.val_metric is not None:
         names = evaluation(pipeline_class(cfg.pipeline).evaluation).metric_names(cfg)
         if t.val_metric not in names:
-            raise ConfigError(f"'train.val_metric' {t.val_metric!r} is not measured for {cfg.pipeline}"
-                              f"{did_you_mean(t.val_metric, list(names))}; choose one of {', '.join(names)}")
+            raise ConfigError(f"'train.val_metric' {show(t.val_metric)} is not measured for {cfg.pipeline}"
+                              f"{did_you_mean(t.val_metric[:100], list(names))}; choose one of {', '.join(names)}")
 
 
 # ----------------------------------------------------------------------------- overrides and files

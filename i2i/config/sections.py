@@ -19,7 +19,8 @@ CONFIG_VERSION = 2
 
 Steps = Annotated[int, Range(1, None)]
 """A positive number of steps (an interval of logging, sampling, saving)."""
-Seed = Annotated[int, Range(0, 2**63 - 1)]
+Seed = Annotated[int, Range(0, 2**32 - 1)]
+"""NumPy's generators take seeds below 2**32."""
 
 
 class ConfigError(ValueError):
@@ -209,8 +210,8 @@ class Config:
 
     @property
     def run_dir(self) -> Path:
-        """Folder of this run: ``output_dir/name``."""
-        return Path(self.output_dir) / self.name
+        """Folder of this run: ``output_dir/name`` (``~`` expanded, as the checks read it)."""
+        return Path(self.output_dir).expanduser() / self.name
 
 
 TOP_LEVEL = ("version", "name", "pipeline", "seed", "output_dir", "model", "data", "loss", "optim", "schedule", "train", "test")

@@ -86,6 +86,8 @@ def _convert(value: Any, tp: Any, path: str) -> Any:
     if tp is str:
         if not isinstance(value, str):
             raise ConfigError(f"config key {path!r} must be a string, got {show(value)}")
+        if "\x00" in value:
+            raise ConfigError(f"config key {path!r} holds a NUL character ({show(value)}); no name or path can contain one")
         return value
     if tp is Any:
         return value

@@ -120,7 +120,7 @@ class PairedDataset(Dataset):
         seed: int = 0,
         folders: tuple[str, str] = ("A", "B"),
     ) -> None:
-        self.root = Path(root)
+        self.root = Path(root).expanduser()
         _require_dir(self.root, "data folder")
         self.folders = folders
         if layout == "auto":
@@ -231,7 +231,7 @@ class UnpairedDataset(Dataset):
         serial: bool = False,
         seed: int = 0,
     ) -> None:
-        self.root = Path(root)
+        self.root = Path(root).expanduser()
         _require_dir(self.root, "data folder")
         self.a_dir, self.b_dir = _domain_dirs(self.root, "train" if train else "test")
         self.a_files = self._list(self.a_dir)
@@ -295,7 +295,7 @@ class SRDataset(Dataset):
         seed: int = 0,
     ) -> None:
 
-        self.root = Path(root)
+        self.root = Path(root).expanduser()
         _require_dir(self.root, "HR image folder")
         if crop_size % scale:
             raise DataError(f"data.crop_size={crop_size} must be a multiple of the scale {scale}")
@@ -306,6 +306,8 @@ class SRDataset(Dataset):
         if not files:
             raise DataError(f"HR image folder '{self.root}' holds no images")
         keep, small = [], []
+        # whole images are scored with a `scale`-pixel border removed: 3 x scale leaves pixels to score
+        smallest = 3 * scale if full_images else crop_size
         for f in files:
             try:
                 with Image.open(f) as im:  # header only
@@ -313,16 +315,19 @@ class SRDataset(Dataset):
             except OSError:
                 keep.append(f)  # unreadable: reported with its name when loaded
                 continue
-            (keep if min(w, h) >= (scale if full_images else crop_size) else small).append(f)
+            (keep if min(w, h) >= smallest else small).append(f)
+        what = f"{smallest} pixels (3 x the scale, for scoring without the border)" if full_images else \
+            f"data.crop_size={crop_size}"
         if small:
-            warnings.warn(f"skipping {len(small)} images under '{self.root}' smaller than the {crop_size}-pixel crop: "
+            warnings.warn(f"skipping {len(small)} images under '{self.root}' smaller than {what}: "
                           + ", ".join(p.name for p in small[:5]), stacklevel=2)
         if not keep:
-            raise DataError(f"every image under '{self.root}' is smaller than data.crop_size={crop_size}; lower the crop size")
+            raise DataError(f"every image under '{self.root}' is smaller than {what}; use larger images"
+                            + ("" if full_images else " or lower the crop size"))
         self.files = keep
         self.lr_files: list[Path] | None = None
         if lr_root is not None:
-            lr_dir = Path(lr_root)
+            lr_dir = Path(lr_root).expanduser()
             _require_dir(lr_dir, "LR image folder")
             lr = {p.relative_to(lr_dir).with_suffix("").as_posix(): p for p in list_images(lr_dir)}
             keys = [p.relative_to(self.root).with_suffix("").as_posix() for p in self.files]
@@ -421,7 +426,7 @@ class ImageDataset(Dataset):
                  train: bool = True, flip: bool = True, download: bool = False, seed: int = 0, fit: str = "pad") -> None:
         if fit not in ("pad", "resize"):
             raise ValueError(f"data.fit={fit!r} must be 'pad' or 'resize'")
-        self.root, self.size, self.channels, self.seed, self.fit = Path(root), size, channels, seed, fit
+        self.root, self.size, self.channels, self.seed, self.fit = Path(root).expanduser(), size, channels, seed, fit
         self.flip = flip and train and dataset not in ("mnist", "fashion_mnist")
         self.tv = None
         if dataset == "folder":

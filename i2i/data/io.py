@@ -242,19 +242,25 @@ def apply_orientation(img: np.ndarray, orientation: int) -> np.ndarray:
 
 
 def to_channels(img: np.ndarray, channels: int) -> np.ndarray:
-    """Convert an ``(H, W, C)`` array to 1 (luma) or 3 (RGB) channels; alpha is dropped."""
+    """Convert an ``(H, W, C)`` array to 1 (luma), 3 (RGB) or 4 (RGBA) channels: alpha is
+    dropped for 1 and 3 and added opaque for 4; gray is repeated to RGB."""
     if img.ndim == 2:
         img = img[:, :, None]
     c = img.shape[2]
+    if c == channels:
+        return img
     if c == 4:
         img, c = img[:, :, :3], 3
+    if channels == 4:
+        rgb = to_channels(img, 3)
+        return np.concatenate([rgb, np.full(rgb.shape[:2] + (1,), max_value(img.dtype), img.dtype)], axis=2)
     if c == channels:
         return img
     if channels == 1:
         return cv2.cvtColor(img, cv2.COLOR_RGB2GRAY)[:, :, None]
     if channels == 3:
         return np.repeat(img, 3, axis=2)
-    raise ValueError(f"cannot convert a {c}-channel image to {channels} channels; use 1 or 3")
+    raise ValueError(f"cannot convert a {c}-channel image to {channels} channels; use 1, 3 or 4")
 
 
 def max_value(dtype: np.dtype) -> float:
@@ -316,6 +322,20 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> None:
             f.write(data)
         os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp creates 0600; give the file normal permissions
         os.replace(tmp, path)
+    except OSError as e:
+        Path(tmp).unlink(missing_ok=True)
+        if e.filename is None:  # a full disk fails the write itself, which names no file
+            raise OSError(e.errno, e.strerror, str(path)) from None
+        raise
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def normal_permissions(folder: Path) -> None:
+    """Give ``folder`` and the files in it the permissions a plain ``mkdir`` / ``open`` would
+    (``tempfile`` makes them private: 0700 and 0600)."""
+    os.chmod(folder, 0o777 & ~_UMASK)
+    for f in folder.iterdir():
+        if f.is_file():
+            os.chmod(f, 0o666 & ~_UMASK)

@@ -12,6 +12,8 @@ import torch
 from torch import nn
 
 from ..config import Config
+from ..data.datasets import DataError
+from ..data.io import ImageReadError
 from ..nets.blocks import has_batch_norm, recalibrate_batch_norm
 
 EPOCH = 2**31 - 1  # an epoch number training never reaches: its own augmentation draws
@@ -33,9 +35,20 @@ class Recalibration:
         if self._cache is None:
             k, bs, seed = self.cfg.train.bn_recalibration_batches, self.cfg.data.batch_size, self.cfg.seed
             order = torch.randperm(len(self.dataset), generator=torch.Generator().manual_seed(seed * 1_000_003 + 4243)).tolist()
-            keys = [(EPOCH, order[i % len(order)]) for i in range(k * bs)]
+            bad: set[int] = set()
+            items: list[dict[str, Any]] = []
+            i = 0
+            while len(items) < k * bs and len(bad) < len(order):
+                index = order[i % len(order)]
+                i += 1
+                if index in bad:
+                    continue
+                try:
+                    items.append(self.dataset[(EPOCH, index)])
+                except (ImageReadError, DataError):  # a broken file is named when training meets it; skip it here
+                    bad.add(index)
             collate = torch.utils.data.default_collate
-            self._cache = [collate([self.dataset[key] for key in keys[i : i + bs]]) for i in range(0, len(keys), bs)]
+            self._cache = [collate(items[j : j + bs]) for j in range(0, len(items), bs)]
         return [self.to_device(b) for b in self._cache]
 
     def __call__(self, step: int, averaged: dict[str, nn.Module]) -> list[str]:

@@ -39,7 +39,8 @@ def restore(state: dict[str, Any]) -> None:
 
 
 def seed_all(seed: int) -> None:
-    """Seed torch, NumPy and Python's generators."""
+    """Seed torch, NumPy and Python's generators (NumPy's with ``seed`` mod 2**32)."""
+    seed %= 2**32
     torch.manual_seed(seed)
     random.seed(seed)
     np.random.seed(seed)

@@ -60,8 +60,11 @@ class RunLog:
         if not self.enabled:
             return
         if self.file is not None:
-            self.file.write(line + "\n")
-            self.file.flush()
+            try:
+                self.file.write(line + "\n")
+                self.file.flush()
+            except OSError as e:  # a full disk fails the write, which names no file
+                raise OSError(e.errno, e.strerror, self.file.name) from None
         if to_stream:
             if self.bar is not None:
                 self.bar.write(line, file=self.stream)
@@ -115,8 +118,11 @@ class MetricsFile:
         self.path = path
 
     def append(self, record: dict[str, Any]) -> None:
-        with open(self.path, "a") as f:
-            f.write(json.dumps(record) + "\n")
+        try:
+            with open(self.path, "a") as f:
+                f.write(json.dumps(record) + "\n")
+        except OSError as e:  # a full disk fails the write, which names no file
+            raise OSError(e.errno, e.strerror, str(self.path)) from None
 
     def reset(self) -> None:
         """A fresh start: records of a run killed before its first checkpoint go too."""

@@ -20,19 +20,19 @@ from typing import Any
 
 import torch
 from torch import nn
-from torch.utils.data import DataLoader
 
 from .. import dist, report
 from ..checkpoint import CheckpointError, load_checkpoint, load_state_strict, non_finite_keys, save_checkpoint, state_of
 from ..config import Config, ConfigError, config_to_dict, dump_config
 from ..data.datasets import DataError
-from ..data.io import atomic_write_bytes, write_image
-from ..data.sampling import EpochSampler
+from ..data.io import ImageReadError, atomic_write_bytes, write_image
 from ..loading import init_generator
 from ..registry import pipeline_class
 from . import rng
 from .context import TrainingContext
 from .ema import ModelEMA
+from .feed import TrainingFeed, data_errors_in_one_line
+from .memory import check_fits
 from .optim import Optimizers
 from .recalibration import Recalibration
 from .run_folder import RunFolder
@@ -57,10 +57,15 @@ class Trainer:
     def __init__(self, cfg: Config, *, resume: str | None = None) -> None:
         self.cfg = cfg
         self._setup_process(resume)
+        pipe = pipeline_class(cfg.pipeline)
+        self.feed = TrainingFeed(cfg, pipe, rank=self.rank, world=self.world, pin_memory=self.device.type == "cuda")
+        self.dataset, self.loader, self.sampler, self.preview_batch = self.feed.dataset, self.feed.loader, self.feed.sampler, \
+            self.feed.preview_batch
+        self.steps_per_epoch, self.total_steps = self.feed.steps_per_epoch, self.feed.total_steps
+        check_fits(cfg, pipe, self.dataset[0], self.device)  # before any net is allocated
         # Same seed on every rank for identical initial weights; per-rank seeds afterwards.
         torch.manual_seed(cfg.seed)
-        self.pipeline = pipeline_class(cfg.pipeline)(cfg)
-        self._setup_data()
+        self.pipeline = pipe(cfg)
         rng.seed_all(cfg.seed + self.rank)
         self._setup_optimization()
         if self.resume_path is None and cfg.model.generator.init_from:
@@ -98,28 +103,6 @@ class Trainer:
         self.resume_path = self.folder.resume_path(resume)
         if t.deterministic:
             torch.use_deterministic_algorithms(True, warn_only=True)
-
-    def _setup_data(self) -> None:
-        """The training dataset, its sampler and loader, and the fixed preview batch."""
-        cfg, pipe = self.cfg, type(self.pipeline)
-        self.dataset = pipe.make_dataset(cfg, train=True)
-        try:
-            preview = pipe.make_dataset(cfg, train=False, root=cfg.data.val_root or None)
-        except DataError as e:
-            raise DataError(f"data.val_root: {e}" if cfg.data.val_root else str(e)) from None
-        self.preview_batch = torch.utils.data.default_collate([preview[i] for i in range(min(4, len(preview)))])
-        self.sampler = EpochSampler(len(self.dataset), shuffle=True, seed=cfg.seed, rank=self.rank, world_size=self.world)
-        bs, workers = cfg.data.batch_size, cfg.data.num_workers
-        self.steps_per_epoch = math.ceil(self.sampler.per_rank / bs)
-        self.total_steps = cfg.train.steps if cfg.train.steps is not None else cfg.train.epochs * self.steps_per_epoch
-        # A private generator: creating loader iterators must not consume the global RNG, or a
-        # resumed run would draw different dropout masks.
-        if workers > 0:
-            dist.kill_workers_at_exit()
-        self.loader = DataLoader(self.dataset, batch_size=bs, sampler=self.sampler, num_workers=workers,
-                                 pin_memory=self.device.type == "cuda", persistent_workers=workers > 0,
-                                 generator=torch.Generator().manual_seed(cfg.seed),
-                                 worker_init_fn=dist.die_with_parent if workers > 0 else None)
 
     def _setup_optimization(self) -> None:
         """Precision, placement, optimizers with their rates and update intervals, wrapped modules."""
@@ -175,7 +158,7 @@ class Trainer:
         """Endless training batches from the current position (epochs advance by themselves)."""
         while True:
             self.sampler.set_epoch(self.epoch, self.batch_in_epoch * self.cfg.data.batch_size)
-            for batch in self.loader:
+            for batch in data_errors_in_one_line(self.loader):
                 # Counted when handed out: a checkpoint taken after this step must resume
                 # with the next batch, not repeat this one.
                 self.batch_in_epoch += 1
@@ -214,15 +197,7 @@ class Trainer:
             return self._fit()
         finally:
             self.folder.unlock()
-            self.close_loader()
-
-    def close_loader(self) -> None:
-        """Let the loader's persistent workers exit now (they ignore stop signals, so they are
-        told through their queues rather than left for the exit handlers)."""
-        iterator = getattr(self.loader, "_iterator", None)
-        if iterator is not None and hasattr(iterator, "_shutdown_workers"):
-            iterator._shutdown_workers()
-            self.loader._iterator = None
+            self.feed.close()
 
     def _fit(self) -> dict[str, Any]:
         cfg, t = self.cfg, self.cfg.train
@@ -270,7 +245,14 @@ class Trainer:
         count, t0, last_logs = 0, time.perf_counter(), {}
         batches = self.batches()
         while self.step < self.total_steps:
-            for k, v in self.train_step(next(batches)).items():
+            try:
+                batch = next(batches)
+            except (ImageReadError, DataError) as e:  # a bad file: keep the work done, say which file
+                if self.saved_step != self.step:
+                    self.save()
+                raise type(e)(f"{e}; training stopped at step {self.step}, saved in {self.folder.last}: fix or remove the file, "
+                              "then continue with --resume auto") from None
+            for k, v in self.train_step(batch).items():
                 sums[k] = sums.get(k, 0.0) + v
             count += 1
             log.advance()

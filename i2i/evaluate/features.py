@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 
+import numpy as np
 import torch
 
 from ..checkpoint import CheckpointError, load_state_file
@@ -122,11 +123,22 @@ class _OnnxFeatures(torch.nn.Module):
             self.session = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
         except Exception as e:  # onnxruntime raises its own types for damaged or foreign files
             raise ValueError(f"feature model '{path}' cannot be read as ONNX ({type(e).__name__}: {str(e)[:160]})") from None
-        self.input_name = self.session.get_inputs()[0].name
+        inputs = self.session.get_inputs()
+        if len(inputs) != 1 or inputs[0].type != "tensor(float)" or len(inputs[0].shape) != 4:
+            got = ", ".join(f"{i.type} of rank {len(i.shape)}" for i in inputs)
+            raise ValueError(f"feature model '{path}' takes {got}; i2i feeds it one float32 (N, C, H, W) batch of images in [-1, 1]: "
+                             "export it with that input")
+        self.input_name, self.path = inputs[0].name, path
         self.description = f"the feature model {path} (FIDs compare only with FIDs on the same model)"
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.session.run(None, {self.input_name: x.detach().float().cpu().numpy()})[0]
+        if getattr(out, "ndim", 0) < 2 or out.shape[0] != x.shape[0]:
+            raise ValueError(f"feature model '{self.path}' gave an output of shape {getattr(out, 'shape', ())} for {x.shape[0]} images; "
+                             "it must give (N, D) features, one row per image")
+        if not np.isfinite(out).all():
+            raise ValueError(f"feature model '{self.path}' gave NaN or infinite features for some images; FID and KID cannot be "
+                             "computed from them: fix or re-export the model")
         return torch.from_numpy(out).flatten(1).to(x.device)
 
 
@@ -146,6 +158,7 @@ def feature_extractor(spec: str = "fid-inception", option: str | None = None) ->
     setting (e.g. ``train.val_features``); by default the argument and the ``i2i eval`` flag.
     """
     def choose(value: str) -> str:
+        value = value if len(value) <= 200 else value[:200] + "..."
         return f"{option}: {value}" if option else f"features={value!r} (--features {value})"
 
     otherwise = f"or choose {choose('pixels')} or a path to an ONNX feature model of your domain"

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import json
+import math
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -200,8 +201,9 @@ def _generation_report(r: dict[str, Any]) -> str:
     if "is_std" in r:
         quality += f" ± {r['is_std']:.3f} (real images: {r['is_real']:.3f})"
     diagnostics = "  ".join(f"{m.name} {format(r[m.result_key], m.fmt)}" for m in shown if m.name in DIAGNOSTICS)
+    alike = " (nan: the real images are all alike, so no diversity ratio means anything)" if math.isnan(r["diversity"]) else ""
     return (f"{quality}  ({r['n_fake']} samples vs {r['n_real']} real images, {r['weights']} weights)"
-            f"\n{diagnostics} (diversity 1: as varied as the real images; toward 0: mode collapse)"
+            f"\n{diagnostics} (diversity 1: as varied as the real images; toward 0: mode collapse){alike}"
             f"\nfeatures: {r['feature_network']}")
 
 

@@ -161,6 +161,51 @@ class Pipeline:
                     f"data.crop_size={d.crop_size} does not fit generator {name} ({cfg.model.generator.name}), which needs sizes "
                     f"that are multiples of {m}; use {sizes} (or a generator with fewer downsamplings)")
 
+    @classmethod
+    def probe(cls, cfg: Config, height: int, width: int) -> tuple[int, int]:
+        """Build every net this config trains on the meta device (shapes only, no memory) and run
+        it once: generators on a ``height`` x ``width`` input (what the data gives them),
+        discriminators on what the generators make (generation nets on their own sized inputs).
+        Returns ``(bytes of parameters, bytes of activations per sample)``; a net that cannot
+        take the size (too deep for it, or off its size multiple) is a :class:`ConfigError`
+        naming the net and the size."""
+        names = list(cls.nets_for(cfg))
+        order = [n for n in names if n in cls.generator_names()] + [n for n in names if n not in cls.generator_names()]
+        params = activations = 0
+        out_hw = (height, width)
+        for name in order:
+            generator = name in cls.generator_names()
+            with torch.device("meta"):
+                net = cls.build_net(cfg, name).eval()  # eval: batch norms need no batch statistics here
+            params += sum(p.numel() * p.element_size() for p in net.parameters())
+            if cls.kind == "generation":
+                inputs = tuple(x.to("meta") if isinstance(x, torch.Tensor) else x for x in net.example_inputs(1))
+            else:
+                h, w = (height, width) if generator else out_hw
+                inputs = (torch.empty(1, net.in_channels, h, w, device="meta"),)
+            sizes: list[int] = []
+            def count(module: nn.Module, args: Any, out: Any, sizes: list[int] = sizes) -> None:
+                if isinstance(out, torch.Tensor):
+                    sizes.append(out.numel() * out.element_size())
+
+            hooks = [m.register_forward_hook(count) for m in net.modules() if not any(True for _ in m.children())]
+            try:
+                with torch.no_grad():
+                    out = net(*inputs)
+            except (RuntimeError, ValueError, IndexError) as e:
+                role = "generator" if generator else "discriminator"
+                size = "x".join(map(str, inputs[0].shape[-2:]))
+                raise ConfigError(f"model.{role} (net {name}, {type(net).__name__}) cannot take {size} inputs, the size the data gives "
+                                  f"it ({first_line(e)[:120]}): use larger images or crops (data.crop_size), or a shallower net"
+                                  + (f" (it needs multiples of {size_multiple(net)})" if size_multiple(net) > 1 else "")) from None
+            finally:
+                for hook in hooks:
+                    hook.remove()
+            if generator and out.dim() == 4:
+                out_hw = tuple(out.shape[-2:])
+            activations += sum(sizes)
+        return params, activations
+
     # --- construction (class-level, so inference can build one net without the rest) ---
     @classmethod
     def build_net(cls, cfg: Config, name: str) -> nn.Module:

@@ -69,9 +69,13 @@ class DCGAN(Pipeline):
     @classmethod
     def make_dataset(cls, cfg: Config, *, train: bool, root: str | None = None) -> ImageDataset:
         d, g = cfg.data, cfg.model.generator
-        return ImageDataset(root or d.root, size=d.image_size, channels=g.arg("out_channels"), dataset=d.dataset,
-                            labels=bool(g.arg("num_classes")), train=train, flip=d.flip, download=d.download, seed=cfg.seed,
-                            fit=d.fit)
+        ds = ImageDataset(root or d.root, size=d.image_size, channels=g.arg("out_channels"), dataset=d.dataset,
+                          labels=bool(g.arg("num_classes")), train=train, flip=d.flip, download=d.download, seed=cfg.seed, fit=d.fit)
+        n = g.arg("num_classes")
+        if n and len(ds.classes) > n:
+            raise ConfigError(f"model.generator.num_classes={n}, but '{ds.root}' holds {len(ds.classes)} classes "
+                              f"({', '.join(ds.classes[:8])}{', ...' if len(ds.classes) > 8 else ''}); set num_classes: {len(ds.classes)}")
+        return ds
 
     def param_groups(self) -> dict[str, dict[str, Any]]:
         return {"G": self.generator_group("G"), "D": self.discriminator_group("D")}
