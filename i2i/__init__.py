@@ -9,18 +9,17 @@ Public API::
     G = i2i.build_generator("unet_256")  # nets and losses for your own pipelines
 """
 
-__version__ = "0.1.0"
-
-from .checkpoint import CheckpointError  # noqa: E402
-from .config import Config, ConfigError, load_config  # noqa: E402
-from .data.datasets import DataError  # noqa: E402
-from .data.io import ImageReadError, read_image, write_image  # noqa: E402
-from .engine.trainer import Trainer, TrainingDiverged, train  # noqa: E402
-from .exporting import export_generator  # noqa: E402
-from .losses import GANLoss, gradient_penalty  # noqa: E402
-from .registry import build_discriminator, build_generator  # noqa: E402
-from .sampler import Generator  # noqa: E402
-from .translator import Translator  # noqa: E402
+from ._version import __version__
+from .checkpoint import CheckpointError
+from .config import Config, ConfigError, load_config
+from .data.datasets import DataError
+from .data.io import ImageReadError, read_image, write_image
+from .engine.trainer import Trainer, TrainingDiverged, train
+from .exporting import export_generator
+from .losses import GANLoss, gradient_penalty
+from .registry import build_discriminator, build_generator
+from .sampler import Generator
+from .translator import Translator
 
 __all__ = [
     "CheckpointError",

@@ -92,3 +92,25 @@ def test_convert_benchmark_runs_the_real_converter_and_the_reference_test_script
     assert 10 < row["reference_img_per_s_median"] < 21  # 0.05 s per image, measured between progress lines 0 and 10
     assert row["ratio"] == pytest.approx(row["img_per_s_median"] / row["reference_img_per_s_median"])
     assert "i2i / reference" in r.stdout
+
+
+@pytest.mark.slow
+def test_two_clones_on_one_machine_each_run_their_own_code(tmp_path):
+    """tools/env.sh shares the dependencies between clones but never the code: a second clone
+    with another i2i runs that i2i, and this clone still runs its own."""
+    import shutil
+
+    other = tmp_path / "other"
+    top = {".venv", ".git", "runs", "data", "build", ".pytest_cache", ".ruff_cache"}
+    shutil.copytree(ROOT, other, ignore=lambda d, names: [n for n in names if (Path(d) == ROOT and n in top) or n == "__pycache__"
+                                                          or n.endswith(".egg-info")])
+    (other / "i2i" / "_version.py").write_text('__version__ = "9.9.9-other-clone"\n')
+    probe = 'source tools/env.sh >/dev/null && python -c "import i2i; print(i2i.__file__, i2i.__version__)" && i2i --version'
+    seen = {}
+    for clone in (other, ROOT, other):
+        r = subprocess.run(["bash", "-c", probe], cwd=clone, capture_output=True, text=True, timeout=900)
+        assert r.returncode == 0, r.stderr[-2000:]
+        seen[clone] = r.stdout.split()
+    assert seen[other][0] == str(other / "i2i" / "__init__.py") and seen[other][1] == "9.9.9-other-clone"
+    assert "i2i 9.9.9-other-clone" in " ".join(seen[other])
+    assert seen[ROOT][0] == str(ROOT / "i2i" / "__init__.py") and seen[ROOT][1] != "9.9.9-other-clone"

@@ -1,24 +1,37 @@
-# Source me: creates (once) and activates the project's virtual environment.
+# Source me: creates (once) and activates this clone's environment.
 #
-# The environment holds the dependencies pinned in constraints.txt and lives outside the
-# clone, keyed by a hash of the dependency files, so a second clone or CI run reuses it:
-#   ${I2I_VENV:-~/.cache/i2i/venv-<hash>}
-# On a fresh machine the first call installs everything from the package registry
-# (torch with its CUDA libraries: several GB, a few minutes). i2i itself is installed in
-# editable mode from *this* clone on every call (seconds).
+# Two layers, so that clones share the heavy dependencies but each runs its own code:
+#   - the dependencies pinned in constraints.txt (torch with its CUDA libraries: several GB, a few
+#     minutes the first time), shared by every clone on the machine and kept outside them, keyed by
+#     a hash of the dependency files:  ${I2I_VENV:-~/.cache/i2i/deps-<hash>}. It holds no i2i.
+#   - this clone's own environment, <clone>/.venv (seconds to make, no packages of its own): its
+#     Python finds this clone's i2i first (a .pth file naming the clone), then the shared
+#     dependencies; its `i2i` command runs this clone's code.
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 py="$(command -v python3.11 || command -v python3)"
-key="$(cat "$root/setup.cfg" "$root/constraints.txt" | sha256sum | cut -c1-12)"
-venv="${I2I_VENV:-$HOME/.cache/i2i/venv-$key}"
-if [ ! -f "$venv/.i2i-complete" ]; then
-    echo "[env] creating $venv (first run: installs torch and friends, several minutes)" >&2
-    rm -rf "$venv"
-    "$py" -m venv "$venv"
-    "$venv/bin/pip" install --quiet -c "$root/constraints.txt" -e "$root[dev]"
-    touch "$venv/.i2i-complete"
-else
-    "$venv/bin/pip" install --quiet --no-deps --no-build-isolation -e "$root" >/dev/null
+key="$(cat "$root/setup.cfg" "$root/constraints.txt" "$root/tools/env.sh" | sha256sum | cut -c1-12)"
+deps="${I2I_VENV:-$HOME/.cache/i2i/deps-$key}"
+if [ ! -f "$deps/.i2i-complete" ]; then
+    echo "[env] creating $deps (first run: installs torch and friends, several minutes)" >&2
+    rm -rf "$deps"
+    "$py" -m venv "$deps"
+    "$deps/bin/pip" install --quiet -c "$root/constraints.txt" -e "$root[dev]"
+    "$deps/bin/pip" uninstall --quiet --yes i2i  # the shared layer holds dependencies only, never a clone's code
+    touch "$deps/.i2i-complete"
+fi
+own="$root/.venv"
+if [ ! -f "$own/.i2i-deps" ] || [ "$(cat "$own/.i2i-deps")" != "$deps" ]; then
+    rm -rf "$own"
+    "$py" -m venv --without-pip "$own"
+    site="$("$own/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')"
+    shared="$("$deps/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')"
+    printf '%s\n' "$root" > "$site/_i2i_clone.pth"
+    printf 'import site; site.addsitedir(%s)\n' "'$shared'" > "$site/_i2i_shared_deps.pth"
+    printf '#!%s\nimport sys\n\nfrom i2i.cli import main\n\nsys.exit(main())\n' "$own/bin/python" > "$own/bin/i2i"
+    chmod +x "$own/bin/i2i"
+    echo "$deps" > "$own/.i2i-deps"
 fi
 # shellcheck disable=SC1091
-source "$venv/bin/activate"
+source "$own/bin/activate"
+export PATH="$own/bin:$deps/bin:$PATH"  # the shared tools (pytest, ruff) after this clone's own
 cd "$root"
