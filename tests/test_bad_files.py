@@ -302,3 +302,18 @@ def test_diversity_against_identical_real_images_is_undefined_not_huge():
     real = torch.ones(10, 64)
     assert math.isnan(diversity(torch.rand(10, 64), real))
     assert 0.5 < diversity(torch.rand(10, 64), torch.rand(10, 64)) < 2
+
+
+@pytest.mark.parametrize("change", [{"step": "abc"}, {"config": {"version": "2"}}, {"net": 3}])
+def test_wrong_types_inside_a_model_folder_config_are_refused(trained, tmp_path, change):
+    import json
+
+    import i2i
+
+    folder = i2i.export_generator(trained, tmp_path / "folder", folder=True)
+    info = json.loads((folder / "config.json").read_text())
+    for k, v in change.items():
+        info[k] = {**info[k], **v} if isinstance(v, dict) else v
+    (folder / "config.json").write_text(json.dumps(info))
+    with pytest.raises(i2i.CheckpointError, match="damaged|not an i2i model description"):
+        i2i.Translator.from_pretrained(folder)

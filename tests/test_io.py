@@ -172,3 +172,11 @@ def test_a_fifo_named_like_an_image_is_refused_not_waited_on(tmp_path):
     os.mkfifo(fifo)
     with pytest.raises(ImageReadError, match="x.png.*not a regular file"):
         read_image(fifo)
+
+
+def test_images_become_four_channels_with_opaque_alpha():
+    rgb = np.full((2, 3, 3), 7, np.uint8)
+    rgba = to_channels(rgb, 4)
+    assert rgba.shape == (2, 3, 4) and (rgba[..., 3] == 255).all() and (rgba[..., :3] == 7).all()
+    assert to_channels(np.full((2, 3, 1), 9, np.uint16), 4)[..., 3].max() == 65535
+    assert to_channels(rgba, 4) is rgba
