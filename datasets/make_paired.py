@@ -5,10 +5,12 @@ Each photo is split along its longer side: crops for ``train/`` come from the fi
 saw. Crops have a random size between ``size`` and ``2*size`` (resized to ``size``).
 
 Tasks (A -> B):
+  restore      A = the colour crop blurred, with sensor-like noise and JPEG artefacts, B = the
+               clean crop (photo restoration; the degradation is drawn per crop from --seed)
   gray2color   A = luma (1 channel), B = the colour crop      (colourisation)
   edges2photo  A = Canny edges, black on white (1 channel), B = the colour crop
 
-  python datasets/make_paired.py --out data/gray2color --task gray2color
+  python datasets/make_paired.py --out data/restore --task restore
 """
 
 from __future__ import annotations
@@ -26,8 +28,29 @@ from i2i.data.io import list_images, read_image, to_channels, write_image  # noq
 HERE = Path(__file__).resolve().parent
 
 
-def make_a(task: str, rgb: np.ndarray) -> np.ndarray:
-    """The A image of a colour crop for ``task``; ``(H, W, 1)`` uint8."""
+RESTORE_BLUR = (0.3, 0.8)  # Gaussian blur sigma range, pixels
+RESTORE_NOISE = (15.0, 30.0)  # Gaussian noise sigma range, 8-bit levels (per channel)
+RESTORE_JPEG = (40, 80)  # JPEG quality range
+
+
+def degrade(rgb: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """A restoration task's input: ``rgb`` blurred, with Gaussian noise and JPEG compression,
+    each of a strength drawn from ``rng`` (:data:`RESTORE_BLUR`, :data:`RESTORE_NOISE`,
+    :data:`RESTORE_JPEG`); ``(H, W, 3)`` uint8."""
+    sigma = float(rng.uniform(*RESTORE_BLUR))
+    x = cv2.GaussianBlur(rgb.astype(np.float32), (0, 0), sigma)
+    x = x + rng.normal(0.0, float(rng.uniform(*RESTORE_NOISE)), x.shape).astype(np.float32)
+    x = np.clip(np.round(x), 0, 255).astype(np.uint8)
+    quality = int(rng.integers(RESTORE_JPEG[0], RESTORE_JPEG[1] + 1))
+    ok, enc = cv2.imencode(".jpg", cv2.cvtColor(x, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, quality])
+    return cv2.cvtColor(cv2.imdecode(enc, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
+
+
+def make_a(task: str, rgb: np.ndarray, rng: np.random.Generator | None = None) -> np.ndarray:
+    """The A image of a colour crop for ``task``: ``(H, W, 1)`` uint8, or ``(H, W, 3)`` for
+    ``restore`` (which draws its degradation from ``rng``)."""
+    if task == "restore":
+        return degrade(rgb, rng if rng is not None else np.random.default_rng(0))
     gray = to_channels(rgb, 1)
     if task == "gray2color":
         return gray
@@ -72,7 +95,7 @@ def build(photos: Path, out: Path, *, task: str, size: int, n_train: int, n_test
             for i in range(n):
                 b = random_crop(rgb, regions[split], size, rng)
                 name = f"{f.stem}_{i:03d}.png"
-                write_image(out / split / "A" / name, make_a(task, b))
+                write_image(out / split / "A" / name, make_a(task, b, rng))
                 write_image(out / split / "B" / name, b)
                 counts[split] += 1
     return counts
@@ -82,7 +105,7 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--photos", type=Path, default=HERE / "sample" / "photos")
     p.add_argument("--out", type=Path, required=True)
-    p.add_argument("--task", choices=["gray2color", "edges2photo"], default="gray2color")
+    p.add_argument("--task", choices=["restore", "gray2color", "edges2photo"], default="restore")
     p.add_argument("--size", type=int, default=128)
     p.add_argument("--train-per-photo", type=int, default=40)
     p.add_argument("--test-per-photo", type=int, default=4)

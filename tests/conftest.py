@@ -30,6 +30,18 @@ def gray2color(tmp_path_factory, photos) -> Path:
     return out
 
 
+@pytest.fixture(scope="session")
+def restore(tmp_path_factory, photos) -> Path:
+    """32-pixel restoration pairs (degraded -> clean colour crops): train/ (60) and test/ (15)."""
+    out = tmp_path_factory.mktemp("restore")
+    make_paired.build(photos, out, task="restore", size=32, n_train=12, n_test=3, seed=0)
+    return out
+
+
+SEEDS = (0, 1, 2)
+"""Learning claims hold for each of these seeds (each learning test runs all of them)."""
+
+
 def tiny_config(tmp_path: Path, data_root: Path, **sections: Any):
     """A pix2pix config small enough for CPU tests; ``sections`` override per section.
 

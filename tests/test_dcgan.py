@@ -5,7 +5,7 @@ import warnings
 import numpy as np
 import pytest
 import torch
-from conftest import assert_exact_resume, dcgan_config
+from conftest import SEEDS, assert_exact_resume, dcgan_config
 
 import i2i
 from i2i.checkpoint import CheckpointError, load_state_strict
@@ -206,8 +206,9 @@ def test_a_pytorch_program_file_is_refused_without_being_opened(tmp_path):
 
 
 @pytest.mark.slow
-def test_dcgan_moves_generated_statistics_toward_the_real_ones(tmp_path, shapes, make_config):
-    cfg = dcgan_config(make_config, tmp_path, shapes, generator={"base_channels": 32, "latent_dim": 64},
+@pytest.mark.parametrize("seed", SEEDS)
+def test_dcgan_moves_generated_statistics_toward_the_real_ones(tmp_path, shapes, make_config, seed):
+    cfg = dcgan_config(make_config, tmp_path, shapes, seed=seed, generator={"base_channels": 32, "latent_dim": 64},
                        discriminator={"base_channels": 32}, data={"batch_size": 64},
                        train={"steps": 300, "log_every": 50, "ema_decay": 0.999})
     ext = feature_extractor("pixels")
@@ -228,7 +229,7 @@ def test_dcgan_moves_generated_statistics_toward_the_real_ones(tmp_path, shapes,
         warnings.simplefilter("ignore")
         fid_mean = frechet_distance(extract_features(ext, mean_image.expand(400, -1, -1, -1)), real)
     print(f"FID before {fid_before:.2f}, raw {fid_raw:.2f}, EMA {fid_ema:.2f}, mean image {fid_mean:.2f}")
-    assert fid_raw < 0.3 * fid_before and fid_raw < fid_mean
+    assert fid_raw < 0.3 * fid_before and fid_raw < fid_mean  # seeds 0 / 1 / 2: 11.5 / 7.7 / 6.8 from 50.1 (mean image 14.2)
     # EMA 0.999 with its ramp-up and re-estimated batch norms: as good as the raw weights (the
     # average lags slightly while FID still falls fast: 11.8 vs 11.5 here; without the ramp-up
     # it would still be 74 % random initialisation).

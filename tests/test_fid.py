@@ -21,6 +21,7 @@ def fid_weights(tmp_path_factory) -> str:
     return str(home)
 
 
+@pytest.mark.numerics
 def test_features_equal_pytorch_fid_on_the_same_weights(fid_weights, monkeypatch):
     import pytorch_fid.inception as pf
 

@@ -1,6 +1,15 @@
 """Files written by an older i2i keep working: checkpoints and exports from c9b2b16 (config
-version 1, checkpoint format 1) load, convert, sample and resume, giving exactly what that
-i2i computed (``tests/data/legacy_v1``, written by its ``make_fixtures.py``)."""
+version 1, checkpoint format 1) load, convert, sample and resume, giving what that i2i computed
+(``tests/data/legacy_v1``, written by its ``make_fixtures.py``) on another machine.
+
+Floats computed on another CPU may differ in the last bits (oneDNN and ATen pick kernels by
+instruction set), so the comparisons have tolerances, measured: on an AVX-512 machine under
+``ATEN_CPU_CAPABILITY`` default / avx2 / avx512 the resumed weights differed from the fixtures by
+at most 7.5e-9 (4.1e-7 of the tensor's largest value), the samples by 2.6e-10, the converted
+images by 0 levels. The tolerances below (1e-6 absolute for weights and samples, one 8-bit level
+for images) are over 100 times that spread and still far below what one training step changes
+(about 1e-4 here): a different computation fails them. Bit-exact resume is tested within one
+machine, against runs the tests compute (tests/test_registry.py)."""
 
 from __future__ import annotations
 
@@ -17,6 +26,9 @@ from i2i.cli import main
 from i2i.config import CONFIG_VERSION, config_from_dict, config_to_dict
 
 LEGACY = Path(__file__).parent / "data" / "legacy_v1"
+pytestmark = pytest.mark.numerics
+ATOL = 1e-6  # weights and samples against another machine's (measured spread: 7.5e-9; see the module docstring)
+LEVELS = 1  # 8-bit levels of converted images against another machine's (measured: 0)
 TRANSLATORS = [("pix2pix_step2_of_4", "input_gray.png", None), ("pix2pix_export", "input_gray.png", None),
                ("cyclegan_export_b_to_a", "input_rgb.png", None), ("srresnet_x2_export", "input_rgb.png", (20, 24))]
 
@@ -34,14 +46,16 @@ def test_old_translators_load_and_convert_exactly_as_before(name, image, crop, t
         img = img[: crop[0], : crop[1]]
     tr = i2i.Translator.from_checkpoint(LEGACY / f"{name}.pt", device="cpu")
     expected = i2i.read_image(LEGACY / f"expected_{name}.png")
-    assert np.array_equal(tr(img), expected.reshape(tr(img).shape))
+    got = tr(img)
+    assert np.abs(got.astype(int) - expected.reshape(got.shape).astype(int)).max() <= LEVELS
     assert tr.cfg.version == CONFIG_VERSION
     # and through the command line, as a user would
     src = tmp_path / "in"
     src.mkdir()
     i2i.write_image(src / "x.png", img)
     assert main(["convert", str(LEGACY / f"{name}.pt"), str(src), str(tmp_path / "out"), "--quiet", "--workers", "0"]) == 0
-    assert np.array_equal(i2i.read_image(tmp_path / "out" / "x.png").reshape(expected.shape), expected)
+    written = i2i.read_image(tmp_path / "out" / "x.png").reshape(expected.shape)
+    assert np.abs(written.astype(int) - expected.astype(int)).max() <= LEVELS
 
 
 def test_old_configs_migrate_to_what_they_meant():
@@ -59,7 +73,8 @@ def test_old_configs_migrate_to_what_they_meant():
 def test_old_generation_checkpoint_samples_exactly_as_before():
     gen = i2i.Generator.from_checkpoint(LEGACY / "dcgan_step2_of_4.pt", device="cpu")
     assert gen.weights == "ema"
-    assert torch.equal(gen.sample(4, seed=3), torch.load(LEGACY / "dcgan_step2_samples_seed3.pt", weights_only=True)["samples"])
+    want = torch.load(LEGACY / "dcgan_step2_samples_seed3.pt", weights_only=True)["samples"]
+    assert torch.allclose(gen.sample(4, seed=3), want, rtol=0, atol=ATOL)
 
 
 @pytest.mark.parametrize("name,builder", [("pix2pix", "paired"), ("dcgan", "shapes")])
@@ -82,14 +97,14 @@ def test_old_training_checkpoints_resume_to_the_same_weights(name, builder, tmp_
     assert summary["step"] == 4
     got = torch.load(summary["checkpoint"], weights_only=True)
     want = torch.load(LEGACY / f"{name}_step4_expected.pt", weights_only=True)
-    # Training itself is unchanged: every weight equals the old straight run's, bit for bit.
+    # Training itself is unchanged: every weight equals the old straight run's (up to the last bits).
     # (Batch-norm running statistics are now re-estimated for the weights at each save and the
     # EMA decay warms up, so those two differ from what the old i2i saved, on purpose.)
     stats = ("running_mean", "running_var", "num_batches_tracked")
     for net, sd in want["nets"].items():
         for k, v in sd.items():
             if not k.endswith(stats):
-                assert torch.equal(got["nets"][net][k], v), f"nets.{net}.{k}"
+                assert torch.allclose(got["nets"][net][k].double(), v.double(), rtol=0, atol=ATOL), f"nets.{net}.{k}"
     assert set(got["ema"]) == set(want["ema"]) and all(torch.isfinite(v.float()).all() for sd in got["ema"].values() for v in sd.values())
     assert got["format_version"] == 2 and got["config"]["version"] == CONFIG_VERSION
 

@@ -28,6 +28,7 @@ def _bn_inputs(net: torch.nn.Module, batches: list[torch.Tensor]) -> dict[str, l
     return seen
 
 
+@pytest.mark.numerics
 def test_recalibration_sets_the_exact_average_statistics_with_dropout_off():
     torch.manual_seed(0)
     net = i2i.build_generator("unet", num_downs=6, base_channels=4, in_channels=1, out_channels=1, dropout=True).train()
@@ -87,6 +88,7 @@ def test_saved_eval_mode_is_as_good_as_batch_statistics(tmp_path, gray2color, ma
 
 
 @pytest.mark.parametrize("scale", [2, 3, 4])
+@pytest.mark.numerics
 def test_bicubic_upsampling_layer_is_matlab_imresize(scale):
     from i2i.data.resize import imresize
     from i2i.nets.blocks import BicubicUpsample
@@ -95,6 +97,7 @@ def test_bicubic_upsampling_layer_is_matlab_imresize(scale):
     assert torch.allclose(BicubicUpsample(scale).double()(x), imresize(x, float(scale)), atol=1e-6)
 
 
+@pytest.mark.numerics
 def test_untrained_residual_srresnet_is_exactly_bicubic_and_training_only_adds():
     from i2i.data.resize import imresize
 

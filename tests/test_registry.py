@@ -139,6 +139,7 @@ def test_every_pipeline_takes_the_r1_penalty_and_n_critic(name, tmp_path, data_r
 
 
 @pytest.mark.parametrize("name", list(PIPELINES))
+@pytest.mark.numerics
 def test_every_pipeline_resumes_exactly(name, tmp_path, data_roots):
     common = {"ema_decay": 0.5}
     straight = example_config(name, tmp_path / "a", data_roots, **common)
@@ -148,6 +149,7 @@ def test_every_pipeline_resumes_exactly(name, tmp_path, data_roots):
 
 
 @pytest.mark.parametrize("name", list(PIPELINES))
+@pytest.mark.numerics
 def test_every_pipeline_validates_with_its_own_metrics_keeps_the_best_and_resumes_exactly(name, tmp_path, data_roots, gray2color):
     import json
 

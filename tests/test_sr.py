@@ -4,7 +4,7 @@ import warnings
 import numpy as np
 import pytest
 import torch
-from conftest import assert_exact_resume
+from conftest import SEEDS, assert_exact_resume
 
 import i2i
 from i2i import metrics
@@ -70,6 +70,7 @@ def ssim_reference(a: np.ndarray, b: np.ndarray) -> float:
 
 
 @pytest.mark.parametrize("scale", [0.25, 0.5, 1 / 3, 2.0, 4.0])
+@pytest.mark.numerics
 def test_imresize_matches_matlab_formula(scale):
     rng = np.random.default_rng(0)
     img = rng.random((13, 17))
@@ -84,6 +85,7 @@ def test_imresize_keeps_constants():
     assert torch.allclose(imresize(torch.full((1, 3, 16, 24), 0.3), 0.25), torch.tensor(0.3))
 
 
+@pytest.mark.numerics
 def test_psnr_and_ssim_against_numpy():
     rng = np.random.default_rng(1)
     a = rng.random((2, 3, 40, 36))
@@ -261,6 +263,7 @@ def test_srresnet_phase_then_srgan_phase_from_it(tmp_path, sr_data, make_config)
         i2i.Trainer(resumed, resume="auto")
 
 
+@pytest.mark.numerics
 def test_srgan_resume_is_exact(tmp_path, sr_data, make_config):
     common = {"loss": {"adversarial_weight": 1e-2, "gan_mode": "wgangp"}, "train": {"steps": 4, "checkpoint_every": 2}}
     straight = sr_config(make_config, tmp_path / "a", sr_data, **common)
@@ -284,6 +287,7 @@ def test_perceptual_config_errors_name_the_setting(tmp_path, sr_data, make_confi
 # ---------------------------------------------------------------- tiling, convert, eval
 
 
+@pytest.mark.numerics
 def test_tiled_upscaling_equals_whole_image():
     torch.manual_seed(0)
     net = i2i.build_generator("srresnet", scale=4, n_blocks=3, base_channels=16)  # batch norm, eval mode
@@ -321,13 +325,15 @@ def test_sr_convert_and_eval_cli(tmp_path, sr_data, make_config, capsys):
 
 
 @pytest.mark.slow
-def test_srresnet_beats_bicubic_on_held_out_photos(tmp_path, sr_data, make_config):
+@pytest.mark.parametrize("seed", SEEDS)
+def test_srresnet_beats_bicubic_on_held_out_photos(tmp_path, sr_data, make_config, seed):
     from i2i.evaluate import evaluate_sr
 
-    cfg = sr_config(make_config, tmp_path, sr_data, generator={"n_blocks": 4, "base_channels": 32, "global_skip": "bicubic"},
+    cfg = sr_config(make_config, tmp_path, sr_data, seed=seed, generator={"n_blocks": 4, "base_channels": 32, "global_skip": "bicubic"},
                     data={"batch_size": 8, "crop_size": 48}, optim={"lr_g": 5e-4, "beta1": 0.9},
                     schedule={"policy": "cosine"}, train={"steps": 300, "log_every": 50})
     ckpt = i2i.train(cfg)["checkpoint"]
     mean = evaluate_sr(ckpt, sr_data / "test")["mean"]
-    assert mean["psnr_y_model"] > mean["psnr_y_bicubic"] + 0.2
+    print({k: round(v, 3) for k, v in mean.items()})
+    assert mean["psnr_y_model"] > mean["psnr_y_bicubic"] + 0.2  # measured, seeds 0 / 1 / 2: +0.70 / +0.70 / +0.38 dB
     assert mean["ssim_y_model"] > mean["ssim_y_bicubic"]

@@ -13,12 +13,16 @@ def test_benchmark_runs_the_real_trainer_and_reports_figures(tmp_path):
     r = subprocess.run(
         [sys.executable, str(ROOT / "tools" / "benchmark.py"), str(ROOT / "configs/pix2pix/demo.yaml"), "--threads", "1",
          "--set", "model.generator.base_channels=8", "--set", "model.discriminator.base_channels=8", "--set", "data.batch_size=1",
-         "--steps", "1", "--repeats", "1", "--warmup", "1", "--images", "1", "--size", "40", "--write", "--json", str(out)],
+         "--steps", "1", "--repeats", "1", "--warmup", "1", "--images", "1", "--size", "40", "--write", "--json", str(out),
+         "--modes", "eager", "fused"],
         capture_output=True, text=True, timeout=300,
     )
     assert r.returncode == 0, r.stderr[-2000:]
-    (row,) = json.loads(out.read_text())
-    assert row["mode"] == "eager" and row["train_it_per_s"] > 0 and row["convert_img_per_s"] > 0 and row["convert_size"] == 40
+    eager, fused = json.loads(out.read_text())
+    assert eager["mode"] == "eager" and eager["train_it_per_s"] > 0 and eager["convert_img_per_s"] > 0 and eager["convert_size"] == 40
+    assert fused["mode"] == "fused"
+    last = r.stdout.strip().splitlines()[-1]
+    assert last.startswith("fastest training here: ") and "torch CPU capability" in last
 
 
 def test_gpu_benchmark_counts_flops_and_reports_mfu(tmp_path):

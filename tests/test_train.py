@@ -3,13 +3,15 @@ import math
 
 import pytest
 import torch
-from conftest import assert_exact_resume
+from conftest import SEEDS, assert_exact_resume
 
 from i2i.checkpoint import CheckpointError
 from i2i.config import ConfigError
 from i2i.engine.schedule import lr_lambda
 from i2i.engine.trainer import Trainer, TrainingDiverged, train
 from i2i.evaluate import evaluate_paired
+
+MARGIN_DB = 0.5  # restoring, scaled down: dB above every trivial answer at every seed (measured: +1.09 / +0.98 / +0.90)
 
 
 def test_checkpoint_holds_full_state_and_loads_weights_only(tmp_path, gray2color, make_config):
@@ -98,21 +100,24 @@ def test_schedules():
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("predict", ["image", "chroma"])
-def test_pix2pix_learns_on_real_pixels(tmp_path, gray2color, make_config, predict):
-    # Colourising held-out crops of real photos, as the demo does. The paper's generator
-    # (predict: image) must get far closer to the true colours than the same network
-    # untrained, with its L1 loss falling; the demo's (predict: chroma, upsample: resize,
-    # L1 weight 1000, EMA) must beat every trivial answer on both metrics: the gray input
-    # itself (identity: strong here, many crops are near-gray), the mean colour of the
-    # targets, and the untrained net. Measured: L1 0.0429 / 27.27 dB vs identity 0.0592 / 27.02.
-    if predict == "image":
+@pytest.mark.numerics
+@pytest.mark.parametrize("seed", SEEDS)
+@pytest.mark.parametrize("task", ["colourise", "restore"])
+def test_pix2pix_learns_on_real_pixels(tmp_path, gray2color, restore, make_config, task, seed):
+    # Held-out crops of real photos. Colourising with the paper's generator (predict: image):
+    # far closer to the true colours than the same network untrained, its L1 loss falling.
+    # Restoring (the demo's task and settings, scaled down: predict: residual, upsample: resize,
+    # L1 weight 1000, EMA): beating every trivial answer clearly, at every seed: the degraded
+    # input itself (identity; the untrained net is the identity too), the targets' mean colour.
+    data = gray2color if task == "colourise" else restore
+    if task == "colourise":
         gen, train_, optim, loss = {"base_channels": 16}, {"steps": 150}, {"lr_g": 1e-3, "lr_d": 2e-4}, {}
-    else:  # the demo's settings (configs/pix2pix/demo.yaml), scaled down
-        gen = {"base_channels": 16, "predict": "chroma", "upsample": "resize"}
+    else:  # configs/pix2pix/demo.yaml, scaled down
+        gen = {"base_channels": 16, "predict": "residual", "upsample": "resize", "in_channels": 3}
         train_, optim, loss = {"steps": 300, "ema_decay": 0.999}, {"lr_g": 2e-4, "lr_d": 2e-4}, {"l1_weight": 1000.0}
     cfg = make_config(
-        tmp_path, gray2color,
+        tmp_path, data,
+        seed=seed,
         model={"generator": gen},
         train={**train_, "log_every": 10},
         optim=optim,
@@ -120,18 +125,18 @@ def test_pix2pix_learns_on_real_pixels(tmp_path, gray2color, make_config, predic
         schedule={"policy": "constant"},
     )
     summary = train(cfg)
-    result = evaluate_paired(summary["checkpoint"], gray2color / "test")
+    result = evaluate_paired(summary["checkpoint"], data / "test")
     m = {r["model"]: r for r in result["models"]}
     print({k: (round(v["L1"], 4), round(v["PSNR"], 2)) for k, v in m.items()})
     logs = [json.loads(x) for x in (cfg.run_dir / "metrics.jsonl").read_text().splitlines()]
-    assert logs[-1]["G_L1"] < (0.5 if predict == "image" else 0.75) * logs[0]["G_L1"]  # chroma starts at the identity
-    if predict == "image":
+    if task == "colourise":
+        assert logs[-1]["G_L1"] < 0.5 * logs[0]["G_L1"]
         assert m["trained"]["L1"] < 0.6 * m["untrained"]["L1"]
         assert m["trained"]["PSNR"] > m["untrained"]["PSNR"] + 4.0
     else:
         for baseline in ("identity", "mean colour", "untrained"):
             assert m["trained"]["L1"] < m[baseline]["L1"], baseline
-            assert m["trained"]["PSNR"] > m[baseline]["PSNR"], baseline
+            assert m["trained"]["PSNR"] > m[baseline]["PSNR"] + MARGIN_DB, baseline
 
 
 @pytest.mark.slow

@@ -29,6 +29,7 @@ def test_numpy_any_size_same_kind_out(trained):
     assert tiny.shape == (5, 7, 3)
 
 
+@pytest.mark.numerics
 def test_padding_crops_back_to_what_the_net_computes_on_the_valid_area(trained):
     import torch.nn.functional as F
 

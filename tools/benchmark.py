@@ -14,8 +14,10 @@ images at the config's load size, so ``data.root`` need not exist. After ``--war
 iterations it times ``--repeats`` blocks of ``--steps`` iterations and reports the
 median. Conversion times :class:`~i2i.translator.Translator` on one image of ``--size``
 pixels (default: crop size), tensor in and out, plus encoding and writing one PNG per
-image with ``--write``. Modes: ``eager`` (float32), ``bf16`` / ``fp16`` (autocast; fp16
-on CUDA only), ``compile`` (torch.compile).
+image with ``--write``. Modes: ``eager`` (float32, the defaults), ``fused`` (fused Adam),
+``bf16`` / ``fp16`` (autocast; fp16 on CUDA only), ``bf16+fused``, ``compile`` (torch.compile).
+The last line says which measured setting trained fastest on this machine (and names the CPU):
+whether bf16 or fused Adam pays depends on the CPU, so nothing is recommended elsewhere.
 """
 
 from __future__ import annotations
@@ -42,7 +44,31 @@ from i2i.engine.trainer import Trainer  # noqa: E402
 from i2i.registry import pipeline_class  # noqa: E402
 from i2i.translator import Translator  # noqa: E402
 
-MODE_SETTINGS = {"eager": [], "bf16": ["train.amp=bf16"], "fp16": ["train.amp=fp16"], "compile": ["train.compile=true"]}
+MODE_SETTINGS = {"eager": [], "fused": ["optim.fused=true"], "bf16": ["train.amp=bf16"],
+                 "bf16+fused": ["train.amp=bf16", "optim.fused=true"], "fp16": ["train.amp=fp16"], "compile": ["train.compile=true"]}
+
+
+def machine() -> str:
+    """The CPU model and the instruction set torch dispatches to (the same setting can be faster
+    on one CPU and slower on another), or the GPU's name."""
+    if torch.cuda.is_available():
+        return torch.cuda.get_device_name()
+    name = "unknown CPU"
+    try:
+        name = next(ln.split(":", 1)[1].strip() for ln in Path("/proc/cpuinfo").read_text().splitlines() if ln.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    return f"{name}, torch CPU capability {torch.backends.cpu.get_cpu_capability()}"
+
+
+def fastest_line(rows: list[dict]) -> str:
+    """Which measured setting trained fastest here, against the fp32 default."""
+    best = max(rows, key=lambda r: r["train_it_per_s"])
+    base = next((r for r in rows if r["mode"] == "eager"), None)
+    than = f", {best['train_it_per_s'] / base['train_it_per_s']:.2f}x the fp32 default" if base and best is not base else ""
+    settings = " ".join(f"--set {s}" for s in MODE_SETTINGS[best["mode"]]) or "the defaults"
+    return (f"fastest training here: {best['mode']} ({settings}{than}) on {machine()}; measured on this machine only: "
+            "bf16 results differ from fp32 within rounding, fused Adam within Adam's step")
 
 
 def _sync(device: torch.device) -> None:
@@ -149,7 +175,8 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("config")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
-    p.add_argument("--modes", nargs="+", default=["eager"], choices=list(MODE_SETTINGS))
+    p.add_argument("--modes", nargs="+", default=["eager"], choices=list(MODE_SETTINGS),
+                   help="settings to time; e.g. --modes eager fused bf16 bf16+fused to find the fastest on this machine")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     p.add_argument("--steps", type=int, default=5, help="training iterations per timed block")
     p.add_argument("--images", type=int, default=10, help="images per timed conversion block")
@@ -190,11 +217,13 @@ def main() -> None:
             row["x_reference"] = reference / row["train_s_per_it"]
         rows.append(row)
         print(json.dumps(row))
-    print(f"\n{'mode':<8} {'train it/s':>11} {'s/it':>8} {'convert img/s':>14}  ({device}, batch {cfg.data.batch_size}, "
+    print(f"\n{'mode':<10} {'train it/s':>11} {'s/it':>8} {'convert img/s':>14}  ({device}, batch {cfg.data.batch_size}, "
           f"crop {getattr(cfg.data, 'crop_size', '-')}, convert {size}px{' +PNG' if a.write else ''}, median of {a.repeats})")
     for r in rows:
         ratio = f"  x{r['x_reference']:.2f} the reference ({r['reference_s_per_it']:.3f} s/it)" if "x_reference" in r else ""
-        print(f"{r['mode']:<8} {r['train_it_per_s']:>11.3f} {r['train_s_per_it']:>8.3f} {r['convert_img_per_s']:>14.2f}{ratio}")
+        print(f"{r['mode']:<10} {r['train_it_per_s']:>11.3f} {r['train_s_per_it']:>8.3f} {r['convert_img_per_s']:>14.2f}{ratio}")
+    if rows:
+        print(fastest_line(rows))
     if a.json:
         a.json.write_text(json.dumps(rows, indent=2))
 

@@ -158,7 +158,8 @@ def training_banner(trainer: Any) -> list[str]:
     length = f"{t.epochs} epochs = {trainer.total_steps} steps" if t.epochs is not None else f"{trainer.total_steps} steps"
     lines = [
         f"i2i {__version__}: {cfg.pipeline} run '{cfg.name}' in {trainer.run_dir}",
-        f"device {trainer.device}{threads}, precision {t.amp if t.amp != 'none' else 'fp32'}, world size {trainer.world}, "
+        f"device {trainer.device}{threads}, precision {t.amp if t.amp != 'none' else 'fp32'}, "
+        f"Adam {'fused' if cfg.optim.fused else 'multi-tensor'}, world size {trainer.world}, "
         f"compile {'on' if t.compile else 'off'}, channels_last {'on' if t.channels_last else 'off'}",
         f"data: {len(trainer.dataset)} training items in {cfg.data.root}; preview from {cfg.data.val_root or cfg.data.root}; "
         f"batch {cfg.data.batch_size} x {trainer.world} process(es), {trainer.steps_per_epoch} steps/epoch; {length}",

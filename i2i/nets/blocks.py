@@ -51,11 +51,38 @@ Upsample = Literal["transpose", "resize"]
 """How decoders double the resolution: ``transpose`` (the reference's transposed convolution)
 or ``resize`` (nearest-neighbour upsampling then a 3x3 convolution: no checkerboard
 artefacts, Odena et al. 2016, "Deconvolution and Checkerboard Artifacts")."""
-Predict = Literal["image", "chroma"]
-"""What an image generator outputs: the ``image``, or for colourisation (1 -> 3 channels)
-the ``chroma``: two channels (BT.601 Cb, Cr) combined with the input luma, which passes
-through unchanged (the reference colourisation model's idea, in the colour space the gray
-input is defined in)."""
+Predict = Literal["image", "chroma", "residual"]
+"""What an image generator outputs: the ``image``; for colourisation (1 -> 3 channels) the
+``chroma``: two channels (BT.601 Cb, Cr) combined with the input luma, which passes through
+unchanged (the reference colourisation model's idea, in the colour space the gray input is
+defined in); or a ``residual`` added to the input (restoration, equal channels): the last
+layer starts at zero, so the untrained net is exactly the identity and training only corrects."""
+
+
+def check_predict(predict: str, in_channels: int, out_channels: int) -> str:
+    """Validate a generator's ``predict`` option against its channels (see :data:`Predict`)."""
+    check_choice("predict", predict, ("image", "chroma", "residual"))
+    if predict == "chroma" and (in_channels, out_channels) != (1, 3):
+        raise ValueError(f"predict='chroma' colourises: it needs in_channels=1 and out_channels=3, got {in_channels}, {out_channels}")
+    if predict == "residual" and in_channels != out_channels:
+        raise ValueError(f"predict='residual' adds a correction to the input: it needs in_channels == out_channels, got "
+                         f"{in_channels}, {out_channels}")
+    return predict
+
+
+def predicted_image(predict: str, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """The output image from a generator's input ``x`` and raw output ``y`` (see :data:`Predict`)."""
+    if predict == "chroma":
+        return luma_chroma_to_rgb(x, y)
+    if predict == "residual":
+        return (x + y).clamp(-1, 1)
+    return y
+
+
+def zero_last_layer(net: nn.Module) -> None:
+    """Flag the last convolution of ``net`` to start at zero (:func:`init_weights` honours it)."""
+    last = [m for m in net.modules() if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d))][-1]
+    last.zero_init = True
 
 
 def upsample_conv(upsample: str, cin: int, cout: int, *, kernel: int = 4, padding: int = 1, output_padding: int = 0,

@@ -20,10 +20,12 @@ from .blocks import (
     Upsample,
     check_attention,
     check_choice,
+    check_predict,
     conv_bias,
-    luma_chroma_to_rgb,
     make_norm,
+    predicted_image,
     upsample_conv,
+    zero_last_layer,
 )
 
 PADDINGS = ("reflect", "replicate", "zero")
@@ -85,9 +87,7 @@ class ResnetGenerator(nn.Module):
     ) -> None:
         super().__init__()
         check_attention(attention, [2, 4], "the ResNet generator")
-        if predict == "chroma" and (in_channels, out_channels) != (1, 3):
-            raise ValueError(f"predict='chroma' colourises: it needs in_channels=1 and out_channels=3, got {in_channels}, {out_channels}")
-        self.predict = check_choice("predict", predict, ("image", "chroma"))
+        self.predict = check_predict(predict, in_channels, out_channels)
         if n_blocks < 0:
             raise ValueError(f"n_blocks={n_blocks} must be >= 0")
         c = base_channels
@@ -116,10 +116,12 @@ class ResnetGenerator(nn.Module):
         self.size_multiple = 4
         self.in_channels = in_channels
         self.out_channels = out_channels
+        if predict == "residual":
+            zero_last_layer(self.model)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         y = self.model(x)
-        return luma_chroma_to_rgb(x, y) if self.predict == "chroma" else y
+        return predicted_image(self.predict, x, y)
 
     def example_inputs(self, batch_size: int = 2) -> tuple[torch.Tensor, ...]:
         """A small valid input: ``(batch_size, in_channels, 16, 16)`` in [-1, 1]."""

@@ -20,11 +20,12 @@ from .blocks import (
     SelfAttention,
     Upsample,
     check_attention,
-    check_choice,
+    check_predict,
     conv_bias,
-    luma_chroma_to_rgb,
     make_norm,
+    predicted_image,
     upsample_conv,
+    zero_last_layer,
 )
 
 
@@ -118,9 +119,7 @@ class UnetGenerator(nn.Module):
             k -= 1
             return attention == 2 ** (k + 1)
 
-        self.predict = check_choice("predict", predict, ("image", "chroma"))
-        if predict == "chroma" and (in_channels, out_channels) != (1, 3):
-            raise ValueError(f"predict='chroma' colourises: it needs in_channels=1 and out_channels=3, got {in_channels}, {out_channels}")
+        self.predict = check_predict(predict, in_channels, out_channels)
         c, up = base_channels, {"norm": norm, "upsample": upsample}
         block = UnetBlock(outer=c * 8, inner=c * 8, attention=att(), **up)
         for _ in range(num_downs - 5):
@@ -133,10 +132,12 @@ class UnetGenerator(nn.Module):
         self.size_multiple = 2**num_downs
         self.in_channels = in_channels
         self.out_channels = out_channels
+        if predict == "residual":
+            zero_last_layer(self.model)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         y = self.model(x)
-        return luma_chroma_to_rgb(x, y) if self.predict == "chroma" else y
+        return predicted_image(self.predict, x, y)
 
     def example_inputs(self, batch_size: int = 2) -> tuple[torch.Tensor, ...]:
         """The smallest valid input: ``(batch_size, in_channels, 2**num_downs, 2**num_downs)`` in [-1, 1]."""
