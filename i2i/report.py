@@ -165,17 +165,21 @@ def write_results_page(
     records: list[dict[str, Any]],
     notes: str = "",
     better: dict[str, str] | None = None,
+    formats: dict[str, str] | None = None,
 ) -> Path:
     """Write ``out_dir/index.html``.
 
     ``rows``: ``{"name": str, "images": [paths, one per column], "metrics": {name: value}}``;
     image paths are made relative to ``out_dir``. ``summary``: table rows of dicts
     (e.g. one per model with mean metrics); ``better`` (column -> ``"max"`` or ``"min"``)
-    marks each column's best row in bold. ``records``: training metrics for the curves.
+    marks each column's best row in bold; ``formats`` (column -> format spec, e.g. ``".2f"``)
+    prints each metric as the text tables do (others: ``".4f"``). ``records``: training metrics
+    for the curves.
     """
     out_dir = Path(out_dir)
     esc = html.escape
     better = better or {}
+    formats = formats or {}
 
     def table(dicts: list[dict[str, Any]]) -> str:
         if not dicts:
@@ -187,7 +191,7 @@ def write_results_page(
         def cell(k: str, v: Any) -> str:
             if not isinstance(v, float):
                 return f"<td>{esc(str(v))}</td>"
-            text = f"{v:.4f}"
+            text = format(v, formats.get(k, ".4f"))
             return f"<td><b>{text}</b></td>" if k in best and v == best[k] else f"<td>{text}</td>"
 
         body = "".join("<tr>" + "".join(cell(k, v) for k, v in d.items()) + "</tr>" for d in dicts)
@@ -201,7 +205,7 @@ def write_results_page(
         for p in r["images"]:
             rel = os.path.relpath(p, out_dir)
             cells.append(f'<td><a href="{esc(rel)}"><img src="{esc(rel)}" loading="lazy"></a></td>')
-        cells += [f"<td>{v:+.2f}</td>" if k.startswith("dB") else f"<td>{v:.4f}</td>" for k, v in r["metrics"].items()]
+        cells += [f"<td>{format(v, '+.2f' if k.startswith('dB') else formats.get(k, '.4f'))}</td>" for k, v in r["metrics"].items()]
         body.append("<tr>" + "".join(cells) + "</tr>")
     page = f"""<!doctype html>
 <html><head><meta charset="utf-8"><title>{esc(title)}</title>

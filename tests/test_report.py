@@ -52,3 +52,10 @@ def test_summary_marks_the_best_value_of_each_column(tmp_path):
                                      better={"L1": "min", "PSNR": "max"}).read_text()
     assert "<td><b>0.0400</b></td>" in page and "<td><b>26.6000</b></td>" in page
     assert "<td>26.5000</td>" in page and "PSNR ↑" in page and "L1 ↓" in page
+    # each metric printed with its own format, as the text tables print it
+    page = report.write_results_page(tmp_path, title="t", columns=[], records=[],
+                                     rows=[{"name": "a.png", "images": [], "metrics": {"PSNR": 26.512, "dB over identity": 0.5}}],
+                                     summary=[{"model": "trained", "L1": 0.04, "PSNR": 26.5}],
+                                     better={"L1": "min", "PSNR": "max"}, formats={"PSNR": ".2f"}).read_text()
+    assert "<td><b>26.50</b></td>" in page and "<td><b>0.0400</b></td>" in page
+    assert "<td>26.51</td>" in page and "<td>+0.50</td>" in page

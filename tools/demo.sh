@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Command one: set up, then train pix2pix on the bundled photos to restore degraded crops (blurred,
 # noisy, JPEG-compressed -> clean), convert the held-out crops, and write the results page. About
-# 5 minutes on 2 CPU cores after the first-time install; a GPU is used automatically when present.
+# 6 minutes on 2 CPU cores after the first-time install; a GPU is used automatically when present.
 #   bash tools/demo.sh [--seed N]     (seed 0 writes runs/demo, seed N runs/demo_seedN)
 set -euo pipefail
 seed=0

@@ -124,6 +124,10 @@ class Evaluation:
         """Result key -> ``"max"`` / ``"min"``: the results page marks each column's best."""
         return {m.result_key: m.better for m in self.metrics}
 
+    def formats(self) -> dict[str, str]:
+        """Result key and name -> format spec: the results page prints each metric as the tables do."""
+        return {**{m.name: m.fmt for m in self.metrics}, **{m.result_key: m.fmt for m in self.metrics}}
+
     def __call__(self, checkpoint: str | Path, data: str | Path, **options: Any) -> dict[str, Any]:
         unknown = sorted(set(options) - {*self.options, "out_dir", "device"})
         if unknown:

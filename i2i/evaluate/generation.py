@@ -187,7 +187,7 @@ def _generation_page(out: Path, r: dict[str, Any], cfg: Config, fake: torch.Tens
     is_text = f" Inception Score of the real images {r['is_real']:.3f}." if "is_real" in r else ""
     return report.write_results_page(
         out, title=f"{cfg.name}: {cfg.pipeline} samples vs {r['n_real']} real images", columns=["8 x 8 grid"], rows=rows,
-        summary=r["models"], better=GENERATION.better(),
+        summary=r["models"], better=GENERATION.better(), formats=GENERATION.formats(),
         records=report.read_metrics(Path(checkpoint).resolve().parent.parent / "metrics.jsonl"),
         notes=f"checkpoint {checkpoint} ({r['weights']} weights); {r['n_fake']} samples on {r['feature_network']}. "
               + "; ".join(m.explain() for m in GENERATION.metrics) + ". "

@@ -142,7 +142,7 @@ def _paired_page(out: Path, trained: Translator, checkpoint: str | Path, data_ro
         columns=["input", "output", "target", "|output - target| x4"],
         rows=rows,
         summary=models,
-        better=PAIRED.better(),
+        better=PAIRED.better(), formats={**PAIRED.formats(), "PSNR identity": ".2f"},
         records=report.read_metrics(Path(checkpoint).resolve().parent.parent / "metrics.jsonl"),
         notes=f"checkpoint {checkpoint} ({trained.weights} weights, test mode '{trained.mode}'); each image at its own size, "
         "as i2i convert translates it. " + "; ".join(m.explain() for m in PAIRED.metrics) + ". "
