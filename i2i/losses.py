@@ -86,18 +86,26 @@ class GANLoss:
         fake: torch.Tensor,
         *,
         scale: float = 1.0,
+        batched: bool = False,
     ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """The whole D objective of one step: ``scale * (real term + fake term)``, plus the
         gradient penalty (weighted ``gp_weight``) in ``wgangp`` mode. ``critic`` maps ``(N, C, H, W)`` images to logits
         (a conditional one is a closure holding its condition); ``fake`` is detached here, so
         this loss never reaches the generator. ``critic`` is called on ``real`` first.
         With ``r1_weight`` the R1 penalty of the same real logits is added (:func:`r1_penalty`).
+        ``batched``: judge real and fake images in one call of ``critic`` on both, concatenated
+        (equal within float rounding for a critic that treats samples independently, see
+        :func:`i2i.nets.blocks.samples_independent`; images of different shapes keep two calls).
         Returns the loss and its detached parts ``{"real", "fake"[, "gp"][, "r1"]}``."""
         if self.r1_weight:
             real = real.detach().requires_grad_(True)
-        real_logits = critic(real)
+        if batched and real.shape[1:] == fake.shape[1:]:
+            real_logits, fake_logits = critic(torch.cat([real, fake.detach()])).split([real.shape[0], fake.shape[0]])
+        else:
+            real_logits = critic(real)
+            fake_logits = critic(fake.detach())
         real_term = self.real_loss(real_logits)
-        fake_term = self.fake_loss(critic(fake.detach()))
+        fake_term = self.fake_loss(fake_logits)
         loss = scale * (real_term + fake_term)
         parts = {"real": real_term.detach(), "fake": fake_term.detach()}
         if self.r1_weight:

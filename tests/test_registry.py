@@ -8,17 +8,22 @@ its data section's kind (losses finite, every optimised parameter moves) and res
 from __future__ import annotations
 
 import dataclasses
+import traceback
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 from conftest import assert_exact_resume, tiny_config
+from torch.utils._python_dispatch import TorchDispatchMode
 
 import i2i
-from i2i.data.datasets import GenerationDataConfig, PairedDataConfig, SRDataConfig, UnpairedDataConfig
+from i2i.data import cache as cache_module
+from i2i.data.datasets import DataError, GenerationDataConfig, PairedDataConfig, SRDataConfig, UnpairedDataConfig
+from i2i.engine import feed as feed_module
 from i2i.registry import DISCRIMINATORS, GENERATORS, PIPELINES, pipeline_class, resolve_net
 
+PACKAGE = str(Path(i2i.__file__).parent) + "/"
 NETS = [("generator", n) for n in GENERATORS] + [("discriminator", n) for n in DISCRIMINATORS]
 
 
@@ -108,7 +113,7 @@ def test_every_pipeline_trains_one_step_on_its_example(name, tmp_path, data_root
     trainer = i2i.Trainer(cfg)
     before = {n: [p.detach().clone() for p in net.parameters()] for n, net in trainer.pipeline.nets.items()}
     logs = trainer.train_step(next(trainer.batches()))
-    assert logs and all(torch.isfinite(torch.tensor(v)) for v in logs.values())
+    assert logs and all(torch.isfinite(v) for v in logs.values())
     optimised = {id(p) for g in trainer.pipeline.param_groups().values() for p in g["params"]}
     for n, net in trainer.pipeline.nets.items():
         for p, p0 in zip(net.parameters(), before[n]):
@@ -131,11 +136,119 @@ def test_every_pipeline_takes_the_r1_penalty_and_n_critic(name, tmp_path, data_r
     for _ in range(6):
         before = {k: [p.detach().clone() for p in groups[k]["params"]] for k in moved}
         logs = trainer.train_step(next(batches))
-        r1 = [v for k, v in logs.items() if k.endswith("_r1")]
+        r1 = [float(v) for k, v in logs.items() if k.endswith("_r1")]
         assert r1 and all(v > 0 and np.isfinite(v) for v in r1), logs
         for k in moved:
             moved[k].append(any(not torch.equal(p, p0) for p, p0 in zip(groups[k]["params"], before[k])))
     assert moved == {"G": [False, False, True, False, False, True], "D": [True] * 6}
+
+
+class HostReads(TorchDispatchMode):
+    """Counts what would make a CUDA step wait for the device: reading a value (``item``,
+    ``bool``, ``float``, ``int``: ``aten._local_scalar_dense`` / ``is_nonzero``) and copies to
+    the host (``.cpu()``, ``.tolist()``, ``.numpy()``, patched: on a CPU they dispatch nothing).
+    Exempt, because they stay on the host on any device: reads of the image pool's own random
+    draws (its generator is a CPU one, checked) and of Adam's step counters (kept on the CPU
+    unless ``capturable`` or ``fused``; ``exempt`` recognises them by storage)."""
+
+    READS = ("aten::_local_scalar_dense", "aten::is_nonzero", "aten::equal", "aten::allclose")
+
+    def __init__(self, exempt=lambda t: False) -> None:
+        super().__init__()
+        self.exempt = exempt
+        self.calls: list[str] = []
+        self.active = False
+
+    def note(self, what: str) -> None:
+        stack = traceback.extract_stack()[:-2]
+        ours = [f for f in stack if f.filename.startswith(PACKAGE)]
+        if ours and ours[-1].filename.endswith("pool.py"):
+            return
+        where = f"{ours[-1].filename}:{ours[-1].lineno}" if ours else "?"
+        self.calls.append(f"{what} at {where} (innermost: {stack[-1].filename}:{stack[-1].lineno} {stack[-1].name})")
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        if func._schema.name in self.READS and not self.exempt(args[0]):
+            self.note(func._schema.name)
+        return func(*args, **(kwargs or {}))
+
+
+@pytest.mark.parametrize("name", list(PIPELINES))
+@pytest.mark.parametrize("toolbox", [False, True], ids=["plain", "r1-ncritic"])
+def test_no_training_step_reads_from_the_device(name, toolbox, tmp_path, data_roots, monkeypatch):
+    """Between two log points a step never waits for the device: losses are summed and checked
+    for NaN on the device (read once per log point). Counted over whole training steps."""
+    cfg = example_config(name, tmp_path, data_roots, steps=4, log_every=4, checkpoint_every=1000)
+    if toolbox:
+        cfg.loss.r1_weight, cfg.optim.n_critic = 1.0, 2
+    trainer = i2i.Trainer(cfg)
+    for pool in getattr(trainer.pipeline, "pools", {}).values():
+        assert pool.rng.device.type == "cpu"
+
+    def adam_step_counter(t: torch.Tensor) -> bool:
+        steps = {st["step"].data_ptr() for opt in trainer.optimizers.values() for st in opt.state.values() if "step" in st}
+        return t.device.type == "cpu" and t.numel() == 1 and t.data_ptr() in steps
+
+    counter, step = HostReads(adam_step_counter), trainer.train_step
+    for method in ("cpu", "tolist", "numpy"):
+        real = getattr(torch.Tensor, method)
+
+        def counted(self, *a, _real=real, _name=method, **k):
+            if counter.active:
+                counter.note(f".{_name}()")
+            return _real(self, *a, **k)
+
+        monkeypatch.setattr(torch.Tensor, method, counted)
+
+    def counted_step(batch):
+        counter.active = True
+        try:
+            with counter:
+                return step(batch)
+        finally:
+            counter.active = False
+
+    trainer.train_step = counted_step
+    summary = trainer.fit()
+    assert summary["step"] == 4 and all(np.isfinite(v) for v in summary["losses"].values())
+    assert counter.calls == [], "\n".join(counter.calls)
+
+
+@pytest.mark.parametrize("name", list(PIPELINES))
+def test_memory_cache_gives_the_same_items_and_decodes_each_file_once(name, tmp_path, data_roots, monkeypatch):
+    cfg = example_config(name, tmp_path, data_roots)
+    pipe = pipeline_class(name)
+    plain, cached = pipe.make_dataset(cfg, train=True), pipe.make_dataset(cfg, train=True)
+    reads: list[str] = []
+    real = cache_module.read_image
+    monkeypatch.setattr(cache_module, "read_image", lambda p: reads.append(str(p)) or real(p))
+    cache = cached.cache_in_memory()
+    files = sorted({str(p) for p in cached.image_files()})
+    assert files and sorted(reads) == files and len(cache) == len(files) and cache.nbytes > 0  # each file once
+    reads.clear()
+    for epoch in (0, 1):
+        for i in range(len(plain)):
+            a, b = plain[(epoch, i)], cached[(epoch, i)]
+            assert a.keys() == b.keys()
+            for k in a:
+                assert torch.equal(a[k], b[k]) if isinstance(a[k], torch.Tensor) else a[k] == b[k], (epoch, i, k)
+    assert reads == []  # two epochs of augmentation, nothing decoded again
+    with pytest.raises(ValueError, match="read-only"):
+        next(iter(cache.images.values()))[0, 0] = 0  # shared by every epoch and worker: never written
+
+
+def test_memory_cache_trains_with_workers_and_refuses_what_does_not_fit(tmp_path, data_roots, monkeypatch):
+    cfg = example_config("pix2pix", tmp_path, data_roots, steps=2)
+    cfg.data.cache, cfg.data.num_workers = "memory", 2
+    trainer = i2i.Trainer(cfg)
+    assert any("cache: memory" in line and "decoded once" in line for line in trainer.banner())
+    assert np.isfinite(list(trainer.fit()["losses"].values())).all()
+    monkeypatch.setattr(feed_module, "available_bytes", lambda device: 100_000)  # 50 kB for the cache
+    other = example_config("pix2pix", tmp_path / "small", data_roots, steps=2)
+    other.data.cache = "memory"
+    with pytest.raises(DataError, match=r"data.cache: memory cannot hold .* over the 48.8 KiB .*set data.cache: none"):
+        i2i.Trainer(other)
+    assert not (other.run_dir / "checkpoints").exists()
 
 
 @pytest.mark.parametrize("name", list(PIPELINES))

@@ -73,7 +73,15 @@ class TrainConfig:
     inference and sampling when present. ``bn_recalibration_batches``: before every save,
     the batch-norm statistics of the inference generators (and their EMA copies) are
     re-estimated for the current weights over this many training batches (0: keep the
-    running averages, which lag the weights).
+    running averages, which lag the weights). ``horizontal_batching``: where a step runs one net
+    on several inputs (CycleGAN: each generator on its source domain and, for the identity
+    term, on its target domain; each discriminator on real and fake images), run it once on
+    them all, concatenated, if the net treats the samples of a batch independently (no batch
+    norm, minibatch std, dropout or spectral norm); equal within float rounding, fewer and
+    larger kernel launches. Nets that mix samples always keep separate calls. ``tf32`` (CUDA,
+    Ampere and newer): TensorFloat-32 products in fp32 convolutions and matrix products (10-bit
+    mantissa inputs, fp32 accumulation; false: full fp32). On CUDA, cuDNN picks the fastest
+    convolution algorithms by timing them (``cudnn.benchmark``) unless ``deterministic``.
 
     Validation: every ``val_every`` steps (0: never) and at the end, the pipeline's own
     metrics (its evaluation's metric list: paired translation L1 / PSNR / SSIM against
@@ -94,6 +102,8 @@ class TrainConfig:
     amp: Amp = "none"
     compile: bool = False
     channels_last: bool = False
+    horizontal_batching: bool = True
+    tf32: bool = True
     log_every: Steps = 50
     sample_every: Steps = 500
     checkpoint_every: Steps = 1000
@@ -126,12 +136,16 @@ class TestConfig:
 class DataConfig:
     """What every pipeline's data section has; pipelines declare subclasses with their own keys.
     ``val_root``: held-out data for the preview grid (the training folder otherwise) and
-    for validation (``train.val_every``)."""
+    for validation (``train.val_every``). ``cache: memory`` decodes every training image once,
+    before training, and keeps the pixels in memory (refused, naming the size, when they would
+    take more than half of the memory available); augmentation still runs per item, from the
+    same ``(seed, epoch, index)`` draws, so batches are identical either way."""
 
     root: str = ""
     val_root: str | None = None
     batch_size: Annotated[int, Range(1, 65536)] = 1
     num_workers: Annotated[int, Range(0, 256)] = 2
+    cache: Literal["none", "memory"] = "none"
 
 
 @dataclass

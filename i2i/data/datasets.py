@@ -16,12 +16,12 @@ import cv2
 import numpy as np
 import torch
 from PIL import Image
-from torch.utils.data import Dataset
 
 from ..config import DataConfig
 from ..hints import first_line
 from ..options import ImageSize, Pixels
-from .io import ImageReadError, list_images, read_image, to_channels, to_tensor
+from .cache import ImageFiles
+from .io import ImageReadError, list_images, to_channels, to_tensor
 from .resize import imresize
 from .sampling import sample_seed
 from .transforms import apply_paired, apply_single, paired_transform
@@ -94,7 +94,7 @@ def _require_dir(path: Path, what: str) -> None:
         raise DataError(f"{what} '{path}' is not a folder")
 
 
-class PairedDataset(Dataset):
+class PairedDataset(ImageFiles):
     """Paired images for pix2pix.
 
     Layouts: ``folders`` — ``root/A/`` and ``root/B/`` matched by file stem (sub-folders
@@ -166,17 +166,20 @@ class PairedDataset(Dataset):
     def __len__(self) -> int:
         return len(self.pairs)
 
+    def image_files(self) -> list[Path]:
+        return [p for pair in self.pairs for p in pair if p is not None]
+
 
     def load_pair(self, index: int) -> tuple[np.ndarray, np.ndarray]:
         """Raw ``(A, B)`` arrays of pair ``index`` (no transform)."""
         pa, pb = self.pairs[index]
-        img = read_image(pa)
+        img = self.read(pa)
         if pb is None:
             w = img.shape[1]
             if w < 2:
                 raise ImageReadError(f"aligned image '{pa}' is too narrow to hold A and B side by side")
             return img[:, : w // 2], img[:, w // 2 : 2 * (w // 2)]
-        b = read_image(pb)
+        b = self.read(pb)
         if img.shape[:2] != b.shape[:2]:
             raise ImageReadError(f"paired images differ in size: '{pa}' is {img.shape[1]}x{img.shape[0]}, '{pb}' is {b.shape[1]}x{b.shape[0]}")
         return img, b
@@ -206,7 +209,7 @@ def _domain_dirs(root: Path, phase: str) -> tuple[Path, Path]:
     )
 
 
-class UnpairedDataset(Dataset):
+class UnpairedDataset(ImageFiles):
     """Two unpaired image domains for CycleGAN.
 
     Folders: ``root/trainA`` + ``root/trainB`` (``testA``/``testB`` when ``train`` is
@@ -252,13 +255,16 @@ class UnpairedDataset(Dataset):
     def __len__(self) -> int:
         return max(len(self.a_files), len(self.b_files))
 
+    def image_files(self) -> list[Path]:
+        return [*self.a_files, *self.b_files]
+
     def __getitem__(self, key: int | tuple[int, int]) -> dict:
         epoch, index = key if isinstance(key, tuple) else (0, key)
         s = sample_seed(self.seed, epoch, index)
         pa = self.a_files[index % len(self.a_files)]
         pb = self.b_files[index % len(self.b_files) if self.serial else s % len(self.b_files)]
-        a = to_channels(read_image(pa), self.a_channels)
-        b = to_channels(read_image(pb), self.b_channels)
+        a = to_channels(self.read(pa), self.a_channels)
+        b = to_channels(self.read(pb), self.b_channels)
         if self.transform.transforms:
             a = apply_single(self.transform, a, s)
             b = apply_single(self.transform, b, sample_seed(self.seed + 1, epoch, index))
@@ -266,7 +272,7 @@ class UnpairedDataset(Dataset):
                 "name_b": pb.relative_to(self.b_dir).as_posix()}
 
 
-class SRDataset(Dataset):
+class SRDataset(ImageFiles):
     """High-resolution images and their low-resolution versions for super-resolution.
 
     LR images are made on the fly with MATLAB-style antialiased bicubic downscaling
@@ -339,10 +345,13 @@ class SRDataset(Dataset):
     def __len__(self) -> int:
         return len(self.files)
 
+    def image_files(self) -> list[Path]:
+        return [*self.files, *(self.lr_files or [])]
+
 
     def _lr_of(self, hr: np.ndarray, index: int) -> np.ndarray:
         if self.lr_files is not None:
-            lr = to_channels(read_image(self.lr_files[index]), self.channels)
+            lr = to_channels(self.read(self.lr_files[index]), self.channels)
             h, w = hr.shape[0] // self.scale, hr.shape[1] // self.scale
             if lr.shape[:2] != (h, w):
                 raise ImageReadError(f"LR image '{self.lr_files[index]}' is {lr.shape[1]}x{lr.shape[0]}, expected {w}x{h} "
@@ -355,7 +364,7 @@ class SRDataset(Dataset):
 
     def __getitem__(self, key: int | tuple[int, int]) -> dict:
         epoch, index = key if isinstance(key, tuple) else (0, key)
-        hr = to_channels(read_image(self.files[index]), self.channels)
+        hr = to_channels(self.read(self.files[index]), self.channels)
         s, c = self.scale, self.crop_size
         h, w = hr.shape[:2]
         if self.full:
@@ -409,7 +418,7 @@ def _square(img: np.ndarray, size: int, fit: str = "resize") -> np.ndarray:
 TORCHVISION_DATASETS = {"mnist": "MNIST", "fashion_mnist": "FashionMNIST", "cifar10": "CIFAR10"}
 
 
-class ImageDataset(Dataset):
+class ImageDataset(ImageFiles):
     """Images for unconditional / class-conditional generation.
 
     ``dataset="folder"``: every image under ``root``; with ``labels``, the class is the
@@ -464,13 +473,16 @@ class ImageDataset(Dataset):
     def __len__(self) -> int:
         return len(self.tv) if self.tv is not None else len(self.files)
 
+    def image_files(self) -> list[Path]:
+        return [] if self.tv is not None else list(self.files)  # torchvision datasets are arrays in memory already
+
     def __getitem__(self, key: int | tuple[int, int]) -> dict:
         epoch, index = key if isinstance(key, tuple) else (0, key)
         if self.tv is not None:
             pil, label = self.tv[index]
             img = np.asarray(pil)
         else:
-            img, label = read_image(self.files[index]), self.labels[index]
+            img, label = self.read(self.files[index]), self.labels[index]
         img = _square(to_channels(img, self.channels), self.size, self.fit)
         if self.flip and np.random.default_rng(sample_seed(self.seed, epoch, index)).random() < 0.5:
             img = img[:, ::-1]

@@ -12,9 +12,11 @@ from torch.utils.data import DataLoader
 
 from .. import dist
 from ..config import Config
+from ..data.cache import CacheTooLarge
 from ..data.datasets import DataError
 from ..data.io import ImageReadError
 from ..data.sampling import EpochSampler
+from .memory import available_bytes
 
 
 class TrainingFeed:
@@ -24,6 +26,13 @@ class TrainingFeed:
 
     def __init__(self, cfg: Config, pipe: type, *, rank: int, world: int, pin_memory: bool) -> None:
         self.dataset = pipe.make_dataset(cfg, train=True)
+        self.cache = None
+        if cfg.data.cache == "memory":  # before the loader's workers start: they share the arrays
+            free = available_bytes(torch.device("cpu"))
+            try:
+                self.cache = self.dataset.cache_in_memory(budget=free // 2 if free else None)
+            except CacheTooLarge as e:
+                raise DataError(str(e)) from None
         try:
             preview = pipe.make_dataset(cfg, train=False, root=cfg.data.val_root or None)
         except DataError as e:

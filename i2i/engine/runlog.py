@@ -162,10 +162,19 @@ def training_banner(trainer: Any) -> list[str]:
         f"Adam {'fused' if cfg.optim.fused else 'multi-tensor'}, world size {trainer.world}, "
         f"compile {'on' if t.compile else 'off'}, channels_last {'on' if t.channels_last else 'off'}",
         f"data: {len(trainer.dataset)} training items in {cfg.data.root}; preview from {cfg.data.val_root or cfg.data.root}; "
-        f"batch {cfg.data.batch_size} x {trainer.world} process(es), {trainer.steps_per_epoch} steps/epoch; {length}",
+        f"batch {cfg.data.batch_size} x {trainer.world} process(es), {trainer.steps_per_epoch} steps/epoch; {length}"
+        + (f"; cache: memory, {len(trainer.feed.cache)} images decoded once, {trainer.feed.cache.nbytes / 2**20:.1f} MiB"
+           if trainer.feed.cache is not None else ""),
         f"nets: {nets}",
     ]
+    if trainer.device.type == "cuda":
+        tf32 = torch.backends.cudnn.allow_tf32 and torch.cuda.get_device_capability(trainer.device)[0] >= 8
+        lines.append(f"cuDNN benchmark {'on' if torch.backends.cudnn.benchmark else 'off'}, "
+                     f"TF32 {'on' if tf32 else 'off'} for fp32 convolutions and matrix products")
     extras = [f"EMA of {', '.join(trainer.ema.copies)} (decay up to {t.ema_decay}, ramped)"] if trainer.ema is not None else []
+    batched = [n for n, on in trainer.pipeline.batched.items() if on]
+    if batched:
+        extras.append(f"horizontal batching: {', '.join(batched)} run once per step on their inputs together")
     if t.bn_recalibration_batches > 0:
         extras.append(f"batch-norm statistics re-estimated over {t.bn_recalibration_batches} batches at each save")
     if extras:

@@ -11,7 +11,6 @@ pipeline state, position in the epoch) is saved.
 
 from __future__ import annotations
 
-import math
 import signal
 import time
 from collections.abc import Iterator
@@ -33,6 +32,7 @@ from .context import TrainingContext
 from .ema import ModelEMA
 from .feed import TrainingFeed, data_errors_in_one_line
 from .memory import check_fits
+from .meter import LossMeter
 from .optim import Optimizers
 from .recalibration import Recalibration
 from .run_folder import RunFolder
@@ -81,6 +81,8 @@ class Trainer:
         self.val_history: list[dict[str, Any]] = []
         self.saved_step: int | None = None  # the step of the checkpoint on disk (None: none written yet)
         self.lr_changes: list[str] = []
+        self.meter = LossMeter()  # the losses since the last log point, on the device
+        self.totals: set[str] = set()  # names of the optimised totals: checked, not logged
         if self.resume_path is not None:
             self._load(self.resume_path)
             self.saved_step = self.step
@@ -97,6 +99,9 @@ class Trainer:
             raise ConfigError(f"train.device: {e}") from None
         if self.device.type == "cuda":
             torch.cuda.set_device(self.device)
+            torch.backends.cudnn.benchmark = not t.deterministic
+            torch.backends.cudnn.allow_tf32 = t.tf32
+            torch.backends.cuda.matmul.allow_tf32 = t.tf32
         self.is_main = self.rank == 0
         self.folder = RunFolder(self.cfg.run_dir)
         self.run_dir, self.ckpt_dir = self.folder.root, self.folder.checkpoints
@@ -166,26 +171,37 @@ class Trainer:
             self.epoch += 1
             self.batch_in_epoch = 0
 
-    def train_step(self, batch: dict[str, Any]) -> dict[str, float]:
-        """One iteration on a loader batch: pipeline step, scaler, divergence check, weight
-        average, step counter and the next step's learning rate. Returns the logged losses."""
+    def train_step(self, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
+        """One iteration on a loader batch: pipeline step, scaler, weight average, step counter
+        and the next step's learning rate. Nothing is read back to the host: the losses (and the
+        totals each optimizer stepped on) go to :attr:`meter`, which is read and checked for
+        non-finite values at log points and before anything is written (:meth:`check_losses`).
+        Returns the logged losses as detached 0-dim tensors on the training device."""
         batch = self._to_device(batch)
         self.ctx.begin(self.step)
         logs = self.pipeline.train_step(batch, self.ctx)
         self.scaler.update()
-        checked = {**logs, **self.ctx.backward_losses}
-        values = torch.stack([v.float() for v in checked.values()]).cpu().tolist()  # one host sync per step
-        if not all(math.isfinite(v) for v in values):
-            bad = [k for k, v in zip(checked, values) if not math.isfinite(v)]
-            raise TrainingDiverged(
-                f"loss {', '.join(bad)} became non-finite at step {self.step + 1}; training stopped. {self._kept()} "
-                "Lower optim.lr_g/lr_d, set train.amp to 'none', or check the data for broken images; "
-                "then continue with --resume auto")
+        self.totals.update(self.ctx.backward_losses)
+        self.meter.add({**logs, **self.ctx.backward_losses}, self.step + 1)
         if self.ema is not None:
             self.ema.update(self.pipeline.nets, self.step)
         self.step += 1
         self.optim.set_lr(self.step)
-        return dict(zip(logs, values))  # the logged losses come first in `checked`
+        return {k: v.detach() for k, v in logs.items()}
+
+    def check_losses(self, *, reset: bool = False) -> dict[str, float]:
+        """Read the loss meter (one device-to-host copy) and stop with :class:`TrainingDiverged`
+        naming the first step a loss went non-finite; returns the logged losses' means since
+        the last reset (``reset``: start a new log interval)."""
+        reading = self.meter.read(reset=reset)
+        if reading.non_finite:
+            first = min(reading.non_finite.values())
+            bad = [k for k, s in reading.non_finite.items() if s == first]
+            raise TrainingDiverged(
+                f"loss {', '.join(bad)} became non-finite at step {first}; training stopped at step {self.step}. {self._kept()} "
+                "Lower optim.lr_g/lr_d, set train.amp to 'none', or check the data for broken images; "
+                "then continue with --resume auto")
+        return {k: v for k, v in reading.means.items() if k not in self.totals}
 
     # ------------------------------------------------------------------ the loop
     def fit(self) -> dict[str, Any]:
@@ -241,7 +257,6 @@ class Trainer:
     def _loop(self, log: RunLog, trackers: list[Tracker]) -> tuple[dict[str, float], int | None]:
         """Steps until the end or a stop signal; returns the last logged losses and the signal."""
         t = self.cfg.train
-        sums: dict[str, float] = {}
         count, t0, last_logs = 0, time.perf_counter(), {}
         batches = self.batches()
         while self.step < self.total_steps:
@@ -252,21 +267,20 @@ class Trainer:
                     self.save()
                 raise type(e)(f"{e}; training stopped at step {self.step}, saved in {self.folder.last}: fix or remove the file, "
                               "then continue with --resume auto") from None
-            for k, v in self.train_step(batch).items():
-                sums[k] = sums.get(k, 0.0) + v
+            self.train_step(batch)
             count += 1
             log.advance()
             end = self.step == self.total_steps
             if self.step % t.log_every == 0 or end:
+                last_logs = self.check_losses(reset=True)  # the one host synchronisation between log points
                 dt = time.perf_counter() - t0
-                last_logs = {k: v / count for k, v in sums.items()}
                 record = {"step": self.step, "epoch": self.epoch, **last_logs, "it_per_s": count / dt if dt > 0 else 0.0,
                           **{f"lr_{n}": lr for n, lr in self.optim.current_lrs().items()}}
                 self.history.append(record)
                 if self.is_main:
                     self._write_record(record, trackers)
                 log.record(record)
-                sums, count, t0 = {}, 0, time.perf_counter()
+                count, t0 = 0, time.perf_counter()
             t_aside = time.perf_counter()  # samples, validation and saves do not count against it/s
             self._periodic(log, trackers, end)
             t0 += time.perf_counter() - t_aside
@@ -382,6 +396,7 @@ class Trainer:
         """Recalibrate the generators' batch norms, check every weight and statistic is finite,
         then write ``last.pt`` (and ``step_N.pt`` when keeping history) on rank 0 (every rank
         recalibrates, identically). Non-finite state is never written: :class:`TrainingDiverged`."""
+        self.check_losses()
         self.recalibrate_batch_norm()
         self._refuse_non_finite()
         path = self.folder.save(self.state(), self.step, keep=self.cfg.train.keep_checkpoints) if self.is_main else None
@@ -395,6 +410,7 @@ class Trainer:
         ``checkpoints/best.pt`` (the full training state at this step). Returns the metrics
         (None on other ranks). Neither the nets nor the random generators change, so a run
         validates identically whether or not it was resumed."""
+        self.check_losses()
         self.recalibrate_batch_norm()
         self._refuse_non_finite()
         values = None

@@ -14,6 +14,7 @@ from typing import Literal
 
 import torch
 from torch import nn
+from torch.nn.utils import parametrize
 from torch.nn.utils.parametrizations import spectral_norm as sn
 
 from ..options import BatchOrNone, Init, Norm, TestMode, choices
@@ -290,6 +291,20 @@ def set_test_mode(net: nn.Module, mode: str) -> Callable[[], None]:
                 m.track_running_stats = track
 
     return restore
+
+
+def samples_independent(net: nn.Module) -> bool:
+    """True when ``net``, in training mode, computes every sample of a batch on its own, so one
+    call on ``torch.cat([x, y])`` equals a call on ``x`` and one on ``y`` within float rounding:
+    no batch norm (batch statistics mix samples), no minibatch std, no dropout (its masks would
+    be drawn differently) and no parametrization such as spectral norm (its power iteration
+    advances once per call)."""
+    for m in net.modules():
+        if isinstance(m, (nn.modules.batchnorm._BatchNorm, MinibatchStd)) or parametrize.is_parametrized(m):
+            return False
+        if isinstance(m, nn.modules.dropout._DropoutNd) and m.p > 0:
+            return False
+    return True
 
 
 def has_batch_norm(net: nn.Module) -> bool:

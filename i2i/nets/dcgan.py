@@ -108,7 +108,10 @@ class DCGANGenerator(nn.Module):
         if self.num_classes:
             if labels is None:
                 raise ValueError("this generator is class-conditional: pass labels")
-            z = torch.cat([z, nn.functional.one_hot(labels, self.num_classes).to(z.dtype)], 1)
+            # One-hot rows by comparison: F.one_hot reads the labels back to check their range
+            # (a host synchronisation on every step); labels come from the dataset's class folders.
+            one_hot = labels[:, None] == torch.arange(self.num_classes, device=labels.device)
+            z = torch.cat([z, one_hot.to(z.dtype)], 1)
         return self.model(z[:, :, None, None])
 
     def sample_latent(self, n: int, *, generator: torch.Generator | None = None, truncation: float | None = None) -> torch.Tensor:

@@ -93,6 +93,9 @@ class Pipeline:
         # Frozen helper networks of the losses (e.g. VGG): moved to the device by the
         # trainer with the nets, never trained or saved.
         self.loss_modules: dict[str, nn.Module] = {}
+        # Nets the step runs once on several inputs concatenated (``train.horizontal_batching``);
+        # a pipeline that batches says which, for the banner.
+        self.batched: dict[str, bool] = {}
 
     # --- declarations as questions ---
     @classmethod

@@ -20,7 +20,7 @@ from torch import nn
 from ..config import Config, ConfigError, LossConfig
 from ..data.datasets import UnpairedDataConfig, UnpairedDataset
 from ..losses import GANLoss
-from ..nets.blocks import inference_state
+from ..nets.blocks import inference_state, samples_independent
 from ..options import LossWeight, Range
 from .base import Pipeline, StepContext, net_from_spec
 from .pool import ImagePool
@@ -73,6 +73,9 @@ class CycleGAN(Pipeline):
         super().__init__(cfg)
         self.gan = GANLoss.from_config(loss)
         self.pools = {"a": ImagePool(loss.pool_size, seed=cfg.seed * 2 + 1), "b": ImagePool(loss.pool_size, seed=cfg.seed * 2 + 2)}
+        # Horizontal batching: one call per net where the net treats samples independently.
+        on = cfg.train.horizontal_batching
+        self.batched = {name: on and samples_independent(net) for name, net in self.nets.items()}
 
     @classmethod
     def build_net(cls, cfg: Config, name: str) -> nn.Module:
@@ -109,8 +112,16 @@ class CycleGAN(Pipeline):
         real_a, real_b = batch["a"], batch["b"]
         loss = self.cfg.loss
         G_ab, G_ba = ctx.module("G_ab"), ctx.module("G_ba")
+        # A generator fed an image of its target domain should leave it alone (the identity
+        # term): this keeps colours from drifting (the paper's photo <-> painting setting).
+        identity = loss.identity_weight > 0
+        together = identity and self.batched["G_ab"] and self.batched["G_ba"] and real_a.shape == real_b.shape
         with ctx.autocast():
-            fake_b, fake_a = G_ab(real_a), G_ba(real_b)
+            if together:  # each generator once on [its source, its target]: translation and identity image
+                fake_b, same_b = G_ab(torch.cat([real_a, real_b])).chunk(2)
+                fake_a, same_a = G_ba(torch.cat([real_b, real_a])).chunk(2)
+            else:
+                fake_b, fake_a = G_ab(real_a), G_ba(real_b)
             rec_a, rec_b = G_ba(fake_b), G_ab(fake_a)
 
         # G step: both discriminators frozen (their parameters get no gradient from it).
@@ -118,11 +129,11 @@ class CycleGAN(Pipeline):
             adv_ab = self.gan.g_loss(D_b(fake_b))
             adv_ba = self.gan.g_loss(D_a(fake_a))
             idt_a = idt_b = torch.zeros((), device=real_a.device)
-            if loss.identity_weight > 0:
-                # A generator fed an image of its target domain should leave it alone:
-                # this keeps colours from drifting (the paper's photo <-> painting setting).
-                idt_b = F.l1_loss(G_ab(real_b).float(), real_b.float())
-                idt_a = F.l1_loss(G_ba(real_a).float(), real_a.float())
+            if identity and not together:
+                same_b, same_a = G_ab(real_b), G_ba(real_a)
+            if identity:
+                idt_b = F.l1_loss(same_b.float(), real_b.float())
+                idt_a = F.l1_loss(same_a.float(), real_a.float())
         cyc_a = F.l1_loss(rec_a.float(), real_a.float())
         cyc_b = F.l1_loss(rec_b.float(), real_b.float())
         w, wi = loss.cycle_weight, loss.cycle_weight * loss.identity_weight
@@ -136,7 +147,7 @@ class CycleGAN(Pipeline):
         loss_d = torch.zeros((), device=real_a.device)
         for name, D, real, fake in (("D_a", D_a, real_a, pooled_a), ("D_b", D_b, real_b, pooled_b)):
             with ctx.autocast():
-                d_loss, parts = self.gan.discriminator_loss(D, real, fake, scale=0.5)
+                d_loss, parts = self.gan.discriminator_loss(D, real, fake, scale=0.5, batched=self.batched[name])
             for extra in ("gp", "r1"):
                 if extra in parts:
                     logs[f"{name}_{extra}"] = parts[extra]

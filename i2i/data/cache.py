@@ -1,0 +1,78 @@
+"""Decode each training image once (``data.cache: memory``).
+
+Every dataset reads its files through :attr:`ImageFiles.read`; :meth:`ImageFiles.cache_in_memory`
+decodes all of them up front, in the training process, into read-only arrays, and points
+``read`` at them. Loader workers started afterwards share the arrays (fork: copy-on-write
+pages that are never written), so no worker decodes a file again and every epoch's
+augmentation (still drawn from ``(seed, epoch, index)``) sees the same pixels as without the
+cache. What is cached is what :func:`~i2i.data.io.read_image` returns (EXIF orientation
+applied, uint8 or uint16, H x W x C), before any channel conversion or augmentation.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+import numpy as np
+from torch.utils.data import Dataset
+
+from .io import read_image
+
+
+class CacheTooLarge(ValueError):
+    """The decoded images would not fit in the memory the cache may use."""
+
+
+def _size(n: float) -> str:
+    for unit, scale in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+        if n >= scale:
+            return f"{n / scale:.1f} {unit}"
+    return f"{int(n)} bytes"
+
+
+class DecodedImages:
+    """The decoded pixels of ``paths`` (each read once with :func:`read_image`), at most
+    ``budget`` bytes in all (None: no limit). Decoding stops with :class:`CacheTooLarge` as
+    soon as the total passes the budget, naming the size so far and what to set instead."""
+
+    def __init__(self, paths: Iterable[Path], *, budget: int | None = None, what: str = "the training images") -> None:
+        unique = list(dict.fromkeys(str(p) for p in paths))
+        self.images: dict[str, np.ndarray] = {}
+        self.nbytes = 0
+        for i, p in enumerate(unique):
+            img = read_image(p)
+            self.nbytes += img.nbytes
+            if budget is not None and self.nbytes > budget:
+                raise CacheTooLarge(
+                    f"data.cache: memory cannot hold {what}: the first {i + 1} of {len(unique)} images alone decode to "
+                    f"{_size(self.nbytes)} (about {_size(self.nbytes / (i + 1) * len(unique))} for all), over the "
+                    f"{_size(budget)} it may use (half of the memory available now); set data.cache: none")
+            img.setflags(write=False)  # shared by every epoch and worker: nothing may change it
+            self.images[p] = img
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def read(self, path: str | Path) -> np.ndarray:
+        """The cached pixels of ``path`` (read from disk when it was not cached)."""
+        img = self.images.get(str(path))
+        return img if img is not None else read_image(path)
+
+
+class ImageFiles(Dataset):
+    """What every image dataset shares: reads go through :attr:`read` (the file by default, the
+    cache after :meth:`cache_in_memory`), and :meth:`image_files` lists every file an epoch may read."""
+
+    read: Callable[[str | Path], np.ndarray] = staticmethod(read_image)
+    cache: DecodedImages | None = None
+
+    def image_files(self) -> list[Path]:
+        """Every image file this dataset reads (override: the default is none)."""
+        return []
+
+    def cache_in_memory(self, budget: int | None = None) -> DecodedImages:
+        """Decode every file of :meth:`image_files` once and read from memory from now on."""
+        self.cache = DecodedImages(self.image_files(), budget=budget, what=f"the images of '{getattr(self, 'root', '?')}'")
+        self.read = self.cache.read
+        return self.cache
