@@ -118,3 +118,25 @@ def test_two_clones_on_one_machine_each_run_their_own_code(tmp_path):
     assert seen[other][0] == str(other / "i2i" / "__init__.py") and seen[other][1] == "9.9.9-other-clone"
     assert "i2i 9.9.9-other-clone" in " ".join(seen[other])
     assert seen[ROOT][0] == str(ROOT / "i2i" / "__init__.py") and seen[ROOT][1] != "9.9.9-other-clone"
+
+
+def test_input_path_benchmark_times_every_row_against_a_reference_dataset(tmp_path):
+    """tools/bench_data.py on 4 files, with a stand-in for the reference's AlignedDataset (the
+    real checkout is not part of the project): every row is printed with a positive rate."""
+    fake = tmp_path / "ref" / "data"
+    fake.mkdir(parents=True)
+    (fake / "__init__.py").write_text("")
+    (fake / "aligned_dataset.py").write_text(
+        "import numpy as np\n"
+        "class AlignedDataset:\n"
+        "    def __init__(self, opt):\n"
+        "        assert opt.load_size == 286 and opt.crop_size == 256 and opt.direction == 'AtoB'\n"
+        "    def __getitem__(self, i):\n"
+        "        return np.zeros((3, 256, 256), np.float32)\n")
+    r = subprocess.run([sys.executable, str(ROOT / "tools" / "bench_data.py"), "--n", "4", "--repeats", "1", "--workers", "0",
+                        "--reference", str(tmp_path / "ref")], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    rows = dict(line.rsplit(None, 2)[:2] for line in r.stdout.splitlines()[1:])
+    names = {"decode (cv2)", "decode (PIL)", "i2i PairedDataset", "i2i PairedDataset, cache: memory", "reference AlignedDataset",
+             "i2i DataLoader, 0 workers", "i2i DataLoader, 0 workers, cache: memory"}
+    assert set(rows) == names and all(float(v) > 0 for v in rows.values()), r.stdout

@@ -45,7 +45,8 @@ from i2i.registry import pipeline_class  # noqa: E402
 from i2i.translator import Translator  # noqa: E402
 
 MODE_SETTINGS = {"eager": [], "fused": ["optim.fused=true"], "bf16": ["train.amp=bf16"],
-                 "bf16+fused": ["train.amp=bf16", "optim.fused=true"], "fp16": ["train.amp=fp16"], "compile": ["train.compile=true"]}
+                 "bf16+fused": ["train.amp=bf16", "optim.fused=true"], "fp16": ["train.amp=fp16"], "compile": ["train.compile=true"],
+                 "unbatched": ["train.horizontal_batching=false"], "cache": ["data.cache=memory"]}
 
 
 def machine() -> str:
