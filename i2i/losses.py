@@ -14,6 +14,7 @@ wgangp     fake - real (+ gradient penalty)        -fake
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Callable
 from typing import Any
@@ -170,10 +171,18 @@ IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
+@functools.lru_cache(maxsize=16)
+def _imagenet_stats(device: torch.device, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
+    """The ImageNet mean and std as ``(1, 3, 1, 1)`` tensors on ``device``, made once per device
+    and dtype (a tensor built from a list on CUDA is a synchronising copy, every call)."""
+    mean = torch.tensor(IMAGENET_MEAN, dtype=dtype, device=device).view(1, 3, 1, 1)
+    std = torch.tensor(IMAGENET_STD, dtype=dtype, device=device).view(1, 3, 1, 1)
+    return mean, std
+
+
 def imagenet_normalize(x: torch.Tensor) -> torch.Tensor:
     """``(N, 3, H, W)`` in [-1, 1] -> ImageNet-normalised input for torchvision's classifiers."""
-    mean = torch.tensor(IMAGENET_MEAN, dtype=x.dtype, device=x.device).view(1, 3, 1, 1)
-    std = torch.tensor(IMAGENET_STD, dtype=x.dtype, device=x.device).view(1, 3, 1, 1)
+    mean, std = _imagenet_stats(x.device, x.dtype)
     return ((x + 1) / 2 - mean) / std
 
 

@@ -1,6 +1,6 @@
 """GPU paths on a real CUDA device (marked ``gpu``; skipped where there is none): every pipeline
-trains a step in fp32 / bf16 / fp16, resumes exactly, compiles, runs channels_last, converts
-like the CPU, and trains under torchrun with NCCL."""
+trains a step in fp32 / bf16 / fp16, never synchronises inside a step, resumes exactly, compiles,
+runs channels_last, converts like the CPU, and trains under torchrun with NCCL."""
 
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ def _one_step(name: str, tmp_path, data_roots, amp: str) -> dict[str, float]:  #
     cfg = example_config(name, tmp_path / amp, data_roots, steps=1, device="cuda", amp=amp)
     trainer = i2i.Trainer(cfg)
     assert trainer.device.type == "cuda"
-    return trainer.train_step(next(trainer.batches()))
+    return {k: float(v) for k, v in trainer.train_step(next(trainer.batches())).items()}
 
 
 @pytest.mark.parametrize("name", list(PIPELINES))
@@ -38,6 +38,27 @@ def test_every_pipeline_trains_a_step_in_fp32_bf16_and_fp16(name, tmp_path, data
         for k, v in low.items():
             assert math.isfinite(v), f"{name} {amp}: {k} = {v}"
             assert v == pytest.approx(fp32[k], rel=0.1, abs=0.05), f"{name} {amp}: {k} {v} vs fp32 {fp32[k]}"
+
+
+@pytest.mark.parametrize("name", list(PIPELINES))
+def test_training_steps_never_wait_for_the_device(name, tmp_path, data_roots):  # noqa: F811
+    """Between log points a step queues work and returns: under ``set_sync_debug_mode("error")``
+    any synchronising call (``.item()``, ``.cpu()``, ``bool(tensor)``, ``nonzero``) raises. The first
+    step (optimizer state, cuDNN autotuning) runs before; batches are fetched (pinned) outside."""
+    cfg = example_config(name, tmp_path, data_roots, steps=8, log_every=8, checkpoint_every=1000, device="cuda")
+    cfg.loss.r1_weight, cfg.optim.n_critic = 1.0, 2
+    trainer = i2i.Trainer(cfg)
+    batches = trainer.batches()
+    trainer.train_step(next(batches))
+    torch.cuda.synchronize()
+    queued = [next(batches) for _ in range(3)]
+    torch.cuda.set_sync_debug_mode("error")
+    try:
+        for batch in queued:
+            trainer.train_step(batch)
+    finally:
+        torch.cuda.set_sync_debug_mode(0)
+    assert all(math.isfinite(v) for v in trainer.check_losses().values())
 
 
 @pytest.mark.parametrize("name", list(PIPELINES))

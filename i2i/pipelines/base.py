@@ -59,6 +59,15 @@ class StepContext(Protocol):
         do not take part in gradient synchronisation (e.g. D during the G step)."""
 
 
+def to_device_async(t: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """A CPU tensor made inside a step (e.g. latents from the CPU generator, which keeps runs
+    reproducible across devices) sent to ``device`` without waiting for it: on CUDA through
+    pinned memory with a non-blocking copy (a plain copy from pageable memory synchronises)."""
+    if device.type == "cuda":
+        return t.pin_memory().to(device, non_blocking=True)
+    return t.to(device)
+
+
 def net_from_spec(spec: NetConfig, **decided: Any) -> nn.Module:
     """Build the network a config's ``spec`` describes, with initialised weights. ``decided`` are
     keyword arguments the pipeline sets (its ``derived_options``, which the config loader refuses

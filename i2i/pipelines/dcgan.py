@@ -18,7 +18,7 @@ from ..data.datasets import GenerationDataConfig, ImageDataset
 from ..losses import GANLoss
 from ..nets.blocks import inference_state
 from ..nets.dcgan import sample_latent
-from .base import Pipeline, StepContext, net_from_spec
+from .base import Pipeline, StepContext, net_from_spec, to_device_async
 
 
 class DCGAN(Pipeline):
@@ -83,7 +83,7 @@ class DCGAN(Pipeline):
     def train_step(self, batch: dict[str, Any], ctx: StepContext) -> dict[str, torch.Tensor]:
         real = batch["image"]
         labels = batch["label"] if self.num_classes else None
-        z = sample_latent(real.shape[0], self.latent_dim, self.prior).to(real.device)
+        z = to_device_async(sample_latent(real.shape[0], self.latent_dim, self.prior), real.device)
         with ctx.autocast():
             fake = ctx.module("G")(z, labels)
         D = ctx.module("D")
@@ -99,7 +99,7 @@ class DCGAN(Pipeline):
 
     def generator_inputs(self, name: str, batch: dict[str, Any], rng: torch.Generator) -> tuple[Any, ...]:
         real = batch["image"]
-        z = sample_latent(real.shape[0], self.latent_dim, self.prior, generator=rng).to(real.device)
+        z = to_device_async(sample_latent(real.shape[0], self.latent_dim, self.prior, generator=rng), real.device)
         return (z, batch["label"] if self.num_classes else None)
 
     @torch.no_grad()
