@@ -149,6 +149,10 @@ def test_horizontal_batching_equals_separate_calls(tmp_path, negative, make_conf
         assert worst <= 1e-4 * scale, name  # measured up to 4.1e-6 (G, lsgan; AVX-512 and default kernels)
     bn = cycle_config(make_config, tmp_path / "bn", negative, model={"discriminator": {"norm": "batch"}}, train={"steps": 1})
     assert i2i.Trainer(bn).pipeline.batched == {"G_ab": True, "G_ba": True, "D_a": False, "D_b": False}
+    single = cycle_config(make_config, tmp_path / "single", negative, loss={"identity_weight": 0.0}, train={"steps": 1})
+    trainer = i2i.Trainer(single)  # without the identity term each generator has one input a call
+    assert trainer.pipeline.batched == {"G_ab": False, "G_ba": False, "D_a": True, "D_b": True}
+    assert "horizontal batching: D_a, D_b run once per step" in "\n".join(trainer.banner())
 
 
 @pytest.mark.parametrize("mode", ["vanilla", "hinge", "wgangp"])

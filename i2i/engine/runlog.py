@@ -19,7 +19,7 @@ from tqdm import tqdm
 
 from .._version import __version__
 from ..data.io import atomic_write_bytes
-from ..nets.blocks import count_parameters
+from ..nets.blocks import count_parameters, has_batch_norm
 
 
 def format_duration(seconds: float) -> str:
@@ -175,7 +175,9 @@ def training_banner(trainer: Any) -> list[str]:
     batched = [n for n, on in trainer.pipeline.batched.items() if on]
     if batched:
         extras.append(f"horizontal batching: {', '.join(batched)} run once per step on their inputs together")
-    if t.bn_recalibration_batches > 0:
+    pipe = type(trainer.pipeline)
+    inference = set(pipe.directions.values()) or {pipe.sampled_net}
+    if t.bn_recalibration_batches > 0 and any(has_batch_norm(trainer.pipeline.nets[n]) for n in inference if n in trainer.pipeline.nets):
         extras.append(f"batch-norm statistics re-estimated over {t.bn_recalibration_batches} batches at each save")
     if extras:
         lines.append("; ".join(extras))

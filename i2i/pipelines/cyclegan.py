@@ -76,6 +76,8 @@ class CycleGAN(Pipeline):
         # Horizontal batching: one call per net where the net treats samples independently.
         on = cfg.train.horizontal_batching
         self.batched = {name: on and samples_independent(net) for name, net in self.nets.items()}
+        if loss.identity_weight == 0:  # each generator then has one input per call: nothing to batch
+            self.batched.update(G_ab=False, G_ba=False)
 
     @classmethod
     def build_net(cls, cfg: Config, name: str) -> nn.Module:
