@@ -84,6 +84,15 @@ def tiny_config(tmp_path: Path, data_root: Path, **sections: Any):
     return config_from_dict(data)
 
 
+def leaf_paths(d: dict, prefix: str = "") -> list[str]:
+    """Dotted paths of every leaf of a nested config dict (an empty dict counts as a leaf)."""
+    out = []
+    for k, v in d.items():
+        p = f"{prefix}.{k}" if prefix else k
+        out += leaf_paths(v, p) if isinstance(v, dict) and v else [p]
+    return out
+
+
 @pytest.fixture(scope="session")
 def shapes(tmp_path_factory):
     """400 soft 32-pixel discs and squares (disc/ and square/ folders)."""

@@ -1,6 +1,7 @@
 from pathlib import Path
 
 import pytest
+from conftest import leaf_paths
 
 import i2i
 from i2i.config import ConfigError, config_from_dict, config_to_dict, dump_config, load_config
@@ -156,16 +157,8 @@ def test_values_that_would_fail_later_are_refused_by_key(path, value, needle):
 def test_a_megabyte_value_is_never_echoed_whole():
     """Every key set to a 1 MB string: refused in a message of bounded length, or accepted."""
     big = "x" * 1_000_000
-
-    def paths(d: dict, prefix: str = "") -> list[str]:
-        out = []
-        for k, v in d.items():
-            p = f"{prefix}.{k}" if prefix else k
-            out += paths(v, p) if isinstance(v, dict) and v else [p]
-        return out
-
     base = _demo_dict()
-    for path in paths(base):
+    for path in leaf_paths(base):
         try:
             config_from_dict(_with(base, path, big))
         except ConfigError as e:

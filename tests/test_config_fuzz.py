@@ -9,6 +9,7 @@ import random
 
 import pytest
 import torch
+from conftest import leaf_paths
 
 import i2i
 from i2i.config import ConfigError, config_from_dict, config_to_dict
@@ -16,14 +17,6 @@ from i2i.data.datasets import DataError
 
 BAD_VALUES = [-1, 0, 1, 3, 100_000, 2**40, -1e-3, 0.5, 5.0, 1e12, math.nan, math.inf, -math.inf, "banana", "", "../x", None, [],
               {}, True, [1, 2]]
-
-
-def _paths(d: dict, prefix: str = "") -> list[str]:
-    out = []
-    for k, v in d.items():
-        p = f"{prefix}.{k}" if prefix else k
-        out += _paths(v, p) if isinstance(v, dict) and v else [p]
-    return out
 
 
 def _set(d: dict, path: str, value) -> None:
@@ -36,7 +29,7 @@ def _set(d: dict, path: str, value) -> None:
 @pytest.mark.slow
 def test_mutated_configs_load_or_name_the_key_and_never_leave_a_folder(tmp_path, gray2color, make_config):
     base = config_to_dict(make_config(tmp_path, gray2color))
-    paths = [p for p in _paths(base) if p not in ("version", "pipeline")]
+    paths = [p for p in leaf_paths(base) if p not in ("version", "pipeline")]
     rng = random.Random(0)
     outcomes = {"ok": 0, "refused": 0}
     for trial in range(300):

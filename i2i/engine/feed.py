@@ -26,11 +26,10 @@ class TrainingFeed:
 
     def __init__(self, cfg: Config, pipe: type, *, rank: int, world: int, pin_memory: bool) -> None:
         self.dataset = pipe.make_dataset(cfg, train=True)
-        self.cache = None
         if cfg.data.cache == "memory":  # before the loader's workers start: they share the arrays
             free = available_bytes(torch.device("cpu"))
             try:
-                self.cache = self.dataset.cache_in_memory(budget=free // 2 if free else None)
+                self.dataset.cache_in_memory(budget=free // 2 if free else None)
             except CacheTooLarge as e:
                 raise DataError(str(e)) from None
         try:

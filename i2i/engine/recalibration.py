@@ -30,6 +30,17 @@ class Recalibration:
         self._cache: list[dict[str, Any]] | None = None
         self._done_at: int | None = None
 
+    def generators(self) -> list[str]:
+        """The inference generators (their EMA copies follow them)."""
+        pipe = type(self.pipeline)
+        names = sorted(set(pipe.directions.values()) or {pipe.sampled_net})
+        return [n for n in names if n in self.pipeline.nets]
+
+    @property
+    def enabled(self) -> bool:
+        """Whether saves re-estimate anything: batches are asked for and a generator has batch norm."""
+        return self.cfg.train.bn_recalibration_batches > 0 and any(has_batch_norm(self.pipeline.nets[n]) for n in self.generators())
+
     def batches(self) -> list[dict[str, Any]]:
         """The fixed recalibration batches, on the training device."""
         if self._cache is None:
@@ -56,12 +67,10 @@ class Recalibration:
         give the same statistics), as inference runs the nets (dropout off). Running statistics
         never influence a training step, so this changes nothing but inference. Returns the
         names of the nets recalibrated."""
-        if self.cfg.train.bn_recalibration_batches <= 0 or self._done_at == step:
+        if not self.enabled or self._done_at == step:
             return []
         self._done_at = step
-        pipe = type(self.pipeline)
-        names = sorted(set(pipe.directions.values()) or {pipe.sampled_net})
-        targets = [(n, n, self.pipeline.nets[n]) for n in names if n in self.pipeline.nets]
+        targets = [(n, n, self.pipeline.nets[n]) for n in self.generators()]
         targets += [(n, f"{n} (EMA)", m) for n, m in averaged.items()]
         targets = [t for t in targets if has_batch_norm(t[2])]
         if not targets:

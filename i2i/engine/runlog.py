@@ -8,9 +8,11 @@ and the end summary, appended across resumes. Only rank 0 writes.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
@@ -19,7 +21,16 @@ from tqdm import tqdm
 
 from .._version import __version__
 from ..data.io import atomic_write_bytes
-from ..nets.blocks import count_parameters, has_batch_norm
+from ..nets.blocks import count_parameters
+
+
+@contextlib.contextmanager
+def naming_the_file(path: str | Path) -> Iterator[None]:
+    """Re-raise an ``OSError`` of a write with ``path`` in it (a full disk names no file)."""
+    try:
+        yield
+    except OSError as e:
+        raise OSError(e.errno, e.strerror, str(path)) from None
 
 
 def format_duration(seconds: float) -> str:
@@ -60,11 +71,9 @@ class RunLog:
         if not self.enabled:
             return
         if self.file is not None:
-            try:
+            with naming_the_file(self.file.name):
                 self.file.write(line + "\n")
                 self.file.flush()
-            except OSError as e:  # a full disk fails the write, which names no file
-                raise OSError(e.errno, e.strerror, self.file.name) from None
         if to_stream:
             if self.bar is not None:
                 self.bar.write(line, file=self.stream)
@@ -118,11 +127,8 @@ class MetricsFile:
         self.path = path
 
     def append(self, record: dict[str, Any]) -> None:
-        try:
-            with open(self.path, "a") as f:
-                f.write(json.dumps(record) + "\n")
-        except OSError as e:  # a full disk fails the write, which names no file
-            raise OSError(e.errno, e.strerror, str(self.path)) from None
+        with naming_the_file(self.path), open(self.path, "a") as f:
+            f.write(json.dumps(record) + "\n")
 
     def reset(self) -> None:
         """A fresh start: records of a run killed before its first checkpoint go too."""
@@ -155,6 +161,7 @@ def training_banner(trainer: Any) -> list[str]:
     cfg, t = trainer.cfg, trainer.cfg.train
     threads = f" ({torch.get_num_threads()} threads)" if trainer.device.type == "cpu" else ""
     nets = ", ".join(f"{n} {count_parameters(m):,} ({type(m).__name__})" for n, m in trainer.pipeline.nets.items())
+    cache = trainer.dataset.cache
     length = f"{t.epochs} epochs = {trainer.total_steps} steps" if t.epochs is not None else f"{trainer.total_steps} steps"
     lines = [
         f"i2i {__version__}: {cfg.pipeline} run '{cfg.name}' in {trainer.run_dir}",
@@ -163,8 +170,7 @@ def training_banner(trainer: Any) -> list[str]:
         f"compile {'on' if t.compile else 'off'}, channels_last {'on' if t.channels_last else 'off'}",
         f"data: {len(trainer.dataset)} training items in {cfg.data.root}; preview from {cfg.data.val_root or cfg.data.root}; "
         f"batch {cfg.data.batch_size} x {trainer.world} process(es), {trainer.steps_per_epoch} steps/epoch; {length}"
-        + (f"; cache: memory, {len(trainer.feed.cache)} images decoded once, {trainer.feed.cache.nbytes / 2**20:.1f} MiB"
-           if trainer.feed.cache is not None else ""),
+        + (f"; cache: memory, {len(cache)} images decoded once, {cache.nbytes / 2**20:.1f} MiB" if cache is not None else ""),
         f"nets: {nets}",
     ]
     if trainer.device.type == "cuda":
@@ -175,9 +181,7 @@ def training_banner(trainer: Any) -> list[str]:
     batched = [n for n, on in trainer.pipeline.batched.items() if on]
     if batched:
         extras.append(f"horizontal batching: {', '.join(batched)} run once per step on their inputs together")
-    pipe = type(trainer.pipeline)
-    inference = set(pipe.directions.values()) or {pipe.sampled_net}
-    if t.bn_recalibration_batches > 0 and any(has_batch_norm(trainer.pipeline.nets[n]) for n in inference if n in trainer.pipeline.nets):
+    if trainer.recalibration.enabled:
         extras.append(f"batch-norm statistics re-estimated over {t.bn_recalibration_batches} batches at each save")
     if extras:
         lines.append("; ".join(extras))
