@@ -162,3 +162,20 @@ def tiny_dcgan_checkpoint(tmp_path: Path, n_images: int = 16) -> tuple[str, Path
                             "data": {"root": str(tmp_path / "shapes"), "image_size": 16, "num_workers": 0, "batch_size": 4},
                             "train": {"epochs": None, "steps": 1, "progress": False}})
     return i2i.train(cfg)["checkpoint"], tmp_path / "shapes"
+
+
+def assert_every_parameter_gets_a_gradient(trainer) -> None:
+    """One training step of ``trainer``; then every parameter of every optimizer holds a finite
+    gradient, and every net's gradients are not all zero (a frozen net's parameters keep their
+    ``requires_grad``, so a compiled module cannot drop gradients on a toggle: pytorch#139476)."""
+    import math as _math
+
+    trainer.train_step(next(trainer.batches()))
+    for opt_name, opt in trainer.optimizers.items():
+        params = [p for g in opt.param_groups for p in g["params"]]
+        missing = [i for i, p in enumerate(params) if p.grad is None]
+        assert not missing, f"optimizer {opt_name}: parameters {missing} got no gradient"
+        assert all(bool(p.grad.isfinite().all()) for p in params), opt_name
+    for name, net in trainer.pipeline.nets.items():
+        norm = sum(float(p.grad.double().pow(2).sum()) for p in net.parameters() if p.grad is not None)
+        assert norm > 0 and _math.isfinite(norm), f"net {name}: all gradients zero"

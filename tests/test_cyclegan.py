@@ -101,6 +101,41 @@ def test_image_pool_fills_swaps_and_resumes_exactly():
     assert torch.equal(ImagePool(0).query(new), new)
 
 
+def _original_pool(size: int, seed: int):
+    """The per-image pool as first written (a list, decisions and copies image by image): the
+    host-drawn, branch-free pool must return exactly what it did."""
+    images: list[torch.Tensor] = []
+    rng = torch.Generator().manual_seed(seed)
+
+    def query(batch: torch.Tensor) -> torch.Tensor:
+        out = []
+        for img in batch:
+            if len(images) < size:
+                images.append(img.clone())
+                out.append(img)
+            elif torch.rand((), generator=rng).item() < 0.5:
+                j = int(torch.randint(len(images), (), generator=rng))
+                out.append(images[j].clone())
+                images[j] = img.clone()
+            else:
+                out.append(img)
+        return torch.stack(out)
+
+    return query
+
+
+@pytest.mark.parametrize("batch", [1, 3])
+def test_image_pool_returns_what_the_per_image_pool_returned(batch):
+    original, pool = _original_pool(5, seed=7), ImagePool(5, seed=7)
+    g = torch.Generator().manual_seed(0)
+    for step in range(30):
+        new = torch.rand(batch, 2, 3, 3, generator=g)
+        decisions = pool.draw(batch)  # on the host, before the step
+        assert decisions.dtype == torch.int64 and decisions.shape == (batch, 3)
+        assert torch.equal(pool.apply(new, decisions), original(new)), step
+    assert pool.count == 5 and pool.state_dict()["images"].shape == (5, 2, 3, 3)
+
+
 def test_resume_is_exact_with_pools(tmp_path, negative, make_config):
     common = {"train": {"steps": 6, "checkpoint_every": 3}}
     straight = cycle_config(make_config, tmp_path / "a", negative, **common)

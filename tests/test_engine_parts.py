@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import random
 import signal
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -76,9 +77,18 @@ def test_the_context_steps_each_optimizer_on_its_declared_interval_and_freezes_n
         moved.append(not torch.equal(w, g.weight))
         assert "G_total" in ctx.backward_losses and ctx.updates("D")
     assert moved == [False, False, True, False, False, True]
+    # The D step, then a G step through the frozen D: D's gradients stay those of its own loss,
+    # G's come from the G loss through D, and no requires_grad flag is toggled (pytorch#139476).
+    ctx.begin(0)
+    ctx.backward_step("D", d(torch.ones(1, 2)).pow(2).sum())
+    d_grads = [p.grad.clone() for p in d.parameters()]
     with ctx.frozen("D") as (frozen,):
-        assert frozen is d and not any(p.requires_grad for p in d.parameters())
-    assert all(p.requires_grad for p in d.parameters())
+        assert frozen is d and all(p.requires_grad for p in d.parameters())
+        loss = frozen(torch.cat([g(torch.ones(1, 2)), torch.ones(1, 1)], 1)).sum()
+    ctx.intervals["G"] = 1
+    ctx.backward_step("G", loss)
+    assert all(torch.equal(p.grad, was) for p, was in zip(d.parameters(), d_grads))
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in g.parameters())
 
 
 def test_rng_capture_restores_every_generator():
@@ -114,3 +124,49 @@ def test_the_run_folder_resolves_resume_keeps_history_and_cleans_its_temp_files(
     (folder.checkpoints / ".last.pt.123.tmp").write_bytes(b"partial")
     folder.remove_stale_temp_files()
     assert not list(folder.checkpoints.glob(".*.tmp")) and folder.last.is_file()
+
+
+def test_cuda_graphs_are_refused_by_name_where_a_graph_cannot_hold_the_step(tmp_path):
+    from i2i.config import load_config
+    from i2i.engine import graphs
+    from i2i.registry import pipeline_class
+
+    recipe = Path(__file__).resolve().parent.parent / "configs/cyclegan/horse2zebra.yaml"
+    cfg = load_config(recipe, ["train.cuda_graphs=true", "train.amp=fp16", "optim.n_critic=2"])
+    cuda = torch.device("cuda", 0)  # the rules read the device's type only: checked without one
+    problems = graphs.blockers(cfg, pipeline_class("cyclegan"), device=cuda, world=2)
+    assert [p.split(" ")[0] for p in problems] == ["train.amp:", "optim.n_critic:", "torchrun"]
+    cfg.train.amp, cfg.optim.n_critic = "bf16", 1
+    assert graphs.blockers(cfg, pipeline_class("cyclegan"), device=cuda, world=1) == []
+    cpu = graphs.blockers(cfg, pipeline_class("cyclegan"), device=torch.device("cpu"), world=1)
+    assert cpu == ["train.cuda_graphs needs a CUDA device (training runs on cpu); set train.cuda_graphs: false"]
+
+
+def test_training_with_cuda_graphs_on_a_cpu_stops_before_anything_is_written(tmp_path, gray2color, make_config):
+    from i2i.engine.trainer import Trainer
+
+    cfg = make_config(tmp_path, gray2color, train={"steps": 1, "cuda_graphs": True, "device": "cpu"})
+    with pytest.raises(ConfigError, match=r"train.cuda_graphs cannot capture this run's step: train.cuda_graphs needs a CUDA "
+                                          r"device \(training runs on cpu\)"):
+        Trainer(cfg)
+    assert not (cfg.run_dir / "checkpoints").exists()
+
+
+def test_capturable_optimizers_keep_the_rate_in_a_tensor_and_save_floats():
+    net = nn.Linear(2, 1)
+    # capturable Adam wants a device it can capture on; the rate handling is the same: checked
+    # on the CPU by pretending (set_lr and state_dict never step).
+    opts = Optimizers({"G": {"params": list(net.parameters()), "lr": 0.1}}, OptimConfig(), lambda t: 0.5 ** t)
+    opts.capturable = True
+    opts.set_lr(0)
+    rate = opts.by_name["G"].param_groups[0]["lr"]
+    assert isinstance(rate, torch.Tensor) and float(rate) == pytest.approx(0.1)
+    opts.set_lr(2)
+    assert opts.by_name["G"].param_groups[0]["lr"] is rate and float(rate) == pytest.approx(0.025)  # filled in place
+    assert opts.current_lrs() == {"G": pytest.approx(0.025)}
+    saved = opts.state_dict()
+    assert isinstance(saved["G"]["param_groups"][0]["lr"], float)  # one checkpoint format for both
+    eager = Optimizers({"G": {"params": list(net.parameters()), "lr": 0.1}}, OptimConfig(), lambda t: 1.0)
+    eager.load_state_dict(saved, "ckpt")
+    eager.set_lr(0)
+    assert eager.by_name["G"].param_groups[0]["lr"] == pytest.approx(0.1)

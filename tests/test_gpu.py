@@ -127,3 +127,44 @@ def test_the_gan_toolbox_trains_in_fp32_bf16_and_fp16(tmp_path, shapes, make_con
         assert all(math.isfinite(v) for v in second[amp].values()), f"{amp}: {second[amp]}"
         for k, v in logs[amp].items():
             assert v == pytest.approx(logs["none"][k], rel=0.1, abs=0.05), f"{amp}: {k} {v} vs fp32 {logs['none'][k]}"
+
+
+@pytest.mark.parametrize("name", list(PIPELINES))
+def test_cuda_graphs_train_like_eager_and_resume_exactly(name, tmp_path, data_roots):  # noqa: F811
+    """``train.cuda_graphs``: 3 eager steps, then the captured step replayed; over 20 steps the
+    weights stay within float tolerance of eager training (the same kernels, replayed), every
+    parameter keeps receiving gradients, and a resumed captured run equals an uninterrupted one."""
+    common = {"device": "cuda", "deterministic": True, "steps": 20, "checkpoint_every": 10}
+    weights = {}
+    for graphs in (False, True):
+        cfg = example_config(name, tmp_path / f"graphs{graphs}", data_roots, cuda_graphs=graphs, **common)
+        trainer = i2i.Trainer(cfg)
+        trainer.fit()
+        if graphs:
+            assert trainer.graph is not None and trainer.graph.captured
+            assert all(p.grad is not None for opt in trainer.optimizers.values() for g in opt.param_groups for p in g["params"])
+        weights[graphs] = {n: {k: v.float().cpu() for k, v in net.state_dict().items()} for n, net in trainer.pipeline.nets.items()}
+    for net, state in weights[False].items():
+        for k, v in state.items():
+            assert torch.allclose(weights[True][net][k], v, rtol=1e-3, atol=1e-4), f"{name}: {net}.{k}"
+    straight = example_config(name, tmp_path / "a", data_roots, cuda_graphs=True, device="cuda", deterministic=True, steps=8,
+                              checkpoint_every=4)
+    split = example_config(name, tmp_path / "b", data_roots, cuda_graphs=True, device="cuda", deterministic=True, steps=8,
+                           checkpoint_every=4)
+    assert_exact_resume(straight, split, stop_at=4, parts=("nets",))
+
+
+def test_device_cache_on_cuda_makes_the_loader_batches(tmp_path, data_roots):  # noqa: F811
+    from i2i.data.device import DeviceBatches, DeviceImages
+    from i2i.registry import pipeline_class
+
+    for name in PIPELINES:
+        cfg = example_config(name, tmp_path / name, data_roots)
+        ds = pipeline_class(name).make_dataset(cfg, train=True)
+        ds.cache_in_memory()
+        keys = [(0, i) for i in range(len(ds))]
+        batch = next(iter(DeviceBatches(ds, keys, len(keys), DeviceImages(ds.device_keys(), ds.device_image, torch.device("cuda")))))
+        want = torch.utils.data.default_collate([ds[k] for k in keys])
+        for k, v in want.items():
+            if isinstance(v, torch.Tensor) and v.is_floating_point():
+                assert batch[k].is_cuda and ((batch[k].cpu() - v).abs() * 127.5).max() <= 1.0 + 1e-3, (name, k)

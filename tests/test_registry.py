@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import assert_exact_resume, tiny_config
+from conftest import assert_every_parameter_gets_a_gradient, assert_exact_resume, tiny_config
 from torch.utils._python_dispatch import TorchDispatchMode
 
 import i2i
@@ -249,6 +249,119 @@ def test_memory_cache_trains_with_workers_and_refuses_what_does_not_fit(tmp_path
     with pytest.raises(DataError, match=r"data.cache: memory cannot hold .* over the 48.8 KiB .*set data.cache: none"):
         i2i.Trainer(other)
     assert not (other.run_dir / "checkpoints").exists()
+
+
+@pytest.mark.parametrize("name", list(PIPELINES))
+def test_every_trained_parameter_gets_a_gradient(name, tmp_path, data_roots):
+    trainer = i2i.Trainer(example_config(name, tmp_path, data_roots, steps=1))
+    assert_every_parameter_gets_a_gradient(trainer)
+    trainer.feed.close()
+
+
+def _device_batches(dataset, keys: list, batch_size: int):
+    from i2i.data.device import DeviceBatches, DeviceImages
+
+    class Keys(list):
+        pass
+
+    store = DeviceImages(dataset.device_keys(), dataset.device_image, torch.device("cpu"))
+    return DeviceBatches(dataset, Keys(keys), batch_size, store), store
+
+
+@pytest.mark.parametrize("name", list(PIPELINES))
+def test_device_cache_makes_the_loader_batches(name, tmp_path, data_roots):
+    """``data.cache: device``: the same items, crops, flips and turns as the loader path (one
+    draw per item from ``(seed, epoch, index)``), pixels within one 8-bit level where a resize
+    interpolates (cv2's fixed-point cubic there, float bicubic here; measured here: at most one
+    level), bit-equal where nothing is resized."""
+    cfg = example_config(name, tmp_path, data_roots)
+    pipe = pipeline_class(name)
+    dataset = pipe.make_dataset(cfg, train=True)
+    dataset.cache_in_memory()
+    keys = [(epoch, i) for epoch in (0, 1) for i in range(len(dataset))]
+    batches, store = _device_batches(dataset, keys, 3)
+    assert store.nbytes > 0 and len(store) >= 1
+    made = list(batches)
+    assert len(made) == len(batches) == -(-len(keys) // 3)
+    resized = getattr(cfg.data, "preprocess", None) == "resize_and_crop" and cfg.data.load_size != cfg.data.crop_size
+    for start, got in zip(range(0, len(keys), 3), made):
+        want = torch.utils.data.default_collate([dataset[k] for k in keys[start : start + 3]])
+        assert got.keys() == want.keys()
+        for k, v in want.items():
+            if not isinstance(v, torch.Tensor) or not v.is_floating_point():
+                assert (torch.equal(got[k], v) if isinstance(v, torch.Tensor) else got[k] == v), k
+                continue
+            assert got[k].shape == v.shape and got[k].dtype == v.dtype, k
+            levels = ((got[k] - v).abs() * 127.5).max().item()
+            if resized or k == "input" and name == "srgan":  # SR's LR is made after the turns here, before them there
+                assert levels <= 1.0 + 1e-3, (k, levels)
+                assert ((got[k] - v).abs() * 127.5 > 0.5).float().mean() < 0.05, k  # rounding ties, not other crops
+            else:
+                assert levels < 1e-4, (k, levels)
+
+
+def test_device_cache_crops_equal_the_loaders_exactly_without_a_resize(tmp_path, data_roots):
+    cfg = example_config("pix2pix", tmp_path, data_roots)
+    cfg.data.preprocess, cfg.data.crop_size = "crop", 32
+    dataset = pipeline_class("pix2pix").make_dataset(cfg, train=True)
+    keys = [(epoch, i) for epoch in range(3) for i in range(len(dataset))]
+    batches, _ = _device_batches(dataset, keys, len(keys))
+    got = next(iter(batches))
+    want = torch.utils.data.default_collate([dataset[k] for k in keys])
+    assert torch.equal(got["input"], want["input"]) and torch.equal(got["target"], want["target"])
+    flipped = [dataset.device_item(k).images["input"][1].flip for k in keys]
+    assert any(flipped) and not all(flipped)  # both kinds drawn, and they matched
+
+
+@pytest.mark.numerics
+def test_device_cache_trains_resumes_exactly_and_says_so(tmp_path, data_roots, monkeypatch):
+    common = {"ema_decay": 0.5}
+    straight = example_config("cyclegan", tmp_path / "a", data_roots, **common)
+    split = example_config("cyclegan", tmp_path / "b", data_roots, **common)
+    straight.data.cache = split.data.cache = "device"
+    assert_exact_resume(straight, split, stop_at=2, parts=("nets", "ema"))
+    cfg = example_config("cyclegan", tmp_path / "c", data_roots, steps=1)
+    cfg.data.cache = "device"
+    trainer = i2i.Trainer(cfg)
+    assert isinstance(trainer.loader, __import__("i2i.data.device", fromlist=["DeviceBatches"]).DeviceBatches)
+    assert any("cache: device" in line and "augmented there in batches" in line for line in trainer.banner())
+    trainer.feed.close()
+    # A cache that does not fit is refused, naming the sizes and what to set instead.
+    small = example_config("cyclegan", tmp_path / "d", data_roots, steps=1)
+    small.data.cache = "device"
+    monkeypatch.setattr(feed_module.TrainingFeed, "_budget", lambda self, device, cache: 1_000 if cache == "device" else None)
+    with pytest.raises(DataError, match=r"data.cache: device cannot hold the training images: about .* for all \d+, over the "
+                                        r"1000 bytes it may use on cpu; set data.cache: memory"):
+        i2i.Trainer(small)
+
+
+def test_cache_auto_chooses_by_size_and_says_why(tmp_path, data_roots, monkeypatch):
+    cfg = example_config("pix2pix", tmp_path / "a", data_roots, steps=1)
+    assert cfg.data.cache == "auto"
+    trainer = i2i.Trainer(cfg)  # CPU: the small images are kept in memory
+    assert trainer.feed.cache == "memory" and trainer.dataset.cache is not None
+    assert any("cache: memory" in line and "(auto: about" in line and "within a quarter" in line for line in trainer.banner())
+    trainer.feed.close()
+    monkeypatch.setattr(feed_module, "available_bytes", lambda device: 1_000)
+    other = example_config("pix2pix", tmp_path / "b", data_roots, steps=1)
+    trainer = i2i.Trainer(other)  # too large for a quarter of the RAM: the loader reads the files
+    assert trainer.feed.cache == "none" and trainer.dataset.cache is None
+    assert any("cache: none" in line and "more than a quarter" in line for line in trainer.banner())
+    assert np.isfinite(list(trainer.fit()["losses"].values())).all()
+
+
+def test_cache_device_is_refused_by_name_where_a_dataset_cannot(tmp_path, data_roots):
+    cfg = example_config("srgan", tmp_path, data_roots, steps=1)
+    cfg.data.cache = "device"
+    dataset = pipeline_class("srgan").make_dataset(cfg, train=False, root=None)
+    dataset.full = True  # whole images of any size cannot be batched
+    assert not dataset.on_device
+    from i2i.engine.feed import TrainingFeed
+
+    feed = TrainingFeed.__new__(TrainingFeed)
+    feed.dataset = dataset
+    with pytest.raises(DataError, match=r"data.cache: device is not supported by SRDataset with whole images .*use data.cache: memory"):
+        feed._choose_cache("device", torch.device("cpu"))
 
 
 @pytest.mark.parametrize("name", list(PIPELINES))

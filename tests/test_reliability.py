@@ -339,7 +339,17 @@ def test_a_bad_image_met_mid_run_stops_in_one_line_after_saving(tmp_path, gray2c
 
     for side in ("A", "B"):  # named to sort last: the first items load
         (data / side / "zz_header.png").write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IEND", b""))
-    cfg = make_config(tmp_path, gray2color, data={"root": str(data), "num_workers": 1},
+    # The default cache (auto: memory here) decodes every file before the first step: refused
+    # there, naming the file, with nothing written.
+    early = make_config(tmp_path / "early", gray2color, data={"root": str(data)}, train={"steps": 40})
+    path = tmp_path / "early.yaml"
+    path.write_text(dump_config(early))
+    assert main(["train", str(path)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert "zz_header.png" in err and "60000x60000" in err and "before any step; nothing was written" in err, err
+    assert "data.cache: memory (auto)" in err and not (early.run_dir / "checkpoints").exists()
+    # Without a cache, the loader meets it mid-run: the run saves and stops in one line.
+    cfg = make_config(tmp_path, gray2color, data={"root": str(data), "num_workers": 1, "cache": "none"},
                       train={"steps": 40, "checkpoint_every": 1000, "log_every": 1})
     path = tmp_path / "cfg.yaml"
     path.write_text(dump_config(cfg))

@@ -134,9 +134,9 @@ def test_input_path_benchmark_times_every_row_against_a_reference_dataset(tmp_pa
         "    def __getitem__(self, i):\n"
         "        return np.zeros((3, 256, 256), np.float32)\n")
     r = subprocess.run([sys.executable, str(ROOT / "tools" / "bench_data.py"), "--n", "4", "--repeats", "1", "--workers", "0",
-                        "--reference", str(tmp_path / "ref")], capture_output=True, text=True, timeout=300)
+                        "--reference", str(tmp_path / "ref"), "--device", "cpu"], capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr[-2000:]
     rows = dict(line.rsplit(None, 2)[:2] for line in r.stdout.splitlines()[1:])
     names = {"decode (cv2)", "decode (PIL)", "i2i PairedDataset", "i2i PairedDataset, cache: memory", "reference AlignedDataset",
-             "i2i DataLoader, 0 workers", "i2i DataLoader, 0 workers, cache: memory"}
+             "i2i DataLoader, 0 workers", "i2i DataLoader, 0 workers, cache: memory", "i2i cache: device (cpu), batch 16"}
     assert set(rows) == names and all(float(v) > 0 for v in rows.values()), r.stdout

@@ -3,7 +3,7 @@ import math
 
 import pytest
 import torch
-from conftest import SEEDS, assert_exact_resume
+from conftest import SEEDS, assert_every_parameter_gets_a_gradient, assert_exact_resume
 
 from i2i.checkpoint import CheckpointError
 from i2i.config import ConfigError
@@ -143,6 +143,7 @@ def test_compiled_training_writes_plain_checkpoints(tmp_path, gray2color, make_c
     import i2i
 
     cfg = make_config(tmp_path, gray2color, train={"steps": 2, "compile": True})
+    assert_every_parameter_gets_a_gradient(Trainer(make_config(tmp_path / "grads", gray2color, train={"steps": 1, "compile": True})))
     summary = train(cfg)
     assert all(math.isfinite(v) for v in summary["losses"].values())
     data = torch.load(summary["checkpoint"], weights_only=True)

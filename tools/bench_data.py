@@ -13,6 +13,9 @@ files, after one warm-up pass; the in-process rows' passes alternate):
 - ``i2i PairedDataset``: ``dataset[i]`` in this process;
 - ``i2i DataLoader, N workers``: batch 1 through ``torch.utils.data.DataLoader`` as training runs it;
 - the same two with ``data.cache: memory`` (every file decoded once beforehand);
+- ``i2i cache: device, batch B``: ``data.cache: device`` (uint8 images on ``--device``, each batch of
+  ``--batch`` resized, cropped and flipped there in a few batched operations; the CPU's share is
+  the per-item draw, ~60 us);
 - ``reference AlignedDataset`` (``--reference``, a checkout of pytorch-CycleGAN-and-pix2pix):
   ``dataset[i]`` with its defaults (PIL, torchvision transforms).
 
@@ -91,6 +94,26 @@ def loader_rate(ds: PairedDataset, workers: int, repeats: int) -> float:
     return statistics.median(rates)
 
 
+def device_rate(ds: PairedDataset, device: torch.device, batch: int, repeats: int) -> float:
+    """Median pairs per second of ``data.cache: device`` batches (shuffled epochs, device-synchronised)."""
+    from i2i.data.device import DeviceBatches, DeviceImages
+    from i2i.data.sampling import EpochSampler
+
+    store = DeviceImages(ds.device_keys(), ds.device_image, device)
+    sampler = EpochSampler(len(ds), seed=0)
+    batches = DeviceBatches(ds, sampler, batch, store)
+    rates = []
+    for r in range(repeats + 1):
+        sampler.set_epoch(r)
+        t0 = time.perf_counter()
+        count = sum(b["input"].shape[0] for b in batches)
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        if r:
+            rates.append(count / (time.perf_counter() - t0))
+    return statistics.median(rates)
+
+
 def reference_dataset(ref: Path, root: Path) -> Callable[[int], object]:
     """The reference's AlignedDataset over ``root/train`` at its pix2pix defaults."""
     sys.path.insert(0, str(ref))
@@ -109,6 +132,8 @@ def main() -> None:
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--workers", type=int, nargs="*", default=[0, 2])
     p.add_argument("--threads", type=int, default=1, help="torch threads in this process")
+    p.add_argument("--batch", type=int, default=16, help="batch size of the cache: device row")
+    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu", help="device of the cache: device row")
     p.add_argument("--reference", type=Path, default=None, metavar="REF", help="a reference checkout: time its AlignedDataset")
     a = p.parse_args()
     torch.set_num_threads(a.threads)
@@ -134,6 +159,7 @@ def main() -> None:
         rows = list(rates(fns, a.n, a.repeats).items())
         rows += [(f"i2i DataLoader, {w} workers", loader_rate(ds, w, a.repeats)) for w in a.workers]
         rows += [(f"i2i DataLoader, {w} workers, cache: memory", loader_rate(cached, w, a.repeats)) for w in a.workers]
+        rows.append((f"i2i cache: device ({a.device}), batch {a.batch}", device_rate(cached, torch.device(a.device), a.batch, a.repeats)))
     print(f"input path, 512x256 AB JPEG -> resize 286 -> crop 256 -> flip -> tensors; {a.n} files, median of {a.repeats}; "
           f"{cpu}, torch {torch.__version__} ({a.threads} thread(s))")
     width = max(len(r[0]) for r in rows)

@@ -4,11 +4,12 @@
 #   2. pytest -m gpu (every pipeline one step in fp32/bf16/fp16, exact resume on CUDA, compile and
 #      channels_last, conversion against the CPU, torchrun with NCCL);
 #   3. the reference's train.py, pix2pix and CycleGAN, on the same GPU (when REF is given);
-#   4. tools/bench_gpu.py: pix2pix facades, CycleGAN horse2zebra, SRResNet x4, DCGAN 64 in fp32 and
-#      bf16 (CycleGAN also without horizontal batching), at batch 1 and the largest batch up to 64,
-#      loader-fed and batch-reused: it/s, images/s, MFU, peak memory, the ratio to the reference;
-#   5. tools/bench_data.py: the input path (loader workers, data.cache: memory).
-# Not yet in it (not built): cuda_graphs and cache: device (issue 24, items 1 and 3).
+#   4. tools/bench_gpu.py: pix2pix facades, CycleGAN horse2zebra, SRResNet x4, DCGAN 64 in fp32,
+#      bf16 and bf16 + cuda_graphs (pix2pix also fp32 + graphs and the loader without a cache,
+#      CycleGAN also without horizontal batching), at batch 1 and the largest batch up to 64,
+#      loader-fed (data.cache: auto, i.e. device) and batch-reused: it/s, images/s, MFU, peak
+#      memory, the ratio to the reference;
+#   5. tools/bench_data.py: the input path (loader workers, data.cache: memory, data.cache: device).
 #
 # Usage, from the repository root, with a python whose torch sees the GPU:
 #   REF=path/to/reference OUT=report-folder bash tools/gpu_report.sh
@@ -31,12 +32,12 @@ start=$SECONDS
 section() { echo; echo "=== $1 ($((SECONDS - start)) s in)"; }
 
 if [ "$SMOKE" = 1 ]; then
-    steps=(--steps 1 --repeats 1 --warmup 1 --max-batch 1)
+    steps=(--steps 1 --repeats 1 --warmup 5 --max-batch 1)
     configs=(configs/pix2pix/facades.yaml)
     sets=(--set model.generator.base_channels=4 --set model.discriminator.base_channels=4)
     ref_iters=2; tests_timeout=60
 else
-    steps=(--steps 10 --repeats 3 --warmup 3 --max-batch 64)
+    steps=(--steps 10 --repeats 3 --warmup 5 --max-batch 64)  # warm-up 5: graphs capture on the 4th step
     configs=(configs/pix2pix/facades.yaml configs/srgan/srresnet_x4.yaml configs/dcgan/celeba64.yaml)
     sets=()
     ref_iters=24; tests_timeout=150
@@ -62,7 +63,8 @@ s_per_it() { echo "$1" | grep -oE '[0-9]+\.[0-9]+ s/it' | head -1 | cut -d' ' -f
 section "training speed (bench_gpu.py)"
 p2p_ref=$(s_per_it "$ref_p2p"); cg_ref=$(s_per_it "$ref_cg")
 [ "$SMOKE" = 1 ] && p2p_ref="" cg_ref=""  # tiny nets against the reference's full ones: no ratio
-timeout 200 "$PY" tools/bench_gpu.py "${configs[0]}" --modes eager bf16 "${steps[@]}" "${sets[@]}" \
+graphs=(graphs bf16+graphs); [ "$SMOKE" = 1 ] && ! "$PY" -c "import torch, sys; sys.exit(not torch.cuda.is_available())" && graphs=()
+timeout 240 "$PY" tools/bench_gpu.py "${configs[0]}" --modes eager nocache bf16 "${graphs[@]}" "${steps[@]}" "${sets[@]}" \
     ${p2p_ref:+--reference-s-per-it "$p2p_ref"} --json "$OUT/pix2pix.json" 2>&1 | grep -v Warning | tail -6
 if [ "$SMOKE" = 1 ]; then
     cg=(configs/cyclegan/horse2zebra.yaml --set model.generator.name=resnet --set model.generator.n_blocks=1 --set model.generator.base_channels=4
@@ -70,10 +72,10 @@ if [ "$SMOKE" = 1 ]; then
 else
     cg=(configs/cyclegan/horse2zebra.yaml)
 fi
-timeout 200 "$PY" tools/bench_gpu.py "${cg[@]}" --modes eager unbatched bf16 "${steps[@]}" \
+timeout 200 "$PY" tools/bench_gpu.py "${cg[@]}" --modes eager unbatched bf16 "${graphs[@]:1}" "${steps[@]}" \
     ${cg_ref:+--reference-s-per-it "$cg_ref"} --json "$OUT/cyclegan.json" 2>&1 | grep -v Warning | tail -8
 if [ "$SMOKE" != 1 ]; then
-    timeout 150 "$PY" tools/bench_gpu.py "${configs[@]:1}" --modes eager bf16 "${steps[@]}" --json "$OUT/sr_dcgan.json" 2>&1 \
+    timeout 150 "$PY" tools/bench_gpu.py "${configs[@]:1}" --modes eager bf16 bf16+graphs "${steps[@]}" --json "$OUT/sr_dcgan.json" 2>&1 \
         | grep -v Warning | tail -10
 fi
 

@@ -82,6 +82,9 @@ class TrainConfig:
     Ampere and newer): TensorFloat-32 products in fp32 convolutions and matrix products (10-bit
     mantissa inputs, fp32 accumulation; false: full fp32). On CUDA, cuDNN picks the fastest
     convolution algorithms by timing them (``cudnn.benchmark``) unless ``deterministic``.
+    ``cuda_graphs`` (CUDA only): after 3 eager steps the whole training step is captured once
+    into a CUDA graph and replayed (one launch per step; see :mod:`i2i.engine.graphs`); refused
+    with fp16, ``optim.n_critic`` > 1, torchrun and on other devices, naming the key.
 
     Validation: every ``val_every`` steps (0: never) and at the end, the pipeline's own
     metrics (its evaluation's metric list: paired translation L1 / PSNR / SSIM against
@@ -104,6 +107,7 @@ class TrainConfig:
     channels_last: bool = False
     horizontal_batching: bool = True
     tf32: bool = True
+    cuda_graphs: bool = False
     log_every: Steps = 50
     sample_every: Steps = 500
     checkpoint_every: Steps = 1000
@@ -139,13 +143,17 @@ class DataConfig:
     for validation (``train.val_every``). ``cache: memory`` decodes every training image once,
     before training, and keeps the pixels in memory (refused, naming the size, when they would
     take more than half of the memory available); augmentation still runs per item, from the
-    same ``(seed, epoch, index)`` draws, so batches are identical either way."""
+    same ``(seed, epoch, index)`` draws, so batches are identical either way. ``cache: device``
+    keeps them on the training device and augments whole batches there (same crops and flips,
+    resized pixels within one level of the loader's; no loader workers). ``auto``: ``device`` on
+    CUDA when the images fit a quarter of the free GPU memory, else ``memory`` when they fit a
+    quarter of the RAM available, else ``none``; the banner says what was chosen and why."""
 
     root: str = ""
     val_root: str | None = None
     batch_size: Annotated[int, Range(1, 65536)] = 1
     num_workers: Annotated[int, Range(0, 256)] = 2
-    cache: Literal["none", "memory"] = "none"
+    cache: Literal["auto", "none", "memory", "device"] = "auto"
 
 
 @dataclass

@@ -17,18 +17,49 @@ from pathlib import Path
 import numpy as np
 from torch.utils.data import Dataset
 
-from .io import read_image
+from .io import read_image, to_channels
+from .plan import DeviceItem
+
+
+class DataError(ValueError):
+    """The data on disk does not fit what the config asks; the message names the folder or file."""
+
+
+def require_dir(path: Path, what: str) -> None:
+    if not path.exists():
+        raise DataError(f"{what} '{path}' does not exist; check the path (see datasets/README.md for the layouts)")
+    if not path.is_dir():
+        raise DataError(f"{what} '{path}' is not a folder")
 
 
 class CacheTooLarge(ValueError):
     """The decoded images would not fit in the memory the cache may use."""
 
 
-def _size(n: float) -> str:
+def format_bytes(n: float) -> str:
+    """``n`` bytes in GiB, MiB or KiB with one decimal."""
     for unit, scale in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
         if n >= scale:
             return f"{n / scale:.1f} {unit}"
     return f"{int(n)} bytes"
+
+
+def estimated_bytes(paths: list[Path], sample: int = 32) -> int:
+    """About how many bytes ``paths`` decode to (as ``read_image`` returns them), from the
+    headers of up to ``sample`` evenly spaced files: a quick look before deciding to cache."""
+    from PIL import Image
+
+    if not paths:
+        return 0
+    picked = paths[:: max(1, len(paths) // sample)][:sample]
+    total = 0
+    for p in picked:
+        try:
+            with Image.open(p) as im:
+                total += im.width * im.height * len(im.getbands()) * (2 if im.mode.startswith("I;16") or im.mode == "I" else 1)
+        except OSError:
+            continue  # unreadable: named when it is read
+    return total * len(paths) // len(picked)
 
 
 class DecodedImages:
@@ -46,8 +77,8 @@ class DecodedImages:
             if budget is not None and self.nbytes > budget:
                 raise CacheTooLarge(
                     f"data.cache: memory cannot hold {what}: the first {i + 1} of {len(unique)} images alone decode to "
-                    f"{_size(self.nbytes)} (about {_size(self.nbytes / (i + 1) * len(unique))} for all), over the "
-                    f"{_size(budget)} it may use (half of the memory available now); set data.cache: none")
+                    f"{format_bytes(self.nbytes)} (about {format_bytes(self.nbytes / (i + 1) * len(unique))} for all), over the "
+                    f"{format_bytes(budget)} it may use (half of the memory available now); set data.cache: none")
             img.setflags(write=False)  # shared by every epoch and worker: nothing may change it
             self.images[p] = img
 
@@ -70,6 +101,21 @@ class ImageFiles(Dataset):
     def image_files(self) -> list[Path]:
         """Every image file this dataset reads (override: the default is none)."""
         return []
+
+    #: Whether :meth:`device_item` is implemented (``data.cache: device``).
+    on_device: bool = False
+
+    def device_keys(self) -> list[tuple[str, int]]:
+        """``(path, channels)`` of every image :meth:`device_item` refers to (``data.cache: device``)."""
+        raise NotImplementedError
+
+    def device_image(self, key: tuple[str, int]) -> np.ndarray:
+        """The ``(H, W, C)`` pixels cached on the device for ``key``: the file as read, in its channels."""
+        return to_channels(self.read(key[0]), key[1])
+
+    def device_item(self, key: tuple[int, int]) -> DeviceItem:
+        """Item ``(epoch, index)`` as sources and geometries (see :mod:`i2i.data.device`)."""
+        raise NotImplementedError
 
     def cache_in_memory(self, budget: int | None = None) -> DecodedImages:
         """Decode every file of :meth:`image_files` once and read from memory from now on."""

@@ -1,4 +1,5 @@
-"""The datasets every pipeline reads, and the data config sections beside them.
+"""The datasets every pipeline reads (their config sections live in :mod:`.configs` and are
+re-exported here).
 
 Samples are dicts of float tensors in [-1, 1] plus the file name; the trainer moves
 tensors to the device and passes the dict to the pipeline.
@@ -6,92 +7,24 @@ tensors to the device and passes the dict to the pipeline.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Literal
-
 import warnings
+from pathlib import Path
 
-import cv2
 import numpy as np
 import torch
 from PIL import Image
 
-from ..config import DataConfig
-from ..hints import first_line
-from ..options import ImageSize, Pixels
-from .cache import ImageFiles
-from .io import ImageReadError, list_images, to_channels, to_tensor
+from .cache import DataError, ImageFiles, require_dir
+from .configs import CropDataConfig, GenerationDataConfig, PairedDataConfig, SRDataConfig, UnpairedDataConfig
+from .generation import TORCHVISION_DATASETS, ImageDataset
+from .io import ImageReadError, list_images, max_value, to_channels, to_tensor
+from .plan import DeviceItem, Geometry, Source
 from .resize import imresize
 from .sampling import sample_seed
-from .transforms import apply_paired, apply_single, paired_transform
+from .transforms import apply_paired, apply_single, draw_geometry, paired_transform
 
-
-@dataclass
-class CropDataConfig(DataConfig):
-    """Image-to-image data: ``preprocess`` resizes to ``load_size`` and/or crops ``crop_size``
-    (random crops and ``flip`` when training, centre crops otherwise)."""
-
-    preprocess: Literal["resize_and_crop", "crop", "resize", "none"] = "resize_and_crop"
-    load_size: Pixels = 286
-    crop_size: Pixels = 256
-    flip: bool = True
-
-
-@dataclass
-class PairedDataConfig(CropDataConfig):
-    """Paired data (:class:`PairedDataset`): ``root`` holds ``A/`` + ``B/`` folders matched by file
-    stem or side-by-side AB images (``layout: auto`` picks by looking); ``direction`` says
-    which side is the input."""
-
-    layout: Literal["auto", "folders", "aligned"] = "auto"
-    direction: Literal["a_to_b", "b_to_a"] = "a_to_b"
-
-
-@dataclass
-class UnpairedDataConfig(CropDataConfig):
-    """Unpaired data (:class:`UnpairedDataset`): ``root`` holds ``trainA/ trainB/ testA/ testB/``
-    (or ``A/ B/``); B images are drawn at random unless ``serial_batches``."""
-
-    serial_batches: bool = False
-
-
-@dataclass
-class SRDataConfig(DataConfig):
-    """Super-resolution data (:class:`SRDataset`): ``root`` is a folder of HR images; LR images
-    are made with MATLAB-style bicubic unless ``lr_root`` holds them (matched by name);
-    ``crop_size`` is the HR crop; ``flip`` and ``rotate`` (90 degrees) augment."""
-
-    crop_size: Pixels = 96
-    lr_root: str | None = None
-    flip: bool = True
-    rotate: bool = False
-
-
-@dataclass
-class GenerationDataConfig(DataConfig):
-    """Images to generate (:class:`ImageDataset`): ``dataset: folder`` reads every image under
-    ``root`` (class = first sub-folder, for conditional models), resized and centre-cropped
-    to ``image_size`` (``fit: pad`` centres smaller images on a black canvas instead, e.g.
-    Fashion-MNIST's 28 pixels in 32; ``fit: resize`` enlarges them); or a torchvision dataset from local files under ``root``
-    (``download: true`` fetches it: an explicit network access)."""
-
-    dataset: Literal["folder", "mnist", "fashion_mnist", "cifar10"] = "folder"
-    image_size: ImageSize = 64
-    fit: Literal["pad", "resize"] = "pad"
-    flip: bool = True
-    download: bool = False
-
-
-class DataError(ValueError):
-    """The data on disk does not fit what the config asks; the message names the folder or file."""
-
-
-def _require_dir(path: Path, what: str) -> None:
-    if not path.exists():
-        raise DataError(f"{what} '{path}' does not exist; check the path (see datasets/README.md for the layouts)")
-    if not path.is_dir():
-        raise DataError(f"{what} '{path}' is not a folder")
+__all__ = ["TORCHVISION_DATASETS", "CropDataConfig", "DataError", "GenerationDataConfig", "ImageDataset", "PairedDataConfig",
+           "PairedDataset", "SRDataConfig", "SRDataset", "UnpairedDataConfig", "UnpairedDataset"]
 
 
 class PairedDataset(ImageFiles):
@@ -121,7 +54,7 @@ class PairedDataset(ImageFiles):
         folders: tuple[str, str] = ("A", "B"),
     ) -> None:
         self.root = Path(root).expanduser()
-        _require_dir(self.root, "data folder")
+        require_dir(self.root, "data folder")
         self.folders = folders
         if layout == "auto":
             layout = "folders" if (self.root / folders[0]).is_dir() else "aligned"
@@ -143,13 +76,14 @@ class PairedDataset(ImageFiles):
                 raise DataError(f"data folder '{self.root}' holds no images; expected side-by-side AB images or A/ and B/ folders")
             return [(f, None) for f in files]
         a_dir, b_dir = self.root / self.folders[0], self.root / self.folders[1]
-        _require_dir(a_dir, "folder")
-        _require_dir(b_dir, "folder")
+        require_dir(a_dir, "folder")
+        require_dir(b_dir, "folder")
         a = {p.relative_to(a_dir).with_suffix("").as_posix(): p for p in list_images(a_dir)}
         b = {p.relative_to(b_dir).with_suffix("").as_posix(): p for p in list_images(b_dir)}
         if not a or not b:
             empty = a_dir if not a else b_dir
-            raise DataError(f"folder '{empty}' holds no images; put the paired images in {a_dir.name}/ and {b_dir.name}/ with matching names")
+            raise DataError(f"folder '{empty}' holds no images; put the paired images in {a_dir.name}/ and {b_dir.name}/ "
+                            "with matching names")
         only_a, only_b = sorted(set(a) - set(b)), sorted(set(b) - set(a))
         if only_a or only_b:
             def show(names: list[str]) -> str:
@@ -181,7 +115,8 @@ class PairedDataset(ImageFiles):
             return img[:, : w // 2], img[:, w // 2 : 2 * (w // 2)]
         b = self.read(pb)
         if img.shape[:2] != b.shape[:2]:
-            raise ImageReadError(f"paired images differ in size: '{pa}' is {img.shape[1]}x{img.shape[0]}, '{pb}' is {b.shape[1]}x{b.shape[0]}")
+            raise ImageReadError(f"paired images differ in size: '{pa}' is {img.shape[1]}x{img.shape[0]}, "
+                                 f"'{pb}' is {b.shape[1]}x{b.shape[0]}")
         return img, b
 
     def __getitem__(self, key: int | tuple[int, int]) -> dict:
@@ -194,8 +129,40 @@ class PairedDataset(ImageFiles):
         src, dst = to_channels(src, self.in_channels), to_channels(dst, self.out_channels)
         if self.transform.transforms:
             src, dst = apply_paired(self.transform, src, dst, sample_seed(self.seed, epoch, index))
-        name = self.pairs[index][0].relative_to(self.root / self.folders[0] if self.layout == "folders" else self.root).as_posix()
-        return {"input": to_tensor(src), "target": to_tensor(dst), "name": name}
+        return {"input": to_tensor(src), "target": to_tensor(dst), "name": self._name(index)}
+
+    def _name(self, index: int) -> str:
+        return self.pairs[index][0].relative_to(self.root / self.folders[0] if self.layout == "folders" else self.root).as_posix()
+
+    on_device = True
+
+    def device_keys(self) -> list[tuple[str, int]]:
+        keys = []
+        for pa, pb in self.pairs:
+            if pb is None:
+                keys.append((str(pa), self.in_channels))
+                if self.out_channels != self.in_channels:
+                    keys.append((str(pa), self.out_channels))
+            else:
+                a, b = (self.in_channels, self.out_channels) if self.direction == "a_to_b" else (self.out_channels, self.in_channels)
+                keys += [(str(pa), a), (str(pb), b)]
+        return keys
+
+    def device_item(self, key: tuple[int, int]) -> DeviceItem:
+        epoch, index = key
+        pa, pb = self.pairs[index]
+        h, w = self.read(pa).shape[:2]
+        if pb is None:  # the halves of one side-by-side image
+            half = w // 2
+            a, b = Source((str(pa), 0), (0, 0, h, half)), Source((str(pa), 0), (0, half, h, half))
+            w = half
+        else:
+            a, b = Source((str(pa), 0)), Source((str(pb), 0))
+        src, dst = (a, b) if self.direction == "a_to_b" else (b, a)
+        src = Source((src.key[0], self.in_channels), src.region)
+        dst = Source((dst.key[0], self.out_channels), dst.region)
+        g = draw_geometry(self.transform, h, w, sample_seed(self.seed, epoch, index))
+        return DeviceItem({"input": (src, g), "target": (dst, g)}, {"name": self._name(index)})
 
 
 def _domain_dirs(root: Path, phase: str) -> tuple[Path, Path]:
@@ -235,7 +202,7 @@ class UnpairedDataset(ImageFiles):
         seed: int = 0,
     ) -> None:
         self.root = Path(root).expanduser()
-        _require_dir(self.root, "data folder")
+        require_dir(self.root, "data folder")
         self.a_dir, self.b_dir = _domain_dirs(self.root, "train" if train else "test")
         self.a_files = self._list(self.a_dir)
         self.b_files = self._list(self.b_dir)
@@ -246,7 +213,7 @@ class UnpairedDataset(ImageFiles):
 
     @staticmethod
     def _list(folder: Path) -> list[Path]:
-        _require_dir(folder, "domain folder")
+        require_dir(folder, "domain folder")
         files = list_images(folder)
         if not files:
             raise DataError(f"domain folder '{folder}' holds no images; CycleGAN needs images in both domains")
@@ -260,9 +227,7 @@ class UnpairedDataset(ImageFiles):
 
     def __getitem__(self, key: int | tuple[int, int]) -> dict:
         epoch, index = key if isinstance(key, tuple) else (0, key)
-        s = sample_seed(self.seed, epoch, index)
-        pa = self.a_files[index % len(self.a_files)]
-        pb = self.b_files[index % len(self.b_files) if self.serial else s % len(self.b_files)]
+        s, pa, pb = self._pick(epoch, index)
         a = to_channels(self.read(pa), self.a_channels)
         b = to_channels(self.read(pb), self.b_channels)
         if self.transform.transforms:
@@ -270,6 +235,27 @@ class UnpairedDataset(ImageFiles):
             b = apply_single(self.transform, b, sample_seed(self.seed + 1, epoch, index))
         return {"a": to_tensor(a), "b": to_tensor(b), "name_a": pa.relative_to(self.a_dir).as_posix(),
                 "name_b": pb.relative_to(self.b_dir).as_posix()}
+
+    def _pick(self, epoch: int, index: int) -> tuple[int, Path, Path]:
+        """The item's seed and its A and B files."""
+        s = sample_seed(self.seed, epoch, index)
+        pa = self.a_files[index % len(self.a_files)]
+        return s, pa, self.b_files[index % len(self.b_files) if self.serial else s % len(self.b_files)]
+
+    on_device = True
+
+    def device_keys(self) -> list[tuple[str, int]]:
+        return [(str(p), self.a_channels) for p in self.a_files] + [(str(p), self.b_channels) for p in self.b_files]
+
+    def device_item(self, key: tuple[int, int]) -> DeviceItem:
+        epoch, index = key
+        s, pa, pb = self._pick(epoch, index)
+        ha, wa = self.read(pa).shape[:2]
+        hb, wb = self.read(pb).shape[:2]
+        ga = draw_geometry(self.transform, ha, wa, s)
+        gb = draw_geometry(self.transform, hb, wb, sample_seed(self.seed + 1, epoch, index))
+        return DeviceItem({"a": (Source((str(pa), self.a_channels)), ga), "b": (Source((str(pb), self.b_channels)), gb)},
+                          {"name_a": pa.relative_to(self.a_dir).as_posix(), "name_b": pb.relative_to(self.b_dir).as_posix()})
 
 
 class SRDataset(ImageFiles):
@@ -302,7 +288,7 @@ class SRDataset(ImageFiles):
     ) -> None:
 
         self.root = Path(root).expanduser()
-        _require_dir(self.root, "HR image folder")
+        require_dir(self.root, "HR image folder")
         if crop_size % scale:
             raise DataError(f"data.crop_size={crop_size} must be a multiple of the scale {scale}")
         self.scale, self.crop_size, self.channels = scale, crop_size, channels
@@ -334,7 +320,7 @@ class SRDataset(ImageFiles):
         self.lr_files: list[Path] | None = None
         if lr_root is not None:
             lr_dir = Path(lr_root).expanduser()
-            _require_dir(lr_dir, "LR image folder")
+            require_dir(lr_dir, "LR image folder")
             lr = {p.relative_to(lr_dir).with_suffix("").as_posix(): p for p in list_images(lr_dir)}
             keys = [p.relative_to(self.root).with_suffix("").as_posix() for p in self.files]
             missing = [k for k in keys if k not in lr]
@@ -348,6 +334,51 @@ class SRDataset(ImageFiles):
     def image_files(self) -> list[Path]:
         return [*self.files, *(self.lr_files or [])]
 
+
+    def _draw(self, epoch: int, index: int, h: int, w: int) -> tuple[int, int, bool, int]:
+        """The HR crop's corner ``(y, x)`` (multiples of the scale), flip and quarter turns of
+        item ``(epoch, index)`` of an ``h`` x ``w`` image (training: from ``(seed, epoch, index)``;
+        otherwise the centre, unflipped)."""
+        s, c = self.scale, self.crop_size
+        if not self.train:
+            return ((h - c) // (2 * s)) * s, ((w - c) // (2 * s)) * s, False, 0
+        rng = np.random.default_rng(sample_seed(self.seed, epoch, index))
+        y, x = int(rng.integers(0, (h - c) // s + 1)) * s, int(rng.integers(0, (w - c) // s + 1)) * s
+        flip = bool(self.flip and rng.random() < 0.5)
+        return y, x, flip, int(rng.integers(0, 4)) if self.rotate else 0
+
+    @property
+    def on_device(self) -> bool:  # type: ignore[override]
+        return not self.full
+
+    def device_keys(self) -> list[tuple[str, int]]:
+        if self.lr_files is not None:  # sizes checked once, here, rather than per batch
+            for i, f in enumerate(self.files):
+                h, w = self.read(f).shape[:2]
+                self._lr_of(self.read(f)[: h - h % self.scale, : w - w % self.scale], i)
+        return [(str(p), self.channels) for p in [*self.files, *(self.lr_files or [])]]
+
+    def device_item(self, key: tuple[int, int]) -> DeviceItem:
+        epoch, index = key
+        hr = self.read(self.files[index])
+        h, w = hr.shape[:2]
+        s, c = self.scale, self.crop_size
+        y, x, flip, turns = self._draw(epoch, index, h, w)
+        images = {"target": (Source((str(self.files[index]), self.channels)), Geometry((y, x, c, c), flip=flip, quarter_turns=turns))}
+        if self.lr_files is not None:
+            lr_geometry = Geometry((y // s, x // s, c // s, c // s), flip=flip, quarter_turns=turns)
+            images["input"] = (Source((str(self.lr_files[index]), self.channels)), lr_geometry)
+        self._peak = max_value(hr.dtype)
+        return DeviceItem(images, {"name": self.files[index].relative_to(self.root).as_posix()})
+
+    def device_finish(self, batch: dict) -> dict:
+        """The low-resolution input made from the batch's HR crops on the device (as the loader
+        path makes it from each crop: MATLAB bicubic, clipped and rounded to the image's levels)."""
+        if "input" not in batch:
+            half = getattr(self, "_peak", 255.0) / 2
+            levels = ((batch["target"] + 1.0) * half).round_()
+            batch["input"] = imresize(levels, 1 / self.scale).clamp_(0, 2 * half).round_() / half - 1.0
+        return batch
 
     def _lr_of(self, hr: np.ndarray, index: int) -> np.ndarray:
         if self.lr_files is not None:
@@ -371,119 +402,16 @@ class SRDataset(ImageFiles):
             hr = hr[: h - h % s, : w - w % s]
             lr = self._lr_of(hr, index)
         else:
-            if self.train:
-                rng = np.random.default_rng(sample_seed(self.seed, epoch, index))
-                y, x = int(rng.integers(0, (h - c) // s + 1)) * s, int(rng.integers(0, (w - c) // s + 1)) * s
-            else:
-                y, x = ((h - c) // (2 * s)) * s, ((w - c) // (2 * s)) * s
+            y, x, flip, turns = self._draw(epoch, index, h, w)
             if self.lr_files is None:
                 hr = hr[y : y + c, x : x + c]
                 lr = self._lr_of(hr, index)
             else:
                 full_lr = self._lr_of(hr[: h - h % s, : w - w % s], index)
                 hr, lr = hr[y : y + c, x : x + c], full_lr[y // s : (y + c) // s, x // s : (x + c) // s]
-            if self.train:
-                if self.flip and rng.random() < 0.5:
-                    hr, lr = hr[:, ::-1], lr[:, ::-1]
-                if self.rotate:
-                    k = int(rng.integers(0, 4))
-                    hr, lr = np.rot90(hr, k), np.rot90(lr, k)
+            if flip:
+                hr, lr = hr[:, ::-1], lr[:, ::-1]
+            if turns:
+                hr, lr = np.rot90(hr, turns), np.rot90(lr, turns)
         name = self.files[index].relative_to(self.root).as_posix()
         return {"input": to_tensor(np.ascontiguousarray(lr)), "target": to_tensor(np.ascontiguousarray(hr)), "name": name}
-
-
-def _square(img: np.ndarray, size: int, fit: str = "resize") -> np.ndarray:
-    """``size`` x ``size``: with ``fit="pad"`` an image no larger than that is centred on a
-    black (zero) canvas, pixels untouched (28 -> 32 for MNIST / Fashion-MNIST, as the DCGAN
-    example's data are used); otherwise, and for larger images, the shorter side is resized
-    to ``size`` (area filter shrinking, cubic enlarging) and the centre cropped."""
-    if fit == "pad" and img.shape[0] <= size and img.shape[1] <= size:
-        h, w = img.shape[:2]
-        out = np.zeros((size, size, img.shape[2]), img.dtype)
-        y, x = (size - h) // 2, (size - w) // 2
-        out[y : y + h, x : x + w] = img
-        return out
-
-    h, w = img.shape[:2]
-    s = size / min(h, w)
-    if s != 1:
-        img = cv2.resize(img, (max(size, round(w * s)), max(size, round(h * s))), interpolation=cv2.INTER_AREA if s < 1 else cv2.INTER_CUBIC)
-        if img.ndim == 2:
-            img = img[:, :, None]
-    h, w = img.shape[:2]
-    y, x = (h - size) // 2, (w - size) // 2
-    return img[y : y + size, x : x + size]
-
-
-TORCHVISION_DATASETS = {"mnist": "MNIST", "fashion_mnist": "FashionMNIST", "cifar10": "CIFAR10"}
-
-
-class ImageDataset(ImageFiles):
-    """Images for unconditional / class-conditional generation.
-
-    ``dataset="folder"``: every image under ``root``; with ``labels``, the class is the
-    first sub-folder (sorted names -> 0, 1, ...). Otherwise a torchvision dataset (MNIST,
-    Fashion-MNIST, CIFAR-10) read from its files under ``root``; ``download`` lets
-    torchvision fetch them (an explicit, opt-in network access). Images are resized and
-    centre-cropped to ``size``, converted to ``channels``, flipped at random in training
-    (not for digit datasets). ``fit="pad"`` centres images no larger than ``size`` on a black
-    canvas instead (28 -> 32 for MNIST / Fashion-MNIST: the pixels stay as drawn);
-    ``"resize"`` resizes them too. Items: ``{"image": (C, S, S) in [-1, 1], "label": int}``.
-    """
-
-    def __init__(self, root: str | Path, *, size: int, channels: int = 3, dataset: str = "folder", labels: bool = False,
-                 train: bool = True, flip: bool = True, download: bool = False, seed: int = 0, fit: str = "pad") -> None:
-        if fit not in ("pad", "resize"):
-            raise ValueError(f"data.fit={fit!r} must be 'pad' or 'resize'")
-        self.root, self.size, self.channels, self.seed, self.fit = Path(root).expanduser(), size, channels, seed, fit
-        self.flip = flip and train and dataset not in ("mnist", "fashion_mnist")
-        self.tv = None
-        if dataset == "folder":
-            _require_dir(self.root, "image folder")
-            self.files = list_images(self.root)
-            if not self.files:
-                raise DataError(f"image folder '{self.root}' holds no images")
-            classes = sorted({p.relative_to(self.root).parts[0] for p in self.files if len(p.relative_to(self.root).parts) > 1})
-            if labels and not classes:
-                raise DataError(f"a class-conditional model needs one sub-folder per class under '{self.root}'")
-            self.classes = classes
-            self.labels = [classes.index(p.relative_to(self.root).parts[0]) if labels else 0 for p in self.files]
-        else:
-            import torchvision  # torchvision imports torch._dynamo (~1.5 s): only where used
-            from torchvision.datasets.utils import extract_archive
-
-            cls = getattr(torchvision.datasets, TORCHVISION_DATASETS[dataset])
-            raw = self.root / TORCHVISION_DATASETS[dataset] / "raw"
-            if dataset in ("mnist", "fashion_mnist") and raw.is_dir():
-                # The original files are .gz (as the Debian package and the download ship
-                # them); torchvision reads the extracted idx files: extract once.
-                for gz in raw.glob("*.gz"):
-                    if not gz.with_suffix("").exists():
-                        extract_archive(str(gz), str(raw))
-            try:
-                self.tv = cls(str(self.root), train=train, download=download)
-            except RuntimeError as e:
-                raise DataError(
-                    f"{TORCHVISION_DATASETS[dataset]} files not found under '{self.root}' ({first_line(e)}). Put the "
-                    f"original files in '{self.root / TORCHVISION_DATASETS[dataset] / 'raw'}' (CIFAR-10: the extracted "
-                    "'cifar-10-batches-py' folder in root), or set data.download: true to let torchvision fetch them"
-                ) from None
-            self.classes = list(self.tv.classes)
-
-    def __len__(self) -> int:
-        return len(self.tv) if self.tv is not None else len(self.files)
-
-    def image_files(self) -> list[Path]:
-        return [] if self.tv is not None else list(self.files)  # torchvision datasets are arrays in memory already
-
-    def __getitem__(self, key: int | tuple[int, int]) -> dict:
-        epoch, index = key if isinstance(key, tuple) else (0, key)
-        if self.tv is not None:
-            pil, label = self.tv[index]
-            img = np.asarray(pil)
-        else:
-            img, label = self.read(self.files[index]), self.labels[index]
-        img = _square(to_channels(img, self.channels), self.size, self.fit)
-        if self.flip and np.random.default_rng(sample_seed(self.seed, epoch, index)).random() < 0.5:
-            img = img[:, ::-1]
-        return {"image": to_tensor(np.ascontiguousarray(img)), "label": int(label)}

@@ -9,6 +9,7 @@ of the number of data-loader workers.
 from __future__ import annotations
 
 import os
+import weakref
 
 # albumentations asks PyPI for a newer version on import (a network call, and a warning on
 # machines without one); a library's import must not reach the network.
@@ -16,6 +17,8 @@ os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
 import albumentations as A  # noqa: E402
 import cv2
 import numpy as np
+
+from .plan import Geometry
 
 
 def paired_transform(
@@ -42,7 +45,8 @@ def paired_transform(
         raise ValueError(f"data.preprocess={preprocess!r} is not supported")
     if train and flip:
         ops.append(A.HorizontalFlip(p=0.5))
-    return A.Compose(ops, additional_targets={"image_b": "image"})
+    # save_applied_params: :func:`draw_geometry` reads the draws back for ``data.cache: device``
+    return A.Compose(ops, additional_targets={"image_b": "image"}, save_applied_params=True)
 
 
 def apply_paired(transform: A.Compose, a: np.ndarray, b: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -60,3 +64,35 @@ def apply_single(transform: A.Compose, img: np.ndarray, seed: int) -> np.ndarray
     """Apply ``transform`` (built by :func:`paired_transform`) to one image with parameters from ``seed``."""
     transform.set_random_seed(seed)
     return _hwc(transform(image=img)["image"])
+
+
+_PROBES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def draw_geometry(transform: A.Compose, height: int, width: int, seed: int) -> Geometry:
+    """The resize, crop and flip ``transform`` (built by :func:`paired_transform`) draws from
+    ``seed`` for an image of ``height`` x ``width``, without touching its pixels: the random
+    ops are run on a one-channel stand-in of the size they see (their draws depend on the size
+    only; a resize draws nothing), so the device path (:mod:`i2i.data.device`) applies exactly
+    the loader path's crops and flips. About 60 us per call."""
+    if not transform.transforms:
+        return Geometry(box=(0, 0, height, width))
+    resize = None
+    first = transform.transforms[0]
+    if isinstance(first, A.Resize):
+        resize = (int(first.height), int(first.width))
+        height, width = resize
+    probe = _PROBES.get(transform)
+    if probe is None:
+        probe = _PROBES[transform] = A.Compose(transform.transforms[1 if resize else 0 :], save_applied_params=True)
+    probe.set_random_seed(seed)
+    box, flip = (0, 0, height, width), False
+    for name, params in probe(image=np.zeros((height, width, 1), np.uint8))["applied_transforms"]:
+        if name in ("RandomCrop", "CenterCrop"):
+            x0, y0, x1, y1 = (int(v) for v in params["crop_coords"])
+            box = (y0, x0, y1 - y0, x1 - x0)
+        elif name == "HorizontalFlip":
+            flip = True
+        else:  # a transform this function does not know would be silently dropped
+            raise ValueError(f"draw_geometry cannot express albumentations' {name}")
+    return Geometry(box=box, resize=resize, flip=flip)

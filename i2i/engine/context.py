@@ -24,6 +24,7 @@ class TrainingContext:
         self.device_type, self.amp_dtype = device_type, amp_dtype
         self.step = 0
         self.backward_losses: dict[str, torch.Tensor] = {}
+        self._params: dict[str, list[torch.Tensor]] = {}
 
     def begin(self, step: int) -> None:
         """Start iteration ``step`` (0-based)."""
@@ -43,25 +44,26 @@ class TrainingContext:
         return (self.step + 1) % self.intervals.get(opt_name, 1) == 0
 
     def backward_step(self, opt_name: str, loss: torch.Tensor) -> None:
+        """Backpropagate ``loss`` into the parameters of optimizer ``opt_name`` only (autograd's
+        ``inputs``: no other net's gradients are computed or touched, which is how a frozen
+        discriminator stays out of the G step) and step that optimizer."""
         opt = self.optimizers[opt_name]
         # Kept so the trainer checks the totals it trained on, not only the logged parts.
         self.backward_losses[f"{opt_name}_total"] = loss.detach()
         if not self.updates(opt_name):
             return
         opt.zero_grad(set_to_none=True)
-        self.scaler.scale(loss).backward()
+        params = self._params.get(opt_name)
+        if params is None:
+            params = self._params[opt_name] = [p for g in opt.param_groups for p in g["params"] if p.requires_grad]
+        self.scaler.scale(loss).backward(inputs=params)
         self.scaler.step(opt)
 
     @contextlib.contextmanager
     def frozen(self, *names: str) -> Iterator[tuple[nn.Module, ...]]:
-        nets = [self.nets[n] for n in names]
-        saved = [[p.requires_grad for p in net.parameters()] for net in nets]
-        for net in nets:
-            net.requires_grad_(False)
-        try:
-            # The frozen modules are called without DDP: no gradients of theirs need syncing.
-            yield tuple(self.frozen_modules[n] for n in names)
-        finally:
-            for net, flags in zip(nets, saved):
-                for p, f in zip(net.parameters(), flags):
-                    p.requires_grad_(f)
+        """Modules to call for nets ``names`` while another net trains: without DDP (nothing of
+        theirs is synchronised). Their parameters keep ``requires_grad``: toggling it between
+        calls of a compiled module can silently drop gradients (pytorch#139476); they get no
+        gradient because :meth:`backward_step` backpropagates into the stepped optimizer's
+        parameters only."""
+        yield tuple(self.frozen_modules[n] for n in names)

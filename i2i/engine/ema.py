@@ -33,10 +33,11 @@ class ModelEMA:
         d = self.decay_at(step)
         for name, ema in self.copies.items():
             net = nets[name]
-            for pe, p in zip(ema.parameters(), net.parameters()):
-                pe.lerp_(p.detach(), 1.0 - d)
-            for be, b in zip(ema.buffers(), net.buffers()):
-                be.copy_(b)
+            # One multi-tensor kernel each on CUDA (not one per tensor); the same values as lerp_ / copy_.
+            torch._foreach_lerp_(list(ema.parameters()), [p.detach() for p in net.parameters()], 1.0 - d)
+            ema_buffers, buffers = list(ema.buffers()), list(net.buffers())
+            if ema_buffers:
+                torch._foreach_copy_(ema_buffers, buffers)
 
     def state_dict(self) -> dict[str, dict[str, torch.Tensor]]:
         """Name -> the copy's CPU state dict (what checkpoints store under ``ema``)."""

@@ -161,7 +161,12 @@ def training_banner(trainer: Any) -> list[str]:
     cfg, t = trainer.cfg, trainer.cfg.train
     threads = f" ({torch.get_num_threads()} threads)" if trainer.device.type == "cpu" else ""
     nets = ", ".join(f"{n} {count_parameters(m):,} ({type(m).__name__})" for n, m in trainer.pipeline.nets.items())
-    cache = trainer.dataset.cache
+    feed = trainer.feed
+    cache = {"none": "cache: none, the loader reads the files",
+             "memory": f"cache: memory, {len(trainer.dataset.cache or ())} images decoded once, "
+                       f"{(trainer.dataset.cache.nbytes if trainer.dataset.cache else 0) / 2**20:.1f} MiB",
+             "device": f"cache: device, {len(feed.on_device or ())} images on {trainer.device}, "
+                       f"{(feed.on_device.nbytes if feed.on_device else 0) / 2**20:.1f} MiB, augmented there in batches"}[feed.cache]
     length = f"{t.epochs} epochs = {trainer.total_steps} steps" if t.epochs is not None else f"{trainer.total_steps} steps"
     lines = [
         f"i2i {__version__}: {cfg.pipeline} run '{cfg.name}' in {trainer.run_dir}",
@@ -170,7 +175,7 @@ def training_banner(trainer: Any) -> list[str]:
         f"compile {'on' if t.compile else 'off'}, channels_last {'on' if t.channels_last else 'off'}",
         f"data: {len(trainer.dataset)} training items in {cfg.data.root}; preview from {cfg.data.val_root or cfg.data.root}; "
         f"batch {cfg.data.batch_size} x {trainer.world} process(es), {trainer.steps_per_epoch} steps/epoch; {length}"
-        + (f"; cache: memory, {len(cache)} images decoded once, {cache.nbytes / 2**20:.1f} MiB" if cache is not None else ""),
+        + f"; {cache}" + (f" ({feed.cache_reason})" if feed.cache_reason else ""),
         f"nets: {nets}",
     ]
     if trainer.device.type == "cuda":

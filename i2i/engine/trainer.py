@@ -27,10 +27,11 @@ from ..data.datasets import DataError
 from ..data.io import ImageReadError, atomic_write_bytes, write_image
 from ..loading import init_generator
 from ..registry import pipeline_class
-from . import rng
+from . import graphs, rng
 from .context import TrainingContext
 from .ema import ModelEMA
 from .feed import TrainingFeed, data_errors_in_one_line
+from .graphs import CapturedStep
 from .memory import check_fits
 from .meter import LossMeter
 from .optim import Optimizers
@@ -58,7 +59,11 @@ class Trainer:
         self.cfg = cfg
         self._setup_process(resume)
         pipe = pipeline_class(cfg.pipeline)
-        self.feed = TrainingFeed(cfg, pipe, rank=self.rank, world=self.world, pin_memory=self.device.type == "cuda")
+        if cfg.train.cuda_graphs:
+            problems = graphs.blockers(cfg, pipe, device=self.device, world=self.world)
+            if problems:
+                raise ConfigError("train.cuda_graphs cannot capture this run's step: " + "; ".join(problems))
+        self.feed = TrainingFeed(cfg, pipe, rank=self.rank, world=self.world, device=self.device)
         self.dataset, self.loader, self.sampler, self.preview_batch = self.feed.dataset, self.feed.loader, self.feed.sampler, \
             self.feed.preview_batch
         self.steps_per_epoch, self.total_steps = self.feed.steps_per_epoch, self.feed.total_steps
@@ -121,7 +126,8 @@ class Trainer:
             net.to(self.device, memory_format=self.memory_format)
         for module in self.pipeline.loss_modules.values():
             module.to(self.device)
-        self.optim = Optimizers(self.pipeline.param_groups(), self.cfg.optim, lr_lambda(self.cfg, self.steps_per_epoch, self.total_steps))
+        self.optim = Optimizers(self.pipeline.param_groups(), self.cfg.optim, lr_lambda(self.cfg, self.steps_per_epoch, self.total_steps),
+                                capturable=t.cuda_graphs)
         self.optimizers = self.optim.by_name
         self.train_modules: dict[str, nn.Module] = {}
         self.frozen_modules: dict[str, nn.Module] = {}
@@ -134,6 +140,8 @@ class Trainer:
         self.ctx = TrainingContext(nets=self.pipeline.nets, train_modules=self.train_modules, frozen_modules=self.frozen_modules,
                                    optimizers=self.optimizers, intervals=self.optim.intervals,
                                    scaler=self.scaler, device_type=self.device.type, amp_dtype=self.amp_dtype)
+        self.total_names = {f"{n}_total" for n in self.optimizers}  # what backward_step records beside the logs
+        self.graph = CapturedStep(self._step, self.device) if t.cuda_graphs else None
 
     @property
     def best(self) -> dict[str, Any]:
@@ -152,6 +160,8 @@ class Trainer:
         out = {}
         for k, v in batch.items():
             if isinstance(v, torch.Tensor):
+                if self.device.type == "cuda" and v.device.type == "cpu" and not v.is_pinned():
+                    v = v.pin_memory()  # a copy from pageable memory would wait for the device
                 v = v.to(self.device, non_blocking=True)
                 if v.dim() == 4:
                     v = v.contiguous(memory_format=self.memory_format)
@@ -177,17 +187,23 @@ class Trainer:
         totals each optimizer stepped on) go to :attr:`meter`, which is read and checked for
         non-finite values at log points and before anything is written (:meth:`check_losses`).
         Returns the logged losses as detached 0-dim tensors on the training device."""
-        batch = self._to_device(batch)
+        batch = self._to_device({**batch, **self.pipeline.host_draws(batch)})
         self.ctx.begin(self.step)
-        logs = self.pipeline.train_step(batch, self.ctx)
+        out = self.graph(batch) if self.graph is not None else self._step(batch)
         self.scaler.update()
-        self.totals.update(self.ctx.backward_losses)
-        self.meter.add({**logs, **self.ctx.backward_losses}, self.step + 1)
+        self.totals.update(k for k in out if k in self.total_names)
+        self.meter.add(out, self.step + 1)
         if self.ema is not None:
             self.ema.update(self.pipeline.nets, self.step)
         self.step += 1
         self.optim.set_lr(self.step)
-        return {k: v.detach() for k, v in logs.items()}
+        return {k: v for k, v in out.items() if k not in self.total_names}
+
+    def _step(self, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
+        """The pipeline's step on a device batch: its detached losses and the totals each
+        optimizer stepped on (``<optimizer>_total``). What ``train.cuda_graphs`` captures."""
+        logs = self.pipeline.train_step(batch, self.ctx)
+        return {**{k: v.detach() for k, v in logs.items()}, **self.ctx.backward_losses}
 
     def check_losses(self, *, reset: bool = False) -> dict[str, float]:
         """Read the loss meter (one device-to-host copy) and stop with :class:`TrainingDiverged`

@@ -227,6 +227,13 @@ class Pipeline:
     def make_dataset(cls, cfg: Config, *, train: bool, root: str | None = None) -> torch.utils.data.Dataset:
         raise NotImplementedError
 
+    @classmethod
+    def capture_blockers(cls, cfg: Config) -> list[str]:
+        """What in ``cfg`` a CUDA graph of this pipeline's step cannot hold (``train.cuda_graphs``),
+        each naming its key and what to set (none by default)."""
+        del cfg
+        return []
+
     # --- training hooks ---
     def param_groups(self) -> dict[str, dict[str, Any]]:
         """Optimizer name -> ``{"params": [...], "lr": float, "interval": int}`` (the optimizer
@@ -244,6 +251,14 @@ class Pipeline:
     def discriminator_group(self, *names: str) -> dict[str, Any]:
         """An optimizer group for discriminators ``names``: ``optim.lr_d``, stepping every iteration."""
         return {"params": [p for n in names for p in self.nets[n].parameters()], "lr": self.cfg.optim.lr_d, "interval": 1}
+
+    def host_draws(self, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
+        """The step's random decisions made on the host before it runs (CPU tensors, e.g.
+        DCGAN's latents, the image pools' choices), added to the ``batch`` that :meth:`train_step`
+        gets (on the device, sent with the images). Drawing them here keeps the step a fixed
+        sequence of device work: it never waits for the device, and a CUDA graph can replay it
+        (``train.cuda_graphs``). ``batch`` is the loader's (CPU or already on the device)."""
+        return {}
 
     def train_step(self, batch: dict[str, Any], ctx: StepContext) -> dict[str, torch.Tensor]:
         """One iteration; returns detached scalar losses by name."""

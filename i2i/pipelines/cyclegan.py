@@ -110,6 +110,10 @@ class CycleGAN(Pipeline):
     def param_groups(self) -> dict[str, dict[str, Any]]:
         return {"G": self.generator_group("G_ab", "G_ba"), "D": self.discriminator_group("D_a", "D_b")}
 
+    def host_draws(self, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
+        # The pools' choices for this step's fakes (one per image of each domain).
+        return {"pool_a": self.pools["a"].draw(batch["b"].shape[0]), "pool_b": self.pools["b"].draw(batch["a"].shape[0])}
+
     def train_step(self, batch: dict[str, Any], ctx: StepContext) -> dict[str, torch.Tensor]:
         real_a, real_b = batch["a"], batch["b"]
         loss = self.cfg.loss
@@ -142,8 +146,8 @@ class CycleGAN(Pipeline):
         ctx.backward_step("G", adv_ab + adv_ba + w * (cyc_a + cyc_b) + wi * (idt_a + idt_b))
 
         # D step on pooled history; fakes are detached, so nothing reaches the generators.
-        pooled_a = self.pools["a"].query(fake_a.detach())
-        pooled_b = self.pools["b"].query(fake_b.detach())
+        pooled_a = self.pools["a"].apply(fake_a.detach(), batch["pool_a"])
+        pooled_b = self.pools["b"].apply(fake_b.detach(), batch["pool_b"])
         D_a, D_b = ctx.module("D_a"), ctx.module("D_b")
         logs: dict[str, torch.Tensor] = {}
         loss_d = torch.zeros((), device=real_a.device)

@@ -80,10 +80,14 @@ class DCGAN(Pipeline):
     def param_groups(self) -> dict[str, dict[str, Any]]:
         return {"G": self.generator_group("G"), "D": self.discriminator_group("D")}
 
+    def host_draws(self, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
+        # From the CPU's global generator, so a run draws the same latents on every device.
+        return {"z": sample_latent(batch["image"].shape[0], self.latent_dim, self.prior)}
+
     def train_step(self, batch: dict[str, Any], ctx: StepContext) -> dict[str, torch.Tensor]:
         real = batch["image"]
         labels = batch["label"] if self.num_classes else None
-        z = to_device_async(sample_latent(real.shape[0], self.latent_dim, self.prior), real.device)
+        z = batch["z"]
         with ctx.autocast():
             fake = ctx.module("G")(z, labels)
         D = ctx.module("D")

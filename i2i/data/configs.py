@@ -1,0 +1,66 @@
+"""The data sections of the pipelines' configs: each dataset's keys, ranges and choices
+(re-exported by :mod:`i2i.data.datasets`, beside the datasets that read them)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from ..config import DataConfig
+from ..options import ImageSize, Pixels
+
+
+@dataclass
+class CropDataConfig(DataConfig):
+    """Image-to-image data: ``preprocess`` resizes to ``load_size`` and/or crops ``crop_size``
+    (random crops and ``flip`` when training, centre crops otherwise)."""
+
+    preprocess: Literal["resize_and_crop", "crop", "resize", "none"] = "resize_and_crop"
+    load_size: Pixels = 286
+    crop_size: Pixels = 256
+    flip: bool = True
+
+
+@dataclass
+class PairedDataConfig(CropDataConfig):
+    """Paired data (:class:`PairedDataset`): ``root`` holds ``A/`` + ``B/`` folders matched by file
+    stem or side-by-side AB images (``layout: auto`` picks by looking); ``direction`` says
+    which side is the input."""
+
+    layout: Literal["auto", "folders", "aligned"] = "auto"
+    direction: Literal["a_to_b", "b_to_a"] = "a_to_b"
+
+
+@dataclass
+class UnpairedDataConfig(CropDataConfig):
+    """Unpaired data (:class:`UnpairedDataset`): ``root`` holds ``trainA/ trainB/ testA/ testB/``
+    (or ``A/ B/``); B images are drawn at random unless ``serial_batches``."""
+
+    serial_batches: bool = False
+
+
+@dataclass
+class SRDataConfig(DataConfig):
+    """Super-resolution data (:class:`SRDataset`): ``root`` is a folder of HR images; LR images
+    are made with MATLAB-style bicubic unless ``lr_root`` holds them (matched by name);
+    ``crop_size`` is the HR crop; ``flip`` and ``rotate`` (90 degrees) augment."""
+
+    crop_size: Pixels = 96
+    lr_root: str | None = None
+    flip: bool = True
+    rotate: bool = False
+
+
+@dataclass
+class GenerationDataConfig(DataConfig):
+    """Images to generate (:class:`ImageDataset`): ``dataset: folder`` reads every image under
+    ``root`` (class = first sub-folder, for conditional models), resized and centre-cropped
+    to ``image_size`` (``fit: pad`` centres smaller images on a black canvas instead, e.g.
+    Fashion-MNIST's 28 pixels in 32; ``fit: resize`` enlarges them); or a torchvision dataset from local files under ``root``
+    (``download: true`` fetches it: an explicit network access)."""
+
+    dataset: Literal["folder", "mnist", "fashion_mnist", "cifar10"] = "folder"
+    image_size: ImageSize = 64
+    fit: Literal["pad", "resize"] = "pad"
+    flip: bool = True
+    download: bool = False
