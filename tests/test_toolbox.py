@@ -67,31 +67,33 @@ def crisp_shapes(tmp_path_factory):
 
 
 @pytest.mark.slow
-def test_minibatch_std_pulls_a_dcgan_out_of_mode_collapse_on_crisp_shapes(tmp_path, crisp_shapes, make_config):
-    """The collapse: a DCGAN on binary shapes draws one blurred pattern after ~100 steps
-    (sample diversity 0.05 of the data's); at seed 0 it is still collapsed at step 400. With a
-    minibatch standard-deviation layer in D (group 4) the same run recovers. (Seeds 0-2 at
-    400 steps, diversity / pixel FID: without 0.15 / 37.9, 0.65 / 6.2, 0.66 / 7.9; with 0.67 /
-    10.9, 0.62 / 9.3, 0.72 / 4.9: the layer removes the persistent collapse and costs little
-    where there is none.)"""
+def test_a_dcgan_with_minibatch_std_draws_varied_shapes_at_every_seed(tmp_path, crisp_shapes, make_config):
+    """A DCGAN on binary shapes first collapses to one blurred pattern (~100 steps, sample
+    diversity 0.05-0.25 of the data's at every seed, with or without the layer). With a
+    minibatch standard-deviation layer in D (group 4) the run has recovered by step 400 at every
+    seed (diversity 0.64 / 0.67 / 0.78 at seeds 0 / 1 / 2, pixel FID 6.5 / 6.3 / 5.2; the mean
+    image's 24.5). Without it, 2026-12-05: 0.09 / 0.28 / 0.73, FID 44.9 / 34.2 / 5.9 (seeds 0
+    and 1 still collapsed); an earlier version of the trainer: 0.15 / 0.65 / 0.66 (seed 0 only).
+    Which seeds stay collapsed without the layer follows float rounding, and at lr 1e-4 the
+    layer did not help (seed 1 collapsed with it, not without). So what is asserted at every
+    seed is a healthy run with the layer; that it rescues runs that would stay collapsed is
+    what the figures above show, not a claim this test can hold on every CPU."""
     ext = feature_extractor("pixels")
     ds = ImageDataset(crisp_shapes, size=32, channels=1, train=False)
     real = torch.stack([ds[i]["image"] for i in range(400)])
     fr = extract_features(ext, real)
-    result = {}
-    for group in (0, 4):
-        cfg = dcgan_config(make_config, tmp_path / str(group), crisp_shapes, generator={"base_channels": 32, "latent_dim": 64},
-                           discriminator={"base_channels": 32, "minibatch_std": group}, data={"batch_size": 64, "flip": True},
+    from i2i.metrics import frechet_distance
+
+    mean_fid = frechet_distance(extract_features(ext, real.mean(0, keepdim=True).expand(400, -1, -1, -1)), fr)
+    for seed in SEEDS:
+        cfg = dcgan_config(make_config, tmp_path / str(seed), crisp_shapes, seed=seed, generator={"base_channels": 32, "latent_dim": 64},
+                           discriminator={"base_channels": 32, "minibatch_std": 4}, data={"batch_size": 64, "flip": True},
                            schedule={"policy": "constant"}, train={"steps": 400, "log_every": 100})
         gen = Generator.from_checkpoint(i2i.train(cfg)["checkpoint"], device="cpu", use_ema=False)
-        fake = gen.sample(400, seed=1)
-        from i2i.metrics import frechet_distance
-
-        ff = extract_features(ext, fake)
-        result[group] = {"diversity": diversity(ff, fr), "FID": frechet_distance(ff, fr)}
-    print(f"crisp shapes, 400 steps: without minibatch std {result[0]}, with {result[4]}")
-    assert result[0]["diversity"] < 0.3 < 0.5 < result[4]["diversity"]
-    assert result[4]["FID"] < 0.5 * result[0]["FID"]
+        ff = extract_features(ext, gen.sample(400, seed=1))
+        div, fid = diversity(ff, fr), frechet_distance(ff, fr)
+        print(f"crisp shapes, seed {seed}, 400 steps with minibatch std: diversity {div:.3f}, FID {fid:.2f} (mean image {mean_fid:.2f})")
+        assert div > 0.5 and fid < 0.6 * mean_fid, seed
 
 
 # ------------------------------------------------------------------ self-attention
@@ -246,21 +248,24 @@ def test_r1_keeps_the_discriminator_flat_on_real_data_and_the_generator_learns(t
 
 @pytest.mark.slow
 def test_n_critic_5_lets_wgan_gp_learn_where_alternating_updates_collapse(tmp_path, shapes2k, make_config):
-    """WGAN-GP needs a critic trained near optimality: at the same 300 generator updates,
-    alternating D and G (n_critic 1) leaves a collapsed generator (diversity 0.08 / 0.06 over
-    seeds 0 / 1, FID 15.5 / 15.8, worse than the mean image's 14.0), while 5 critic updates per
-    G update learn (diversity 0.48 / 0.40, FID 9.7 / 11.2). (Per iteration instead: n_critic 1 at
-    1500 iterations reaches FID 9.9; the option buys quality per generator update.)"""
-    r = {}
-    for n in (1, 5):
-        cfg = dcgan_config(make_config, tmp_path / str(n), shapes2k, discriminator={"norm": "none"},
-                           loss={"gan_mode": "wgangp", "gp_weight": 10.0}, schedule={"policy": "constant"},
-                           optim={"n_critic": n, "lr_g": 1e-4, "lr_d": 1e-4, "beta1": 0.0, "beta2": 0.9},
-                           data={"batch_size": 64}, train={"steps": 300 * n, "log_every": 100})
-        r[n] = evaluate_generation(i2i.train(cfg)["checkpoint"], shapes2k, n=400, features="pixels")
-    print({n: {k: round(v, 3) for k, v in x["models"][0].items() if k != "model"} for n, x in r.items()})
-    assert r[5]["fid"] < 0.8 * r[1]["fid"] and r[5]["fid"] < r[5]["models"][2]["fid"]  # and beats the mean image
-    assert r[5]["diversity"] > 0.3 > 0.15 > r[1]["diversity"]
+    """WGAN-GP needs a critic trained near optimality: at the same 300 generator updates (16-pixel
+    shapes, batch 64, lr 3e-4, Adam betas 0 / 0.9), alternating D and G (n_critic 1) leaves the
+    generator near collapse (diversity, seeds 0 / 1 / 2: 0.22 / 0.06 / 0.17 of the data's; pixel
+    FID 10.5 / 14.2 / 12.3, the mean image's 14.0), while 5 critic updates per G update learn
+    (diversity 0.60 / 0.64 / 0.64, FID 7.5 / 8.1 / 7.3). (At 32 pixels, lr 1e-4, seeds 0 / 1:
+    diversity 0.08 / 0.06 against 0.48 / 0.40. Per iteration instead, n_critic 1 at 1500
+    iterations reaches FID 9.9 there: the option buys quality per generator update.)"""
+    for seed in SEEDS:
+        r = {}
+        for n in (1, 5):
+            cfg = dcgan_config(make_config, tmp_path / f"{n}_{seed}", shapes2k, seed=seed, discriminator={"norm": "none"},
+                               loss={"gan_mode": "wgangp", "gp_weight": 10.0}, schedule={"policy": "constant"},
+                               optim={"n_critic": n, "lr_g": 3e-4, "lr_d": 3e-4, "beta1": 0.0, "beta2": 0.9},
+                               data={"batch_size": 64, "image_size": 16}, train={"steps": 300 * n, "log_every": 500})
+            r[n] = evaluate_generation(i2i.train(cfg)["checkpoint"], shapes2k, n=400, features="pixels")
+        print(seed, {n: {k: round(v, 3) for k, v in x["models"][0].items() if k != "model"} for n, x in r.items()})
+        assert r[5]["fid"] < 0.8 * r[1]["fid"] and r[5]["fid"] < 0.7 * r[5]["models"][2]["fid"], seed  # [2]: the mean image
+        assert r[5]["diversity"] > 0.45 > 0.3 > r[1]["diversity"], seed
 
 
 # ------------------------------------------------------------------ projection discriminator
@@ -304,9 +309,9 @@ def classifier_onnx(tmp_path_factory) -> str:
     pytest.importorskip("onnxruntime")
     pytest.importorskip("onnxscript")
     path = tmp_path_factory.mktemp("clf") / "shapes.onnx"
-    batch = torch.export.Dim("batch")
-    torch.onnx.export(_shape_classifier(), (torch.zeros(2, 1, 32, 32),), str(path), dynamo=True, dynamic_shapes=({0: batch},),
-                      external_data=False)
+    batch, h, w = torch.export.Dim("batch"), torch.export.Dim("h", min=4), torch.export.Dim("w", min=4)
+    torch.onnx.export(_shape_classifier(), (torch.zeros(2, 1, 32, 32),), str(path), dynamo=True,
+                      dynamic_shapes=({0: batch, 2: h, 3: w},), external_data=False)
     return str(path)
 
 
@@ -360,36 +365,49 @@ def shapes2k(tmp_path_factory):
 
 
 @pytest.mark.slow
-def test_projection_discriminator_teaches_the_classes_sooner_and_validation_and_page_show_it(tmp_path, shapes2k, make_config,
-                                                                                            classifier_onnx):
-    """Class-conditional DCGAN on discs and squares, the same budget with the label entering D
-    as an input channel (``concat``) and by projection: projection makes G draw the class asked
-    for far more often (label accuracy, seeds 0 / 1 / 2: 0.83 / 0.86 / 0.84 against 0.64 / 0.58 / 0.61).
-    The validation step logs diversity, class diversity, coverage and label accuracy by the
-    user's classifier, and `i2i eval` puts them on the results page beside the baselines."""
+def test_projection_discriminator_teaches_the_classes_and_validation_and_page_show_it(tmp_path, shapes2k, make_config,
+                                                                                    classifier_onnx):
+    """Class-conditional DCGAN on 16-pixel discs and squares, the same budget (1500 steps, batch
+    64, lr 1e-3) with the label entering D as an input channel (``concat``) and by projection:
+    projection makes G draw the class asked for far more often at every seed (label accuracy by
+    the shape classifier, seeds 0 / 1 / 2: 0.77 / 0.80 / 0.81 against 0.59 / 0.60 / 0.58; at 32
+    pixels and 2000 steps: 0.83 / 0.86 / 0.84 against 0.64 / 0.58 / 0.61). The validation step
+    logs diversity, class diversity, coverage and label accuracy by the user's classifier, and
+    `i2i eval` puts them on the results page beside the baselines."""
     shapes = shapes2k
 
-    def run(conditioning: str, **train: object) -> str:
-        cfg = dcgan_config(make_config, tmp_path / conditioning, shapes, generator={"num_classes": 2},
+    def run(conditioning: str, seed: int, **train: object) -> tuple[str, object]:
+        cfg = dcgan_config(make_config, tmp_path / f"{conditioning}{seed}", shapes, seed=seed, generator={"num_classes": 2},
                            discriminator={"conditioning": conditioning}, schedule={"policy": "constant"},
-                           data={"batch_size": 64, "val_root": str(shapes), "flip": True},
-                           train={"steps": 2000, "log_every": 100, "ema_decay": 0.99, **train})
+                           optim={"lr_g": 1e-3, "lr_d": 1e-3},
+                           data={"batch_size": 64, "image_size": 16, "val_root": str(shapes), "flip": True},
+                           train={"steps": 1500, "log_every": 500, "ema_decay": 0.99, **train})
         return i2i.train(cfg)["checkpoint"], cfg
 
-    ckpt, cfg = run("projection", val_every=1000, val_features="pixels", val_limit=200, val_classifier=classifier_onnx)
+    accuracy, out = {}, tmp_path / "eval"
+    for seed in SEEDS:
+        for conditioning in ("concat", "projection"):
+            if (conditioning, seed) == ("projection", 0):  # the run the user looks at: validation, then `i2i eval`
+                ckpt, cfg = run(conditioning, seed, val_every=750, val_features="pixels", val_limit=200,
+                                val_classifier=classifier_onnx)
+                assert main(["eval", ckpt, "--data", str(shapes), "--features", "pixels", "--n", "400",
+                             "--classifier", classifier_onnx, "--out", str(out)]) == 0
+                r = json.loads((out / "metrics.json").read_text())
+            else:
+                r = evaluate_generation(run(conditioning, seed)[0], shapes, n=400, features="pixels", classifier=classifier_onnx)
+            accuracy[conditioning, seed] = r["label_accuracy"]
+            assert r["coverage"] == 1.0, (conditioning, seed)
+    print("label accuracy:", {f"{c} {s}": round(a, 3) for (c, s), a in accuracy.items()})
+    for seed in SEEDS:  # chance: 0.5
+        assert accuracy["projection", seed] > 0.7 and accuracy["projection", seed] > accuracy["concat", seed] + 0.1, seed
+
+    # What the user sees of the seed-0 projection run: validation during training, the page of `i2i eval`.
     val = [json.loads(x) for x in (cfg.run_dir / "metrics.jsonl").read_text().splitlines() if "val_FID" in x]
-    assert [r["step"] for r in val] == [1000, 2000]
+    assert [r["step"] for r in val] == [750, 1500]
     assert {"val_diversity", "val_class_diversity", "val_coverage", "val_label_accuracy", "val_KID"} <= set(val[-1])
-    out = tmp_path / "eval"
-    assert main(["eval", ckpt, "--data", str(shapes), "--features", "pixels", "--n", "400", "--classifier", classifier_onnx,
-                 "--out", str(out)]) == 0
     r = json.loads((out / "metrics.json").read_text())
     models = {m["model"]: m for m in r["models"]}
-    concat = evaluate_generation(run("concat")[0], shapes, n=400, features="pixels", classifier=classifier_onnx)
-    print({k: {m: round(v, 3) for m, v in row.items() if m != "model"} for k, row in models.items()},
-          "concat:", {m: round(v, 3) for m, v in concat["models"][0].items() if m != "model"})
-    assert r["label_accuracy"] > 0.72 and r["coverage"] == 1.0  # chance: 0.5; measured 0.83
-    assert r["label_accuracy"] > concat["label_accuracy"] + 0.1  # measured 0.64
+    print({k: {m: round(v, 3) for m, v in row.items() if m != "model"} for k, row in models.items()})
     # Not one image per class (what a learned N(0, 1) label embedding in G did: class diversity ~0).
     assert r["class_diversity"] > 0.8 and r["fid"] < 0.1 * models["untrained"]["fid"]
     assert models["mean image"]["diversity"] < 1e-6 and models["mean image"]["class_diversity"] < 1e-6
@@ -431,10 +449,11 @@ def test_latent_arithmetic_api_and_cli(tmp_path, shapes, make_config, capsys):
 
 
 @pytest.mark.slow
-def test_latent_arithmetic_transfers_an_attribute(tmp_path, shapes, make_config):
+@pytest.mark.parametrize("seed", SEEDS)
+def test_latent_arithmetic_transfers_an_attribute(tmp_path, shapes, make_config, seed):
     """On a DCGAN trained on shapes, 'large - small + small' makes the third term's shape larger
     (Radford et al.'s arithmetic, with the shape's mass, size times brightness, as the attribute)."""
-    cfg = dcgan_config(make_config, tmp_path, shapes, generator={"base_channels": 32, "latent_dim": 64},
+    cfg = dcgan_config(make_config, tmp_path, shapes, seed=seed, generator={"base_channels": 32, "latent_dim": 64},
                        discriminator={"base_channels": 32}, data={"batch_size": 64},
                        train={"steps": 300, "log_every": 50, "ema_decay": 0.999})
     gen = Generator.from_checkpoint(i2i.train(cfg)["checkpoint"], device="cpu")
@@ -446,4 +465,6 @@ def test_latent_arithmetic_transfers_an_attribute(tmp_path, shapes, make_config)
     terms, result = ((r["terms"] + 1) / 2).mean((1, 2, 3)), float(((r["result"][0] + 1) / 2).mean())
     print(f"shape mass: mean(A) {terms[0]:.3f}, mean(B) {terms[1]:.3f}, mean(C) {terms[2]:.3f} -> A - B + C {result:.3f}")
     assert terms[0] > terms[1] and terms[0] > terms[2]  # the averaged exemplars keep their attribute
-    assert result > 2 * float(terms[2])  # C gained what separates A from B
+    # C gained at least half of what separates A from B (measured, seeds 0 / 1 / 2: 2.2 / 0.83 /
+    # 0.98 times the difference A - B; decoding C alone, the baseline, gains nothing).
+    assert result - float(terms[2]) > 0.5 * float(terms[0] - terms[1])
