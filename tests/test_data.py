@@ -97,7 +97,64 @@ def test_epoch_sampler_shards_and_resumes():
     assert [i for _, i in full] != order
 
 
-def test_resize_and_crop_needs_load_size_at_least_crop(tmp_path):
+def test_resize_and_crop_needs_load_size_at_least_crop(tmp_path, gray2color, make_config):
     _pairs(tmp_path, ["x"])
     with pytest.raises(ValueError, match=r"data.load_size \(20\) must be >= data.crop_size \(32\)"):
         PairedDataset(tmp_path, preprocess="resize_and_crop", load_size=20, crop_size=32)
+    from i2i.config import ConfigError
+
+    with pytest.raises(ConfigError, match=r"data.load_size=3 is smaller than data.crop_size=32 .*set data.load_size >= 32"):
+        make_config(tmp_path, gray2color, data={"load_size": 3})  # in the config, before anything is built
+
+
+# ------------------------------------------------------------------ data.max_items
+def test_first_items_keeps_the_first_n_or_spreads_them_over_the_classes():
+    from i2i.data.cache import first_items
+
+    assert first_items(5, None) == [0, 1, 2, 3, 4] and first_items(5, 9) == [0, 1, 2, 3, 4]
+    assert first_items(5, 2) == [0, 1]
+    # Classes 0 (items 0-5), 1 (6-7) and 2 (8-11): 7 items, round robin in class order; class 1
+    # runs out after two and the others fill in.
+    labels = [0] * 6 + [1] * 2 + [2] * 4
+    assert first_items(12, 7, labels) == [0, 1, 2, 6, 7, 8, 9]
+    assert first_items(12, 3, labels) == [0, 6, 8]
+
+
+def test_max_items_limits_every_dataset_to_its_first_items(tmp_path):
+    import make_shapes
+
+    from i2i.data.datasets import ImageDataset, SRDataset, UnpairedDataset
+
+    _pairs(tmp_path / "paired", ["c", "a", "d", "b"])
+    ds = PairedDataset(tmp_path / "paired", max_items=2, preprocess="none")
+    assert len(ds) == 2 and [ds[i]["name"] for i in range(2)] == ["a.png", "b.png"] and ds.limited_from == 4
+    assert PairedDataset(tmp_path / "paired", max_items=9).limited_from is None  # more than there are: all, no note
+    rng = np.random.default_rng(0)
+    for domain, n in (("trainA", 5), ("trainB", 3)):
+        for i in range(n):
+            write_image(tmp_path / "unpaired" / domain / f"{i}.png", rng.integers(0, 256, (20, 20, 3), dtype=np.uint8))
+    un = UnpairedDataset(tmp_path / "unpaired", preprocess="none", max_items=2)  # per domain
+    assert [p.name for p in un.a_files] == ["0.png", "1.png"] and [p.name for p in un.b_files] == ["0.png", "1.png"]
+    assert len(un) == 2 and un.limited_from == 5
+    sr = SRDataset(tmp_path / "unpaired" / "trainA", scale=2, crop_size=8, max_items=3)
+    assert [p.name for p in sr.files] == ["0.png", "1.png", "2.png"]
+    make_shapes.build(tmp_path / "shapes", n=10, size=16, seed=0)  # disc/ and square/, alternating
+    gen = ImageDataset(tmp_path / "shapes", size=16, channels=1, labels=True, max_items=4)
+    assert len(gen) == 4 and sorted(gen.labels) == [0, 0, 1, 1] and gen.limited_from == 10
+    assert [p.parent.name for p in gen.files] == ["disc", "disc", "square", "square"]
+
+
+def test_max_items_is_said_in_the_banner_and_validation_reads_every_item(tmp_path, gray2color, make_config):
+    import i2i
+    from i2i.config import ConfigError
+
+    with pytest.raises(ConfigError, match="data.max_items"):
+        make_config(tmp_path, gray2color, data={"max_items": 0})
+    cfg = make_config(tmp_path, gray2color, data={"max_items": 5}, train={"steps": 1})
+    i2i.train(cfg)
+    log = (cfg.run_dir / "train.log").read_text()
+    from i2i.registry import pipeline_class
+
+    whole = len(PairedDataset(cfg.data.root))
+    assert f"5 training items (data.max_items; the folder has {whole})" in log
+    assert len(pipeline_class("pix2pix").make_dataset(cfg, train=False, root=cfg.data.val_root)) == len(PairedDataset(cfg.data.val_root))

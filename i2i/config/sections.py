@@ -147,13 +147,17 @@ class DataConfig:
     keeps them on the training device and augments whole batches there (same crops and flips,
     resized pixels within one level of the loader's; no loader workers). ``auto``: ``device`` on
     CUDA when the images fit a quarter of the free GPU memory, else ``memory`` when they fit a
-    quarter of the RAM available, else ``none``; the banner says what was chosen and why."""
+    quarter of the RAM available, else ``none``; the banner says what was chosen and why.
+    ``max_items`` (the reference's ``max_dataset_size``): train on the first N items of the
+    sorted file list only (class folders: spread evenly over the classes; unpaired data: N per
+    domain); validation and evaluation still read their folders whole. Null: every item."""
 
     root: str = ""
     val_root: str | None = None
     batch_size: Annotated[int, Range(1, 65536)] = 1
     num_workers: Annotated[int, Range(0, 256)] = 2
     cache: Literal["auto", "none", "memory", "device"] = "auto"
+    max_items: Annotated[int, Range(1, None)] | None = None
 
 
 @dataclass

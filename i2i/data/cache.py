@@ -11,7 +11,7 @@ applied, uint8 or uint16, H x W x C), before any channel conversion or augmentat
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -30,6 +30,28 @@ def require_dir(path: Path, what: str) -> None:
         raise DataError(f"{what} '{path}' does not exist; check the path (see datasets/README.md for the layouts)")
     if not path.is_dir():
         raise DataError(f"{what} '{path}' is not a folder")
+
+
+def first_items(count: int, limit: int | None, labels: Sequence[int] | None = None) -> list[int]:
+    """The indices ``data.max_items`` keeps of ``count`` items in their sorted order: all of them
+    (``limit`` None or at least ``count``), else the first ``limit``; with ``labels`` (one class
+    per item) spread over the classes, round robin in class order, each class's first items
+    first, so that every class keeps about ``limit / classes`` items (a class with fewer keeps
+    all of its own and the rest go to the others). Returned in ascending order."""
+    if limit is None or limit >= count:
+        return list(range(count))
+    if labels is None:
+        return list(range(limit))
+    by_class: dict[int, list[int]] = {}
+    for i, label in enumerate(labels):
+        by_class.setdefault(int(label), []).append(i)
+    queues = [by_class[c] for c in sorted(by_class)]
+    kept: list[int] = []
+    rank = 0
+    while len(kept) < limit:
+        kept += [q[rank] for q in queues if rank < len(q)][: limit - len(kept)]
+        rank += 1
+    return sorted(kept)
 
 
 class CacheTooLarge(ValueError):
@@ -97,6 +119,15 @@ class ImageFiles(Dataset):
 
     read: Callable[[str | Path], np.ndarray] = staticmethod(read_image)
     cache: DecodedImages | None = None
+    #: How many items there were before ``data.max_items`` kept fewer (None: all are used).
+    limited_from: int | None = None
+
+    def keep_first(self, items: list, limit: int | None, labels: Sequence[int] | None = None) -> list:
+        """``items`` as ``data.max_items`` leaves them (see :func:`first_items`); notes the count before."""
+        keep = first_items(len(items), limit, labels)
+        if len(keep) < len(items):
+            self.limited_from = len(items)
+        return [items[i] for i in keep]
 
     def image_files(self) -> list[Path]:
         """Every image file this dataset reads (override: the default is none)."""

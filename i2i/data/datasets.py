@@ -52,6 +52,7 @@ class PairedDataset(ImageFiles):
         train: bool = True,
         seed: int = 0,
         folders: tuple[str, str] = ("A", "B"),
+        max_items: int | None = None,
     ) -> None:
         self.root = Path(root).expanduser()
         require_dir(self.root, "data folder")
@@ -62,7 +63,7 @@ class PairedDataset(ImageFiles):
             raise DataError(f"data.layout is 'aligned' (side-by-side AB images) but '{self.root}' holds {folders[0]}/ and "
                             f"{folders[1]}/ folders; set data.layout: folders (or auto)")
         self.layout = layout
-        self.pairs: list[tuple[Path, Path | None]] = self._find_pairs()
+        self.pairs: list[tuple[Path, Path | None]] = self.keep_first(self._find_pairs(), max_items)
         self.direction = direction
         self.in_channels, self.out_channels = in_channels, out_channels
         self.transform = paired_transform(preprocess=preprocess, load_size=load_size, crop_size=crop_size, flip=flip, train=train)
@@ -200,12 +201,15 @@ class UnpairedDataset(ImageFiles):
         train: bool = True,
         serial: bool = False,
         seed: int = 0,
+        max_items: int | None = None,
     ) -> None:
         self.root = Path(root).expanduser()
         require_dir(self.root, "data folder")
         self.a_dir, self.b_dir = _domain_dirs(self.root, "train" if train else "test")
-        self.a_files = self._list(self.a_dir)
-        self.b_files = self._list(self.b_dir)
+        a, b = self._list(self.a_dir), self._list(self.b_dir)
+        self.a_files, self.b_files = self.keep_first(a, max_items), self.keep_first(b, max_items)
+        if self.limited_from is not None:
+            self.limited_from = max(len(a), len(b))
         self.a_channels, self.b_channels = a_channels, b_channels
         self.transform = paired_transform(preprocess=preprocess, load_size=load_size, crop_size=crop_size, flip=flip, train=train)
         self.serial = serial or not train
@@ -285,6 +289,7 @@ class SRDataset(ImageFiles):
         lr_root: str | Path | None = None,
         full_images: bool = False,
         seed: int = 0,
+        max_items: int | None = None,
     ) -> None:
 
         self.root = Path(root).expanduser()
@@ -316,7 +321,7 @@ class SRDataset(ImageFiles):
         if not keep:
             raise DataError(f"every image under '{self.root}' is smaller than {what}; use larger images"
                             + ("" if full_images else " or lower the crop size"))
-        self.files = keep
+        self.files = self.keep_first(keep, max_items)
         self.lr_files: list[Path] | None = None
         if lr_root is not None:
             lr_dir = Path(lr_root).expanduser()

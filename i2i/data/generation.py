@@ -56,12 +56,14 @@ class ImageDataset(ImageFiles):
     """
 
     def __init__(self, root: str | Path, *, size: int, channels: int = 3, dataset: str = "folder", labels: bool = False,
-                 train: bool = True, flip: bool = True, download: bool = False, seed: int = 0, fit: str = "pad") -> None:
+                 train: bool = True, flip: bool = True, download: bool = False, seed: int = 0, fit: str = "pad",
+                 max_items: int | None = None) -> None:
         if fit not in ("pad", "resize"):
             raise ValueError(f"data.fit={fit!r} must be 'pad' or 'resize'")
         self.root, self.size, self.channels, self.seed, self.fit = Path(root).expanduser(), size, channels, seed, fit
         self.flip = flip and train and dataset not in ("mnist", "fashion_mnist")
         self.tv = None
+        self.tv_index: list[int] | None = None  # data.max_items of a torchvision dataset: the items kept
         if dataset == "folder":
             require_dir(self.root, "image folder")
             self.files = list_images(self.root)
@@ -71,7 +73,12 @@ class ImageDataset(ImageFiles):
             if labels and not classes:
                 raise DataError(f"a class-conditional model needs one sub-folder per class under '{self.root}'")
             self.classes = classes
-            self.labels = [classes.index(p.relative_to(self.root).parts[0]) if labels else 0 for p in self.files]
+            all_labels = [classes.index(p.relative_to(self.root).parts[0]) if labels else 0 for p in self.files]
+            folders = [p.relative_to(self.root).parts[0] if len(p.relative_to(self.root).parts) > 1 else "" for p in self.files]
+            order = {f: i for i, f in enumerate(sorted(set(folders)))}
+            spread = [order[f] for f in folders] if classes else None  # data.max_items: spread over the folders
+            kept = self.keep_first(list(range(len(self.files))), max_items, spread)
+            self.files, self.labels = [self.files[i] for i in kept], [all_labels[i] for i in kept]
         else:
             import torchvision  # torchvision imports torch._dynamo (~1.5 s): only where used
             from torchvision.datasets.utils import extract_archive
@@ -93,9 +100,10 @@ class ImageDataset(ImageFiles):
                     "'cifar-10-batches-py' folder in root), or set data.download: true to let torchvision fetch them"
                 ) from None
             self.classes = list(self.tv.classes)
+            self.tv_index = self.keep_first(list(range(len(self.tv))), max_items, [int(t) for t in self.tv.targets])
 
     def __len__(self) -> int:
-        return len(self.tv) if self.tv is not None else len(self.files)
+        return len(self.tv_index) if self.tv_index is not None else len(self.files)
 
     def image_files(self) -> list[Path]:
         return [] if self.tv is not None else list(self.files)  # torchvision datasets are arrays in memory already
@@ -103,7 +111,7 @@ class ImageDataset(ImageFiles):
     def _image(self, index: int) -> tuple[np.ndarray, int]:
         """Item ``index``'s image (squared, in its channels, before the flip) and label."""
         if self.tv is not None:
-            pil, label = self.tv[index]
+            pil, label = self.tv[self.tv_index[index]]
             img = np.asarray(pil)
         else:
             img, label = self.read(self.files[index]), self.labels[index]
@@ -129,6 +137,6 @@ class ImageDataset(ImageFiles):
 
     def device_item(self, key: tuple[int, int]) -> DeviceItem:
         epoch, index = key
-        label = self.labels[index] if self.tv is None else int(self.tv.targets[index])
+        label = self.labels[index] if self.tv_index is None else int(self.tv.targets[self.tv_index[index]])
         g = Geometry((0, 0, self.size, self.size), flip=self._flips(epoch, index))
         return DeviceItem({"image": (Source((f"#{index}", self.channels)), g)}, {"label": label})

@@ -173,7 +173,9 @@ def training_banner(trainer: Any) -> list[str]:
         f"device {trainer.device}{threads}, precision {t.amp if t.amp != 'none' else 'fp32'}, "
         f"Adam {'fused' if cfg.optim.fused else 'multi-tensor'}, world size {trainer.world}, "
         f"compile {'on' if t.compile else 'off'}, channels_last {'on' if t.channels_last else 'off'}",
-        f"data: {len(trainer.dataset)} training items in {cfg.data.root}; preview from {cfg.data.val_root or cfg.data.root}; "
+        f"data: {len(trainer.dataset)} training items"
+        + (f" (data.max_items; the folder has {trainer.dataset.limited_from})" if getattr(trainer.dataset, "limited_from", None) else "")
+        + f" in {cfg.data.root}; preview from {cfg.data.val_root or cfg.data.root}; "
         f"batch {cfg.data.batch_size} x {trainer.world} process(es), {trainer.steps_per_epoch} steps/epoch; {length}"
         + f"; {cache}" + (f" ({feed.cache_reason})" if feed.cache_reason else ""),
         f"nets: {nets}",

@@ -163,6 +163,9 @@ class Pipeline:
         d = cfg.data
         if cls.kind != "translation" or not hasattr(d, "crop_size") or getattr(d, "preprocess", "none") == "none":
             return
+        if d.preprocess == "resize_and_crop" and d.load_size < d.crop_size:
+            raise ConfigError(f"data.load_size={d.load_size} is smaller than data.crop_size={d.crop_size} with preprocess "
+                              f"'resize_and_crop' (resize to load_size, then crop); set data.load_size >= {d.crop_size}")
         for name in sorted(set(cls.directions.values()) & set(cls.nets_for(cfg))):
             with torch.device("meta"):  # shapes only: no memory, no initialisation cost
                 m = size_multiple(cls.build_net(cfg, name))

@@ -70,7 +70,8 @@ class DCGAN(Pipeline):
     def make_dataset(cls, cfg: Config, *, train: bool, root: str | None = None) -> ImageDataset:
         d, g = cfg.data, cfg.model.generator
         ds = ImageDataset(root or d.root, size=d.image_size, channels=g.arg("out_channels"), dataset=d.dataset,
-                          labels=bool(g.arg("num_classes")), train=train, flip=d.flip, download=d.download, seed=cfg.seed, fit=d.fit)
+                          labels=bool(g.arg("num_classes")), train=train, flip=d.flip, download=d.download, seed=cfg.seed, fit=d.fit,
+                          max_items=d.max_items if train else None)
         n = g.arg("num_classes")
         if n and len(ds.classes) > n:
             raise ConfigError(f"model.generator.num_classes={n}, but '{ds.root}' holds {len(ds.classes)} classes "

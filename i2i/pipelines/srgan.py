@@ -105,7 +105,8 @@ class SRGAN(Pipeline):
     def make_dataset(cls, cfg: Config, *, train: bool, root: str | None = None) -> SRDataset:
         d = cfg.data
         return SRDataset(root or d.root, scale=cls.scale_of(cfg), crop_size=d.crop_size, channels=cfg.model.generator.arg("out_channels"),
-                         train=train, flip=d.flip, rotate=d.rotate, lr_root=d.lr_root if root is None else None, seed=cfg.seed)
+                         train=train, flip=d.flip, rotate=d.rotate, lr_root=d.lr_root if root is None else None, seed=cfg.seed,
+                         max_items=d.max_items if train else None)
 
     def param_groups(self) -> dict[str, dict[str, Any]]:
         groups = {"G": self.generator_group("G")}
