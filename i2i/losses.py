@@ -22,6 +22,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from .augment import DiscriminatorAugment, parse_policy
 from .checkpoint import load_state_file
 from .hints import first_line
 from .options import GANMode, choices
@@ -35,10 +36,13 @@ class GANLoss:
     ``d_loss(real_logits, fake_logits)`` and ``g_loss(fake_logits)`` return scalar
     float32 tensors; logits are any shape (PatchGAN maps are averaged). ``r1_weight``
     (gamma) adds the R1 penalty on real data to :meth:`discriminator_loss` in any mode;
-    ``gp_weight`` weights the WGAN-GP gradient penalty (``wgangp`` mode only).
+    ``gp_weight`` weights the WGAN-GP gradient penalty (``wgangp`` mode only). ``augment``:
+    what D's inputs pass through, real and fake alike, in :meth:`discriminator_loss` and
+    :meth:`generator_loss` (:class:`~i2i.augment.DiscriminatorAugment`; None: nothing).
     """
 
-    def __init__(self, mode: str = "vanilla", *, r1_weight: float = 0.0, gp_weight: float = 10.0) -> None:
+    def __init__(self, mode: str = "vanilla", *, r1_weight: float = 0.0, gp_weight: float = 10.0,
+                 augment: DiscriminatorAugment | None = None) -> None:
         if mode not in GAN_MODES:
             raise ValueError(f"gan_mode={mode!r} is not supported; choose one of {', '.join(GAN_MODES)}")
         if r1_weight < 0 or gp_weight < 0:
@@ -46,12 +50,38 @@ class GANLoss:
         self.mode = mode
         self.r1_weight = r1_weight
         self.gp_weight = gp_weight
+        self.augment = augment
 
     @classmethod
     def from_config(cls, loss: Any) -> GANLoss:
         """The adversarial loss a ``loss`` config section asks for (its ``gan_mode``,
-        ``r1_weight`` and ``gp_weight``: every pipeline's :class:`~i2i.config.LossConfig` has them)."""
-        return cls(loss.gan_mode, r1_weight=loss.r1_weight, gp_weight=loss.gp_weight)
+        ``r1_weight``, ``gp_weight`` and the ``augment_*`` / ``ada_*`` keys: every pipeline's
+        :class:`~i2i.config.LossConfig` has them)."""
+        policy = parse_policy(loss.augment_policy)
+        augment = None
+        if policy:
+            adaptive = loss.ada_target is not None
+            augment = DiscriminatorAugment(policy, p=0.0 if adaptive else loss.augment_p, ada_target=loss.ada_target,
+                                           ada_kimg=loss.ada_kimg, threshold=0.5 if loss.gan_mode == "lsgan" else 0.0)
+        return cls(loss.gan_mode, r1_weight=loss.r1_weight, gp_weight=loss.gp_weight, augment=augment)
+
+    def judge(self, critic: Callable[[torch.Tensor], torch.Tensor],
+              condition: torch.Tensor | None = None) -> Callable[[torch.Tensor], torch.Tensor]:
+        """``critic`` as the losses call it: on ``[condition, x]`` (channels concatenated, for a
+        conditional D; the condition repeated when ``x`` holds several batches), through
+        :attr:`augment` (one draw for the whole pair)."""
+        if condition is None and self.augment is None:
+            return critic
+        augment = self.augment
+
+        def judged(x: torch.Tensor) -> torch.Tensor:
+            groups = None
+            if condition is not None:
+                c = condition if condition.shape[0] == x.shape[0] else condition.repeat(x.shape[0] // condition.shape[0], 1, 1, 1)
+                x, groups = torch.cat([c, x], 1), (c.shape[1], x.shape[1])
+            return critic(augment(x, groups) if augment is not None else x)
+
+        return judged
 
     def _target(self, logits: torch.Tensor, real: bool) -> torch.Tensor:
         x = logits.float()
@@ -88,6 +118,7 @@ class GANLoss:
         *,
         scale: float = 1.0,
         batched: bool = False,
+        condition: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """The whole D objective of one step: ``scale * (real term + fake term)``, plus the
         gradient penalty (weighted ``gp_weight``) in ``wgangp`` mode. ``critic`` maps ``(N, C, H, W)`` images to logits
@@ -97,7 +128,11 @@ class GANLoss:
         ``batched``: judge real and fake images in one call of ``critic`` on both, concatenated
         (equal within float rounding for a critic that treats samples independently, see
         :func:`i2i.nets.blocks.samples_independent`; images of different shapes keep two calls).
+        ``condition``: a conditional D's input image, concatenated before each image it judges;
+        with :attr:`augment`, every image D sees is augmented first (see :meth:`judge`) and the
+        real logits feed its adaptive probability.
         Returns the loss and its detached parts ``{"real", "fake"[, "gp"][, "r1"]}``."""
+        critic = self.judge(critic, condition)
         if self.r1_weight:
             real = real.detach().requires_grad_(True)
         if batched and real.shape[1:] == fake.shape[1:]:
@@ -105,6 +140,8 @@ class GANLoss:
         else:
             real_logits = critic(real)
             fake_logits = critic(fake.detach())
+        if self.augment is not None:
+            self.augment.observe(real_logits)
         real_term = self.real_loss(real_logits)
         fake_term = self.fake_loss(fake_logits)
         loss = scale * (real_term + fake_term)
@@ -118,6 +155,12 @@ class GANLoss:
             loss = loss + gp
             parts["gp"] = gp.detach()
         return loss, parts
+
+    def generator_loss(self, critic: Callable[[torch.Tensor], torch.Tensor], fake: torch.Tensor, *,
+                       condition: torch.Tensor | None = None) -> torch.Tensor:
+        """The generator's adversarial loss for its images ``fake`` as ``critic`` judges them
+        (after ``condition`` and :attr:`augment`, as in :meth:`discriminator_loss`)."""
+        return self.g_loss(self.judge(critic, condition)(fake))
 
     def g_loss(self, fake_logits: torch.Tensor) -> torch.Tensor:
         """Generator loss for logits of its own images (non-saturating for vanilla)."""

@@ -8,6 +8,7 @@ its data section's kind (losses finite, every optimised parameter moves) and res
 from __future__ import annotations
 
 import dataclasses
+import json
 import traceback
 from pathlib import Path
 
@@ -174,13 +175,16 @@ class HostReads(TorchDispatchMode):
 
 
 @pytest.mark.parametrize("name", list(PIPELINES))
-@pytest.mark.parametrize("toolbox", [False, True], ids=["plain", "r1-ncritic"])
+@pytest.mark.parametrize("toolbox", ["plain", "r1-ncritic", "augment"])
 def test_no_training_step_reads_from_the_device(name, toolbox, tmp_path, data_roots, monkeypatch):
     """Between two log points a step never waits for the device: losses are summed and checked
     for NaN on the device (read once per log point). Counted over whole training steps."""
-    cfg = example_config(name, tmp_path, data_roots, steps=4, log_every=4, checkpoint_every=1000)
-    if toolbox:
+    cfg = example_config(name, tmp_path, data_roots, steps=5, log_every=5, checkpoint_every=1000)
+    if toolbox == "r1-ncritic":
         cfg.loss.r1_weight, cfg.optim.n_critic = 1.0, 2
+    if toolbox == "augment":  # with ADA's adjustment of p on the 4th step
+        for k, v in AUGMENT.items():
+            setattr(cfg.loss, k, v)
     trainer = i2i.Trainer(cfg)
     for pool in getattr(trainer.pipeline, "pools", {}).values():
         assert pool.rng.device.type == "cpu"
@@ -210,7 +214,7 @@ def test_no_training_step_reads_from_the_device(name, toolbox, tmp_path, data_ro
 
     trainer.train_step = counted_step
     summary = trainer.fit()
-    assert summary["step"] == 4 and all(np.isfinite(v) for v in summary["losses"].values())
+    assert summary["step"] == 5 and all(np.isfinite(v) for v in summary["losses"].values())
     assert counter.calls == [], "\n".join(counter.calls)
 
 
@@ -362,6 +366,35 @@ def test_cache_device_is_refused_by_name_where_a_dataset_cannot(tmp_path, data_r
     feed.dataset = dataset
     with pytest.raises(DataError, match=r"data.cache: device is not supported by SRDataset with whole images .*use data.cache: memory"):
         feed._choose_cache("device", torch.device("cpu"))
+
+
+AUGMENT = {"augment_policy": "color,translation,cutout,flip,rot90", "ada_target": 0.6, "ada_kimg": 0.05}
+
+
+def _augmented(name, tmp_path, data_roots, **train):
+    cfg = example_config(name, tmp_path, data_roots, **train)
+    for k, v in AUGMENT.items():
+        setattr(cfg.loss, k, v)
+    return cfg
+
+
+@pytest.mark.parametrize("name", list(PIPELINES))
+@pytest.mark.numerics
+def test_every_pipeline_trains_with_adaptive_augmentation_and_resumes_exactly(name, tmp_path, data_roots):
+    """The augmented D step and G step train every parameter; ``aug_p`` is logged, and a run
+    interrupted between two adjustments of p resumes to the same weights and p."""
+    if "D" not in i2i.Trainer(_augmented(name, tmp_path / "probe", data_roots)).optimizers:
+        pytest.skip(f"{name}'s example trains no discriminator")
+    assert_every_parameter_gets_a_gradient(i2i.Trainer(_augmented(name, tmp_path / "grad", data_roots)))
+    straight = _augmented(name, tmp_path / "a", data_roots, steps=6)
+    split = _augmented(name, tmp_path / "b", data_roots, steps=6)
+    a, b = assert_exact_resume(straight, split, stop_at=2, parts=("nets",))
+    for k, v in a["pipeline_state"]["augment"].items():
+        if isinstance(v, torch.Tensor):
+            assert torch.equal(v, b["pipeline_state"]["augment"][k]), k
+    records = [json.loads(line) for line in (straight.run_dir / "metrics.jsonl").read_text().splitlines()]
+    logged = [r["aug_p"] for r in records if "aug_p" in r]
+    assert logged and all(0.0 <= p <= 1.0 for p in logged)
 
 
 @pytest.mark.parametrize("name", list(PIPELINES))

@@ -167,11 +167,24 @@ class LossConfig:
     ``gan_mode``: vanilla (non-saturating BCE on logits), lsgan, hinge, wgangp (with the
     gradient penalty weighted ``gp_weight``). ``r1_weight``: gamma of the R1 penalty on real
     images, in any mode (0: off; Mescheder et al. 2018 use 10, StyleGAN2 0.01-100 by
-    resolution; see :func:`i2i.losses.r1_penalty`)."""
+    resolution; see :func:`i2i.losses.r1_penalty`).
+
+    Discriminator augmentation (:mod:`i2i.augment`; DiffAugment, StyleGAN2-ADA): with
+    ``augment_policy`` (comma-separated from color, translation, cutout, flip, rot90; '' off)
+    every image D sees, real or generated, in D's step and G's, is transformed, each transform
+    applied with probability ``augment_p`` (DiffAugment: 1). ``ada_target`` (e.g. 0.6, ADA's):
+    ``p`` starts at 0 and adapts so that D's confidence on real images,
+    E[sign(D(real))], stays near the target, moving at most from 0 to 1 in ``ada_kimg``
+    thousand images; it is saved in checkpoints and logged as ``aug_p``. Helps where D
+    overfits a small training set."""
 
     gan_mode: GANMode = "vanilla"
     gp_weight: LossWeight = 10.0
     r1_weight: LossWeight = 0.0
+    augment_policy: str = ""
+    augment_p: Annotated[float, Range(0.0, 1.0)] = 1.0
+    ada_target: Annotated[float, Range(0.0, 1.0, low_open=True, high_open=True)] | None = None
+    ada_kimg: Annotated[float, Range(0.001, 1e6)] = 500.0
 
 
 @dataclass

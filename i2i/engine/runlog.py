@@ -180,6 +180,8 @@ def training_banner(trainer: Any) -> list[str]:
         + f"; {cache}" + (f" ({feed.cache_reason})" if feed.cache_reason else ""),
         f"nets: {nets}",
     ]
+    if trainer.pipeline.augment is not None:
+        lines.append(f"discriminator augmentation: {trainer.pipeline.augment.extra_repr()} (loss.augment_policy)")
     if trainer.device.type == "cuda":
         tf32 = torch.backends.cudnn.allow_tf32 and torch.cuda.get_device_capability(trainer.device)[0] >= 8
         lines.append(f"cuDNN benchmark {'on' if torch.backends.cudnn.benchmark else 'off'}, "

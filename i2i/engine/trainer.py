@@ -202,7 +202,7 @@ class Trainer:
     def _step(self, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
         """The pipeline's step on a device batch: its detached losses and the totals each
         optimizer stepped on (``<optimizer>_total``). What ``train.cuda_graphs`` captures."""
-        logs = self.pipeline.train_step(batch, self.ctx)
+        logs = {**self.pipeline.train_step(batch, self.ctx), **self.pipeline.step_logs()}
         return {**{k: v.detach() for k, v in logs.items()}, **self.ctx.backward_losses}
 
     def check_losses(self, *, reset: bool = False) -> dict[str, float]:

@@ -28,8 +28,10 @@ from typing import Any, ClassVar, Literal, Protocol
 import torch
 from torch import nn
 
+from ..augment import DiscriminatorAugment, parse_policy
 from ..config import Config, ConfigError, DataConfig, LossConfig, NetConfig
 from ..hints import first_line
+from ..losses import GANLoss
 from ..nets.blocks import size_multiple
 from ..registry import build_discriminator, build_generator, resolve_net
 
@@ -105,6 +107,8 @@ class Pipeline:
         # Nets the step runs once on several inputs concatenated (``train.horizontal_batching``);
         # a pipeline that batches says which, for the banner.
         self.batched: dict[str, bool] = {}
+        # The discriminator augmentation of :meth:`adversarial_loss` (``loss.augment_policy``).
+        self.augment: DiscriminatorAugment | None = None
 
     # --- declarations as questions ---
     @classmethod
@@ -141,6 +145,18 @@ class Pipeline:
         """Cross-key checks beyond types (raise :class:`ConfigError` naming the keys)."""
         if cls.default_nets.get("discriminator") and cfg.model.discriminator is None:
             raise ConfigError(f"the {cls.name} pipeline needs model.discriminator")
+        loss = cfg.loss
+        if hasattr(loss, "augment_policy"):
+            try:
+                policy = parse_policy(loss.augment_policy)
+            except ValueError as e:
+                raise ConfigError(f"loss.augment_policy: {e}") from None
+            if loss.ada_target is not None and not policy:
+                raise ConfigError("loss.ada_target adapts the probability of loss.augment_policy, which is empty; "
+                                  "name the augmentations (e.g. loss.augment_policy: color,translation,cutout)")
+            if loss.ada_target is not None and loss.gan_mode == "wgangp":
+                raise ConfigError("loss.ada_target reads the sign of D's logits, which a WGAN critic's have no fixed zero "
+                                  "for; use a fixed loss.augment_p with gan_mode wgangp")
 
     @classmethod
     def check_buildable(cls, cfg: Config) -> None:
@@ -255,6 +271,19 @@ class Pipeline:
         """An optimizer group for discriminators ``names``: ``optim.lr_d``, stepping every iteration."""
         return {"params": [p for n in names for p in self.nets[n].parameters()], "lr": self.cfg.optim.lr_d, "interval": 1}
 
+    def adversarial_loss(self, loss: LossConfig) -> GANLoss:
+        """The :class:`~i2i.losses.GANLoss` of a ``loss`` section, its augmentation (if any) kept
+        as :attr:`augment`: placed on the device with the nets, saved in :meth:`state_dict`,
+        its probability logged as ``aug_p`` (:meth:`step_logs`)."""
+        gan = GANLoss.from_config(loss)
+        if gan.augment is not None:
+            self.augment = self.loss_modules["augment"] = gan.augment
+        return gan
+
+    def step_logs(self) -> dict[str, torch.Tensor]:
+        """Values logged with every step's losses beside them (0-dim device tensors): ``aug_p``."""
+        return {"aug_p": self.augment.p.detach().clone()} if self.augment is not None else {}
+
     def host_draws(self, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
         """The step's random decisions made on the host before it runs (CPU tensors, e.g.
         DCGAN's latents, the image pools' choices), added to the ``batch`` that :meth:`train_step`
@@ -279,8 +308,12 @@ class Pipeline:
         raise NotImplementedError
 
     def state_dict(self) -> dict[str, Any]:
-        """Pipeline state beyond the nets (e.g. image pools) for exact resume."""
-        return {}
+        """Pipeline state beyond the nets (the augmentation's probability; a subclass adds its
+        own, e.g. image pools) for exact resume."""
+        return {"augment": self.augment.state_dict()} if self.augment is not None else {}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        del state
+        """Restore :meth:`state_dict` (a file from before the augmentation was switched on
+        leaves it at its start)."""
+        if self.augment is not None and "augment" in state:
+            self.augment.load_state_dict(state["augment"])

@@ -19,7 +19,6 @@ from torch import nn
 
 from ..config import Config, ConfigError, LossConfig
 from ..data.datasets import UnpairedDataConfig, UnpairedDataset
-from ..losses import GANLoss
 from ..nets.blocks import inference_state, samples_independent
 from ..options import LossWeight, Range
 from .base import Pipeline, StepContext, net_from_spec
@@ -71,7 +70,7 @@ class CycleGAN(Pipeline):
     def __init__(self, cfg: Config) -> None:
         loss = cfg.loss
         super().__init__(cfg)
-        self.gan = GANLoss.from_config(loss)
+        self.gan = self.adversarial_loss(loss)
         self.pools = {"a": ImagePool(loss.pool_size, seed=cfg.seed * 2 + 1), "b": ImagePool(loss.pool_size, seed=cfg.seed * 2 + 2)}
         # Horizontal batching: one call per net where the net treats samples independently.
         on = cfg.train.horizontal_batching
@@ -133,8 +132,8 @@ class CycleGAN(Pipeline):
 
         # G step: both discriminators frozen (their parameters get no gradient from it).
         with ctx.frozen("D_a", "D_b") as (D_a, D_b), ctx.autocast():
-            adv_ab = self.gan.g_loss(D_b(fake_b))
-            adv_ba = self.gan.g_loss(D_a(fake_a))
+            adv_ab = self.gan.generator_loss(D_b, fake_b)
+            adv_ba = self.gan.generator_loss(D_a, fake_a)
             idt_a = idt_b = torch.zeros((), device=real_a.device)
             if identity and not together:
                 same_b, same_a = G_ab(real_b), G_ba(real_a)
@@ -179,8 +178,9 @@ class CycleGAN(Pipeline):
             return {"real_a": real_a, "fake_b": fake_b, "rec_a": G_ba(fake_b), "real_b": real_b, "fake_a": fake_a, "rec_b": G_ab(fake_a)}
 
     def state_dict(self) -> dict[str, Any]:
-        return {"pools": {k: p.state_dict() for k, p in self.pools.items()}}
+        return {**super().state_dict(), "pools": {k: p.state_dict() for k, p in self.pools.items()}}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
+        super().load_state_dict(state)
         for k, p in self.pools.items():
             p.load_state_dict(state["pools"][k])

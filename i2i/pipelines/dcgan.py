@@ -15,7 +15,6 @@ from torch import nn
 
 from ..config import Config, ConfigError, LossConfig
 from ..data.datasets import GenerationDataConfig, ImageDataset
-from ..losses import GANLoss
 from ..nets.blocks import inference_state
 from ..nets.dcgan import sample_latent
 from .base import Pipeline, StepContext, net_from_spec, to_device_async
@@ -49,7 +48,7 @@ class DCGAN(Pipeline):
 
     def __init__(self, cfg: Config) -> None:
         super().__init__(cfg)
-        self.gan = GANLoss.from_config(cfg.loss)
+        self.gan = self.adversarial_loss(cfg.loss)
         g = self.nets["G"]
         self.latent_dim, self.num_classes, self.prior = g.latent_dim, g.num_classes, g.prior
         gen = torch.Generator().manual_seed(cfg.seed + 12345)
@@ -97,7 +96,7 @@ class DCGAN(Pipeline):
         logs = {f"D_{k}": v for k, v in parts.items()}
         ctx.backward_step("D", loss_d)
         with ctx.frozen("D") as (D_frozen,), ctx.autocast():
-            loss_g = self.gan.g_loss(D_frozen(fake, labels))
+            loss_g = self.gan.generator_loss(lambda x: D_frozen(x, labels), fake)
         ctx.backward_step("G", loss_g)
         logs["G"] = loss_g.detach()
         return logs

@@ -17,7 +17,6 @@ from torch import nn
 
 from ..config import Config, LossConfig
 from ..data.datasets import PairedDataConfig, PairedDataset
-from ..losses import GANLoss
 from ..nets.blocks import inference_state
 from ..options import LossWeight
 from .base import Pipeline, StepContext, net_from_spec
@@ -50,7 +49,7 @@ class Pix2Pix(Pipeline):
 
     def __init__(self, cfg: Config) -> None:
         super().__init__(cfg)
-        self.gan = GANLoss.from_config(cfg.loss)
+        self.gan = self.adversarial_loss(cfg.loss)
 
     @classmethod
     def build_net(cls, cfg: Config, name: str) -> nn.Module:
@@ -92,13 +91,13 @@ class Pix2Pix(Pipeline):
         # learns at half G's rate (as in the reference). With wgangp the penalty is applied,
         # unlike the reference code where it is defined but unused.
         with ctx.autocast():
-            loss_d, parts = self.gan.discriminator_loss(lambda x: D(torch.cat([real_a, x], 1)), real_b, fake_b, scale=0.5)
+            loss_d, parts = self.gan.discriminator_loss(D, real_b, fake_b, scale=0.5, condition=real_a)
         ctx.backward_step("D", loss_d)
         logs = {f"D_{k}": v for k, v in parts.items()}
 
         # G step: D is frozen, so its parameters get no gradients from the G loss.
         with ctx.frozen("D") as (D_frozen,), ctx.autocast():
-            loss_g_gan = self.gan.g_loss(D_frozen(torch.cat([real_a, fake_b], 1)))
+            loss_g_gan = self.gan.generator_loss(D_frozen, fake_b, condition=real_a)
         loss_l1 = F.l1_loss(fake_b.float(), real_b.float())
         ctx.backward_step("G", loss_g_gan + self.cfg.loss.l1_weight * loss_l1)
         logs.update(G_gan=loss_g_gan.detach(), G_L1=loss_l1.detach())

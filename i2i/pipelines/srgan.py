@@ -20,7 +20,7 @@ from torch import nn
 from ..config import Config, ConfigError, LossConfig
 from ..data.datasets import SRDataConfig, SRDataset
 from ..data.resize import imresize
-from ..losses import GANLoss, VGGPerceptualLoss
+from ..losses import VGGPerceptualLoss
 from ..nets.blocks import inference_state
 from ..options import LossWeight
 from .base import Pipeline, StepContext, net_from_spec
@@ -79,7 +79,7 @@ class SRGAN(Pipeline):
         loss = cfg.loss
         self.adversarial = loss.adversarial_weight > 0
         super().__init__(cfg)
-        self.gan = GANLoss.from_config(loss)
+        self.gan = self.adversarial_loss(loss)
         self.perceptual = None
         if loss.perceptual_weight > 0:
             try:
@@ -136,7 +136,7 @@ class SRGAN(Pipeline):
             logs["G_vgg"] = perc.detach()
         if self.adversarial:
             with ctx.frozen("D") as (D_frozen,), ctx.autocast():
-                adv = self.gan.g_loss(D_frozen(sr))
+                adv = self.gan.generator_loss(D_frozen, sr)
             total = total + loss.adversarial_weight * adv
             logs["G_adv"] = adv.detach()
         ctx.backward_step("G", total)

@@ -23,7 +23,6 @@ from torch import nn
 
 from ..config import Config, LossConfig
 from ..data.datasets import PairedDataConfig, PairedDataset
-from ..losses import GANLoss
 from ..nets.blocks import inference_state
 from ..options import LossWeight
 from .base import Pipeline, StepContext, net_from_spec
@@ -57,7 +56,7 @@ class Template(Pipeline):
 
     def __init__(self, cfg: Config) -> None:
         super().__init__(cfg)  # builds self.nets from build_net, in net_names order
-        self.gan = GANLoss.from_config(cfg.loss)
+        self.gan = self.adversarial_loss(cfg.loss)
 
     @classmethod
     def build_net(cls, cfg: Config, name: str) -> nn.Module:
@@ -92,7 +91,7 @@ class Template(Pipeline):
             loss_d, parts = self.gan.discriminator_loss(ctx.module("D"), real_b, fake_b)
         ctx.backward_step("D", loss_d)
         with ctx.frozen("D") as (D,), ctx.autocast():
-            loss_g_gan = self.gan.g_loss(D(fake_b))
+            loss_g_gan = self.gan.generator_loss(D, fake_b)
         loss_l1 = F.l1_loss(fake_b.float(), real_b.float())
         ctx.backward_step("G", loss_g_gan + self.cfg.loss.l1_weight * loss_l1)
         return {**{f"D_{k}": v for k, v in parts.items()}, "G_gan": loss_g_gan.detach(), "G_L1": loss_l1.detach()}
