@@ -155,6 +155,20 @@ def loss_curves_svg(records: list[dict[str, Any]], keys: list[str] | None = None
     return "\n".join(out)
 
 
+def health_html(records: list[dict[str, Any]]) -> str:
+    """The run's training-health verdicts (``health`` records of ``metrics.jsonl``), or that
+    none was raised; nothing without training records."""
+    if not records:
+        return ""
+    said = [r for r in records if "health" in r]
+    if not said:
+        return ("<h3>Training health</h3><p>No warning from the health checks (a discriminator that has won, a "
+                "diverging loss, output no better than the input, mode collapse, validation stalled while the "
+                "losses fall; the last three need validation: train.val_every).</p>")
+    items = "".join(f"<li>step {int(r['step'])}: {html.escape(str(r.get('message', r['health'])))}</li>" for r in said)
+    return f"<h3>Training health</h3><ul>{items}</ul>"
+
+
 def write_results_page(
     out_dir: str | Path,
     *,
@@ -219,6 +233,7 @@ figure.curve{{display:inline-block;margin:0.5em}}</style></head><body>
 <p>Bold: the best value in each column (↑ higher is better, ↓ lower is better).</p>
 <h2>Training curves</h2>
 {loss_curves_svg(records)}
+{health_html(records)}
 <h2>Images</h2>
 <table><tr>{head}</tr>
 {"".join(body)}

@@ -32,6 +32,7 @@ from .context import TrainingContext
 from .ema import ModelEMA
 from .feed import TrainingFeed, data_errors_in_one_line
 from .graphs import CapturedStep
+from .health import Health
 from .memory import check_fits
 from .meter import LossMeter
 from .optim import Optimizers
@@ -81,6 +82,7 @@ class Trainer:
         self.ema = ModelEMA({name: self.pipeline.nets[name]}, cfg.train.ema_decay) if cfg.train.ema_decay > 0 else None
         self.recalibration = Recalibration(self.pipeline, self.dataset, cfg, self._to_device)
         self.validation = Validation(cfg, type(self.pipeline), self.inference_nets(), build=self.is_main)
+        self.health = Health.of_run(cfg, self.pipeline, self.validation)
         self.step = self.epoch = self.batch_in_epoch = 0
         self.history: list[dict[str, Any]] = []
         self.val_history: list[dict[str, Any]] = []
@@ -296,6 +298,7 @@ class Trainer:
                 if self.is_main:
                     self._write_record(record, trackers)
                 log.record(record)
+                self.health.tell(self.health.on_log(record), log.lines, self.folder.metrics if self.is_main else None)
                 count, t0 = 0, time.perf_counter()
             t_aside = time.perf_counter()  # samples, validation and saves do not count against it/s
             self._periodic(log, trackers, end)
@@ -321,6 +324,7 @@ class Trainer:
                 self.val_history.append(record)
                 self._write_record(record, trackers)
                 log.lines([self.validation.line(values, self.step)])
+                self.health.tell(self.health.on_validation(self.step, values), log.lines, self.folder.metrics)
         if self.step % t.checkpoint_every == 0 or end:
             self.save()
 
@@ -378,6 +382,7 @@ class Trainer:
             "batch_in_epoch": self.batch_in_epoch,
             "rng": rng.capture(),
             "best": dict(self.validation.best),
+            "health": self.health.state_dict(),
         }
 
     def recalibrate_batch_norm(self) -> list[str]:
@@ -461,6 +466,7 @@ class Trainer:
         self.pipeline.load_state_dict(data["pipeline_state"])
         self.step, self.epoch, self.batch_in_epoch = data["step"], data["epoch"], data["batch_in_epoch"]
         self.validation.restore(data.get("best"))
+        self.health.load_state_dict(data.get("health", {}))
         if self.world == 1:  # other ranks' RNG streams are not saved; single process resumes bit-exactly
             rng.restore(data["rng"])
 
