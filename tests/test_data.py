@@ -158,3 +158,20 @@ def test_max_items_is_said_in_the_banner_and_validation_reads_every_item(tmp_pat
     whole = len(PairedDataset(cfg.data.root))
     assert f"5 training items (data.max_items; the folder has {whole})" in log
     assert len(pipeline_class("pix2pix").make_dataset(cfg, train=False, root=cfg.data.val_root)) == len(PairedDataset(cfg.data.val_root))
+
+
+def test_rotate90_turns_both_images_of_a_pair_alike_and_needs_square_crops(tmp_path, gray2color, make_config):
+    from i2i.config import ConfigError
+
+    _pairs(tmp_path / "p", ["x", "y"], size=(40, 40))
+    ds = PairedDataset(tmp_path / "p", preprocess="crop", crop_size=24, flip=True, train=True, rotate90=True)
+    plain = PairedDataset(tmp_path / "p", preprocess="crop", crop_size=24, flip=True, train=True)
+    turned = 0
+    for epoch in range(6):
+        for i in range(2):
+            item = ds[(epoch, i)]
+            assert torch.allclose(item["target"], -item["input"], atol=1e-6)  # B = 255 - A: still in register
+            turned += not torch.equal(item["input"], plain[(epoch, i)]["input"])
+    assert turned >= 6  # 3 of 4 draws turn the crop
+    with pytest.raises(ConfigError, match="data.rotate90 needs square training images"):
+        make_config(tmp_path, gray2color, data={"rotate90": True, "preprocess": "none"})

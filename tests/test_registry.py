@@ -304,9 +304,10 @@ def test_device_cache_makes_the_loader_batches(name, tmp_path, data_roots):
                 assert levels < 1e-4, (k, levels)
 
 
-def test_device_cache_crops_equal_the_loaders_exactly_without_a_resize(tmp_path, data_roots):
+@pytest.mark.parametrize("rotate90", [False, True])
+def test_device_cache_crops_equal_the_loaders_exactly_without_a_resize(tmp_path, data_roots, rotate90):
     cfg = example_config("pix2pix", tmp_path, data_roots)
-    cfg.data.preprocess, cfg.data.crop_size = "crop", 32
+    cfg.data.preprocess, cfg.data.crop_size, cfg.data.rotate90 = "crop", 32, rotate90
     dataset = pipeline_class("pix2pix").make_dataset(cfg, train=True)
     keys = [(epoch, i) for epoch in range(3) for i in range(len(dataset))]
     batches, _ = _device_batches(dataset, keys, len(keys))
@@ -315,6 +316,8 @@ def test_device_cache_crops_equal_the_loaders_exactly_without_a_resize(tmp_path,
     assert torch.equal(got["input"], want["input"]) and torch.equal(got["target"], want["target"])
     flipped = [dataset.device_item(k).images["input"][1].flip for k in keys]
     assert any(flipped) and not all(flipped)  # both kinds drawn, and they matched
+    turns = {dataset.device_item(k).images["input"][1].quarter_turns for k in keys}
+    assert turns == ({0, 1, 2, 3} if rotate90 else {0})
 
 
 @pytest.mark.numerics

@@ -13,12 +13,16 @@ from ..options import ImageSize, Pixels
 @dataclass
 class CropDataConfig(DataConfig):
     """Image-to-image data: ``preprocess`` resizes to ``load_size`` and/or crops ``crop_size``
-    (random crops and ``flip`` when training, centre crops otherwise)."""
+    (random crops and ``flip`` when training, centre crops otherwise). ``rotate90`` (off):
+    random quarter turns in training, the same for both images of a pair; with ``flip`` all 8
+    rotations and reflections of the square crop (for data with no up, e.g. aerial or
+    microscope images; not with ``preprocess: none``)."""
 
     preprocess: Literal["resize_and_crop", "crop", "resize", "none"] = "resize_and_crop"
     load_size: Pixels = 286
     crop_size: Pixels = 256
     flip: bool = True
+    rotate90: bool = False
 
 
 @dataclass

@@ -53,6 +53,7 @@ class PairedDataset(ImageFiles):
         seed: int = 0,
         folders: tuple[str, str] = ("A", "B"),
         max_items: int | None = None,
+        rotate90: bool = False,
     ) -> None:
         self.root = Path(root).expanduser()
         require_dir(self.root, "data folder")
@@ -66,7 +67,8 @@ class PairedDataset(ImageFiles):
         self.pairs: list[tuple[Path, Path | None]] = self.keep_first(self._find_pairs(), max_items)
         self.direction = direction
         self.in_channels, self.out_channels = in_channels, out_channels
-        self.transform = paired_transform(preprocess=preprocess, load_size=load_size, crop_size=crop_size, flip=flip, train=train)
+        self.transform = paired_transform(preprocess=preprocess, load_size=load_size, crop_size=crop_size, flip=flip, train=train,
+                                          rotate90=rotate90)
         self.train = train
         self.seed = seed
 
@@ -202,6 +204,7 @@ class UnpairedDataset(ImageFiles):
         serial: bool = False,
         seed: int = 0,
         max_items: int | None = None,
+        rotate90: bool = False,
     ) -> None:
         self.root = Path(root).expanduser()
         require_dir(self.root, "data folder")
@@ -211,7 +214,8 @@ class UnpairedDataset(ImageFiles):
         if self.limited_from is not None:
             self.limited_from = max(len(a), len(b))
         self.a_channels, self.b_channels = a_channels, b_channels
-        self.transform = paired_transform(preprocess=preprocess, load_size=load_size, crop_size=crop_size, flip=flip, train=train)
+        self.transform = paired_transform(preprocess=preprocess, load_size=load_size, crop_size=crop_size, flip=flip, train=train,
+                                          rotate90=rotate90)
         self.serial = serial or not train
         self.seed = seed
 

@@ -177,6 +177,9 @@ class Pipeline:
         """Training crops must be a multiple of what each generator's downsampling needs (a
         U-Net with 7 levels: 128), said before training instead of a shape error deep inside."""
         d = cfg.data
+        if getattr(d, "rotate90", False) and getattr(d, "preprocess", None) == "none":
+            raise ConfigError("data.rotate90 needs square training images; with data.preprocess: none they keep their "
+                              "own shapes: use data.preprocess crop, resize or resize_and_crop")
         if cls.kind != "translation" or not hasattr(d, "crop_size") or getattr(d, "preprocess", "none") == "none":
             return
         if d.preprocess == "resize_and_crop" and d.load_size < d.crop_size:

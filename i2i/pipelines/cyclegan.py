@@ -105,6 +105,7 @@ class CycleGAN(Pipeline):
             serial=d.serial_batches,
             seed=cfg.seed,
             max_items=d.max_items if train else None,
+            rotate90=d.rotate90,
         )
 
     def param_groups(self) -> dict[str, dict[str, Any]]:

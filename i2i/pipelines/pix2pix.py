@@ -76,6 +76,7 @@ class Pix2Pix(Pipeline):
             train=train,
             seed=cfg.seed,
             max_items=d.max_items if train else None,
+            rotate90=d.rotate90,
         )
 
     def param_groups(self) -> dict[str, dict[str, Any]]:
