@@ -35,6 +35,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .hints import did_you_mean
+
 POLICIES = ("color", "translation", "cutout", "flip", "rot90")
 
 
@@ -44,7 +46,9 @@ def parse_policy(text: str) -> tuple[str, ...]:
     names = tuple(n.strip() for n in text.split(",") if n.strip())
     unknown = [n for n in names if n not in POLICIES]
     if unknown:
-        raise ValueError(f"unknown augmentation {', '.join(map(repr, unknown))}; choose from {', '.join(POLICIES)} "
+        shown = ", ".join(repr(n if len(n) <= 40 else n[:37] + "...") for n in unknown[:5]) + (", ..." if len(unknown) > 5 else "")
+        hint = did_you_mean(unknown[0], POLICIES) if len(unknown[0]) <= 40 else ""
+        raise ValueError(f"unknown augmentation {shown}{hint}; choose from {', '.join(POLICIES)} "
                          "(comma-separated, e.g. 'color,translation,cutout')")
     return names
 
