@@ -29,7 +29,6 @@ resumed run draws what an uninterrupted one would; nothing is read back to the h
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -57,8 +56,14 @@ def _uniform(n: int, lo: float, hi: float, like: torch.Tensor) -> torch.Tensor:
     return torch.rand(n, 1, 1, 1, device=like.device, dtype=torch.float32).mul_(hi - lo).add_(lo).to(like.dtype)
 
 
-def _per_group(x: torch.Tensor, groups: Sequence[int], fn: Any) -> torch.Tensor:
-    return torch.cat([fn(part) for part in x.split(list(groups), 1)], 1)
+def _scale_about_mean(x: torch.Tensor, groups: Sequence[int], factor: torch.Tensor, dims: tuple[int, ...]) -> torch.Tensor:
+    """Each channel group of ``x`` scaled by ``factor`` (N, 1, 1, 1) about its own mean over ``dims``
+    (channels: saturation; channels and pixels: contrast)."""
+    parts = []
+    for g in x.split(list(groups), 1):
+        mean = g.mean(dims, keepdim=True)
+        parts.append((g - mean) * factor + mean)
+    return torch.cat(parts, 1)
 
 
 def _translate(x: torch.Tensor, ratio: float = 0.125) -> torch.Tensor:
@@ -133,12 +138,9 @@ class DiscriminatorAugment(nn.Module):
         n = x.shape[0]
         for name in self.policy:
             if name == "color":
-                x = self._gate(x, x + _uniform(n, -0.5, 0.5, x))
-                s = _uniform(n, 0.0, 2.0, x)
-                x = self._gate(x, _per_group(x, groups, lambda g, s=s: (g - g.mean(1, keepdim=True)) * s + g.mean(1, keepdim=True)))
-                c = _uniform(n, 0.5, 1.5, x)
-                x = self._gate(x, _per_group(x, groups, lambda g, c=c: (g - g.mean((1, 2, 3), keepdim=True)) * c
-                                             + g.mean((1, 2, 3), keepdim=True)))
+                x = self._gate(x, x + _uniform(n, -0.5, 0.5, x))  # brightness
+                x = self._gate(x, _scale_about_mean(x, groups, _uniform(n, 0.0, 2.0, x), (1,)))  # saturation
+                x = self._gate(x, _scale_about_mean(x, groups, _uniform(n, 0.5, 1.5, x), (1, 2, 3)))  # contrast
             elif name == "translation":
                 x = self._gate(x, _translate(x))
             elif name == "cutout":

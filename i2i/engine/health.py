@@ -70,7 +70,7 @@ class Health:
         out = []
         losses = {k: float(v) for k, v in record.items()
                   if k not in _NOT_LOSSES and not k.startswith("lr_") and isinstance(v, (int, float))}
-        g = [v for k, v in losses.items() if not _D_KEY.match(k) and not k.startswith("D_")]
+        g = [v for k, v in losses.items() if not (k == "D" or k.startswith("D_"))]  # the generator side's terms
         if g:
             self.losses.append((step, sum(g)))
         limit = D_WON_BELOW.get(self.gan_mode or "")
