@@ -146,6 +146,19 @@ def diversity(fake: torch.Tensor, real: torch.Tensor) -> float:
     return mean_pairwise_distance(fake) / spread
 
 
+def memorisation(fake: torch.Tensor, held_out: torch.Tensor, train: torch.Tensor) -> float:
+    """How near samples lie to the training images, relative to new real images: the median
+    distance from each ``(N, D)`` sample feature to its nearest ``(T, D)`` training feature, over
+    the same median for ``(M, D)`` held-out real images (never trained on). About 1 (or more)
+    when samples are as new as unseen real images; toward 0 when they are copies of training
+    images. NaN when a held-out image equals a training image (median distance 0)."""
+    def nearest(x: torch.Tensor) -> torch.Tensor:
+        return torch.cdist(x.double().flatten(1), train.double().flatten(1)).min(1).values
+
+    ref = float(nearest(held_out).median())
+    return float(nearest(fake).median()) / ref if ref > 0 else float("nan")
+
+
 def class_diversity(fake: torch.Tensor, labels: torch.Tensor, real: torch.Tensor) -> float:
     """:func:`diversity` within each class of a class-conditional generator: the mean pairwise
     feature distance of the ``(N, D)`` samples drawn for the same class (``labels``: ``(N,)``),

@@ -163,8 +163,9 @@ def health_html(records: list[dict[str, Any]]) -> str:
     said = [r for r in records if "health" in r]
     if not said:
         return ("<h3>Training health</h3><p>No warning from the health checks (a discriminator that has won, a "
-                "diverging loss, output no better than the input, mode collapse, validation stalled while the "
-                "losses fall; the last three need validation: train.val_every).</p>")
+                "diverging loss, generators that copy their inputs, mode collapse, samples copying the training set, "
+                "validation stalled while the losses fall; all but the first two and unpaired copying need "
+                "validation: train.val_every).</p>")
     items = "".join(f"<li>step {int(r['step'])}: {html.escape(str(r.get('message', r['health'])))}</li>" for r in said)
     return f"<h3>Training health</h3><ul>{items}</ul>"
 

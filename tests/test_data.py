@@ -175,3 +175,66 @@ def test_rotate90_turns_both_images_of_a_pair_alike_and_needs_square_crops(tmp_p
     assert turned >= 6  # 3 of 4 draws turn the crop
     with pytest.raises(ConfigError, match="data.rotate90 needs square training images"):
         make_config(tmp_path, gray2color, data={"rotate90": True, "preprocess": "none"})
+
+
+def test_color_jitter_is_torchvisions_color_jitter_without_hue():
+    """jitter_colors on levels in [0, 255] equals torchvision's adjust_brightness, then
+    adjust_contrast, then adjust_saturation on the same image in [0, 1], up to the final rounding."""
+    import torchvision.transforms.functional as TF
+
+    from i2i.data.transforms import jitter_colors
+
+    rng = np.random.default_rng(3)
+    x = torch.from_numpy(rng.integers(0, 256, (2, 3, 20, 24)).astype(np.float32))
+    factors = torch.tensor([[1.3, 0.7, 1.5], [0.8, 1.2, 0.6]])
+    got = jitter_colors(x.clone(), factors, 255.0)
+    for i, (b, c, s) in enumerate(factors.tolist()):
+        want = TF.adjust_saturation(TF.adjust_contrast(TF.adjust_brightness(x[i] / 255, b), c), s) * 255
+        assert (got[i] - want).abs().max() <= 0.51  # our rounding of torchvision's float result (measured: 0.503)
+    assert torch.equal(got, got.round()) and got.min() >= 0 and got.max() <= 255
+    gray = jitter_colors(x[:, :1].clone(), factors, 255.0)  # one channel: brightness and contrast only
+    want = TF.adjust_contrast(TF.adjust_brightness(x[0, :1] / 255, 1.3), 0.7) * 255
+    assert (gray[0] - want).abs().max() <= 0.51
+
+
+def test_color_jitter_draws_one_change_for_both_images_of_a_pair_and_none_in_validation(tmp_path):
+    rng = np.random.default_rng(0)
+    for n in ("x", "y"):
+        a = rng.integers(0, 256, size=(24, 24, 3), dtype=np.uint8)
+        write_image(tmp_path / "A" / f"{n}.png", a)
+        write_image(tmp_path / "B" / f"{n}.png", a)  # B equals A: a shared draw keeps them equal
+    kw = {"preprocess": "crop", "crop_size": 24, "flip": False}
+    plain = PairedDataset(tmp_path, train=True, **kw)
+    jittered = PairedDataset(tmp_path, train=True, color_jitter=0.4, **kw)
+    changed = []
+    for epoch in range(4):
+        item = jittered[(epoch, 0)]
+        assert torch.equal(item["input"], item["target"])
+        assert torch.equal(item["input"], jittered[(epoch, 0)]["input"])  # the draw is the item's: reproducible
+        changed.append((item["input"] - plain[(epoch, 0)]["input"]).abs().mean().item())
+    assert min(changed) > 0.01 and len(set(changed)) == 4  # a different change every epoch
+    val = PairedDataset(tmp_path, train=False, color_jitter=0.4, **kw)
+    assert torch.equal(val[0]["input"], PairedDataset(tmp_path, train=False, **kw)[0]["input"])
+
+
+def test_scale_jitter_zooms_before_the_crop_and_needs_a_crop(tmp_path, gray2color, make_config):
+    from i2i.config import ConfigError
+    from i2i.data.transforms import draw_geometry
+
+    _pairs(tmp_path / "p", ["x"], size=(40, 40))
+    ds = PairedDataset(tmp_path / "p", preprocess="resize_and_crop", load_size=36, crop_size=32, train=True, scale_jitter=0.3)
+    sizes = {draw_geometry(ds.transform, 40, 40, s).resize for s in range(40)}
+    assert all(h == w and 32 <= h <= round(36 * 1.3) for h, w in sizes) and len(sizes) > 5
+    assert (32, 32) in sizes  # zooming out past the crop stops at the crop size
+    for epoch in range(4):
+        item = ds[(epoch, 0)]
+        assert item["input"].shape == (3, 32, 32)
+        assert (item["target"] + item["input"]).abs().max() < 0.02  # the pair stays in register
+    crop = PairedDataset(tmp_path / "p", preprocess="crop", crop_size=24, train=True, scale_jitter=0.5)
+    assert {draw_geometry(crop.transform, 40, 40, s).resize for s in range(20)} - {None}  # the image itself is scaled
+    assert PairedDataset(tmp_path / "p", preprocess="resize_and_crop", load_size=36, crop_size=32, train=False,
+                         scale_jitter=0.3).transform.transforms[0].__class__.__name__ == "Resize"  # validation: no jitter
+    with pytest.raises(ConfigError, match="data.scale_jitter scales the image before its crop"):
+        make_config(tmp_path, gray2color, data={"scale_jitter": 0.2, "preprocess": "resize"})
+    with pytest.raises(ConfigError, match="data.color_jitter"):
+        make_config(tmp_path, gray2color, data={"color_jitter": 1.0})

@@ -23,6 +23,10 @@ from i2i.nets.resnet import ResnetGenerator
 from i2i.nets.unet import UnetGenerator
 from i2i.sampler import Generator, parse_arithmetic
 
+#: The three costliest claims here (minutes of training each) run at two seeds in the suite, to
+#: keep it inside its time budget; their docstrings quote the three seeds measured when written.
+TWO_SEEDS = SEEDS[:2]
+
 
 # ------------------------------------------------------------------ minibatch standard deviation
 def test_minibatch_std_appends_the_group_spread_of_the_features():
@@ -85,7 +89,7 @@ def test_a_dcgan_with_minibatch_std_draws_varied_shapes_at_every_seed(tmp_path, 
     from i2i.metrics import frechet_distance
 
     mean_fid = frechet_distance(extract_features(ext, real.mean(0, keepdim=True).expand(400, -1, -1, -1)), fr)
-    for seed in SEEDS:
+    for seed in TWO_SEEDS:
         cfg = dcgan_config(make_config, tmp_path / str(seed), crisp_shapes, seed=seed, generator={"base_channels": 32, "latent_dim": 64},
                            discriminator={"base_channels": 32, "minibatch_std": 4}, data={"batch_size": 64, "flip": True},
                            schedule={"policy": "constant"}, train={"steps": 400, "log_every": 100})
@@ -255,7 +259,7 @@ def test_n_critic_5_lets_wgan_gp_learn_where_alternating_updates_collapse(tmp_pa
     (diversity 0.60 / 0.64 / 0.64, FID 7.5 / 8.1 / 7.3). (At 32 pixels, lr 1e-4, seeds 0 / 1:
     diversity 0.08 / 0.06 against 0.48 / 0.40. Per iteration instead, n_critic 1 at 1500
     iterations reaches FID 9.9 there: the option buys quality per generator update.)"""
-    for seed in SEEDS:
+    for seed in TWO_SEEDS:
         r = {}
         for n in (1, 5):
             cfg = dcgan_config(make_config, tmp_path / f"{n}_{seed}", shapes2k, seed=seed, discriminator={"norm": "none"},
@@ -385,7 +389,7 @@ def test_projection_discriminator_teaches_the_classes_and_validation_and_page_sh
         return i2i.train(cfg)["checkpoint"], cfg
 
     accuracy, out = {}, tmp_path / "eval"
-    for seed in SEEDS:
+    for seed in TWO_SEEDS:
         for conditioning in ("concat", "projection"):
             if (conditioning, seed) == ("projection", 0):  # the run the user looks at: validation, then `i2i eval`
                 ckpt, cfg = run(conditioning, seed, val_every=750, val_features="pixels", val_limit=200,
@@ -398,7 +402,7 @@ def test_projection_discriminator_teaches_the_classes_and_validation_and_page_sh
             accuracy[conditioning, seed] = r["label_accuracy"]
             assert r["coverage"] == 1.0, (conditioning, seed)
     print("label accuracy:", {f"{c} {s}": round(a, 3) for (c, s), a in accuracy.items()})
-    for seed in SEEDS:  # chance: 0.5
+    for seed in TWO_SEEDS:  # chance: 0.5
         assert accuracy["projection", seed] > 0.7 and accuracy["projection", seed] > accuracy["concat", seed] + 0.1, seed
 
     # What the user sees of the seed-0 projection run: validation during training, the page of `i2i eval`.

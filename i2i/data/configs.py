@@ -4,10 +4,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Annotated, Any, Literal
 
 from ..config import DataConfig
-from ..options import ImageSize, Pixels
+from ..options import ImageSize, Pixels, Range
+
+#: A jitter strength: 0 (off) up to, not including, 1.
+Jitter = Annotated[float, Range(0, 1, high_open=True)]
 
 
 @dataclass
@@ -16,13 +19,25 @@ class CropDataConfig(DataConfig):
     (random crops and ``flip`` when training, centre crops otherwise). ``rotate90`` (off):
     random quarter turns in training, the same for both images of a pair; with ``flip`` all 8
     rotations and reflections of the square crop (for data with no up, e.g. aerial or
-    microscope images; not with ``preprocess: none``)."""
+    microscope images; not with ``preprocess: none``). ``scale_jitter`` = s (0: off): in
+    training the resize before the crop is scaled by a factor from [1 - s, 1 + s] (never below
+    ``crop_size``; ``preprocess`` resize_and_crop or crop). ``color_jitter`` = s (0: off):
+    brightness, contrast and saturation factors from [1 - s, 1 + s] (torchvision's
+    ``ColorJitter`` without hue), one draw for both images of a pair (not for label maps, whose
+    colours are classes)."""
 
     preprocess: Literal["resize_and_crop", "crop", "resize", "none"] = "resize_and_crop"
     load_size: Pixels = 286
     crop_size: Pixels = 256
     flip: bool = True
     rotate90: bool = False
+    scale_jitter: Jitter = 0.0
+    color_jitter: Jitter = 0.0
+
+    def transform_args(self) -> dict[str, Any]:
+        """The dataset keywords these keys set (the same for every image-to-image dataset)."""
+        return {"preprocess": self.preprocess, "load_size": self.load_size, "crop_size": self.crop_size, "flip": self.flip,
+                "rotate90": self.rotate90, "scale_jitter": self.scale_jitter, "color_jitter": self.color_jitter}
 
 
 @dataclass

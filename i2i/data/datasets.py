@@ -8,6 +8,7 @@ tensors to the device and passes the dict to the pipeline.
 from __future__ import annotations
 
 import warnings
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -21,7 +22,7 @@ from .io import ImageReadError, list_images, max_value, to_channels, to_tensor
 from .plan import DeviceItem, Geometry, Source
 from .resize import imresize
 from .sampling import sample_seed
-from .transforms import apply_paired, apply_single, draw_geometry, paired_transform
+from .transforms import apply_color, apply_paired, apply_single, draw_color, draw_geometry, paired_transform
 
 __all__ = ["TORCHVISION_DATASETS", "CropDataConfig", "DataError", "GenerationDataConfig", "ImageDataset", "PairedDataConfig",
            "PairedDataset", "SRDataConfig", "SRDataset", "UnpairedDataConfig", "UnpairedDataset"]
@@ -54,6 +55,8 @@ class PairedDataset(ImageFiles):
         folders: tuple[str, str] = ("A", "B"),
         max_items: int | None = None,
         rotate90: bool = False,
+        scale_jitter: float = 0.0,
+        color_jitter: float = 0.0,
     ) -> None:
         self.root = Path(root).expanduser()
         require_dir(self.root, "data folder")
@@ -68,7 +71,8 @@ class PairedDataset(ImageFiles):
         self.direction = direction
         self.in_channels, self.out_channels = in_channels, out_channels
         self.transform = paired_transform(preprocess=preprocess, load_size=load_size, crop_size=crop_size, flip=flip, train=train,
-                                          rotate90=rotate90)
+                                          rotate90=rotate90, scale_jitter=scale_jitter)
+        self.color_jitter = color_jitter if train else 0.0
         self.train = train
         self.seed = seed
 
@@ -130,8 +134,11 @@ class PairedDataset(ImageFiles):
         a, b = self.load_pair(index)
         src, dst = (a, b) if self.direction == "a_to_b" else (b, a)
         src, dst = to_channels(src, self.in_channels), to_channels(dst, self.out_channels)
+        seed = sample_seed(self.seed, epoch, index)
         if self.transform.transforms:
-            src, dst = apply_paired(self.transform, src, dst, sample_seed(self.seed, epoch, index))
+            src, dst = apply_paired(self.transform, src, dst, seed)
+        color = draw_color(self.color_jitter, seed)  # one draw for both images, as their geometry
+        src, dst = apply_color(src, color), apply_color(dst, color)
         return {"input": to_tensor(src), "target": to_tensor(dst), "name": self._name(index)}
 
     def _name(self, index: int) -> str:
@@ -164,7 +171,8 @@ class PairedDataset(ImageFiles):
         src, dst = (a, b) if self.direction == "a_to_b" else (b, a)
         src = Source((src.key[0], self.in_channels), src.region)
         dst = Source((dst.key[0], self.out_channels), dst.region)
-        g = draw_geometry(self.transform, h, w, sample_seed(self.seed, epoch, index))
+        seed = sample_seed(self.seed, epoch, index)
+        g = replace(draw_geometry(self.transform, h, w, seed), color=draw_color(self.color_jitter, seed))
         return DeviceItem({"input": (src, g), "target": (dst, g)}, {"name": self._name(index)})
 
 
@@ -205,6 +213,8 @@ class UnpairedDataset(ImageFiles):
         seed: int = 0,
         max_items: int | None = None,
         rotate90: bool = False,
+        scale_jitter: float = 0.0,
+        color_jitter: float = 0.0,
     ) -> None:
         self.root = Path(root).expanduser()
         require_dir(self.root, "data folder")
@@ -215,7 +225,8 @@ class UnpairedDataset(ImageFiles):
             self.limited_from = max(len(a), len(b))
         self.a_channels, self.b_channels = a_channels, b_channels
         self.transform = paired_transform(preprocess=preprocess, load_size=load_size, crop_size=crop_size, flip=flip, train=train,
-                                          rotate90=rotate90)
+                                          rotate90=rotate90, scale_jitter=scale_jitter)
+        self.color_jitter = color_jitter if train else 0.0
         self.serial = serial or not train
         self.seed = seed
 
@@ -238,9 +249,10 @@ class UnpairedDataset(ImageFiles):
         s, pa, pb = self._pick(epoch, index)
         a = to_channels(self.read(pa), self.a_channels)
         b = to_channels(self.read(pb), self.b_channels)
+        sb = sample_seed(self.seed + 1, epoch, index)
         if self.transform.transforms:
-            a = apply_single(self.transform, a, s)
-            b = apply_single(self.transform, b, sample_seed(self.seed + 1, epoch, index))
+            a, b = apply_single(self.transform, a, s), apply_single(self.transform, b, sb)
+        a, b = apply_color(a, draw_color(self.color_jitter, s)), apply_color(b, draw_color(self.color_jitter, sb))
         return {"a": to_tensor(a), "b": to_tensor(b), "name_a": pa.relative_to(self.a_dir).as_posix(),
                 "name_b": pb.relative_to(self.b_dir).as_posix()}
 
@@ -260,8 +272,9 @@ class UnpairedDataset(ImageFiles):
         s, pa, pb = self._pick(epoch, index)
         ha, wa = self.read(pa).shape[:2]
         hb, wb = self.read(pb).shape[:2]
-        ga = draw_geometry(self.transform, ha, wa, s)
-        gb = draw_geometry(self.transform, hb, wb, sample_seed(self.seed + 1, epoch, index))
+        sb = sample_seed(self.seed + 1, epoch, index)
+        ga = replace(draw_geometry(self.transform, ha, wa, s), color=draw_color(self.color_jitter, s))
+        gb = replace(draw_geometry(self.transform, hb, wb, sb), color=draw_color(self.color_jitter, sb))
         return DeviceItem({"a": (Source((str(pa), self.a_channels)), ga), "b": (Source((str(pb), self.b_channels)), gb)},
                           {"name_a": pa.relative_to(self.a_dir).as_posix(), "name_b": pb.relative_to(self.b_dir).as_posix()})
 

@@ -8,7 +8,7 @@ its loader path makes (the paired and unpaired datasets ask their albumentations
 its parameters on a one-channel stand-in of the image's size). :class:`DeviceBatches` then
 makes a batch with a handful of batched tensor operations on the device: resize (bicubic,
 as ``cv2.INTER_CUBIC``, rounded to the image's levels as the uint8 path rounds), crop, flip,
-quarter turns, scaling to [-1, 1]. Crops, flips and turns equal the loader path's; resized
+quarter turns, colour jitter, scaling to [-1, 1]. Crops, flips and turns equal the loader path's; resized
 pixels agree within one level (the loader resizes with cv2's fixed-point cubic).
 """
 
@@ -26,6 +26,7 @@ from torch.utils.data import Sampler
 from .cache import CacheTooLarge, format_bytes
 from .io import max_value
 from .plan import Geometry, ImageKey, Source
+from .transforms import jitter_colors
 
 
 class DeviceImages:
@@ -94,6 +95,9 @@ def apply_geometries(images: list[torch.Tensor], geometries: list[Geometry], pea
         if any(turns):
             turned = [torch.rot90(x[j], k, dims=(-2, -1)) if k else x[j] for j, k in enumerate(turns)]
             x = torch.stack(turned)
+        colors = [geometries[i].color for i in idx]
+        if any(c is not None for c in colors):
+            x = jitter_colors(x, torch.tensor([c or (1.0, 1.0, 1.0) for c in colors]), peak)
         x = x / (peak / 2) - 1.0
         if out is None:
             out = x.new_empty((n, *x.shape[1:]))

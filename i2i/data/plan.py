@@ -15,12 +15,14 @@ ImageKey = tuple[str, int]
 class Geometry:
     """One image's augmentation, applied in this order: resize to ``resize`` = (H, W) (None: as
     is), crop ``box`` = (y, x, h, w), flip left-right when ``flip``, ``quarter_turns`` x 90 degrees
-    counter-clockwise (``np.rot90``'s sense)."""
+    counter-clockwise (``np.rot90``'s sense); then colour jitter by ``color`` = (brightness,
+    contrast, saturation) factors (None: none; :func:`i2i.data.transforms.jitter_colors`)."""
 
     box: tuple[int, int, int, int]
     resize: tuple[int, int] | None = None
     flip: bool = False
     quarter_turns: int = 0
+    color: tuple[float, float, float] | None = None
 
 
 @dataclass(frozen=True)

@@ -10,9 +10,15 @@ to ``metrics.jsonl`` and the results pages list them. Verdicts:
 - ``diverging``: a loss grew by more than ``growth`` times its smallest logged magnitude
   (non-finite values already stop training, naming the step);
 - ``copies_input``: paired validation no better than the identity (the input as the answer)
-  at ``patience_val`` consecutive validations;
+  at ``patience_val`` consecutive validations; or, for unpaired training (logged ``change_*``:
+  a generator's mean absolute change of its input on [0, 1]), every generator changing its
+  input by less than ``min_change`` for ``patience`` consecutive logs;
 - ``collapse``: generated samples nearly identical (validation ``diversity`` under
-  ``min_diversity`` of the data's);
+  ``min_diversity`` of the data's), or, for translation, outputs nearly the same whatever the
+  input (their ``diversity`` across validation inputs under ``min_diversity`` of the targets'
+  at ``patience_val`` consecutive validations: an untrained net's outputs vary little too);
+- ``memorisation``: generated samples nearer to training images than held-out real images are
+  (validation ``memorisation`` under ``max_memorisation``) while they still vary;
 - ``stalled``: the validation metric not improved for ``patience_val`` validations in a row
   while the generator's training losses kept falling (overfitting the training set).
 
@@ -30,6 +36,7 @@ from typing import Any
 D_WON_BELOW = {"vanilla": 0.05, "lsgan": 0.01, "hinge": 0.05}
 _D_KEY = re.compile(r"^D(_real|_fake|_[a-z])?$")
 _NOT_LOSSES = ("step", "epoch", "it_per_s", "aug_p")
+_NOT_LOSS_PREFIXES = ("lr_", "change_")
 
 
 @dataclass
@@ -52,9 +59,13 @@ class Health:
 
     def __init__(self, gan_mode: str | None, *, metric: str | None = None, better: str = "max",
                  identity: dict[str, float] | None = None, patience: int = 3, patience_val: int = 3,
-                 growth: float = 100.0, min_diversity: float = 0.1) -> None:
+                 growth: float = 100.0, min_diversity: float = 0.1, min_change: float = 0.01,
+                 max_memorisation: float = 0.5) -> None:
         self.gan_mode, self.metric, self.better, self.identity = gan_mode, metric, better, identity
         self.patience, self.patience_val, self.growth, self.min_diversity = patience, patience_val, growth, min_diversity
+        self.min_change, self.max_memorisation = min_change, max_memorisation
+        self.unchanged_logs = 0
+        self.alike_vals = 0
         self.said: set[str] = set()
         self.d_won_since: int | None = None
         self.d_won_logs = 0
@@ -69,7 +80,8 @@ class Health:
         step = int(record["step"])
         out = []
         losses = {k: float(v) for k, v in record.items()
-                  if k not in _NOT_LOSSES and not k.startswith("lr_") and isinstance(v, (int, float))}
+                  if k not in _NOT_LOSSES and not k.startswith(_NOT_LOSS_PREFIXES) and isinstance(v, (int, float))}
+        out += self._unchanged(step, {k: float(v) for k, v in record.items() if k.startswith("change_")})
         g = [v for k, v in losses.items() if not (k == "D" or k.startswith("D_"))]  # the generator side's terms
         if g:
             self.losses.append((step, sum(g)))
@@ -99,13 +111,40 @@ class Health:
                 self.smallest[k] = min(abs(v), small) if small is not None else abs(v)
         return out
 
+    def _unchanged(self, step: int, change: dict[str, float]) -> list[Verdict]:
+        if not change or not all(v < self.min_change for v in change.values()):
+            self.unchanged_logs = 0
+            return []
+        self.unchanged_logs += 1
+        if self.unchanged_logs < self.patience:
+            return []
+        shown = ", ".join(f"{k[len('change_'):]} {v:.2%}" for k, v in change.items())
+        return self._say("copies_input", step, f"the generators return their inputs almost unchanged (mean change {shown} of "
+                         f"the range, under {self.min_change:.0%} for {self.unchanged_logs} logs in a row): the cycle is "
+                         "satisfied by doing nothing. Try a lower loss.identity_weight or loss.cycle_weight, a stronger "
+                         "discriminator, or check that the two domains really differ")
+
     def on_validation(self, step: int, values: dict[str, float]) -> list[Verdict]:
         """The verdicts a validation (its metrics, without the ``val_`` prefix) newly shows."""
         out = []
-        if "diversity" in values and values["diversity"] < self.min_diversity:
+        low = "diversity" in values and values["diversity"] < self.min_diversity
+        self.alike_vals = self.alike_vals + 1 if low else 0
+        if low and self.identity is None:  # generation: samples against real images
             out += self._say("collapse", step, f"the samples are nearly identical (diversity {values['diversity']:.3g} of the "
                              f"real images', under {self.min_diversity}): mode collapse. Try loss.augment_policy, "
                              "model.discriminator.minibatch_std: 4, loss.r1_weight, or a lower optim.lr_g")
+        elif low and self.alike_vals >= self.patience_val:  # translation (an untrained net's outputs vary little too)
+            out += self._say("collapse", step, f"the generator gives nearly the same output whatever its input (the outputs "
+                             f"vary {values['diversity']:.3g} times as much as the targets do across validation images, under "
+                             f"{self.min_diversity}, at {self.alike_vals} validations in a row): mode collapse. Check that the "
+                             "inputs differ image by image, try a lower optim.lr_g, loss.r1_weight, or (paired) a higher "
+                             "loss.l1_weight")
+        if values.get("memorisation", 1.0) < self.max_memorisation and values.get("diversity", 1.0) >= self.min_diversity:
+            out += self._say("memorisation", step, f"the samples lie nearer to training images than new real images do "
+                             f"({values['memorisation']:.2f} times their distance, under {self.max_memorisation}): the "
+                             "generator is copying its training set. Use an earlier checkpoint (checkpoints/best.pt), "
+                             "more training images (data.max_items unset), loss.augment_policy with loss.ada_target: 0.6, "
+                             "or a smaller generator")
         if self.identity and "PSNR" in self.identity and "PSNR" in values:
             worse = values["PSNR"] <= self.identity["PSNR"] + 0.05  # within 0.05 dB: no better
             self.no_better_than_identity = self.no_better_than_identity + 1 if worse else 0
@@ -168,7 +207,8 @@ class Health:
     def state_dict(self) -> dict[str, Any]:
         return {"said": sorted(self.said), "d_won_since": self.d_won_since, "d_won_logs": self.d_won_logs,
                 "smallest": dict(self.smallest), "losses": [list(x) for x in self.losses],
-                "validations": [list(x) for x in self.validations], "no_better_than_identity": self.no_better_than_identity}
+                "validations": [list(x) for x in self.validations], "no_better_than_identity": self.no_better_than_identity,
+                "unchanged_logs": self.unchanged_logs, "alike_vals": self.alike_vals}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore :meth:`state_dict` (an older checkpoint without one: start afresh)."""
@@ -180,3 +220,5 @@ class Health:
         self.losses = [(int(s), float(v)) for s, v in state["losses"]]
         self.validations = [(int(s), float(v)) for s, v in state["validations"]]
         self.no_better_than_identity = int(state["no_better_than_identity"])
+        self.unchanged_logs = int(state.get("unchanged_logs", 0))
+        self.alike_vals = int(state.get("alike_vals", 0))

@@ -73,10 +73,13 @@ class Validator:
     (``None`` for generation) to its inference generator, only read for its shapes; called
     with the same mapping, it returns ``{metric name: value}``. It never changes the nets it is
     given (it measures copies) nor the global random generators, so exact resume holds.
-    ``evaluation`` is set by the :class:`Evaluation` that names the validator.
+    ``evaluation`` is set by the :class:`Evaluation` that names the validator. Besides its
+    metrics it may return ``diagnostics``: values training health reads (logged as ``val_*``
+    too), which are not metrics to select by.
     """
 
     evaluation: ClassVar[Evaluation]
+    diagnostics: ClassVar[tuple[str, ...]] = ()
 
     @classmethod
     def metrics(cls, cfg: Config) -> tuple[Metric, ...]:

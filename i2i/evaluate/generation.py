@@ -212,8 +212,11 @@ class GenerationValidator(Validator):
     ``val_root``, on ``train.val_features`` (``fid-inception``, ``inception``, ``pixels`` or a
     feature model file; see :func:`~i2i.evaluate.features.feature_extractor`); the Inception
     Score with an Inception network; class metrics for conditional models and with
-    ``train.val_classifier``. The latents are the same at every validation (from ``cfg.seed``);
-    the real features are computed once."""
+    ``train.val_classifier``; ``memorisation`` (:func:`i2i.metrics.memorisation`, against up to
+    twice as many training images, when the training folder is not ``val_root``). The latents
+    are the same at every validation (from ``cfg.seed``); the real features are computed once."""
+
+    diagnostics = ("memorisation",)
 
     @classmethod
     def metrics(cls, cfg: Config) -> tuple[Metric, ...]:
@@ -247,6 +250,21 @@ class GenerationValidator(Validator):
         self.real = extract_features(self.extractor, real, self.device)
         self.real_logits = extract_features(self.classifier, real, self.device) if self.classifier is not None else None
         self.n = n
+        self.train_features = self._training_features(cfg, net.out_channels, 2 * n)
+
+    def _training_features(self, cfg: Config, channels: int, most: int) -> torch.Tensor | None:
+        """Features of up to ``most`` training images spread over the sorted list, for
+        ``memorisation``: only for a training folder other than ``val_root`` (else no image is
+        held out)."""
+        d = cfg.data
+        if d.dataset != "folder" or not d.root or Path(d.root).expanduser().resolve() == self.root.expanduser().resolve():
+            return None
+        try:
+            ds = ImageDataset(d.root, size=d.image_size, channels=channels, train=False, fit=d.fit)
+        except DataError:
+            return None
+        idx = torch.linspace(0, len(ds) - 1, min(len(ds), most)).round().long().unique().tolist()
+        return extract_features(self.extractor, torch.stack([ds[i]["image"] for i in idx]), self.device)
 
     def describe(self) -> str:
         extra = f"; classes by {self.classifier.description}" if self.classifier is not None else ""
@@ -257,7 +275,10 @@ class GenerationValidator(Validator):
         images, labels = gen.sample_labelled(self.n, seed=self.cfg.seed)
         s = samples_of(quantize(images), labels, self.extractor, self.real, classifier=self.classifier,
                        real_logits=self.real_logits, device=self.device, seed=self.cfg.seed)
-        return score(s)
+        out = score(s)
+        if self.train_features is not None:  # for training health: not a metric of its own
+            out["memorisation"] = metrics.memorisation(s.features, self.real, self.train_features)
+        return out
 
 
 GENERATION = Evaluation(

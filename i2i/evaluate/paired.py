@@ -158,7 +158,12 @@ def _paired_report(r: dict[str, Any]) -> str:
 
 class PairedValidator(Validator):
     """The paired metrics against the targets of ``val_root``'s pairs, for every direction the
-    pipeline translates (CycleGAN: both, named ``PSNR_a_to_b`` ..., with ``PSNR`` their mean)."""
+    pipeline translates (CycleGAN: both, named ``PSNR_a_to_b`` ..., with ``PSNR`` their mean),
+    and ``diversity`` (two pairs or more): how much the outputs differ from one input to another
+    over how much the targets do (:func:`output_diversity`; the lowest direction's), which training
+    health reads to tell a generator that gives one answer to every input."""
+
+    diagnostics = ("diversity",)
 
     @classmethod
     def metric_names(cls, cfg: Config) -> dict[str, str]:
@@ -191,16 +196,32 @@ class PairedValidator(Validator):
         return f"{n} pairs in {self.root}, {names} against targets; identity (input as output) {base}"
 
     def __call__(self, nets: dict[str | None, torch.nn.Module]) -> dict[str, float]:
-        per_direction = {}
+        per_direction, spread = {}, []
         for direction, items in self.items.items():
             tr = inference_copy(nets[direction], self.cfg, direction)
-            per_direction[direction] = mean_scores(
-                [image_scores(tr.translate_tensor(it["input"][None]).cpu(), it["target"][None]) for it in items])
-        if len(per_direction) == 1:
-            return next(iter(per_direction.values()))
-        out = {m.name: sum(s[m.name] for s in per_direction.values()) / len(per_direction) for m in PAIRED.metrics}
-        out.update({f"{m.name}_{d}": s[m.name] for d, s in per_direction.items() for m in PAIRED.metrics})
+            preds = [tr.translate_tensor(it["input"][None]).cpu() for it in items]
+            per_direction[direction] = mean_scores([image_scores(p, it["target"][None]) for p, it in zip(preds, items)])
+            if len(items) > 1:
+                spread.append(output_diversity(preds, [it["target"][None] for it in items]))
+        out = dict(next(iter(per_direction.values())))
+        if len(per_direction) > 1:
+            out = {m.name: sum(s[m.name] for s in per_direction.values()) / len(per_direction) for m in PAIRED.metrics}
+            out.update({f"{m.name}_{d}": s[m.name] for d, s in per_direction.items() for m in PAIRED.metrics})
+        if spread:
+            out["diversity"] = min(spread)
         return out
+
+
+def output_diversity(preds: list[torch.Tensor], targets: list[torch.Tensor], side: int = 16) -> float:
+    """How much translations vary from one input to the next, relative to their targets:
+    :func:`i2i.metrics.diversity` of ``side`` x ``side`` thumbnails (area means) of ``preds``
+    against those of ``targets`` (lists of ``(1, C, H, W)`` images in [-1, 1], any sizes). About 1
+    when the outputs vary as the targets do; toward 0 when the generator returns one image
+    whatever its input (a translation's mode collapse)."""
+    def thumbs(xs: list[torch.Tensor]) -> torch.Tensor:
+        return torch.cat([torch.nn.functional.adaptive_avg_pool2d(x.float(), side).flatten(1) for x in xs])
+
+    return metrics.diversity(thumbs(preds), thumbs(targets))
 
 
 PAIRED = Evaluation(

@@ -180,6 +180,9 @@ class Pipeline:
         if getattr(d, "rotate90", False) and getattr(d, "preprocess", None) == "none":
             raise ConfigError("data.rotate90 needs square training images; with data.preprocess: none they keep their "
                               "own shapes: use data.preprocess crop, resize or resize_and_crop")
+        if getattr(d, "scale_jitter", 0) and getattr(d, "preprocess", None) not in ("resize_and_crop", "crop"):
+            raise ConfigError(f"data.scale_jitter scales the image before its crop; with data.preprocess: {d.preprocess} "
+                              "there is no crop: use resize_and_crop or crop, or set data.scale_jitter: 0")
         if cls.kind != "translation" or not hasattr(d, "crop_size") or getattr(d, "preprocess", "none") == "none":
             return
         if d.preprocess == "resize_and_crop" and d.load_size < d.crop_size:

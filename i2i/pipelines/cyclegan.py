@@ -97,15 +97,11 @@ class CycleGAN(Pipeline):
             root or d.root,
             a_channels=g.arg("in_channels"),
             b_channels=g.arg("out_channels"),
-            preprocess=d.preprocess,
-            load_size=d.load_size,
-            crop_size=d.crop_size,
-            flip=d.flip,
             train=train,
             serial=d.serial_batches,
             seed=cfg.seed,
             max_items=d.max_items if train else None,
-            rotate90=d.rotate90,
+            **d.transform_args(),
         )
 
     def param_groups(self) -> dict[str, dict[str, Any]]:
@@ -165,6 +161,11 @@ class CycleGAN(Pipeline):
             G_ab=adv_ab.detach(), G_ba=adv_ba.detach(), cycle_a=cyc_a.detach(), cycle_b=cyc_b.detach(),
             idt_a=idt_a.detach(), idt_b=idt_b.detach(),
         )
+        # How much each generator changes its input (mean absolute difference on [0, 1]; not a
+        # loss): training health's "copies its input" verdict for unpaired data reads it.
+        for key, fake, real in (("change_ab", fake_b, real_a), ("change_ba", fake_a, real_b)):
+            if fake.shape == real.shape:
+                logs[key] = (fake.detach().float() - real.float()).abs().mean() / 2
         return logs
 
     def generator_inputs(self, name: str, batch: dict[str, Any], rng: torch.Generator) -> tuple[Any, ...]:

@@ -69,14 +69,10 @@ class Pix2Pix(Pipeline):
             direction=d.direction,
             in_channels=g.arg("in_channels"),
             out_channels=g.arg("out_channels"),
-            preprocess=d.preprocess,
-            load_size=d.load_size,
-            crop_size=d.crop_size,
-            flip=d.flip,
             train=train,
             seed=cfg.seed,
             max_items=d.max_items if train else None,
-            rotate90=d.rotate90,
+            **d.transform_args(),
         )
 
     def param_groups(self) -> dict[str, dict[str, Any]]:

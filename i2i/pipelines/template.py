@@ -74,9 +74,8 @@ class Template(Pipeline):
         ``(seed, epoch, index)`` so resume is exact."""
         d, g = cfg.data, cfg.model.generator
         return PairedDataset(root or d.root, layout=d.layout, direction=d.direction, in_channels=g.arg("in_channels"),
-                             out_channels=g.arg("out_channels"), preprocess=d.preprocess, load_size=d.load_size,
-                             crop_size=d.crop_size, flip=d.flip, train=train, seed=cfg.seed,
-                             max_items=d.max_items if train else None, rotate90=d.rotate90)  # validation reads its folder whole
+                             out_channels=g.arg("out_channels"), train=train, seed=cfg.seed,
+                             max_items=d.max_items if train else None, **d.transform_args())  # validation reads its folder whole
 
     def param_groups(self) -> dict[str, dict[str, Any]]:
         """One optimizer per side; the generator side steps every ``optim.n_critic``-th iteration."""
