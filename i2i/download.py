@@ -51,7 +51,16 @@ WEIGHTS = {
     "fid-inception": "https://github.com/mseitzer/pytorch-fid/releases/download/fid_weights/pt_inception-2015-12-05-6726825d.pth",
     "inception": "https://download.pytorch.org/models/inception_v3_google-0cc3c7bd.pth",
     "vgg19": "https://download.pytorch.org/models/vgg19-dcbb9e9d.pth",
+    "alexnet": "https://download.pytorch.org/models/alexnet-owt-7be5be79.pth",
+    "vgg16": "https://download.pytorch.org/models/vgg16-397923af.pth",
+    "lpips-alex": "https://github.com/richzhang/PerceptualSimilarity/raw/master/lpips/weights/v0.1/alex.pth",
+    "lpips-vgg": "https://github.com/richzhang/PerceptualSimilarity/raw/master/lpips/weights/v0.1/vgg.pth",
 }
+#: Weights saved under another name than their URL's: the LPIPS heads, named with the sha256
+#: prefix (checked after the download) as torchvision names its files.
+WEIGHTS_FILES = {"lpips-alex": "lpips_alex-df73285e.pth", "lpips-vgg": "lpips_vgg-a78928a0.pth"}
+#: Weights that need others: LPIPS's heads sit on torchvision's backbone.
+WEIGHTS_NEEDS = {"lpips-alex": ("alexnet",), "lpips-vgg": ("vgg16",)}
 
 
 class DownloadError(RuntimeError):
@@ -152,7 +161,7 @@ def fetch(url: str, dest: Path, *, progress: bool | None = None, timeout: float 
         size = part.stat().st_size
         if total is not None and size != total:
             raise DownloadError(f"{url}: got {size:,} of {total:,} bytes; run the same command again to resume from '{part}'")
-    prefix = expected_hash_prefix(url)
+    prefix = expected_hash_prefix(dest.name) or expected_hash_prefix(url)
     if prefix is not None:
         h = hashlib.sha256()
         with open(part, "rb") as f:
@@ -247,9 +256,12 @@ def download_model(name: str, out_dir: str | Path = "models", *, mirror: str | N
 
 def download_weights(name: str, *, mirror: str | None = None, progress: bool | None = None) -> Path:
     """Fetch a weights file into torchvision's cache (``<torch hub>/checkpoints``), where i2i
-    looks for it (FID Inception, torchvision Inception, VGG19)."""
+    looks for it (FID Inception, torchvision Inception, VGG19, LPIPS: its heads and, first,
+    the backbone they need)."""
     src = find_source("weights", name)
-    dest = Path(torch.hub.get_dir()) / "checkpoints" / Path(src.url).name
+    for needed in WEIGHTS_NEEDS.get(src.key, ()):
+        download_weights(needed, mirror=mirror, progress=progress)
+    dest = Path(torch.hub.get_dir()) / "checkpoints" / WEIGHTS_FILES.get(src.key, Path(src.url).name)
     if dest.is_file():
         return dest
     return fetch(with_mirror(src.url, mirror), dest, progress=progress)

@@ -90,7 +90,8 @@ class TrainConfig:
     metrics (its evaluation's metric list: paired translation L1 / PSNR / SSIM against
     targets; super-resolution PSNR / SSIM on Y and RGB; generation FID / KID / IS and the
     mode-collapse diagnostics on ``val_features``, with class coverage by the ONNX classifier
-    ``val_classifier``) are measured on up to ``val_limit`` items (null: all) of
+    ``val_classifier``; with ``val_lpips: alex`` or ``vgg``, paired LPIPS too, from local weights)
+    are measured on up to ``val_limit`` items (null: all) of
     ``data.val_root`` for the inference generators (EMA when kept), logged, and
     ``checkpoints/best.pt`` keeps the best step by ``val_metric`` (default: the evaluation's
     first metric, e.g. PSNR or FID).
@@ -124,6 +125,7 @@ class TrainConfig:
     val_limit: Annotated[int, Range(1, None)] | None = 100
     val_features: str = "fid-inception"
     val_classifier: str | None = None
+    val_lpips: Literal["alex", "vgg"] | None = None
 
 
 @dataclass

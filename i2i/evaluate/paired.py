@@ -14,6 +14,7 @@ from typing import Any
 import torch
 
 from .. import metrics, report
+from ..checkpoint import CheckpointError
 from ..config import Config
 from ..data.datasets import DataError, PairedDataset
 from ..data.io import write_image
@@ -30,13 +31,36 @@ from .base import (
     limited,
     mean_scores,
 )
+from .lpips import BACKBONES, LPIPS
 
 BASELINES = ("untrained", "identity", "mean colour")
 
 
-def image_scores(pred: torch.Tensor, target: torch.Tensor) -> dict[str, float]:
-    """Every paired metric of one ``(1, C, H, W)`` prediction in [-1, 1] against its target."""
-    return {m.name: float(m.fn(pred, target)[0]) for m in PAIRED.metrics}
+def image_scores(pred: torch.Tensor, target: torch.Tensor, *, lpips: LPIPS | None = None,
+                 input: torch.Tensor | None = None) -> dict[str, float]:
+    """Every paired metric of one ``(1, C, H, W)`` prediction in [-1, 1] against its target
+    whose inputs are given: the LPIPS ones with an ``lpips`` network, LPIPS to the input with
+    the ``input`` too (as many channels as ``pred``)."""
+    have = {"lpips": lpips, "input": input}
+    return {m.name: float(m.fn(pred, target, **{n: have[n] for n in m.needs})[0]) for m in PAIRED.metrics
+            if all(have[n] is not None for n in m.needs)}
+
+
+def lpips_for(choice: str | None) -> tuple[LPIPS | None, str]:
+    """The LPIPS network ``choice`` asks for (``alex``, ``vgg``; ``auto``: alex when its weights
+    are in torchvision's cache; None or ``none``: no LPIPS) and a phrase saying which, or why none."""
+    if choice in (None, "none"):
+        return None, "LPIPS not asked for (--lpips alex or vgg)"
+    if choice == "auto":
+        try:
+            net = LPIPS("alex")
+        except FileNotFoundError:
+            return None, "LPIPS not measured: no local weights ('i2i download weights lpips-alex' fetches them)"
+        return net, net.description
+    if choice not in BACKBONES:
+        raise ValueError(f"--lpips {choice!r}: choose alex, vgg, auto or none")
+    net = LPIPS(choice)
+    return net, net.description
 
 
 def paired_dataset(cfg: Config, root: str | Path, direction: str, in_channels: int, out_channels: int) -> PairedDataset:
@@ -76,8 +100,11 @@ def evaluate_paired(
     direction: str | None = None,
     device: str = "auto",
     limit: int | None = None,
+    lpips: str | None = "auto",
 ) -> dict[str, Any]:
-    """The paired metrics (:data:`PAIRED`'s list: L1 on [0, 1], PSNR in dB on RGB, SSIM) of the
+    """The paired metrics (:data:`PAIRED`'s list: L1 on [0, 1], PSNR in dB on RGB, SSIM, and with
+    ``lpips`` (``alex``, ``vgg``; ``auto``: alex when its weights are local; ``none``) LPIPS to
+    the target and to the input) of the
     checkpoint's generator on the pairs in ``data_root`` (``A/`` + ``B/``, ``testA/`` +
     ``testB/`` or side-by-side AB; ``direction`` picks the generator of a two-way model and
     orients the pairs), beside three baselines: the same architecture untrained (the seed's
@@ -88,8 +115,9 @@ def evaluate_paired(
     the generator's multiple and cropped back; no training resize or crop), so the page's
     outputs are the files ``convert`` writes. With ``out_dir``, writes the images,
     ``index.html`` with the run's training curves, and ``metrics.json``.
-    Returns ``{"models": [{"model", <metric>...}...], "per_image": [...], "page": path|None, "weights"}``.
+    Returns ``{"models": [{"model", <metric>...}...], "per_image": [...], "page": path|None, "weights", "lpips"}``.
     """
+    perceptual, lpips_note = lpips_for(lpips)
     trained = Translator.from_checkpoint(checkpoint, mode=mode, direction=direction, device=device)
     baseline = Translator.untrained(trained.cfg, direction=trained.direction, mode=trained.mode, device=device)
     dataset = paired_dataset(trained.cfg, data_root, trained.direction, trained.in_channels, trained.out_channels)
@@ -104,15 +132,17 @@ def evaluate_paired(
                  "mean colour": mean_colour.expand_as(y)}
         rec: dict[str, Any] = {"name": item["name"], "size": f"{y.shape[-1]}x{y.shape[-2]}"}
         for who, pred in preds.items():
-            rec.update({f"{k}_{who}": v for k, v in image_scores(pred, y).items()})
+            scores = image_scores(pred, y, lpips=perceptual, input=preds["identity"])
+            rec.update({f"{k}_{who}": v for k, v in scores.items()})
         per_image.append(rec)
         if out is not None:
             rows.append(_page_row(out, item["name"], x, preds["trained"], y, rec))
-    models = [{"model": who, **{m.name: sum(r[f"{m.name}_{who}"] for r in per_image) / len(per_image) for m in PAIRED.metrics}}
+    measured = [m for m in PAIRED.metrics if f"{m.name}_trained" in per_image[0]]
+    models = [{"model": who, **{m.name: sum(r[f"{m.name}_{who}"] for r in per_image) / len(per_image) for m in measured}}
               for who in ("trained", *BASELINES)]
-    result = {"models": models, "per_image": per_image, "page": None, "weights": trained.weights}
+    result = {"models": models, "per_image": per_image, "page": None, "weights": trained.weights, "lpips": lpips_note}
     if out is not None:
-        result["page"] = str(_paired_page(out, trained, checkpoint, data_root, rows, models))
+        result["page"] = str(_paired_page(out, trained, checkpoint, data_root, rows, models, measured, lpips_note))
         (out / "metrics.json").write_text(json.dumps(result, indent=2))
     return result
 
@@ -126,14 +156,14 @@ def _page_row(out: Path, name: str, x: torch.Tensor, pred: torch.Tensor, y: torc
         path = out / "images" / f"{stem}_{col}.png"
         write_image(path, report.to_rgb8(t[0]))
         paths.append(path)
-    row_metrics = {m.name: rec[f"{m.name}_trained"] for m in PAIRED.metrics}
+    row_metrics = {m.name: rec[f"{m.name}_trained"] for m in PAIRED.metrics if f"{m.name}_trained" in rec}
     if "PSNR_identity" in rec:
         row_metrics.update({"PSNR identity": rec["PSNR_identity"], "dB over identity": rec["PSNR_trained"] - rec["PSNR_identity"]})
     return {"name": name, "images": paths, "metrics": row_metrics}
 
 
 def _paired_page(out: Path, trained: Translator, checkpoint: str | Path, data_root: str | Path, rows: list[dict[str, Any]],
-                 models: list[dict[str, Any]]) -> Path:
+                 models: list[dict[str, Any]], measured: list[Metric], lpips_note: str) -> Path:
     identity = ("the input itself" if trained.in_channels == trained.out_channels else
                 "the gray input repeated to RGB" if trained.in_channels == 1 else "the input's BT.601 luma")
     return report.write_results_page(
@@ -145,14 +175,14 @@ def _paired_page(out: Path, trained: Translator, checkpoint: str | Path, data_ro
         better=PAIRED.better(), formats={**PAIRED.formats(), "PSNR identity": ".2f"},
         records=report.read_metrics(Path(checkpoint).resolve().parent.parent / "metrics.jsonl"),
         notes=f"checkpoint {checkpoint} ({trained.weights} weights, test mode '{trained.mode}'); each image at its own size, "
-        "as i2i convert translates it. " + "; ".join(m.explain() for m in PAIRED.metrics) + ". "
+        "as i2i convert translates it. " + "; ".join(m.explain() for m in measured) + f" ({lpips_note}). "
         f"Baselines: 'untrained' is the same architecture with the run's initial weights; 'identity' predicts {identity}; "
         "'mean colour' predicts the mean colour of these targets everywhere (the best constant).",
     )
 
 
 def _paired_report(r: dict[str, Any]) -> str:
-    text = format_table(r["models"], PAIRED.metrics) + f"\n(weights: {r['weights']})"
+    text = format_table(r["models"], PAIRED.metrics) + f"\n(weights: {r['weights']}; {r.get('lpips', '')})"
     return text + (f"\nresults page: {r['page']}" if r["page"] else "")
 
 
@@ -166,6 +196,12 @@ class PairedValidator(Validator):
     diagnostics = ("diversity",)
 
     @classmethod
+    def metrics(cls, cfg: Config) -> tuple[Metric, ...]:
+        """L1 / PSNR / SSIM, and LPIPS with ``train.val_lpips`` (LPIPS to the input is for ``i2i eval``)."""
+        have = {"lpips"} if cfg.train.val_lpips else set()
+        return tuple(m for m in cls.evaluation.metrics if set(m.needs) <= have)
+
+    @classmethod
     def metric_names(cls, cfg: Config) -> dict[str, str]:
         names = super().metric_names(cfg)
         directions = list(pipeline_class(cfg.pipeline).directions)
@@ -176,6 +212,12 @@ class PairedValidator(Validator):
     def __init__(self, cfg: Config, root: str | Path, nets: dict[str | None, torch.nn.Module], *, limit: int | None = None,
                  features: str = "") -> None:
         self.cfg, self.root = cfg, Path(root)
+        self.lpips = None
+        if cfg.train.val_lpips:
+            try:
+                self.lpips = LPIPS(cfg.train.val_lpips)
+            except (FileNotFoundError, CheckpointError) as e:
+                raise ValidationError(f"train.val_lpips: {cfg.train.val_lpips}: {e}") from None
         self.items: dict[str, list[dict[str, Any]]] = {}
         for direction, net in nets.items():
             try:
@@ -200,13 +242,15 @@ class PairedValidator(Validator):
         for direction, items in self.items.items():
             tr = inference_copy(nets[direction], self.cfg, direction)
             preds = [tr.translate_tensor(it["input"][None]).cpu() for it in items]
-            per_direction[direction] = mean_scores([image_scores(p, it["target"][None]) for p, it in zip(preds, items)])
+            per_direction[direction] = mean_scores([image_scores(p, it["target"][None], lpips=self.lpips)
+                                                    for p, it in zip(preds, items)])
             if len(items) > 1:
                 spread.append(output_diversity(preds, [it["target"][None] for it in items]))
         out = dict(next(iter(per_direction.values())))
         if len(per_direction) > 1:
-            out = {m.name: sum(s[m.name] for s in per_direction.values()) / len(per_direction) for m in PAIRED.metrics}
-            out.update({f"{m.name}_{d}": s[m.name] for d, s in per_direction.items() for m in PAIRED.metrics})
+            names = list(out)
+            out = {k: sum(s[k] for s in per_direction.values()) / len(per_direction) for k in names}
+            out.update({f"{k}_{d}": s[k] for d, s in per_direction.items() for k in names})
         if spread:
             out["diversity"] = min(spread)
         return out
@@ -225,12 +269,17 @@ def output_diversity(preds: list[torch.Tensor], targets: list[torch.Tensor], sid
 
 
 PAIRED = Evaluation(
-    "paired", "paired translation (L1 / PSNR against targets, with baselines)", ("mode", "direction", "limit"),
+    "paired", "paired translation (L1 / PSNR against targets, with baselines)", ("mode", "direction", "limit", "lpips"),
     evaluate_paired, _paired_report, PairedValidator,
     metrics=(
         Metric("L1", metrics.l1_error, "min", ".4f", description="mean absolute error on [0, 1]"),
         Metric("PSNR", metrics.psnr, "max", ".2f", label="PSNR(dB)", description="dB over RGB"),
         Metric("SSIM", metrics.ssim, "max", ".4f", description="structural similarity"),
+        Metric("LPIPS", lambda pred, target, lpips: lpips(pred, target), "min", ".4f", needs=("lpips",),
+               description="learned perceptual distance to the target (Zhang et al. 2018)"),
+        Metric("LPIPS_input", lambda pred, target, lpips, input: lpips(pred, input), "min", ".4f", label="LPIPS in",
+               needs=("lpips", "input"), description="LPIPS between output and input, how far the translation moved from "
+               "its input (for unpaired translation: faithfulness to it; the identity scores 0)"),
     ),
     default_metric="PSNR",
 )
