@@ -140,3 +140,23 @@ def test_input_path_benchmark_times_every_row_against_a_reference_dataset(tmp_pa
     names = {"decode (cv2)", "decode (PIL)", "i2i PairedDataset", "i2i PairedDataset, cache: memory", "reference AlignedDataset",
              "i2i DataLoader, 0 workers", "i2i DataLoader, 0 workers, cache: memory", "i2i cache: device (cpu), batch 16"}
     assert set(rows) == names and all(float(v) > 0 for v in rows.values()), r.stdout
+
+
+def test_small_data_study_trains_each_variant_and_scores_held_out_pairs(tmp_path, gray2color):
+    out = tmp_path / "small.jsonl"
+    r = subprocess.run(
+        [sys.executable, str(ROOT / "tools" / "bench_small_data.py"), str(ROOT / "configs/pix2pix/demo.yaml"),
+         "--data", str(gray2color / "test"), "--threads", "1", "--seeds", "0", "--json", str(out),
+         "--set", f"data.root={gray2color / 'train'}", "--set", "data.val_root=null", "--set", "train.val_every=0", "--set", "data.max_items=4",
+         "--set", "data.num_workers=0", "--set", "model.generator.base_channels=8", "--set", "model.generator.in_channels=1",
+         "--set", "model.generator.predict=image", "--set", "model.discriminator.base_channels=8",
+         "--set", "data.load_size=36", "--set", "data.crop_size=32", "--set", "model.generator.name=unet",
+         "--set", "model.generator.num_downs=5", "--set", "train.epochs=null", "--set", "train.steps=2",
+         "--variant", "none=", "--variant", "jitter=data.color_jitter=0.2;data.scale_jitter=0.1"],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert r.returncode == 0, r.stderr[-2000:]
+    recs = [json.loads(x) for x in out.read_text().splitlines()]
+    assert [x["variant"] for x in recs] == ["none", "jitter"] and recs[1]["sets"] == ["data.color_jitter=0.2", "data.scale_jitter=0.1"]
+    assert all(x["psnr"] > 0 and 0 < x["ssim"] <= 1 for x in recs)
+    assert "| identity |" in r.stdout and "| jitter |" in r.stdout

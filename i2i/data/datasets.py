@@ -35,7 +35,9 @@ class PairedDataset(ImageFiles):
     allowed: the relative path without suffix is the key); ``aligned`` — each file holds A
     and B side by side (A left). ``auto`` picks ``folders`` when ``root/A`` exists.
     Items: ``{"input", "target"}`` float ``(C, H, W)`` in [-1, 1] oriented by ``direction``,
-    and ``"name"`` (relative path of the A file).
+    and ``"name"`` (relative path of the A file). Training augmentation (see
+    :class:`~i2i.data.configs.CropDataConfig`: crops, flips, ``rotate90``, ``scale_jitter``,
+    ``color_jitter``) is drawn once per pair and applied to both images alike.
     """
 
     def __init__(
@@ -194,7 +196,7 @@ class UnpairedDataset(ImageFiles):
     false), or ``root/A`` + ``root/B``. An epoch has ``max(len(A), len(B))`` items: item
     ``i`` takes A image ``i mod len(A)`` and a B image drawn at random from
     ``(seed, epoch, i)`` (or ``i mod len(B)`` with ``serial``), so the pairing is
-    reproducible after a resume. Each domain gets its own augmentation draw.
+    reproducible after a resume. Each domain gets its own augmentation draw (geometry and colour).
     Items: ``{"a", "b"}`` float ``(C, H, W)`` in [-1, 1] and ``"name_a"``, ``"name_b"``.
     """
 
