@@ -147,7 +147,8 @@ def test_small_data_study_trains_each_variant_and_scores_held_out_pairs(tmp_path
     r = subprocess.run(
         [sys.executable, str(ROOT / "tools" / "bench_small_data.py"), str(ROOT / "configs/pix2pix/demo.yaml"),
          "--data", str(gray2color / "test"), "--threads", "1", "--seeds", "0", "--json", str(out),
-         "--set", f"data.root={gray2color / 'train'}", "--set", "data.val_root=null", "--set", "train.val_every=0", "--set", "data.max_items=4",
+         "--set", f"data.root={gray2color / 'train'}", "--set", "data.val_root=null", "--set", "train.val_every=0",
+         "--set", "data.max_items=4",
          "--set", "data.num_workers=0", "--set", "model.generator.base_channels=8", "--set", "model.generator.in_channels=1",
          "--set", "model.generator.predict=image", "--set", "model.discriminator.base_channels=8",
          "--set", "data.load_size=36", "--set", "data.crop_size=32", "--set", "model.generator.name=unet",
