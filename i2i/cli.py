@@ -297,8 +297,8 @@ def _add_eval(sub: Any) -> None:
                    help="generation: an ONNX classifier of your domain ((N, C, H, W) in [-1, 1] -> (N, K) logits, classes in the "
                         "order of the class folders) for class coverage and, for conditional models, label accuracy")
     v.add_argument("--lpips", choices=["auto", "alex", "vgg", "none"], default=None,
-                   help="paired: LPIPS to the target and to the input with this backbone (local weights: 'i2i download weights "
-                        "lpips-alex'); auto (the default): alex when its weights are there")
+                   help="paired and SR: LPIPS to the target (paired: and to the input) with this backbone (local weights: "
+                        "'i2i download weights lpips-alex'); auto (the default): alex when its weights are there")
     v.add_argument("--mode", choices=list(choices(TestMode)), default=None, help="test-time behaviour (None: the config's test.mode)")
     v.add_argument("--direction", default=None, help="a_to_b or b_to_a for two-way models (default: the trained direction)")
     v.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda or cuda:N")

@@ -31,6 +31,16 @@ def gray2color(tmp_path_factory, photos) -> Path:
 
 
 @pytest.fixture(scope="session")
+def sr_data(tmp_path_factory, photos) -> Path:
+    """Super-resolution photos: train/ and test/ HR tiles of 64 pixels."""
+    import make_sr
+
+    out = tmp_path_factory.mktemp("sr")
+    make_sr.build(photos, out, tile=64)
+    return out
+
+
+@pytest.fixture(scope="session")
 def restore(tmp_path_factory, photos) -> Path:
     """32-pixel restoration pairs (degraded -> clean colour crops): train/ (60) and test/ (15)."""
     out = tmp_path_factory.mktemp("restore")

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from test_sr import sr_config
 
 import i2i
 from i2i.checkpoint import CheckpointError
@@ -140,3 +141,19 @@ def test_download_fetches_the_heads_under_their_hash_name_after_the_backbone(tmp
         assert [p for p, _ in server.requests if "alexnet" in p] == []  # the cached backbone is not fetched again
     finally:
         server.close()
+
+
+def test_super_resolution_eval_and_validation_add_lpips(tmp_path, monkeypatch, sr_data, make_config):
+    from i2i.evaluate.super_resolution import evaluate_sr
+
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "hub"))
+    _install(tmp_path / "hub", "alex", *_weights_of(_reference("alex")))
+    cfg = sr_config(make_config, tmp_path, sr_data, train={"steps": 2, "val_every": 2, "val_limit": 2, "val_lpips": "alex"})
+    ckpt = i2i.train(cfg)["checkpoint"]
+    val = [json.loads(x) for x in (cfg.run_dir / "metrics.jsonl").read_text().splitlines() if "val_PSNR_Y" in x]
+    assert val[-1]["val_LPIPS"] > 0
+    r = evaluate_sr(ckpt, sr_data / "test", tmp_path / "ev", limit=2)
+    assert r["lpips"] == "LPIPS v0.1 (AlexNet)" and r["mean"]["lpips_model"] > 0 and r["mean"]["lpips_bicubic"] > 0
+    assert "LPIPS model" in r["markdown"]
+    plain = evaluate_sr(ckpt, sr_data / "test", limit=2, lpips="none")
+    assert "lpips_model" not in plain["mean"] and plain["mean"]["psnr_y_model"] == r["mean"]["psnr_y_model"]

@@ -223,15 +223,6 @@ def test_sr_dataset_small_images_and_lr_folder(tmp_path):
 # ---------------------------------------------------------------- pipeline
 
 
-@pytest.fixture(scope="session")
-def sr_data(tmp_path_factory, photos):
-    import make_sr
-
-    out = tmp_path_factory.mktemp("sr")
-    make_sr.build(photos, out, tile=64)
-    return out
-
-
 def sr_config(make_config, tmp_path, root, **sections):
     model = {"generator": {"name": "srresnet", "scale": 4, "n_blocks": 2, "base_channels": 16, "norm": "none",
                            "in_channels": 3, "out_channels": 3, **sections.pop("generator", {})},

@@ -111,3 +111,20 @@ class LPIPS(nn.Module):
             total = total + self.lins[k]((f[:n] - f[n:]).pow(2)).mean((1, 2, 3))
             k += 1
         return total
+
+
+def lpips_for(choice: str | None) -> tuple[LPIPS | None, str]:
+    """The LPIPS network ``choice`` asks for (``alex``, ``vgg``; ``auto``: alex when its weights
+    are in torchvision's cache; None or ``none``: no LPIPS) and a phrase saying which, or why none."""
+    if choice in (None, "none"):
+        return None, "LPIPS not asked for (--lpips alex or vgg)"
+    if choice == "auto":
+        try:
+            net = LPIPS("alex")
+        except FileNotFoundError:
+            return None, "LPIPS not measured: no local weights ('i2i download weights lpips-alex' fetches them)"
+        return net, net.description
+    if choice not in BACKBONES:
+        raise ValueError(f"--lpips {choice!r}: choose alex, vgg, auto or none")
+    net = LPIPS(choice)
+    return net, net.description

@@ -31,7 +31,7 @@ from .base import (
     limited,
     mean_scores,
 )
-from .lpips import BACKBONES, LPIPS
+from .lpips import LPIPS, lpips_for
 
 BASELINES = ("untrained", "identity", "mean colour")
 
@@ -44,23 +44,6 @@ def image_scores(pred: torch.Tensor, target: torch.Tensor, *, lpips: LPIPS | Non
     have = {"lpips": lpips, "input": input}
     return {m.name: float(m.fn(pred, target, **{n: have[n] for n in m.needs})[0]) for m in PAIRED.metrics
             if all(have[n] is not None for n in m.needs)}
-
-
-def lpips_for(choice: str | None) -> tuple[LPIPS | None, str]:
-    """The LPIPS network ``choice`` asks for (``alex``, ``vgg``; ``auto``: alex when its weights
-    are in torchvision's cache; None or ``none``: no LPIPS) and a phrase saying which, or why none."""
-    if choice in (None, "none"):
-        return None, "LPIPS not asked for (--lpips alex or vgg)"
-    if choice == "auto":
-        try:
-            net = LPIPS("alex")
-        except FileNotFoundError:
-            return None, "LPIPS not measured: no local weights ('i2i download weights lpips-alex' fetches them)"
-        return net, net.description
-    if choice not in BACKBONES:
-        raise ValueError(f"--lpips {choice!r}: choose alex, vgg, auto or none")
-    net = LPIPS(choice)
-    return net, net.description
 
 
 def paired_dataset(cfg: Config, root: str | Path, direction: str, in_channels: int, out_channels: int) -> PairedDataset:

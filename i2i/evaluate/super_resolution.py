@@ -15,16 +15,24 @@ from typing import Any
 import torch
 
 from .. import metrics
+from ..checkpoint import CheckpointError
 from ..config import Config
 from ..data.datasets import DataError, SRDataset
 from ..data.resize import imresize
 from ..translator import Translator
 from .base import Evaluation, Metric, ValidationError, Validator, format_values, inference_copy, limited, mean_scores, quantize
+from .lpips import LPIPS, lpips_for
 
 
-def sr_scores(pred: torch.Tensor, hr: torch.Tensor, scale: int) -> dict[str, float]:
-    """Every super-resolution metric of one ``(1, C, sH, sW)`` 8-bit upscale against its HR image."""
-    return {m.name: float(m.fn(pred, hr, scale)[0]) for m in SUPER_RESOLUTION.metrics}
+def sr_scores(pred: torch.Tensor, hr: torch.Tensor, scale: int, lpips: LPIPS | None = None) -> dict[str, float]:
+    """Every super-resolution metric of one ``(1, C, sH, sW)`` 8-bit upscale against its HR image
+    (LPIPS with an ``lpips`` network), by metric name."""
+    return {m.name: v for m, v in _scores(pred, hr, scale, lpips).items()}
+
+
+def _scores(pred: torch.Tensor, hr: torch.Tensor, scale: int, lpips: LPIPS | None) -> dict[Metric, float]:
+    return {m: float(m.fn(pred, hr, scale, *([lpips] if m.needs else []))[0]) for m in SUPER_RESOLUTION.metrics
+            if lpips is not None or not m.needs}
 
 
 def _upscales(tr: Translator, item: dict[str, Any], scale: int) -> dict[str, torch.Tensor]:
@@ -40,8 +48,10 @@ def evaluate_sr(
     device: str = "auto",
     tile: int | None = None,
     limit: int | None = None,
+    lpips: str | None = "auto",
 ) -> dict[str, Any]:
-    """Super-resolution evaluation against the bicubic baseline, in both conventions.
+    """Super-resolution evaluation against the bicubic baseline, in both conventions (and LPIPS
+    on RGB with ``lpips``: ``alex``, ``vgg``, ``auto`` = alex when its weights are local, ``none``).
 
     For every HR image (cropped to a multiple of the scale): LR = MATLAB-style bicubic
     downscale rounded to 8 bits; the model's and bicubic's upscales are rounded to 8 bits; each
@@ -50,24 +60,25 @@ def evaluate_sr(
     With ``out_dir``, writes ``metrics.json`` and ``results.md``.
     Returns ``{"scale", "per_image": [...], "mean": {...}, "markdown": str, ...}``.
     """
+    perceptual, lpips_note = lpips_for(lpips)
     tr = Translator.from_checkpoint(checkpoint, device=device, tile=tile)
     s = tr.scale
     dataset = SRDataset(hr_root, scale=s, channels=tr.out_channels, train=False, full_images=True)
     n = limited(len(dataset), limit)
-    columns = {f"{m.result_key}_{who}": f"{m.heading} {who}" for m in SUPER_RESOLUTION.metrics for who in ("model", "bicubic")}
+    measured = [m for m in SUPER_RESOLUTION.metrics if perceptual is not None or not m.needs]
+    columns = {f"{m.result_key}_{who}": f"{m.heading} {who}" for m in measured for who in ("model", "bicubic")}
     per_image = []
     for i in range(n):
         item = dataset[i]
         hr = item["target"][None]
         rec: dict[str, Any] = {"name": item["name"], "size": f"{hr.shape[-1]}x{hr.shape[-2]}"}
         for who, pred in _upscales(tr, item, s).items():
-            for m in SUPER_RESOLUTION.metrics:
-                rec[f"{m.result_key}_{who}"] = float(m.fn(pred, hr, s)[0])
+            rec.update({f"{m.result_key}_{who}": v for m, v in _scores(pred, hr, s, perceptual).items()})
         per_image.append(rec)
     mean = {k: sum(r[k] for r in per_image) / n for k in columns}
-    markdown = _markdown(checkpoint, hr_root, s, columns, per_image, mean)
+    markdown = _markdown(checkpoint, hr_root, s, columns, per_image, mean, measured, lpips_note)
     result = {"checkpoint": str(checkpoint), "scale": s, "per_image": per_image, "mean": mean, "markdown": markdown,
-              "weights": tr.weights}
+              "weights": tr.weights, "lpips": lpips_note}
     if out_dir is not None:
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
@@ -77,16 +88,16 @@ def evaluate_sr(
 
 
 def _markdown(checkpoint: str | Path, hr_root: str | Path, s: int, columns: dict[str, str], per_image: list[dict[str, Any]],
-              mean: dict[str, float]) -> str:
-    fmt = {f"{m.result_key}_{who}": m.fmt for m in SUPER_RESOLUTION.metrics for who in ("model", "bicubic")}
+              mean: dict[str, float], measured: list[Metric], lpips_note: str) -> str:
+    fmt = {f"{m.result_key}_{who}": m.fmt for m in measured for who in ("model", "bicubic")}
 
     def cells(r: dict[str, Any]) -> str:
         return " | ".join(format(r[k], fmt[k]) for k in columns)
 
     lines = [
         f"x{s} super-resolution of {len(per_image)} images in '{hr_root}' by '{checkpoint}'.",
-        f"LR: MATLAB-style antialiased bicubic (a=-0.5), 8-bit. {'; '.join(m.explain() for m in SUPER_RESOLUTION.metrics)}; "
-        f"{s}-pixel border removed, per image then averaged; bicubic = MATLAB-style bicubic upscale of the same LR.",
+        f"LR: MATLAB-style antialiased bicubic (a=-0.5), 8-bit. {'; '.join(m.explain() for m in measured)}; "
+        f"{s}-pixel border removed, per image then averaged; bicubic = MATLAB-style bicubic upscale of the same LR ({lpips_note}).",
         "",
         "| image | size | " + " | ".join(columns.values()) + " |",
         "|" + "---|" * (2 + len(columns)),
@@ -102,7 +113,11 @@ def _sr_report(r: dict[str, Any]) -> str:
 
 class SuperResolutionValidator(Validator):
     """The super-resolution metrics of the 8-bit upscales of ``val_root``'s whole HR images
-    (bicubic LR, ``scale`` border removed, as ``i2i eval``)."""
+    (bicubic LR, ``scale`` border removed, as ``i2i eval``); LPIPS with ``train.val_lpips``."""
+
+    @classmethod
+    def metrics(cls, cfg: Config) -> tuple[Metric, ...]:
+        return tuple(m for m in cls.evaluation.metrics if cfg.train.val_lpips or not m.needs)
 
     def __init__(self, cfg: Config, root: str | Path, nets: dict[str | None, torch.nn.Module], *, limit: int | None = None,
                  features: str = "") -> None:
@@ -113,16 +128,22 @@ class SuperResolutionValidator(Validator):
         except DataError as e:
             raise ValidationError(f"data.val_root: {e}") from None
         self.items = [ds[i] for i in range(limited(len(ds), limit))]
-        self.bicubic = mean_scores([sr_scores(quantize(imresize(it["input"][None], float(self.scale))), it["target"][None], self.scale)
-                                    for it in self.items])
+        self.lpips = None
+        if cfg.train.val_lpips:
+            try:
+                self.lpips = LPIPS(cfg.train.val_lpips)
+            except (FileNotFoundError, CheckpointError) as e:
+                raise ValidationError(f"train.val_lpips: {cfg.train.val_lpips}: {e}") from None
+        self.bicubic = mean_scores([sr_scores(quantize(imresize(it["input"][None], float(self.scale))), it["target"][None], self.scale,
+                                              self.lpips) for it in self.items])
 
     def describe(self) -> str:
         return f"{len(self.items)} HR images in {self.root} at x{self.scale}; bicubic {format_values(self.bicubic)}"
 
     def __call__(self, nets: dict[str | None, torch.nn.Module]) -> dict[str, float]:
         tr = inference_copy(nets[self.direction], self.cfg, self.direction)
-        return mean_scores([sr_scores(quantize(tr.translate_tensor(it["input"][None]).cpu()), it["target"][None], self.scale)
-                            for it in self.items])
+        return mean_scores([sr_scores(quantize(tr.translate_tensor(it["input"][None]).cpu()), it["target"][None], self.scale,
+                                      self.lpips) for it in self.items])
 
 
 def _psnr(y: bool) -> Any:
@@ -133,14 +154,21 @@ def _ssim(y: bool) -> Any:
     return lambda pred, hr, scale: metrics.ssim(pred, hr, y=y, border=scale)
 
 
+def _lpips(pred: torch.Tensor, hr: torch.Tensor, scale: int, lpips: LPIPS) -> torch.Tensor:
+    b = scale
+    return lpips(pred[..., b:-b, b:-b], hr[..., b:-b, b:-b]) if b else lpips(pred, hr)
+
+
 SUPER_RESOLUTION = Evaluation(
-    "super_resolution", "super-resolution (PSNR / SSIM against HR images, with bicubic)", ("tile", "limit"),
+    "super_resolution", "super-resolution (PSNR / SSIM against HR images, with bicubic)", ("tile", "limit", "lpips"),
     evaluate_sr, _sr_report, SuperResolutionValidator,
     metrics=(
         Metric("PSNR_Y", _psnr(True), "max", ".2f", key="psnr_y", label="PSNR-Y", description="dB on BT.601 luma"),
         Metric("SSIM_Y", _ssim(True), "max", ".4f", key="ssim_y", label="SSIM-Y", description="SSIM on BT.601 luma"),
         Metric("PSNR", _psnr(False), "max", ".2f", key="psnr_rgb", label="PSNR-RGB", description="dB over RGB"),
         Metric("SSIM", _ssim(False), "max", ".4f", key="ssim_rgb", label="SSIM-RGB", description="SSIM over RGB"),
+        Metric("LPIPS", _lpips, "min", ".4f", key="lpips", needs=("lpips",),
+               description="learned perceptual distance over RGB (Zhang et al. 2018)"),
     ),
     default_metric="PSNR_Y",
 )
