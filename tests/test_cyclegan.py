@@ -224,7 +224,7 @@ def test_both_directions_convert_export_and_sample_grid(tmp_path, negative, make
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("seed", SEEDS)
+@pytest.mark.parametrize("seed", SEEDS[:2])  # two seeds in the suite (its time budget); three were measured
 def test_cyclegan_learns_an_unpaired_mapping_on_real_pixels(tmp_path, negative, make_config, seed):
     # A: photo crops; B: negatives of *other* crops. Nothing pairs them, yet translating
     # held-out A crops must move toward their true negatives, far beyond both the identity

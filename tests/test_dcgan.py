@@ -206,7 +206,7 @@ def test_a_pytorch_program_file_is_refused_without_being_opened(tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("seed", SEEDS)
+@pytest.mark.parametrize("seed", SEEDS[:2])  # two seeds in the suite (its time budget); three were measured
 def test_dcgan_moves_generated_statistics_toward_the_real_ones(tmp_path, shapes, make_config, seed):
     cfg = dcgan_config(make_config, tmp_path, shapes, seed=seed, generator={"base_channels": 32, "latent_dim": 64},
                        discriminator={"base_channels": 32}, data={"batch_size": 64},

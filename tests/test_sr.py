@@ -316,7 +316,7 @@ def test_sr_convert_and_eval_cli(tmp_path, sr_data, make_config, capsys):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("seed", SEEDS)
+@pytest.mark.parametrize("seed", SEEDS[:2])  # two seeds in the suite (its time budget); three were measured
 def test_srresnet_beats_bicubic_on_held_out_photos(tmp_path, sr_data, make_config, seed):
     from i2i.evaluate import evaluate_sr
 

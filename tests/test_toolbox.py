@@ -259,7 +259,7 @@ def test_n_critic_5_lets_wgan_gp_learn_where_alternating_updates_collapse(tmp_pa
     (diversity 0.60 / 0.64 / 0.64, FID 7.5 / 8.1 / 7.3). (At 32 pixels, lr 1e-4, seeds 0 / 1:
     diversity 0.08 / 0.06 against 0.48 / 0.40. Per iteration instead, n_critic 1 at 1500
     iterations reaches FID 9.9 there: the option buys quality per generator update.)"""
-    for seed in TWO_SEEDS:
+    for seed in SEEDS[:1]:  # the costliest claim (1,800 steps per seed): seed 0 in the suite, all three measured
         r = {}
         for n in (1, 5):
             cfg = dcgan_config(make_config, tmp_path / f"{n}_{seed}", shapes2k, seed=seed, discriminator={"norm": "none"},
