@@ -17,8 +17,10 @@ from typing import Any, ClassVar, Literal
 
 import torch
 
+from ..checkpoint import CheckpointError
 from ..config import Config
 from ..translator import Translator
+from .lpips import LPIPS
 
 
 @dataclass(frozen=True)
@@ -170,6 +172,17 @@ def format_table(rows: list[dict[str, Any]], metrics: Iterable[Metric], first: s
         cells = [format(r[m.result_key], m.fmt) if m.result_key in r else "-" for m in metrics]
         lines.append(f"{r[first]!s:<{width}} " + " ".join(f"{c:>{w}}" for c, w in zip(cells, cols)))
     return "\n".join(lines)
+
+
+def validation_lpips(cfg: Config) -> LPIPS | None:
+    """The LPIPS network ``train.val_lpips`` asks for (None when unset); missing or damaged
+    weights are a :class:`ValidationError` naming the key."""
+    if not cfg.train.val_lpips:
+        return None
+    try:
+        return LPIPS(cfg.train.val_lpips)
+    except (FileNotFoundError, CheckpointError) as e:
+        raise ValidationError(f"train.val_lpips: {cfg.train.val_lpips}: {e}") from None
 
 
 def device_of(net: torch.nn.Module) -> torch.device:

@@ -14,7 +14,6 @@ from typing import Any
 import torch
 
 from .. import metrics, report
-from ..checkpoint import CheckpointError
 from ..config import Config
 from ..data.datasets import DataError, PairedDataset
 from ..data.io import write_image
@@ -30,6 +29,7 @@ from .base import (
     inference_copy,
     limited,
     mean_scores,
+    validation_lpips,
 )
 from .lpips import LPIPS, lpips_for
 
@@ -195,12 +195,7 @@ class PairedValidator(Validator):
     def __init__(self, cfg: Config, root: str | Path, nets: dict[str | None, torch.nn.Module], *, limit: int | None = None,
                  features: str = "") -> None:
         self.cfg, self.root = cfg, Path(root)
-        self.lpips = None
-        if cfg.train.val_lpips:
-            try:
-                self.lpips = LPIPS(cfg.train.val_lpips)
-            except (FileNotFoundError, CheckpointError) as e:
-                raise ValidationError(f"train.val_lpips: {cfg.train.val_lpips}: {e}") from None
+        self.lpips = validation_lpips(cfg)
         self.items: dict[str, list[dict[str, Any]]] = {}
         for direction, net in nets.items():
             try:

@@ -15,12 +15,22 @@ from typing import Any
 import torch
 
 from .. import metrics
-from ..checkpoint import CheckpointError
 from ..config import Config
 from ..data.datasets import DataError, SRDataset
 from ..data.resize import imresize
 from ..translator import Translator
-from .base import Evaluation, Metric, ValidationError, Validator, format_values, inference_copy, limited, mean_scores, quantize
+from .base import (
+    Evaluation,
+    Metric,
+    ValidationError,
+    Validator,
+    format_values,
+    inference_copy,
+    limited,
+    mean_scores,
+    quantize,
+    validation_lpips,
+)
 from .lpips import LPIPS, lpips_for
 
 
@@ -128,12 +138,7 @@ class SuperResolutionValidator(Validator):
         except DataError as e:
             raise ValidationError(f"data.val_root: {e}") from None
         self.items = [ds[i] for i in range(limited(len(ds), limit))]
-        self.lpips = None
-        if cfg.train.val_lpips:
-            try:
-                self.lpips = LPIPS(cfg.train.val_lpips)
-            except (FileNotFoundError, CheckpointError) as e:
-                raise ValidationError(f"train.val_lpips: {cfg.train.val_lpips}: {e}") from None
+        self.lpips = validation_lpips(cfg)
         self.bicubic = mean_scores([sr_scores(quantize(imresize(it["input"][None], float(self.scale))), it["target"][None], self.scale,
                                               self.lpips) for it in self.items])
 
