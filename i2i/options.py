@@ -90,9 +90,9 @@ def check_finite(value: Any) -> bool:
 Norm = Literal["batch", "instance", "none"]
 """Normalisation layers (:func:`i2i.nets.blocks.make_norm`)."""
 BatchOrNone = Literal["batch", "none"]
-Init = Literal["normal", "xavier", "kaiming", "orthogonal"]
+Init = Literal["normal", "xavier", "kaiming", "orthogonal", "default"]
 """Weight initialisations (:func:`i2i.nets.blocks.init_weights`)."""
-GANMode = Literal["vanilla", "lsgan", "hinge", "wgangp"]
+GANMode = Literal["vanilla", "lsgan", "hinge", "wgangp", "ragan"]
 """Adversarial objectives (:class:`i2i.losses.GANLoss`)."""
 TestMode = Literal["eval", "paper"]
 """Inference behaviour: running statistics without dropout, or pix2pix's batch statistics with dropout."""

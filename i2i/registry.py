@@ -18,11 +18,15 @@ from torch import nn
 from .hints import did_you_mean
 from .nets import PatchDiscriminator, PixelDiscriminator, ResnetGenerator, UnetGenerator, init_weights
 from .nets.dcgan import DCGANDiscriminator, DCGANGenerator
+from .nets.rrdbnet import RRDBNet
 from .nets.srresnet import SRGANDiscriminator, SRResNet
+from .nets.srvgg import SRVGGNet
+from .nets.unet_discriminator import UNetDiscriminator
 
-GENERATORS: dict[str, type[nn.Module]] = {"unet": UnetGenerator, "resnet": ResnetGenerator, "srresnet": SRResNet, "dcgan": DCGANGenerator}
+GENERATORS: dict[str, type[nn.Module]] = {"unet": UnetGenerator, "resnet": ResnetGenerator, "srresnet": SRResNet, "dcgan": DCGANGenerator,
+                                          "rrdbnet": RRDBNet, "srvgg": SRVGGNet}
 DISCRIMINATORS: dict[str, type[nn.Module]] = {"patch": PatchDiscriminator, "pixel": PixelDiscriminator, "srgan": SRGANDiscriminator,
-                                                  "dcgan": DCGANDiscriminator}
+                                                  "dcgan": DCGANDiscriminator, "unet_sn": UNetDiscriminator}
 
 # preset name -> (architecture, keyword arguments the preset fixes)
 GENERATOR_PRESETS: dict[str, tuple[str, dict[str, Any]]] = {
@@ -30,6 +34,11 @@ GENERATOR_PRESETS: dict[str, tuple[str, dict[str, Any]]] = {
     "unet_256": ("unet", {"num_downs": 8}),
     "resnet_6blocks": ("resnet", {"n_blocks": 6}),
     "resnet_9blocks": ("resnet", {"n_blocks": 9}),
+    "rrdbnet_x4": ("rrdbnet", {"scale": 4}),  # ESRGAN, RealESRGAN_x4plus
+    "rrdbnet_x2": ("rrdbnet", {"scale": 2}),  # RealESRGAN_x2plus
+    "rrdbnet_anime_6b": ("rrdbnet", {"scale": 4, "n_blocks": 6}),  # RealESRGAN_x4plus_anime_6B
+    "srvgg_general_x4": ("srvgg", {"scale": 4, "n_convs": 32}),  # realesr-general-x4v3
+    "srvgg_animevideo_x4": ("srvgg", {"scale": 4, "n_convs": 16}),  # realesr-animevideov3
 }
 DISCRIMINATOR_PRESETS: dict[str, tuple[str, dict[str, Any]]] = {
     "basic": ("patch", {"n_layers": 3}),
@@ -93,12 +102,14 @@ def resolve_arch_name(role: str, name: str) -> str:
 
 def build_generator(name: str, *, init: str = "normal", init_gain: float = 0.02, **overrides: Any) -> nn.Module:
     """Build a generator from a preset (``unet_256``, ``resnet_9blocks``, ...) or an
-    architecture (``unet``, ``resnet``, ``srresnet``, ``dcgan``) plus keyword overrides, with initialised weights."""
+    architecture (``unet``, ``resnet``, ``srresnet``, ``dcgan``, ``rrdbnet``, ``srvgg``) plus keyword
+    overrides, with initialised weights."""
     return _build("generator", name, init, init_gain, overrides)
 
 
 def build_discriminator(name: str, *, init: str = "normal", init_gain: float = 0.02, **overrides: Any) -> nn.Module:
-    """Build a discriminator (``patch``, ``pixel``, ``srgan``, ``dcgan``, or preset ``basic`` = 3-layer PatchGAN)."""
+    """Build a discriminator (``patch``, ``pixel``, ``srgan``, ``dcgan``, ``unet_sn`` (Real-ESRGAN's), or
+    preset ``basic`` = 3-layer PatchGAN)."""
     return _build("discriminator", name, init, init_gain, overrides)
 
 

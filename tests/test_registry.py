@@ -46,7 +46,7 @@ def test_every_registered_net_runs_forward_and_backward_and_trains_every_paramet
     out = net(*inputs)
     assert out.shape[0] == 2 and torch.isfinite(out).all()
     if role == "generator" and out.dim() == 4:
-        assert out.abs().max() <= 1.0 + 1e-6 or name == "srresnet"  # tanh outputs; SRResNet's is linear
+        assert out.abs().max() <= 1.0 + 1e-6 or getattr(net, "scale", 1) > 1  # tanh outputs; the SR nets' are linear, as published
     # A random projection, so that a final norm layer's mean subtraction cannot zero the gradient.
     (out * torch.randn_like(out)).sum().backward()
     no_grad = [n for n, p in net.named_parameters() if p.grad is None or not p.grad.abs().sum() > 0]

@@ -221,11 +221,17 @@ def init_weights(net: nn.Module, init: str = "normal", gain: float = 0.02) -> nn
 
     ``normal``: N(0, gain); ``xavier``/``orthogonal``: with ``gain``; ``kaiming``: fan-in.
     Biases are zeroed; batch-norm scales are drawn from N(1, gain) and shifts zeroed,
-    following the DCGAN / pix2pix recipe. Layers flagged ``zero_init = True`` get zero
-    weights (a residual branch that starts by adding nothing).
+    following the DCGAN / pix2pix recipe. ``default``: the net's own initialisation, as built
+    (PyTorch's layer defaults, or the published scheme where the net applies one, e.g.
+    RRDBNet's kaiming x 0.1 dense blocks, as BasicSR). Layers flagged ``zero_init = True`` get
+    zero weights in every scheme (a residual branch that starts by adding nothing).
     """
     check_choice("init", init, INITS)
     for m in net.modules():
+        if init == "default":
+            if getattr(m, "zero_init", False):
+                nn.init.zeros_(m.weight)
+            continue
         if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
             w = m.weight
             if init == "normal":
@@ -240,6 +246,7 @@ def init_weights(net: nn.Module, init: str = "normal", gain: float = 0.02) -> nn
                 nn.init.zeros_(m.bias)
             if getattr(m, "zero_init", False):  # e.g. the last layer of a residual branch: starts as "add nothing"
                 nn.init.zeros_(w)
+
         elif isinstance(m, nn.BatchNorm2d):
             nn.init.normal_(m.weight, 1.0, gain)
             nn.init.zeros_(m.bias)

@@ -32,7 +32,12 @@ class ResidualDenseBlock(nn.Module):
         super().__init__()
         for k in range(5):
             out = channels if k == 4 else growth
-            setattr(self, f"conv{k + 1}", nn.Conv2d(channels + k * growth, out, 3, 1, 1))
+            conv = nn.Conv2d(channels + k * growth, out, 3, 1, 1)
+            nn.init.kaiming_normal_(conv.weight)  # BasicSR: the dense blocks start small (kaiming x 0.1)
+            with torch.no_grad():
+                conv.weight.mul_(0.1)
+            nn.init.zeros_(conv.bias)
+            setattr(self, f"conv{k + 1}", conv)
         self.lrelu = nn.LeakyReLU(0.2)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -57,7 +62,8 @@ class RRDBNet(nn.Module):
     """ESRGAN's generator: ``(N, in_channels, H, W)`` in [-1, 1] -> ``(N, out_channels, scale H,
     scale W)`` in about [-1, 1] (not clamped, as published). ``scale`` 2 and 1 need H and W
     divisible by 2 and 4 (``size_multiple``). Defaults: the published x4 network (23 blocks, 64
-    features, growth 32; 16,697,987 parameters for RGB)."""
+    features, growth 32; 16,697,987 parameters for RGB). Built with BasicSR's initialisation
+    (kaiming x 0.1 in the dense blocks, PyTorch's defaults elsewhere): ``init: default`` keeps it."""
 
     def __init__(
         self,
