@@ -225,10 +225,12 @@ def _load_file(path: Path, map_location: str | torch.device) -> dict[str, Any]:
     return data
 
 
-def load_state_file(path: str | Path, what: str) -> dict[str, torch.Tensor]:
+def load_state_file(path: str | Path, what: str, *, wrappers: tuple[str, ...] = ()) -> dict[str, Any]:
     """A bare state dict file (pretrained weights: VGG, Inception, a reference generator) read
     with ``weights_only=True`` (no code runs). Empty, truncated, foreign or malicious files
-    raise :class:`CheckpointError` naming the file and ``what`` it was meant to be."""
+    raise :class:`CheckpointError` naming the file and ``what`` it was meant to be.
+    ``wrappers``: keys under which the state dict may sit instead (BasicSR's ``params_ema`` /
+    ``params``); such a file is returned as it is, its wrapper keys holding dicts of tensors."""
     path = Path(path)
     if path.is_dir():
         raise CheckpointError(f"'{path}' is a folder; {what} must be a weights file (.pth)")
@@ -240,6 +242,10 @@ def load_state_file(path: str | Path, what: str) -> dict[str, torch.Tensor]:
         raise CheckpointError(f"'{path}' cannot be read as {what} ({type(e).__name__}: {first_line(e)}); "
                               "it may be truncated, another kind of file, or hold objects other than tensors: "
                               "download or export it again") from None
+    if isinstance(state, dict) and any(isinstance(state.get(k), dict) for k in wrappers):
+        inner = [state[k] for k in wrappers if isinstance(state.get(k), dict)]
+        if all(isinstance(v, torch.Tensor) for d in inner for v in d.values()):
+            return state
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise CheckpointError(f"'{path}' holds a {type(state).__name__}, not a state dict of tensors; {what} is expected")
     return state

@@ -217,11 +217,12 @@ def _import_weights(args: argparse.Namespace) -> int:
 
 
 def _add_import_weights(sub: Any) -> None:
-    w = sub.add_parser("import-weights", help="turn a reference pix2pix/CycleGAN generator .pth into an i2i file")
-    w.add_argument("file", help="e.g. latest_net_G.pth from the reference implementation")
+    w = sub.add_parser("import-weights",
+                       help="turn a reference pix2pix/CycleGAN generator or an ESRGAN / Real-ESRGAN .pth into an i2i file")
+    w.add_argument("file", help="e.g. latest_net_G.pth from the reference implementation, RealESRGAN_x4plus.pth, RRDB_ESRGAN_x4.pth")
     w.add_argument("-o", "--output", required=True, help="i2i file to write (use with convert / Translator / export)")
     w.add_argument("--arch", choices=["unet_256", "unet_128", "resnet_9blocks", "resnet_6blocks"], default=None,
-                   help="None: inferred from the keys and shapes")
+                   help="None: inferred from the keys and shapes (pix2pix / CycleGAN files only)")
     w.add_argument("--norm", choices=["batch", "instance"], default=None, help="None: inferred")
     w.add_argument("--dropout", action=argparse.BooleanOptionalAction, default=None, help="None: inferred")
     w.set_defaults(func=_import_weights)

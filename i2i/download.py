@@ -61,6 +61,24 @@ WEIGHTS = {
 WEIGHTS_FILES = {"lpips-alex": "lpips_alex-df73285e.pth", "lpips-vgg": "lpips_vgg-a78928a0.pth"}
 #: Weights that need others: LPIPS's heads sit on torchvision's backbone.
 WEIGHTS_NEEDS = {"lpips-alex": ("alexnet",), "lpips-vgg": ("vgg16",)}
+REAL_ESRGAN = "https://github.com/xinntao/Real-ESRGAN/releases/download"
+#: Real-ESRGAN's released generators: name -> (URL, sha256). The release publishes no hashes;
+#: these are the digests other projects pin for the same URLs (each found in two or more
+#: independent places). RealESRNet_x4plus has none recorded: its download prints the digest
+#: it got instead.
+SR_MODELS = {
+    "RealESRGAN_x4plus": (f"{REAL_ESRGAN}/v0.1.0/RealESRGAN_x4plus.pth",
+                          "4fa0d38905f75ac06eb49a7951b426670021be3018265fd191d2125df9d682f1"),
+    "RealESRNet_x4plus": (f"{REAL_ESRGAN}/v0.1.1/RealESRNet_x4plus.pth", None),
+    "RealESRGAN_x2plus": (f"{REAL_ESRGAN}/v0.2.1/RealESRGAN_x2plus.pth",
+                          "49fafd45f8fd7aa8d31ab2a22d14d91b536c34494a5cfe31eb5d89c2fa266abb"),
+    "RealESRGAN_x4plus_anime_6B": (f"{REAL_ESRGAN}/v0.2.2.4/RealESRGAN_x4plus_anime_6B.pth",
+                                   "f872d837d3c90ed2e05227bed711af5671a6fd1c9f7d7e91c911a61f155e99da"),
+    "realesr-general-x4v3": (f"{REAL_ESRGAN}/v0.2.5.0/realesr-general-x4v3.pth",
+                             "8dc7edb9ac80ccdc30c3a5dca6616509367f05fbc184ad95b731f05bece96292"),
+    "realesr-animevideov3": (f"{REAL_ESRGAN}/v0.2.5.0/realesr-animevideov3.pth",
+                             "3a5ca263a93b5c827d6e4a482b8857df6cc8a5c78a9a6065b5e72d4f60b0c7d6"),
+}
 
 
 class DownloadError(RuntimeError):
@@ -74,6 +92,7 @@ class Source:
     key: str
     url: str
     kind: str  # "dataset" | "model" | "weights"
+    sha256: str | None = None  # the whole file's, where known
 
 
 def catalogue() -> dict[str, list[Source]]:
@@ -82,7 +101,8 @@ def catalogue() -> dict[str, list[Source]]:
         "dataset": [Source(f"pix2pix/{n}", f"{REFERENCE_HOST}/pix2pix/datasets/{n}.tar.gz", "dataset") for n in PIX2PIX_DATASETS]
         + [Source(f"cyclegan/{n}", f"{REFERENCE_HOST}/cyclegan/datasets/{n}.zip", "dataset") for n in CYCLEGAN_DATASETS],
         "model": [Source(f"cyclegan/{n}", f"{REFERENCE_HOST}/cyclegan/pretrained_models/{n}.pth", "model") for n in CYCLEGAN_MODELS]
-        + [Source(f"pix2pix/{n}", f"{REFERENCE_HOST}/pix2pix/models-pytorch/{n}.pth", "model") for n in PIX2PIX_MODELS],
+        + [Source(f"pix2pix/{n}", f"{REFERENCE_HOST}/pix2pix/models-pytorch/{n}.pth", "model") for n in PIX2PIX_MODELS]
+        + [Source(f"realesrgan/{n}", url, "model", sha) for n, (url, sha) in SR_MODELS.items()],
         "weights": [Source(n, url, "weights") for n, url in WEIGHTS.items()],
     }
 
@@ -115,9 +135,19 @@ def expected_hash_prefix(url: str) -> str | None:
     return m.group(1) if m else None
 
 
-def fetch(url: str, dest: Path, *, progress: bool | None = None, timeout: float = 30.0) -> Path:
-    """Download ``url`` to ``dest`` via ``dest.part`` (resumed when present), check its size and
-    (for hash-named files) its sha256 prefix, then rename it into place. Returns ``dest``."""
+def file_sha256(path: Path) -> str:
+    """The sha256 hex digest of a file, read in pieces (weights files are large)."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 20):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def fetch(url: str, dest: Path, *, progress: bool | None = None, timeout: float = 30.0, sha256: str | None = None) -> Path:
+    """Download ``url`` to ``dest`` via ``dest.part`` (resumed when present), check its size,
+    its ``sha256`` when given and (for hash-named files) the sha256 prefix of the name, then
+    rename it into place. Returns ``dest``."""
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
     part = dest.with_name(dest.name + ".part")
@@ -161,16 +191,13 @@ def fetch(url: str, dest: Path, *, progress: bool | None = None, timeout: float 
         size = part.stat().st_size
         if total is not None and size != total:
             raise DownloadError(f"{url}: got {size:,} of {total:,} bytes; run the same command again to resume from '{part}'")
-    prefix = expected_hash_prefix(dest.name) or expected_hash_prefix(url)
+    prefix = sha256 or expected_hash_prefix(dest.name) or expected_hash_prefix(url)
     if prefix is not None:
-        h = hashlib.sha256()
-        with open(part, "rb") as f:
-            while chunk := f.read(1 << 20):  # weights files are large: hash in pieces
-                h.update(chunk)
-        digest = h.hexdigest()
+        digest = file_sha256(part)
         if not digest.startswith(prefix):
             part.unlink()
-            raise DownloadError(f"{url}: the sha256 of the download ({digest[:12]}...) does not match the {prefix} its name promises; "
+            what = f"the recorded {prefix[:12]}..." if sha256 else f"the {prefix} its name promises"
+            raise DownloadError(f"{url}: the sha256 of the download ({digest[:12]}...) does not match {what}; "
                                 "the damaged file was removed: try again or use another mirror")
     os.replace(part, dest)
     return dest
@@ -239,14 +266,17 @@ def download_dataset(name: str, out_dir: str | Path = "datasets", *, mirror: str
 
 
 def download_model(name: str, out_dir: str | Path = "models", *, mirror: str | None = None, progress: bool | None = None) -> Path:
-    """Fetch a reference pretrained generator and import it as ``out_dir/<name>.pt`` (an i2i
-    export that ``convert`` and ``Translator`` use; the downloaded ``.pth`` is deleted)."""
+    """Fetch a published generator (the reference's pix2pix / CycleGAN models, Real-ESRGAN's)
+    and import it as ``out_dir/<name>.pt`` (an i2i export that ``convert`` and ``Translator``
+    use; the downloaded ``.pth`` is deleted). A file with a recorded sha256 is checked against it."""
     src = find_source("model", name)
     short = src.key.split("/")[-1]
     out = Path(out_dir)
     dest = out / f"{short}.pt"
     raw = out / f"{short}.pth"
-    fetch(with_mirror(src.url, mirror), raw, progress=progress)
+    fetch(with_mirror(src.url, mirror), raw, progress=progress, sha256=src.sha256)
+    if src.sha256 is None and src.key.startswith("realesrgan/"):
+        print(f"note: no sha256 is recorded for {src.key}; the downloaded file's is {file_sha256(raw)}", file=sys.stderr)
     try:
         import_reference_file(raw, dest)
     finally:

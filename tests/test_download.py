@@ -190,3 +190,23 @@ def test_an_archive_cannot_write_outside_its_folder(tmp_path, member):
         dl.unpack(archive, tmp_path / "out" / "x")
     assert not (tmp_path / "evil.txt").exists() and not list((tmp_path / "out").iterdir())
     assert not Path("/tmp/evil.txt").exists() or Path("/tmp/evil.txt").read_bytes() != b"evil"
+
+
+def test_real_esrgan_models_are_listed_with_hashes_and_checked_on_download(server, tmp_path, monkeypatch):
+    src = dl.find_source("model", "RealESRGAN_x4plus")
+    assert src.url == "https://github.com/xinntao/Real-ESRGAN/releases/download/v0.1.0/RealESRGAN_x4plus.pth"
+    assert src.sha256 == "4fa0d38905f75ac06eb49a7951b426670021be3018265fd191d2125df9d682f1"
+    assert {s.key for s in dl.catalogue()["model"]} >= {f"realesrgan/{n}" for n in dl.SR_MODELS}
+    from test_esrgan_import import _random_basicsr
+
+    buf = io.BytesIO()
+    torch.save({"params_ema": _random_basicsr(4)}, buf)
+    server.files["/xinntao/Real-ESRGAN/releases/download/v0.1.0/RealESRGAN_x4plus.pth"] = buf.getvalue()
+    with pytest.raises(dl.DownloadError, match="does not match the recorded 4fa0d38905f7"):  # a file other than the release
+        dl.download_model("RealESRGAN_x4plus", tmp_path / "models", mirror=server.url, progress=False)
+    assert not list((tmp_path / "models").iterdir())
+    monkeypatch.setitem(dl.SR_MODELS, "RealESRGAN_x4plus", (src.url, hashlib.sha256(buf.getvalue()).hexdigest()))
+    path = dl.download_model("RealESRGAN_x4plus", tmp_path / "models", mirror=server.url, progress=False)
+    tr = i2i.Translator.from_checkpoint(path)
+    assert tr.scale == 4 and type(tr.net).__name__ == "RRDBNet"
+    assert sorted(p.name for p in path.parent.iterdir()) == ["RealESRGAN_x4plus.pt"]

@@ -30,6 +30,7 @@ import torch
 from ..checkpoint import CheckpointError, describe_mismatch, load_state_file, write_export
 from ..config import config_from_dict, config_to_dict
 from ..registry import build_generator
+from .esrgan import import_sr_generator, is_sr_state
 
 ARCHS = ("unet_256", "unet_128", "resnet_9blocks", "resnet_6blocks")
 
@@ -103,15 +104,9 @@ def inspect_reference_state(state: dict[str, Any]) -> ImportErrorDetail:
         return ImportErrorDetail(f"resnet_{n}blocks" if n in (6, 9) else "resnet",
                                  {"n_blocks": n, "base_channels": w0.shape[0], "in_channels": w0.shape[1],
                                   "out_channels": sd[f"model.{last}.weight"].shape[0], "norm": norm, "dropout": dropout})
-    if "params" in state or "params_ema" in state:
-        raise CheckpointError(
-            "this looks like a BasicSR checkpoint ('params' / 'params_ema'). BasicSR's MSRResNet is not the paper's SRResNet: "
-            "it uses 3x3 first/last convolutions, ReLU residual blocks without batch norm, an extra conv_hr layer, LeakyReLU "
-            "after the pixel shuffles and a bilinear skip, while i2i's srresnet follows Ledig et al. (9x9, PReLU). i2i cannot "
-            "represent it exactly, so it refuses rather than loading it approximately"
-        )
     raise CheckpointError(
-        "the file matches no known generator layout (reference U-Net 'model.model.*' or ResNet 'model.N.conv_block.*'); "
+        "the file matches no known generator layout (reference U-Net 'model.model.*' or ResNet 'model.N.conv_block.*', "
+        "or a published super-resolution layout: BasicSR / Real-ESRGAN RRDBNet or SRVGGNet, ESRGAN); "
         f"its first keys are: {', '.join(keys[:8])}"
     )
 
@@ -171,13 +166,19 @@ def import_reference_generator(
 
 def import_reference_file(file: str | Path, output: str | Path, *, arch: str | None = None, norm: str | None = None,
                           dropout: bool | None = None) -> ImportErrorDetail:
-    """Turn a reference generator file (``latest_net_G.pth``, a pretrained model) into an i2i
-    export at ``output``: the state dict is read with ``weights_only=True`` (no code runs),
-    the architecture inferred (or checked against ``arch`` / ``norm`` / ``dropout``).
-    Batch-norm models keep the reference test script's behaviour (``test.mode: paper``).
-    Returns what was recognised. Errors name the file."""
-    state = load_state_file(file, "a reference generator state dict")
+    """Turn a reference generator file (``latest_net_G.pth``, a pretrained model) or a published
+    super-resolution file (ESRGAN, Real-ESRGAN: :mod:`i2i.compat.esrgan`) into an i2i export at
+    ``output``: the state dict is read with ``weights_only=True`` (no code runs), the
+    architecture inferred (or, for pix2pix / CycleGAN files, checked against ``arch`` / ``norm``
+    / ``dropout``). Batch-norm models keep the reference test script's behaviour (``test.mode:
+    paper``). Returns what was recognised. Errors name the file."""
+    state = load_state_file(file, "a generator state dict", wrappers=("params_ema", "params"))
     try:
+        if is_sr_state(state):
+            if arch is not None or norm is not None or dropout is not None:
+                raise CheckpointError("--arch / --norm / --dropout are for pix2pix / CycleGAN generators; "
+                                      "a super-resolution file's architecture is read from its keys and shapes")
+            return _import_sr(state, file, output)
         net, info = import_reference_generator(state, arch=arch, norm=norm, dropout=dropout)
     except CheckpointError as e:
         raise CheckpointError(f"'{file}': {e}") from None
@@ -189,3 +190,11 @@ def import_reference_file(file: str | Path, output: str | Path, *, arch: str | N
                             "test": {"mode": "paper" if kw["norm"] == "batch" else "eval"}})
     write_export(output, net, config=config_to_dict(cfg), pipeline="pix2pix", name="G", direction="a_to_b", source=str(file))
     return info
+
+
+def _import_sr(state: dict[str, Any], file: str | Path, output: str | Path) -> ImportErrorDetail:
+    net, sr = import_sr_generator(state)
+    cfg = config_from_dict({"name": Path(output).stem, "pipeline": "srgan", "model": {"generator": {"name": sr.arch, **sr.kwargs}},
+                            "loss": {"adversarial_weight": 0.0}, "data": {"crop_size": 64}, "test": {"mode": "eval"}})
+    write_export(output, net, config=config_to_dict(cfg), pipeline="srgan", name="G", direction="a_to_b", source=str(file))
+    return ImportErrorDetail(sr.arch, {"layout": sr.layout, **sr.kwargs})
