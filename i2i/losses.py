@@ -9,7 +9,14 @@ vanilla    BCE(real, 1) + BCE(fake, 0)             BCE(fake, 1) (non-saturating)
 lsgan      MSE(real, 1) + MSE(fake, 0)             MSE(fake, 1)
 hinge      relu(1 - real) + relu(1 + fake)         -fake
 wgangp     fake - real (+ gradient penalty)        -fake
+ragan      (BCE(real - E fake, 1)                  (BCE(real - E fake, 0)
+           + BCE(fake - E real, 0)) / 2            + BCE(fake - E real, 1)) / 2
 =========  ======================================  ==============================
+
+``ragan`` is ESRGAN's relativistic average GAN: D judges whether a real image looks more
+real than the average generated one, and the generator's loss sees the real images too. Both
+losses are halved as in BasicSR's ESRGAN model, so its loss weights (``gan`` 5e-3) carry over;
+in D's loss the other side's mean is a constant (detached), as there.
 """
 
 from __future__ import annotations
@@ -86,12 +93,24 @@ class GANLoss:
     def _target(self, logits: torch.Tensor, real: bool) -> torch.Tensor:
         x = logits.float()
         t = torch.ones_like(x) if real else torch.zeros_like(x)
-        if self.mode == "vanilla":
+        if self.mode in ("vanilla", "ragan"):
             return F.binary_cross_entropy_with_logits(x, t)
         return F.mse_loss(x, t)
 
+    def ragan_terms(self, real_logits: torch.Tensor, fake_logits: torch.Tensor, *,
+                    for_generator: bool) -> tuple[torch.Tensor, torch.Tensor]:
+        """The two halved relativistic terms ``(real, fake)``: for D, real judged against the mean
+        fake (label 1) and fake against the mean real (label 0), each mean detached; for the
+        generator, the labels swapped and nothing detached."""
+        r, f = real_logits.float(), fake_logits.float()
+        if not for_generator:
+            return 0.5 * self._target(r - f.mean().detach(), True), 0.5 * self._target(f - r.mean().detach(), False)
+        return 0.5 * self._target(r - f.mean(), False), 0.5 * self._target(f - r.mean(), True)
+
     def real_loss(self, logits: torch.Tensor) -> torch.Tensor:
-        """Discriminator's loss term for logits of real images."""
+        """Discriminator's loss term for logits of real images (not for ``ragan``: see :meth:`d_loss`)."""
+        if self.mode == "ragan":
+            raise ValueError("gan_mode='ragan' judges real against fake images: use d_loss(real_logits, fake_logits)")
         if self.mode in ("vanilla", "lsgan"):
             return self._target(logits, True)
         if self.mode == "hinge":
@@ -99,7 +118,9 @@ class GANLoss:
         return -logits.float().mean()
 
     def fake_loss(self, logits: torch.Tensor) -> torch.Tensor:
-        """Discriminator's loss term for logits of generated images."""
+        """Discriminator's loss term for logits of generated images (not for ``ragan``)."""
+        if self.mode == "ragan":
+            raise ValueError("gan_mode='ragan' judges fake against real images: use d_loss(real_logits, fake_logits)")
         if self.mode in ("vanilla", "lsgan"):
             return self._target(logits, False)
         if self.mode == "hinge":
@@ -108,6 +129,8 @@ class GANLoss:
 
     def d_loss(self, real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
         """Discriminator loss: real term + fake term (no gradient penalty; see below)."""
+        if self.mode == "ragan":
+            return sum(self.ragan_terms(real_logits, fake_logits, for_generator=False))  # type: ignore[return-value]
         return self.real_loss(real_logits) + self.fake_loss(fake_logits)
 
     def discriminator_loss(
@@ -142,8 +165,10 @@ class GANLoss:
             fake_logits = critic(fake.detach())
         if self.augment is not None:
             self.augment.observe(real_logits)
-        real_term = self.real_loss(real_logits)
-        fake_term = self.fake_loss(fake_logits)
+        if self.mode == "ragan":
+            real_term, fake_term = self.ragan_terms(real_logits, fake_logits, for_generator=False)
+        else:
+            real_term, fake_term = self.real_loss(real_logits), self.fake_loss(fake_logits)
         loss = scale * (real_term + fake_term)
         parts = {"real": real_term.detach(), "fake": fake_term.detach()}
         if self.r1_weight:
@@ -157,13 +182,27 @@ class GANLoss:
         return loss, parts
 
     def generator_loss(self, critic: Callable[[torch.Tensor], torch.Tensor], fake: torch.Tensor, *,
-                       condition: torch.Tensor | None = None) -> torch.Tensor:
+                       condition: torch.Tensor | None = None, real: torch.Tensor | None = None) -> torch.Tensor:
         """The generator's adversarial loss for its images ``fake`` as ``critic`` judges them
-        (after ``condition`` and :attr:`augment`, as in :meth:`discriminator_loss`)."""
-        return self.g_loss(self.judge(critic, condition)(fake))
+        (after ``condition`` and :attr:`augment`, as in :meth:`discriminator_loss`). ``real``:
+        real images of the same kind, which only ``ragan`` judges (every pipeline passes them;
+        with other modes they cost nothing)."""
+        judged = self.judge(critic, condition)
+        if self.mode != "ragan":
+            return self.g_loss(judged(fake))
+        if real is None:
+            raise ValueError("gan_mode='ragan' needs the real images in the generator's loss (generator_loss(..., real=...))")
+        with torch.no_grad():
+            real_logits = judged(real.detach())
+        return self.g_loss(judged(fake), real_logits)
 
-    def g_loss(self, fake_logits: torch.Tensor) -> torch.Tensor:
-        """Generator loss for logits of its own images (non-saturating for vanilla)."""
+    def g_loss(self, fake_logits: torch.Tensor, real_logits: torch.Tensor | None = None) -> torch.Tensor:
+        """Generator loss for logits of its own images (non-saturating for vanilla; ``ragan``
+        needs ``real_logits`` too)."""
+        if self.mode == "ragan":
+            if real_logits is None:
+                raise ValueError("gan_mode='ragan' needs real_logits in g_loss")
+            return sum(self.ragan_terms(real_logits, fake_logits, for_generator=True))  # type: ignore[return-value]
         if self.mode in ("vanilla", "lsgan"):
             return self._target(fake_logits, True)
         return -fake_logits.float().mean()
@@ -259,20 +298,51 @@ def vgg19_weights_path(path: str | None = None) -> str:
                                       otherwise=f"or set loss.vgg_weights: /path/to/{VGG19_FILE}")
 
 
-class VGGPerceptualLoss(torch.nn.Module):
-    """MSE between VGG19 features of two images (Ledig et al.'s VGG loss).
+def parse_vgg_layers(spec: str) -> dict[str, float]:
+    """``"relu5_4"`` -> ``{"relu5_4": 1.0}``; ``"conv1_2:0.1,conv5_4:1"`` -> one weight per layer.
+    Names: ``relu{block}_{conv}`` (after the activation, SRGAN) or ``conv{block}_{conv}`` (before
+    it, ESRGAN). Raises ``ValueError`` naming the bad entry."""
+    layers: dict[str, float] = {}
+    for part in (p.strip() for p in spec.split(",")):
+        if not part:
+            continue
+        name, _, weight = part.partition(":")
+        name = name.strip()
+        if name.replace("conv", "relu", 1) not in VGG19_RELU or not name.startswith(("conv", "relu")):
+            raise ValueError(f"perceptual layer {name!r} is not a VGG19 layer: use relu1_1 ... relu5_4 (after the activation) "
+                             "or conv1_1 ... conv5_4 (before it), optionally with ':weight', comma-separated")
+        try:
+            layers[name] = float(weight) if weight else 1.0
+        except ValueError:
+            raise ValueError(f"perceptual layer {part!r}: the weight after ':' must be a number") from None
+    if not layers:
+        raise ValueError("no perceptual layer given (e.g. 'relu5_4' or 'conv1_2:0.1,conv5_4:1')")
+    return layers
 
-    Inputs ``(N, 3, H, W)`` in [-1, 1] are mapped to ImageNet-normalised [0, 1]. Features
-    are taken after ``layer`` (``relu5_4`` = the paper's VGG54; ``relu2_2`` = VGG22) and
-    divided by ``feature_scale`` (12.75 in the paper) before the MSE. The network is
-    frozen and kept in eval mode. ``weights``: path of torchvision's ``vgg19`` state dict
-    (see :func:`vgg19_weights_path`).
+
+def vgg19_index(name: str) -> int:
+    """torchvision's ``vgg19().features`` index of a layer name (``conv`` is the ReLU's index - 1)."""
+    return VGG19_RELU[name.replace("conv", "relu", 1)] - (1 if name.startswith("conv") else 0)
+
+
+class VGGPerceptualLoss(torch.nn.Module):
+    """Distance between VGG19 features of two images: Ledig et al.'s VGG loss (MSE after
+    ``relu5_4``, features divided by 12.75) and ESRGAN's (features before the activation, L1,
+    several layers weighted, as BasicSR's ``PerceptualLoss``).
+
+    Inputs ``(N, 3, H, W)`` in [-1, 1] are mapped to ImageNet-normalised [0, 1]. ``layers``:
+    one name or ``"name:weight,..."`` (:func:`parse_vgg_layers`); the loss is the weighted sum
+    over layers of ``criterion`` (``mse`` or ``l1``, means) between the features divided by
+    ``feature_scale``. The network is frozen and kept in eval mode. ``weights``: path of
+    torchvision's ``vgg19`` state dict (see :func:`vgg19_weights_path`).
     """
 
-    def __init__(self, layer: str = "relu5_4", *, weights: str | None = None, feature_scale: float = 12.75) -> None:
+    def __init__(self, layers: str = "relu5_4", *, weights: str | None = None, feature_scale: float = 12.75,
+                 criterion: str = "mse") -> None:
         super().__init__()
-        if layer not in VGG19_RELU:
-            raise ValueError(f"perceptual layer {layer!r} is not one of {', '.join(VGG19_RELU)}")
+        self.layers = parse_vgg_layers(layers)
+        if criterion not in ("mse", "l1"):
+            raise ValueError(f"perceptual criterion {criterion!r} must be 'mse' or 'l1'")
         from torchvision.models import vgg19  # torchvision imports torch._dynamo (~1.5 s): only where used
 
         net = vgg19(weights=None)
@@ -281,19 +351,36 @@ class VGGPerceptualLoss(torch.nn.Module):
             net.load_state_dict(state)
         except RuntimeError as e:
             raise ValueError(f"'{weights or VGG19_FILE}' is not a torchvision vgg19 state dict: {first_line(e)}") from None
-        self.features = net.features[: VGG19_RELU[layer] + 1].eval().requires_grad_(False)
+        self.index = {name: vgg19_index(name) for name in self.layers}
+        features = net.features[: max(self.index.values()) + 1]
+        for m in features:
+            if isinstance(m, torch.nn.ReLU):
+                m.inplace = False  # a captured convolution output must survive the ReLU after it
+        self.features = features.eval().requires_grad_(False)
         self.feature_scale = feature_scale
+        self.criterion = F.mse_loss if criterion == "mse" else F.l1_loss
 
     def train(self, mode: bool = True) -> VGGPerceptualLoss:
         super().train(mode)
         self.features.eval()  # never batch/dropout behaviour: VGG19 has none, but stay explicit
         return self
 
-    def _feat(self, x: torch.Tensor) -> torch.Tensor:
-        return self.features(imagenet_normalize(x)) / self.feature_scale
+    def _feats(self, x: torch.Tensor) -> dict[int, torch.Tensor]:
+        wanted, out = set(self.index.values()), {}
+        x = imagenet_normalize(x)
+        for i, layer in enumerate(self.features):
+            x = layer(x)
+            if i in wanted:
+                out[i] = x / self.feature_scale
+        return out
 
     def forward(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         """Scalar float32 loss; gradients flow to ``pred`` only."""
         with torch.no_grad():
-            t = self._feat(target)
-        return F.mse_loss(self._feat(pred).float(), t.float())
+            t = self._feats(target)
+        p = self._feats(pred)
+        total = torch.zeros((), device=pred.device)
+        for name, weight in self.layers.items():
+            i = self.index[name]
+            total = total + weight * self.criterion(p[i].float(), t[i].float())
+        return total

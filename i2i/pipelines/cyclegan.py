@@ -129,8 +129,8 @@ class CycleGAN(Pipeline):
 
         # G step: both discriminators frozen (their parameters get no gradient from it).
         with ctx.frozen("D_a", "D_b") as (D_a, D_b), ctx.autocast():
-            adv_ab = self.gan.generator_loss(D_b, fake_b)
-            adv_ba = self.gan.generator_loss(D_a, fake_a)
+            adv_ab = self.gan.generator_loss(D_b, fake_b, real=real_b)
+            adv_ba = self.gan.generator_loss(D_a, fake_a, real=real_a)
             idt_a = idt_b = torch.zeros((), device=real_a.device)
             if identity and not together:
                 same_b, same_a = G_ab(real_b), G_ba(real_a)

@@ -96,7 +96,7 @@ class DCGAN(Pipeline):
         logs = {f"D_{k}": v for k, v in parts.items()}
         ctx.backward_step("D", loss_d)
         with ctx.frozen("D") as (D_frozen,), ctx.autocast():
-            loss_g = self.gan.generator_loss(lambda x: D_frozen(x, labels), fake)
+            loss_g = self.gan.generator_loss(lambda x: D_frozen(x, labels), fake, real=real)
         ctx.backward_step("G", loss_g)
         logs["G"] = loss_g.detach()
         return logs

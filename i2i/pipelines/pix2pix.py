@@ -94,7 +94,7 @@ class Pix2Pix(Pipeline):
 
         # G step: D is frozen, so its parameters get no gradients from the G loss.
         with ctx.frozen("D") as (D_frozen,), ctx.autocast():
-            loss_g_gan = self.gan.generator_loss(D_frozen, fake_b, condition=real_a)
+            loss_g_gan = self.gan.generator_loss(D_frozen, fake_b, condition=real_a, real=real_b)
         loss_l1 = F.l1_loss(fake_b.float(), real_b.float())
         ctx.backward_step("G", loss_g_gan + self.cfg.loss.l1_weight * loss_l1)
         logs.update(G_gan=loss_g_gan.detach(), G_L1=loss_l1.detach())

@@ -90,7 +90,7 @@ class Template(Pipeline):
             loss_d, parts = self.gan.discriminator_loss(ctx.module("D"), real_b, fake_b)
         ctx.backward_step("D", loss_d)
         with ctx.frozen("D") as (D,), ctx.autocast():
-            loss_g_gan = self.gan.generator_loss(D, fake_b)
+            loss_g_gan = self.gan.generator_loss(D, fake_b, real=real_b)
         loss_l1 = F.l1_loss(fake_b.float(), real_b.float())
         ctx.backward_step("G", loss_g_gan + self.cfg.loss.l1_weight * loss_l1)
         return {**{f"D_{k}": v for k, v in parts.items()}, "G_gan": loss_g_gan.detach(), "G_L1": loss_l1.detach()}
