@@ -344,6 +344,15 @@ def load_config(path: str | Path, overrides: list[str] | None = None) -> Config:
         raise ConfigError(f"{path}: {e}") from None
 
 
+def _plain(value: Any) -> Any:
+    """Tuples (list-valued keys) as lists, in nested dicts too: YAML's safe form."""
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
+
+
 def config_to_dict(cfg: Config) -> dict[str, Any]:
     """Plain-data copy of ``cfg`` (only dicts, lists, str, int, float, bool, None), version first."""
     out: dict[str, Any] = {"version": cfg.version}
@@ -354,7 +363,7 @@ def config_to_dict(cfg: Config) -> dict[str, Any]:
             if value.discriminator is not None:
                 out["model"]["discriminator"] = value.discriminator.to_dict()
         elif dataclasses.is_dataclass(value):
-            out[f.name] = dataclasses.asdict(value)
+            out[f.name] = _plain(dataclasses.asdict(value))
         elif f.name != "version":
             out[f.name] = value
     return out

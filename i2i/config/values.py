@@ -60,6 +60,14 @@ def _convert(value: Any, tp: Any, path: str) -> Any:
             except ConfigError:
                 pass
         raise ConfigError(f"config key {path!r} must be {_type_name(tp)}, got {show(value)}")
+    if origin is tuple:
+        args = typing.get_args(tp)
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"config key {path!r} must be a list, got {show(value)}")
+        types_ = [args[0]] * len(value) if len(args) == 2 and args[1] is Ellipsis else list(args)
+        if len(types_) != len(value):
+            raise ConfigError(f"config key {path!r} must be a list of {len(types_)} values, got {show(value)}")
+        return tuple(convert_value(v, t, f"{path}[{i}]") for i, (v, t) in enumerate(zip(value, types_)))
     if origin is Literal:
         choices = typing.get_args(tp)
         if value not in choices:

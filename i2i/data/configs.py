@@ -3,11 +3,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal
 
 from ..config import DataConfig
 from ..options import ImageSize, Pixels, Range
+from .degradations import RealESRGANDegradation
 
 #: A jitter strength: 0 (off) up to, not including, 1.
 Jitter = Annotated[float, Range(0, 1, high_open=True)]
@@ -62,12 +63,17 @@ class UnpairedDataConfig(CropDataConfig):
 class SRDataConfig(DataConfig):
     """Super-resolution data (:class:`SRDataset`): ``root`` is a folder of HR images; LR images
     are made with MATLAB-style bicubic unless ``lr_root`` holds them (matched by name);
-    ``crop_size`` is the HR crop; ``flip`` and ``rotate`` (90 degrees) augment."""
+    ``crop_size`` is the HR crop; ``flip`` and ``rotate`` (90 degrees) augment.
+    ``degradation: realesrgan`` makes the training inputs with Real-ESRGAN's second-order model
+    instead, on the training device, with the ranges of ``realesrgan``
+    (:class:`~i2i.data.degradations.RealESRGANDegradation`); validation stays bicubic."""
 
     crop_size: Pixels = 96
     lr_root: str | None = None
     flip: bool = True
     rotate: bool = False
+    degradation: Literal["bicubic", "realesrgan"] = "bicubic"
+    realesrgan: RealESRGANDegradation = field(default_factory=RealESRGANDegradation)
 
 
 @dataclass

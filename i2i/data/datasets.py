@@ -292,7 +292,8 @@ class SRDataset(ImageFiles):
     Non-training items are centre crops of ``crop_size`` (fixed-size previews), or whole
     images cropped to a multiple of ``scale`` with ``full_images``.
     Images smaller than the crop are skipped with a warning naming them (an error when
-    none remain). Items: ``{"input": LR, "target": HR}`` in [-1, 1] and ``"name"``.
+    none remain). Items: ``{"input": LR, "target": HR}`` in [-1, 1] and ``"name"``; without
+    ``make_input``, HR only (the pipeline degrades it on the device, e.g. Real-ESRGAN's model).
     """
 
     def __init__(
@@ -309,9 +310,11 @@ class SRDataset(ImageFiles):
         full_images: bool = False,
         seed: int = 0,
         max_items: int | None = None,
+        make_input: bool = True,
     ) -> None:
 
         self.root = Path(root).expanduser()
+        self.make_input = make_input or lr_root is not None
         require_dir(self.root, "HR image folder")
         if crop_size % scale:
             raise DataError(f"data.crop_size={crop_size} must be a multiple of the scale {scale}")
@@ -398,7 +401,7 @@ class SRDataset(ImageFiles):
     def device_finish(self, batch: dict) -> dict:
         """The low-resolution input made from the batch's HR crops on the device (as the loader
         path makes it from each crop: MATLAB bicubic, clipped and rounded to the image's levels)."""
-        if "input" not in batch:
+        if "input" not in batch and self.make_input:
             half = getattr(self, "_peak", 255.0) / 2
             levels = ((batch["target"] + 1.0) * half).round_()
             batch["input"] = imresize(levels, 1 / self.scale).clamp_(0, 2 * half).round_() / half - 1.0
@@ -429,7 +432,7 @@ class SRDataset(ImageFiles):
             y, x, flip, turns = self._draw(epoch, index, h, w)
             if self.lr_files is None:
                 hr = hr[y : y + c, x : x + c]
-                lr = self._lr_of(hr, index)
+                lr = self._lr_of(hr, index) if self.make_input else hr
             else:
                 full_lr = self._lr_of(hr[: h - h % s, : w - w % s], index)
                 hr, lr = hr[y : y + c, x : x + c], full_lr[y // s : (y + c) // s, x // s : (x + c) // s]
@@ -438,4 +441,5 @@ class SRDataset(ImageFiles):
             if turns:
                 hr, lr = np.rot90(hr, turns), np.rot90(lr, turns)
         name = self.files[index].relative_to(self.root).as_posix()
-        return {"input": to_tensor(np.ascontiguousarray(lr)), "target": to_tensor(np.ascontiguousarray(hr)), "name": name}
+        item = {"input": to_tensor(np.ascontiguousarray(lr))} if self.make_input else {}
+        return {**item, "target": to_tensor(np.ascontiguousarray(hr)), "name": name}

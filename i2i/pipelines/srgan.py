@@ -11,7 +11,7 @@ two phases are two configs: SRResNet with MSE, then SRGAN initialised from it
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import torch
 import torch.nn.functional as F
@@ -19,23 +19,34 @@ from torch import nn
 
 from ..config import Config, ConfigError, LossConfig
 from ..data.datasets import SRDataConfig, SRDataset
+from ..data.degradations import degrade, draw, usm_sharp
 from ..data.resize import imresize
-from ..losses import VGGPerceptualLoss
+from ..losses import VGGPerceptualLoss, parse_vgg_layers
 from ..nets.blocks import inference_state
-from ..options import LossWeight
+from ..options import LossWeight, Range
+from ..registry import resolve_arch_name
 from .base import Pipeline, StepContext, net_from_spec
 
 
 @dataclass
 class SRGANLoss(LossConfig):
     """SRGAN objective: ``pixel_weight`` x ``pixel_loss`` + ``perceptual_weight`` x VGG19
-    feature MSE at ``perceptual_layer`` (weights from ``vgg_weights`` or torchvision's cache)
-    + ``adversarial_weight`` x GAN loss (0: plain SRResNet training, no discriminator)."""
+    feature distance + ``adversarial_weight`` x GAN loss (0: plain SRResNet / RRDBNet training,
+    no discriminator).
+
+    The perceptual term (:class:`~i2i.losses.VGGPerceptualLoss`, weights from ``vgg_weights`` or
+    torchvision's cache): ``perceptual_layer`` is one VGG19 layer or ``"name:weight,..."``;
+    ``relu5_4`` with ``mse`` and ``perceptual_feature_scale`` 12.75 is SRGAN's VGG54, ``conv5_4``
+    (before the activation) with ``l1`` and scale 1 is ESRGAN's, and
+    ``conv1_2:0.1,conv2_2:0.1,conv3_4:1,conv4_4:1,conv5_4:1`` Real-ESRGAN's. ``gan_mode: ragan``
+    is ESRGAN's relativistic average GAN."""
 
     pixel_loss: Literal["mse", "l1"] = "mse"
     pixel_weight: LossWeight = 1.0
     perceptual_weight: LossWeight = 0.0
     perceptual_layer: str = "relu5_4"
+    perceptual_criterion: Literal["mse", "l1"] = "mse"
+    perceptual_feature_scale: Annotated[float, Range(1e-6, 1e6)] = 12.75
     vgg_weights: str | None = None
     adversarial_weight: LossWeight = 1e-3
 
@@ -70,20 +81,53 @@ class SRGAN(Pipeline):
             raise ConfigError("SRGAN maps an image to a larger one of the same kind: model.generator.in_channels must equal out_channels")
         if loss.adversarial_weight > 0 and d is not None and d.name == "srgan" and cfg.data.crop_size % 16:
             raise ConfigError(f"the srgan discriminator needs data.crop_size to be a multiple of 16, got {cfg.data.crop_size}")
+        if loss.adversarial_weight > 0 and d is not None and d.name == "unet_sn" and cfg.data.crop_size % 8:
+            raise ConfigError(f"the unet_sn discriminator needs data.crop_size to be a multiple of 8, got {cfg.data.crop_size}")
+        if resolve_arch_name("generator", g.name) == "rrdbnet" and cfg.data.crop_size % 4:
+            raise ConfigError("rrdbnet works at a quarter of the HR size inside: data.crop_size must be a multiple of 4, "
+                              f"got {cfg.data.crop_size}")
+        if cfg.data.degradation == "realesrgan":
+            if cfg.data.lr_root is not None:
+                raise ConfigError("data.lr_root holds ready LR images, data.degradation: realesrgan makes them: choose one")
+            bad = cfg.data.realesrgan.problems()
+            if bad:
+                raise ConfigError("data.realesrgan." + bad[0])
+            if cfg.data.crop_size % (4 * scale):
+                raise ConfigError(f"data.degradation: realesrgan needs data.crop_size to be a multiple of 4 x the scale "
+                                  f"({4 * scale}), got {cfg.data.crop_size}")
+        if loss.perceptual_weight > 0:
+            try:
+                parse_vgg_layers(loss.perceptual_layer)
+            except ValueError as e:
+                raise ConfigError(f"loss.perceptual_layer: {e}") from None
 
     @classmethod
     def nets_for(cls, cfg: Config) -> tuple[str, ...]:
         return ("G", "D") if cfg.loss.adversarial_weight > 0 else ("G",)
 
+    @classmethod
+    def probe(cls, cfg: Config, height: int, width: int) -> tuple[int, int]:
+        if cfg.data.degradation == "realesrgan":  # training items are HR crops only; the generator gets them / scale
+            height, width = height // cls.scale_of(cfg), width // cls.scale_of(cfg)
+        return super().probe(cfg, height, width)
+
+    @classmethod
+    def capture_blockers(cls, cfg: Config) -> list[str]:
+        if cfg.data.degradation == "realesrgan":
+            return ["data.degradation: realesrgan (its resize sizes change every step)"]
+        return []
+
     def __init__(self, cfg: Config) -> None:
         loss = cfg.loss
         self.adversarial = loss.adversarial_weight > 0
+        self.degradation = cfg.data.realesrgan if cfg.data.degradation == "realesrgan" else None
         super().__init__(cfg)
         self.gan = self.adversarial_loss(loss)
         self.perceptual = None
         if loss.perceptual_weight > 0:
             try:
-                self.perceptual = VGGPerceptualLoss(loss.perceptual_layer, weights=loss.vgg_weights)
+                self.perceptual = VGGPerceptualLoss(loss.perceptual_layer, weights=loss.vgg_weights,
+                                                    feature_scale=loss.perceptual_feature_scale, criterion=loss.perceptual_criterion)
             except (FileNotFoundError, ValueError) as e:
                 raise ConfigError(f"loss.perceptual_weight={loss.perceptual_weight}: {e}") from None
             self.loss_modules["vgg"] = self.perceptual
@@ -106,7 +150,7 @@ class SRGAN(Pipeline):
         d = cfg.data
         return SRDataset(root or d.root, scale=cls.scale_of(cfg), crop_size=d.crop_size, channels=cfg.model.generator.arg("out_channels"),
                          train=train, flip=d.flip, rotate=d.rotate, lr_root=d.lr_root if root is None else None, seed=cfg.seed,
-                         max_items=d.max_items if train else None)
+                         max_items=d.max_items if train else None, make_input=not (train and d.degradation == "realesrgan"))
 
     def param_groups(self) -> dict[str, dict[str, Any]]:
         groups = {"G": self.generator_group("G")}
@@ -114,15 +158,36 @@ class SRGAN(Pipeline):
             groups["D"] = self.discriminator_group("D")
         return groups
 
+    def host_draws(self, batch: dict[str, Any]) -> dict[str, Any]:
+        # Real-ESRGAN's degradation parameters, from the host's global generator (saved in checkpoints)
+        if self.degradation is None:
+            return {}
+        return {"degrade": draw(self.degradation, batch["target"].shape[0])}
+
+    def _degraded(self, hr: torch.Tensor, draws: dict[str, Any]) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(LR input, sharpened HR)`` in [-1, 1] of HR crops (Real-ESRGAN: both from the
+        unsharp-masked target when ``target_usm``)."""
+        assert self.degradation is not None
+        with torch.no_grad():
+            hr01 = (hr.float() + 1) / 2
+            if self.degradation.target_usm:
+                hr01 = usm_sharp(hr01)
+            lr01 = degrade(hr01, draws, self.scale_of(self.cfg))
+        return (lr01 * 2 - 1).to(hr.dtype), (hr01 * 2 - 1).to(hr.dtype)
+
     def train_step(self, batch: dict[str, Any], ctx: StepContext) -> dict[str, torch.Tensor]:
-        lr, hr = batch["input"], batch["target"]
+        hr = gan_real = batch["target"]
+        if self.degradation is not None:  # the GAN judges the plain target, L1 and VGG the sharpened one (Real-ESRGAN)
+            lr, hr = self._degraded(hr, batch["degrade"])
+        else:
+            lr = batch["input"]
         loss = self.cfg.loss
         with ctx.autocast():
             sr = ctx.module("G")(lr)
         logs: dict[str, torch.Tensor] = {}
         if self.adversarial:
             with ctx.autocast():
-                loss_d, parts = self.gan.discriminator_loss(ctx.module("D"), hr, sr)
+                loss_d, parts = self.gan.discriminator_loss(ctx.module("D"), gan_real, sr)
             ctx.backward_step("D", loss_d)
             logs.update({f"D_{k}": v for k, v in parts.items()})
 
@@ -136,13 +201,15 @@ class SRGAN(Pipeline):
             logs["G_vgg"] = perc.detach()
         if self.adversarial:
             with ctx.frozen("D") as (D_frozen,), ctx.autocast():
-                adv = self.gan.generator_loss(D_frozen, sr)
+                adv = self.gan.generator_loss(D_frozen, sr, real=gan_real)
             total = total + loss.adversarial_weight * adv
             logs["G_adv"] = adv.detach()
         ctx.backward_step("G", total)
         return logs
 
     def generator_inputs(self, name: str, batch: dict[str, Any], rng: torch.Generator) -> tuple[Any, ...]:
+        if self.degradation is not None:
+            return (self._degraded(batch["target"], draw(self.degradation, batch["target"].shape[0], rng))[0],)
         return (batch["input"],)
 
     @torch.no_grad()

@@ -1,0 +1,158 @@
+"""ESRGAN / Real-ESRGAN pieces: relativistic GAN, VGG features before the activation, the U-Net
+discriminator, SRVGGNet, and the recipes (one training step each; exact resume with the
+degradations on)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+import torch.nn.functional as F
+from conftest import assert_exact_resume
+
+from i2i.config import ConfigError, load_config
+from i2i.losses import VGG19_FILE, GANLoss, VGGPerceptualLoss, parse_vgg_layers
+from i2i.nets.blocks import count_parameters
+from i2i.registry import build_discriminator, build_generator
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_ragan_losses_equal_esrgans_formulas():
+    torch.manual_seed(0)
+    real, fake = torch.randn(4, 1, 6, 6), torch.randn(4, 1, 6, 6)
+    gan = GANLoss("ragan")
+    bce = F.binary_cross_entropy_with_logits
+    d_want = 0.5 * bce(real - fake.mean(), torch.ones_like(real)) + 0.5 * bce(fake - real.mean(), torch.zeros_like(fake))
+    g_want = 0.5 * bce(real - fake.mean(), torch.zeros_like(real)) + 0.5 * bce(fake - real.mean(), torch.ones_like(fake))
+    assert torch.allclose(gan.d_loss(real, fake), d_want) and torch.allclose(gan.g_loss(fake, real), g_want)
+    # In D's loss the other side's mean is a constant (BasicSR detaches it); the generator's sees both.
+    r, f = real.clone().requires_grad_(True), fake.clone().requires_grad_(True)
+    real_term, _ = gan.ragan_terms(r, f, for_generator=False)
+    real_term.backward()
+    assert f.grad is None and r.grad.abs().sum() > 0
+    critic = torch.nn.Conv2d(3, 1, 3, padding=1)
+    x_real, x_fake = torch.rand(2, 3, 8, 8), torch.rand(2, 3, 8, 8).requires_grad_(True)
+    loss = gan.generator_loss(critic, x_fake, real=x_real)
+    assert torch.allclose(loss, gan.g_loss(critic(x_fake), critic(x_real)))
+    with pytest.raises(ValueError, match="needs the real images"):
+        gan.generator_loss(critic, x_fake)
+    with pytest.raises(ValueError, match="use d_loss"):
+        gan.real_loss(real)
+    loss_d, parts = gan.discriminator_loss(critic, x_real, x_fake)
+    assert torch.allclose(loss_d, parts["real"] + parts["fake"])
+
+
+@pytest.fixture
+def random_vgg(tmp_path):
+    """PLUMBING ONLY: random VGG19 weights (no real ones exist offline)."""
+    from torchvision.models import vgg19
+
+    torch.manual_seed(0)
+    path = tmp_path / VGG19_FILE
+    torch.save(vgg19(weights=None).state_dict(), path)
+    return str(path)
+
+
+def test_vgg_features_before_activation_and_weighted_layers(random_vgg):
+    from torchvision.models import vgg19
+
+    ref = vgg19(weights=None)
+    ref.load_state_dict(torch.load(random_vgg, weights_only=True))
+    feats = ref.features.eval()
+    mean, std = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1), torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
+    a, b = torch.rand(2, 3, 32, 32) * 2 - 1, torch.rand(2, 3, 32, 32) * 2 - 1
+
+    def upto(x, index):  # torchvision's features up to `index` (conv1_2 = 2, conv2_2 = 7), fresh ReLUs
+        x = ((x + 1) / 2 - mean) / std
+        for layer in list(feats)[: index + 1]:
+            x = F.relu(x) if isinstance(layer, torch.nn.ReLU) else layer(x)
+        return x
+
+    with torch.no_grad():
+        want = 0.1 * F.l1_loss(upto(a, 2), upto(b, 2)) + 1.0 * F.l1_loss(upto(a, 7), upto(b, 7))
+        loss = VGGPerceptualLoss("conv1_2:0.1,conv2_2:1", weights=random_vgg, feature_scale=1.0, criterion="l1")
+        assert torch.allclose(loss(a, b), want, rtol=1e-5)
+        # conv (before) differs from relu (after) where features go negative
+        relu = VGGPerceptualLoss("relu1_2:0.1,relu2_2:1", weights=random_vgg, feature_scale=1.0, criterion="l1")
+        assert not torch.allclose(relu(a, b), want)
+    assert parse_vgg_layers("relu5_4") == {"relu5_4": 1.0}
+    with pytest.raises(ValueError, match="'conv6_1' is not a VGG19 layer"):
+        parse_vgg_layers("conv6_1:1")
+    with pytest.raises(ValueError, match="must be a number"):
+        parse_vgg_layers("conv1_2:lots")
+
+
+def test_unet_discriminator_judges_every_pixel_with_spectral_norm():
+    d = build_discriminator("unet_sn", init="default")
+    assert count_parameters(d) == 4_376_897
+    x = torch.rand(2, 3, 48, 40) * 2 - 1
+    assert d(x).shape == (2, 1, 48, 40)
+    sn = [n for n, _ in d.named_parameters() if "parametrizations" in n]
+    assert len(sn) == 8  # conv1 .. conv8; conv0 and conv9 plain, as Real-ESRGAN's
+    with pytest.raises(ValueError, match="divisible by 8"):
+        d(torch.rand(1, 3, 20, 20))
+    no_skip = build_discriminator("unet_sn", base_channels=8, skip=False)
+    assert no_skip(torch.rand(1, 3, 16, 16)).shape == (1, 1, 16, 16)
+
+
+@pytest.mark.parametrize(("name", "count"), [("srvgg_general_x4", 1_213_296), ("srvgg_animevideo_x4", 621_424)])
+def test_srvgg_presets_have_the_published_sizes(name, count):
+    # realesr-general-x4v3 and realesr-animevideov3: 32 / 16 convolutions of 64 features, PReLU, x4
+    net = build_generator(name, init="default")
+    assert count_parameters(net) == count
+    assert net(torch.rand(1, 3, 6, 7) * 2 - 1).shape == (1, 3, 24, 28)
+
+
+def test_srvgg_with_a_bicubic_base_starts_as_bicubic():
+    from i2i.data.resize import imresize
+
+    net = build_generator("srvgg", n_convs=2, base_channels=8, base="bicubic", init="kaiming")
+    x = torch.rand(1, 3, 8, 8) * 2 - 1
+    with torch.no_grad():
+        assert torch.allclose(net(x), imresize(x, 4.0), atol=1e-5)
+
+
+def _recipe(path: str, sr_data: Path, tmp_path: Path, **over: str):
+    tiny = {"model.generator.n_blocks": "1", "model.generator.base_channels": "8", "model.generator.growth": "4",
+            "data.crop_size": "32", "data.batch_size": "2", "data.num_workers": "0", "train.steps": "2",
+            "train.log_every": "1", "train.sample_every": "1000", "train.checkpoint_every": "1000", "train.progress": "false",
+            "data.root": str(sr_data / "train"), "output_dir": str(tmp_path), "data.val_root": "null", **over}
+    return load_config(ROOT / path, [f"{k}={v}" for k, v in tiny.items()])
+
+
+def test_one_step_of_each_real_esrgan_recipe(sr_data, tmp_path):
+    import i2i
+
+    net = _recipe("configs/srgan/realesrnet_x4.yaml", sr_data, tmp_path)
+    assert net.data.degradation == "realesrgan" and net.model.generator.name == "rrdbnet" and net.train.ema_decay == 0.999
+    result = i2i.train(net)
+    assert result["step"] == 2 and all(torch.isfinite(torch.as_tensor(v)) for v in result["losses"].values())
+    gan = _recipe("configs/srgan/realesrgan_x4.yaml", sr_data, tmp_path, **{
+        "model.generator.init_from": str(net.run_dir / "checkpoints" / "last.pt"), "model.discriminator.base_channels": "8",
+        "loss.perceptual_weight": "0"})  # no VGG19 weights offline; the layers and criterion are checked above
+    assert gan.model.discriminator.name == "unet_sn" and gan.loss.adversarial_weight == 0.1
+    result = i2i.train(gan)
+    assert result["step"] == 2 and {"D_real", "D_fake", "G_adv", "G_pixel"} <= set(result["losses"])
+
+
+def test_resume_with_realesrgan_degradations_is_exact(sr_data, tmp_path):
+    over = {"train.steps": "4", "train.checkpoint_every": "2", "loss.perceptual_weight": "0", "model.discriminator.base_channels": "8",
+            "model.generator.init_from": "null"}
+    straight = _recipe("configs/srgan/realesrgan_x4.yaml", sr_data, tmp_path / "a", **over)
+    split = _recipe("configs/srgan/realesrgan_x4.yaml", sr_data, tmp_path / "b", **over)
+    assert_exact_resume(straight, split, stop_at=2)
+
+
+def test_degradation_config_errors_name_the_key(sr_data, tmp_path):
+    with pytest.raises(ConfigError, match="data.realesrgan.kernel_probs must sum to 1"):
+        _recipe("configs/srgan/realesrnet_x4.yaml", sr_data, tmp_path, **{"data.realesrgan.kernel_probs": "[0.5,0.5,0,0,0,0.5]"})
+    with pytest.raises(ConfigError, match=r"data.realesrgan.jpeg_range\[0\]' is 0.0; allowed: \[1, 100\]"):
+        _recipe("configs/srgan/realesrnet_x4.yaml", sr_data, tmp_path, **{"data.realesrgan.jpeg_range": "[0,95]"})
+    with pytest.raises(ConfigError, match="noise_range is \\[low, high\\]"):
+        _recipe("configs/srgan/realesrnet_x4.yaml", sr_data, tmp_path, **{"data.realesrgan.noise_range": "[30,1]"})
+    with pytest.raises(ConfigError, match="data.lr_root holds ready LR images"):
+        _recipe("configs/srgan/realesrnet_x4.yaml", sr_data, tmp_path, **{"data.lr_root": str(sr_data / "train")})
+    with pytest.raises(ConfigError, match="'data.realesrgan.blur_sigma' must be a list of 2 values"):
+        _recipe("configs/srgan/realesrnet_x4.yaml", sr_data, tmp_path, **{"data.realesrgan.blur_sigma": "[1, 2, 3]"})
