@@ -161,3 +161,21 @@ def test_small_data_study_trains_each_variant_and_scores_held_out_pairs(tmp_path
     assert [x["variant"] for x in recs] == ["none", "jitter"] and recs[1]["sets"] == ["data.color_jitter=0.2", "data.scale_jitter=0.1"]
     assert all(x["psnr"] > 0 and 0 < x["ssim"] <= 1 for x in recs)
     assert "| identity |" in r.stdout and "| jitter |" in r.stdout
+
+
+def test_sr_quality_study_scores_each_variant_on_held_out_photos(tmp_path, sr_data):
+    out = tmp_path / "sr.jsonl"
+    r = subprocess.run(
+        [sys.executable, str(ROOT / "tools" / "bench_sr_quality.py"), str(ROOT / "configs/srgan/demo.yaml"),
+         "--heldout", str(sr_data / "test"), "--threads", "1", "--seeds", "0", "--json", str(out),
+         "--set", f"data.root={sr_data / 'train'}", "--set", "data.val_root=null", "--set", "train.val_every=0",
+         "--set", "data.num_workers=0", "--set", "data.crop_size=32", "--set", "train.steps=2",
+         "--set", "model.generator.n_blocks=1", "--set", "model.generator.base_channels=8",
+         "--variant", "shipped=", "--variant", "ema=train.ema_decay=0.9"],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert r.returncode == 0, r.stderr[-2000:]
+    recs = [json.loads(x) for x in out.read_text().splitlines()]
+    assert [x["variant"] for x in recs] == ["shipped", "ema"] and recs[1]["weights"] == "ema"
+    assert all(x["images"] == 5 and abs(x["gain"] - (x["psnr_y"] - x["bicubic"])) < 1e-9 and x["train_s"] > 0 for x in recs)
+    assert "| shipped |" in r.stdout and "| ema |" in r.stdout
