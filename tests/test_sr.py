@@ -328,3 +328,17 @@ def test_srresnet_beats_bicubic_on_held_out_photos(tmp_path, sr_data, make_confi
     print({k: round(v, 3) for k, v in mean.items()})
     assert mean["psnr_y_model"] > mean["psnr_y_bicubic"] + 0.2  # measured, seeds 0 / 1 / 2: +0.70 / +0.70 / +0.38 dB
     assert mean["ssim_y_model"] > mean["ssim_y_bicubic"]
+
+
+def test_sr_builder_tiles_downscaled_copies_of_the_train_region(tmp_path, photos):
+    import make_sr
+
+    plain = make_sr.build(photos, tmp_path / "a", tile=64)
+    multi = make_sr.build(photos, tmp_path / "b", tile=64, scales=(1.0, 0.5))
+    names = sorted(p.name for p in (tmp_path / "b" / "train").iterdir())
+    assert multi["test"] == plain["test"] and multi["train"] > plain["train"]
+    assert sum("_s050_" in n for n in names) == multi["train"] - plain["train"]
+    same = [n for n in names if "_s050_" not in n]
+    assert same == sorted(p.name for p in (tmp_path / "a" / "train").iterdir())
+    tile = read_image(tmp_path / "b" / "train" / next(n for n in names if "_s050_" in n))
+    assert tile.shape == (64, 64, 3) and tile.dtype == np.uint8
