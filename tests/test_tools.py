@@ -170,7 +170,7 @@ def test_sr_quality_study_scores_each_variant_on_held_out_photos(tmp_path, sr_da
          "--heldout", str(sr_data / "test"), "--threads", "1", "--seeds", "0", "--json", str(out),
          "--set", f"data.root={sr_data / 'train'}", "--set", "data.val_root=null", "--set", "train.val_every=0",
          "--set", "data.num_workers=0", "--set", "data.crop_size=32", "--set", "train.steps=2",
-         "--set", "model.generator.n_blocks=1", "--set", "model.generator.base_channels=8",
+         "--set", "model.generator.n_convs=1", "--set", "model.generator.base_channels=8",
          "--variant", "shipped=", "--variant", "ema=train.ema_decay=0.9"],
         capture_output=True, text=True, timeout=300,
     )
