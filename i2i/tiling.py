@@ -9,7 +9,6 @@ pixel depends on the whole image (U-Net, instance norm).
 from __future__ import annotations
 
 import copy
-
 from collections.abc import Callable
 
 import torch
