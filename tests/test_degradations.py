@@ -12,6 +12,8 @@ import torch
 from i2i.data.degradations import RealESRGANDegradation, add_noise, degrade, draw, filter2d, jpeg, usm_sharp
 from i2i.data.kernels import anisotropic_kernels, pulse, sinc_kernels
 
+pytestmark = pytest.mark.numerics  # tolerances against direct computations and OpenCV
+
 CFG = RealESRGANDegradation()
 
 

@@ -19,6 +19,8 @@ from i2i.compat.esrgan import import_sr_generator, to_i2i_keys
 from i2i.data.io import read_image, write_image
 from i2i.nets.rrdbnet import RRDBNet
 
+pytestmark = pytest.mark.numerics  # tolerances against direct computations and OpenCV
+
 N_BLOCKS, FEAT, GROWTH = 2, 8, 4
 
 
