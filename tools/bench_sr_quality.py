@@ -27,16 +27,13 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from bench_small_data import parse_variant  # noqa: E402
 
 from i2i.config import load_config  # noqa: E402
 from i2i.engine.trainer import train  # noqa: E402
 from i2i.evaluate.super_resolution import evaluate_sr  # noqa: E402
-
-
-def parse_variant(text: str) -> tuple[str, list[str]]:
-    """``NAME=K=V;K=V`` -> (NAME, [K=V, K=V]); ``NAME=`` -> (NAME, [])."""
-    name, _, sets = text.partition("=")
-    return name, [s for s in sets.split(";") if s]
 
 
 def run(config: str, sets: list[str], seed: int, heldout: str) -> dict:
