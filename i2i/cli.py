@@ -37,6 +37,7 @@ from .registry import evaluation, pipeline_class
 from .report import save_grid
 from .sampler import Generator, parse_arithmetic
 from .translator import Translator
+from .video import CONTAINERS, DEFAULT_CRF, VideoOptions
 
 
 def _train(args: argparse.Namespace) -> int:
@@ -76,7 +77,9 @@ def _convert(args: argparse.Namespace) -> int:
                                         precision=args.precision)
         summary = tr.convert_folder(args.input, args.output, ext=args.ext, name=args.name, allow_inside_input=args.allow_inside_input,
                                     skip_existing=args.skip_existing, batch_size=args.batch_size, workers=args.workers,
-                                    bit_depth=args.bit_depth, progress=not args.quiet and rank == 0, shard=(rank, world))
+                                    bit_depth=args.bit_depth, progress=not args.quiet and rank == 0, shard=(rank, world),
+                                    video_ext=args.video_ext, frames_out=args.frames_out, to_video=args.to_video, fps=args.fps,
+                                    video=VideoOptions(codec=args.codec, crf=args.crf, pix_fmt=args.pix_fmt, preset=args.preset))
         if world > 1:
             parts: list = [None] * world
             torch.distributed.all_gather_object(parts, summary)
@@ -91,7 +94,11 @@ def _convert(args: argparse.Namespace) -> int:
     rate = len(summary.converted) / summary.seconds if summary.seconds > 0 else 0.0
     ignored = f", ignored {len(summary.ignored)} (not images or unreadable links; listed in failed.txt)" if summary.ignored else ""
     print(f"converted {len(summary.converted)}, skipped {len(summary.skipped)} (already there){ignored}, failed {len(summary.failed)} "
-          f"into {args.output} in {summary.seconds:.1f} s ({rate:.2f} images/s)")
+          f"into {args.output} in {summary.seconds:.1f} s ({rate:.2f} files/s)")
+    for dst, st in summary.videos:
+        streams = f"; copied {', '.join(st.copied_streams)}" if st.copied_streams else ""
+        print(f"  {dst}: {st.frames} frames in {st.seconds:.1f} s ({st.fps:.2f} frames/s; decode {st.decode:.1f} s, "
+              f"translate {st.translate:.1f} s, encode {st.encode:.1f} s, overlapping{streams})")
     if summary.failed:
         for _, why in summary.failed[:10]:
             print(f"  failed: {why}", file=sys.stderr)
@@ -101,9 +108,9 @@ def _convert(args: argparse.Namespace) -> int:
 
 
 def _add_convert(sub: Any) -> None:
-    c = sub.add_parser("convert", help="translate an image or a folder tree of images")
+    c = sub.add_parser("convert", help="translate images and videos: a file, a folder tree or a .txt list")
     c.add_argument("checkpoint", help="training checkpoint or export of a translation model")
-    c.add_argument("input", help="image file or folder (searched recursively)")
+    c.add_argument("input", help="image or video file, folder (searched recursively) or .txt list of paths")
     c.add_argument("output", help="output folder (sub-folders and names mirrored)")
     c.add_argument("--direction", default=None, help="a_to_b or b_to_a (None: the trained direction)")
     c.add_argument("--mode", choices=list(choices(TestMode)), default=None, help="test-time behaviour (None: the config's test.mode)")
@@ -121,6 +128,19 @@ def _add_convert(sub: Any) -> None:
     c.add_argument("--skip-existing", action="store_true", help="skip inputs whose output exists (resume an interrupted run)")
     c.add_argument("--allow-inside-input", action="store_true", help="allow an output folder inside the input folder")
     c.add_argument("--quiet", action="store_true", help="no progress bar")
+    v = c.add_argument_group("videos", "videos are streamed frame by frame (no temporary frames); audio and subtitles copied")
+    v.add_argument("--video-ext", default=None, help=f"output container ({', '.join(CONTAINERS)}; None: the source's, .mp4 for GIF)")
+    v.add_argument("--codec", default=None, help="video encoder, e.g. libx264, libx265, libvpx-vp9, ffv1 (lossless); "
+                                                 "None: libx264 (libvpx-vp9 for .webm)")
+    v.add_argument("--crf", type=non_negative_int, default=None,
+                   help="constant quality, lower is better (None: " + ", ".join(f"{k} {n}" for k, n in DEFAULT_CRF.items()) + ")")
+    v.add_argument("--pix-fmt", default=None, help="pixel format, e.g. yuv420p, yuv444p, yuv420p10le (None: yuv420p; 10-bit for "
+                                                   "sources of more than 8 bits; RGB for lossless codecs)")
+    v.add_argument("--preset", default=None, help="encoder speed preset, e.g. ultrafast .. veryslow for x264 (None: its default)")
+    v.add_argument("--frames-out", action="store_true", help="write each video's frames as PNGs in a folder OUTPUT/<name>/ instead")
+    v.add_argument("--to-video", default=None, metavar="NAME", help="make one video OUTPUT/NAME (e.g. out.mp4) of the input "
+                                                                 "images translated in name order (needs --fps)")
+    v.add_argument("--fps", type=float, default=None, help="frame rate for --to-video")
     c.set_defaults(func=_convert)
 
 

@@ -1,5 +1,6 @@
 """Folder conversion at scale: plan the jobs, decode in background workers, batch images of
-equal size, translate, and encode/write in background threads, atomically.
+equal size, translate, and encode/write in background threads, atomically. Videos in the
+input are streamed through :mod:`i2i.video` one after another, after the images.
 
 A bad file never stops a run: it is listed in the summary (and ``failed.txt``) with the
 reason and the rest are converted. ``skip_existing`` resumes an interrupted run (every
@@ -9,6 +10,7 @@ output is written atomically, so an existing output is a complete one).
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 import time
 from collections.abc import Callable
@@ -22,8 +24,18 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
-from .data.io import IMAGE_EXTENSIONS, atomic_write_bytes, is_image_file, read_image, scan_images, temp_prefix, write_image
+from .convert_plan import Job, list_inputs, plan_jobs
+from .data.io import atomic_write_bytes, read_image, temp_prefix, write_image
 from .dist import die_with_parent, kill_workers_at_exit
+from .video import (
+    CONTAINERS,
+    VideoOptions,
+    VideoStats,
+    convert_video,
+    frames_to_video,
+    is_video_file,
+    video_to_frames,
+)
 
 TranslateArrays = Callable[[list[np.ndarray]], list[np.ndarray]]
 """Same-size ``(H, W[, C])`` uint8/uint16 arrays in, their translations out (e.g.
@@ -44,129 +56,16 @@ class ConvertSummary:
     failed: list[tuple[Path, str]] = field(default_factory=list)
     ignored: list[tuple[Path, str]] = field(default_factory=list)
     seconds: float = 0.0
+    videos: list[tuple[Path, VideoStats]] = field(default_factory=list)
+
+    @property
+    def frames(self) -> int:
+        """Video frames translated."""
+        return sum(st.frames for _, st in self.videos)
 
     @property
     def ok(self) -> bool:
         return not self.failed
-
-
-@dataclass(frozen=True)
-class Job:
-    """One image to convert: read ``src``, write ``dst``."""
-
-    src: Path
-    dst: Path
-
-
-def _inside(path: Path, folder: Path) -> bool:
-    try:
-        path.resolve().relative_to(folder.resolve())
-        return True
-    except ValueError:
-        return False
-
-
-def _list_inputs(src: Path, out: Path, *, allow_inside_input: bool, skipped: list[tuple[Path, str]] | None) -> tuple[list[Path], Path]:
-    """The input images of an image file, a ``.txt`` list or a folder tree, and the folder their
-    outputs mirror; refusals (missing, empty, output inside the input) before any write."""
-    if src.is_file() and src.suffix.lower() == ".txt":
-        files = []
-        for n, line in enumerate(src.read_text().splitlines(), 1):
-            line = line.strip()
-            if not line or line.startswith("#"):
-                continue
-            p = Path(line) if Path(line).is_absolute() else src.parent / line
-            if not is_image_file(p):
-                raise ValueError(f"{src}:{n}: '{line}' is not an image path ({', '.join(IMAGE_EXTENSIONS)})")
-            files.append(p)  # missing files are reported per file at conversion time
-        if not files:
-            raise FileNotFoundError(f"list '{src}' names no images")
-        base = src.parent
-    elif src.is_file():
-        if not is_image_file(src):
-            raise ValueError(f"'{src}' is not an image file ({', '.join(IMAGE_EXTENSIONS)}) or a .txt list")
-        files, base = [src], src.parent
-    else:
-        files, left_out = scan_images(src)
-        base = src
-        if skipped is not None:
-            skipped.extend(left_out)
-        if not files:
-            raise FileNotFoundError(f"folder '{src}' holds no images ({', '.join(IMAGE_EXTENSIONS)})")
-        if not allow_inside_input and _inside(out, src):
-            raise ValueError(f"output '{out}' is inside the input folder '{src}'; choose another output "
-                             "or pass allow_inside_input=True (--allow-inside-input)")
-    if not src.is_dir() and not allow_inside_input and out.resolve() in {f.resolve().parent for f in files}:
-        # A file or a list: refuse writing among the inputs themselves (next to an input image).
-        raise ValueError(f"output '{out}' is the folder of the input images; choose another output "
-                         "or pass allow_inside_input=True (--allow-inside-input)")
-    return files, base
-
-
-def _output_name(f: Path, name: str, ext: str | None) -> str:
-    """The output file name of input ``f`` by the ``name`` pattern; a plain image file name."""
-    try:
-        fname = name.format(stem=f.stem, ext=ext or f.suffix, suffix=f.suffix)
-    except (KeyError, IndexError, ValueError) as e:
-        raise ValueError(f"name={name!r} (--name) is not a valid pattern ({e}); use fields {{stem}}, {{ext}}, {{suffix}}") from None
-    if Path(fname).name != fname or fname in (".", ".."):
-        raise ValueError(f"name={name!r} (--name) gives '{fname}', which is not a plain file name: outputs stay in the "
-                         "output folder, mirroring the input's sub-folders; use a pattern without '/' or '..'")
-    if not is_image_file(fname):
-        raise ValueError(f"name={name!r} (--name) gives '{fname}', which has no image suffix; include {{ext}}")
-    return fname
-
-
-def _check_outputs(jobs: list[Job], files: list[Path], out: Path) -> None:
-    """Every output inside ``out``, none overwriting an input or another output."""
-    inputs = {f.resolve() for f in files}
-    seen: dict[Path, Path] = {}
-    for j in jobs:
-        d = j.dst.resolve()
-        if not _inside(j.dst, out):  # a symbolic link inside the output folder pointing elsewhere
-            raise ValueError(f"output '{j.dst}' would be written outside the output folder '{out}' (through a symbolic link); "
-                             "remove the link or choose another output (nothing was written)")
-        if d in inputs:
-            raise ValueError(f"output '{j.dst}' would overwrite an input image; choose an output folder outside the input")
-        if d in seen:
-            raise ValueError(f"'{seen[d]}' and '{j.src}' would both be written to '{j.dst}'; "
-                             "use name= or ext= (--name, --ext) to tell them apart")
-        seen[d] = j.src
-
-
-def plan_jobs(
-    input_path: str | Path,
-    output_dir: str | Path,
-    *,
-    ext: str | None = None,
-    name: str = "{stem}{ext}",
-    allow_inside_input: bool = False,
-    skipped: list[tuple[Path, str]] | None = None,
-) -> list[Job]:
-    """The conversion jobs for an image file, a folder tree, or a ``.txt`` list of image paths
-    (one per line, relative to the list's folder or absolute; ``#`` comments allowed).
-
-    Outputs mirror the input's sub-folders; ``name`` formats the file name from ``{stem}``,
-    ``{ext}`` (the output suffix, from ``ext`` or the input) and ``{suffix}`` (the input's).
-    Raises before anything is written when the input is missing or empty, when an output
-    would overwrite an input or another output, or when ``output_dir`` lies inside the input
-    folder (unless ``allow_inside_input``). Entries of a folder tree that are left out (not
-    images, broken links, link loops) are appended to ``skipped`` with the reason.
-    """
-    src, out = Path(input_path), Path(output_dir)
-    if not src.exists():
-        raise FileNotFoundError(f"input '{src}' does not exist; pass an image file, a folder of images or a .txt list")
-    if ext is not None:
-        ext = ext if ext.startswith(".") else "." + ext
-        if ext.lower() not in IMAGE_EXTENSIONS:
-            raise ValueError(f"ext={ext!r} (--ext) is not a supported image format; use one of {', '.join(IMAGE_EXTENSIONS)}")
-    files, base = _list_inputs(src, out, allow_inside_input=allow_inside_input, skipped=skipped)
-    jobs = []
-    for f in files:
-        rel = f.relative_to(base).parent if _inside(f, base) and ".." not in f.relative_to(base).parts else Path()
-        jobs.append(Job(f, out / rel / _output_name(f, name, ext)))
-    _check_outputs(jobs, files, out)
-    return jobs
 
 
 def write_output(dst: str | Path, img: np.ndarray, *, bit_depth: str = "same") -> Path:
@@ -221,7 +120,10 @@ def _remove_own_temp_files(jobs: list[Job]) -> None:
         if d.is_dir():
             for tmp in d.glob(".*.tmp"):
                 if any(tmp.name.startswith(temp_prefix(n)) for n in names):
-                    tmp.unlink(missing_ok=True)
+                    if tmp.is_dir() and not tmp.is_symlink():  # a frame folder being filled
+                        shutil.rmtree(tmp, ignore_errors=True)
+                    else:
+                        tmp.unlink(missing_ok=True)
 
 
 class _Conversion:
@@ -296,34 +198,9 @@ class _Conversion:
             self.bar.close()
 
 
-def run_jobs(
-    translate: TranslateArrays,
-    jobs: list[Job],
-    *,
-    batch_size: int = 8,
-    workers: int | None = None,
-    skip_existing: bool = False,
-    bit_depth: str = "same",
-    progress: bool = False,
-    failures_path: str | Path | None = None,
-    ignored: list[tuple[Path, str]] | None = None,
-) -> ConvertSummary:
-    """Convert ``jobs``. Decoding runs in ``workers`` processes (None: :func:`default_workers`),
-    consecutive images of equal size and type are translated together (up to ``batch_size``),
-    and encoding + writing run in background threads. Returns converted / skipped / failed
-    lists and the time taken; failures (with reasons) also go to ``failures_path`` when given."""
-    if batch_size < 1:
-        raise ValueError(f"batch size {batch_size} must be >= 1")
-    workers = default_workers() if workers is None else workers
-    summary = ConvertSummary(ignored=list(ignored or []))
-    t0 = time.perf_counter()
-    _remove_own_temp_files(jobs)
-    todo: list[Job] = []
-    for j in jobs:
-        if skip_existing and j.dst.exists():
-            summary.skipped.append(j.dst)
-        else:
-            todo.append(j)
+def _run_images(translate: TranslateArrays, todo: list[Job], summary: ConvertSummary, *, batch_size: int, bit_depth: str,
+                progress: bool, workers: int) -> None:
+    """Image jobs: decoded in ``workers`` processes, translated in same-size groups, written in threads."""
     run = _Conversion(translate, todo, summary, batch_size=batch_size, bit_depth=bit_depth, progress=progress)
     if workers > 0:
         kill_workers_at_exit()
@@ -339,6 +216,68 @@ def run_jobs(
         run.flush(pool)
         run.collect(block=True)
     run.close()
+
+
+def _run_videos(translate: TranslateArrays, jobs: list[Job], summary: ConvertSummary, *, batch_size: int,
+                video: VideoOptions | None, progress: bool) -> None:
+    """Video jobs one after another, each streamed by :mod:`i2i.video` (frames batched, other
+    streams copied); a video that fails is listed with the reason and the next one goes on."""
+    for job in jobs:
+        bar = tqdm(unit="frame", dynamic_ncols=True, file=sys.stderr, desc=job.src.name) if progress else None
+        try:
+            if job.kind == "frames":
+                stats = video_to_frames(translate, job.src, job.dst, batch_size=batch_size, progress=bar.update if bar else None)
+            else:
+                stats = convert_video(translate, job.src, job.dst, batch_size=batch_size, options=video,
+                                      progress=bar.update if bar else None)
+            summary.converted.append(job.dst)
+            summary.videos.append((job.dst, stats))
+        except (ValueError, TypeError, OSError) as e:  # VideoError is a ValueError; the message names the file
+            summary.failed.append((job.src, str(e) if str(job.src) in str(e) else f"'{job.src}': {e}"))
+        except RuntimeError as e:
+            if "memory" not in str(e) and "allocate" not in str(e):
+                raise
+            summary.failed.append((job.src, f"'{job.src}': not enough memory to translate its frames ({e}); "
+                                            "use --tile 512 (memory bounded by the tile) or --batch-size 1"))
+        finally:
+            if bar is not None:
+                bar.close()
+
+
+def run_jobs(
+    translate: TranslateArrays,
+    jobs: list[Job],
+    *,
+    batch_size: int = 8,
+    workers: int | None = None,
+    skip_existing: bool = False,
+    bit_depth: str = "same",
+    progress: bool = False,
+    failures_path: str | Path | None = None,
+    ignored: list[tuple[Path, str]] | None = None,
+    video: VideoOptions | None = None,
+) -> ConvertSummary:
+    """Convert ``jobs``. Decoding runs in ``workers`` processes (None: :func:`default_workers`),
+    consecutive images of equal size and type are translated together (up to ``batch_size``),
+    and encoding + writing run in background threads. Videos follow, one at a time, their
+    frames in batches of ``batch_size``, encoded as ``video`` says. Returns converted / skipped /
+    failed lists and the time taken; failures (with reasons) also go to ``failures_path`` when given."""
+    if batch_size < 1:
+        raise ValueError(f"batch size {batch_size} must be >= 1")
+    workers = default_workers() if workers is None else workers
+    summary = ConvertSummary(ignored=list(ignored or []))
+    t0 = time.perf_counter()
+    _remove_own_temp_files(jobs)
+    todo: list[Job] = []
+    videos: list[Job] = []
+    for j in jobs:
+        if skip_existing and j.dst.exists():
+            summary.skipped.append(j.dst)
+        else:
+            (todo if j.kind == "image" else videos).append(j)
+    if todo:
+        _run_images(translate, todo, summary, batch_size=batch_size, bit_depth=bit_depth, progress=progress, workers=workers)
+    _run_videos(translate, videos, summary, batch_size=batch_size, video=video, progress=progress)
     summary.seconds = time.perf_counter() - t0
     if failures_path is not None:  # (an earlier run's list no longer describes this output: replaced or removed)
         write_failures(summary, failures_path)
@@ -359,9 +298,17 @@ def convert_path(
     bit_depth: str = "same",
     progress: bool = False,
     shard: tuple[int, int] = (0, 1),
+    video_ext: str | None = None,
+    frames_out: bool = False,
+    video: VideoOptions | None = None,
+    to_video: str | None = None,
+    fps: float | None = None,
 ) -> ConvertSummary:
     """:func:`plan_jobs` then :func:`run_jobs`, with failures and ignored input entries (reason
-    prefixed ``skipped:``) listed in ``output_dir/failed.txt``.
+    prefixed ``skipped:``) listed in ``output_dir/failed.txt``. Videos are written as videos
+    (``video_ext``, ``video`` options) or, with ``frames_out``, as folders of PNG frames.
+    ``to_video`` (a file name such as ``out.mp4``): the input's images, translated in name order,
+    become one video ``output_dir/to_video`` at ``fps`` frames per second instead.
 
     ``shard=(rank, world)``: this process converts every ``world``-th job starting at
     ``rank`` of the (sorted, identical on every process) plan, so ``world`` processes cover
@@ -371,10 +318,49 @@ def convert_path(
     if not 0 <= rank < world:
         raise ValueError(f"shard {shard}: rank must be in [0, world)")
     ignored: list[tuple[Path, str]] = []
-    jobs = plan_jobs(input_path, output_dir, ext=ext, name=name, allow_inside_input=allow_inside_input, skipped=ignored)
+    if to_video is not None:
+        return _assemble(translate, input_path, output_dir, to_video, fps, allow_inside_input=allow_inside_input, ignored=ignored,
+                         skip_existing=skip_existing, batch_size=batch_size, video=video, progress=progress, rank=rank, world=world)
+    jobs = plan_jobs(input_path, output_dir, ext=ext, name=name, allow_inside_input=allow_inside_input, skipped=ignored,
+                     video_ext=video_ext, frames_out=frames_out)
     return run_jobs(translate, jobs[rank::world], batch_size=batch_size, workers=workers, skip_existing=skip_existing,
                     bit_depth=bit_depth, progress=progress, failures_path=Path(output_dir) / "failed.txt" if world == 1 else None,
-                    ignored=ignored if rank == 0 else [])
+                    ignored=ignored if rank == 0 else [], video=video)
+
+
+def _assemble(translate: TranslateArrays, input_path: str | Path, output_dir: str | Path, to_video: str, fps: float | None, *,
+              allow_inside_input: bool, ignored: list[tuple[Path, str]], skip_existing: bool, batch_size: int,
+              video: VideoOptions | None, progress: bool, rank: int, world: int) -> ConvertSummary:
+    """``--to-video``: one video of the input's translated frames, made by rank 0."""
+    out = Path(output_dir)
+    if fps is None:
+        raise ValueError("to_video (--to-video) needs the frame rate: fps=N (--fps N)")
+    if Path(to_video).name != to_video or Path(to_video).suffix.lower() not in CONTAINERS:
+        raise ValueError(f"to_video={to_video!r} (--to-video) must be a plain file name ending in one of {', '.join(CONTAINERS)}, "
+                         "written inside the output folder")
+    files, _ = list_inputs(Path(input_path), out, allow_inside_input=allow_inside_input, skipped=ignored)
+    videos = [f for f in files if is_video_file(f)]
+    if videos:
+        raise ValueError(f"--to-video makes a video of image frames; the input holds videos too ('{videos[0]}')")
+    summary = ConvertSummary(ignored=list(ignored) if rank == 0 else [])
+    dst = out / to_video
+    if rank == 0 and skip_existing and dst.exists():
+        summary.skipped.append(dst)
+    elif rank == 0:
+        bar = tqdm(total=len(files), unit="frame", dynamic_ncols=True, file=sys.stderr, desc=to_video) if progress else None
+        try:
+            summary.videos.append((dst, frames_to_video(translate, files, dst, fps=fps, batch_size=batch_size, options=video,
+                                                        progress=bar.update if bar else None)))
+            summary.converted.append(dst)
+        except (ValueError, TypeError, OSError) as e:
+            summary.failed.append((Path(input_path), str(e)))
+        finally:
+            if bar is not None:
+                bar.close()
+        summary.seconds = summary.videos[0][1].seconds if summary.videos else 0.0
+    if world == 1:
+        write_failures(summary, out / "failed.txt")
+    return summary
 
 
 def merge_summaries(parts: list[ConvertSummary]) -> ConvertSummary:
@@ -390,6 +376,7 @@ def merge_summaries(parts: list[ConvertSummary]) -> ConvertSummary:
     out.failed.sort()
     out.ignored.sort()
     out.seconds = max((part.seconds for part in parts), default=0.0)
+    out.videos = sorted((v for part in parts for v in part.videos), key=lambda v: v[0])
     return out
 
 

@@ -212,7 +212,7 @@ def test_left_out_inputs_are_reported_with_reasons(trained, tmp_path, capsys):
     src = tmp_path / "in"
     i2i.write_image(src / "a.png", np.zeros((8, 8), np.uint8))
     (src / "notes.txt").write_text("hello")
-    (src / "anim.gif").write_bytes(b"GIF89a")
+    (src / "scan.pdf").write_bytes(b"%PDF-1.4")
     (src / ".hidden.png").write_bytes(b"x")
     (src / "broken.png").symlink_to(tmp_path / "nowhere.png")
     (src / "sub").mkdir()
@@ -221,7 +221,7 @@ def test_left_out_inputs_are_reported_with_reasons(trained, tmp_path, capsys):
     out = capsys.readouterr().out
     assert "converted 1," in out and "ignored 4 (not images or unreadable links; listed in failed.txt)" in out
     listed = (tmp_path / "out" / "failed.txt").read_text()
-    assert "notes.txt\tskipped: not an image format" in listed and "anim.gif\tskipped: not an image format" in listed
+    assert "notes.txt\tskipped: not a format i2i reads" in listed and "scan.pdf\tskipped: not a format i2i reads" in listed
     assert "broken.png\tskipped: a broken symbolic link" in listed and "loop\tskipped: a symbolic link back" in listed
     assert ".hidden" not in listed
 

@@ -12,6 +12,7 @@ import io
 import os
 import stat
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 import cv2
@@ -36,8 +37,10 @@ def list_images(folder: str | Path) -> list[Path]:
     return scan_images(folder)[0]
 
 
-def scan_images(folder: str | Path) -> tuple[list[Path], list[tuple[Path, str]]]:
-    """``(images, skipped)`` under ``folder``, recursively and sorted: image files, and the
+def scan_images(folder: str | Path, accept: Callable[[Path], bool] = is_image_file,
+                formats: str = ", ".join(IMAGE_EXTENSIONS)) -> tuple[list[Path], list[tuple[Path, str]]]:
+    """``(images, skipped)`` under ``folder``, recursively and sorted: image files (files
+    ``accept`` takes; ``formats`` names them in the reason for the others), and the
     other entries with why they are left out (not an image format, a broken link, a link
     back into a folder already walked). Symbolic links to folders are followed once; hidden
     files and folders (``.name``) are left out without a word."""
@@ -61,8 +64,8 @@ def scan_images(folder: str | Path) -> tuple[list[Path], list[tuple[Path, str]]]
                 skipped.append((p, "a broken symbolic link"))
             elif not p.is_file():
                 skipped.append((p, "not a regular file (a pipe, socket or device)"))
-            elif not is_image_file(p):
-                skipped.append((p, f"not an image format i2i reads ({', '.join(IMAGE_EXTENSIONS)})"))
+            elif not accept(p):
+                skipped.append((p, f"not a format i2i reads ({formats})"))
             else:
                 images.append(p)
         for d in list(dirnames):

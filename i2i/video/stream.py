@@ -1,0 +1,394 @@
+"""Videos through a translator: frames decoded with PyAV (FFmpeg) in a background thread,
+translated in batches, encoded in another thread; audio, subtitle and other streams copied
+packet by packet without re-encoding. No frame touches the disk, and memory is bounded by the
+batch and two short queues (``batch_size + 8`` decoded items, two translated batches), not by
+the video's length.
+
+The output is written under a temporary name in its folder and renamed when complete, so a
+killed run never leaves a truncated video under the final name (:mod:`i2i.convert` removes the
+leftovers of earlier runs). 8-bit sources are translated as 8-bit RGB; sources with more bits
+per sample (10-bit HEVC, ProRes, ...) as 16-bit RGB, and encoded with 10 bits where the codec
+allows. The colour matrix and range of the source are used both ways and tagged on the output.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import re
+import shutil
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import av
+import numpy as np
+
+from ..data.io import normal_permissions, read_image, temp_prefix, to_channels, write_image
+from .options import CONTAINERS, Timing, VideoError, VideoOptions, VideoStats
+
+TranslateArrays = Callable[[list[np.ndarray]], list[np.ndarray]]
+"""Same-size RGB ``(H, W, 3)`` uint8/uint16 arrays in, their translations out."""
+
+_COLOUR_KEYS = ("colorspace", "color_range", "color_primaries", "color_trc")
+
+
+def _open_input(src: Path) -> tuple[Any, Any]:
+    try:
+        container = av.open(str(src), "r")
+    except (av.FFmpegError, OSError, UnicodeDecodeError) as e:
+        raise VideoError(f"'{src}' could not be opened as a video ({e}); is it complete and in a format FFmpeg reads?") from None
+    if not container.streams.video:
+        container.close()
+        raise VideoError(f"'{src}' holds no video stream")
+    vstream = container.streams.video[0]
+    vstream.thread_type = "AUTO"  # frame and slice threads in the decoder
+    return container, vstream
+
+
+def _timing(vstream: Any) -> Timing:
+    ctx = vstream.codec_context
+    colour = tuple((k, int(getattr(ctx, k))) for k in _COLOUR_KEYS
+                   if getattr(ctx, k, 0) and not (k == "colorspace" and ctx.colorspace == 2))  # 2: unspecified
+    rate = vstream.average_rate or vstream.guessed_rate or Fraction(25)
+    return Timing(Fraction(rate), Fraction(vstream.time_base or 1 / rate), colour)
+
+
+def _is_deep(vstream: Any) -> bool:
+    fmt = vstream.codec_context.format
+    return fmt is not None and any(c.bits > 8 for c in fmt.components)
+
+
+def _demux(container: Any, vstream: Any, copied: list[Any], out: queue.Queue, stats: VideoStats, stop: threading.Event) -> None:
+    """The decode thread: ``("frame", rgb_array, pts, time_base)`` and ``("packet", packet)``
+    items in file order, then ``("end",)``, or ``("error", exception)``. Frames are RGB
+    ``(H, W, 3)`` uint8, or uint16 for sources of more than 8 bits, by the frame's own matrix."""
+    fmt = "rgb48le" if _is_deep(vstream) else "rgb24"
+    try:
+        t = time.perf_counter()
+        for packet in container.demux([vstream, *copied]):
+            if stop.is_set():
+                return
+            if packet.stream is vstream:
+                for frame in packet.decode():
+                    item = ("frame", frame.to_ndarray(format=fmt), frame.pts, frame.time_base)
+                    stats.decode += time.perf_counter() - t
+                    out.put(item)
+                    t = time.perf_counter()
+            elif packet.dts is not None:
+                out.put(("packet", packet))
+        stats.decode += time.perf_counter() - t
+        out.put(("end",))
+    except Exception as e:  # handed to the main thread, which fails this video
+        out.put(("error", e))
+
+
+def _rgb(arr: np.ndarray) -> np.ndarray:
+    """A translated frame as contiguous 3-channel RGB (gray repeated, alpha dropped)."""
+    if arr.ndim == 2 or arr.shape[2] == 1:
+        arr = np.repeat(arr.reshape(arr.shape[0], arr.shape[1], 1), 3, axis=2)
+    return np.ascontiguousarray(arr[:, :, :3])
+
+
+class _VideoSink:
+    """The output container: copied streams added at once, the video stream on the first frame
+    (its size is the translated size), packets that come before it held back."""
+
+    def __init__(self, tmp: Path, dst: Path, source: Path | None, timing: Timing, copied: list[Any], options: VideoOptions,
+                 stats: VideoStats) -> None:
+        suffix = dst.suffix.lower()
+        self.codec = options.codec_for(suffix)
+        self.container = av.open(str(tmp), "w", format=CONTAINERS[suffix])
+        self.source, self.timing, self.options, self.stats = source, timing, options, stats
+        self.map: dict[int, Any] = {}
+        for s in copied:
+            try:
+                self.map[s.index] = self.container.add_stream_from_template(s)
+            except Exception as e:
+                self.container.close()
+                raise VideoError(f"{s.type} stream {s.index} ({s.codec_context.name}) of '{source}' cannot be copied into "
+                                 f"a {suffix} file ({e}); choose a container that holds it, e.g. --video-ext .mkv") from None
+            stats.copied_streams.append(f"{s.type}:{s.codec_context.name}")
+        self.video: Any = None
+        self.held: list[Any] = []
+
+    def _start(self, width: int, height: int, deep: bool) -> None:
+        v = self.container.add_stream(self.codec, rate=self.timing.rate, options=self.options.encoder_options(self.codec))
+        v.width, v.height = width, height
+        v.pix_fmt = self.options.pix_fmt_for(self.codec, deep=deep, width=width, height=height)
+        v.time_base = self.timing.time_base
+        v.codec_context.time_base = self.timing.time_base
+        self.rgb_out = v.pix_fmt.startswith(("gbr", "bgr", "rgb"))
+        colour = dict(self.timing.colour)
+        if not self.rgb_out:
+            for key, value in colour.items():
+                setattr(v.codec_context, key, value)
+        self.matrix = {"dst_colorspace": colour.get("colorspace"), "dst_color_range": colour.get("color_range")}
+        self.video = v
+        for packet in self.held:
+            self.packet(packet)
+        self.held = []
+
+    def frames(self, arrays: list[np.ndarray], stamps: list[tuple[Any, Any]]) -> None:
+        t = time.perf_counter()
+        for arr, (pts, tb) in zip(arrays, stamps):
+            arr = _rgb(arr)
+            if self.video is None:
+                self._start(arr.shape[1], arr.shape[0], arr.dtype == np.uint16)
+            frame = av.VideoFrame.from_ndarray(arr, format="rgb48le" if arr.dtype == np.uint16 else "rgb24")
+            if not self.rgb_out:  # by the source's matrix and range (the encoder would assume its defaults)
+                frame = frame.reformat(format=self.video.pix_fmt, **self.matrix)
+            frame.pts, frame.time_base = pts, tb
+            self.container.mux(self.video.encode(frame))
+            self.stats.frames += 1
+        self.stats.encode += time.perf_counter() - t
+
+    def packet(self, packet: Any) -> None:
+        if self.video is None:
+            self.held.append(packet)
+        else:
+            packet.stream = self.map[packet.stream_index]
+            self.container.mux(packet)
+
+    def finish(self) -> None:
+        t = time.perf_counter()
+        if self.video is None:
+            raise VideoError(f"'{self.source}' has no frames that decode")
+        self.container.mux(self.video.encode(None))
+        self.container.close()
+        self.stats.encode += time.perf_counter() - t
+
+    def abandon(self) -> None:
+        try:
+            self.container.close()
+        except Exception:  # an output never started or half written: it is removed anyway
+            pass
+
+
+class _FrameSink:
+    """Frames as numbered PNGs (``000001.png``, ...) in a folder; 16-bit for 16-bit frames."""
+
+    def __init__(self, folder: Path, stats: VideoStats) -> None:
+        self.folder, self.stats = folder, stats
+
+    def frames(self, arrays: list[np.ndarray], stamps: list[tuple[Any, Any]]) -> None:
+        t = time.perf_counter()
+        for arr in arrays:
+            self.stats.frames += 1
+            write_image(self.folder / f"{self.stats.frames:06d}.png", arr if arr.ndim == 3 else arr[:, :, None])
+        self.stats.encode += time.perf_counter() - t
+
+    def packet(self, packet: Any) -> None:  # other streams have no place among frames
+        pass
+
+    def finish(self) -> None:
+        if self.stats.frames == 0:
+            raise VideoError(f"no frames decoded into '{self.folder}'")
+
+    def abandon(self) -> None:
+        pass
+
+
+def _write_loop(sink: Any, items: queue.Queue, errors: list[BaseException]) -> None:
+    """The writer thread: ``("frames", arrays, stamps)``, ``("packet", p)``, then ``("end",)``
+    (finish) or ``None`` (abandon). After an error it only drains the queue."""
+    try:
+        while (item := items.get()) is not None:
+            if item[0] == "frames":
+                sink.frames(item[1], item[2])
+            elif item[0] == "packet":
+                sink.packet(item[1])
+            else:
+                sink.finish()
+                return
+        sink.abandon()
+    except BaseException as e:  # read by the main thread
+        errors.append(e)
+        sink.abandon()
+        while (item := items.get()) is not None and item[0] != "end":
+            pass
+
+
+def _translate_stream(translate: TranslateArrays, items: Iterator[tuple], sink: Any, *, batch_size: int, stats: VideoStats,
+                      progress: Callable[[int], None] | None) -> None:
+    """Batches of equal-size frames from ``items`` translated here, written by ``sink`` in a
+    thread; packets passed through in order. Raises the first error of either side."""
+    to_write: queue.Queue = queue.Queue(maxsize=2)  # translated batches waiting for the encoder
+    errors: list[BaseException] = []
+    thread = threading.Thread(target=_write_loop, args=(sink, to_write, errors), daemon=True)
+    thread.start()
+    arrays: list[np.ndarray] = []
+    stamps: list[tuple[Any, Any]] = []
+
+    def flush() -> None:
+        if arrays:
+            t = time.perf_counter()
+            outs = translate(arrays)
+            stats.translate += time.perf_counter() - t
+            to_write.put(("frames", outs, list(stamps)))
+            if progress is not None:
+                progress(len(outs))
+            arrays.clear()
+            stamps.clear()
+
+    try:
+        for item in items:
+            if errors:
+                break
+            if item[0] == "frame":
+                if arrays and (item[1].shape != arrays[0].shape or item[1].dtype != arrays[0].dtype):
+                    flush()
+                arrays.append(item[1])
+                stamps.append((item[2], item[3]))
+                if len(arrays) >= batch_size:
+                    flush()
+            else:
+                to_write.put(item)
+        if not errors:
+            flush()
+        to_write.put(("end",) if not errors else None)
+    except BaseException:
+        to_write.put(None)
+        raise
+    finally:
+        thread.join()
+    if errors:
+        raise errors[0]
+
+
+def _decoded(q: queue.Queue) -> Iterator[tuple]:
+    while (item := q.get())[0] != "end":
+        if item[0] == "error":
+            raise item[1]
+        yield item
+
+
+def _run_decoded(translate: TranslateArrays, src: Path, make_sink: Callable[[Any, Any, VideoStats], Any], *, batch_size: int,
+                 progress: Callable[[int], None] | None, copy: bool) -> VideoStats:
+    stats = VideoStats()
+    t0 = time.perf_counter()
+    container, vstream = _open_input(src)
+    copied = [s for s in container.streams if s is not vstream and s.type in ("audio", "subtitle", "data")] if copy else []
+    stop = threading.Event()
+    decoded: queue.Queue = queue.Queue(maxsize=batch_size + 8)  # frames and packets: memory bounded by the batch
+    reader = threading.Thread(target=_demux, args=(container, vstream, copied, decoded, stats, stop), daemon=True)
+    try:
+        sink = make_sink(vstream, copied, stats)
+        reader.start()
+        _translate_stream(translate, _decoded(decoded), sink, batch_size=batch_size, stats=stats, progress=progress)
+    except (av.FFmpegError, OSError) as e:
+        raise VideoError(f"'{src}': {e}") from None
+    finally:
+        stop.set()
+        while reader.is_alive():  # unblock and end the decode thread before its container closes
+            try:
+                decoded.get(timeout=0.05)
+            except queue.Empty:
+                pass
+        container.close()
+    stats.seconds = time.perf_counter() - t0
+    return stats
+
+
+def _temp_path(dst: Path, *, folder: bool = False) -> Path:
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    if folder:
+        return Path(tempfile.mkdtemp(prefix=temp_prefix(dst.name), suffix=".tmp", dir=dst.parent))
+    fd, tmp = tempfile.mkstemp(prefix=temp_prefix(dst.name), suffix=".tmp", dir=dst.parent)
+    os.close(fd)
+    return Path(tmp)
+
+
+def convert_video(translate: TranslateArrays, src: str | Path, dst: str | Path, *, batch_size: int = 8,
+                  options: VideoOptions | None = None, progress: Callable[[int], None] | None = None) -> VideoStats:
+    """Translate every frame of video ``src`` into video ``dst`` (its suffix names the
+    container, :data:`CONTAINERS`), keeping the source's frame timing (time base, each frame's
+    timestamp, frame rate) and colour tags, with its audio, subtitle and data streams copied.
+    ``translate`` takes a list of same-size RGB ``(H, W, 3)`` uint8 (uint16 for sources of more
+    than 8 bits) arrays; ``progress(n)`` is called with the number of frames just translated.
+    Raises :class:`VideoError` (naming the file) when the source cannot be decoded or the
+    output cannot be encoded; ``dst`` is then not created or left as it was."""
+    src, dst = Path(src), Path(dst)
+    if dst.suffix.lower() not in CONTAINERS:
+        raise VideoError(f"'{dst}': i2i writes videos as {', '.join(CONTAINERS)}")
+    options = options or VideoOptions()
+    options.codec_for(dst.suffix.lower())  # an unknown codec is refused before anything is read
+    tmp = _temp_path(dst)
+    try:
+        stats = _run_decoded(translate, src, lambda v, copied, st: _VideoSink(tmp, dst, src, _timing(v), copied, options, st),
+                             batch_size=batch_size, progress=progress, copy=True)
+        os.replace(tmp, dst)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return stats
+
+
+def video_to_frames(translate: TranslateArrays, src: str | Path, dst_dir: str | Path, *, batch_size: int = 8,
+                    progress: Callable[[int], None] | None = None) -> VideoStats:
+    """Translate every frame of video ``src`` into numbered PNGs ``dst_dir/000001.png``, ...
+    (16-bit PNGs for sources of more than 8 bits). The folder is filled under a temporary name
+    and renamed when complete, so ``dst_dir`` either holds every frame or does not exist."""
+    src, dst_dir = Path(src), Path(dst_dir)
+    tmp = _temp_path(dst_dir, folder=True)
+    try:
+        stats = _run_decoded(translate, src, lambda v, copied, st: _FrameSink(tmp, st), batch_size=batch_size, progress=progress,
+                             copy=False)
+        normal_permissions(tmp)
+        os.replace(tmp, dst_dir)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+    return stats
+
+
+def _natural_key(path: Path) -> list:
+    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", path.name.lower())]
+
+
+def frames_to_video(translate: TranslateArrays, frames: list[Path], dst: str | Path, *, fps: float, batch_size: int = 8,
+                    options: VideoOptions | None = None, progress: Callable[[int], None] | None = None) -> VideoStats:
+    """Translate images ``frames`` (sorted by name, numbers as numbers: ``f2`` before ``f10``)
+    and encode them as video ``dst`` at ``fps`` frames per second. Every frame must have the
+    size of the first; a frame that cannot be read fails the video (a video with a hole would
+    be wrong silently). ``dst`` is written under a temporary name and renamed when complete."""
+    dst = Path(dst)
+    if dst.suffix.lower() not in CONTAINERS:
+        raise VideoError(f"'{dst}': i2i writes videos as {', '.join(CONTAINERS)}")
+    if not fps > 0:
+        raise VideoError(f"fps={fps} (--fps) must be > 0")
+    if not frames:
+        raise VideoError(f"no frames to make '{dst}' from")
+    options = options or VideoOptions()
+    options.codec_for(dst.suffix.lower())
+    rate = Fraction(fps).limit_denominator(1001)
+    ordered = sorted(frames, key=_natural_key)
+    stats = VideoStats()
+    t0 = time.perf_counter()
+
+    def items() -> Iterator[tuple]:
+        first = None
+        for n, f in enumerate(ordered):
+            t = time.perf_counter()
+            img = read_image(f)
+            stats.decode += time.perf_counter() - t
+            if first is not None and img.shape[:2] != first:
+                raise VideoError(f"frame '{f}' is {img.shape[1]}x{img.shape[0]}, the first frame "
+                                 f"'{ordered[0]}' {first[1]}x{first[0]}; a video's frames share one size")
+            first = img.shape[:2]
+            yield ("frame", to_channels(img if img.ndim == 3 else img[:, :, None], 3), n, 1 / rate)
+
+    tmp = _temp_path(dst)
+    try:
+        sink = _VideoSink(tmp, dst, None, Timing(rate, 1 / rate), [], options, stats)
+        _translate_stream(translate, items(), sink, batch_size=batch_size, stats=stats, progress=progress)
+        os.replace(tmp, dst)
+    except av.FFmpegError as e:
+        raise VideoError(f"'{dst}': {e}") from None
+    finally:
+        tmp.unlink(missing_ok=True)
+    stats.seconds = time.perf_counter() - t0
+    return stats

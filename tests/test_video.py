@@ -1,0 +1,296 @@
+"""Videos through ``i2i convert``: clips made here with PyAV (frames and a tone), converted by a
+small fixed net, and checked frame by frame against the image translator on the decoded
+input frames; timing, audio, failures, kills, frame folders and frames -> video."""
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from i2i.cli import main
+from i2i.config import config_from_dict
+from i2i.convert import convert_path
+from i2i.data.io import read_image, write_image
+from i2i.translator import Translator
+from i2i.video import VideoError, VideoOptions, convert_video, frames_to_video, video_to_frames
+
+RATE = 24
+SAMPLE_RATE = 44100
+
+
+class Tint(nn.Module):
+    """A fixed colour-mixing net with a nonlinearity (not the identity, so equality means something)."""
+
+    in_channels = out_channels = 3
+
+    def __init__(self, scale: int = 1):
+        super().__init__()
+        g = torch.Generator().manual_seed(0)
+        self.mix = nn.Conv2d(3, 3, 1)
+        with torch.no_grad():
+            self.mix.weight.copy_(torch.eye(3)[:, :, None, None] * 0.6 + 0.2 * torch.rand(3, 3, 1, 1, generator=g))
+            self.mix.bias.copy_(torch.tensor([0.1, -0.2, 0.05]))
+        self.scale = scale
+
+    def forward(self, x):
+        y = torch.tanh(self.mix(x))
+        return nn.functional.interpolate(y, scale_factor=self.scale, mode="nearest") if self.scale > 1 else y
+
+
+def translator(scale: int = 1) -> Translator:
+    tr = Translator(Tint(scale), config_from_dict({}), direction="a_to_b", device="cpu")
+    tr.scale = scale
+    return tr
+
+
+def _picture(i: int, h: int, w: int, deep: bool = False) -> np.ndarray:
+    y, x = np.mgrid[0:h, 0:w].astype(np.float64)
+    img = np.stack([x / max(w - 1, 1), y / max(h - 1, 1), 0.5 + 0.4 * np.sin(x / 5 + i / 2) * np.cos(y / 7)], -1)
+    return (img * (65535 if deep else 255)).round().astype(np.uint16 if deep else np.uint8)
+
+
+def make_clip(path: Path, *, frames: int = 10, size: tuple[int, int] = (64, 48), audio: bool = True, codec: str = "libx264",
+              pix_fmt: str = "yuv420p", pts: list[int] | None = None, time_base: Fraction | None = None) -> Path:
+    """A test clip: moving smooth pictures at 24 frames/s (or at ``pts`` in ``time_base``) and
+    a 440 Hz tone as long as the pictures."""
+    w, h = size
+    deep = "10" in pix_fmt
+    with av.open(str(path), "w") as out:
+        v = out.add_stream(codec, rate=RATE)
+        v.width, v.height, v.pix_fmt = w, h, pix_fmt
+        if time_base is not None:
+            v.codec_context.time_base = time_base
+        a = None
+        if audio:
+            a = out.add_stream("aac", rate=SAMPLE_RATE)
+            a.layout = "mono"
+        for i in range(frames):
+            f = av.VideoFrame.from_ndarray(_picture(i, h, w, deep), format="rgb48le" if deep else "rgb24")
+            f.pts = pts[i] if pts is not None else i
+            f.time_base = time_base or Fraction(1, RATE)
+            out.mux(v.encode(f))
+        out.mux(v.encode(None))
+        if a is not None:
+            n = int(SAMPLE_RATE * frames / RATE)
+            tone = (0.3 * np.sin(2 * np.pi * 440 * np.arange(n) / SAMPLE_RATE)).astype(np.float32)
+            for k in range(0, n, 1024):
+                af = av.AudioFrame.from_ndarray(tone[None, k:k + 1024], format="fltp", layout="mono")
+                af.sample_rate, af.pts = SAMPLE_RATE, k
+                out.mux(a.encode(af))
+            out.mux(a.encode(None))
+    return path
+
+
+def decode(path: Path, fmt: str = "rgb24") -> tuple[list[np.ndarray], list[int], dict]:
+    """Frames (RGB arrays), their timestamps, and facts of the video and audio streams."""
+    with av.open(str(path)) as c:
+        v = c.streams.video[0]
+        info = {"rate": v.average_rate, "time_base": v.time_base, "pix_fmt": v.codec_context.pix_fmt, "codec": v.codec_context.name,
+                "size": (v.codec_context.width, v.codec_context.height)}
+        if c.streams.audio:
+            a = c.streams.audio[0]
+            info["audio"] = a.codec_context.name
+            info["audio_samples"] = sum(f.samples for f in c.decode(audio=0))
+            c.seek(0)
+        frames, stamps = [], []
+        for f in c.decode(video=0):
+            frames.append(f.to_ndarray(format=fmt))
+            stamps.append(f.pts)
+    return frames, stamps, info
+
+
+def expected(tr: Translator, frames: list[np.ndarray], batch: int) -> list[np.ndarray]:
+    """The image translator on the decoded frames, in the batches the conversion uses."""
+    return [o for k in range(0, len(frames), batch) for o in tr.translate_arrays(frames[k:k + batch])]
+
+
+def psnr(a: np.ndarray, b: np.ndarray, peak: float = 255.0) -> float:
+    mse = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)
+    return float("inf") if mse == 0 else 10 * np.log10(peak**2 / mse)
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory) -> Path:
+    return make_clip(tmp_path_factory.mktemp("clips") / "clip.mp4")
+
+
+def test_default_video_keeps_frames_rate_audio_and_quality(clip, tmp_path):
+    tr = translator()
+    summary = convert_path(tr.translate_arrays, clip, tmp_path / "out", batch_size=4)
+    out = tmp_path / "out" / "clip.mp4"
+    assert summary.converted == [out] and not summary.failed and summary.frames == 10
+    src_frames, src_pts, src = decode(clip)
+    got, got_pts, info = decode(out)
+    assert len(got) == len(src_frames) == 10
+    assert info["rate"] == src["rate"] == RATE and info["time_base"] == src["time_base"] and got_pts == src_pts
+    assert info["codec"] == "h264" and info["pix_fmt"] == "yuv420p" and info["size"] == (64, 48)
+    assert info["audio"] == "aac" and info["audio_samples"] == src["audio_samples"] > 0  # copied, not re-encoded
+    assert summary.videos[0][1].copied_streams == ["audio:aac"]
+    want = expected(tr, src_frames, 4)
+    scores = [psnr(g, w) for g, w in zip(got, want)]
+    assert np.median(scores) >= 30, scores  # CRF 18 on smooth pictures: ~40 dB measured
+    assert min(psnr(g, s) for g, s in zip(got, src_frames)) < 25  # the net did change the frames
+
+
+def test_lossless_codec_is_exact_and_sr_changes_the_size(clip, tmp_path):
+    tr = translator(scale=2)
+    stats = convert_video(tr.translate_arrays, clip, tmp_path / "x2.mkv", batch_size=3, options=VideoOptions(codec="ffv1"))
+    got, _, info = decode(tmp_path / "x2.mkv")
+    src_frames, _, _ = decode(clip)
+    assert stats.frames == 10 and info["size"] == (128, 96) and info["pix_fmt"] in ("gbrp", "bgr0")
+    for g, w in zip(got, expected(tr, src_frames, 3)):
+        np.testing.assert_array_equal(g, w)
+
+
+def test_variable_frame_timing_is_kept(tmp_path):
+    pts = [0, 1, 2, 5, 6, 11, 12, 20]  # in 1/48 s: frames of irregular length
+    src = make_clip(tmp_path / "vfr.mp4", frames=len(pts), pts=pts, time_base=Fraction(1, 48), audio=False)
+    convert_video(translator().translate_arrays, src, tmp_path / "out.mp4")
+    _, src_pts, s = decode(src)
+    _, got_pts, g = decode(tmp_path / "out.mp4")
+    assert [p * g["time_base"] for p in got_pts] == [p * s["time_base"] for p in src_pts]
+
+
+def test_ten_bit_source_gives_ten_bit_output(tmp_path):
+    src = make_clip(tmp_path / "deep.mkv", frames=4, pix_fmt="yuv420p10le", audio=False)
+    seen = []
+
+    def translate(arrays):
+        seen.extend(a.dtype for a in arrays)
+        return translator().translate_arrays(arrays)
+
+    convert_video(translate, src, tmp_path / "deep_out.mkv")
+    got, _, info = decode(tmp_path / "deep_out.mkv", fmt="rgb48le")
+    want = expected(translator(), decode(src, fmt="rgb48le")[0], 8)
+    assert set(seen) == {np.dtype(np.uint16)} and info["pix_fmt"] == "yuv420p10le"
+    assert np.median([psnr(g, w, 65535) for g, w in zip(got, want)]) >= 30
+
+
+def test_odd_sizes_and_bad_options(tmp_path):
+    src = make_clip(tmp_path / "odd.mkv", frames=3, size=(33, 21), pix_fmt="yuv444p", audio=False)
+    convert_video(translator().translate_arrays, src, tmp_path / "odd_out.mkv")
+    assert decode(tmp_path / "odd_out.mkv")[2]["pix_fmt"] == "yuv444p"  # 4:2:0 needs even sizes
+    with pytest.raises(VideoError, match="even frame size.*33x21"):
+        convert_video(translator().translate_arrays, src, tmp_path / "bad.mkv", options=VideoOptions(pix_fmt="yuv420p"))
+    with pytest.raises(VideoError, match="'nosuchcodec'.*not an encoder"):
+        convert_video(translator().translate_arrays, src, tmp_path / "bad.mkv", options=VideoOptions(codec="nosuchcodec"))
+    with pytest.raises(VideoError, match="--crf is not an option of codec 'ffv1'"):
+        convert_video(translator().translate_arrays, src, tmp_path / "bad.mkv", options=VideoOptions(codec="ffv1", crf=10))
+    assert not list(tmp_path.glob("bad*")) and not list(tmp_path.glob(".bad*"))  # nothing left behind
+
+
+def test_mixed_folder_gif_corrupt_video_and_skip_existing(clip, tmp_path):
+    inp = tmp_path / "in"
+    (inp / "sub").mkdir(parents=True)
+    (inp / "sub" / "clip.mov").write_bytes(clip.read_bytes())  # another container, same content
+    write_image(inp / "still.png", _picture(0, 40, 50))
+    frames = [_picture(i, 30, 40) for i in range(5)]
+    from PIL import Image
+
+    Image.fromarray(frames[0]).save(inp / "anim.gif", save_all=True, append_images=[Image.fromarray(f) for f in frames[1:]],
+                                    duration=100)
+    (inp / "broken.mp4").write_bytes(clip.read_bytes()[: len(clip.read_bytes()) // 3])  # index (moov) at the end: cut off
+    (inp / "noise.mkv").write_bytes(np.random.default_rng(0).integers(0, 256, 5000, dtype=np.uint8).tobytes())
+    tr = translator()
+    summary = convert_path(tr.translate_arrays, inp, tmp_path / "out", batch_size=4)
+    out = tmp_path / "out"
+    assert sorted(p.relative_to(out).as_posix() for p in summary.converted) == ["anim.mp4", "still.png", "sub/clip.mov"]
+    assert sorted(p.name for p, _ in summary.failed) == ["broken.mp4", "noise.mkv"]
+    failed = (out / "failed.txt").read_text()
+    assert "broken.mp4" in failed and "noise.mkv" in failed and "could not be opened as a video" in failed
+    assert len(decode(out / "anim.mp4")[0]) == 5 and decode(out / "sub" / "clip.mov")[2]["audio"] == "aac"
+    assert not [p for p in out.rglob(".*")]  # no temporary files left
+    again = convert_path(tr.translate_arrays, inp, out, skip_existing=True)
+    assert len(again.skipped) == 3 and not again.converted
+
+
+def test_frames_out_and_back_to_video(clip, tmp_path):
+    tr = translator()
+    stats = video_to_frames(tr.translate_arrays, clip, tmp_path / "frames" / "clip", batch_size=4)
+    pngs = sorted((tmp_path / "frames" / "clip").glob("*.png"))
+    assert stats.frames == 10 and [p.name for p in pngs[:2]] == ["000001.png", "000002.png"] and len(pngs) == 10
+    for p, w in zip(pngs, expected(tr, decode(clip)[0], 4)):
+        np.testing.assert_array_equal(read_image(p), w)  # PNG is lossless
+    # frames named without zero padding come back in numeric order
+    loose = tmp_path / "loose"
+    loose.mkdir()
+    for i, p in enumerate(pngs):
+        (loose / f"f{i + 1}.png").write_bytes(p.read_bytes())
+    ident = Translator(nn.Identity(), config_from_dict({}), direction="a_to_b", device="cpu")
+    ident.net.in_channels = ident.net.out_channels = 3
+    st = frames_to_video(ident.translate_arrays, list(loose.glob("*.png")), tmp_path / "back.mkv", fps=12.5,
+                         options=VideoOptions(codec="ffv1"))
+    got, _, info = decode(tmp_path / "back.mkv")
+    assert st.frames == 10 and info["rate"] == Fraction(25, 2)
+    for g, p in zip(got, pngs):
+        np.testing.assert_array_equal(g, read_image(p))
+    write_image(loose / "f11.png", _picture(0, 10, 10))
+    with pytest.raises(VideoError, match="f11.png' is 10x10"):
+        frames_to_video(ident.translate_arrays, list(loose.glob("*.png")), tmp_path / "bad.mp4", fps=25)
+    assert not (tmp_path / "bad.mp4").exists()
+
+
+def test_shards_split_videos(clip, tmp_path):
+    inp = tmp_path / "in"
+    inp.mkdir()
+    for k in range(3):
+        (inp / f"v{k}.mp4").write_bytes(clip.read_bytes())
+    tr = translator()
+    parts = [convert_path(tr.translate_arrays, inp, tmp_path / "out", shard=(r, 2)) for r in range(2)]
+    names = [sorted(p.name for p in part.converted) for part in parts]
+    assert names == [["v0.mp4", "v2.mp4"], ["v1.mp4"]]
+
+
+_KILL_SCRIPT = textwrap.dedent("""
+    import sys, time, torch
+    sys.path.insert(0, {tests!r})
+    from test_video import translator
+    from i2i.convert import convert_path
+    tr = translator()
+    def slow(arrays):
+        time.sleep(0.3)
+        return tr.translate_arrays(arrays)
+    print("start", flush=True)
+    convert_path(slow, {src!r}, {out!r}, batch_size=1)
+""")
+
+
+def test_a_kill_during_encoding_leaves_no_final_file(tmp_path):
+    src = make_clip(tmp_path / "long.mp4", frames=40)
+    out = tmp_path / "out"
+    script = _KILL_SCRIPT.format(tests=str(Path(__file__).parent), src=str(src), out=str(out))
+    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    deadline = time.time() + 120
+    while time.time() < deadline and not any(p.stat().st_size > 0 for p in out.glob(".long.mp4.*.tmp")):
+        time.sleep(0.1)
+    assert any(out.glob(".long.mp4.*.tmp")), "the conversion never started writing"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert not (out / "long.mp4").exists()
+    summary = convert_path(translator().translate_arrays, src, out, skip_existing=True)
+    assert summary.converted == [out / "long.mp4"] and not list(out.glob(".*"))  # the leftover is removed
+    assert len(decode(out / "long.mp4")[0]) == 40
+
+
+def test_cli_converts_a_video(clip, tmp_path, capsys, trained):
+    rc = main(["convert", trained, str(clip), str(tmp_path / "out"), "--quiet", "--crf", "23", "--preset", "veryfast"])
+    printed = capsys.readouterr().out
+    assert rc == 0 and "10 frames" in printed and "frames/s" in printed and "copied audio:aac" in printed
+    assert len(decode(tmp_path / "out" / "clip.mp4")[0]) == 10
+    rc = main(["convert", trained, str(clip), str(tmp_path / "frames"), "--quiet", "--frames-out"])
+    assert rc == 0 and len(list((tmp_path / "frames" / "clip").glob("*.png"))) == 10
+    rc = main(["convert", trained, str(tmp_path / "frames" / "clip"), str(tmp_path / "again"), "--quiet", "--to-video", "back.mp4"])
+    assert rc == 2 and "--fps" in capsys.readouterr().err
+    rc = main(["convert", trained, str(tmp_path / "frames" / "clip"), str(tmp_path / "again"), "--quiet", "--to-video", "back.mp4",
+               "--fps", "24"])
+    assert rc == 0 and len(decode(tmp_path / "again" / "back.mp4")[0]) == 10
