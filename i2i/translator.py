@@ -253,8 +253,9 @@ class Translator:
         return write_output(dst, self._translate_array(read_image(src)), bit_depth=bit_depth)
 
     def convert_folder(self, input_path: str | Path, output_dir: str | Path, **options: Any) -> ConvertSummary:
-        """Translate an image, a folder tree, or the files named in a ``.txt`` list into
-        ``output_dir``; see :func:`i2i.convert.plan_jobs` and :func:`i2i.convert.run_jobs`
-        for the options (``ext``, ``name``, ``skip_existing``, ``batch_size``, ``workers``,
-        ``bit_depth``, ``allow_inside_input``, ``progress``)."""
+        """Translate an image or video, a folder tree, or the files named in a ``.txt`` list into
+        ``output_dir``; see :func:`i2i.convert.convert_path` for the options (``ext``, ``name``,
+        ``skip_existing``, ``batch_size``, ``workers``, ``bit_depth``, ``allow_inside_input``,
+        ``progress``; for videos ``video_ext``, ``video`` (:class:`i2i.video.VideoOptions`),
+        ``frames_out``, ``to_video`` with ``fps``)."""
         return convert_path(self.translate_arrays, input_path, output_dir, **options)

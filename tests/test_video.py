@@ -294,3 +294,80 @@ def test_cli_converts_a_video(clip, tmp_path, capsys, trained):
     rc = main(["convert", trained, str(tmp_path / "frames" / "clip"), str(tmp_path / "again"), "--quiet", "--to-video", "back.mp4",
                "--fps", "24"])
     assert rc == 0 and len(decode(tmp_path / "again" / "back.mp4")[0]) == 10
+
+
+def test_webm_keeps_its_container_codec_family_and_opus_sound(tmp_path):
+    src = tmp_path / "clip.webm"
+    with av.open(str(src), "w") as out:
+        v = out.add_stream("libvpx-vp9", rate=RATE)
+        v.width, v.height, v.pix_fmt = 64, 48, "yuv420p"
+        a = out.add_stream("libopus", rate=48000)
+        a.layout = "mono"
+        for i in range(6):
+            f = av.VideoFrame.from_ndarray(_picture(i, 48, 64), format="rgb24")
+            f.pts = i
+            out.mux(v.encode(f))
+        out.mux(v.encode(None))
+        tone = (0.3 * np.sin(2 * np.pi * 440 * np.arange(12000) / 48000)).astype(np.float32)
+        for k in range(0, 12000, 960):
+            af = av.AudioFrame.from_ndarray(tone[None, k:k + 960], format="fltp", layout="mono")
+            af.sample_rate, af.pts = 48000, k
+            out.mux(a.encode(af))
+        out.mux(a.encode(None))
+    summary = convert_path(translator().translate_arrays, src, tmp_path / "out")
+    got, _, info = decode(tmp_path / "out" / "clip.webm")
+    assert summary.converted == [tmp_path / "out" / "clip.webm"] and len(got) == 6
+    assert info["codec"] == "vp9" and info["audio"] == "opus" and info["audio_samples"] == decode(src)[2]["audio_samples"]
+
+
+def test_a_failing_sink_raises_instead_of_hanging():
+    """The writer thread's error reaches the caller at every point: while frames come, and when
+    the last item has already been handed over (a failing finish once deadlocked the two threads)."""
+    import threading
+
+    from i2i.video.stream import VideoStats, _translate_stream
+
+    class Sink:
+        def __init__(self, fail_in):
+            self.fail_in = fail_in
+
+        def frames(self, arrays, stamps):
+            if self.fail_in == "frames":
+                raise OSError("disk full")
+
+        def packet(self, packet):
+            pass
+
+        def finish(self):
+            if self.fail_in == "finish":
+                raise OSError("disk full at the end")
+
+        def abandon(self):
+            pass
+
+    items = [("frame", np.zeros((4, 4, 3), np.uint8), i, Fraction(1, 24)) for i in range(20)]
+    for where in ("frames", "finish"):
+        caught = []
+
+        def run(where=where, caught=caught):
+            try:
+                _translate_stream(lambda a: a, iter(items), Sink(where), batch_size=2, stats=VideoStats(), progress=None)
+            except OSError as e:
+                caught.append(e)
+
+        t = threading.Thread(target=run, daemon=True)
+        t.start()
+        t.join(timeout=30)
+        assert not t.is_alive(), f"hung on a failing {where}"
+        assert caught and "disk full" in str(caught[0])
+
+
+def test_a_translate_that_returns_its_input_list(tmp_path):
+    """``translate`` may hand back the very list it was given (an identity): the batch it names is still written."""
+    frames = []
+    for i in range(3):
+        write_image(tmp_path / f"{i}.png", _picture(i, 16, 16))
+        frames.append(tmp_path / f"{i}.png")
+    st = frames_to_video(lambda arrays: arrays, frames, tmp_path / "same.mkv", fps=10, options=VideoOptions(codec="ffv1"))
+    got = decode(tmp_path / "same.mkv")[0]
+    assert st.frames == 3 and all(np.array_equal(g, _picture(i, 16, 16)) for i, g in enumerate(got))

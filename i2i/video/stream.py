@@ -196,6 +196,7 @@ class _FrameSink:
 def _write_loop(sink: Any, items: queue.Queue, errors: list[BaseException]) -> None:
     """The writer thread: ``("frames", arrays, stamps)``, ``("packet", p)``, then ``("end",)``
     (finish) or ``None`` (abandon). After an error it only drains the queue."""
+    item: tuple | None = ()
     try:
         while (item := items.get()) is not None:
             if item[0] == "frames":
@@ -209,8 +210,8 @@ def _write_loop(sink: Any, items: queue.Queue, errors: list[BaseException]) -> N
     except BaseException as e:  # read by the main thread
         errors.append(e)
         sink.abandon()
-        while (item := items.get()) is not None and item[0] != "end":
-            pass
+        while item is not None and item[0] != "end":  # the producer's last item not yet taken: drain up to it
+            item = items.get()
 
 
 def _translate_stream(translate: TranslateArrays, items: Iterator[tuple], sink: Any, *, batch_size: int, stats: VideoStats,
@@ -227,7 +228,7 @@ def _translate_stream(translate: TranslateArrays, items: Iterator[tuple], sink: 
     def flush() -> None:
         if arrays:
             t = time.perf_counter()
-            outs = translate(arrays)
+            outs = list(translate(list(arrays)))  # copies: the lists are reused below
             stats.translate += time.perf_counter() - t
             to_write.put(("frames", outs, list(stamps)))
             if progress is not None:
