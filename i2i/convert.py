@@ -32,6 +32,7 @@ from .video import (
     VideoOptions,
     VideoStats,
     convert_video,
+    frame_count,
     frames_to_video,
     is_video_file,
     video_to_frames,
@@ -223,7 +224,7 @@ def _run_videos(translate: TranslateArrays, jobs: list[Job], summary: ConvertSum
     """Video jobs one after another, each streamed by :mod:`i2i.video` (frames batched, other
     streams copied); a video that fails is listed with the reason and the next one goes on."""
     for job in jobs:
-        bar = tqdm(unit="frame", dynamic_ncols=True, file=sys.stderr, desc=job.src.name) if progress else None
+        bar = tqdm(total=frame_count(job.src), unit="frame", dynamic_ncols=True, file=sys.stderr, desc=job.src.name) if progress else None
         try:
             if job.kind == "frames":
                 stats = video_to_frames(translate, job.src, job.dst, batch_size=batch_size, progress=bar.update if bar else None)

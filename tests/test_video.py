@@ -22,7 +22,7 @@ from i2i.config import config_from_dict
 from i2i.convert import convert_path
 from i2i.data.io import read_image, write_image
 from i2i.translator import Translator
-from i2i.video import VideoError, VideoOptions, convert_video, frames_to_video, video_to_frames
+from i2i.video import VideoError, VideoOptions, convert_video, frame_count, frames_to_video, video_to_frames
 
 RATE = 24
 SAMPLE_RATE = 44100
@@ -109,6 +109,11 @@ def decode(path: Path, fmt: str = "rgb24") -> tuple[list[np.ndarray], list[int],
     return frames, stamps, info
 
 
+def audio_packets(path: Path) -> list[tuple[Fraction, bytes]]:
+    with av.open(str(path)) as c:
+        return [(pk.pts * pk.time_base, bytes(pk)) for pk in c.demux(c.streams.audio[0]) if pk.pts is not None]
+
+
 def expected(tr: Translator, frames: list[np.ndarray], batch: int) -> list[np.ndarray]:
     """The image translator on the decoded frames, in the batches the conversion uses."""
     return [o for k in range(0, len(frames), batch) for o in tr.translate_arrays(frames[k:k + batch])]
@@ -131,11 +136,12 @@ def test_default_video_keeps_frames_rate_audio_and_quality(clip, tmp_path):
     assert summary.converted == [out] and not summary.failed and summary.frames == 10
     src_frames, src_pts, src = decode(clip)
     got, got_pts, info = decode(out)
-    assert len(got) == len(src_frames) == 10
+    assert len(got) == len(src_frames) == 10 == frame_count(out) and frame_count(tmp_path) is None
     assert info["rate"] == src["rate"] == RATE and info["time_base"] == src["time_base"] and got_pts == src_pts
     assert info["codec"] == "h264" and info["pix_fmt"] == "yuv420p" and info["size"] == (64, 48)
     assert info["audio"] == "aac" and info["audio_samples"] == src["audio_samples"] > 0  # copied, not re-encoded
     assert summary.videos[0][1].copied_streams == ["audio:aac"]
+    assert audio_packets(out) == audio_packets(clip)  # the same packets at the same times: copied, not re-encoded
     want = expected(tr, src_frames, 4)
     scores = [psnr(g, w) for g, w in zip(got, want)]
     assert np.median(scores) >= 30, scores  # CRF 18 on smooth pictures: ~40 dB measured

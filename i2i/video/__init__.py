@@ -1,7 +1,7 @@
 """Videos through a translator (:mod:`.stream`) and the options of their encoding (:mod:`.options`)."""
 
 from .options import CONTAINERS, DEFAULT_CRF, VIDEO_EXTENSIONS, Timing, VideoError, VideoOptions, VideoStats, is_video_file, output_suffix
-from .stream import convert_video, frames_to_video, video_to_frames
+from .stream import convert_video, frame_count, frames_to_video, video_to_frames
 
 __all__ = ["CONTAINERS", "DEFAULT_CRF", "VIDEO_EXTENSIONS", "Timing", "VideoError", "VideoOptions", "VideoStats", "convert_video",
-           "frames_to_video", "is_video_file", "output_suffix", "video_to_frames"]
+           "frame_count", "frames_to_video", "is_video_file", "output_suffix", "video_to_frames"]

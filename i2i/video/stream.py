@@ -50,6 +50,16 @@ def _open_input(src: Path) -> tuple[Any, Any]:
     return container, vstream
 
 
+def frame_count(src: str | Path) -> int | None:
+    """The number of frames ``src``'s header declares (None when it declares none or does not open):
+    for progress bars, not a promise."""
+    try:
+        with av.open(str(src)) as c:
+            return int(c.streams.video[0].frames) or None if c.streams.video else None
+    except (av.FFmpegError, OSError, UnicodeDecodeError):
+        return None
+
+
 def _timing(vstream: Any) -> Timing:
     ctx = vstream.codec_context
     colour = tuple((k, int(getattr(ctx, k))) for k in _COLOUR_KEYS
