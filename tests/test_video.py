@@ -141,6 +141,8 @@ def test_default_video_keeps_frames_rate_audio_and_quality(clip, tmp_path):
     assert info["codec"] == "h264" and info["pix_fmt"] == "yuv420p" and info["size"] == (64, 48)
     assert info["audio"] == "aac" and info["audio_samples"] == src["audio_samples"] > 0  # copied, not re-encoded
     assert summary.videos[0][1].copied_streams == ["audio:aac"]
+    with av.open(str(out)) as c:
+        assert [s.type for s in c.streams] == ["video", "audio"]  # the source's order
     assert audio_packets(out) == audio_packets(clip)  # the same packets at the same times: copied, not re-encoded
     want = expected(tr, src_frames, 4)
     scores = [psnr(g, w) for g, w in zip(got, want)]

@@ -105,17 +105,23 @@ def _rgb(arr: np.ndarray) -> np.ndarray:
 
 
 class _VideoSink:
-    """The output container: copied streams added at once, the video stream on the first frame
-    (its size is the translated size), packets that come before it held back."""
+    """The output container with the source's streams in the source's order: the video stream
+    (its size and pixel format set on the first frame, the translated size) and the copied
+    ones; packets that come before the first frame are held back until then."""
 
     def __init__(self, tmp: Path, dst: Path, source: Path | None, timing: Timing, copied: list[Any], options: VideoOptions,
-                 stats: VideoStats) -> None:
+                 stats: VideoStats, video_index: int = 0) -> None:
         suffix = dst.suffix.lower()
         self.codec = options.codec_for(suffix)
         self.container = av.open(str(tmp), "w", format=CONTAINERS[suffix])
         self.source, self.timing, self.options, self.stats = source, timing, options, stats
         self.map: dict[int, Any] = {}
-        for s in copied:
+        self.stream: Any = None
+        for s in sorted(copied, key=lambda s: s.index) + [None]:
+            if self.stream is None and (s is None or s.index > video_index):
+                self.stream = self.container.add_stream(self.codec, rate=timing.rate, options=options.encoder_options(self.codec))
+            if s is None:
+                break
             try:
                 self.map[s.index] = self.container.add_stream_from_template(s)
             except Exception as e:
@@ -127,7 +133,7 @@ class _VideoSink:
         self.held: list[Any] = []
 
     def _start(self, width: int, height: int, deep: bool) -> None:
-        v = self.container.add_stream(self.codec, rate=self.timing.rate, options=self.options.encoder_options(self.codec))
+        v = self.stream
         v.width, v.height = width, height
         v.pix_fmt = self.options.pix_fmt_for(self.codec, deep=deep, width=width, height=height)
         v.time_base = self.timing.time_base
@@ -330,7 +336,7 @@ def convert_video(translate: TranslateArrays, src: str | Path, dst: str | Path, 
     options.codec_for(dst.suffix.lower())  # an unknown codec is refused before anything is read
     tmp = _temp_path(dst)
     try:
-        stats = _run_decoded(translate, src, lambda v, copied, st: _VideoSink(tmp, dst, src, _timing(v), copied, options, st),
+        stats = _run_decoded(translate, src, lambda v, copied, st: _VideoSink(tmp, dst, src, _timing(v), copied, options, st, v.index),
                              batch_size=batch_size, progress=progress, copy=True)
         os.replace(tmp, dst)
     finally:
