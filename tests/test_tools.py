@@ -179,3 +179,18 @@ def test_sr_quality_study_scores_each_variant_on_held_out_photos(tmp_path, sr_da
     assert [x["variant"] for x in recs] == ["shipped", "ema"] and recs[1]["weights"] == "ema"
     assert all(x["images"] == 5 and abs(x["gain"] - (x["psnr_y"] - x["bicubic"])) < 1e-9 and x["train_s"] > 0 for x in recs)
     assert "| shipped |" in r.stdout and "| ema |" in r.stdout
+
+
+def test_video_benchmark_times_the_streamed_the_frames_folder_and_the_stage_ways(trained):
+    """bench_video.py makes its clip, runs each way in a fresh process and prints frames/s, the
+    stage times, the temporary PNG volume and the ratio of the streamed to the frames-folder way."""
+    r = subprocess.run([sys.executable, str(ROOT / "tools" / "bench_video.py"), trained, "--size", "64x48", "--frames", "3",
+                        "--repeats", "1", "--threads", "1", "--batch-size", "2"], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    lines = r.stdout.splitlines()
+    assert lines[0].startswith("clip 64x48, 3 frames")
+    stream, frames, stages = (next(x for x in lines if x.strip().startswith(w + ":") or x.strip().startswith(w + " "))
+                              for w in ("stream", "frames", "stages"))
+    assert "frames/s" in stream and "translate" in stream and "encode" in stream
+    assert "extract" in frames and "MB of temporary PNGs" in frames and "decode" in stages
+    assert "streaming is" in lines[-1] and "the speed of the frames-folder path" in lines[-1]

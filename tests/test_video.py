@@ -24,6 +24,8 @@ from i2i.data.io import read_image, write_image
 from i2i.translator import Translator
 from i2i.video import VideoError, VideoOptions, convert_video, frame_count, frames_to_video, video_to_frames
 
+pytestmark = pytest.mark.numerics  # frames compared with the translator's (bit-exact within a run, PSNR thresholds)
+
 RATE = 24
 SAMPLE_RATE = 44100
 
@@ -60,7 +62,8 @@ def _picture(i: int, h: int, w: int, deep: bool = False) -> np.ndarray:
 
 
 def make_clip(path: Path, *, frames: int = 10, size: tuple[int, int] = (64, 48), audio: bool = True, codec: str = "libx264",
-              pix_fmt: str = "yuv420p", pts: list[int] | None = None, time_base: Fraction | None = None) -> Path:
+              pix_fmt: str = "yuv420p", pts: list[int] | None = None, time_base: Fraction | None = None,
+              rotation: int = 0) -> Path:
     """A test clip: moving smooth pictures at 24 frames/s (or at ``pts`` in ``time_base``) and
     a 440 Hz tone as long as the pictures."""
     w, h = size
@@ -68,6 +71,8 @@ def make_clip(path: Path, *, frames: int = 10, size: tuple[int, int] = (64, 48),
     with av.open(str(path), "w") as out:
         v = out.add_stream(codec, rate=RATE)
         v.width, v.height, v.pix_fmt = w, h, pix_fmt
+        if rotation:
+            v.set_display_rotation(rotation)
         if time_base is not None:
             v.codec_context.time_base = time_base
         a = None
@@ -167,6 +172,17 @@ def test_variable_frame_timing_is_kept(tmp_path):
     _, src_pts, s = decode(src)
     _, got_pts, g = decode(tmp_path / "out.mp4")
     assert [p * g["time_base"] for p in got_pts] == [p * s["time_base"] for p in src_pts]
+
+
+def test_display_rotation_is_kept(tmp_path):
+    """A phone's portrait clip: stored landscape with a 'display rotated 90' tag, which the output carries."""
+    src = make_clip(tmp_path / "phone.mp4", frames=3, rotation=90, audio=False)
+    convert_video(translator().translate_arrays, src, tmp_path / "out.mp4")
+    with av.open(str(tmp_path / "out.mp4")) as c:
+        assert [f.rotation for f in c.decode(video=0)] == [90, 90, 90]
+    convert_video(translator().translate_arrays, make_clip(tmp_path / "plain.mp4", frames=2, audio=False), tmp_path / "p.mp4")
+    with av.open(str(tmp_path / "p.mp4")) as c:
+        assert [f.rotation for f in c.decode(video=0)] == [0, 0]
 
 
 def test_ten_bit_source_gives_ten_bit_output(tmp_path):
@@ -353,7 +369,7 @@ def test_a_failing_sink_raises_instead_of_hanging():
         def abandon(self):
             pass
 
-    items = [("frame", np.zeros((4, 4, 3), np.uint8), i, Fraction(1, 24)) for i in range(20)]
+    items = [("frame", np.zeros((4, 4, 3), np.uint8), i, Fraction(1, 24), 0) for i in range(20)]
     for where in ("frames", "finish"):
         caught = []
 

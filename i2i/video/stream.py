@@ -74,7 +74,7 @@ def _is_deep(vstream: Any) -> bool:
 
 
 def _demux(container: Any, vstream: Any, copied: list[Any], out: queue.Queue, stats: VideoStats, stop: threading.Event) -> None:
-    """The decode thread: ``("frame", rgb_array, pts, time_base)`` and ``("packet", packet)``
+    """The decode thread: ``("frame", rgb_array, pts, time_base, rotation)`` and ``("packet", packet)``
     items in file order, then ``("end",)``, or ``("error", exception)``. Frames are RGB
     ``(H, W, 3)`` uint8, or uint16 for sources of more than 8 bits, by the frame's own matrix."""
     fmt = "rgb48le" if _is_deep(vstream) else "rgb24"
@@ -85,7 +85,7 @@ def _demux(container: Any, vstream: Any, copied: list[Any], out: queue.Queue, st
                 return
             if packet.stream is vstream:
                 for frame in packet.decode():
-                    item = ("frame", frame.to_ndarray(format=fmt), frame.pts, frame.time_base)
+                    item = ("frame", frame.to_ndarray(format=fmt), frame.pts, frame.time_base, frame.rotation)
                     stats.decode += time.perf_counter() - t
                     out.put(item)
                     t = time.perf_counter()
@@ -132,9 +132,11 @@ class _VideoSink:
         self.video: Any = None
         self.held: list[Any] = []
 
-    def _start(self, width: int, height: int, deep: bool) -> None:
+    def _start(self, width: int, height: int, deep: bool, rotation: int) -> None:
         v = self.stream
         v.width, v.height = width, height
+        if rotation:  # a phone's "display rotated" tag: players turn the frames as they did the source's
+            v.set_display_rotation(rotation)
         v.pix_fmt = self.options.pix_fmt_for(self.codec, deep=deep, width=width, height=height)
         v.time_base = self.timing.time_base
         v.codec_context.time_base = self.timing.time_base
@@ -151,10 +153,10 @@ class _VideoSink:
 
     def frames(self, arrays: list[np.ndarray], stamps: list[tuple[Any, Any]]) -> None:
         t = time.perf_counter()
-        for arr, (pts, tb) in zip(arrays, stamps):
+        for arr, (pts, tb, rotation) in zip(arrays, stamps):
             arr = _rgb(arr)
             if self.video is None:
-                self._start(arr.shape[1], arr.shape[0], arr.dtype == np.uint16)
+                self._start(arr.shape[1], arr.shape[0], arr.dtype == np.uint16, rotation)
             frame = av.VideoFrame.from_ndarray(arr, format="rgb48le" if arr.dtype == np.uint16 else "rgb24")
             if not self.rgb_out:  # by the source's matrix and range (the encoder would assume its defaults)
                 frame = frame.reformat(format=self.video.pix_fmt, **self.matrix)
@@ -260,7 +262,7 @@ def _translate_stream(translate: TranslateArrays, items: Iterator[tuple], sink: 
                 if arrays and (item[1].shape != arrays[0].shape or item[1].dtype != arrays[0].dtype):
                     flush()
                 arrays.append(item[1])
-                stamps.append((item[2], item[3]))
+                stamps.append((item[2], item[3], item[4]))
                 if len(arrays) >= batch_size:
                     flush()
             else:
@@ -324,7 +326,8 @@ def convert_video(translate: TranslateArrays, src: str | Path, dst: str | Path, 
                   options: VideoOptions | None = None, progress: Callable[[int], None] | None = None) -> VideoStats:
     """Translate every frame of video ``src`` into video ``dst`` (its suffix names the
     container, :data:`CONTAINERS`), keeping the source's frame timing (time base, each frame's
-    timestamp, frame rate) and colour tags, with its audio, subtitle and data streams copied.
+    timestamp, frame rate), colour tags and display rotation, with its audio, subtitle and data
+    streams copied.
     ``translate`` takes a list of same-size RGB ``(H, W, 3)`` uint8 (uint16 for sources of more
     than 8 bits) arrays; ``progress(n)`` is called with the number of frames just translated.
     Raises :class:`VideoError` (naming the file) when the source cannot be decoded or the
@@ -396,7 +399,7 @@ def frames_to_video(translate: TranslateArrays, frames: list[Path], dst: str | P
                 raise VideoError(f"frame '{f}' is {img.shape[1]}x{img.shape[0]}, the first frame "
                                  f"'{ordered[0]}' {first[1]}x{first[0]}; a video's frames share one size")
             first = img.shape[:2]
-            yield ("frame", to_channels(img if img.ndim == 3 else img[:, :, None], 3), n, 1 / rate)
+            yield ("frame", to_channels(img if img.ndim == 3 else img[:, :, None], 3), n, 1 / rate, 0)
 
     tmp = _temp_path(dst)
     try:
