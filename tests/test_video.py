@@ -174,15 +174,20 @@ def test_variable_frame_timing_is_kept(tmp_path):
     assert [p * g["time_base"] for p in got_pts] == [p * s["time_base"] for p in src_pts]
 
 
-def test_display_rotation_is_kept(tmp_path):
-    """A phone's portrait clip: stored landscape with a 'display rotated 90' tag, which the output carries."""
+def test_phone_clips_are_translated_upright(tmp_path):
+    """A portrait phone clip is stored landscape with a 'display rotated' tag: the net gets the
+    frames as a player shows them, and the output is stored upright without a tag (as FFmpeg's
+    autorotate does), so it displays the same."""
     src = make_clip(tmp_path / "phone.mp4", frames=3, rotation=90, audio=False)
-    convert_video(translator().translate_arrays, src, tmp_path / "out.mp4")
-    with av.open(str(tmp_path / "out.mp4")) as c:
-        assert [f.rotation for f in c.decode(video=0)] == [90, 90, 90]
-    convert_video(translator().translate_arrays, make_clip(tmp_path / "plain.mp4", frames=2, audio=False), tmp_path / "p.mp4")
-    with av.open(str(tmp_path / "p.mp4")) as c:
-        assert [f.rotation for f in c.decode(video=0)] == [0, 0]
+    convert_video(translator().translate_arrays, src, tmp_path / "out.mkv", options=VideoOptions(codec="ffv1"))
+    stored, _, info = decode(src)
+    got, _, out_info = decode(tmp_path / "out.mkv")
+    assert info["size"] == (64, 48) and out_info["size"] == (48, 64)
+    with av.open(str(tmp_path / "out.mkv")) as c:
+        assert [f.rotation for f in c.decode(video=0)] == [0, 0, 0]
+    upright = [np.ascontiguousarray(np.rot90(f, 1)) for f in stored]  # 90 degrees counterclockwise, as the tag says
+    for g, w in zip(got, expected(translator(), upright, 8)):
+        np.testing.assert_array_equal(g, w)
 
 
 def test_ten_bit_source_gives_ten_bit_output(tmp_path):
@@ -369,7 +374,7 @@ def test_a_failing_sink_raises_instead_of_hanging():
         def abandon(self):
             pass
 
-    items = [("frame", np.zeros((4, 4, 3), np.uint8), i, Fraction(1, 24), 0) for i in range(20)]
+    items = [("frame", np.zeros((4, 4, 3), np.uint8), i, Fraction(1, 24)) for i in range(20)]
     for where in ("frames", "finish"):
         caught = []
 

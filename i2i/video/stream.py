@@ -74,9 +74,12 @@ def _is_deep(vstream: Any) -> bool:
 
 
 def _demux(container: Any, vstream: Any, copied: list[Any], out: queue.Queue, stats: VideoStats, stop: threading.Event) -> None:
-    """The decode thread: ``("frame", rgb_array, pts, time_base, rotation)`` and ``("packet", packet)``
+    """The decode thread: ``("frame", rgb_array, pts, time_base)`` and ``("packet", packet)``
     items in file order, then ``("end",)``, or ``("error", exception)``. Frames are RGB
-    ``(H, W, 3)`` uint8, or uint16 for sources of more than 8 bits, by the frame's own matrix."""
+    ``(H, W, 3)`` uint8, or uint16 for sources of more than 8 bits, by the frame's own matrix,
+    turned upright as players show them (a phone's portrait clip is stored sideways with a
+    rotation tag): the net sees what the viewer sees, and the output needs no tag (FFmpeg's
+    ``-autorotate`` does the same)."""
     fmt = "rgb48le" if _is_deep(vstream) else "rgb24"
     try:
         t = time.perf_counter()
@@ -85,7 +88,7 @@ def _demux(container: Any, vstream: Any, copied: list[Any], out: queue.Queue, st
                 return
             if packet.stream is vstream:
                 for frame in packet.decode():
-                    item = ("frame", frame.to_ndarray(format=fmt), frame.pts, frame.time_base, frame.rotation)
+                    item = ("frame", _upright(frame.to_ndarray(format=fmt), frame.rotation), frame.pts, frame.time_base)
                     stats.decode += time.perf_counter() - t
                     out.put(item)
                     t = time.perf_counter()
@@ -95,6 +98,13 @@ def _demux(container: Any, vstream: Any, copied: list[Any], out: queue.Queue, st
         out.put(("end",))
     except Exception as e:  # handed to the main thread, which fails this video
         out.put(("error", e))
+
+
+def _upright(arr: np.ndarray, rotation: float) -> np.ndarray:
+    """``arr`` turned by the display rotation (degrees counterclockwise, PyAV's ``frame.rotation``),
+    to the nearest quarter turn."""
+    k = round(rotation / 90) % 4
+    return np.ascontiguousarray(np.rot90(arr, k)) if k else arr
 
 
 def _rgb(arr: np.ndarray) -> np.ndarray:
@@ -132,11 +142,9 @@ class _VideoSink:
         self.video: Any = None
         self.held: list[Any] = []
 
-    def _start(self, width: int, height: int, deep: bool, rotation: int) -> None:
+    def _start(self, width: int, height: int, deep: bool) -> None:
         v = self.stream
         v.width, v.height = width, height
-        if rotation:  # a phone's "display rotated" tag: players turn the frames as they did the source's
-            v.set_display_rotation(rotation)
         v.pix_fmt = self.options.pix_fmt_for(self.codec, deep=deep, width=width, height=height)
         v.time_base = self.timing.time_base
         v.codec_context.time_base = self.timing.time_base
@@ -153,10 +161,10 @@ class _VideoSink:
 
     def frames(self, arrays: list[np.ndarray], stamps: list[tuple[Any, Any]]) -> None:
         t = time.perf_counter()
-        for arr, (pts, tb, rotation) in zip(arrays, stamps):
+        for arr, (pts, tb) in zip(arrays, stamps):
             arr = _rgb(arr)
             if self.video is None:
-                self._start(arr.shape[1], arr.shape[0], arr.dtype == np.uint16, rotation)
+                self._start(arr.shape[1], arr.shape[0], arr.dtype == np.uint16)
             frame = av.VideoFrame.from_ndarray(arr, format="rgb48le" if arr.dtype == np.uint16 else "rgb24")
             if not self.rgb_out:  # by the source's matrix and range (the encoder would assume its defaults)
                 frame = frame.reformat(format=self.video.pix_fmt, **self.matrix)
@@ -262,7 +270,7 @@ def _translate_stream(translate: TranslateArrays, items: Iterator[tuple], sink: 
                 if arrays and (item[1].shape != arrays[0].shape or item[1].dtype != arrays[0].dtype):
                     flush()
                 arrays.append(item[1])
-                stamps.append((item[2], item[3], item[4]))
+                stamps.append((item[2], item[3]))
                 if len(arrays) >= batch_size:
                     flush()
             else:
@@ -326,8 +334,8 @@ def convert_video(translate: TranslateArrays, src: str | Path, dst: str | Path, 
                   options: VideoOptions | None = None, progress: Callable[[int], None] | None = None) -> VideoStats:
     """Translate every frame of video ``src`` into video ``dst`` (its suffix names the
     container, :data:`CONTAINERS`), keeping the source's frame timing (time base, each frame's
-    timestamp, frame rate), colour tags and display rotation, with its audio, subtitle and data
-    streams copied.
+    timestamp, frame rate) and colour tags, with its audio, subtitle and data streams copied;
+    frames stored sideways with a display rotation (phone clips) are translated and written upright.
     ``translate`` takes a list of same-size RGB ``(H, W, 3)`` uint8 (uint16 for sources of more
     than 8 bits) arrays; ``progress(n)`` is called with the number of frames just translated.
     Raises :class:`VideoError` (naming the file) when the source cannot be decoded or the
@@ -399,7 +407,7 @@ def frames_to_video(translate: TranslateArrays, frames: list[Path], dst: str | P
                 raise VideoError(f"frame '{f}' is {img.shape[1]}x{img.shape[0]}, the first frame "
                                  f"'{ordered[0]}' {first[1]}x{first[0]}; a video's frames share one size")
             first = img.shape[:2]
-            yield ("frame", to_channels(img if img.ndim == 3 else img[:, :, None], 3), n, 1 / rate, 0)
+            yield ("frame", to_channels(img if img.ndim == 3 else img[:, :, None], 3), n, 1 / rate)
 
     tmp = _temp_path(dst)
     try:
