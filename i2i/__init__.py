@@ -7,8 +7,10 @@ Public API::
     tr = i2i.Translator.from_checkpoint("runs/demo/checkpoints/last.pt")
     out = tr(image)                      # numpy / PIL / tensor in, same kind out
     G = i2i.build_generator("unet_256")  # nets and losses for your own pipelines
+    tr.convert_folder("clips/", "out/")  # images and videos (i2i.video: the streaming itself)
 """
 
+from . import video
 from ._version import __version__
 from .checkpoint import CheckpointError
 from .config import Config, ConfigError, load_config
@@ -40,5 +42,6 @@ __all__ = [
     "load_config",
     "read_image",
     "train",
+    "video",
     "write_image",
 ]

@@ -400,3 +400,13 @@ def test_a_translate_that_returns_its_input_list(tmp_path):
     st = frames_to_video(lambda arrays: arrays, frames, tmp_path / "same.mkv", fps=10, options=VideoOptions(codec="ffv1"))
     got = decode(tmp_path / "same.mkv")[0]
     assert st.frames == 3 and all(np.array_equal(g, _picture(i, 16, 16)) for i, g in enumerate(got))
+
+
+def test_python_api_converts_videos_with_options(clip, tmp_path):
+    import i2i
+
+    tr = translator()
+    summary = tr.convert_folder(clip, tmp_path / "out", video=i2i.video.VideoOptions(codec="ffv1"), video_ext="mkv")
+    assert summary.converted == [tmp_path / "out" / "clip.mkv"] and decode(summary.converted[0])[2]["codec"] == "ffv1"
+    with pytest.raises(ValueError, match="video_ext='flv' \\(--video-ext\\) is not a video container"):
+        tr.convert_folder(clip, tmp_path / "out2", video_ext="flv")
