@@ -215,6 +215,10 @@ def test_odd_sizes_and_bad_options(tmp_path):
         convert_video(translator().translate_arrays, src, tmp_path / "bad.mkv", options=VideoOptions(codec="nosuchcodec"))
     with pytest.raises(VideoError, match="--crf is not an option of codec 'ffv1'"):
         convert_video(translator().translate_arrays, src, tmp_path / "bad.mkv", options=VideoOptions(codec="ffv1", crf=10))
+    with pytest.raises(VideoError, match="--crf 60 is outside codec 'libx264'.s range 0-51"):
+        convert_video(translator().translate_arrays, src, tmp_path / "bad.mkv", options=VideoOptions(crf=60))
+    with pytest.raises(VideoError, match="libx264 encoder refused .*'preset': 'warp-speed'.*bad.mkv.*check --codec"):
+        convert_video(translator().translate_arrays, src, tmp_path / "bad.mkv", options=VideoOptions(preset="warp-speed"))
     assert not list(tmp_path.glob("bad*")) and not list(tmp_path.glob(".bad*"))  # nothing left behind
 
 

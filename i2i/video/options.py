@@ -80,6 +80,9 @@ class VideoOptions:
         if crf is not None:
             if codec not in DEFAULT_CRF:
                 raise VideoError(f"--crf is not an option of codec {codec!r}; use it with {', '.join(DEFAULT_CRF)}")
+            top = 51 if codec.startswith(("libx264", "libx265")) else 63
+            if not 0 <= crf <= top:
+                raise VideoError(f"--crf {crf} is outside codec {codec!r}'s range 0-{top} (lower is better; default {DEFAULT_CRF[codec]})")
             opts["crf"] = str(crf)
             if codec == "libvpx-vp9":
                 opts["b"] = "0"  # constant quality, no bitrate cap

@@ -124,7 +124,7 @@ class _VideoSink:
         suffix = dst.suffix.lower()
         self.codec = options.codec_for(suffix)
         self.container = av.open(str(tmp), "w", format=CONTAINERS[suffix])
-        self.source, self.timing, self.options, self.stats = source, timing, options, stats
+        self.source, self.timing, self.options, self.stats, self.dst = source, timing, options, stats, dst
         self.map: dict[int, Any] = {}
         self.stream: Any = None
         for s in sorted(copied, key=lambda s: s.index) + [None]:
@@ -154,6 +154,12 @@ class _VideoSink:
             for key, value in colour.items():
                 setattr(v.codec_context, key, value)
         self.matrix = {"dst_colorspace": colour.get("colorspace"), "dst_color_range": colour.get("color_range")}
+        try:
+            v.codec_context.open()
+        except av.FFmpegError as e:
+            raise VideoError(f"the {self.codec} encoder refused {v.pix_fmt} {width}x{height} with options "
+                             f"{self.options.encoder_options(self.codec)} for '{self.dst}' ({e.strerror}); check --codec, --crf, "
+                             "--preset and --pix-fmt") from None
         self.video = v
         for packet in self.held:
             self.packet(packet)
