@@ -414,3 +414,31 @@ def test_python_api_converts_videos_with_options(clip, tmp_path):
     assert summary.converted == [tmp_path / "out" / "clip.mkv"] and decode(summary.converted[0])[2]["codec"] == "ffv1"
     with pytest.raises(ValueError, match="video_ext='flv' \\(--video-ext\\) is not a video container"):
         tr.convert_folder(clip, tmp_path / "out2", video_ext="flv")
+
+
+def test_subtitles_are_copied(tmp_path):
+    """A Matroska clip with an SRT subtitle stream (taken from an .srt file, which FFmpeg reads as
+    a container): the output holds the same subtitle packets at the same times."""
+    (tmp_path / "s.srt").write_text("1\n00:00:00,000 --> 00:00:00,100\nline one\n\n2\n00:00:00,125 --> 00:00:00,200\nline two\n")
+    src = tmp_path / "sub.mkv"
+    with av.open(str(tmp_path / "s.srt")) as srt, av.open(str(src), "w") as out:
+        v = out.add_stream("libx264", rate=RATE)
+        v.width, v.height, v.pix_fmt = 64, 48, "yuv420p"
+        s = out.add_stream_from_template(srt.streams.subtitles[0])
+        for i in range(6):
+            f = av.VideoFrame.from_ndarray(_picture(i, 48, 64), format="rgb24")
+            f.pts = i
+            out.mux(v.encode(f))
+        for pk in srt.demux(srt.streams.subtitles[0]):
+            if pk.dts is not None:
+                pk.stream = s
+                out.mux(pk)
+        out.mux(v.encode(None))
+
+    def subtitles(path):
+        with av.open(str(path)) as c:
+            return [(pk.pts * pk.time_base, bytes(pk)) for pk in c.demux(c.streams.subtitles[0]) if pk.pts is not None]
+
+    stats = convert_video(translator().translate_arrays, src, tmp_path / "out.mkv")
+    assert stats.copied_streams == ["subtitle:srt"] and stats.frames == 6
+    assert subtitles(tmp_path / "out.mkv") == subtitles(src) == [(0, b"line one"), (Fraction(1, 8), b"line two")]
