@@ -39,7 +39,7 @@ def _inside(path: Path, folder: Path) -> bool:
 
 
 def list_inputs(src: Path, out: Path, *, allow_inside_input: bool, skipped: list[tuple[Path, str]] | None) -> tuple[list[Path], Path]:
-    """The input images of an image file, a ``.txt`` list or a folder tree, and the folder their
+    """The input images and videos of a file, a ``.txt`` list or a folder tree, and the folder their
     outputs mirror; refusals (missing, empty, output inside the input) before any write."""
     if src.is_file() and src.suffix.lower() == ".txt":
         files = []
@@ -52,7 +52,7 @@ def list_inputs(src: Path, out: Path, *, allow_inside_input: bool, skipped: list
                 raise ValueError(f"{src}:{n}: '{line}' is not an image or video path ({MEDIA})")
             files.append(p)  # missing files are reported per file at conversion time
         if not files:
-            raise FileNotFoundError(f"list '{src}' names no images")
+            raise FileNotFoundError(f"list '{src}' names no images or videos")
         base = src.parent
     elif src.is_file():
         if not is_media_file(src):
@@ -70,7 +70,7 @@ def list_inputs(src: Path, out: Path, *, allow_inside_input: bool, skipped: list
                              "or pass allow_inside_input=True (--allow-inside-input)")
     if not src.is_dir() and not allow_inside_input and out.resolve() in {f.resolve().parent for f in files}:
         # A file or a list: refuse writing among the inputs themselves (next to an input image).
-        raise ValueError(f"output '{out}' is the folder of the input images; choose another output "
+        raise ValueError(f"output '{out}' is the folder of the input files; choose another output "
                          "or pass allow_inside_input=True (--allow-inside-input)")
     return files, base
 
@@ -136,7 +136,7 @@ def plan_jobs(
     """
     src, out = Path(input_path), Path(output_dir)
     if not src.exists():
-        raise FileNotFoundError(f"input '{src}' does not exist; pass an image file, a folder of images or a .txt list")
+        raise FileNotFoundError(f"input '{src}' does not exist; pass an image or video file, a folder of them or a .txt list")
     if ext is not None:
         ext = ext if ext.startswith(".") else "." + ext
         if ext.lower() not in IMAGE_EXTENSIONS:

@@ -47,7 +47,7 @@ def test_a_file_or_a_list_is_not_converted_among_its_inputs(trained, images, cap
     assert main(["convert", trained, str(images / "a.png"), str(images), "--quiet"]) == 2
     (images / "list.txt").write_text("a.png\nsub/b.png\n")
     assert main(["convert", trained, str(images / "list.txt"), str(images / "sub"), "--quiet"]) == 2
-    assert capsys.readouterr().err.count("is the folder of the input images") == 2
+    assert capsys.readouterr().err.count("is the folder of the input files") == 2
     assert _files(images) == {"a.png", "sub/b.png", "list.txt"}
     # A list entry that climbs out of the list's folder still lands inside the output folder.
     (images / "up.txt").write_text("../in/a.png\n")
