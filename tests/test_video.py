@@ -442,3 +442,39 @@ def test_subtitles_are_copied(tmp_path):
     stats = convert_video(translator().translate_arrays, src, tmp_path / "out.mkv")
     assert stats.copied_streams == ["subtitle:srt"] and stats.frames == 6
     assert subtitles(tmp_path / "out.mkv") == subtitles(src) == [(0, b"line one"), (Fraction(1, 8), b"line two")]
+
+
+@pytest.mark.parametrize("ext,vcodec,vfmt,acodec,afmt,want_fmt", [
+    (".avi", "mpeg4", "yuv420p", "pcm_s16le", "s16", "yuv420p"),            # an old camera's AVI with PCM sound
+    (".mov", "prores_ks", "yuv422p10le", "pcm_s24le", "s32", "yuv420p10le"),  # an editor's 10-bit ProRes master
+    (".mp4", "libx265", "yuv420p10le", "aac", "fltp", "yuv420p10le"),         # a phone's 10-bit HEVC
+])
+def test_other_sources_keep_their_container_sound_and_depth(tmp_path, ext, vcodec, vfmt, acodec, afmt, want_fmt):
+    src = tmp_path / f"clip{ext}"
+    rate = 48000
+    with av.open(str(src), "w") as out:
+        v = out.add_stream(vcodec, rate=25, options={"x265-params": "log-level=error"} if vcodec == "libx265" else {})
+        v.width, v.height, v.pix_fmt = 64, 48, vfmt
+        a = out.add_stream(acodec, rate=rate)
+        a.layout = "stereo"
+        for i in range(5):
+            f = av.VideoFrame.from_ndarray(_picture(i, 48, 64), format="rgb24")
+            f.pts = i
+            out.mux(v.encode(f))
+        out.mux(v.encode(None))
+        tone = 0.2 * np.sin(np.arange(rate // 5) / 10)
+        planar = afmt.endswith("p")
+        if planar:
+            samples = np.stack([tone, tone]).astype(np.float32)
+        else:
+            scale, dtype = (32767, np.int16) if afmt == "s16" else (2**30, np.int32)
+            samples = (np.stack([tone, tone], 1).reshape(1, -1) * scale).astype(dtype)
+        af = av.AudioFrame.from_ndarray(samples, format=afmt, layout="stereo")
+        af.sample_rate, af.pts = rate, 0
+        out.mux(a.encode(af))
+        out.mux(a.encode(None))
+    summary = convert_path(translator().translate_arrays, src, tmp_path / "out")
+    _, _, s = decode(src)
+    got, _, info = decode(tmp_path / "out" / src.name)
+    assert not summary.failed and len(got) == 5 and info["codec"] == "h264" and info["pix_fmt"] == want_fmt
+    assert info["audio"] == acodec and info["audio_samples"] == s["audio_samples"]

@@ -88,6 +88,8 @@ class VideoOptions:
                 opts["b"] = "0"  # constant quality, no bitrate cap
         if self.preset is not None:
             opts["preset"] = self.preset
+        if codec == "libx265":
+            opts["x265-params"] = "log-level=error"  # x265 prints ~25 lines per video otherwise
         return opts
 
     def pix_fmt_for(self, codec: str, *, deep: bool, width: int, height: int) -> str:
