@@ -243,6 +243,9 @@ def test_mixed_folder_gif_corrupt_video_and_skip_existing(clip, tmp_path):
     assert "broken.mp4" in failed and "noise.mkv" in failed and "could not be opened as a video" in failed
     assert len(decode(out / "anim.mp4")[0]) == 5 and decode(out / "sub" / "clip.mov")[2]["audio"] == "aac"
     assert not [p for p in out.rglob(".*")]  # no temporary files left
+    umask = os.umask(0)
+    os.umask(umask)
+    assert {oct(p.stat().st_mode & 0o777) for p in summary.converted} == {oct(0o666 & ~umask)}  # as a plain open() makes them
     again = convert_path(tr.translate_arrays, inp, out, skip_existing=True)
     assert len(again.skipped) == 3 and not again.converted
 

@@ -335,6 +335,13 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> None:
         raise
 
 
+def publish(tmp: Path, path: Path) -> None:
+    """Give the complete temporary file ``tmp`` (``tempfile`` makes it 0600) a plain ``open``'s
+    permissions and rename it to ``path``."""
+    os.chmod(tmp, 0o666 & ~_UMASK)
+    os.replace(tmp, path)
+
+
 def normal_permissions(folder: Path) -> None:
     """Give ``folder`` and the files in it the permissions a plain ``mkdir`` / ``open`` would
     (``tempfile`` makes them private: 0700 and 0600)."""

@@ -28,7 +28,7 @@ from typing import Any
 import av
 import numpy as np
 
-from ..data.io import normal_permissions, read_image, temp_prefix, to_channels, write_image
+from ..data.io import normal_permissions, publish, read_image, temp_prefix, to_channels, write_image
 from .options import CONTAINERS, Timing, VideoError, VideoOptions, VideoStats
 
 TranslateArrays = Callable[[list[np.ndarray]], list[np.ndarray]]
@@ -355,7 +355,7 @@ def convert_video(translate: TranslateArrays, src: str | Path, dst: str | Path, 
     try:
         stats = _run_decoded(translate, src, lambda v, copied, st: _VideoSink(tmp, dst, src, _timing(v), copied, options, st, v.index),
                              batch_size=batch_size, progress=progress, copy=True)
-        os.replace(tmp, dst)
+        publish(tmp, dst)
     finally:
         tmp.unlink(missing_ok=True)
     return stats
@@ -419,7 +419,7 @@ def frames_to_video(translate: TranslateArrays, frames: list[Path], dst: str | P
     try:
         sink = _VideoSink(tmp, dst, None, Timing(rate, 1 / rate), [], options, stats)
         _translate_stream(translate, items(), sink, batch_size=batch_size, stats=stats, progress=progress)
-        os.replace(tmp, dst)
+        publish(tmp, dst)
     except av.FFmpegError as e:
         raise VideoError(f"'{dst}': {e}") from None
     finally:
