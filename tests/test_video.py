@@ -61,6 +61,15 @@ def _picture(i: int, h: int, w: int, deep: bool = False) -> np.ndarray:
     return (img * (65535 if deep else 255)).round().astype(np.uint16 if deep else np.uint8)
 
 
+def mux_pictures(out, stream, frames: int, h: int = 48, w: int = 64) -> None:
+    """Encode ``frames`` of :func:`_picture` at timestamps 0, 1, ... into ``stream`` and flush it."""
+    for i in range(frames):
+        f = av.VideoFrame.from_ndarray(_picture(i, h, w), format="rgb24")
+        f.pts = i
+        out.mux(stream.encode(f))
+    out.mux(stream.encode(None))
+
+
 def make_clip(path: Path, *, frames: int = 10, size: tuple[int, int] = (64, 48), audio: bool = True, codec: str = "libx264",
               pix_fmt: str = "yuv420p", pts: list[int] | None = None, time_base: Fraction | None = None,
               rotation: int = 0) -> Path:
@@ -339,11 +348,7 @@ def test_webm_keeps_its_container_codec_family_and_opus_sound(tmp_path):
         v.width, v.height, v.pix_fmt = 64, 48, "yuv420p"
         a = out.add_stream("libopus", rate=48000)
         a.layout = "mono"
-        for i in range(6):
-            f = av.VideoFrame.from_ndarray(_picture(i, 48, 64), format="rgb24")
-            f.pts = i
-            out.mux(v.encode(f))
-        out.mux(v.encode(None))
+        mux_pictures(out, v, 6)
         tone = (0.3 * np.sin(2 * np.pi * 440 * np.arange(12000) / 48000)).astype(np.float32)
         for k in range(0, 12000, 960):
             af = av.AudioFrame.from_ndarray(tone[None, k:k + 960], format="fltp", layout="mono")
@@ -428,15 +433,11 @@ def test_subtitles_are_copied(tmp_path):
         v = out.add_stream("libx264", rate=RATE)
         v.width, v.height, v.pix_fmt = 64, 48, "yuv420p"
         s = out.add_stream_from_template(srt.streams.subtitles[0])
-        for i in range(6):
-            f = av.VideoFrame.from_ndarray(_picture(i, 48, 64), format="rgb24")
-            f.pts = i
-            out.mux(v.encode(f))
+        mux_pictures(out, v, 6)
         for pk in srt.demux(srt.streams.subtitles[0]):
             if pk.dts is not None:
                 pk.stream = s
                 out.mux(pk)
-        out.mux(v.encode(None))
 
     def subtitles(path):
         with av.open(str(path)) as c:
@@ -460,11 +461,7 @@ def test_other_sources_keep_their_container_sound_and_depth(tmp_path, ext, vcode
         v.width, v.height, v.pix_fmt = 64, 48, vfmt
         a = out.add_stream(acodec, rate=rate)
         a.layout = "stereo"
-        for i in range(5):
-            f = av.VideoFrame.from_ndarray(_picture(i, 48, 64), format="rgb24")
-            f.pts = i
-            out.mux(v.encode(f))
-        out.mux(v.encode(None))
+        mux_pictures(out, v, 5)
         tone = 0.2 * np.sin(np.arange(rate // 5) / 10)
         planar = afmt.endswith("p")
         if planar:

@@ -323,8 +323,7 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> None:
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
-        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp creates 0600; give the file normal permissions
-        os.replace(tmp, path)
+        publish(Path(tmp), path)  # mkstemp creates 0600: normal permissions, then the rename
     except OSError as e:
         Path(tmp).unlink(missing_ok=True)
         if e.filename is None:  # a full disk fails the write itself, which names no file
