@@ -168,12 +168,12 @@ class _Conversion:
                 self.fail(self.todo[i], f"'{self.todo[i].src}': {e}")
             return
         except (MemoryError, RuntimeError) as e:
-            if not isinstance(e, MemoryError) and "memory" not in str(e) and "allocate" not in str(e):
+            if not _out_of_memory(e):
                 raise
             h, w = group[0][1].shape[:2]
             for i, _ in group:
                 self.fail(self.todo[i], f"'{self.todo[i].src}': not enough memory to translate {w}x{h} pixels in one piece "
-                                        "(batch of " + str(len(group)) + "); use --tile 512 (memory bounded by the tile) or --batch-size 1")
+                                        f"(batch of {len(group)}); {_MEMORY_HINT}")
             return
         for (i, _), out in zip(group, outs):
             job = self.todo[i]
@@ -197,6 +197,15 @@ class _Conversion:
     def close(self) -> None:
         if self.bar is not None:
             self.bar.close()
+
+
+_MEMORY_HINT = "use --tile 512 (memory bounded by the tile) or --batch-size 1"
+
+
+def _out_of_memory(e: BaseException) -> bool:
+    """Whether ``e`` says the translation ran out of host or device memory (torch raises a
+    RuntimeError naming it; Python a MemoryError)."""
+    return isinstance(e, MemoryError) or "memory" in str(e) or "allocate" in str(e)
 
 
 def _run_images(translate: TranslateArrays, todo: list[Job], summary: ConvertSummary, *, batch_size: int, bit_depth: str,
@@ -236,10 +245,9 @@ def _run_videos(translate: TranslateArrays, jobs: list[Job], summary: ConvertSum
         except (ValueError, TypeError, OSError) as e:  # VideoError is a ValueError; the message names the file
             summary.failed.append((job.src, str(e) if str(job.src) in str(e) else f"'{job.src}': {e}"))
         except RuntimeError as e:
-            if "memory" not in str(e) and "allocate" not in str(e):
+            if not _out_of_memory(e):
                 raise
-            summary.failed.append((job.src, f"'{job.src}': not enough memory to translate its frames ({e}); "
-                                            "use --tile 512 (memory bounded by the tile) or --batch-size 1"))
+            summary.failed.append((job.src, f"'{job.src}': not enough memory to translate its frames ({e}); {_MEMORY_HINT}"))
         finally:
             if bar is not None:
                 bar.close()

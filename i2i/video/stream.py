@@ -336,6 +336,15 @@ def _temp_path(dst: Path, *, folder: bool = False) -> Path:
     return Path(tmp)
 
 
+def _checked(dst: Path, options: VideoOptions | None) -> VideoOptions:
+    """The options for writing video ``dst``, refused (container, codec) before anything is read."""
+    if dst.suffix.lower() not in CONTAINERS:
+        raise VideoError(f"'{dst}': i2i writes videos as {', '.join(CONTAINERS)}")
+    options = options or VideoOptions()
+    options.codec_for(dst.suffix.lower())
+    return options
+
+
 def convert_video(translate: TranslateArrays, src: str | Path, dst: str | Path, *, batch_size: int = 8,
                   options: VideoOptions | None = None, progress: Callable[[int], None] | None = None) -> VideoStats:
     """Translate every frame of video ``src`` into video ``dst`` (its suffix names the
@@ -347,10 +356,7 @@ def convert_video(translate: TranslateArrays, src: str | Path, dst: str | Path, 
     Raises :class:`VideoError` (naming the file) when the source cannot be decoded or the
     output cannot be encoded; ``dst`` is then not created or left as it was."""
     src, dst = Path(src), Path(dst)
-    if dst.suffix.lower() not in CONTAINERS:
-        raise VideoError(f"'{dst}': i2i writes videos as {', '.join(CONTAINERS)}")
-    options = options or VideoOptions()
-    options.codec_for(dst.suffix.lower())  # an unknown codec is refused before anything is read
+    options = _checked(dst, options)
     tmp = _temp_path(dst)
     try:
         stats = _run_decoded(translate, src, lambda v, copied, st: _VideoSink(tmp, dst, src, _timing(v), copied, options, st, v.index),
@@ -390,14 +396,11 @@ def frames_to_video(translate: TranslateArrays, frames: list[Path], dst: str | P
     size of the first; a frame that cannot be read fails the video (a video with a hole would
     be wrong silently). ``dst`` is written under a temporary name and renamed when complete."""
     dst = Path(dst)
-    if dst.suffix.lower() not in CONTAINERS:
-        raise VideoError(f"'{dst}': i2i writes videos as {', '.join(CONTAINERS)}")
+    options = _checked(dst, options)
     if not fps > 0:
         raise VideoError(f"fps={fps} (--fps) must be > 0")
     if not frames:
         raise VideoError(f"no frames to make '{dst}' from")
-    options = options or VideoOptions()
-    options.codec_for(dst.suffix.lower())
     rate = Fraction(fps).limit_denominator(1001)
     ordered = sorted(frames, key=_natural_key)
     stats = VideoStats()
