@@ -244,10 +244,11 @@ def _run_videos(translate: TranslateArrays, jobs: list[Job], summary: ConvertSum
             summary.videos.append((job.dst, stats))
         except (ValueError, TypeError, OSError) as e:  # VideoError is a ValueError; the message names the file
             summary.failed.append((job.src, str(e) if str(job.src) in str(e) else f"'{job.src}': {e}"))
-        except RuntimeError as e:
+        except (MemoryError, RuntimeError) as e:
             if not _out_of_memory(e):
                 raise
-            summary.failed.append((job.src, f"'{job.src}': not enough memory to translate its frames ({e}); {_MEMORY_HINT}"))
+            summary.failed.append((job.src, f"'{job.src}': not enough memory to translate its frames ({str(e) or type(e).__name__}); "
+                                            f"{_MEMORY_HINT}"))
         finally:
             if bar is not None:
                 bar.close()

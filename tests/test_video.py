@@ -259,6 +259,28 @@ def test_mixed_folder_gif_corrupt_video_and_skip_existing(clip, tmp_path):
     assert len(again.skipped) == 3 and not again.converted
 
 
+@pytest.mark.parametrize("error", [MemoryError(), RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB")])
+def test_a_video_out_of_memory_is_listed_and_the_next_converts(clip, tmp_path, error):
+    inp = tmp_path / "in"
+    inp.mkdir()
+    (inp / "a_big.mp4").write_bytes(clip.read_bytes())
+    (inp / "b_small.mp4").write_bytes(clip.read_bytes())
+    tr = translator()
+    calls = []
+
+    def translate(arrays):
+        calls.append(len(arrays))
+        if len(calls) == 1:  # the first video's first batch: as if its frames needed more memory than there is
+            raise error
+        return tr.translate_arrays(arrays)
+
+    summary = convert_path(translate, inp, tmp_path / "out", batch_size=4)
+    assert [p.name for p in summary.converted] == ["b_small.mp4"] and summary.frames == 10
+    (src, why), = summary.failed
+    assert src.name == "a_big.mp4" and "a_big.mp4" in why and "not enough memory" in why and "--tile 512" in why
+    assert not (tmp_path / "out" / "a_big.mp4").exists() and not [p for p in (tmp_path / "out").rglob(".*")]
+
+
 def test_frames_out_and_back_to_video(clip, tmp_path):
     tr = translator()
     stats = video_to_frames(tr.translate_arrays, clip, tmp_path / "frames" / "clip", batch_size=4)
