@@ -102,7 +102,7 @@ def _check_outputs(jobs: list[Job], files: list[Path], out: Path) -> None:
             raise ValueError(f"output '{j.dst}' would be written outside the output folder '{out}' (through a symbolic link); "
                              "remove the link or choose another output (nothing was written)")
         if d in inputs:
-            raise ValueError(f"output '{j.dst}' would overwrite an input image; choose an output folder outside the input")
+            raise ValueError(f"output '{j.dst}' would overwrite an input file; choose an output folder outside the input")
         if d in seen:
             raise ValueError(f"'{seen[d]}' and '{j.src}' would both be written to '{j.dst}'; "
                              "use name= or ext= (--name, --ext) to tell them apart")
