@@ -34,22 +34,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .hints import did_you_mean
-
-POLICIES = ("color", "translation", "cutout", "flip", "rot90")
-
-
-def parse_policy(text: str) -> tuple[str, ...]:
-    """The transform names of a comma-separated ``loss.augment_policy`` ('' -> none); an
-    unknown name is a ``ValueError`` listing the choices."""
-    names = tuple(n.strip() for n in text.split(",") if n.strip())
-    unknown = [n for n in names if n not in POLICIES]
-    if unknown:
-        shown = ", ".join(repr(n if len(n) <= 40 else n[:37] + "...") for n in unknown[:5]) + (", ..." if len(unknown) > 5 else "")
-        hint = did_you_mean(unknown[0], POLICIES) if len(unknown[0]) <= 40 else ""
-        raise ValueError(f"unknown augmentation {shown}{hint}; choose from {', '.join(POLICIES)} "
-                         "(comma-separated, e.g. 'color,translation,cutout')")
-    return names
+from .options import parse_policy
 
 
 def _uniform(n: int, lo: float, hi: float, like: torch.Tensor) -> torch.Tensor:
@@ -103,7 +88,7 @@ def _rot90(x: torch.Tensor) -> torch.Tensor:
 class DiscriminatorAugment(nn.Module):
     """The augmentation in front of a discriminator; see the module docstring.
 
-    ``policy``: transform names (:data:`POLICIES`); ``p``: the fixed probability, or with
+    ``policy``: transform names (:data:`i2i.options.AUGMENTATIONS`); ``p``: the fixed probability, or with
     ``ada_target`` the starting one (StyleGAN2-ADA starts at 0); ``threshold``: where D's
     logits change from fake to real (0 for logits, 0.5 for least-squares targets).
     ``p`` is a buffer on the nets' device; the counters are saved with it (``state_dict``)."""

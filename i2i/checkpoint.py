@@ -1,9 +1,10 @@
 """Checkpoint files: one ``torch.save`` dict with the config and weights.
 
-The config inside is migrated to the current config version on load (:func:`i2i.config.migrate`),
+The config inside is migrated to the current config version on load (:func:`i2i.recipes.migrate_config`),
 so checkpoints written by older i2i versions keep loading, converting and resuming.
-Training checkpoints (``kind: "training"``) also hold optimizers, schedulers, the AMP
-scaler, step/epoch counters, RNG states and any pipeline state. Exports
+Training checkpoints (``kind: "training"``) also hold optimizers, the AMP scaler, step/epoch
+counters, RNG states, the EMA weights, the best validation, health and any pipeline state (the
+learning rate is a function of the step: no scheduler state). Exports
 (``kind: "export"``) hold one generator and the config. Everything stored is tensors or
 plain Python values, so files load with ``torch.load(weights_only=True)``. Saves write a
 temporary file in the same folder and rename it, so a kill never leaves a broken file
@@ -16,7 +17,6 @@ import hashlib
 import io
 import json
 import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -25,17 +25,15 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from ._version import __version__
-from .config import ConfigError, migrate
-from .data.io import atomic_write_bytes, normal_permissions, temp_prefix
+from .config import ConfigError
+from .files import atomic_write_bytes, normal_permissions, temp_folder
 from .hints import first_line
+from .recipes import migrate_config
+from .weights import CheckpointError
 
 FORMAT = "i2i-checkpoint"
 FORMAT_VERSION = 2
 # Format 1 (the first release) holds a version-1 config (no "version" key); format 2 tags it.
-
-
-class CheckpointError(ValueError):
-    """A checkpoint is missing, corrupt, or does not fit what it is loaded into."""
 
 
 def checksum(obj: Any) -> str:
@@ -97,8 +95,7 @@ def save_model_folder(folder: str | Path, payload: dict[str, Any]) -> Path:
     meta = {k: v for k, v in payload.items() if k != "nets"}
     info = {"format": MODEL_FORMAT, "format_version": 1, "i2i_version": __version__, **meta, "net": name,
             "checksum": checksum({"nets": {name: state}})}
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=temp_prefix(folder.name), suffix=".tmp", dir=folder.parent))
+    tmp = temp_folder(folder)
     try:
         save_file({k: v.contiguous() for k, v in state.items()}, str(tmp / MODEL_WEIGHTS), metadata={"format": "pt"})
         (tmp / MODEL_CONFIG).write_text(json.dumps(info, indent=2) + "\n")
@@ -162,7 +159,7 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     check_structure(data, path)
     version = data["config"].get("version", 1 if data.get("format_version", 1) < 2 else 2)
     try:
-        data["config"] = migrate(data["config"], version)
+        data["config"] = migrate_config(data["config"], version)
     except ConfigError as e:
         raise CheckpointError(f"the config inside '{path}' cannot be read: {e}") from None
     return data
@@ -223,32 +220,6 @@ def _load_file(path: Path, map_location: str | torch.device) -> dict[str, Any]:
     if data.get("format_version", 0) > FORMAT_VERSION:
         raise CheckpointError(f"checkpoint '{path}' has format version {data['format_version']}; upgrade i2i to read it")
     return data
-
-
-def load_state_file(path: str | Path, what: str, *, wrappers: tuple[str, ...] = ()) -> dict[str, Any]:
-    """A bare state dict file (pretrained weights: VGG, Inception, a reference generator) read
-    with ``weights_only=True`` (no code runs). Empty, truncated, foreign or malicious files
-    raise :class:`CheckpointError` naming the file and ``what`` it was meant to be.
-    ``wrappers``: keys under which the state dict may sit instead (BasicSR's ``params_ema`` /
-    ``params``); such a file is returned as it is, its wrapper keys holding dicts of tensors."""
-    path = Path(path)
-    if path.is_dir():
-        raise CheckpointError(f"'{path}' is a folder; {what} must be a weights file (.pth)")
-    if not path.is_file():
-        raise FileNotFoundError(f"{what} '{path}' does not exist")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # torch raises many types for truncated / corrupt / unsafe files
-        raise CheckpointError(f"'{path}' cannot be read as {what} ({type(e).__name__}: {first_line(e)}); "
-                              "it may be truncated, another kind of file, or hold objects other than tensors: "
-                              "download or export it again") from None
-    if isinstance(state, dict) and any(isinstance(state.get(k), dict) for k in wrappers):
-        inner = [state[k] for k in wrappers if isinstance(state.get(k), dict)]
-        if all(isinstance(v, torch.Tensor) for d in inner for v in d.values()):
-            return state
-    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
-        raise CheckpointError(f"'{path}' holds a {type(state).__name__}, not a state dict of tensors; {what} is expected")
-    return state
 
 
 def write_export(path: str | Path, net: torch.nn.Module, *, config: dict[str, Any], pipeline: str, name: str,

@@ -11,33 +11,33 @@ unwritable path); 3 training diverged; 128 + N training stopped by signal N afte
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import sys
+import types
+import typing
 from collections.abc import Callable
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-from typing import Any
-
-import torch
-import torch.distributed
+from typing import Any, Literal
 
 from . import dist, download
 from ._version import __version__
 from .checkpoint import CheckpointError, load_checkpoint
 from .compat.reference import import_reference_file
-from .config import ConfigError, config_from_dict, load_config
-from .convert import merge_summaries, write_failures
-from .data.datasets import DataError
-from .data.io import IMAGE_EXTENSIONS, ImageReadError
+from .config import ConfigError
+from .convert import ConvertOptions, image_format
+from .data.base import DataError
+from .data.io import ImageReadError
 from .engine.trainer import TrainingDiverged, train
+from .evaluate import EvalOptions, evaluation
 from .exporting import export_generator, export_onnx
+from .generate import Generator, parse_arithmetic
 from .info import describe
-from .options import Precision, TestMode, choices
-from .registry import evaluation, pipeline_class
+from .options import Precision, TestMode, check_finite, choices, flag, range_of, strip_annotated
+from .recipes import config_from_dict, load_config, pipeline_class
 from .report import save_grid
-from .sampler import Generator, parse_arithmetic
 from .translator import Translator
-from .video import CONTAINERS, DEFAULT_CRF, VideoOptions
 
 
 def _train(args: argparse.Namespace) -> int:
@@ -69,27 +69,15 @@ def _add_train(sub: Any) -> None:
 
 def _convert(args: argparse.Namespace) -> int:
     # Under torchrun every process converts its share of the files (no overlap, no gaps), each on
-    # its own GPU when there are GPUs; rank 0 merges the summaries and writes failed.txt.
-    rank, local_rank, world = dist.init_from_env("cuda" if torch.cuda.is_available() and args.device != "cpu" else "cpu")
+    # its own GPU when there are GPUs; every process gets the merged summary, rank 0 prints it.
+    options = _options_from(ConvertOptions, args, progress=not args.quiet)
     try:
-        device = dist.resolve_device(args.device, local_rank) if world > 1 else args.device
-        tr = Translator.from_checkpoint(args.checkpoint, direction=args.direction, mode=args.mode, device=device, tile=args.tile,
+        tr = Translator.from_checkpoint(args.checkpoint, direction=args.direction, mode=args.mode, device=args.device, tile=args.tile,
                                         precision=args.precision)
-        summary = tr.convert_folder(args.input, args.output, ext=args.ext, name=args.name, allow_inside_input=args.allow_inside_input,
-                                    skip_existing=args.skip_existing, batch_size=args.batch_size, workers=args.workers,
-                                    bit_depth=args.bit_depth, progress=not args.quiet and rank == 0, shard=(rank, world),
-                                    video_ext=args.video_ext, frames_out=args.frames_out, to_video=args.to_video, fps=args.fps,
-                                    video=VideoOptions(codec=args.codec, crf=args.crf, pix_fmt=args.pix_fmt, preset=args.preset))
-        if world > 1:
-            parts: list = [None] * world
-            torch.distributed.all_gather_object(parts, summary)
-            summary = merge_summaries(parts)
-            if rank == 0:
-                write_failures(summary, Path(args.output) / "failed.txt")
-            dist.barrier()
+        summary = tr.convert_folder(args.input, args.output, options)
     finally:
         dist.cleanup()
-    if rank != 0:
+    if dist.env_rank() != 0:
         return 1 if summary.failed else 0
     rate = len(summary.converted) / summary.seconds if summary.seconds > 0 else 0.0
     ignored = f", ignored {len(summary.ignored)} (not images or unreadable links; listed in failed.txt)" if summary.ignored else ""
@@ -114,35 +102,16 @@ def _add_convert(sub: Any) -> None:
     c.add_argument("output", help="output folder (sub-folders and names mirrored)")
     c.add_argument("--direction", default=None, help="a_to_b or b_to_a (None: the trained direction)")
     c.add_argument("--mode", choices=list(choices(TestMode)), default=None, help="test-time behaviour (None: the config's test.mode)")
-    c.add_argument("--ext", type=image_format, default=None, help="output format, e.g. png (None: same as input)")
-    c.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda or cuda:N")
+    c.add_argument("--device", default="auto", help="auto (CUDA when present; under torchrun each process its own GPU), cpu, cuda or "
+                                                    "cuda:N")
     c.add_argument("--tile", type=positive_int, default=None, metavar="PIXELS",
                    help="process large images in tiles of this many input pixels (bounded memory; exact for SR nets)")
-    c.add_argument("--name", default="{stem}{ext}", help="output file name pattern with fields {stem}, {ext}, {suffix}")
-    c.add_argument("--bit-depth", choices=["same", "8", "16"], default="same", help="same: 16-bit in -> 16-bit out where the format allows")
-    c.add_argument("--batch-size", type=positive_int, default=8, help="images of equal size translated together")
-    c.add_argument("--workers", type=non_negative_int, default=None,
-                   help="background decoding processes (0: decode in the main process; None: the cores torch's threads leave free, "
-                        "at most 4)")
     c.add_argument("--precision", choices=list(choices(Precision)), default="fp32", help="autocast precision (fp16 needs CUDA)")
-    c.add_argument("--skip-existing", action="store_true", help="skip inputs whose output exists (resume an interrupted run)")
-    c.add_argument("--allow-inside-input", action="store_true", help="allow an output folder inside the input folder")
     c.add_argument("--quiet", action="store_true", help="no progress bar")
-    v = c.add_argument_group("videos", "videos are streamed frame by frame (no temporary frames); audio and subtitles copied")
-    v.add_argument("--video-ext", default=None, help=f"output container ({', '.join(CONTAINERS)}; None: the source's, .mp4 for GIF)")
-    v.add_argument("--codec", default=None, help="video encoder, e.g. libx264, libx265, libvpx-vp9, ffv1 (lossless); "
-                                                 "None: libx264 (libvpx-vp9 for .webm)")
-    v.add_argument("--crf", type=non_negative_int, default=None,
-                   help="constant quality, lower is better (None: " + ", ".join(f"{k} {n}" for k, n in DEFAULT_CRF.items()) + ")")
-    v.add_argument("--pix-fmt", default=None, help="pixel format, e.g. yuv420p, yuv444p, yuv420p10le (None: yuv420p; 10-bit for "
-                                                   "sources of more than 8 bits; RGB for lossless codecs)")
-    v.add_argument("--preset", default=None, help="encoder speed preset, e.g. ultrafast .. veryslow for x264 (None: its default)")
-    v.add_argument("--frames-out", action="store_true", help="write each video's frames as PNGs in a folder OUTPUT/<name>/ instead")
-    v.add_argument("--to-video", default=None, metavar="NAME", help="make one video OUTPUT/NAME (e.g. out.mp4) of the input "
-                                                                 "images translated in name order (needs --fps)")
-    v.add_argument("--fps", type=float, default=None, help="frame rate for --to-video")
+    groups = {"videos": c.add_argument_group("videos", "videos are streamed frame by frame (no temporary frames); audio and "
+                                                       "subtitles copied")}
+    _add_options(c, ConvertOptions, groups)
     c.set_defaults(func=_convert)
-
 
 
 def _export(args: argparse.Namespace) -> int:
@@ -284,18 +253,15 @@ def _add_download(sub: Any) -> None:
 
 
 
-EVAL_OPTIONS = ("mode", "direction", "limit", "tile", "n", "features", "classifier", "lpips")
-
-
 def _eval(args: argparse.Namespace) -> int:
     pipe = pipeline_class(config_from_dict(load_checkpoint(args.checkpoint)["config"]).pipeline)
     ev = evaluation(pipe.evaluation)
-    given = {k: getattr(args, k) for k in EVAL_OPTIONS if getattr(args, k) is not None}
+    given = _options_from(EvalOptions, args).given()
     wrong = [k for k in given if k not in ev.options]
     if wrong:
-        flags = ", ".join("--" + k for k in wrong)
+        flags = ", ".join(flag(k) for k in wrong)
         raise ValueError(f"{flags} do not apply: '{args.checkpoint}' is a {pipe.name} model, evaluated as {ev.description}; "
-                         f"its options: {', '.join('--' + k for k in ev.options)}")
+                         f"its options: {', '.join(flag(k) for k in ev.options)}")
     result = ev(args.checkpoint, args.data, out_dir=args.out, device=args.device, **given)
     print(ev.report(result))
     if args.out:
@@ -308,22 +274,8 @@ def _add_eval(sub: Any) -> None:
     v.add_argument("checkpoint", help="training checkpoint or export")
     v.add_argument("--data", required=True, help="paired test folder (A/ + B/, testA/ + testB/, side-by-side AB), or HR images for SR")
     v.add_argument("--out", default=None, help="folder for the results (page + images, or results.md) and metrics.json")
-    v.add_argument("--tile", type=positive_int, default=None, metavar="PIXELS", help="SR: tiled inference")
-    v.add_argument("--n", type=positive_int, default=None, help="generation: samples, and at most this many real images (None: 1000)")
-    v.add_argument("--features", default=None,
-                   help="generation: fid-inception (the standard FID network, comparable with papers; local weights, see "
-                        "'i2i download weights fid-inception'; the default), inception (torchvision's ImageNet weights), pixels, "
-                        "or PATH to an ONNX feature model (.pt2 / TorchScript are refused: they can run code when opened)")
-    v.add_argument("--classifier", default=None, metavar="ONNX",
-                   help="generation: an ONNX classifier of your domain ((N, C, H, W) in [-1, 1] -> (N, K) logits, classes in the "
-                        "order of the class folders) for class coverage and, for conditional models, label accuracy")
-    v.add_argument("--lpips", choices=["auto", "alex", "vgg", "none"], default=None,
-                   help="paired and SR: LPIPS to the target (paired: and to the input) with this backbone (local weights: "
-                        "'i2i download weights lpips-alex'); auto (the default): alex when its weights are there")
-    v.add_argument("--mode", choices=list(choices(TestMode)), default=None, help="test-time behaviour (None: the config's test.mode)")
-    v.add_argument("--direction", default=None, help="a_to_b or b_to_a for two-way models (default: the trained direction)")
     v.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda or cuda:N")
-    v.add_argument("--limit", type=positive_int, default=None, help="evaluate at most this many pairs or images (None: all)")
+    _add_options(v, EvalOptions)
     v.set_defaults(func=_eval)
 
 
@@ -346,13 +298,65 @@ non_negative_int = _int_at_least(0)
 non_negative_int.__doc__ = "argparse type: an integer >= 0."
 
 
-def image_format(text: str) -> str:
-    """argparse type: an image format written ``png``, ``.png`` or ``PNG`` -> ``png``."""
-    fmt = text.lower().lstrip(".")
-    if "." + fmt not in IMAGE_EXTENSIONS:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an image format i2i writes; use one of "
-                                          f"{', '.join(e[1:] for e in IMAGE_EXTENSIONS)}")
-    return fmt
+def _option_type(name: str, hint: Any, parse: Callable[[str], Any] | None) -> dict[str, Any]:
+    """argparse keywords for an options field: ``store_true`` for a bool, ``choices`` for a ``Literal``,
+    a checked number for an int or float (its :class:`~i2i.options.Range`), else ``parse`` or text."""
+    bare = strip_annotated(hint)
+    union = typing.get_origin(bare) in (typing.Union, types.UnionType)
+    kind = next(a for a in typing.get_args(bare) if a is not type(None)) if union else bare
+    if kind is bool:
+        return {"action": "store_true"}
+    if typing.get_origin(kind) is Literal:
+        return {"choices": list(typing.get_args(kind))}
+    if parse is not None:
+        return {"type": parse}
+    if kind in (int, float):
+        allowed = range_of(hint)
+
+        def number(text: str) -> int | float:
+            try:
+                value = kind(text)
+            except ValueError:
+                raise argparse.ArgumentTypeError(f"{text!r} is not {'an integer' if kind is int else 'a number'}") from None
+            if not check_finite(value) or (allowed is not None and value not in allowed):
+                raise argparse.ArgumentTypeError(f"{text} must be " + (allowed.describe() if allowed else "a finite number"))
+            return value
+
+        number.__name__ = name
+        return {"type": number}
+    return {}
+
+
+def _add_options(parser: argparse.ArgumentParser, cls: type, groups: dict[str, Any] | None = None) -> None:
+    """One flag per field of the options dataclass ``cls`` (fields that are themselves option
+    dataclasses contribute theirs), with the field's help, type, range, choices and default
+    (:func:`i2i.options.option`); a field's ``group`` picks the help section from ``groups``."""
+    hints = typing.get_type_hints(cls, include_extras=True)
+    for f in dataclasses.fields(cls):
+        if not f.metadata.get("cli", True):
+            continue
+        if dataclasses.is_dataclass(hints[f.name]):
+            _add_options(parser, hints[f.name], groups)
+            continue
+        where = (groups or {}).get(f.metadata.get("group"), parser)
+        kw = _option_type(f.name, hints[f.name], f.metadata.get("parse"))
+        if f.metadata.get("metavar"):
+            kw["metavar"] = f.metadata["metavar"]
+        where.add_argument(flag(f.name), dest=f.name, default=f.default, help=f.metadata["help"], **kw)
+
+
+def _options_from(cls: type, args: argparse.Namespace, **given: Any) -> Any:
+    """The options dataclass ``cls`` from the parsed flags (:func:`_add_options`), ``given`` winning."""
+    hints = typing.get_type_hints(cls, include_extras=True)
+    values = {}
+    for f in dataclasses.fields(cls):
+        if f.name in given:
+            values[f.name] = given[f.name]
+        elif dataclasses.is_dataclass(hints[f.name]):
+            values[f.name] = _options_from(hints[f.name], args)
+        elif hasattr(args, f.name):
+            values[f.name] = getattr(args, f.name)
+    return cls(**values)
 
 
 def _version() -> str:

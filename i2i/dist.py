@@ -18,10 +18,13 @@ import torch
 import torch.distributed as dist
 
 
-def resolve_device(spec: str | torch.device, local_rank: int = 0) -> torch.device:
+def resolve_device(spec: str | torch.device, local_rank: int | None = None) -> torch.device:
     """The one device resolver: ``auto`` -> ``cuda:<local_rank>`` when CUDA is available, else
     ``cpu``; ``cuda`` without an index -> ``cuda:<local_rank>`` (each torchrun process its own
-    GPU); anything else is parsed by torch, and asking for CUDA without it is a ValueError."""
+    GPU); anything else is parsed by torch, and asking for CUDA without it is a ValueError.
+    ``local_rank`` None: torchrun's ``LOCAL_RANK`` (0 outside torchrun)."""
+    if local_rank is None:
+        local_rank = int(os.environ.get("LOCAL_RANK", "0"))
     if isinstance(spec, torch.device):
         dev = spec
     elif spec == "auto":
@@ -39,7 +42,13 @@ def resolve_device(spec: str | torch.device, local_rank: int = 0) -> torch.devic
 
 
 def env_world_size() -> int:
+    """Processes torchrun started (``WORLD_SIZE``; 1 outside torchrun)."""
     return int(os.environ.get("WORLD_SIZE", "1"))
+
+
+def env_rank() -> int:
+    """This process's rank as torchrun set it (``RANK``; 0 outside torchrun), with or without a process group."""
+    return int(os.environ.get("RANK", "0"))
 
 
 def init_from_env(device_type: str) -> tuple[int, int, int]:
@@ -57,6 +66,20 @@ def init_from_env(device_type: str) -> tuple[int, int, int]:
 
 def is_distributed() -> bool:
     return dist.is_available() and dist.is_initialized()
+
+
+def rank() -> int:
+    """This process's rank in the process group (0 without one)."""
+    return dist.get_rank() if is_distributed() else 0
+
+
+def all_gather_object(obj: object) -> list:
+    """Every rank's ``obj`` (picklable), in rank order, on every rank (``[obj]`` without a process group)."""
+    if not is_distributed():
+        return [obj]
+    parts: list = [None] * dist.get_world_size()
+    dist.all_gather_object(parts, obj)
+    return parts
 
 
 def barrier() -> None:

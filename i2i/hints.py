@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import difflib
+import reprlib
+from typing import Any
 
 
 def did_you_mean(value: str, choices: list[str] | tuple[str, ...]) -> str:
@@ -15,3 +17,10 @@ def first_line(error: BaseException, limit: int = 200) -> str:
     """The first line of an exception's message, shortened (``""`` for an empty message)."""
     lines = str(error).splitlines()
     return lines[0][:limit] if lines else ""
+
+
+def show(value: Any) -> str:
+    """A short repr of a value for messages (a huge or deeply nested value is cut)."""
+    r = reprlib.Repr()
+    r.maxstring, r.maxother, r.maxlist, r.maxdict, r.maxlevel = 60, 60, 6, 6, 3
+    return r.repr(value)

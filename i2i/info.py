@@ -6,8 +6,8 @@ import json
 from pathlib import Path
 
 from .checkpoint import CheckpointError, load_checkpoint
-from .config import config_from_dict, dump_config
-from .registry import pipeline_class
+from .config import dump_config
+from .recipes import config_from_dict, pipeline_class
 
 
 def describe(path: str | Path) -> str:

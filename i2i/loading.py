@@ -15,8 +15,8 @@ import torch
 from torch import nn
 
 from .checkpoint import CheckpointError, load_checkpoint, load_state_strict
-from .config import Config, config_from_dict
-from .registry import pipeline_class
+from .config import Config
+from .recipes import config_from_dict, pipeline_class
 
 KIND_HINT = {
     "translation": "translation models are run with 'i2i convert' (Python: i2i.Translator)",

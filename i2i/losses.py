@@ -21,7 +21,6 @@ in D's loss the other side's mean is a constant (detached), as there.
 
 from __future__ import annotations
 
-import functools
 import os
 from collections.abc import Callable
 from typing import Any
@@ -30,9 +29,9 @@ import torch
 import torch.nn.functional as F
 
 from .augment import DiscriminatorAugment, parse_policy
-from .checkpoint import load_state_file
 from .hints import first_line
 from .options import GANMode, choices
+from .weights import imagenet_normalize, load_state_file, torchvision_cached_weights
 
 GAN_MODES = choices(GANMode)
 
@@ -247,41 +246,6 @@ VGG19_RELU = {
 }
 VGG19_FILE = "vgg19-dcbb9e9d.pth"  # torchvision's name for VGG19_Weights.IMAGENET1K_V1
 VGG19_URL = "https://download.pytorch.org/models/" + VGG19_FILE
-
-
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
-
-
-@functools.lru_cache(maxsize=16)
-def _imagenet_stats(device: torch.device, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
-    """The ImageNet mean and std as ``(1, 3, 1, 1)`` tensors on ``device``, made once per device
-    and dtype (a tensor built from a list on CUDA is a synchronising copy, every call)."""
-    mean = torch.tensor(IMAGENET_MEAN, dtype=dtype, device=device).view(1, 3, 1, 1)
-    std = torch.tensor(IMAGENET_STD, dtype=dtype, device=device).view(1, 3, 1, 1)
-    return mean, std
-
-
-def imagenet_normalize(x: torch.Tensor) -> torch.Tensor:
-    """``(N, 3, H, W)`` in [-1, 1] -> ImageNet-normalised input for torchvision's classifiers."""
-    mean, std = _imagenet_stats(x.device, x.dtype)
-    return ((x + 1) / 2 - mean) / std
-
-
-def torchvision_cached_weights(file: str, *, needed_for: str, otherwise: str, url: str | None = None) -> str:
-    """Path of the cached weights ``file`` (``<torch hub>/checkpoints/file``, torchvision's cache).
-
-    Raises ``FileNotFoundError`` saying where to put which download (``url``, by default
-    torchvision's) and what else to do; i2i never downloads weights by itself (``i2i
-    download`` does, when asked) and never falls back to random ones.
-    """
-    path = os.path.join(torch.hub.get_dir(), "checkpoints", file)
-    if not os.path.isfile(path):
-        raise FileNotFoundError(
-            f"{needed_for} needs '{path}', which does not exist. Download {url or 'https://download.pytorch.org/models/' + file} "
-            f"and save it there (torchvision's cache), {otherwise}. i2i never downloads weights by itself"
-        )
-    return path
 
 
 def vgg19_weights_path(path: str | None = None) -> str:

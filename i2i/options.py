@@ -4,16 +4,19 @@ A numeric option carries its allowed range in its annotation, ``Annotated[int, R
 whether it is a config dataclass field or a keyword of a net's constructor; the config loader
 reads the range from there, so a new option brings its own check (and a test fails for a
 numeric option without one). A choice list is one ``Literal`` type; code that needs its values
-derives them with :func:`choices`. Nets import this module; it imports nothing of i2i.
+derives them with :func:`choices`. Nets import this module; it imports nothing of i2i but :mod:`i2i.hints`.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import types
 import typing
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
+
+from .hints import did_you_mean
 
 
 @dataclass(frozen=True)
@@ -100,6 +103,21 @@ Precision = Literal["fp32", "bf16", "fp16"]
 """Inference autocast precision (``i2i convert --precision``, :class:`i2i.Translator`)."""
 Amp = Literal["none", "bf16", "fp16"]
 """Training autocast precision (``train.amp``)."""
+AUGMENTATIONS = ("color", "translation", "cutout", "flip", "rot90")
+"""What ``loss.augment_policy`` lists, comma-separated (:mod:`i2i.augment`)."""
+
+
+def parse_policy(text: str) -> tuple[str, ...]:
+    """The transform names of a comma-separated ``loss.augment_policy`` ('' -> none); an
+    unknown name is a ``ValueError`` listing the choices."""
+    names = tuple(n.strip() for n in text.split(",") if n.strip())
+    unknown = [n for n in names if n not in AUGMENTATIONS]
+    if unknown:
+        shown = ", ".join(repr(n if len(n) <= 40 else n[:37] + "...") for n in unknown[:5]) + (", ..." if len(unknown) > 5 else "")
+        hint = did_you_mean(unknown[0], AUGMENTATIONS) if len(unknown[0]) <= 40 else ""
+        raise ValueError(f"unknown augmentation {shown}{hint}; choose from {', '.join(AUGMENTATIONS)} "
+                         "(comma-separated, e.g. 'color,translation,cutout')")
+    return names
 
 # ----------------------------------------------------------------------------- numeric options
 ImageChannels = Annotated[int, Range(1, 4)]
@@ -122,3 +140,37 @@ ImageSize = Annotated[int, Range(8, 4096)]
 """Side of a square image in pixels."""
 Pixels = Annotated[int, Range(1, 16384)]
 """A size in pixels (load and crop sizes)."""
+
+
+# ----------------------------------------------------------------------------- options dataclasses
+def option(default: Any = dataclasses.MISSING, *, help: str, default_factory: Any = dataclasses.MISSING,
+           parse: Any = None, metavar: str | None = None, group: str | None = None, cli: bool = True) -> Any:
+    """A field of an options dataclass (:class:`i2i.convert.ConvertOptions`, :class:`i2i.convert.video.VideoOptions`,
+    :class:`i2i.evaluate.EvalOptions`), declared once with what the command line needs: its ``help``,
+    a ``parse`` function for the flag's text (default: from the annotation), a ``metavar``, the
+    help ``group`` it is listed in, and ``cli=False`` for a field with no flag. The flag is the
+    field's name with dashes (``batch_size`` -> ``--batch-size``); its type, range and choices come
+    from the annotation, as for config fields."""
+    meta = {"help": help, "parse": parse, "metavar": metavar, "group": group, "cli": cli}
+    return dataclasses.field(default=default, default_factory=default_factory, metadata=meta)
+
+
+def flag(name: str) -> str:
+    """The command-line flag of option ``name``: ``batch_size`` -> ``--batch-size``."""
+    return "--" + name.replace("_", "-")
+
+
+def check_fields(obj: Any) -> None:
+    """Check the numbers and choices of an options dataclass against its annotations (ranges,
+    ``Literal`` choices; NaN and infinities refused); a ``ValueError`` names the field and its flag."""
+    hints = typing.get_type_hints(type(obj), include_extras=True)
+    for f in dataclasses.fields(obj):
+        value, hint = getattr(obj, f.name), hints[f.name]
+        where = f"{f.name}={value!r} ({flag(f.name)})"
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            allowed = range_of(hint)
+            if not check_finite(value) or (allowed is not None and value not in allowed):
+                raise ValueError(f"{where} must be a finite number" + (f" in {allowed.describe()}" if allowed else ""))
+        literal = next((a for a in (hint, *typing.get_args(strip_annotated(hint))) if typing.get_origin(a) is Literal), None)
+        if literal is not None and value is not None and value not in typing.get_args(literal):
+            raise ValueError(f"{where} must be one of {', '.join(map(str, typing.get_args(literal)))}")

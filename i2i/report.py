@@ -13,7 +13,8 @@ import cv2
 import numpy as np
 import torch
 
-from .data.io import atomic_write_bytes, from_tensor, write_image
+from .data.io import from_tensor, write_image
+from .files import atomic_write_bytes
 
 
 def to_rgb8(t: torch.Tensor) -> np.ndarray:

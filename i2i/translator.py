@@ -20,12 +20,12 @@ from torch import nn
 
 from .checkpoint import write_export
 from .config import Config, config_to_dict
-from .convert import ConvertSummary, convert_path, write_output
-from .data.io import from_tensor, read_image, to_channels, to_tensor
+from .convert import ConvertOptions, ConvertSummary, convert
+from .data.io import from_tensor, to_channels, to_tensor
 from .dist import resolve_device
 from .loading import load_generator, untrained_generator
 from .nets.blocks import set_test_mode, size_multiple
-from .registry import pipeline_class
+from .recipes import pipeline_class
 from .tiling import blended_tiles, exact_tiles, pad_to_multiple, receptive_radius
 
 
@@ -248,14 +248,10 @@ class Translator:
         return Image.fromarray(out)
 
     # ------------------------------------------------------------------ files
-    def convert_file(self, src: str | Path, dst: str | Path, *, bit_depth: str = "same") -> Path:
-        """Read ``src``, translate, write ``dst`` atomically (see :func:`i2i.convert.write_output`)."""
-        return write_output(dst, self._translate_array(read_image(src)), bit_depth=bit_depth)
-
-    def convert_folder(self, input_path: str | Path, output_dir: str | Path, **options: Any) -> ConvertSummary:
+    def convert_folder(self, input_path: str | Path, output_dir: str | Path, options: ConvertOptions | None = None) -> ConvertSummary:
         """Translate an image or video, a folder tree, or the files named in a ``.txt`` list into
-        ``output_dir``; see :func:`i2i.convert.convert_path` for the options (``ext``, ``name``,
-        ``skip_existing``, ``batch_size``, ``workers``, ``bit_depth``, ``allow_inside_input``,
-        ``progress``; for videos ``video_ext``, ``video`` (:class:`i2i.video.VideoOptions`),
-        ``frames_out``, ``to_video`` with ``fps``)."""
-        return convert_path(self.translate_arrays, input_path, output_dir, **options)
+        ``output_dir`` as ``options`` say (:class:`~i2i.convert.ConvertOptions`: names, formats, bit
+        depth, batches, resume, videos); see :func:`i2i.convert.convert`. Launched by torchrun, each
+        process converts its share of the files (on its own GPU with ``device="auto"``) and gets the
+        merged summary; rank 0 writes ``failed.txt``."""
+        return convert(self.translate_arrays, input_path, output_dir, options, device_type=self.device.type)

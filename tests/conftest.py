@@ -41,6 +41,14 @@ def sr_data(tmp_path_factory, photos) -> Path:
 
 
 @pytest.fixture(scope="session")
+def data_roots(tmp_path_factory, gray2color, photos) -> dict[type, Path]:
+    """A data root for each kind of data section (tests/contract.py builds them)."""
+    from contract import build_data_roots
+
+    return build_data_roots(tmp_path_factory, gray2color, photos)
+
+
+@pytest.fixture(scope="session")
 def restore(tmp_path_factory, photos) -> Path:
     """32-pixel restoration pairs (degraded -> clean colour crops): train/ (60) and test/ (15)."""
     out = tmp_path_factory.mktemp("restore")
@@ -59,8 +67,7 @@ def tiny_config(tmp_path: Path, data_root: Path, **sections: Any):
     override with another ``name`` replaces the net section instead of merging into it."""
     import dataclasses
 
-    from i2i.config import config_from_dict
-    from i2i.registry import pipeline_class
+    from i2i.recipes import config_from_dict, pipeline_class
 
     data: dict[str, Any] = {
         "name": "tiny",
@@ -163,7 +170,7 @@ def tiny_dcgan_checkpoint(tmp_path: Path, n_images: int = 16) -> tuple[str, Path
     import make_shapes
 
     import i2i
-    from i2i.config import config_from_dict
+    from i2i.recipes import config_from_dict
 
     make_shapes.build(tmp_path / "shapes", n=n_images, size=16, seed=0)
     cfg = config_from_dict({"pipeline": "dcgan", "output_dir": str(tmp_path / "runs"),

@@ -1,12 +1,14 @@
-"""The shape ARCHITECTURE.md promises, as tests that fail when it breaks: no import cycles, no
-function-level imports of i2i modules, no module over 500 lines or function over 80; every
-numeric option declares its range; a new metric or net option is one line where it belongs."""
+"""The shape ARCHITECTURE.md promises, as tests that fail when it breaks: imports go down the
+layer table (strings naming modules counted), no import cycles, no function-level imports of i2i
+modules, no module over 500 lines or function over 80; ``import i2i`` loads only what it uses;
+every numeric option declares its range; a new metric or net option is one line where it belongs."""
 
 from __future__ import annotations
 
 import dataclasses
 import inspect
 import json
+import subprocess
 import sys
 import typing
 from pathlib import Path
@@ -20,13 +22,32 @@ import i2i
 from i2i import metrics
 from i2i.config import Config, ConfigError, NetConfig, OptimConfig, ScheduleConfig, TestConfig, TrainConfig
 from i2i.evaluate import PAIRED, Metric, evaluate_paired
+from i2i.nets.registry import DISCRIMINATORS, GENERATORS
 from i2i.options import ImageChannels, Range, is_numeric, range_of
 from i2i.pipelines.template import Template
-from i2i.registry import DISCRIMINATORS, GENERATORS, PIPELINES, pipeline_class
+from i2i.recipes import PIPELINES, pipeline_class
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tools"))
 import code_shape  # noqa: E402
+
+
+def test_imports_go_down_the_layer_table_and_architecture_md_shows_it():
+    shape = code_shape.scan(sorted((ROOT / "i2i").rglob("*.py")))
+    assert code_shape.upward_imports(shape["edges"]) == []
+    assert code_shape.layer_table() in (ROOT / "ARCHITECTURE.md").read_text(), "run tools/code_shape.py --layers into ARCHITECTURE.md"
+
+
+def test_a_module_name_in_a_string_counts_as_an_import(tmp_path):
+    """A lookup by name (``importlib`` on ``"i2i.x:Y"``) is an edge like an import: it cannot hide a cycle."""
+    pkg = tmp_path / "i2i"
+    (pkg / "low").mkdir(parents=True)
+    (pkg / "__init__.py").write_text("")
+    (pkg / "low" / "__init__.py").write_text("TABLE = {'x': 'i2i.high:Thing'}\n")
+    (pkg / "high.py").write_text("from .low import TABLE\n")
+    shape = code_shape.scan(sorted(pkg.rglob("*.py")), root=tmp_path)
+    assert shape["edges"]["i2i.low"] == {"i2i.high"}
+    assert code_shape.strongly_connected(shape["edges"]) == [["i2i.high", "i2i.low"]]
 
 
 def test_no_import_cycles_function_level_imports_or_oversized_code():
@@ -35,6 +56,25 @@ def test_no_import_cycles_function_level_imports_or_oversized_code():
     assert shape["local_imports"] == [], "import i2i modules at module level (function level: optional extras only)"
     assert {m: n for m, n in shape["sizes"].items() if n > code_shape.MAX_MODULE_LINES} == {}
     assert shape["long_functions"] == []
+
+
+def _modules_after(code: str) -> set[str]:
+    """The modules a fresh interpreter holds after running ``code``."""
+    out = subprocess.run([sys.executable, "-c", f"{code}\nimport sys; print(' '.join(sys.modules))"], capture_output=True,
+                         text=True, check=True, cwd=ROOT)
+    return set(out.stdout.split())
+
+
+def test_import_i2i_loads_only_what_it_uses():
+    """The package root resolves its public names on first use: ``import i2i`` is the version alone,
+    and the nets with their tables load no data, training or video code (nor PyAV, albumentations)."""
+    assert {m for m in _modules_after("import i2i") if m.startswith("i2i")} == {"i2i", "i2i._version"}
+    loaded = _modules_after("from i2i.nets import UnetGenerator\nimport i2i.nets.registry")
+    heavy = {"av", "albumentations", "cv2", "i2i.engine", "i2i.engine.trainer", "i2i.data", "i2i.pipelines", "i2i.config"}
+    assert loaded & heavy == set()
+    assert "i2i.engine.trainer" in _modules_after("import i2i\ni2i.train")  # resolved when used
+    assert sorted(i2i.__all__) == sorted([*i2i._PUBLIC, *i2i._MODULES, "__version__"])
+    assert all(getattr(i2i, name) is not None for name in i2i.__all__)
 
 
 def _numeric_fields_without_range(cls: type, where: str) -> list[str]:
@@ -117,3 +157,47 @@ def test_a_new_paired_metric_is_one_line_and_reaches_table_page_validation_and_b
 
     assert main(["eval", summary["checkpoint"], "--data", str(gray2color / "test"), "--limit", "2"]) == 0
     assert "MAE8" in capsys.readouterr().out
+
+
+def test_a_new_conversion_option_is_one_field_that_the_cli_and_the_run_read(monkeypatch, tmp_path, trained, gray2color, capsys):
+    """A field added to ConvertOptions (here, in the test alone: no file of i2i touched) is a flag of
+    ``i2i convert`` with its help, type and range, and reaches the conversion, which reads
+    ``options.<field>`` where it uses it; a value out of its range is refused by flag."""
+    from i2i import cli
+    from i2i.convert import ConvertOptions
+    from i2i.convert import run as convert_run
+    from i2i.options import option
+
+    @dataclasses.dataclass(frozen=True)
+    class Options(ConvertOptions):
+        jpeg_quality: Annotated[int, Range(1, 100)] = option(95, help="JPEG quality of the outputs")
+
+    monkeypatch.setattr(cli, "ConvertOptions", Options)
+    seen: list = []
+    real = convert_run.run_jobs
+    monkeypatch.setattr(convert_run, "run_jobs", lambda translate, jobs, options=None, **kw: seen.append(options)
+                        or real(translate, jobs, options, **kw))
+    argv = ["convert", trained, str(gray2color / "test" / "A"), str(tmp_path / "out"), "--quiet", "--workers", "0"]
+    assert cli.main([*argv, "--jpeg-quality", "80"]) == 0
+    assert isinstance(seen[0], Options) and seen[0].jpeg_quality == 80 and seen[0].workers == 0
+    capsys.readouterr()
+    with pytest.raises(SystemExit):
+        cli.main(["convert", "--help"])
+    assert "JPEG quality of the outputs" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        cli.main([*argv, "--jpeg-quality", "0"])
+    assert "--jpeg-quality: 0 must be [1, 100]" in capsys.readouterr().err
+    with pytest.raises(ValueError, match=r"jpeg_quality=101 \(--jpeg-quality\) must be a finite number in \[1, 100\]"):
+        Options(jpeg_quality=101)  # the Python API checks the same range
+
+
+def test_eval_options_are_declared_once_and_each_evaluation_takes_its_run_functions():
+    from i2i.evaluate import EVALUATIONS, EvalOptions
+
+    assert EVALUATIONS["paired"].options == ("mode", "direction", "limit", "lpips")
+    assert EVALUATIONS["super_resolution"].options == ("limit", "tile", "lpips")
+    assert EVALUATIONS["generation"].options == ("n", "features", "classifier")
+    every = {f.name for f in dataclasses.fields(EvalOptions)}
+    assert set().union(*(ev.options for ev in EVALUATIONS.values())) == every, "an option no evaluation takes"
+    with pytest.raises(ValueError, match=r"--limit"):
+        EvalOptions(limit=0)

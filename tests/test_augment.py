@@ -7,9 +7,11 @@ from __future__ import annotations
 import pytest
 import torch
 
-from i2i.augment import POLICIES, DiscriminatorAugment, parse_policy
+from i2i.augment import DiscriminatorAugment
 from i2i.config import ConfigError
 from i2i.losses import GANLoss
+from i2i.options import AUGMENTATIONS as POLICIES
+from i2i.options import parse_policy
 
 
 def _coded(n: int = 6, c: int = 2, h: int = 16, w: int = 16) -> torch.Tensor:

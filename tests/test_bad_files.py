@@ -265,7 +265,7 @@ def test_a_full_disk_during_a_write_names_the_file(tmp_path, monkeypatch):
     import errno
     import os
 
-    from i2i.data import io
+    from i2i import files
     from i2i.engine.runlog import MetricsFile
 
     class Full:
@@ -281,9 +281,9 @@ def test_a_full_disk_during_a_write_names_the_file(tmp_path, monkeypatch):
         def write(self, data):
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
-    monkeypatch.setattr(io.os, "fdopen", Full)
+    monkeypatch.setattr(files.os, "fdopen", Full)
     with pytest.raises(OSError) as e:
-        io.atomic_write_bytes(tmp_path / "x.bin", b"data")
+        files.atomic_write_bytes(tmp_path / "x.bin", b"data")
     assert e.value.filename == str(tmp_path / "x.bin") and e.value.errno == errno.ENOSPC
     assert not list(tmp_path.glob(".*.tmp"))
     monkeypatch.setattr("builtins.open", Full)

@@ -4,7 +4,8 @@ import pytest
 from conftest import leaf_paths
 
 import i2i
-from i2i.config import ConfigError, config_from_dict, config_to_dict, dump_config, load_config
+from i2i.config import ConfigError, config_to_dict, dump_config
+from i2i.recipes import config_from_dict, load_config
 
 ROOT = Path(__file__).resolve().parent.parent
 SHIPPED = sorted((ROOT / "configs").rglob("*.yaml"))
@@ -95,7 +96,7 @@ def test_dump_is_loadable_yaml(tmp_path):
     ("model.generator.name=unet_265", ["'model.generator.name' is 'unet_265' (did you mean 'unet_256'?)"]),
     ("model.discriminator.init_from=x.pt", ["'model.discriminator.init_from' applies to generators only"]),
     ("model.encoder={}", ["unknown config key 'model.encoder'"]),
-    ("version=3", ["'version' is 3"]),
+    ("version=4", ["'version' is 4"]),  # the version after CONFIG_VERSION
 ])
 def test_options_that_do_not_apply_name_the_key_and_the_pipeline(override, needles):
     with pytest.raises(ConfigError) as err:
@@ -189,3 +190,21 @@ def test_home_and_symbolic_links_are_resolved_as_the_checks_read_them(tmp_path, 
     (tmp_path / "out" / "demo").symlink_to(gray2color / "train")  # the run folder would be the training data
     with pytest.raises(ConfigError, match="inside data.root"):
         config_from_dict(_with(_with(_demo_dict(), "output_dir", str(tmp_path / "out")), "data.root", str(gray2color / "train")))
+
+
+def test_version_2_super_resolution_configs_migrate_rotate_to_rotate90(tmp_path):
+    """Config version 3 calls SR's random quarter turns ``data.rotate90``, as the image-to-image
+    datasets do: a version-2 config (inside an older checkpoint) keeps its setting, and a YAML file
+    that still says ``data.rotate`` is told the new name."""
+    from i2i.config import CONFIG_VERSION
+    from i2i.recipes import migrate_config
+
+    old = {"version": 2, "pipeline": "srgan", "data": {"root": "x", "crop_size": 32, "rotate": True}}
+    new = migrate_config(old, 2)
+    assert CONFIG_VERSION == 3 and new["version"] == 3
+    assert new["data"]["rotate90"] is True and "rotate" not in new["data"] and old["data"]["rotate"] is True  # a copy
+    assert config_from_dict(new).data.rotate90 is True
+    with pytest.raises(ConfigError, match=r"'data.rotate' is called 'data.rotate90' in pipeline 'srgan'; rename it"):
+        config_from_dict({"pipeline": "srgan", "data": {"root": "x", "rotate": True}})
+    v1 = {"pipeline": "srgan", "model": {"generator": {"name": "srresnet"}}, "data": {"root": "x", "crop_size": 32, "rotate": True}}
+    assert migrate_config(v1, 1)["data"]["rotate90"] is True  # the first release's files too, through both migrations

@@ -12,8 +12,9 @@ import torch
 from conftest import leaf_paths
 
 import i2i
-from i2i.config import ConfigError, config_from_dict, config_to_dict
-from i2i.data.datasets import DataError
+from i2i.config import ConfigError, config_to_dict
+from i2i.data.base import DataError
+from i2i.recipes import config_from_dict
 
 BAD_VALUES = [-1, 0, 1, 3, 100_000, 2**40, -1e-3, 0.5, 5.0, 1e12, math.nan, math.inf, -math.inf, "banana", "", "../x", None, [],
               {}, True, [1, 2]]

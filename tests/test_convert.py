@@ -7,9 +7,9 @@ from torch import nn
 
 import i2i
 from i2i.cli import main
-from i2i.config import config_from_dict
-from i2i.convert import plan_jobs, write_output
+from i2i.convert import ConvertOptions, plan_jobs, write_output
 from i2i.data.io import read_image, write_image
+from i2i.recipes import config_from_dict
 from i2i.translator import Translator
 
 
@@ -57,7 +57,7 @@ def _files(root, seed=0):
 def test_formats_bit_depths_and_channels_round_trip(identity, tmp_path):
     src, out = tmp_path / "in", tmp_path / "out"
     imgs = _files(src)
-    summary = identity.convert_folder(src, out, batch_size=4, workers=1)
+    summary = identity.convert_folder(src, out, ConvertOptions(batch_size=4, workers=1))
     assert not summary.failed and len(summary.converted) == len(imgs)
     for rel, img in imgs.items():
         got = read_image(out / rel)
@@ -74,14 +74,14 @@ def test_bit_depth_and_format_options(identity, tmp_path):
     src = tmp_path / "in"
     img16 = np.random.default_rng(1).integers(0, 65536, (8, 8, 3), dtype=np.uint16)
     write_image(src / "a.png", img16)
-    identity.convert_folder(src, tmp_path / "o8", bit_depth="8", workers=0)
+    identity.convert_folder(src, tmp_path / "o8", ConvertOptions(bit_depth="8", workers=0))
     assert read_image(tmp_path / "o8" / "a.png").dtype == np.uint8
-    identity.convert_folder(src, tmp_path / "jpg", ext="jpg", workers=0)
+    identity.convert_folder(src, tmp_path / "jpg", ConvertOptions(ext="jpg", workers=0))
     assert read_image(tmp_path / "jpg" / "a.jpg").dtype == np.uint8  # JPEG holds 8 bits
     with pytest.raises(ValueError, match="holds 8 bits"):
         write_output(tmp_path / "x.jpg", img16, bit_depth="16")
     write_image(src / "b.png", (img16 >> 8).astype(np.uint8))
-    identity.convert_folder(src, tmp_path / "o16", bit_depth="16", workers=0, name="{stem}_16{ext}")
+    identity.convert_folder(src, tmp_path / "o16", ConvertOptions(bit_depth="16", workers=0, name="{stem}_16{ext}"))
     got = read_image(tmp_path / "o16" / "b_16.png")
     assert got.dtype == np.uint16 and np.array_equal(got, (img16 >> 8).astype(np.uint16) * 257)
 
@@ -97,7 +97,7 @@ def test_exif_orientation_is_applied_before_translation(identity, tmp_path):
     data = enc.tobytes()
     (tmp_path / "in").mkdir()
     (tmp_path / "in" / "r.jpg").write_bytes(data[:2] + b"\xff\xe1" + struct.pack(">H", len(app1) + 2) + app1 + data[2:])
-    identity.convert_folder(tmp_path / "in", tmp_path / "out", ext="png", workers=0)
+    identity.convert_folder(tmp_path / "in", tmp_path / "out", ConvertOptions(ext="png", workers=0))
     assert read_image(tmp_path / "out" / "r.png").shape == (32, 16, 3)  # rotated upright
 
 
@@ -108,8 +108,8 @@ def test_batched_equals_one_by_one_including_paper_mode(trained, tmp_path):
         write_image(src / f"{i}.png", rng.integers(0, 256, (40, 40, 3), dtype=np.uint8))
     write_image(src / "odd.png", rng.integers(0, 256, (33, 21, 3), dtype=np.uint8))  # another size: its own batch
     tr = i2i.Translator.from_checkpoint(trained, device="cpu")
-    tr.convert_folder(src, tmp_path / "b1", batch_size=1, workers=0)
-    tr.convert_folder(src, tmp_path / "b4", batch_size=4, workers=2)
+    tr.convert_folder(src, tmp_path / "b1", ConvertOptions(batch_size=1, workers=0))
+    tr.convert_folder(src, tmp_path / "b4", ConvertOptions(batch_size=4, workers=2))
     for f in sorted((tmp_path / "b1").glob("*.png")):
         assert np.array_equal(read_image(f), read_image(tmp_path / "b4" / f.name)), f.name
     # Paper mode (batch statistics + dropout): per-image statistics, so batching changes nothing.
@@ -126,10 +126,10 @@ def test_batched_equals_one_by_one_including_paper_mode(trained, tmp_path):
 def test_skip_existing_resumes(identity, tmp_path):
     src, out = tmp_path / "in", tmp_path / "out"
     _files(src)
-    first = identity.convert_folder(src, out, workers=0)
+    first = identity.convert_folder(src, out, ConvertOptions(workers=0))
     (out / "pic.bmp").unlink()
     marker = (out / "rgb8.png").stat().st_mtime_ns
-    again = identity.convert_folder(src, out, workers=0, skip_existing=True)
+    again = identity.convert_folder(src, out, ConvertOptions(workers=0, skip_existing=True))
     assert len(again.converted) == 1 and again.converted[0].name == "pic.bmp"
     assert len(again.skipped) == len(first.converted) - 1
     assert (out / "rgb8.png").stat().st_mtime_ns == marker  # untouched
@@ -142,7 +142,7 @@ def test_corrupt_files_are_listed_and_the_rest_converted(identity, tmp_path, cap
     (src / "truncated.png").write_bytes(bytes(good[: len(good) // 2]))
     (src / "empty.jpg").write_bytes(b"")
     (src / "sub" / "text.jpg").write_text("not a jpeg")
-    summary = identity.convert_folder(src, out, workers=2, batch_size=3)
+    summary = identity.convert_folder(src, out, ConvertOptions(workers=2, batch_size=3))
     failed = {p.name for p, _ in summary.failed}
     assert {"empty.jpg", "text.jpg"} <= failed
     assert len(summary.converted) + len(summary.failed) == 11
@@ -154,7 +154,7 @@ def test_no_writes_outside_output_and_no_temp_files(identity, tmp_path):
     src, out = tmp_path / "in", tmp_path / "out"
     _files(src)
     before = {p: p.stat().st_mtime_ns for p in tmp_path.rglob("*")}
-    identity.convert_folder(src, out, workers=1)
+    identity.convert_folder(src, out, ConvertOptions(workers=1))
     after = set(tmp_path.rglob("*"))
     new = {p for p in after if p not in before}
     assert all(p == out or out in p.parents for p in new)
@@ -183,7 +183,7 @@ def test_plan_jobs_inputs_and_refusals(tmp_path):
 def test_missing_files_in_a_list_are_reported(identity, tmp_path):
     _files(tmp_path / "in")
     (tmp_path / "list.txt").write_text("in/rgb8.png\nin/gone.png\n")
-    summary = identity.convert_folder(tmp_path / "list.txt", tmp_path / "out", workers=0)
+    summary = identity.convert_folder(tmp_path / "list.txt", tmp_path / "out", ConvertOptions(workers=0))
     assert len(summary.converted) == 1 and summary.failed[0][0].name == "gone.png"
 
 
@@ -283,6 +283,20 @@ def test_torchrun_splits_a_conversion_across_processes_byte_for_byte(trained, tm
         (tmp_path / "one" / "failed.txt").read_text().splitlines())
     r = torchrun("--skip-existing")
     assert "converted 0, skipped 9 (already there)" in r.stdout, r.stdout
+    # The same from Python: a script launched by torchrun calls Translator.convert_folder, and every
+    # process gets the merged summary of the whole conversion.
+    script = tmp_path / "convert_script.py"
+    script.write_text("import os, i2i\nfrom i2i.convert import ConvertOptions\n"
+                      f"tr = i2i.Translator.from_checkpoint({trained!r}, device='auto')\n"
+                      f"s = tr.convert_folder({str(src)!r}, {str(tmp_path / 'three')!r}, ConvertOptions(workers=0, batch_size=1))\n"
+                      f"open(os.path.join({str(tmp_path)!r}, 'rank' + os.environ['RANK']), 'w')"
+                      ".write(f'converted {len(s.converted)} failed {len(s.failed)}')\n")
+    r = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc-per-node=2", f"--master-port={port}", str(script)],
+                       capture_output=True, text=True, timeout=300, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert [(tmp_path / f"rank{r}").read_text() for r in (0, 1)] == ["converted 9 failed 2"] * 2
+    three = {p.relative_to(tmp_path / "three"): p.read_bytes() for p in (tmp_path / "three").rglob("*.png")}
+    assert three == one and (tmp_path / "three" / "failed.txt").read_text() == (tmp_path / "two" / "failed.txt").read_text()
 
 
 def test_no_single_input_stops_or_hangs_a_conversion(identity, tmp_path):
@@ -316,7 +330,7 @@ def test_no_single_input_stops_or_hangs_a_conversion(identity, tmp_path):
         return identity.translate_arrays(arrays)
 
     out = tmp_path / "out"
-    summary = convert_path(translate, src, out, workers=0, batch_size=2)
+    summary = convert_path(translate, src, out, ConvertOptions(workers=0, batch_size=2))
     converted = sorted(p.name for p in summary.converted)
     assert converted == sorted(n for n in good if n != "huge.png")
     for name in converted:

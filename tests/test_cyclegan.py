@@ -6,8 +6,9 @@ from conftest import SEEDS, assert_exact_resume
 import i2i
 from i2i.cli import main
 from i2i.config import ConfigError
-from i2i.data.datasets import DataError, UnpairedDataset
+from i2i.data.base import DataError
 from i2i.data.io import read_image, write_image
+from i2i.data.unpaired import UnpairedDataConfig, UnpairedDataset
 from i2i.evaluate import evaluate_paired
 from i2i.pipelines.pool import ImagePool
 
@@ -43,12 +44,12 @@ def _domains(root, a, b, size=(40, 40), channels=(3, 3)):
 
 def test_unpaired_dataset_length_random_b_and_independent_augmentation(tmp_path):
     _domains(tmp_path, 5, 3)
-    ds = UnpairedDataset(tmp_path, preprocess="crop", crop_size=16, seed=1)
+    ds = UnpairedDataset(tmp_path, UnpairedDataConfig(preprocess="crop", crop_size=16), seed=1)
     assert len(ds) == 5  # the larger domain
     picks = [ds[(0, i)]["name_b"] for i in range(5)]
     assert picks == [ds[(0, i)]["name_b"] for i in range(5)]  # reproducible from (seed, epoch, index)
     assert {ds[(e, 0)]["name_b"] for e in range(8)} != {"b0.png"}  # random, not serial
-    serial = UnpairedDataset(tmp_path, preprocess="crop", crop_size=16, serial=True)
+    serial = UnpairedDataset(tmp_path, UnpairedDataConfig(preprocess="crop", crop_size=16, serial_batches=True))
     assert [serial[i]["name_b"] for i in range(5)] == ["b0.png", "b1.png", "b2.png", "b0.png", "b1.png"]
 
 
@@ -56,14 +57,14 @@ def test_each_domain_is_augmented_independently(tmp_path):
     img = np.random.default_rng(0).integers(0, 256, (48, 48, 3), dtype=np.uint8)
     write_image(tmp_path / "A" / "x.png", img)
     write_image(tmp_path / "B" / "x.png", img)
-    ds = UnpairedDataset(tmp_path, preprocess="crop", crop_size=16, flip=False)
+    ds = UnpairedDataset(tmp_path, UnpairedDataConfig(preprocess="crop", crop_size=16, flip=False))
     differs = [not torch.equal(ds[(e, 0)]["a"], ds[(e, 0)]["b"]) for e in range(5)]
     assert sum(differs) >= 4  # same source image, different crops
 
 
 def test_channels_per_domain_and_clear_errors(tmp_path):
     _domains(tmp_path, 2, 2, channels=(1, 3))
-    item = UnpairedDataset(tmp_path, a_channels=1, b_channels=3, preprocess="none")[0]
+    item = UnpairedDataset(tmp_path, UnpairedDataConfig(preprocess="none"), a_channels=1, b_channels=3)[0]
     assert item["a"].shape[0] == 1 and item["b"].shape[0] == 3
     with pytest.raises(DataError, match="neither trainA/ \\+ trainB/ nor A/ \\+ B/"):
         UnpairedDataset(tmp_path / "trainA")

@@ -11,13 +11,14 @@ import i2i
 from i2i.checkpoint import CheckpointError, load_state_strict
 from i2i.cli import main
 from i2i.config import ConfigError
-from i2i.data.datasets import DataError, ImageDataset
+from i2i.data.base import DataError
+from i2i.data.generation import GenerationDataConfig, ImageDataset
 from i2i.data.io import read_image
 from i2i.evaluate import extract_features, feature_extractor
+from i2i.generate import Generator
 from i2i.metrics import frechet_distance, kernel_distance
 from i2i.nets.dcgan import sample_latent
-from i2i.registry import pipeline_class
-from i2i.sampler import Generator
+from i2i.recipes import pipeline_class
 
 
 @pytest.mark.parametrize("size", [32, 64, 128])
@@ -50,7 +51,7 @@ def test_latent_priors_and_truncation():
 
 
 def test_image_dataset_labels_and_errors(tmp_path, shapes):
-    ds = ImageDataset(shapes, size=16, channels=1, labels=True)
+    ds = ImageDataset(shapes, GenerationDataConfig(image_size=16), channels=1, labels=True)
     assert ds.classes == ["disc", "square"] and set(ds.labels) == {0, 1}
     assert all(ds.labels[i] == (ds.files[i].parent.name == "square") for i in range(len(ds)))
     assert ds[0]["image"].shape == (1, 16, 16)
@@ -58,9 +59,9 @@ def test_image_dataset_labels_and_errors(tmp_path, shapes):
     flat.mkdir()
     (flat / "a.png").write_bytes((shapes / "disc" / "00000.png").read_bytes())
     with pytest.raises(DataError, match="one sub-folder per class"):
-        ImageDataset(flat, size=16, labels=True)
+        ImageDataset(flat, GenerationDataConfig(image_size=16), labels=True)
     with pytest.raises(DataError, match=r"FashionMNIST files not found.*data.download: true"):
-        ImageDataset(tmp_path / "nothing", size=32, dataset="fashion_mnist")
+        ImageDataset(tmp_path / "nothing", GenerationDataConfig(image_size=32, dataset="fashion_mnist"))
 
 
 def test_torchvision_dataset_from_local_gz_files(tmp_path):
@@ -73,7 +74,7 @@ def test_torchvision_dataset_from_local_gz_files(tmp_path):
             f.write(struct.pack(">IIII", 2051, 5, 28, 28) + imgs.tobytes())
         with gzip.open(raw / f"{split}-labels-idx1-ubyte.gz", "wb") as f:
             f.write(struct.pack(">II", 2049, 5) + bytes([0, 1, 2, 3, 9]))
-    ds = ImageDataset(tmp_path, size=32, channels=1, dataset="fashion_mnist")
+    ds = ImageDataset(tmp_path, GenerationDataConfig(image_size=32, dataset="fashion_mnist"), channels=1)
     assert len(ds) == 5 and ds[4]["label"] == 9 and ds[0]["image"].shape == (1, 32, 32)
 
 
@@ -212,7 +213,7 @@ def test_dcgan_moves_generated_statistics_toward_the_real_ones(tmp_path, shapes,
                        discriminator={"base_channels": 32}, data={"batch_size": 64},
                        train={"steps": 300, "log_every": 50, "ema_decay": 0.999})
     ext = feature_extractor("pixels")
-    ds = ImageDataset(shapes, size=32, channels=1, train=False)
+    ds = ImageDataset(shapes, GenerationDataConfig(image_size=32), channels=1, train=False)
     real = extract_features(ext, torch.stack([ds[i]["image"] for i in range(400)]))
     torch.manual_seed(cfg.seed)
     before = Generator(pipeline_class("dcgan")(cfg).nets["G"], cfg, device="cpu")

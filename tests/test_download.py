@@ -20,6 +20,7 @@ import torch
 import i2i
 from i2i import download as dl
 from i2i.cli import main
+from i2i.data.paired import PairedDataConfig, PairedDataset
 
 
 class FixtureServer:
@@ -119,7 +120,7 @@ def test_a_pix2pix_dataset_is_unpacked_in_place_and_nothing_else_is_left(server,
     assert sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*.png")) == [
         "facades/test/3.png", "facades/train/1.png", "facades/val/2.png"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["facades"]  # no archive, no .part, no temporary folder
-    ds = i2i.data.datasets.PairedDataset(tmp_path / "facades" / "train", train=False, preprocess="none")
+    ds = PairedDataset(tmp_path / "facades" / "train", PairedDataConfig(preprocess="none"), train=False)
     assert ds[0]["input"].shape == (3, 8, 16)  # side-by-side AB split in halves
     assert main(["download", "dataset", "pix2pix/facades", "--out", str(tmp_path), "--mirror", server.url]) == 1
     assert "already exists" in capsys.readouterr().err

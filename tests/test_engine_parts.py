@@ -127,9 +127,8 @@ def test_the_run_folder_resolves_resume_keeps_history_and_cleans_its_temp_files(
 
 
 def test_cuda_graphs_are_refused_by_name_where_a_graph_cannot_hold_the_step(tmp_path):
-    from i2i.config import load_config
     from i2i.engine import graphs
-    from i2i.registry import pipeline_class
+    from i2i.recipes import load_config, pipeline_class
 
     recipe = Path(__file__).resolve().parent.parent / "configs/cyclegan/horse2zebra.yaml"
     cfg = load_config(recipe, ["train.cuda_graphs=true", "train.amp=fp16", "optim.n_critic=2"])

@@ -11,10 +11,11 @@ import torch
 import torch.nn.functional as F
 from conftest import assert_exact_resume
 
-from i2i.config import ConfigError, load_config
+from i2i.config import ConfigError
 from i2i.losses import VGG19_FILE, GANLoss, VGGPerceptualLoss, parse_vgg_layers
 from i2i.nets.blocks import count_parameters
-from i2i.registry import build_discriminator, build_generator
+from i2i.nets.registry import build_discriminator, build_generator
+from i2i.recipes import load_config
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -161,7 +162,7 @@ def test_degradation_config_errors_name_the_key(sr_data, tmp_path):
 @pytest.mark.numerics
 @pytest.mark.parametrize("scale", [4, 2])
 def test_tiles_on_an_rrdbnet_equal_whole_image_inference(scale):
-    from i2i.config import config_from_dict
+    from i2i.recipes import config_from_dict
     from i2i.translator import Translator
 
     torch.manual_seed(0)
@@ -194,13 +195,13 @@ def test_tiles_on_an_rrdbnet_equal_whole_image_inference(scale):
 def test_srvgg_with_a_bicubic_base_beats_bicubic_on_held_out_photos(tmp_path, sr_data, seed):
     """The CPU demo's net learns: held-out regions of the photos, Y-PSNR over MATLAB bicubic."""
     import i2i
-    from i2i.config import config_from_dict
     from i2i.evaluate import evaluate_sr
+    from i2i.recipes import config_from_dict
 
     cfg = config_from_dict({
         "name": "srvgg", "pipeline": "srgan", "seed": seed, "output_dir": str(tmp_path),
         "model": {"generator": {"name": "srvgg", "scale": 4, "n_convs": 6, "base_channels": 32, "base": "bicubic", "init": "kaiming"}},
-        "data": {"root": str(sr_data / "train"), "crop_size": 48, "batch_size": 8, "num_workers": 0, "rotate": True},
+        "data": {"root": str(sr_data / "train"), "crop_size": 48, "batch_size": 8, "num_workers": 0, "rotate90": True},
         "loss": {"pixel_loss": "l1", "adversarial_weight": 0.0}, "optim": {"lr_g": 5e-4, "beta1": 0.9},
         "schedule": {"policy": "cosine"}, "train": {"epochs": None, "steps": 300, "log_every": 100, "progress": False}})
     mean = evaluate_sr(i2i.train(cfg)["checkpoint"], sr_data / "test", lpips="none")["mean"]
@@ -224,9 +225,9 @@ def test_real_esrgan_degradations_teach_the_net_to_undo_them(tmp_path, sr_data, 
     Measured (mean per-image PSNR, seeds 0 / 1): +2.1 / +1.2 dB. The full default model learns
     far slower (+0.04 to +0.2 dB after 1,500 steps, docs/benchmarks.md): Real-ESRGAN trains 10^6."""
     import i2i
-    from i2i.data.datasets import SRDataset
     from i2i.data.degradations import degrade, draw
     from i2i.data.resize import imresize
+    from i2i.data.sr import SRDataConfig, SRDataset
     from i2i.translator import Translator
 
     cfg = _recipe("configs/srgan/realesrnet_demo.yaml", sr_data, tmp_path, **{
@@ -234,7 +235,7 @@ def test_real_esrgan_degradations_teach_the_net_to_undo_them(tmp_path, sr_data, 
         "train.val_every": "0", "model.generator.n_blocks": None, "model.generator.growth": None,
         "model.generator.base_channels": None, **{f"data.realesrgan.{k}": v for k, v in NOISY_LR.items()}})
     tr = Translator.from_checkpoint(i2i.train(cfg)["checkpoint"], device="cpu")
-    test = SRDataset(sr_data / "test", scale=4, crop_size=64, train=False)
+    test = SRDataset(sr_data / "test", SRDataConfig(crop_size=64), scale=4, train=False)
     hr = torch.stack([test[i]["target"] for i in range(len(test))])
     lr = degrade((hr + 1) / 2, draw(cfg.data.realesrgan, len(test), torch.Generator().manual_seed(100 + seed)), 4) * 2 - 1
     with torch.no_grad():

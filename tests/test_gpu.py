@@ -13,16 +13,17 @@ import numpy as np
 import pytest
 import torch
 from conftest import assert_exact_resume, dcgan_config
-from test_registry import data_roots, example_config  # noqa: F401  (the fixture is used by name)
+from contract import example_config
 
 import i2i
 from i2i.config import dump_config
-from i2i.registry import PIPELINES
+from i2i.convert import ConvertOptions
+from i2i.recipes import PIPELINES
 
 pytestmark = [pytest.mark.gpu, pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")]
 
 
-def _one_step(name: str, tmp_path, data_roots, amp: str) -> dict[str, float]:  # noqa: F811
+def _one_step(name: str, tmp_path, data_roots, amp: str) -> dict[str, float]:
     cfg = example_config(name, tmp_path / amp, data_roots, steps=1, device="cuda", amp=amp)
     trainer = i2i.Trainer(cfg)
     assert trainer.device.type == "cuda"
@@ -30,7 +31,7 @@ def _one_step(name: str, tmp_path, data_roots, amp: str) -> dict[str, float]:  #
 
 
 @pytest.mark.parametrize("name", list(PIPELINES))
-def test_every_pipeline_trains_a_step_in_fp32_bf16_and_fp16(name, tmp_path, data_roots):  # noqa: F811
+def test_every_pipeline_trains_a_step_in_fp32_bf16_and_fp16(name, tmp_path, data_roots):
     fp32 = _one_step(name, tmp_path, data_roots, "none")
     for amp in ("bf16", "fp16"):
         low = _one_step(name, tmp_path, data_roots, amp)
@@ -41,7 +42,7 @@ def test_every_pipeline_trains_a_step_in_fp32_bf16_and_fp16(name, tmp_path, data
 
 
 @pytest.mark.parametrize("name", list(PIPELINES))
-def test_training_steps_never_wait_for_the_device(name, tmp_path, data_roots):  # noqa: F811
+def test_training_steps_never_wait_for_the_device(name, tmp_path, data_roots):
     """Between log points a step queues work and returns: under ``set_sync_debug_mode("error")``
     any synchronising call (``.item()``, ``.cpu()``, ``bool(tensor)``, ``nonzero``) raises. The first
     step (optimizer state, cuDNN autotuning) runs before; batches are fetched (pinned) outside."""
@@ -62,7 +63,7 @@ def test_training_steps_never_wait_for_the_device(name, tmp_path, data_roots):  
 
 
 @pytest.mark.parametrize("name", list(PIPELINES))
-def test_every_pipeline_resumes_exactly_on_cuda(name, tmp_path, data_roots):  # noqa: F811
+def test_every_pipeline_resumes_exactly_on_cuda(name, tmp_path, data_roots):
     common = {"device": "cuda", "deterministic": True, "ema_decay": 0.5}
     straight = example_config(name, tmp_path / "a", data_roots, **common)
     split = example_config(name, tmp_path / "b", data_roots, **common)
@@ -90,7 +91,7 @@ def test_translator_and_convert_on_cuda_equal_the_cpu(trained, tmp_path):
     # off the CPU); within half an 8-bit level (1/255 on [-1, 1]) is what a converted file needs.
     assert (cpu(x) - gpu(x).cpu()).abs().max() < 1 / 255
     for label, tr in (("cpu", cpu), ("cuda", gpu)):
-        tr.convert_folder(tmp_path / "in", tmp_path / label, workers=0)
+        tr.convert_folder(tmp_path / "in", tmp_path / label, ConvertOptions(workers=0))
     for i in range(3):
         a, b = i2i.read_image(tmp_path / "cpu" / f"{i}.png"), i2i.read_image(tmp_path / "cuda" / f"{i}.png")
         assert np.abs(a.astype(int) - b.astype(int)).max() <= 1
@@ -130,7 +131,7 @@ def test_the_gan_toolbox_trains_in_fp32_bf16_and_fp16(tmp_path, shapes, make_con
 
 
 @pytest.mark.parametrize("name", list(PIPELINES))
-def test_cuda_graphs_train_like_eager_and_resume_exactly(name, tmp_path, data_roots):  # noqa: F811
+def test_cuda_graphs_train_like_eager_and_resume_exactly(name, tmp_path, data_roots):
     """``train.cuda_graphs``: 3 eager steps, then the captured step replayed; over 20 steps the
     weights stay within float tolerance of eager training (the same kernels, replayed), every
     parameter keeps receiving gradients, and a resumed captured run equals an uninterrupted one."""
@@ -154,9 +155,9 @@ def test_cuda_graphs_train_like_eager_and_resume_exactly(name, tmp_path, data_ro
     assert_exact_resume(straight, split, stop_at=4, parts=("nets",))
 
 
-def test_device_cache_on_cuda_makes_the_loader_batches(tmp_path, data_roots):  # noqa: F811
+def test_device_cache_on_cuda_makes_the_loader_batches(tmp_path, data_roots):
     from i2i.data.device import DeviceBatches, DeviceImages
-    from i2i.registry import pipeline_class
+    from i2i.recipes import pipeline_class
 
     for name in PIPELINES:
         cfg = example_config(name, tmp_path / name, data_roots)

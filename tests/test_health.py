@@ -167,9 +167,9 @@ def test_a_generator_that_returns_training_images_is_said_to_memorise(tmp_path, 
     import make_shapes
     import torch
 
-    from i2i.config import config_from_dict
-    from i2i.data.datasets import ImageDataset
-    from i2i.sampler import Generator
+    from i2i.data.generation import GenerationDataConfig, ImageDataset
+    from i2i.generate import Generator
+    from i2i.recipes import config_from_dict
 
     make_shapes.build(tmp_path / "train", n=24, size=16, seed=0)
     make_shapes.build(tmp_path / "val", n=24, size=16, seed=1)
@@ -182,7 +182,7 @@ def test_a_generator_that_returns_training_images_is_said_to_memorise(tmp_path, 
     trainer = i2i.Trainer(cfg)
     honest = trainer.validation.validator(trainer.inference_nets())
     assert honest["memorisation"] > 0.5
-    ds = ImageDataset(tmp_path / "train", size=16, channels=1, train=False)
+    ds = ImageDataset(tmp_path / "train", GenerationDataConfig(image_size=16), channels=1, train=False)
     copies = torch.stack([ds[i % len(ds)]["image"] for i in range(24)])
     monkeypatch.setattr(Generator, "sample_labelled", lambda self, n, **kw: (copies[:n], None))
     values = trainer.validation.validator(trainer.inference_nets())

@@ -66,7 +66,7 @@ def test_saved_eval_mode_is_as_good_as_batch_statistics(tmp_path, gray2color, ma
     # A short run, where the running averages lag the weights most: the saved generator in
     # eval mode must be within 0.3 dB of the same weights normalised with batch statistics
     # (and the lagging running averages, kept when recalibration is off, are measurably worse).
-    from i2i.data.datasets import PairedDataset
+    from i2i.data.paired import PairedDataConfig, PairedDataset
     from i2i.loading import load_generator
 
     common = {"generator": {"base_channels": 16}, "train": {"steps": 60, "checkpoint_every": 60}, "data": {"val_root": None}}
@@ -75,7 +75,7 @@ def test_saved_eval_mode_is_as_good_as_batch_statistics(tmp_path, gray2color, ma
         cfg = make_config(tmp_path / str(k), gray2color, model={"generator": common["generator"]},
                           train={**common["train"], "bn_recalibration_batches": k}, data=common["data"])
         runs[k] = load_generator(i2i.train(cfg)["checkpoint"], use_ema=False).net
-    ds = PairedDataset(gray2color / "test", in_channels=1, out_channels=3, preprocess="none", train=False)
+    ds = PairedDataset(gray2color / "test", PairedDataConfig(preprocess="none"), in_channels=1, out_channels=3, train=False)
     x = torch.stack([ds[i]["input"] for i in range(len(ds))])
     y = torch.stack([ds[i]["target"] for i in range(len(ds))])
     batch = _psnr(runs[32], x, y, batch_stats=True)
@@ -142,12 +142,12 @@ def test_resize_upsampling_removes_the_checkerboard_of_transposed_convolutions()
 def test_small_images_are_padded_not_stretched(tmp_path):
     import numpy as np
 
-    from i2i.data.datasets import ImageDataset
+    from i2i.data.generation import GenerationDataConfig, ImageDataset
 
     img = np.full((28, 28, 1), 200, np.uint8)
     i2i.write_image(tmp_path / "a.png", img)
-    pad = ImageDataset(tmp_path, size=32, channels=1, train=False)[0]["image"]
-    resized = ImageDataset(tmp_path, size=32, channels=1, train=False, fit="resize")[0]["image"]
+    pad = ImageDataset(tmp_path, GenerationDataConfig(image_size=32), channels=1, train=False)[0]["image"]
+    resized = ImageDataset(tmp_path, GenerationDataConfig(image_size=32, fit="resize"), channels=1, train=False)[0]["image"]
     assert pad.shape == resized.shape == (1, 32, 32)
     assert (pad[:, :2] == -1).all() and (pad[:, 2:30, 2:30] == 200 / 127.5 - 1).all()  # black border, pixels as drawn
     assert (resized > 0).all()

@@ -1,28 +1,32 @@
 """Tests over the registry: every registered network and pipeline is tested without writing a test.
 
 Networks: forward on their own ``example_inputs``, backward, and every parameter receives a
-gradient. Pipelines: the pipeline's declared ``example`` config trains one step on data of
-its data section's kind (losses finite, every optimised parameter moves) and resumes exactly.
+gradient. Pipelines, and the two templates (the pipeline template; the pipeline template on the
+dataset template): the registry contract of ``tests/contract.py`` (one step with every parameter
+moving, R1 and ``n_critic``, exact resume, validation with ``best.pt``, every command), then what
+the engine promises every pipeline (no host reads in a step, the caches, augmentation).
 """
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import traceback
 from pathlib import Path
 
+import contract
 import numpy as np
 import pytest
 import torch
-from conftest import assert_every_parameter_gets_a_gradient, assert_exact_resume, tiny_config
+from conftest import assert_every_parameter_gets_a_gradient, assert_exact_resume
+from contract import TEMPLATES, example_config
 from torch.utils._python_dispatch import TorchDispatchMode
 
 import i2i
 from i2i.data import cache as cache_module
-from i2i.data.datasets import DataError, GenerationDataConfig, PairedDataConfig, SRDataConfig, UnpairedDataConfig
+from i2i.data.base import DataError
 from i2i.engine import feed as feed_module
-from i2i.registry import DISCRIMINATORS, GENERATORS, PIPELINES, pipeline_class, resolve_net
+from i2i.nets.registry import DISCRIMINATORS, GENERATORS, resolve_net
+from i2i.recipes import PIPELINES, pipeline_class
 
 PACKAGE = str(Path(i2i.__file__).parent) + "/"
 NETS = [("generator", n) for n in GENERATORS] + [("discriminator", n) for n in DISCRIMINATORS]
@@ -63,87 +67,50 @@ def test_generators_carry_what_inference_reads(name):
         assert isinstance(net.in_channels, int) and int(getattr(net, "size_multiple", 1)) >= 1
 
 
-# ------------------------------------------------------------------------ pipelines
-@pytest.fixture(scope="module")
-def data_roots(tmp_path_factory, gray2color, photos) -> dict[type, Path]:
-    """A data root for each kind of data section (a new pipeline reusing one is covered)."""
-    import shutil
-
-    import make_shapes
-    import make_unpaired
-
-    unpaired = tmp_path_factory.mktemp("unpaired")
-    make_unpaired.build(photos, unpaired, transform="negative", size=32, n_train=3, n_test=1, seed=0)
-    shapes = tmp_path_factory.mktemp("shapes")
-    make_shapes.build(shapes, n=32, size=16, seed=0)
-    hr = tmp_path_factory.mktemp("hr")
-    for p in sorted((gray2color / "train" / "B").glob("*.png"))[:8]:
-        shutil.copy(p, hr / p.name)
-    return {PairedDataConfig: gray2color / "train", UnpairedDataConfig: unpaired, SRDataConfig: hr, GenerationDataConfig: shapes}
+# ------------------------------------------------------------------------ pipelines: the contract
+CONTRACT = [*PIPELINES, *TEMPLATES]
 
 
-def example_config(name: str, tmp_path: Path, data_roots: dict[type, Path], val_root: Path | None = None, **train):
-    pipe = pipeline_class(name)
-    root = next((r for cls, r in data_roots.items() if issubclass(pipe.DataConfig, cls)), None)
-    assert root is not None, f"add a data builder for {pipe.DataConfig.__name__} to data_roots"
-    ex = pipe.example
-    model = ex.get("model", {})
-    data = {"root": str(root), "val_root": str(val_root) if val_root else None, "num_workers": 0, **ex.get("data", {})}
-    train = {"steps": 4, "checkpoint_every": 2, "log_every": 1, **train}
-    return tiny_config(tmp_path, root, pipeline=name, model=model, data=data, loss=ex.get("loss", {}), train=train)
+@pytest.fixture(autouse=True)
+def templates_registered(monkeypatch):
+    """The templates' one line each in PIPELINES: all a new method adds outside its own files."""
+    for name, cls in TEMPLATES.items():
+        monkeypatch.setitem(PIPELINES, name, cls)
 
 
-@pytest.mark.parametrize("name", list(PIPELINES))
+@pytest.mark.parametrize("name", CONTRACT)
 def test_every_pipeline_declares_itself(name):
-    pipe = pipeline_class(name)
-    assert pipe.name == name and pipe.kind in ("translation", "generation")
-    assert dataclasses.is_dataclass(pipe.DataConfig) and dataclasses.is_dataclass(pipe.LossConfig)
-    if pipe.kind == "translation":
-        assert pipe.directions and set(pipe.directions.values()) <= set(pipe.net_names)
-    else:
-        assert not pipe.directions and pipe.sampled_net in pipe.net_names
-    from i2i.registry import EVALUATIONS
-
-    assert pipe.evaluation in EVALUATIONS
-    assert pipe.example, "declare a tiny example config: the registry tests train it"
+    contract.check_declares_itself(name)
 
 
-@pytest.mark.parametrize("name", list(PIPELINES))
-def test_every_pipeline_trains_one_step_on_its_example(name, tmp_path, data_roots):
-    cfg = example_config(name, tmp_path, data_roots, steps=1)
-    trainer = i2i.Trainer(cfg)
-    before = {n: [p.detach().clone() for p in net.parameters()] for n, net in trainer.pipeline.nets.items()}
-    logs = trainer.train_step(next(trainer.batches()))
-    assert logs and all(torch.isfinite(v) for v in logs.values())
-    optimised = {id(p) for g in trainer.pipeline.param_groups().values() for p in g["params"]}
-    for n, net in trainer.pipeline.nets.items():
-        for p, p0 in zip(net.parameters(), before[n]):
-            if id(p) in optimised:
-                assert not torch.equal(p, p0), f"{name}: a parameter of {n} did not move"
+@pytest.mark.parametrize("name", CONTRACT)
+def test_every_pipeline_trains_one_step_on_its_example_and_every_parameter_moves(name, tmp_path, data_roots):
+    contract.check_trains_one_step_and_every_parameter_moves(name, tmp_path, data_roots)
 
 
-@pytest.mark.parametrize("name", list(PIPELINES))
+@pytest.mark.parametrize("name", CONTRACT)
 def test_every_pipeline_takes_the_r1_penalty_and_n_critic(name, tmp_path, data_roots):
-    """loss.r1_weight adds a logged R1 term to every pipeline's D step; optim.n_critic = 3 moves
-    the generator side only on every third iteration, the discriminator on each."""
-    cfg = example_config(name, tmp_path, data_roots, steps=6)
-    cfg.loss.r1_weight, cfg.optim.n_critic = 1.0, 3
-    trainer = i2i.Trainer(cfg)
-    if "D" not in trainer.optimizers:
-        pytest.skip(f"{name}'s example trains no discriminator")
-    groups = trainer.pipeline.param_groups()
-    moved: dict[str, list[bool]] = {"G": [], "D": []}
-    batches = trainer.batches()
-    for _ in range(6):
-        before = {k: [p.detach().clone() for p in groups[k]["params"]] for k in moved}
-        logs = trainer.train_step(next(batches))
-        r1 = [float(v) for k, v in logs.items() if k.endswith("_r1")]
-        assert r1 and all(v > 0 and np.isfinite(v) for v in r1), logs
-        for k in moved:
-            moved[k].append(any(not torch.equal(p, p0) for p, p0 in zip(groups[k]["params"], before[k])))
-    assert moved == {"G": [False, False, True, False, False, True], "D": [True] * 6}
+    contract.check_r1_penalty_and_n_critic(name, tmp_path, data_roots)
 
 
+@pytest.mark.parametrize("name", CONTRACT)
+@pytest.mark.numerics
+def test_every_pipeline_resumes_exactly(name, tmp_path, data_roots):
+    contract.check_resumes_exactly(name, tmp_path, data_roots)
+
+
+@pytest.mark.parametrize("name", CONTRACT)
+@pytest.mark.numerics
+def test_every_pipeline_validates_with_its_own_metrics_keeps_the_best_and_resumes_exactly(name, tmp_path, data_roots, gray2color):
+    contract.check_validates_keeps_the_best_and_resumes_exactly(name, tmp_path, data_roots, gray2color)
+
+
+@pytest.mark.parametrize("name", CONTRACT)
+def test_every_command_works_or_refuses_clearly_for_every_pipeline(name, tmp_path, data_roots, capsys):
+    contract.check_every_command_works_or_refuses_clearly(name, tmp_path, data_roots, capsys)
+
+
+# ------------------------------------------------------------------------ pipelines: what the engine promises
 class HostReads(TorchDispatchMode):
     """Counts what would make a CUDA step wait for the device: reading a value (``item``,
     ``bool``, ``float``, ``int``: ``aten._local_scalar_dense`` / ``is_nonzero``) and copies to
@@ -330,7 +297,7 @@ def test_device_cache_trains_resumes_exactly_and_says_so(tmp_path, data_roots, m
     cfg = example_config("cyclegan", tmp_path / "c", data_roots, steps=1)
     cfg.data.cache = "device"
     trainer = i2i.Trainer(cfg)
-    assert isinstance(trainer.loader, __import__("i2i.data.device", fromlist=["DeviceBatches"]).DeviceBatches)
+    assert isinstance(trainer.feed.loader, __import__("i2i.data.device", fromlist=["DeviceBatches"]).DeviceBatches)
     assert any("cache: device" in line and "augmented there in batches" in line for line in trainer.banner())
     trainer.feed.close()
     # A cache that does not fit is refused, naming the sizes and what to set instead.
@@ -346,13 +313,13 @@ def test_cache_auto_chooses_by_size_and_says_why(tmp_path, data_roots, monkeypat
     cfg = example_config("pix2pix", tmp_path / "a", data_roots, steps=1)
     assert cfg.data.cache == "auto"
     trainer = i2i.Trainer(cfg)  # CPU: the small images are kept in memory
-    assert trainer.feed.cache == "memory" and trainer.dataset.cache is not None
+    assert trainer.feed.cache == "memory" and trainer.feed.dataset.cache is not None
     assert any("cache: memory" in line and "(auto: about" in line and "within a quarter" in line for line in trainer.banner())
     trainer.feed.close()
     monkeypatch.setattr(feed_module, "available_bytes", lambda device: 1_000)
     other = example_config("pix2pix", tmp_path / "b", data_roots, steps=1)
     trainer = i2i.Trainer(other)  # too large for a quarter of the RAM: the loader reads the files
-    assert trainer.feed.cache == "none" and trainer.dataset.cache is None
+    assert trainer.feed.cache == "none" and trainer.feed.dataset.cache is None
     assert any("cache: none" in line and "more than a quarter" in line for line in trainer.banner())
     assert np.isfinite(list(trainer.fit()["losses"].values())).all()
 
@@ -398,95 +365,6 @@ def test_every_pipeline_trains_with_adaptive_augmentation_and_resumes_exactly(na
     records = [json.loads(line) for line in (straight.run_dir / "metrics.jsonl").read_text().splitlines()]
     logged = [r["aug_p"] for r in records if "aug_p" in r]
     assert logged and all(0.0 <= p <= 1.0 for p in logged)
-
-
-@pytest.mark.parametrize("name", list(PIPELINES))
-@pytest.mark.numerics
-def test_every_pipeline_resumes_exactly(name, tmp_path, data_roots):
-    common = {"ema_decay": 0.5}
-    straight = example_config(name, tmp_path / "a", data_roots, **common)
-    split = example_config(name, tmp_path / "b", data_roots, **common)
-    a, _ = assert_exact_resume(straight, split, stop_at=2, parts=("nets", "ema"))
-    assert a["step"] == 4 and a["config"]["version"] == 2
-
-
-@pytest.mark.parametrize("name", list(PIPELINES))
-@pytest.mark.numerics
-def test_every_pipeline_validates_with_its_own_metrics_keeps_the_best_and_resumes_exactly(name, tmp_path, data_roots, gray2color):
-    import json
-
-    from i2i.registry import evaluation
-
-    pipe = pipeline_class(name)
-    # Held-out data with known answers: pairs for translation (CycleGAN too), HR images, real images.
-    val_root = data_roots[SRDataConfig] if pipe.evaluation == "super_resolution" else (
-        data_roots[GenerationDataConfig] if pipe.kind == "generation" else gray2color / "test")
-    common = {"ema_decay": 0.5, "val_every": 1, "val_limit": 3, "val_features": "pixels"}
-
-    straight, split = (example_config(name, tmp_path / sub, data_roots, val_root=val_root, **common) for sub in "ab")
-    a, b = assert_exact_resume(straight, split, stop_at=2, parts=("nets", "ema"))
-    names = evaluation(pipe.evaluation).metric_names(straight)
-    metric = evaluation(pipe.evaluation).default_metric
-    records = [[json.loads(x) for x in (c.run_dir / "metrics.jsonl").read_text().splitlines()] for c in (straight, split)]
-    val = [[r for r in rs if any(k.startswith("val_") for k in r)] for rs in records]
-    assert [r["step"] for r in val[0]] == [1, 2, 3, 4]
-    assert val[0] == val[1], "a resumed run must validate exactly as an uninterrupted one"
-    logged = {k[4:] for k in val[0][0] if k.startswith("val_")}
-    assert set(names) <= logged <= set(names) | set(evaluation(pipe.evaluation).validator.diagnostics)
-    assert all(np.isfinite(r[f"val_{metric}"]) for r in val[0])
-    # best.pt is the best step by the default metric, and both runs agree on it.
-    values = [r[f"val_{metric}"] for r in val[0]]
-    pick = max if names[metric] == "max" else min
-    best_step = val[0][values.index(pick(values))]["step"]
-    assert a["best"] == b["best"] == {"metric": metric, "value": pick(values), "step": best_step}
-    kept = torch.load(straight.run_dir / "checkpoints" / "best.pt", weights_only=True)
-    assert kept["step"] == best_step and kept["best"]["step"] == best_step
-
-
-@pytest.mark.parametrize("name", list(PIPELINES))
-def test_every_command_works_or_refuses_clearly_for_every_pipeline(name, tmp_path, data_roots, capsys):
-    from i2i.cli import main
-
-    pipe = pipeline_class(name)
-    cfg = example_config(name, tmp_path, data_roots, steps=1)
-    ckpt = i2i.train(cfg)["checkpoint"]
-    export = str(tmp_path / "export.pt")
-    images = tmp_path / "images"
-    i2i.write_image(images / "x.png", np.random.default_rng(0).integers(0, 256, (20, 28, 3), dtype=np.uint8))
-    assert main(["info", ckpt]) == 0 and f"{name} ({pipe.kind})" in capsys.readouterr().out
-    assert main(["export", ckpt, "-o", export]) == 0
-    assert main(["export", ckpt, "-o", str(tmp_path / "folder"), "--safetensors"]) == 0
-    capsys.readouterr()
-    # The safetensors model folder gives what the .pt export gives.
-    if pipe.kind == "translation":
-        pt, folder = i2i.Translator.from_checkpoint(export), i2i.Translator.from_pretrained(tmp_path / "folder")
-        x = torch.rand(1, pt.in_channels, 16, 16) * 2 - 1
-        assert torch.equal(pt(x), folder(x))
-    else:
-        pt, folder = i2i.Generator.from_checkpoint(export), i2i.Generator.from_pretrained(tmp_path / "folder")
-        assert torch.equal(pt.sample(2, seed=1), folder.sample(2, seed=1))
-
-    def refused(argv: list[str], *needles: str) -> None:
-        assert main(argv) == 2
-        err = capsys.readouterr().err.strip()
-        assert err.count("\n") == 0 and "Traceback" not in err, err  # one paragraph
-        for needle in needles:
-            assert needle in err, err
-
-    convert = ["convert", export, str(images), str(tmp_path / "out"), "--quiet", "--workers", "0"]
-    sample = ["sample", export, str(tmp_path / "samples"), "--n", "2"]
-    if pipe.kind == "translation":
-        assert main(convert) == 0 and (tmp_path / "out" / "x.png").is_file()
-        refused(sample, "i2i convert", export)
-        with pytest.raises(i2i.CheckpointError, match="i2i.Translator"):
-            i2i.Generator.from_checkpoint(export)
-    else:
-        assert main(sample) == 0 and len(list((tmp_path / "samples").glob("*.png"))) == 2
-        refused(convert, "i2i sample", export)
-        with pytest.raises(i2i.CheckpointError, match="i2i.Generator"):
-            i2i.Translator.from_checkpoint(export)
-    wrong = "--tile" if pipe.evaluation == "generation" else "--n"
-    refused(["eval", ckpt, "--data", str(cfg.data.root), wrong, "3"], wrong, "do not apply", name)
 
 
 @pytest.mark.parametrize(("name", "jitter"), [("pix2pix", "color"), ("cyclegan", "color"), ("pix2pix", "scale")])

@@ -107,11 +107,11 @@ def test_conversion_workers_die_with_their_parent(tmp_path):
         i2i.write_image(tmp_path / "in" / f"{i}.png", np.zeros((8, 8, 3), np.uint8))
     script = textwrap.dedent(f"""
         import time, sys
-        from i2i.convert import convert_path
+        from i2i.convert import ConvertOptions, convert_path
         def slow(arrays):
             time.sleep(600)
         print("ready", flush=True)
-        convert_path(slow, {str(tmp_path / 'in')!r}, {str(tmp_path / 'out')!r}, workers=2, batch_size=1)
+        convert_path(slow, {str(tmp_path / 'in')!r}, {str(tmp_path / 'out')!r}, ConvertOptions(workers=2, batch_size=1))
     """)
     proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
     assert proc.stdout.readline().strip() == "ready"

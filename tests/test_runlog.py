@@ -10,8 +10,9 @@ import sys
 
 import pytest
 
-from i2i.config import ConfigError, dump_config, load_config
+from i2i.config import ConfigError, dump_config
 from i2i.engine.runlog import RunLog, format_duration
+from i2i.recipes import load_config
 
 
 def test_a_shipped_epoch_recipe_takes_train_steps_and_the_other_way_round():

@@ -9,7 +9,8 @@ import pytest
 
 import i2i
 from i2i.cli import main
-from i2i.config import ConfigError, config_from_dict, load_config
+from i2i.config import ConfigError
+from i2i.recipes import config_from_dict, load_config
 
 
 @pytest.fixture

@@ -10,11 +10,13 @@ import i2i
 from i2i import metrics
 from i2i.cli import main
 from i2i.config import ConfigError
-from i2i.data.datasets import DataError, SRDataset
+from i2i.data.base import DataError
 from i2i.data.io import ImageReadError, read_image, write_image
 from i2i.data.resize import imresize
+from i2i.data.sr import SRDataConfig, SRDataset
 from i2i.losses import VGG19_FILE, VGGPerceptualLoss
 from i2i.nets import count_parameters
+from i2i.recipes import config_from_dict
 from i2i.translator import Translator
 
 # ---------------------------------------------------------------- independent references
@@ -189,7 +191,7 @@ def _hr(root, sizes):
 
 def test_sr_dataset_crops_and_lr_in_register(tmp_path):
     _hr(tmp_path, [(50, 60)])
-    ds = SRDataset(tmp_path, scale=4, crop_size=24, flip=True, rotate=True)
+    ds = SRDataset(tmp_path, SRDataConfig(crop_size=24, flip=True, rotate90=True), scale=4)
     for epoch in range(4):
         item = ds[(epoch, 0)]
         lr, hr = item["input"], item["target"]
@@ -204,20 +206,20 @@ def test_sr_dataset_small_images_and_lr_folder(tmp_path):
     _hr(tmp_path / "hr", [(40, 40), (10, 12)])
     with warnings.catch_warnings(record=True) as w:
         warnings.simplefilter("always")
-        ds = SRDataset(tmp_path / "hr", scale=2, crop_size=32)
+        ds = SRDataset(tmp_path / "hr", SRDataConfig(crop_size=32), scale=2)
     assert len(ds) == 1 and "img1.png" in str(w[0].message)
     _hr(tmp_path / "tiny", [(10, 12)])
     with pytest.raises(DataError, match="smaller than data.crop_size=32"), pytest.warns(UserWarning, match="skipping 1"):
-        SRDataset(tmp_path / "tiny", scale=2, crop_size=32)
+        SRDataset(tmp_path / "tiny", SRDataConfig(crop_size=32), scale=2)
     with pytest.raises(DataError, match="multiple of the scale"):
-        SRDataset(tmp_path / "hr", scale=4, crop_size=30)
+        SRDataset(tmp_path / "hr", SRDataConfig(crop_size=30), scale=4)
     write_image(tmp_path / "lr" / "img0.png", np.zeros((20, 20, 3), np.uint8))
     with pytest.warns(UserWarning, match="img1.png"):
-        paired = SRDataset(tmp_path / "hr", scale=2, crop_size=32, lr_root=tmp_path / "lr")
+        paired = SRDataset(tmp_path / "hr", SRDataConfig(crop_size=32, lr_root=tmp_path / "lr"), scale=2)
     assert paired[0]["input"].shape == (3, 16, 16) and paired[0]["input"].max() == -1  # the given LR, not a resize
     write_image(tmp_path / "lr" / "img0.png", np.zeros((19, 20, 3), np.uint8))
     with pytest.raises(ImageReadError, match="expected 20x20"), pytest.warns(UserWarning):
-        SRDataset(tmp_path / "hr", scale=2, crop_size=32, lr_root=tmp_path / "lr")[0]
+        SRDataset(tmp_path / "hr", SRDataConfig(crop_size=32, lr_root=tmp_path / "lr"), scale=2)[0]
 
 
 # ---------------------------------------------------------------- pipeline
@@ -228,7 +230,7 @@ def sr_config(make_config, tmp_path, root, **sections):
                            "in_channels": 3, "out_channels": 3, **sections.pop("generator", {})},
              "discriminator": {"name": "srgan", "base_channels": 8}}
     loss = {"pixel_loss": "l1", "adversarial_weight": 0.0, **sections.pop("loss", {})}
-    data = {"root": str(root / "train"), "val_root": str(root / "test"), "crop_size": 32, "rotate": True, **sections.pop("data", {})}
+    data = {"root": str(root / "train"), "val_root": str(root / "test"), "crop_size": 32, "rotate90": True, **sections.pop("data", {})}
     return make_config(tmp_path, root, pipeline="srgan", model=model, loss=loss, data=data, **sections)
 
 
@@ -282,7 +284,7 @@ def test_perceptual_config_errors_name_the_setting(tmp_path, sr_data, make_confi
 def test_tiled_upscaling_equals_whole_image():
     torch.manual_seed(0)
     net = i2i.build_generator("srresnet", scale=4, n_blocks=3, base_channels=16)  # batch norm, eval mode
-    cfg = i2i.config.config_from_dict({})
+    cfg = config_from_dict({})
     whole = Translator(net, cfg, direction="a_to_b", device="cpu")
     tiled = Translator(net, cfg, direction="a_to_b", device="cpu", tile=16)
     assert tiled.tile_context == 2 * 3 + 4 + 1 + 1 + 1 + 1  # 9x9 head, 3 blocks, body conv, 2 up convs, 9x9 tail

@@ -12,8 +12,9 @@ from conftest import SEEDS, dcgan_config
 import i2i
 from i2i.cli import main
 from i2i.config import ConfigError
-from i2i.data.datasets import ImageDataset
+from i2i.data.generation import GenerationDataConfig, ImageDataset
 from i2i.evaluate import evaluate_generation, extract_features, feature_extractor, generation_diagnostics, load_classifier
+from i2i.generate import Generator, parse_arithmetic
 from i2i.losses import GANLoss, r1_penalty
 from i2i.metrics import class_coverage, class_diversity, diversity, mean_pairwise_distance
 from i2i.nets.blocks import MinibatchStd, SelfAttention, init_weights
@@ -21,7 +22,6 @@ from i2i.nets.dcgan import DCGANDiscriminator, DCGANGenerator
 from i2i.nets.patchgan import PatchDiscriminator
 from i2i.nets.resnet import ResnetGenerator
 from i2i.nets.unet import UnetGenerator
-from i2i.sampler import Generator, parse_arithmetic
 
 #: The costliest claims here (minutes of training each, and latent arithmetic) run at two seeds in
 #: the suite, to keep it inside its time budget; their docstrings quote the three seeds measured.
@@ -83,7 +83,7 @@ def test_a_dcgan_with_minibatch_std_draws_varied_shapes_at_every_seed(tmp_path, 
     seed is a healthy run with the layer; that it rescues runs that would stay collapsed is
     what the figures above show, not a claim this test can hold on every CPU."""
     ext = feature_extractor("pixels")
-    ds = ImageDataset(crisp_shapes, size=32, channels=1, train=False)
+    ds = ImageDataset(crisp_shapes, GenerationDataConfig(image_size=32), channels=1, train=False)
     real = torch.stack([ds[i]["image"] for i in range(400)])
     fr = extract_features(ext, real)
     from i2i.metrics import frechet_distance
@@ -208,15 +208,14 @@ def test_r1_penalty_is_half_gamma_times_the_squared_gradient_norm():
 
 def _real_gradient_norm(ckpt: str, shapes) -> float:
     """E ||grad_x D(x)||^2 of the trained discriminator on 256 real images."""
-    from i2i.config import config_from_dict
-    from i2i.registry import pipeline_class
+    from i2i.recipes import config_from_dict, pipeline_class
 
     state = torch.load(ckpt, weights_only=True)
     cfg = config_from_dict(state["config"])
     d = pipeline_class("dcgan").build_net(cfg, "D")
     d.load_state_dict(state["nets"]["D"])
     d.eval()
-    ds = ImageDataset(shapes, size=32, channels=1, train=False)
+    ds = ImageDataset(shapes, GenerationDataConfig(image_size=32), channels=1, train=False)
     x = torch.stack([ds[i]["image"] for i in range(256)]).requires_grad_(True)
     (grad,) = torch.autograd.grad(d(x).sum(), x)
     return float(grad.pow(2).flatten(1).sum(1).mean())
@@ -229,7 +228,7 @@ def test_r1_keeps_the_discriminator_flat_on_real_data_and_the_generator_learns(t
     around them) stays small, while the generator still learns the data."""
     norms, fids = {}, {}
     ext = feature_extractor("pixels")
-    ds = ImageDataset(shapes, size=32, channels=1, train=False)
+    ds = ImageDataset(shapes, GenerationDataConfig(image_size=32), channels=1, train=False)
     real = extract_features(ext, torch.stack([ds[i]["image"] for i in range(400)]))
     for gamma in (0.0, 10.0):
         cfg = dcgan_config(make_config, tmp_path / str(gamma), shapes, seed=seed, loss={"r1_weight": gamma},
@@ -241,7 +240,7 @@ def test_r1_keeps_the_discriminator_flat_on_real_data_and_the_generator_learns(t
         fids[gamma] = frechet_distance(extract_features(ext, Generator.from_checkpoint(ckpt, device="cpu").sample(400, seed=1)), real)
         if gamma == 0.0:
             torch.manual_seed(cfg.seed)
-            from i2i.registry import pipeline_class
+            from i2i.recipes import pipeline_class
 
             untrained = Generator(pipeline_class("dcgan")(cfg).nets["G"], cfg, device="cpu")
             fids["untrained"] = frechet_distance(extract_features(ext, untrained.sample(400, seed=1)), real)
@@ -320,7 +319,7 @@ def classifier_onnx(tmp_path_factory) -> str:
 
 
 def test_the_shape_classifier_is_right_on_real_images(shapes, classifier_onnx):
-    ds = ImageDataset(shapes, size=32, channels=1, train=False, labels=True)
+    ds = ImageDataset(shapes, GenerationDataConfig(image_size=32), channels=1, train=False, labels=True)
     x = torch.stack([ds[i]["image"] for i in range(len(ds))])
     y = torch.tensor([ds[i]["label"] for i in range(len(ds))])
     pred = extract_features(load_classifier(classifier_onnx), x).argmax(1)
@@ -328,7 +327,7 @@ def test_the_shape_classifier_is_right_on_real_images(shapes, classifier_onnx):
 
 
 def test_diversity_and_coverage_flag_a_collapsed_generator(shapes, classifier_onnx):
-    ds = ImageDataset(shapes, size=32, channels=1, train=False)
+    ds = ImageDataset(shapes, GenerationDataConfig(image_size=32), channels=1, train=False)
     real = torch.stack([ds[i]["image"] for i in range(0, 400, 2)])  # both halves hold discs and squares
     other = torch.stack([ds[i]["image"] for i in range(1, 400, 2)])
     ext = feature_extractor("pixels")

@@ -7,7 +7,7 @@ from conftest import SEEDS, assert_every_parameter_gets_a_gradient, assert_exact
 
 from i2i.checkpoint import CheckpointError
 from i2i.config import ConfigError
-from i2i.engine.schedule import lr_lambda
+from i2i.engine.schedule import lr_factor
 from i2i.engine.trainer import Trainer, TrainingDiverged, train
 from i2i.evaluate import evaluate_paired
 
@@ -84,11 +84,11 @@ def test_bf16_autocast_and_channels_last_on_cpu(tmp_path, gray2color, make_confi
 
 
 def test_schedules():
-    from i2i.config import config_from_dict
+    from i2i.recipes import config_from_dict
 
     def f(policy, **kw):
         cfg = config_from_dict({"schedule": {"policy": policy, **kw}, "train": {"epochs": 4}})
-        return lr_lambda(cfg, steps_per_epoch=10, total_steps=40)
+        return lr_factor(cfg, steps_per_epoch=10, total_steps=40)
 
     lin = f("linear", decay_start=2)
     assert [lin(t) for t in (0, 19, 20, 30, 40)] == [1.0, 1.0, 1.0, 0.5, 0.0]

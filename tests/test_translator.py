@@ -10,6 +10,7 @@ from PIL import Image
 import i2i
 from i2i.cli import main
 from i2i.data.io import read_image, write_image
+from i2i.recipes import config_from_dict
 
 
 def test_numpy_any_size_same_kind_out(trained):
@@ -63,7 +64,7 @@ def test_pil_and_tensor_in_same_kind_out(trained):
 
 def test_paper_and_eval_modes():
     # 6 levels: one dropout block (the 5-level test net has none).
-    cfg = i2i.config.config_from_dict({})
+    cfg = config_from_dict({})
     torch.manual_seed(0)
     net = i2i.build_generator("unet", num_downs=6, base_channels=8, in_channels=1, dropout=True)
     ev = i2i.Translator(net, cfg, direction="a_to_b", mode="eval", device="cpu")
@@ -88,7 +89,7 @@ def test_export_carries_config_and_matches_checkpoint(trained, tmp_path):
     x = torch.rand(1, 1, 40, 40) * 2 - 1
     assert torch.equal(a(x), b(x))
     with pytest.raises(i2i.CheckpointError, match="not a training checkpoint"):
-        cfg = i2i.config.config_from_dict(data["config"])
+        cfg = config_from_dict(data["config"])
         i2i.train(cfg, resume=str(out))
 
 

@@ -11,7 +11,7 @@ import torch
 
 import i2i
 from i2i.config import ConfigError
-from i2i.data.datasets import DataError
+from i2i.data.base import DataError
 
 
 def _val_records(cfg) -> list[dict]:
@@ -99,7 +99,7 @@ def test_validation_data_that_cannot_serve_stops_before_training(problem, tmp_pa
 def test_generation_validation_needs_local_feature_weights_or_says_what_to_choose(tmp_path, monkeypatch):
     import make_shapes
 
-    from i2i.config import config_from_dict
+    from i2i.recipes import config_from_dict
 
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch-home"))  # no cached Inception weights
     make_shapes.build(tmp_path / "shapes", n=16, size=16, seed=0)

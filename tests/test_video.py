@@ -18,11 +18,11 @@ import torch
 from torch import nn
 
 from i2i.cli import main
-from i2i.config import config_from_dict
-from i2i.convert import convert_path
+from i2i.convert import ConvertOptions, convert_path
+from i2i.convert.video import VideoError, VideoOptions, convert_video, frame_count, frames_to_video, video_to_frames
 from i2i.data.io import read_image, write_image
+from i2i.recipes import config_from_dict
 from i2i.translator import Translator
-from i2i.video import VideoError, VideoOptions, convert_video, frame_count, frames_to_video, video_to_frames
 
 pytestmark = pytest.mark.numerics  # frames compared with the translator's (bit-exact within a run, PSNR thresholds)
 
@@ -145,7 +145,7 @@ def clip(tmp_path_factory) -> Path:
 
 def test_default_video_keeps_frames_rate_audio_and_quality(clip, tmp_path):
     tr = translator()
-    summary = convert_path(tr.translate_arrays, clip, tmp_path / "out", batch_size=4)
+    summary = convert_path(tr.translate_arrays, clip, tmp_path / "out", ConvertOptions(batch_size=4))
     out = tmp_path / "out" / "clip.mp4"
     assert summary.converted == [out] and not summary.failed and summary.frames == 10
     src_frames, src_pts, src = decode(clip)
@@ -244,7 +244,7 @@ def test_mixed_folder_gif_corrupt_video_and_skip_existing(clip, tmp_path):
     (inp / "broken.mp4").write_bytes(clip.read_bytes()[: len(clip.read_bytes()) // 3])  # index (moov) at the end: cut off
     (inp / "noise.mkv").write_bytes(np.random.default_rng(0).integers(0, 256, 5000, dtype=np.uint8).tobytes())
     tr = translator()
-    summary = convert_path(tr.translate_arrays, inp, tmp_path / "out", batch_size=4)
+    summary = convert_path(tr.translate_arrays, inp, tmp_path / "out", ConvertOptions(batch_size=4))
     out = tmp_path / "out"
     assert sorted(p.relative_to(out).as_posix() for p in summary.converted) == ["anim.mp4", "still.png", "sub/clip.mov"]
     assert sorted(p.name for p, _ in summary.failed) == ["broken.mp4", "noise.mkv"]
@@ -255,7 +255,7 @@ def test_mixed_folder_gif_corrupt_video_and_skip_existing(clip, tmp_path):
     umask = os.umask(0)
     os.umask(umask)
     assert {oct(p.stat().st_mode & 0o777) for p in summary.converted} == {oct(0o666 & ~umask)}  # as a plain open() makes them
-    again = convert_path(tr.translate_arrays, inp, out, skip_existing=True)
+    again = convert_path(tr.translate_arrays, inp, out, ConvertOptions(skip_existing=True))
     assert len(again.skipped) == 3 and not again.converted
 
 
@@ -274,7 +274,7 @@ def test_a_video_out_of_memory_is_listed_and_the_next_converts(clip, tmp_path, e
             raise error
         return tr.translate_arrays(arrays)
 
-    summary = convert_path(translate, inp, tmp_path / "out", batch_size=4)
+    summary = convert_path(translate, inp, tmp_path / "out", ConvertOptions(batch_size=4))
     assert [p.name for p in summary.converted] == ["b_small.mp4"] and summary.frames == 10
     (src, why), = summary.failed
     assert src.name == "a_big.mp4" and "a_big.mp4" in why and "not enough memory" in why and "--tile 512" in why
@@ -322,13 +322,13 @@ _KILL_SCRIPT = textwrap.dedent("""
     import sys, time, torch
     sys.path.insert(0, {tests!r})
     from test_video import translator
-    from i2i.convert import convert_path
+    from i2i.convert import ConvertOptions, convert_path
     tr = translator()
     def slow(arrays):
         time.sleep(0.3)
         return tr.translate_arrays(arrays)
     print("start", flush=True)
-    convert_path(slow, {src!r}, {out!r}, batch_size=1)
+    convert_path(slow, {src!r}, {out!r}, ConvertOptions(batch_size=1))
 """)
 
 
@@ -344,7 +344,7 @@ def test_a_kill_during_encoding_leaves_no_final_file(tmp_path):
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     assert not (out / "long.mp4").exists()
-    summary = convert_path(translator().translate_arrays, src, out, skip_existing=True)
+    summary = convert_path(translator().translate_arrays, src, out, ConvertOptions(skip_existing=True))
     assert summary.converted == [out / "long.mp4"] and not list(out.glob(".*"))  # the leftover is removed
     assert len(decode(out / "long.mp4")[0]) == 40
 
@@ -388,7 +388,8 @@ def test_a_failing_sink_raises_instead_of_hanging():
     the last item has already been handed over (a failing finish once deadlocked the two threads)."""
     import threading
 
-    from i2i.video.stream import VideoStats, _translate_stream
+    from i2i.convert.video.options import VideoStats
+    from i2i.convert.video.stream import _translate_stream
 
     class Sink:
         def __init__(self, fail_in):
@@ -440,10 +441,10 @@ def test_python_api_converts_videos_with_options(clip, tmp_path):
     import i2i
 
     tr = translator()
-    summary = tr.convert_folder(clip, tmp_path / "out", video=i2i.video.VideoOptions(codec="ffv1"), video_ext="mkv")
+    summary = tr.convert_folder(clip, tmp_path / "out", ConvertOptions(video=i2i.video.VideoOptions(codec="ffv1"), video_ext="mkv"))
     assert summary.converted == [tmp_path / "out" / "clip.mkv"] and decode(summary.converted[0])[2]["codec"] == "ffv1"
     with pytest.raises(ValueError, match="video_ext='flv' \\(--video-ext\\) is not a video container"):
-        tr.convert_folder(clip, tmp_path / "out2", video_ext="flv")
+        tr.convert_folder(clip, tmp_path / "out2", ConvertOptions(video_ext="flv"))
 
 
 def test_subtitles_are_copied(tmp_path):

@@ -37,10 +37,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_reference import make_reference_test_images, reference_test_img_per_s  # noqa: E402
 
-from i2i.config import load_config  # noqa: E402
-from i2i.convert import plan_jobs, run_jobs  # noqa: E402
+from i2i.convert import ConvertOptions, plan_jobs, run_jobs  # noqa: E402
 from i2i.data.io import read_image, write_image  # noqa: E402
-from i2i.registry import pipeline_class  # noqa: E402
+from i2i.recipes import (
+    load_config,  # noqa: E402
+    pipeline_class,  # noqa: E402
+)
 from i2i.translator import Translator  # noqa: E402
 
 
@@ -93,7 +95,7 @@ def main() -> None:
         out = tmp / f"out{r}"
         jobs = plan_jobs(tmp / "in", out)
         t0 = time.perf_counter()
-        summary = run_jobs(tr.translate_arrays, jobs, batch_size=a.batch_size, workers=a.workers)
+        summary = run_jobs(tr.translate_arrays, jobs, ConvertOptions(batch_size=a.batch_size, workers=a.workers))
         if a.like_reference:
             rows = []
             for j in jobs:

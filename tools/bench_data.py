@@ -43,7 +43,7 @@ from PIL import Image
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from i2i.data.datasets import PairedDataset  # noqa: E402
+from i2i.data.paired import PairedDataConfig, PairedDataset  # noqa: E402
 
 
 def make_pairs(root: Path, n: int) -> Path:
@@ -145,8 +145,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         train = make_pairs(Path(tmp), a.n)
         files = sorted(train.glob("*.jpg"))
-        ds = PairedDataset(train, layout="aligned", load_size=286, crop_size=256, seed=0)
-        cached = PairedDataset(train, layout="aligned", load_size=286, crop_size=256, seed=0)
+        ds = PairedDataset(train, PairedDataConfig(layout="aligned", load_size=286, crop_size=256), seed=0)
+        cached = PairedDataset(train, PairedDataConfig(layout="aligned", load_size=286, crop_size=256), seed=0)
         cached.cache_in_memory()
         fns: dict[str, Callable[[int], object]] = {
             "decode (cv2)": lambda i: cv2.imdecode(np.fromfile(files[i], np.uint8), cv2.IMREAD_COLOR),

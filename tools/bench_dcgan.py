@@ -30,12 +30,14 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from i2i.config import load_config  # noqa: E402
 from i2i.engine.trainer import train  # noqa: E402
 from i2i.evaluate import extract_features, feature_extractor  # noqa: E402
+from i2i.generate import Generator  # noqa: E402
 from i2i.metrics import frechet_distance, kernel_distance  # noqa: E402
-from i2i.registry import pipeline_class  # noqa: E402
-from i2i.sampler import Generator  # noqa: E402
+from i2i.recipes import (
+    load_config,  # noqa: E402
+    pipeline_class,  # noqa: E402
+)
 
 
 def main() -> None:

@@ -28,8 +28,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmark import MODE_SETTINGS, make_data, time_steps  # noqa: E402
 
-from i2i.config import load_config  # noqa: E402
 from i2i.engine.trainer import Trainer  # noqa: E402
+from i2i.recipes import load_config  # noqa: E402
 
 PAPER_CONFIGS = ["configs/pix2pix/facades.yaml", "configs/cyclegan/horse2zebra.yaml", "configs/srgan/srresnet_x4.yaml",
                  "configs/dcgan/celeba64.yaml"]

@@ -26,9 +26,9 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from i2i.config import load_config  # noqa: E402
 from i2i.engine.trainer import train  # noqa: E402
 from i2i.evaluate.paired import evaluate_paired  # noqa: E402
+from i2i.recipes import load_config  # noqa: E402
 
 
 def parse_variant(text: str) -> tuple[str, list[str]]:

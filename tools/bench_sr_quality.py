@@ -31,9 +31,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_small_data import parse_variant  # noqa: E402
 
-from i2i.config import load_config  # noqa: E402
 from i2i.engine.trainer import train  # noqa: E402
 from i2i.evaluate.super_resolution import evaluate_sr  # noqa: E402
+from i2i.recipes import load_config  # noqa: E402
 
 
 def run(config: str, sets: list[str], seed: int, heldout: str) -> dict:

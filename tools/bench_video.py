@@ -32,9 +32,10 @@ import torch
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from i2i.convert import ConvertOptions  # noqa: E402
+from i2i.convert.video import VideoOptions, frames_to_video  # noqa: E402
 from i2i.data.io import read_image  # noqa: E402
 from i2i.translator import Translator  # noqa: E402
-from i2i.video import VideoOptions, frames_to_video  # noqa: E402
 
 
 def make_clip(path: Path, width: int, height: int, frames: int, rate: int = 24) -> Path:
@@ -86,7 +87,7 @@ def _worker(a: argparse.Namespace) -> None:
     t0 = time.perf_counter()
     row: dict = {"path": a.worker}
     if a.worker == "stream":
-        summary = tr.convert_folder(a.clip, work / "out", batch_size=a.batch_size)
+        summary = tr.convert_folder(a.clip, work / "out", ConvertOptions(batch_size=a.batch_size))
         st = summary.videos[0][1]
         row.update(frames=st.frames, decode=st.decode, translate=st.translate, encode=st.encode)
     elif a.worker == "stages":  # each stage alone, one after another: where the time goes without overlap or contention
@@ -109,7 +110,7 @@ def _worker(a: argparse.Namespace) -> None:
                 cv2.imwrite(str(frames / f"{i + 1:06d}.png"), f.to_ndarray(format="bgr24"))
         row["extract"] = time.perf_counter() - t
         t = time.perf_counter()
-        summary = tr.convert_folder(frames, work / "converted", batch_size=a.batch_size)
+        summary = tr.convert_folder(frames, work / "converted", ConvertOptions(batch_size=a.batch_size))
         row["convert_folder"] = time.perf_counter() - t
         t = time.perf_counter()
         st = frames_to_video(lambda arrays: arrays, sorted((work / "converted").glob("*.png")), work / "out.mp4", fps=24,

@@ -40,11 +40,13 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from i2i.config import load_config  # noqa: E402
 from i2i.data.io import from_tensor, write_image  # noqa: E402
 from i2i.dist import resolve_device  # noqa: E402
 from i2i.engine.trainer import Trainer  # noqa: E402
-from i2i.registry import pipeline_class  # noqa: E402
+from i2i.recipes import (
+    load_config,  # noqa: E402
+    pipeline_class,  # noqa: E402
+)
 from i2i.translator import Translator  # noqa: E402
 
 MODE_SETTINGS = {"eager": [], "fused": ["optim.fused=true"], "bf16": ["train.amp=bf16"],
@@ -138,7 +140,7 @@ def bench_convert(trainer: Trainer, mode: str, size: int, n: int, repeats: int, 
     cfg = trainer.cfg
     pipe = type(trainer.pipeline)
     if pipe.kind == "generation":
-        from i2i.sampler import Generator
+        from i2i.generate import Generator
 
         gen = Generator(trainer.pipeline.nets[pipe.generator_name(cfg)], cfg, device=trainer.device)
         gen.sample(n)

@@ -22,7 +22,7 @@ from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from i2i.data.datasets import ImageDataset  # noqa: E402
+from i2i.data.generation import GenerationDataConfig, ImageDataset  # noqa: E402
 
 
 class FashionClassifier(nn.Module):
@@ -45,7 +45,8 @@ class FashionClassifier(nn.Module):
 
 
 def load_split(root: Path, train: bool) -> tuple[torch.Tensor, torch.Tensor]:
-    ds = ImageDataset(root, size=32, channels=1, dataset="fashion_mnist", labels=True, train=train, flip=False, fit="pad")
+    data = GenerationDataConfig(image_size=32, dataset="fashion_mnist", flip=False, fit="pad")
+    ds = ImageDataset(root, data, channels=1, labels=True, train=train)
     x = torch.stack([ds[i]["image"] for i in range(len(ds))])
     y = torch.tensor([ds.tv.targets[i] for i in range(len(ds))])
     return x, y

@@ -30,7 +30,7 @@ from typing import Any
 import torch
 
 from ..checkpoint import CheckpointError, describe_mismatch
-from ..registry import build_generator
+from ..nets.registry import build_generator
 
 LAYOUTS = ("basicsr", "esrgan", "esrgan_old", "srvgg")
 _ESRGAN_NAMES = {"trunk_conv": "conv_body", "upconv1": "conv_up1", "upconv2": "conv_up2", "HRconv": "conv_hr"}

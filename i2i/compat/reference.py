@@ -27,9 +27,11 @@ from typing import Any
 
 import torch
 
-from ..checkpoint import CheckpointError, describe_mismatch, load_state_file, write_export
-from ..config import config_from_dict, config_to_dict
-from ..registry import build_generator
+from ..checkpoint import CheckpointError, describe_mismatch, write_export
+from ..config import config_to_dict
+from ..nets.registry import build_generator
+from ..recipes import config_from_dict
+from ..weights import load_state_file
 from .esrgan import import_sr_generator, is_sr_state
 
 ARCHS = ("unet_256", "unet_128", "resnet_9blocks", "resnet_6blocks")

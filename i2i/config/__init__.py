@@ -17,17 +17,19 @@ checked against the range its field declares (:class:`i2i.options.Range`). Confi
 :func:`migrate`, so renaming a field never breaks an existing checkpoint.
 
 Modules: :mod:`.sections` (the dataclasses), :mod:`.values` (typed, range-checked values),
-:mod:`.loader` (YAML, overrides, the strict build), :mod:`.migrations`.
+:mod:`.loader` (YAML, overrides, the strict build for a given pipeline class), :mod:`.migrations`.
+Looking a pipeline up by its name is :mod:`i2i.recipes`' job (``load_config``,
+``config_from_dict``), above the pipelines.
 """
 
 from .loader import (
     MAX_YAML_VALUES,
     apply_overrides,
-    config_from_dict,
+    build_config,
     config_to_dict,
     dump_config,
-    load_config,
     parse_override,
+    read_config_file,
     safe_yaml,
 )
 from .migrations import MIGRATIONS, migrate
@@ -63,14 +65,14 @@ __all__ = [
     "TestConfig",
     "TrainConfig",
     "apply_overrides",
+    "build_config",
     "build_dataclass",
     "check_range",
-    "config_from_dict",
     "config_to_dict",
     "convert_value",
     "dump_config",
-    "load_config",
     "migrate",
     "parse_override",
+    "read_config_file",
     "safe_yaml",
 ]

@@ -1,20 +1,24 @@
 """Reading configs: YAML (safely), ``--set`` overrides, the strict build of a :class:`Config`
-(sections, networks, cross-key checks), and the plain-data form checkpoints store."""
+(sections, networks, cross-key checks) for a pipeline class the caller names, and the plain-data
+form checkpoints store.
+
+Nothing here looks a pipeline up by name: :mod:`i2i.recipes`, above the pipelines, does that and
+passes the class in (``build_config(data, pipe, others)``), so the config layer sits below them.
+"""
 
 from __future__ import annotations
 
 import copy
 import dataclasses
 import inspect
-import os
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-import torch
 import yaml
 
-from ..hints import did_you_mean, first_line
-from ..registry import PIPELINES, evaluation, net_names, pipeline_class, resolve_arch_name, resolve_net
+from ..hints import did_you_mean, first_line, show
+from ..nets.registry import net_names, resolve_arch_name, resolve_net
 from .sections import (
     CONFIG_VERSION,
     TOP_LEVEL,
@@ -27,10 +31,9 @@ from .sections import (
     TestConfig,
     TrainConfig,
 )
-from .values import build_dataclass, convert_value, field_types, show
+from .values import build_dataclass, convert_value, field_types
 
 MAX_YAML_VALUES = 100_000
-PSEUDO_FILESYSTEMS = ("/proc", "/sys", "/dev")
 
 
 def _yaml_size(node: Any, memo: dict[int, int], active: set[int]) -> int:
@@ -146,28 +149,20 @@ def _net_config(value: Any, path: str, role: str, pipe: type) -> NetConfig:
 
 
 # ----------------------------------------------------------------------------- whole config
-def pipeline_for(name: Any) -> type:
-    """The registered pipeline class ``name``, or a :class:`ConfigError` listing the known ones."""
-    if not isinstance(name, str) or name not in PIPELINES:
-        raise ConfigError(f"config key 'pipeline' is {show(name)}{did_you_mean(str(name)[:100], list(PIPELINES))}; "
-                          f"known: {', '.join(PIPELINES)}")
-    return pipeline_class(name)
-
-
-def _elsewhere(section: str, pipe: type) -> dict[str, str]:
-    """Keys of ``section`` that other pipelines own, for 'it is an option of ...' hints."""
+def _elsewhere(section: str, pipe: type, others: Iterable[type]) -> dict[str, str]:
+    """Keys of ``section`` that ``others`` (the other pipeline classes) own, for 'it is an option of ...' hints."""
     own = {f.name for f in dataclasses.fields(getattr(pipe, section.capitalize() + "Config"))}
     out: dict[str, str] = {}
-    for name in PIPELINES:
-        for f in dataclasses.fields(getattr(pipeline_class(name), section.capitalize() + "Config")):
+    for other in others:
+        for f in dataclasses.fields(getattr(other, section.capitalize() + "Config")):
             if f.name not in own:
-                out.setdefault(f.name, f"pipeline {name!r}")
+                out.setdefault(f.name, f"pipeline {other.name!r}")
     return out
 
 
-def _section(data: dict[str, Any], key: str, cls: type, pipe: type | None = None) -> Any:
+def _section(data: dict[str, Any], key: str, cls: type, pipe: type | None = None, others: Iterable[type] = ()) -> Any:
     """Section ``key`` of ``data`` as ``cls``; ``pipe``: the pipeline that owns the section
-    (its renamed keys and other pipelines' keys get their own messages)."""
+    (its renamed keys and the keys of ``others``, the other pipelines, get their own messages)."""
     value = data.get(key) or {}
     if not isinstance(value, dict):
         raise ConfigError(f"config key {key!r} must be a mapping of {cls.__name__} fields, got {show(value)}")
@@ -182,7 +177,7 @@ def _section(data: dict[str, Any], key: str, cls: type, pipe: type | None = None
     except ConfigError as e:
         if "does not apply" not in str(e):
             raise
-        return build_dataclass(cls, value, key, owner=owner, elsewhere=_elsewhere(key, pipe))
+        return build_dataclass(cls, value, key, owner=owner, elsewhere=_elsewhere(key, pipe, others))
 
 
 def _model(data: dict[str, Any], pipe: type) -> ModelConfig:
@@ -201,12 +196,15 @@ def _model(data: dict[str, Any], pipe: type) -> ModelConfig:
     return ModelConfig(generator=generator, discriminator=discriminator)
 
 
-def _build_config(data: dict[str, Any]) -> Config:
+def build_config(data: dict[str, Any], pipe: type, others: Iterable[type] = ()) -> Config:
+    """The :class:`Config` of plain ``data`` for pipeline class ``pipe`` (the one ``data["pipeline"]``
+    names), every key type-, range- and cross-checked, then the pipeline's own checks
+    (``validate_config``, ``check_buildable``); ``others``: the other pipeline classes, whose keys
+    get 'it is an option of ...' hints. Raises :class:`ConfigError` naming the key."""
     for key in data:
         if key not in TOP_LEVEL:
             raise ConfigError(f"unknown config key {key!r}{did_you_mean(str(key), TOP_LEVEL)}; keys allowed at the top level: "
                               f"{', '.join(TOP_LEVEL)}")
-    pipe = pipeline_for(data.get("pipeline", "pix2pix"))
     version = convert_value(data.get("version", CONFIG_VERSION), int, "version")
     if version != CONFIG_VERSION:
         raise ConfigError(f"config key 'version' is {version}; this i2i reads version {CONFIG_VERSION} (older ones are migrated "
@@ -218,69 +216,19 @@ def _build_config(data: dict[str, Any]) -> Config:
         seed=convert_value(data.get("seed", 0), top["seed"], "seed"),
         output_dir=convert_value(data.get("output_dir", "runs"), top["output_dir"], "output_dir"),
         model=_model(data, pipe),
-        data=_section(data, "data", pipe.DataConfig, pipe),
-        loss=_section(data, "loss", pipe.LossConfig, pipe),
+        data=_section(data, "data", pipe.DataConfig, pipe, others),
+        loss=_section(data, "loss", pipe.LossConfig, pipe, others),
         optim=_section(data, "optim", OptimConfig),
         schedule=_section(data, "schedule", ScheduleConfig),
         train=_section(data, "train", TrainConfig),
         test=_section(data, "test", TestConfig),
     )
-    _validate(cfg)
+    problems = cfg.problems()  # checks across keys, each section's own (single values were checked on the way in)
+    if problems:
+        raise ConfigError(problems[0])
     pipe.validate_config(cfg)
     pipe.check_buildable(cfg)
     return cfg
-
-
-def _validate_paths(cfg: Config) -> None:
-    """The run folder is ``output_dir/name``: ``name`` is one plain folder name, and the run
-    folder may not be the filesystem root or lie inside the data it trains on (samples and
-    checkpoints would mix with the images)."""
-    name = cfg.name
-    if not name or name in (".", "..") or "/" in name or "\\" in name or os.path.isabs(name) or len(name.encode()) > 255:
-        raise ConfigError(f"'name' {show(name)} must be a plain folder name (no '/', '..' or absolute path, at most 255 bytes): "
-                          "the run folder is output_dir/name; set output_dir to choose where runs go")
-    keys = {"output_dir": cfg.output_dir, **{f"data.{k}": getattr(cfg.data, k, None) for k in ("root", "val_root", "lr_root")},
-            "model.generator.init_from": cfg.model.generator.init_from, "train.val_features": cfg.train.val_features,
-            "train.val_classifier": cfg.train.val_classifier, "loss.vgg_weights": getattr(cfg.loss, "vgg_weights", None)}
-    for key, value in keys.items():
-        if value and (len(value.encode()) > 4096 or any(len(part.encode()) > 255 for part in Path(value).parts)):
-            raise ConfigError(f"'{key}' {show(value)} is longer than a path can be (4096 bytes, 255 per folder name)")
-    out = Path(cfg.output_dir).expanduser().resolve()
-    if out == Path(out.anchor):
-        raise ConfigError(f"'output_dir' {show(cfg.output_dir)} is the filesystem root; choose a folder for runs, e.g. runs")
-    run = (out / name).resolve()  # a run folder that is a symbolic link is judged by where it leads
-    for key in ("root", "val_root"):
-        data = getattr(cfg.data, key, None)
-        if data:
-            d = Path(data).expanduser().resolve()
-            if any(d == Path(p) or Path(p) in d.parents for p in PSEUDO_FILESYSTEMS):
-                raise ConfigError(f"data.{key} {show(data)} is inside {', '.join(PSEUDO_FILESYSTEMS)} (the kernel's files, not "
-                                  "images); point it at a folder of images")
-            if run == d or d in run.parents:
-                raise ConfigError(f"the run folder '{run}' (output_dir/name) is inside data.{key} '{data}': samples and "
-                                  "checkpoints would land among the training images; choose an output_dir outside the data")
-
-
-def _validate(cfg: Config) -> None:
-    """Checks across keys (single values were checked against their types and ranges)."""
-    _validate_paths(cfg)
-    t = cfg.train
-    if (t.epochs is None) == (t.steps is None):
-        raise ConfigError("set exactly one of 'train.epochs' and 'train.steps' (the other to null)")
-    if t.device != "auto":
-        try:
-            kind = torch.device(t.device).type
-        except (RuntimeError, ValueError):
-            kind = None
-        if kind not in ("cpu", "cuda"):
-            raise ConfigError(f"'train.device' {show(t.device)} is not a device i2i trains on; use auto, cpu, cuda or cuda:N")
-    if t.val_every and not cfg.data.val_root:
-        raise ConfigError("'train.val_every' needs 'data.val_root': a folder of held-out data the model never trains on")
-    if t.val_metric is not None:
-        names = evaluation(pipeline_class(cfg.pipeline).evaluation).metric_names(cfg)
-        if t.val_metric not in names:
-            raise ConfigError(f"'train.val_metric' {show(t.val_metric)} is not measured for {cfg.pipeline}"
-                              f"{did_you_mean(t.val_metric[:100], list(names))}; choose one of {', '.join(names)}")
 
 
 # ----------------------------------------------------------------------------- overrides and files
@@ -320,15 +268,9 @@ def apply_overrides(data: dict[str, Any], overrides: list[str] | None) -> dict[s
     return data
 
 
-def config_from_dict(data: dict[str, Any], overrides: list[str] | None = None) -> Config:
-    """Build and validate a :class:`Config` from plain data (a YAML file's or a checkpoint's)."""
-    if not isinstance(data, dict):
-        raise ConfigError(f"a config must be a mapping at the top level, got {type(data).__name__}")
-    return _build_config(apply_overrides(data, overrides))
-
-
-def load_config(path: str | Path, overrides: list[str] | None = None) -> Config:
-    """Read a YAML config file, apply ``key.path=value`` overrides, validate, return it."""
+def read_config_file(path: str | Path) -> dict[str, Any]:
+    """The plain data of a YAML config file (safely: no tags, no anchor bombs, no duplicate keys);
+    :class:`ConfigError` naming the file when it is missing, not text or not YAML."""
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"config file '{path}' not found; pass the path of a YAML file such as configs/pix2pix/demo.yaml")
@@ -338,10 +280,9 @@ def load_config(path: str | Path, overrides: list[str] | None = None) -> Config:
         raise ConfigError(f"config file '{path}' is not valid YAML: {e}") from None
     except (UnicodeDecodeError, OSError) as e:
         raise ConfigError(f"config file '{path}' cannot be read as text ({e}); pass a YAML file") from None
-    try:
-        return config_from_dict(data, overrides)
-    except ConfigError as e:
-        raise ConfigError(f"{path}: {e}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: a config must be a mapping at the top level, got {type(data).__name__}")
+    return data
 
 
 def _plain(value: Any) -> Any:

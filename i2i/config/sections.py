@@ -2,20 +2,28 @@
 the bases of the pipeline-owned ``data`` and ``loss`` sections, networks and the whole run.
 
 Numeric fields declare their allowed range in their annotation (:class:`i2i.options.Range`);
-the loader checks every value against it.
+the loader checks every value against it. Checks across keys are each section's ``problems()``
+(messages naming the keys, empty when all is well); :meth:`Config.problems` gathers them.
 """
 
 from __future__ import annotations
 
 import inspect
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from ..options import Amp, GANMode, Init, LossWeight, Range, TestMode
-from ..registry import resolve_net
+import torch
 
-CONFIG_VERSION = 2
+from ..hints import show
+from ..nets.registry import resolve_net
+from ..options import Amp, GANMode, Init, LossWeight, Range, TestMode, parse_policy
+
+PSEUDO_FILESYSTEMS = ("/proc", "/sys", "/dev")
+"""Kernel file systems: never data folders."""
+
+CONFIG_VERSION = 3
 
 Steps = Annotated[int, Range(1, None)]
 """A positive number of steps (an interval of logging, sampling, saving)."""
@@ -127,6 +135,20 @@ class TrainConfig:
     val_classifier: str | None = None
     val_lpips: Literal["alex", "vgg"] | None = None
 
+    def problems(self) -> list[str]:
+        """Training length given once; a device i2i trains on."""
+        out = []
+        if (self.epochs is None) == (self.steps is None):
+            out.append("set exactly one of 'train.epochs' and 'train.steps' (the other to null)")
+        if self.device != "auto":
+            try:
+                kind = torch.device(self.device).type
+            except (RuntimeError, ValueError):
+                kind = None
+            if kind not in ("cpu", "cuda"):
+                out.append(f"'train.device' {show(self.device)} is not a device i2i trains on; use auto, cpu, cuda or cuda:N")
+        return out
+
 
 @dataclass
 class TestConfig:
@@ -161,6 +183,10 @@ class DataConfig:
     cache: Literal["auto", "none", "memory", "device"] = "auto"
     max_items: Annotated[int, Range(1, None)] | None = None
 
+    def problems(self) -> list[str]:
+        """Checks across this section's keys (none here; a dataset kind's section adds its own)."""
+        return []
+
 
 @dataclass
 class LossConfig:
@@ -187,6 +213,20 @@ class LossConfig:
     augment_p: Annotated[float, Range(0.0, 1.0)] = 1.0
     ada_target: Annotated[float, Range(0.0, 1.0, low_open=True, high_open=True)] | None = None
     ada_kimg: Annotated[float, Range(0.001, 1e6)] = 500.0
+
+    def problems(self) -> list[str]:
+        """The augmentation policy names known transforms; ADA has something to adapt and a sign to read."""
+        try:
+            policy = parse_policy(self.augment_policy)
+        except ValueError as e:
+            return [f"loss.augment_policy: {e}"]
+        if self.ada_target is not None and not policy:
+            return ["loss.ada_target adapts the probability of loss.augment_policy, which is empty; name the augmentations "
+                    "(e.g. loss.augment_policy: color,translation,cutout)"]
+        if self.ada_target is not None and self.gan_mode == "wgangp":
+            return ["loss.ada_target reads the sign of D's logits, which a WGAN critic's have no fixed zero for; use a fixed "
+                    "loss.augment_p with gan_mode wgangp"]
+        return []
 
 
 @dataclass
@@ -253,6 +293,46 @@ class Config:
     def run_dir(self) -> Path:
         """Folder of this run: ``output_dir/name`` (``~`` expanded, as the checks read it)."""
         return Path(self.output_dir).expanduser() / self.name
+
+    def problems(self) -> list[str]:
+        """Checks across sections (the run folder and the paths, validation's data), then each
+        section's own, in the order of the config; messages name the keys."""
+        out = self._path_problems()
+        if self.train.val_every and not self.data.val_root:
+            out.append("'train.val_every' needs 'data.val_root': a folder of held-out data the model never trains on")
+        for section in (self.data, self.loss, self.train):
+            out += section.problems()
+        return out
+
+    def _path_problems(self) -> list[str]:
+        """The run folder is ``output_dir/name``: ``name`` is one plain folder name, and the run
+        folder may not be the filesystem root or lie inside the data it trains on (samples and
+        checkpoints would mix with the images); no path is longer than a path can be."""
+        name = self.name
+        if not name or name in (".", "..") or "/" in name or "\\" in name or os.path.isabs(name) or len(name.encode()) > 255:
+            return [f"'name' {show(name)} must be a plain folder name (no '/', '..' or absolute path, at most 255 bytes): "
+                    "the run folder is output_dir/name; set output_dir to choose where runs go"]
+        keys = {"output_dir": self.output_dir, **{f"data.{k}": getattr(self.data, k, None) for k in ("root", "val_root", "lr_root")},
+                "model.generator.init_from": self.model.generator.init_from, "train.val_features": self.train.val_features,
+                "train.val_classifier": self.train.val_classifier, "loss.vgg_weights": getattr(self.loss, "vgg_weights", None)}
+        for key, value in keys.items():
+            if value and (len(value.encode()) > 4096 or any(len(part.encode()) > 255 for part in Path(value).parts)):
+                return [f"'{key}' {show(value)} is longer than a path can be (4096 bytes, 255 per folder name)"]
+        out = Path(self.output_dir).expanduser().resolve()
+        if out == Path(out.anchor):
+            return [f"'output_dir' {show(self.output_dir)} is the filesystem root; choose a folder for runs, e.g. runs"]
+        run = (out / name).resolve()  # a run folder that is a symbolic link is judged by where it leads
+        for key in ("root", "val_root"):
+            data = getattr(self.data, key, None)
+            if data:
+                d = Path(data).expanduser().resolve()
+                if any(d == Path(p) or Path(p) in d.parents for p in PSEUDO_FILESYSTEMS):
+                    return [f"data.{key} {show(data)} is inside {', '.join(PSEUDO_FILESYSTEMS)} (the kernel's files, not images); "
+                            "point it at a folder of images"]
+                if run == d or d in run.parents:
+                    return [f"the run folder '{run}' (output_dir/name) is inside data.{key} '{data}': samples and checkpoints would "
+                            "land among the training images; choose an output_dir outside the data"]
+        return []
 
 
 TOP_LEVEL = ("version", "name", "pipeline", "seed", "output_dir", "model", "data", "loss", "optim", "schedule", "train", "test")

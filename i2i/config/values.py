@@ -4,21 +4,13 @@ or raise a :class:`ConfigError` that names the key."""
 from __future__ import annotations
 
 import dataclasses
-import reprlib
 import types
 import typing
 from typing import Annotated, Any, Literal
 
-from ..hints import did_you_mean
+from ..hints import did_you_mean, show
 from ..options import check_finite, range_of
 from .sections import ConfigError
-
-
-def show(value: Any) -> str:
-    """A short repr of a config value for messages (a huge or deeply nested value is cut)."""
-    r = reprlib.Repr()
-    r.maxstring, r.maxother, r.maxlist, r.maxdict, r.maxlevel = 60, 60, 6, 6, 3
-    return r.repr(value)
 
 
 def _type_name(tp: Any) -> str:

@@ -3,13 +3,17 @@ dataset from local files, squared to the model's size."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import cv2
 import numpy as np
 
+from ..config import DataConfig
 from ..hints import first_line
-from .cache import DataError, ImageFiles, require_dir
+from ..options import ImageSize
+from .base import DataError, ImageFiles, require_dir
 from .io import list_images, to_channels, to_tensor
 from .plan import DeviceItem, Geometry, Source
 from .sampling import sample_seed
@@ -42,26 +46,40 @@ def _square(img: np.ndarray, size: int, fit: str = "resize") -> np.ndarray:
 TORCHVISION_DATASETS = {"mnist": "MNIST", "fashion_mnist": "FashionMNIST", "cifar10": "CIFAR10"}
 
 
+@dataclass
+class GenerationDataConfig(DataConfig):
+    """Images to generate (:class:`ImageDataset`): ``dataset: folder`` reads every image under
+    ``root`` (class = first sub-folder, for conditional models), resized and centre-cropped
+    to ``image_size`` (``fit: pad`` centres smaller images on a black canvas instead, e.g.
+    Fashion-MNIST's 28 pixels in 32; ``fit: resize`` enlarges them); or a torchvision dataset from local files under ``root``
+    (``download: true`` fetches it: an explicit network access)."""
+
+    dataset: Literal["folder", "mnist", "fashion_mnist", "cifar10"] = "folder"
+    image_size: ImageSize = 64
+    fit: Literal["pad", "resize"] = "pad"
+    flip: bool = True
+    download: bool = False
+
+
 class ImageDataset(ImageFiles):
     """Images for unconditional / class-conditional generation.
 
-    ``dataset="folder"``: every image under ``root``; with ``labels``, the class is the
+    ``data.dataset`` ``folder``: every image under ``root``; with ``labels``, the class is the
     first sub-folder (sorted names -> 0, 1, ...). Otherwise a torchvision dataset (MNIST,
-    Fashion-MNIST, CIFAR-10) read from its files under ``root``; ``download`` lets
+    Fashion-MNIST, CIFAR-10) read from its files under ``root``; ``data.download`` lets
     torchvision fetch them (an explicit, opt-in network access). Images are resized and
-    centre-cropped to ``size``, converted to ``channels``, flipped at random in training
-    (not for digit datasets). ``fit="pad"`` centres images no larger than ``size`` on a black
-    canvas instead (28 -> 32 for MNIST / Fashion-MNIST: the pixels stay as drawn);
-    ``"resize"`` resizes them too. Items: ``{"image": (C, S, S) in [-1, 1], "label": int}``.
+    centre-cropped to ``data.image_size``, converted to ``channels``, flipped at random in
+    training (not for digit datasets). ``data.fit`` ``pad`` centres images no larger than that
+    on a black canvas instead (28 -> 32 for MNIST / Fashion-MNIST: the pixels stay as drawn);
+    ``resize`` resizes them too. Items: ``{"image": (C, S, S) in [-1, 1], "label": int}``.
     """
 
-    def __init__(self, root: str | Path, *, size: int, channels: int = 3, dataset: str = "folder", labels: bool = False,
-                 train: bool = True, flip: bool = True, download: bool = False, seed: int = 0, fit: str = "pad",
-                 max_items: int | None = None) -> None:
-        if fit not in ("pad", "resize"):
-            raise ValueError(f"data.fit={fit!r} must be 'pad' or 'resize'")
-        self.root, self.size, self.channels, self.seed, self.fit = Path(root).expanduser(), size, channels, seed, fit
-        self.flip = flip and train and dataset not in ("mnist", "fashion_mnist")
+    def __init__(self, root: str | Path, data: GenerationDataConfig | None = None, *, channels: int = 3, labels: bool = False,
+                 train: bool = True, seed: int = 0) -> None:
+        data = data or GenerationDataConfig()
+        dataset, download, max_items = data.dataset, data.download, data.max_items if train else None
+        self.root, self.size, self.channels, self.seed, self.fit = Path(root).expanduser(), data.image_size, channels, seed, data.fit
+        self.flip = data.flip and train and dataset not in ("mnist", "fashion_mnist")
         self.tv = None
         self.tv_index: list[int] | None = None  # data.max_items of a torchvision dataset: the items kept
         if dataset == "folder":

@@ -11,7 +11,6 @@ from __future__ import annotations
 import io
 import os
 import stat
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -19,6 +18,8 @@ import cv2
 import numpy as np
 import torch
 from PIL import Image
+
+from ..files import atomic_write_bytes
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 
@@ -302,49 +303,3 @@ def write_image(path: str | Path, img: np.ndarray, *, quality: int = 95) -> Path
         raise OSError(f"could not encode '{path}' as {ext} (dtype {img.dtype}, shape {img.shape})")
     atomic_write_bytes(path, enc.tobytes())
     return path
-
-
-_UMASK = os.umask(0)
-os.umask(_UMASK)
-
-
-def temp_prefix(name: str) -> str:
-    """The prefix of the temporary files of writes to ``name``: ``.name.`` with the name cut to 200
-    bytes, so a legal 255-byte name still leaves room for the random part and ``.tmp``."""
-    short = name.encode()[:200].decode(errors="ignore")
-    return f".{short}."
-
-
-def atomic_write_bytes(path: str | Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` via a temporary file in the same folder and a rename."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=temp_prefix(path.name), suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        publish(Path(tmp), path)  # mkstemp creates 0600: normal permissions, then the rename
-    except OSError as e:
-        Path(tmp).unlink(missing_ok=True)
-        if e.filename is None:  # a full disk fails the write itself, which names no file
-            raise OSError(e.errno, e.strerror, str(path)) from None
-        raise
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def publish(tmp: Path, path: Path) -> None:
-    """Give the complete temporary file ``tmp`` (``tempfile`` makes it 0600) a plain ``open``'s
-    permissions and rename it to ``path``."""
-    os.chmod(tmp, 0o666 & ~_UMASK)
-    os.replace(tmp, path)
-
-
-def normal_permissions(folder: Path) -> None:
-    """Give ``folder`` and the files in it the permissions a plain ``mkdir`` / ``open`` would
-    (``tempfile`` makes them private: 0700 and 0600)."""
-    os.chmod(folder, 0o777 & ~_UMASK)
-    for f in folder.iterdir():
-        if f.is_file():
-            os.chmod(f, 0o666 & ~_UMASK)

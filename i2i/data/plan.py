@@ -1,6 +1,6 @@
 """How one training item is made from cached images (``data.cache: device``): which image
 each field comes from and the geometry drawn for it. Plain records: the datasets write them
-(:mod:`i2i.data.datasets`), :mod:`i2i.data.device` carries them out."""
+(the dataset kinds of :mod:`i2i.data`), :mod:`i2i.data.device` carries them out."""
 
 from __future__ import annotations
 

@@ -12,8 +12,8 @@ from torch.utils.data import DataLoader
 
 from .. import dist
 from ..config import Config
+from ..data.base import DataError
 from ..data.cache import CacheTooLarge, estimated_bytes, format_bytes
-from ..data.datasets import DataError
 from ..data.device import DeviceBatches, DeviceImages
 from ..data.io import ImageReadError
 from ..data.sampling import EpochSampler

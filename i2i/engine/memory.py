@@ -5,10 +5,14 @@ nets' sizes on the meta device and refused, naming the keys, before anything is 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import torch
+from torch import nn
 
 from ..config import Config, ConfigError
+from ..hints import first_line
+from ..nets.blocks import size_multiple
 
 GiB = 2**30
 
@@ -26,6 +30,52 @@ def available_bytes(device: torch.device) -> int | None:
     return None
 
 
+def probe(cfg: Config, pipe: type, height: int, width: int) -> tuple[int, int]:
+    """Build every net ``pipe`` trains for ``cfg`` on the meta device (shapes only, no memory) and run
+    it once: generators on a ``height`` x ``width`` input (what the data gives them),
+    discriminators on what the generators make (generation nets on their own sized inputs).
+    Returns ``(bytes of parameters, bytes of activations per sample)``; a net that cannot
+    take the size (too deep for it, or off its size multiple) is a :class:`ConfigError`
+    naming the net and the size."""
+    height, width = pipe.generator_input_size(cfg, height, width)
+    names = list(pipe.nets_for(cfg))
+    order = [n for n in names if n in pipe.generator_names()] + [n for n in names if n not in pipe.generator_names()]
+    params = activations = 0
+    out_hw = (height, width)
+    for name in order:
+        generator = name in pipe.generator_names()
+        with torch.device("meta"):
+            net = pipe.build_net(cfg, name).eval()  # eval: batch norms need no batch statistics here
+        params += sum(p.numel() * p.element_size() for p in net.parameters())
+        if pipe.kind == "generation":
+            inputs = tuple(x.to("meta") if isinstance(x, torch.Tensor) else x for x in net.example_inputs(1))
+        else:
+            h, w = (height, width) if generator else out_hw
+            inputs = (torch.empty(1, net.in_channels, h, w, device="meta"),)
+        sizes: list[int] = []
+        def count(module: nn.Module, args: Any, out: Any, sizes: list[int] = sizes) -> None:
+            if isinstance(out, torch.Tensor):
+                sizes.append(out.numel() * out.element_size())
+
+        hooks = [m.register_forward_hook(count) for m in net.modules() if not any(True for _ in m.children())]
+        try:
+            with torch.no_grad():
+                out = net(*inputs)
+        except (RuntimeError, ValueError, IndexError) as e:
+            role = "generator" if generator else "discriminator"
+            size = "x".join(map(str, inputs[0].shape[-2:]))
+            raise ConfigError(f"model.{role} (net {name}, {type(net).__name__}) cannot take {size} inputs, the size the data gives "
+                              f"it ({first_line(e)[:120]}): use larger images or crops (data.crop_size), or a shallower net"
+                              + (f" (it needs multiples of {size_multiple(net)})" if size_multiple(net) > 1 else "")) from None
+        finally:
+            for hook in hooks:
+                hook.remove()
+        if generator and out.dim() == 4:
+            out_hw = tuple(out.shape[-2:])
+        activations += sum(sizes)
+    return params, activations
+
+
 def check_fits(cfg: Config, pipe: type, item: dict, device: torch.device) -> None:
     """Refuse a run whose training step or batch-norm recalibration cache would not fit.
 
@@ -35,7 +85,7 @@ def check_fits(cfg: Config, pipe: type, item: dict, device: torch.device) -> Non
     calls): a rough upper bound, so only runs beyond it are refused."""
     tensors = [v for v in item.values() if isinstance(v, torch.Tensor)]
     h, w = next((t.shape[-2:] for t in tensors if t.dim() == 3), (1, 1))
-    params, activations = pipe.probe(cfg, int(h), int(w))
+    params, activations = probe(cfg, pipe, int(h), int(w))
     free = available_bytes(device)
     if free is None:
         return

@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 from ..config import Config
-from ..data.datasets import DataError
+from ..data.base import DataError
 from ..data.io import ImageReadError
 from ..nets.blocks import has_batch_norm, recalibrate_batch_norm
 

@@ -20,7 +20,7 @@ import torch
 from tqdm import tqdm
 
 from .._version import __version__
-from ..data.io import atomic_write_bytes
+from ..files import atomic_write_bytes
 from ..nets.blocks import count_parameters
 
 
@@ -163,20 +163,21 @@ def training_banner(trainer: Any) -> list[str]:
     nets = ", ".join(f"{n} {count_parameters(m):,} ({type(m).__name__})" for n, m in trainer.pipeline.nets.items())
     feed = trainer.feed
     cache = {"none": "cache: none, the loader reads the files",
-             "memory": f"cache: memory, {len(trainer.dataset.cache or ())} images decoded once, "
-                       f"{(trainer.dataset.cache.nbytes if trainer.dataset.cache else 0) / 2**20:.1f} MiB",
+             "memory": f"cache: memory, {len(trainer.feed.dataset.cache or ())} images decoded once, "
+                       f"{(trainer.feed.dataset.cache.nbytes if trainer.feed.dataset.cache else 0) / 2**20:.1f} MiB",
              "device": f"cache: device, {len(feed.on_device or ())} images on {trainer.device}, "
                        f"{(feed.on_device.nbytes if feed.on_device else 0) / 2**20:.1f} MiB, augmented there in batches"}[feed.cache]
     length = f"{t.epochs} epochs = {trainer.total_steps} steps" if t.epochs is not None else f"{trainer.total_steps} steps"
     lines = [
-        f"i2i {__version__}: {cfg.pipeline} run '{cfg.name}' in {trainer.run_dir}",
+        f"i2i {__version__}: {cfg.pipeline} run '{cfg.name}' in {trainer.folder.root}",
         f"device {trainer.device}{threads}, precision {t.amp if t.amp != 'none' else 'fp32'}, "
         f"Adam {'fused' if cfg.optim.fused else 'multi-tensor'}, world size {trainer.world}, "
         f"compile {'on' if t.compile else 'off'}, channels_last {'on' if t.channels_last else 'off'}",
-        f"data: {len(trainer.dataset)} training items"
-        + (f" (data.max_items; the folder has {trainer.dataset.limited_from})" if getattr(trainer.dataset, "limited_from", None) else "")
+        f"data: {len(trainer.feed.dataset)} training items"
+        + (f" (data.max_items; the folder has {trainer.feed.dataset.limited_from})"
+           if getattr(trainer.feed.dataset, "limited_from", None) else "")
         + f" in {cfg.data.root}; preview from {cfg.data.val_root or cfg.data.root}; "
-        f"batch {cfg.data.batch_size} x {trainer.world} process(es), {trainer.steps_per_epoch} steps/epoch; {length}"
+        f"batch {cfg.data.batch_size} x {trainer.world} process(es), {trainer.feed.steps_per_epoch} steps/epoch; {length}"
         + f"; {cache}" + (f" ({feed.cache_reason})" if feed.cache_reason else ""),
         f"nets: {nets}",
     ]

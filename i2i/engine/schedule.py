@@ -14,7 +14,7 @@ from collections.abc import Callable
 from ..config import Config
 
 
-def lr_lambda(cfg: Config, steps_per_epoch: int, total_steps: int) -> Callable[[int], float]:
+def lr_factor(cfg: Config, steps_per_epoch: int, total_steps: int) -> Callable[[int], float]:
     """The multiplicative learning-rate factor of step ``t`` (0-based: the rate step ``t``
     trains with), per ``cfg.schedule``; ``decay_start`` and ``step_size`` count epochs when
     training by epochs."""

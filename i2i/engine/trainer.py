@@ -23,10 +23,11 @@ from torch import nn
 from .. import dist, report
 from ..checkpoint import CheckpointError, load_checkpoint, load_state_strict, non_finite_keys, save_checkpoint, state_of
 from ..config import Config, ConfigError, config_to_dict, dump_config
-from ..data.datasets import DataError
-from ..data.io import ImageReadError, atomic_write_bytes, write_image
+from ..data.base import DataError
+from ..data.io import ImageReadError, write_image
+from ..files import atomic_write_bytes
 from ..loading import init_generator
-from ..registry import pipeline_class
+from ..recipes import pipeline_class
 from . import graphs, rng
 from .context import TrainingContext
 from .ema import ModelEMA
@@ -39,10 +40,10 @@ from .optim import Optimizers
 from .recalibration import Recalibration
 from .run_folder import RunFolder
 from .runlog import RunLog, format_duration, training_banner
-from .schedule import lr_lambda
+from .schedule import lr_factor
 from .signals import StopSignals
 from .trackers import Tracker, group_scalars, start_trackers
-from .validation import Validation
+from .validation import Validation, check_val_metric
 
 
 class TrainingDiverged(RuntimeError):
@@ -58,17 +59,16 @@ class Trainer:
 
     def __init__(self, cfg: Config, *, resume: str | None = None) -> None:
         self.cfg = cfg
-        self._setup_process(resume)
         pipe = pipeline_class(cfg.pipeline)
+        check_val_metric(cfg, pipe)
+        self._setup_process(resume)
         if cfg.train.cuda_graphs:
             problems = graphs.blockers(cfg, pipe, device=self.device, world=self.world)
             if problems:
                 raise ConfigError("train.cuda_graphs cannot capture this run's step: " + "; ".join(problems))
         self.feed = TrainingFeed(cfg, pipe, rank=self.rank, world=self.world, device=self.device)
-        self.dataset, self.loader, self.sampler, self.preview_batch = self.feed.dataset, self.feed.loader, self.feed.sampler, \
-            self.feed.preview_batch
-        self.steps_per_epoch, self.total_steps = self.feed.steps_per_epoch, self.feed.total_steps
-        check_fits(cfg, pipe, self.dataset[0], self.device)  # before any net is allocated
+        self.total_steps = self.feed.total_steps
+        check_fits(cfg, pipe, self.feed.dataset[0], self.device)  # before any net is allocated
         # Same seed on every rank for identical initial weights; per-rank seeds afterwards.
         torch.manual_seed(cfg.seed)
         self.pipeline = pipe(cfg)
@@ -80,11 +80,10 @@ class Trainer:
         # The generator's weight average: never trained; inference and sampling prefer it.
         name = type(self.pipeline).generator_name(cfg)
         self.ema = ModelEMA({name: self.pipeline.nets[name]}, cfg.train.ema_decay) if cfg.train.ema_decay > 0 else None
-        self.recalibration = Recalibration(self.pipeline, self.dataset, cfg, self._to_device)
+        self.recalibration = Recalibration(self.pipeline, self.feed.dataset, cfg, self._to_device)
         self.validation = Validation(cfg, type(self.pipeline), self.inference_nets(), build=self.is_main)
         self.health = Health.of_run(cfg, self.pipeline, self.validation)
         self.step = self.epoch = self.batch_in_epoch = 0
-        self.history: list[dict[str, Any]] = []
         self.val_history: list[dict[str, Any]] = []
         self.saved_step: int | None = None  # the step of the checkpoint on disk (None: none written yet)
         self.lr_changes: list[str] = []
@@ -111,7 +110,6 @@ class Trainer:
             torch.backends.cuda.matmul.allow_tf32 = t.tf32
         self.is_main = self.rank == 0
         self.folder = RunFolder(self.cfg.run_dir)
-        self.run_dir, self.ckpt_dir = self.folder.root, self.folder.checkpoints
         self.resume_path = self.folder.resume_path(resume)
         if t.deterministic:
             torch.use_deterministic_algorithms(True, warn_only=True)
@@ -128,7 +126,8 @@ class Trainer:
             net.to(self.device, memory_format=self.memory_format)
         for module in self.pipeline.loss_modules.values():
             module.to(self.device)
-        self.optim = Optimizers(self.pipeline.param_groups(), self.cfg.optim, lr_lambda(self.cfg, self.steps_per_epoch, self.total_steps),
+        lr = lr_factor(self.cfg, self.feed.steps_per_epoch, self.total_steps)
+        self.optim = Optimizers(self.pipeline.param_groups(), self.cfg.optim, lr,
                                 capturable=t.cuda_graphs)
         self.optimizers = self.optim.by_name
         self.train_modules: dict[str, nn.Module] = {}
@@ -174,8 +173,8 @@ class Trainer:
     def batches(self) -> Iterator[dict[str, Any]]:
         """Endless training batches from the current position (epochs advance by themselves)."""
         while True:
-            self.sampler.set_epoch(self.epoch, self.batch_in_epoch * self.cfg.data.batch_size)
-            for batch in data_errors_in_one_line(self.loader):
+            self.feed.sampler.set_epoch(self.epoch, self.batch_in_epoch * self.cfg.data.batch_size)
+            for batch in data_errors_in_one_line(self.feed.loader):
                 # Counted when handed out: a checkpoint taken after this step must resume
                 # with the next batch, not repeat this one.
                 self.batch_in_epoch += 1
@@ -243,7 +242,7 @@ class Trainer:
             else:
                 self.folder.metrics.trim(self.step)
             atomic_write_bytes(self.folder.config, dump_config(cfg).encode())
-            trackers = start_trackers(cfg, self.run_dir)  # one that cannot start stops the run here
+            trackers = start_trackers(cfg, self.folder.root)  # one that cannot start stops the run here
         for net in self.pipeline.nets.values():
             net.train()
         log = RunLog(self.folder.log, total=self.total_steps, initial=self.step, name=cfg.name, live=t.progress,
@@ -261,7 +260,7 @@ class Trainer:
             for tracker in trackers:
                 tracker.finish({})
             raise
-        summary = {"step": self.step, "losses": last_logs, "checkpoint": str(self.folder.last), "run_dir": str(self.run_dir),
+        summary = {"step": self.step, "losses": last_logs, "checkpoint": str(self.folder.last), "run_dir": str(self.folder.root),
                    "rank": self.rank}
         if stopped is not None:
             name = signal.Signals(stopped).name
@@ -294,7 +293,6 @@ class Trainer:
                 dt = time.perf_counter() - t0
                 record = {"step": self.step, "epoch": self.epoch, **last_logs, "it_per_s": count / dt if dt > 0 else 0.0,
                           **{f"lr_{n}": lr for n, lr in self.optim.current_lrs().items()}}
-                self.history.append(record)
                 if self.is_main:
                     self._write_record(record, trackers)
                 log.record(record)
@@ -358,7 +356,7 @@ class Trainer:
     def write_samples(self, trackers: list[Tracker] = ()) -> Path:
         """Sample grid of the fixed preview batch at the current step (``RUN/samples/``), also
         sent to ``trackers``."""
-        images = self.pipeline.sample(self._to_device(self.preview_batch))
+        images = self.pipeline.sample(self._to_device(self.feed.preview_batch))
         grid = report.grid_image(list(images.values()), titles=list(images))
         path = write_image(self.folder.samples / f"step_{self.step:08d}.png", grid)
         for tracker in trackers:

@@ -1,5 +1,8 @@
 """Validation during training: the pipeline's evaluation's :class:`~i2i.evaluate.Validator` on
-``data.val_root`` every ``train.val_every`` steps, and the best-so-far record ``best.pt`` follows."""
+``data.val_root`` every ``train.val_every`` steps, and the best-so-far record ``best.pt`` follows.
+
+``train.val_metric`` is checked here, when training starts and before anything is written: the
+metric lists belong to :mod:`i2i.evaluate`, above the config layer that reads the key."""
 
 from __future__ import annotations
 
@@ -8,8 +11,19 @@ from typing import Any
 from torch import nn
 
 from ..config import Config, ConfigError
-from ..evaluate import ValidationError
-from ..registry import evaluation
+from ..evaluate import ValidationError, evaluation
+from ..hints import did_you_mean, show
+
+
+def check_val_metric(cfg: Config, pipeline: type) -> None:
+    """A :class:`ConfigError` naming ``train.val_metric`` when the pipeline's evaluation does not measure it."""
+    metric = cfg.train.val_metric
+    if metric is None:
+        return
+    names = evaluation(pipeline.evaluation).metric_names(cfg)
+    if metric not in names:
+        raise ConfigError(f"'train.val_metric' {show(metric)} is not measured for {cfg.pipeline}"
+                          f"{did_you_mean(metric[:100], list(names))}; choose one of {', '.join(names)}")
 
 
 class Validation:

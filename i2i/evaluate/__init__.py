@@ -1,5 +1,5 @@
-"""Evaluations a pipeline can declare (``Pipeline.evaluation``, looked up in
-:data:`i2i.registry.EVALUATIONS`), each with its one metric list:
+"""Evaluations a pipeline can declare (``Pipeline.evaluation``, a name in :data:`EVALUATIONS`),
+each with its one metric list:
 
 - ``paired`` (:mod:`.paired`): a translator against targets, beside untrained, identity and
   mean-colour baselines, as numbers and as an HTML results page;
@@ -11,7 +11,7 @@
 The framework (:class:`Metric`, :class:`Evaluation`, :class:`Validator`) is in :mod:`.base`.
 """
 
-from .base import Evaluation, Metric, ValidationError, Validator, format_table, quantize
+from .base import EvalOptions, Evaluation, Metric, ValidationError, Validator, format_table, quantize
 from .features import (
     FEATURES,
     FID_INCEPTION_FILE,
@@ -27,7 +27,19 @@ from .generation import GENERATION, GenerationValidator, Samples, evaluate_gener
 from .paired import PAIRED, PairedValidator, evaluate_paired, paired_dataset
 from .super_resolution import SUPER_RESOLUTION, SuperResolutionValidator, evaluate_sr
 
+EVALUATIONS: dict[str, Evaluation] = {"paired": PAIRED, "super_resolution": SUPER_RESOLUTION, "generation": GENERATION}
+"""The evaluation a pipeline declares by name (``Pipeline.evaluation``) -> the evaluation itself."""
+
+
+def evaluation(name: str) -> Evaluation:
+    """The :class:`Evaluation` a pipeline declares by ``name`` (a ``ValueError`` naming the known ones otherwise)."""
+    if name not in EVALUATIONS:
+        raise ValueError(f"unknown evaluation {name!r}; known: {', '.join(EVALUATIONS)}")
+    return EVALUATIONS[name]
+
+
 __all__ = [
+    "EVALUATIONS",
     "FEATURES",
     "FID_INCEPTION_FILE",
     "FID_INCEPTION_URL",
@@ -35,6 +47,7 @@ __all__ = [
     "INCEPTION_FILE",
     "PAIRED",
     "SUPER_RESOLUTION",
+    "EvalOptions",
     "Evaluation",
     "FIDInception",
     "GenerationValidator",
@@ -47,6 +60,7 @@ __all__ = [
     "evaluate_generation",
     "evaluate_paired",
     "evaluate_sr",
+    "evaluation",
     "extract_features",
     "extract_features_and_logits",
     "feature_extractor",

@@ -10,15 +10,18 @@ its function.
 from __future__ import annotations
 
 import copy
+import dataclasses
+import inspect
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 import torch
 
 from ..checkpoint import CheckpointError
 from ..config import Config
+from ..options import Range, TestMode, check_fields, option
 from ..translator import Translator
 from .lpips import LPIPS
 
@@ -51,10 +54,6 @@ class Metric:
     @property
     def heading(self) -> str:
         return self.label or self.name
-
-    def improves(self, value: float, best: float | None) -> bool:
-        """Whether ``value`` is better than ``best`` (None: nothing yet)."""
-        return best is None or (value > best if self.better == "max" else value < best)
 
     def explain(self) -> str:
         """``PSNR: dB over RGB (higher is better)`` for the results page."""
@@ -101,17 +100,49 @@ class Validator:
         raise NotImplementedError
 
 
+@dataclass(frozen=True)
+class EvalOptions:
+    """The options of ``i2i eval``, declared once: the command line's flags are made from these
+    fields, and an evaluation takes those its ``run`` function has parameters for
+    (:attr:`Evaluation.options`); a flag given to an evaluation that does not take it is refused."""
+
+    mode: TestMode | None = option(None, help="test-time behaviour (None: the config's test.mode)")
+    direction: str | None = option(None, help="a_to_b or b_to_a for two-way models (default: the trained direction)")
+    limit: Annotated[int, Range(1, None)] | None = option(None, help="evaluate at most this many pairs or images (None: all)")
+    tile: Annotated[int, Range(1, None)] | None = option(None, metavar="PIXELS", help="SR: tiled inference")
+    n: Annotated[int, Range(1, None)] | None = option(None, help="generation: samples, and at most this many real images "
+                                                                 "(None: 1000)")
+    features: str | None = option(None, help="generation: fid-inception (the standard FID network, comparable with papers; local "
+                                             "weights, see 'i2i download weights fid-inception'; the default), inception "
+                                             "(torchvision's ImageNet weights), pixels, or PATH to an ONNX feature model (.pt2 / "
+                                             "TorchScript are refused: they can run code when opened)")
+    classifier: str | None = option(None, metavar="ONNX", help="generation: an ONNX classifier of your domain ((N, C, H, W) in "
+                                                               "[-1, 1] -> (N, K) logits, classes in the order of the class folders) "
+                                                               "for class coverage and, for conditional models, label accuracy")
+    lpips: Literal["auto", "alex", "vgg", "none"] | None = option(None, help="paired and SR: LPIPS to the target (paired: and to "
+                                                                            "the input) with this backbone (local weights: 'i2i "
+                                                                            "download weights lpips-alex'); auto (the default): "
+                                                                            "alex when its weights are there")
+
+    def __post_init__(self) -> None:
+        check_fields(self)
+
+    def given(self) -> dict[str, Any]:
+        """The options set (not None), by name."""
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if getattr(self, f.name) is not None}
+
+
 @dataclass
 class Evaluation:
     """What ``i2i eval`` runs for a pipeline: ``run(checkpoint, data, **options)`` returning a
-    result dict, the ``options`` it takes (beyond ``out_dir`` and ``device``, which all take),
-    ``report(result)``: the text printed, ``validator``: what training measures every
-    ``train.val_every`` steps (see :class:`Validator`), ``metrics``: the one metric list all of
-    them read, and ``default_metric``: what ``best.pt`` follows unless ``train.val_metric`` says."""
+    result dict (the :class:`EvalOptions` it takes are its parameters: :attr:`options`; all take
+    ``out_dir`` and ``device``), ``report(result)``: the text printed, ``validator``: what training
+    measures every ``train.val_every`` steps (see :class:`Validator`), ``metrics``: the one metric
+    list all of them read, and ``default_metric``: what ``best.pt`` follows unless
+    ``train.val_metric`` says."""
 
     name: str
     description: str
-    options: tuple[str, ...]
     run: Callable[..., dict[str, Any]]
     report: Callable[[dict[str, Any]], str]
     validator: type[Validator]
@@ -120,6 +151,12 @@ class Evaluation:
 
     def __post_init__(self) -> None:
         self.validator.evaluation = self
+
+    @property
+    def options(self) -> tuple[str, ...]:
+        """The :class:`EvalOptions` this evaluation takes: those ``run`` has a parameter for."""
+        params = inspect.signature(self.run).parameters
+        return tuple(f.name for f in dataclasses.fields(EvalOptions) if f.name in params)
 
     def metric_names(self, cfg: Config) -> dict[str, str]:
         """Every metric validation reports for ``cfg`` -> which way is better."""

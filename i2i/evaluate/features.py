@@ -9,9 +9,8 @@ import os
 import numpy as np
 import torch
 
-from ..checkpoint import CheckpointError, load_state_file
 from ..hints import first_line
-from ..losses import imagenet_normalize, torchvision_cached_weights
+from ..weights import CheckpointError, imagenet_normalize, load_state_file, torchvision_cached_weights
 
 INCEPTION_FILE = "inception_v3_google-0cc3c7bd.pth"  # torchvision's Inception_V3_Weights.IMAGENET1K_V1
 FID_INCEPTION_FILE = "pt_inception-2015-12-05-6726825d.pth"  # pytorch-fid's port of the TF FID Inception

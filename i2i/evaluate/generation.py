@@ -13,7 +13,7 @@ import copy
 import json
 import math
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -21,9 +21,10 @@ import torch
 
 from .. import metrics, report
 from ..config import Config
-from ..data.datasets import DataError, ImageDataset
+from ..data.base import DataError
+from ..data.generation import GenerationDataConfig, ImageDataset
+from ..generate import Generator
 from ..loading import untrained_generator
-from ..sampler import Generator
 from .base import Evaluation, Metric, ValidationError, Validator, device_of, limited, quantize
 from .features import extract_features, extract_features_and_logits, feature_extractor, load_classifier
 
@@ -104,6 +105,11 @@ def generation_diagnostics(fake: torch.Tensor, fake_features: torch.Tensor, real
     return score(s, DIAGNOSTICS)
 
 
+def folder_of(data: GenerationDataConfig) -> GenerationDataConfig:
+    """The training data's section for a folder of real images (their size and fit; no torchvision dataset)."""
+    return replace(data, dataset="folder", download=False)
+
+
 def evaluate_generation(
     checkpoint: str | Path,
     real_root: str | Path,
@@ -131,7 +137,7 @@ def evaluate_generation(
     extractor = feature_extractor(features).to(gen.device)
     clf = load_classifier(classifier) if classifier else None
     cfg = gen.cfg
-    real_ds = ImageDataset(real_root, size=cfg.data.image_size, channels=gen.net.out_channels, train=False, fit=cfg.data.fit)
+    real_ds = ImageDataset(real_root, folder_of(cfg.data), channels=gen.net.out_channels, train=False)
     idx = torch.randperm(len(real_ds), generator=torch.Generator().manual_seed(seed))[:n].tolist()
     real = torch.stack([real_ds[i]["image"] for i in idx])
     real_features, real_inception_logits = extract_features_and_logits(extractor, real, gen.device)
@@ -234,7 +240,7 @@ class GenerationValidator(Validator):
         self.device = device_of(net)
         self.extractor = feature_extractor(features, option="train.val_features").to(self.device)
         try:
-            ds = ImageDataset(root, size=cfg.data.image_size, channels=net.out_channels, train=False, fit=cfg.data.fit)
+            ds = ImageDataset(root, folder_of(cfg.data), channels=net.out_channels, train=False)
         except DataError as e:
             raise ValidationError(f"data.val_root: {e}") from None
         n = limited(len(ds), limit)
@@ -260,7 +266,7 @@ class GenerationValidator(Validator):
         if d.dataset != "folder" or not d.root or Path(d.root).expanduser().resolve() == self.root.expanduser().resolve():
             return None
         try:
-            ds = ImageDataset(d.root, size=d.image_size, channels=channels, train=False, fit=d.fit)
+            ds = ImageDataset(d.root, folder_of(d), channels=channels, train=False)
         except DataError:
             return None
         idx = torch.linspace(0, len(ds) - 1, min(len(ds), most)).round().long().unique().tolist()
@@ -282,7 +288,7 @@ class GenerationValidator(Validator):
 
 
 GENERATION = Evaluation(
-    "generation", "generation (FID / KID / diversity of samples against real images)", ("n", "features", "classifier"),
+    "generation", "generation (FID / KID / diversity of samples against real images)",
     evaluate_generation, _generation_report, GenerationValidator,
     metrics=(
         Metric("FID", lambda s: metrics.frechet_distance(s.features, s.real_features), "min", ".3f", key="fid",

@@ -15,8 +15,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ..checkpoint import CheckpointError, load_state_file
-from ..losses import torchvision_cached_weights
+from ..weights import CheckpointError, load_state_file, torchvision_cached_weights
 
 #: backbone -> (torchvision's weights file, channels of the five maps, the feature layers each map ends after)
 BACKBONES = {

@@ -15,9 +15,10 @@ import torch
 
 from .. import metrics, report
 from ..config import Config
-from ..data.datasets import DataError, PairedDataset
+from ..data.base import DataError
 from ..data.io import write_image
-from ..registry import pipeline_class
+from ..data.paired import PairedDataConfig, PairedDataset
+from ..recipes import pipeline_class
 from ..translator import Translator
 from .base import (
     Evaluation,
@@ -53,15 +54,10 @@ def paired_dataset(cfg: Config, root: str | Path, direction: str, in_channels: i
     ``data.direction``; a two-way model's ``b_to_a`` generator reads B and should produce A."""
     root = Path(root)
     data_direction = getattr(cfg.data, "direction", "a_to_b")
-    return PairedDataset(
-        root,
-        direction="b_to_a" if (direction == "b_to_a") != (data_direction == "b_to_a") else "a_to_b",
-        in_channels=in_channels,
-        out_channels=out_channels,
-        preprocess="none",  # each image at its own size, as convert sees it; the translator pads and crops back
-        train=False,
-        folders=("testA", "testB") if (root / "testA").is_dir() else ("A", "B"),
-    )
+    pairs = PairedDataConfig(direction="b_to_a" if (direction == "b_to_a") != (data_direction == "b_to_a") else "a_to_b",
+                             preprocess="none")  # each image at its own size, as convert sees it; the translator pads and crops back
+    return PairedDataset(root, pairs, in_channels=in_channels, out_channels=out_channels, train=False,
+                         folders=("testA", "testB") if (root / "testA").is_dir() else ("A", "B"))
 
 
 def as_channels(x: torch.Tensor, channels: int) -> torch.Tensor:
@@ -247,7 +243,7 @@ def output_diversity(preds: list[torch.Tensor], targets: list[torch.Tensor], sid
 
 
 PAIRED = Evaluation(
-    "paired", "paired translation (L1 / PSNR against targets, with baselines)", ("mode", "direction", "limit", "lpips"),
+    "paired", "paired translation (L1 / PSNR against targets, with baselines)",
     evaluate_paired, _paired_report, PairedValidator,
     metrics=(
         Metric("L1", metrics.l1_error, "min", ".4f", description="mean absolute error on [0, 1]"),

@@ -16,8 +16,9 @@ import torch
 
 from .. import metrics
 from ..config import Config
-from ..data.datasets import DataError, SRDataset
+from ..data.base import DataError
 from ..data.resize import imresize
+from ..data.sr import SRDataset
 from ..translator import Translator
 from .base import (
     Evaluation,
@@ -165,7 +166,7 @@ def _lpips(pred: torch.Tensor, hr: torch.Tensor, scale: int, lpips: LPIPS) -> to
 
 
 SUPER_RESOLUTION = Evaluation(
-    "super_resolution", "super-resolution (PSNR / SSIM against HR images, with bicubic)", ("tile", "limit", "lpips"),
+    "super_resolution", "super-resolution (PSNR / SSIM against HR images, with bicubic)",
     evaluate_sr, _sr_report, SuperResolutionValidator,
     metrics=(
         Metric("PSNR_Y", _psnr(True), "max", ".2f", key="psnr_y", label="PSNR-Y", description="dB on BT.601 luma"),

@@ -95,3 +95,10 @@ class PixelDiscriminator(nn.Module):
     def example_inputs(self, batch_size: int = 2) -> tuple[torch.Tensor, ...]:
         """A small valid input: ``(batch_size, in_channels, 9, 7)`` in [-1, 1] (any size works)."""
         return (torch.rand(batch_size, self.in_channels, 9, 7) * 2 - 1,)
+
+
+PRESETS: dict[str, tuple[str, dict[str, int]]] = {
+    "basic": ("patch", {"n_layers": 3}),
+    "n_layers": ("patch", {}),
+}
+"""Preset name -> (architecture, the keyword arguments it fixes): the reference's ``--netD`` names."""

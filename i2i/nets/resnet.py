@@ -126,3 +126,10 @@ class ResnetGenerator(nn.Module):
     def example_inputs(self, batch_size: int = 2) -> tuple[torch.Tensor, ...]:
         """A small valid input: ``(batch_size, in_channels, 16, 16)`` in [-1, 1]."""
         return (torch.rand(batch_size, self.in_channels, 16, 16) * 2 - 1,)
+
+
+PRESETS: dict[str, tuple[str, dict[str, int]]] = {
+    "resnet_6blocks": ("resnet", {"n_blocks": 6}),
+    "resnet_9blocks": ("resnet", {"n_blocks": 9}),
+}
+"""Preset name -> (architecture, the keyword arguments it fixes): the reference's ``--netG`` names."""

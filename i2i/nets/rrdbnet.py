@@ -106,3 +106,11 @@ class RRDBNet(nn.Module):
     def example_inputs(self, batch_size: int = 2) -> tuple[torch.Tensor, ...]:
         """A small valid input: ``(batch_size, in_channels, 8, 8)`` in [-1, 1]."""
         return (torch.rand(batch_size, self.in_channels, 8, 8) * 2 - 1,)
+
+
+PRESETS: dict[str, tuple[str, dict[str, int]]] = {
+    "rrdbnet_x4": ("rrdbnet", {"scale": 4}),  # ESRGAN, RealESRGAN_x4plus
+    "rrdbnet_x2": ("rrdbnet", {"scale": 2}),  # RealESRGAN_x2plus
+    "rrdbnet_anime_6b": ("rrdbnet", {"scale": 4, "n_blocks": 6}),  # RealESRGAN_x4plus_anime_6B
+}
+"""Preset name -> (architecture, the keyword arguments it fixes): the published models' layouts."""

@@ -87,3 +87,10 @@ class SRVGGNet(nn.Module):
     def example_inputs(self, batch_size: int = 2) -> tuple[torch.Tensor, ...]:
         """A small valid input: ``(batch_size, in_channels, 8, 8)`` in [-1, 1]."""
         return (torch.rand(batch_size, self.in_channels, 8, 8) * 2 - 1,)
+
+
+PRESETS: dict[str, tuple[str, dict[str, int]]] = {
+    "srvgg_general_x4": ("srvgg", {"scale": 4, "n_convs": 32}),  # realesr-general-x4v3
+    "srvgg_animevideo_x4": ("srvgg", {"scale": 4, "n_convs": 16}),  # realesr-animevideov3
+}
+"""Preset name -> (architecture, the keyword arguments it fixes): the published models' layouts."""

@@ -112,21 +112,17 @@ class UnetGenerator(nn.Module):
         if num_downs < 5:
             raise ValueError(f"num_downs={num_downs} is too small; the U-Net needs at least 5 levels")
         check_attention(attention, [2**k for k in range(1, num_downs)], f"a U-Net with {num_downs} levels")
-        k = num_downs - 1  # the innermost block's input is at 1/2**k of the image's side
-
-        def att() -> bool:
-            nonlocal k
-            k -= 1
-            return attention == 2 ** (k + 1)
-
+        # the blocks below the outermost, innermost first, work at 1/2**k of the image's side, k = num_downs - 1 .. 1;
+        # self-attention goes into the one at 1/attention
+        attend = [attention == 2**k for k in range(num_downs - 1, 0, -1)]
         self.predict = check_predict(predict, in_channels, out_channels)
         c, up = base_channels, {"norm": norm, "upsample": upsample}
-        block = UnetBlock(outer=c * 8, inner=c * 8, attention=att(), **up)
-        for _ in range(num_downs - 5):
-            block = UnetBlock(outer=c * 8, inner=c * 8, sub=block, dropout=dropout, attention=att(), **up)
-        block = UnetBlock(outer=c * 4, inner=c * 8, sub=block, attention=att(), **up)
-        block = UnetBlock(outer=c * 2, inner=c * 4, sub=block, attention=att(), **up)
-        block = UnetBlock(outer=c, inner=c * 2, sub=block, attention=att(), **up)
+        block = UnetBlock(outer=c * 8, inner=c * 8, attention=attend[0], **up)
+        for i in range(num_downs - 5):
+            block = UnetBlock(outer=c * 8, inner=c * 8, sub=block, dropout=dropout, attention=attend[1 + i], **up)
+        block = UnetBlock(outer=c * 4, inner=c * 8, sub=block, attention=attend[-3], **up)
+        block = UnetBlock(outer=c * 2, inner=c * 4, sub=block, attention=attend[-2], **up)
+        block = UnetBlock(outer=c, inner=c * 2, sub=block, attention=attend[-1], **up)
         net_out = 2 if predict == "chroma" else out_channels
         self.model = UnetBlock(outer=net_out, inner=c, in_channels=in_channels, sub=block, outermost=True, **up)
         self.size_multiple = 2**num_downs
@@ -143,3 +139,10 @@ class UnetGenerator(nn.Module):
         """The smallest valid input: ``(batch_size, in_channels, 2**num_downs, 2**num_downs)`` in [-1, 1]."""
         s = self.size_multiple
         return (torch.rand(batch_size, self.in_channels, s, s) * 2 - 1,)
+
+
+PRESETS: dict[str, tuple[str, dict[str, int]]] = {
+    "unet_128": ("unet", {"num_downs": 7}),
+    "unet_256": ("unet", {"num_downs": 8}),
+}
+"""Preset name -> (architecture, the keyword arguments it fixes): the reference's ``--netG`` names."""

@@ -7,7 +7,7 @@ pipeline without naming it:
   ``"generation"`` (noise in: ``sample``, ``Generator``);
 - ``directions``: direction -> the net that performs it (translation), or ``sampled_net``
   (generation); :meth:`generator_name` answers for both;
-- ``evaluation``: the name of its evaluation in :data:`i2i.registry.EVALUATIONS`;
+- ``evaluation``: the name of its evaluation in :data:`i2i.evaluate.EVALUATIONS`;
 - ``DataConfig`` / ``LossConfig``: the dataclasses of its ``data`` and ``loss`` sections;
 - ``default_nets`` and ``derived_options``: the network names used when the config names
   none, and the constructor options the pipeline sets itself (refused in the config);
@@ -28,12 +28,12 @@ from typing import Any, ClassVar, Literal, Protocol
 import torch
 from torch import nn
 
-from ..augment import DiscriminatorAugment, parse_policy
+from ..augment import DiscriminatorAugment
 from ..config import Config, ConfigError, DataConfig, LossConfig, NetConfig
 from ..hints import first_line
 from ..losses import GANLoss
 from ..nets.blocks import size_multiple
-from ..registry import build_discriminator, build_generator, resolve_net
+from ..nets.registry import build_discriminator, build_generator, resolve_net
 
 
 class StepContext(Protocol):
@@ -142,21 +142,10 @@ class Pipeline:
 
     @classmethod
     def validate_config(cls, cfg: Config) -> None:
-        """Cross-key checks beyond types (raise :class:`ConfigError` naming the keys)."""
+        """Checks of this method across sections, after each section's own ``problems()`` (raise
+        :class:`ConfigError` naming the keys)."""
         if cls.default_nets.get("discriminator") and cfg.model.discriminator is None:
             raise ConfigError(f"the {cls.name} pipeline needs model.discriminator")
-        loss = cfg.loss
-        if hasattr(loss, "augment_policy"):
-            try:
-                policy = parse_policy(loss.augment_policy)
-            except ValueError as e:
-                raise ConfigError(f"loss.augment_policy: {e}") from None
-            if loss.ada_target is not None and not policy:
-                raise ConfigError("loss.ada_target adapts the probability of loss.augment_policy, which is empty; "
-                                  "name the augmentations (e.g. loss.augment_policy: color,translation,cutout)")
-            if loss.ada_target is not None and loss.gan_mode == "wgangp":
-                raise ConfigError("loss.ada_target reads the sign of D's logits, which a WGAN critic's have no fixed zero "
-                                  "for; use a fixed loss.augment_p with gan_mode wgangp")
 
     @classmethod
     def check_buildable(cls, cfg: Config) -> None:
@@ -177,17 +166,8 @@ class Pipeline:
         """Training crops must be a multiple of what each generator's downsampling needs (a
         U-Net with 7 levels: 128), said before training instead of a shape error deep inside."""
         d = cfg.data
-        if getattr(d, "rotate90", False) and getattr(d, "preprocess", None) == "none":
-            raise ConfigError("data.rotate90 needs square training images; with data.preprocess: none they keep their "
-                              "own shapes: use data.preprocess crop, resize or resize_and_crop")
-        if getattr(d, "scale_jitter", 0) and getattr(d, "preprocess", None) not in ("resize_and_crop", "crop"):
-            raise ConfigError(f"data.scale_jitter scales the image before its crop; with data.preprocess: {d.preprocess} "
-                              "there is no crop: use resize_and_crop or crop, or set data.scale_jitter: 0")
         if cls.kind != "translation" or not hasattr(d, "crop_size") or getattr(d, "preprocess", "none") == "none":
             return
-        if d.preprocess == "resize_and_crop" and d.load_size < d.crop_size:
-            raise ConfigError(f"data.load_size={d.load_size} is smaller than data.crop_size={d.crop_size} with preprocess "
-                              f"'resize_and_crop' (resize to load_size, then crop); set data.load_size >= {d.crop_size}")
         for name in sorted(set(cls.directions.values()) & set(cls.nets_for(cfg))):
             with torch.device("meta"):  # shapes only: no memory, no initialisation cost
                 m = size_multiple(cls.build_net(cfg, name))
@@ -199,49 +179,11 @@ class Pipeline:
                     f"that are multiples of {m}; use {sizes} (or a generator with fewer downsamplings)")
 
     @classmethod
-    def probe(cls, cfg: Config, height: int, width: int) -> tuple[int, int]:
-        """Build every net this config trains on the meta device (shapes only, no memory) and run
-        it once: generators on a ``height`` x ``width`` input (what the data gives them),
-        discriminators on what the generators make (generation nets on their own sized inputs).
-        Returns ``(bytes of parameters, bytes of activations per sample)``; a net that cannot
-        take the size (too deep for it, or off its size multiple) is a :class:`ConfigError`
-        naming the net and the size."""
-        names = list(cls.nets_for(cfg))
-        order = [n for n in names if n in cls.generator_names()] + [n for n in names if n not in cls.generator_names()]
-        params = activations = 0
-        out_hw = (height, width)
-        for name in order:
-            generator = name in cls.generator_names()
-            with torch.device("meta"):
-                net = cls.build_net(cfg, name).eval()  # eval: batch norms need no batch statistics here
-            params += sum(p.numel() * p.element_size() for p in net.parameters())
-            if cls.kind == "generation":
-                inputs = tuple(x.to("meta") if isinstance(x, torch.Tensor) else x for x in net.example_inputs(1))
-            else:
-                h, w = (height, width) if generator else out_hw
-                inputs = (torch.empty(1, net.in_channels, h, w, device="meta"),)
-            sizes: list[int] = []
-            def count(module: nn.Module, args: Any, out: Any, sizes: list[int] = sizes) -> None:
-                if isinstance(out, torch.Tensor):
-                    sizes.append(out.numel() * out.element_size())
-
-            hooks = [m.register_forward_hook(count) for m in net.modules() if not any(True for _ in m.children())]
-            try:
-                with torch.no_grad():
-                    out = net(*inputs)
-            except (RuntimeError, ValueError, IndexError) as e:
-                role = "generator" if generator else "discriminator"
-                size = "x".join(map(str, inputs[0].shape[-2:]))
-                raise ConfigError(f"model.{role} (net {name}, {type(net).__name__}) cannot take {size} inputs, the size the data gives "
-                                  f"it ({first_line(e)[:120]}): use larger images or crops (data.crop_size), or a shallower net"
-                                  + (f" (it needs multiples of {size_multiple(net)})" if size_multiple(net) > 1 else "")) from None
-            finally:
-                for hook in hooks:
-                    hook.remove()
-            if generator and out.dim() == 4:
-                out_hw = tuple(out.shape[-2:])
-            activations += sum(sizes)
-        return params, activations
+    def generator_input_size(cls, cfg: Config, height: int, width: int) -> tuple[int, int]:
+        """The size generators get from a training item of ``height`` x ``width`` (the item's, unless the
+        step resizes it first: SRGAN's on-device degradation). The engine's memory estimate reads it."""
+        del cfg
+        return height, width
 
     # --- construction (class-level, so inference can build one net without the rest) ---
     @classmethod

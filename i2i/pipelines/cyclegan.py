@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..config import Config, ConfigError, LossConfig
-from ..data.datasets import UnpairedDataConfig, UnpairedDataset
+from ..data.unpaired import UnpairedDataConfig, UnpairedDataset
 from ..nets.blocks import inference_state, samples_independent
 from ..options import LossWeight, Range
 from .base import Pipeline, StepContext, net_from_spec
@@ -93,16 +93,8 @@ class CycleGAN(Pipeline):
     @classmethod
     def make_dataset(cls, cfg: Config, *, train: bool, root: str | None = None) -> UnpairedDataset:
         d, g = cfg.data, cfg.model.generator
-        return UnpairedDataset(
-            root or d.root,
-            a_channels=g.arg("in_channels"),
-            b_channels=g.arg("out_channels"),
-            train=train,
-            serial=d.serial_batches,
-            seed=cfg.seed,
-            max_items=d.max_items if train else None,
-            **d.transform_args(),
-        )
+        return UnpairedDataset(root or d.root, d, a_channels=g.arg("in_channels"), b_channels=g.arg("out_channels"), train=train,
+                               seed=cfg.seed)
 
     def param_groups(self) -> dict[str, dict[str, Any]]:
         return {"G": self.generator_group("G_ab", "G_ba"), "D": self.discriminator_group("D_a", "D_b")}

@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from ..config import Config, ConfigError, LossConfig
-from ..data.datasets import GenerationDataConfig, ImageDataset
+from ..data.generation import GenerationDataConfig, ImageDataset
 from ..nets.blocks import inference_state
 from ..nets.dcgan import sample_latent
 from .base import Pipeline, StepContext, net_from_spec, to_device_async
@@ -68,9 +68,8 @@ class DCGAN(Pipeline):
     @classmethod
     def make_dataset(cls, cfg: Config, *, train: bool, root: str | None = None) -> ImageDataset:
         d, g = cfg.data, cfg.model.generator
-        ds = ImageDataset(root or d.root, size=d.image_size, channels=g.arg("out_channels"), dataset=d.dataset,
-                          labels=bool(g.arg("num_classes")), train=train, flip=d.flip, download=d.download, seed=cfg.seed, fit=d.fit,
-                          max_items=d.max_items if train else None)
+        ds = ImageDataset(root or d.root, d, channels=g.arg("out_channels"), labels=bool(g.arg("num_classes")), train=train,
+                          seed=cfg.seed)
         n = g.arg("num_classes")
         if n and len(ds.classes) > n:
             raise ConfigError(f"model.generator.num_classes={n}, but '{ds.root}' holds {len(ds.classes)} classes "

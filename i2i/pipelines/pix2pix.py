@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..config import Config, LossConfig
-from ..data.datasets import PairedDataConfig, PairedDataset
+from ..data.paired import PairedDataConfig, PairedDataset
 from ..nets.blocks import inference_state
 from ..options import LossWeight
 from .base import Pipeline, StepContext, net_from_spec
@@ -63,17 +63,8 @@ class Pix2Pix(Pipeline):
     @classmethod
     def make_dataset(cls, cfg: Config, *, train: bool, root: str | None = None) -> PairedDataset:
         d, g = cfg.data, cfg.model.generator
-        return PairedDataset(
-            root or d.root,
-            layout=d.layout,
-            direction=d.direction,
-            in_channels=g.arg("in_channels"),
-            out_channels=g.arg("out_channels"),
-            train=train,
-            seed=cfg.seed,
-            max_items=d.max_items if train else None,
-            **d.transform_args(),
-        )
+        return PairedDataset(root or d.root, d, in_channels=g.arg("in_channels"), out_channels=g.arg("out_channels"), train=train,
+                             seed=cfg.seed)
 
     def param_groups(self) -> dict[str, dict[str, Any]]:
         return {"G": self.generator_group("G"), "D": self.discriminator_group("D")}

@@ -10,7 +10,7 @@ two phases are two configs: SRResNet with MSE, then SRGAN initialised from it
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Annotated, Any, Literal
 
 import torch
@@ -18,13 +18,13 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..config import Config, ConfigError, LossConfig
-from ..data.datasets import SRDataConfig, SRDataset
 from ..data.degradations import degrade, draw, usm_sharp
 from ..data.resize import imresize
+from ..data.sr import SRDataConfig, SRDataset
 from ..losses import VGGPerceptualLoss, parse_vgg_layers
 from ..nets.blocks import inference_state
+from ..nets.registry import resolve_arch_name
 from ..options import LossWeight, Range
-from ..registry import resolve_arch_name
 from .base import Pipeline, StepContext, net_from_spec
 
 
@@ -60,6 +60,7 @@ class SRGAN(Pipeline):
     directions = {"a_to_b": "G"}
     evaluation = "super_resolution"
     DataConfig = SRDataConfig
+    renamed_options = {"data": {"rotate": "rotate90"}}
     LossConfig = SRGANLoss
     default_nets = {"generator": "srresnet", "discriminator": "srgan"}
     derived_options = {"discriminator": ("in_channels", "input_size")}
@@ -86,15 +87,9 @@ class SRGAN(Pipeline):
         if resolve_arch_name("generator", g.name) == "rrdbnet" and cfg.data.crop_size % 4:
             raise ConfigError("rrdbnet works at a quarter of the HR size inside: data.crop_size must be a multiple of 4, "
                               f"got {cfg.data.crop_size}")
-        if cfg.data.degradation == "realesrgan":
-            if cfg.data.lr_root is not None:
-                raise ConfigError("data.lr_root holds ready LR images, data.degradation: realesrgan makes them: choose one")
-            bad = cfg.data.realesrgan.problems()
-            if bad:
-                raise ConfigError("data.realesrgan." + bad[0])
-            if cfg.data.crop_size % (4 * scale):
-                raise ConfigError(f"data.degradation: realesrgan needs data.crop_size to be a multiple of 4 x the scale "
-                                  f"({4 * scale}), got {cfg.data.crop_size}")
+        if cfg.data.degradation == "realesrgan" and cfg.data.crop_size % (4 * scale):
+            raise ConfigError(f"data.degradation: realesrgan needs data.crop_size to be a multiple of 4 x the scale "
+                              f"({4 * scale}), got {cfg.data.crop_size}")
         if loss.perceptual_weight > 0:
             try:
                 parse_vgg_layers(loss.perceptual_layer)
@@ -106,10 +101,10 @@ class SRGAN(Pipeline):
         return ("G", "D") if cfg.loss.adversarial_weight > 0 else ("G",)
 
     @classmethod
-    def probe(cls, cfg: Config, height: int, width: int) -> tuple[int, int]:
+    def generator_input_size(cls, cfg: Config, height: int, width: int) -> tuple[int, int]:
         if cfg.data.degradation == "realesrgan":  # training items are HR crops only; the generator gets them / scale
-            height, width = height // cls.scale_of(cfg), width // cls.scale_of(cfg)
-        return super().probe(cfg, height, width)
+            return height // cls.scale_of(cfg), width // cls.scale_of(cfg)
+        return height, width
 
     @classmethod
     def capture_blockers(cls, cfg: Config) -> list[str]:
@@ -147,10 +142,9 @@ class SRGAN(Pipeline):
 
     @classmethod
     def make_dataset(cls, cfg: Config, *, train: bool, root: str | None = None) -> SRDataset:
-        d = cfg.data
-        return SRDataset(root or d.root, scale=cls.scale_of(cfg), crop_size=d.crop_size, channels=cfg.model.generator.arg("out_channels"),
-                         train=train, flip=d.flip, rotate=d.rotate, lr_root=d.lr_root if root is None else None, seed=cfg.seed,
-                         max_items=d.max_items if train else None, make_input=not (train and d.degradation == "realesrgan"))
+        d = cfg.data if root is None else replace(cfg.data, lr_root=None)  # other folders (validation) have no LR twins
+        return SRDataset(root or d.root, d, scale=cls.scale_of(cfg), channels=cfg.model.generator.arg("out_channels"), train=train,
+                         seed=cfg.seed, make_input=not (train and d.degradation == "realesrgan"))
 
     def param_groups(self) -> dict[str, dict[str, Any]]:
         groups = {"G": self.generator_group("G")}

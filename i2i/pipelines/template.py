@@ -2,12 +2,13 @@
 
 What it trains: paired translation with an *unconditional* discriminator (D judges outputs
 alone, not input/output pairs) and an L1 term, the smallest adversarial method that exercises
-every hook. It is not registered; ``tests/test_template.py`` registers it and runs the registry
-tests on it (one step, exact resume, validation, every command), which is what a new method gets.
+every hook. It is not registered; ``tests/test_registry.py`` registers it and runs the registry
+contract on it (``tests/contract.py``: one step, exact resume, validation, every command), which is
+what a new method gets.
 
 To add a method: copy this file to ``i2i/pipelines/<name>.py``, rename the class and ``name``,
 change the declarations and :meth:`train_step`, add ``configs/<name>/*.yaml`` and one line in
-:data:`i2i.registry.PIPELINES`. Never import another pipeline; build nets with
+:data:`i2i.recipes.PIPELINES`. Never import another pipeline; build nets with
 :func:`~.base.net_from_spec`; touch no files, devices or optimizers (the trainer does, through
 the :class:`~.base.StepContext`).
 """
@@ -22,7 +23,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..config import Config, LossConfig
-from ..data.datasets import PairedDataConfig, PairedDataset
+from ..data.paired import PairedDataConfig, PairedDataset
 from ..nets.blocks import inference_state
 from ..options import LossWeight
 from .base import Pipeline, StepContext, net_from_spec
@@ -43,7 +44,7 @@ class Template(Pipeline):
     kind = "translation"  # or "generation" (then sampled_net instead of directions)
     net_names = ("G", "D")  # every net this pipeline trains (checkpoint keys)
     directions = {"a_to_b": "G"}  # what convert / Translator run
-    evaluation = "paired"  # a name in i2i.registry.EVALUATIONS (metrics, validation, results page)
+    evaluation = "paired"  # a name in i2i.evaluate.EVALUATIONS (metrics, validation, results page)
     DataConfig = PairedDataConfig  # reuse a data section, or declare a subclass beside its dataset
     LossConfig = TemplateLoss
     default_nets = {"generator": "unet_256", "discriminator": "basic"}  # when the config names none
@@ -73,9 +74,9 @@ class Template(Pipeline):
         """Items are dicts of ``(C, H, W)`` tensors in [-1, 1]; augmentation draws come from
         ``(seed, epoch, index)`` so resume is exact."""
         d, g = cfg.data, cfg.model.generator
-        return PairedDataset(root or d.root, layout=d.layout, direction=d.direction, in_channels=g.arg("in_channels"),
-                             out_channels=g.arg("out_channels"), train=train, seed=cfg.seed,
-                             max_items=d.max_items if train else None, **d.transform_args())  # validation reads its folder whole
+        # the dataset takes its config section; data.max_items applies in training only (validation reads its folder whole)
+        return PairedDataset(root or d.root, d, in_channels=g.arg("in_channels"), out_channels=g.arg("out_channels"), train=train,
+                             seed=cfg.seed)
 
     def param_groups(self) -> dict[str, dict[str, Any]]:
         """One optimizer per side; the generator side steps every ``optim.n_critic``-th iteration."""

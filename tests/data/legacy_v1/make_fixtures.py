@@ -20,7 +20,7 @@ import make_shapes  # noqa: E402
 import make_unpaired  # noqa: E402
 
 import i2i  # noqa: E402
-from i2i.config import config_from_dict  # noqa: E402
+from i2i.recipes import config_from_dict  # noqa: E402
 
 torch.set_num_threads(2)
 OUT = Path(sys.argv[1])

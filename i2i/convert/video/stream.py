@@ -17,7 +17,6 @@ import os
 import queue
 import re
 import shutil
-import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -28,11 +27,11 @@ from typing import Any
 import av
 import numpy as np
 
-from ..data.io import normal_permissions, publish, read_image, temp_prefix, to_channels, write_image
+from ...data.io import read_image, to_channels
+from ...files import normal_permissions, publish, temp_file, temp_folder
+from ..types import TranslateArrays
 from .options import CONTAINERS, Timing, VideoError, VideoOptions, VideoStats
-
-TranslateArrays = Callable[[list[np.ndarray]], list[np.ndarray]]
-"""Same-size RGB ``(H, W, 3)`` uint8/uint16 arrays in, their translations out."""
+from .sinks import FrameSink, Sink, VideoSink
 
 _COLOUR_KEYS = ("colorspace", "color_range", "color_primaries", "color_trc")
 
@@ -107,125 +106,7 @@ def _upright(arr: np.ndarray, rotation: float) -> np.ndarray:
     return np.ascontiguousarray(np.rot90(arr, k)) if k else arr
 
 
-def _rgb(arr: np.ndarray) -> np.ndarray:
-    """A translated frame as contiguous 3-channel RGB (gray repeated, alpha dropped)."""
-    if arr.ndim == 2 or arr.shape[2] == 1:
-        arr = np.repeat(arr.reshape(arr.shape[0], arr.shape[1], 1), 3, axis=2)
-    return np.ascontiguousarray(arr[:, :, :3])
-
-
-class _VideoSink:
-    """The output container with the source's streams in the source's order: the video stream
-    (its size and pixel format set on the first frame, the translated size) and the copied
-    ones; packets that come before the first frame are held back until then."""
-
-    def __init__(self, tmp: Path, dst: Path, source: Path | None, timing: Timing, copied: list[Any], options: VideoOptions,
-                 stats: VideoStats, video_index: int = 0) -> None:
-        suffix = dst.suffix.lower()
-        self.codec = options.codec_for(suffix)
-        self.container = av.open(str(tmp), "w", format=CONTAINERS[suffix])
-        self.source, self.timing, self.options, self.stats, self.dst = source, timing, options, stats, dst
-        self.map: dict[int, Any] = {}
-        self.stream: Any = None
-        for s in sorted(copied, key=lambda s: s.index) + [None]:
-            if self.stream is None and (s is None or s.index > video_index):
-                self.stream = self.container.add_stream(self.codec, rate=timing.rate, options=options.encoder_options(self.codec))
-            if s is None:
-                break
-            try:
-                self.map[s.index] = self.container.add_stream_from_template(s)
-            except Exception as e:
-                self.container.close()
-                raise VideoError(f"{s.type} stream {s.index} ({s.codec_context.name}) of '{source}' cannot be copied into "
-                                 f"a {suffix} file ({e}); choose a container that holds it, e.g. --video-ext .mkv") from None
-            stats.copied_streams.append(f"{s.type}:{s.codec_context.name}")
-        self.video: Any = None
-        self.held: list[Any] = []
-
-    def _start(self, width: int, height: int, deep: bool) -> None:
-        v = self.stream
-        v.width, v.height = width, height
-        v.pix_fmt = self.options.pix_fmt_for(self.codec, deep=deep, width=width, height=height)
-        v.time_base = self.timing.time_base
-        v.codec_context.time_base = self.timing.time_base
-        self.rgb_out = v.pix_fmt.startswith(("gbr", "bgr", "rgb"))
-        colour = dict(self.timing.colour)
-        if not self.rgb_out:
-            for key, value in colour.items():
-                setattr(v.codec_context, key, value)
-        self.matrix = {"dst_colorspace": colour.get("colorspace"), "dst_color_range": colour.get("color_range")}
-        try:
-            v.codec_context.open()
-        except av.FFmpegError as e:
-            raise VideoError(f"the {self.codec} encoder refused {v.pix_fmt} {width}x{height} with options "
-                             f"{self.options.encoder_options(self.codec)} for '{self.dst}' ({e.strerror}); check --codec, --crf, "
-                             "--preset and --pix-fmt") from None
-        self.video = v
-        for packet in self.held:
-            self.packet(packet)
-        self.held = []
-
-    def frames(self, arrays: list[np.ndarray], stamps: list[tuple[Any, Any]]) -> None:
-        t = time.perf_counter()
-        for arr, (pts, tb) in zip(arrays, stamps):
-            arr = _rgb(arr)
-            if self.video is None:
-                self._start(arr.shape[1], arr.shape[0], arr.dtype == np.uint16)
-            frame = av.VideoFrame.from_ndarray(arr, format="rgb48le" if arr.dtype == np.uint16 else "rgb24")
-            if not self.rgb_out:  # by the source's matrix and range (the encoder would assume its defaults)
-                frame = frame.reformat(format=self.video.pix_fmt, **self.matrix)
-            frame.pts, frame.time_base = pts, tb
-            self.container.mux(self.video.encode(frame))
-            self.stats.frames += 1
-        self.stats.encode += time.perf_counter() - t
-
-    def packet(self, packet: Any) -> None:
-        if self.video is None:
-            self.held.append(packet)
-        else:
-            packet.stream = self.map[packet.stream_index]
-            self.container.mux(packet)
-
-    def finish(self) -> None:
-        t = time.perf_counter()
-        if self.video is None:
-            raise VideoError(f"'{self.source}' has no frames that decode")
-        self.container.mux(self.video.encode(None))
-        self.container.close()
-        self.stats.encode += time.perf_counter() - t
-
-    def abandon(self) -> None:
-        try:
-            self.container.close()
-        except Exception:  # an output never started or half written: it is removed anyway
-            pass
-
-
-class _FrameSink:
-    """Frames as numbered PNGs (``000001.png``, ...) in a folder; 16-bit for 16-bit frames."""
-
-    def __init__(self, folder: Path, stats: VideoStats) -> None:
-        self.folder, self.stats = folder, stats
-
-    def frames(self, arrays: list[np.ndarray], stamps: list[tuple[Any, Any]]) -> None:
-        t = time.perf_counter()
-        for arr in arrays:
-            self.stats.frames += 1
-            write_image(self.folder / f"{self.stats.frames:06d}.png", arr if arr.ndim == 3 else arr[:, :, None])
-        self.stats.encode += time.perf_counter() - t
-
-    def packet(self, packet: Any) -> None:  # other streams have no place among frames
-        pass
-
-    def finish(self) -> None:
-        if self.stats.frames == 0:
-            raise VideoError(f"no frames decoded into '{self.folder}'")
-
-    def abandon(self) -> None:
-        pass
-
-
-def _write_loop(sink: Any, items: queue.Queue, errors: list[BaseException]) -> None:
+def _write_loop(sink: Sink, items: queue.Queue, errors: list[BaseException]) -> None:
     """The writer thread: ``("frames", arrays, stamps)``, ``("packet", p)``, then ``("end",)``
     (finish) or ``None`` (abandon). After an error it only drains the queue."""
     item: tuple | None = ()
@@ -246,7 +127,7 @@ def _write_loop(sink: Any, items: queue.Queue, errors: list[BaseException]) -> N
             item = items.get()
 
 
-def _translate_stream(translate: TranslateArrays, items: Iterator[tuple], sink: Any, *, batch_size: int, stats: VideoStats,
+def _translate_stream(translate: TranslateArrays, items: Iterator[tuple], sink: Sink, *, batch_size: int, stats: VideoStats,
                       progress: Callable[[int], None] | None) -> None:
     """Batches of equal-size frames from ``items`` translated here, written by ``sink`` in a
     thread; packets passed through in order. Raises the first error of either side."""
@@ -300,7 +181,7 @@ def _decoded(q: queue.Queue) -> Iterator[tuple]:
         yield item
 
 
-def _run_decoded(translate: TranslateArrays, src: Path, make_sink: Callable[[Any, Any, VideoStats], Any], *, batch_size: int,
+def _run_decoded(translate: TranslateArrays, src: Path, make_sink: Callable[[Any, Any, VideoStats], Sink], *, batch_size: int,
                  progress: Callable[[int], None] | None, copy: bool) -> VideoStats:
     stats = VideoStats()
     t0 = time.perf_counter()
@@ -327,15 +208,6 @@ def _run_decoded(translate: TranslateArrays, src: Path, make_sink: Callable[[Any
     return stats
 
 
-def _temp_path(dst: Path, *, folder: bool = False) -> Path:
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    if folder:
-        return Path(tempfile.mkdtemp(prefix=temp_prefix(dst.name), suffix=".tmp", dir=dst.parent))
-    fd, tmp = tempfile.mkstemp(prefix=temp_prefix(dst.name), suffix=".tmp", dir=dst.parent)
-    os.close(fd)
-    return Path(tmp)
-
-
 def _checked(dst: Path, options: VideoOptions | None) -> VideoOptions:
     """The options for writing video ``dst``, refused (container, codec) before anything is read."""
     if dst.suffix.lower() not in CONTAINERS:
@@ -357,9 +229,9 @@ def convert_video(translate: TranslateArrays, src: str | Path, dst: str | Path, 
     output cannot be encoded; ``dst`` is then not created or left as it was."""
     src, dst = Path(src), Path(dst)
     options = _checked(dst, options)
-    tmp = _temp_path(dst)
+    tmp = temp_file(dst)
     try:
-        stats = _run_decoded(translate, src, lambda v, copied, st: _VideoSink(tmp, dst, src, _timing(v), copied, options, st, v.index),
+        stats = _run_decoded(translate, src, lambda v, copied, st: VideoSink(tmp, dst, src, _timing(v), copied, options, st, v.index),
                              batch_size=batch_size, progress=progress, copy=True)
         publish(tmp, dst)
     finally:
@@ -373,9 +245,9 @@ def video_to_frames(translate: TranslateArrays, src: str | Path, dst_dir: str | 
     (16-bit PNGs for sources of more than 8 bits). The folder is filled under a temporary name
     and renamed when complete, so ``dst_dir`` either holds every frame or does not exist."""
     src, dst_dir = Path(src), Path(dst_dir)
-    tmp = _temp_path(dst_dir, folder=True)
+    tmp = temp_folder(dst_dir)
     try:
-        stats = _run_decoded(translate, src, lambda v, copied, st: _FrameSink(tmp, st), batch_size=batch_size, progress=progress,
+        stats = _run_decoded(translate, src, lambda v, copied, st: FrameSink(tmp, st), batch_size=batch_size, progress=progress,
                              copy=False)
         normal_permissions(tmp)
         os.replace(tmp, dst_dir)
@@ -418,9 +290,9 @@ def frames_to_video(translate: TranslateArrays, frames: list[Path], dst: str | P
             first = img.shape[:2]
             yield ("frame", to_channels(img if img.ndim == 3 else img[:, :, None], 3), n, 1 / rate)
 
-    tmp = _temp_path(dst)
+    tmp = temp_file(dst)
     try:
-        sink = _VideoSink(tmp, dst, None, Timing(rate, 1 / rate), [], options, stats)
+        sink = VideoSink(tmp, dst, None, Timing(rate, 1 / rate), [], options, stats)
         _translate_stream(translate, items(), sink, batch_size=batch_size, stats=stats, progress=progress)
         publish(tmp, dst)
     except av.FFmpegError as e:

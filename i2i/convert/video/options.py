@@ -6,8 +6,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
+from typing import Annotated
 
 import av
+
+from ...options import Range, check_fields, option
 
 VIDEO_EXTENSIONS = (".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".gif")
 """Input suffixes read as videos (animated GIF included)."""
@@ -56,10 +59,17 @@ class VideoOptions:
     lossless codecs of :data:`LOSSLESS_RGB`); ``preset`` an encoder speed preset (x264 / x265:
     ultrafast .. veryslow; None: the encoder's default)."""
 
-    codec: str | None = None
-    crf: int | None = None
-    pix_fmt: str | None = None
-    preset: str | None = None
+    codec: str | None = option(None, group="videos", help="video encoder, e.g. libx264, libx265, libvpx-vp9, ffv1 (lossless); "
+                                                          "None: libx264 (libvpx-vp9 for .webm)")
+    crf: Annotated[int, Range(0, None)] | None = option(None, group="videos", help="constant quality, lower is better (None: "
+                                                        + ", ".join(f"{k} {n}" for k, n in DEFAULT_CRF.items()) + ")")
+    pix_fmt: str | None = option(None, group="videos", help="pixel format, e.g. yuv420p, yuv444p, yuv420p10le (None: yuv420p; "
+                                                              "10-bit for sources of more than 8 bits; RGB for lossless codecs)")
+    preset: str | None = option(None, group="videos", help="encoder speed preset, e.g. ultrafast .. veryslow for x264 "
+                                                            "(None: its default)")
+
+    def __post_init__(self) -> None:
+        check_fields(self)
 
     def codec_for(self, suffix: str) -> str:
         """The encoder for a container suffix; raises when FFmpeg lacks it."""

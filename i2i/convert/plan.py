@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from .data.io import IMAGE_EXTENSIONS, is_image_file, scan_images
+from ..data.io import IMAGE_EXTENSIONS, is_image_file, scan_images
 from .video import VIDEO_EXTENSIONS, is_video_file, output_suffix
 
 
