@@ -62,7 +62,8 @@ def main() -> None:
     p.add_argument("--seed", type=int, default=0)
     a = p.parse_args()
     if not (a.fmnist / "train-images-idx3-ubyte.gz").is_file():
-        raise SystemExit(f"no Fashion-MNIST files in '{a.fmnist}': apt install dataset-fashion-mnist, or pass --fmnist DIR")
+        raise SystemExit(f"no Fashion-MNIST files in '{a.fmnist}': apt install dataset-fashion-mnist, or pass "
+                         "--fmnist DIR")
     counts = build(a.fmnist, a.out, n_train=a.n_train, n_test=a.n_test, seed=a.seed)
     print(f"wrote {counts['train']} train and {counts['test']} test pairs (edges -> shoes, 32px) under {a.out}")
 

@@ -91,7 +91,8 @@ def build(photos: Path, out: Path, *, task: str, size: int, n_train: int, n_test
         for split, n in (("train", n_train), ("test", n_test)):
             y0, y1, x0, x1 = regions[split]
             if min(y1 - y0, x1 - x0) < size:
-                raise SystemExit(f"photo '{f}' is too small for {size}-pixel crops in its {split} region; use a smaller --size")
+                raise SystemExit(f"photo '{f}' is too small for {size}-pixel crops in its {split} region; use a "
+                                 "smaller --size")
             for i in range(n):
                 b = random_crop(rgb, regions[split], size, rng)
                 name = f"{f.stem}_{i:03d}.png"
@@ -111,7 +112,8 @@ def main() -> None:
     p.add_argument("--test-per-photo", type=int, default=4)
     p.add_argument("--seed", type=int, default=0)
     a = p.parse_args()
-    counts = build(a.photos, a.out, task=a.task, size=a.size, n_train=a.train_per_photo, n_test=a.test_per_photo, seed=a.seed)
+    counts = build(a.photos, a.out, task=a.task, size=a.size, n_train=a.train_per_photo, n_test=a.test_per_photo,
+                   seed=a.seed)
     print(f"wrote {counts['train']} train and {counts['test']} test pairs ({a.task}, {a.size}px) under {a.out}")
 
 

@@ -44,7 +44,8 @@ def build(photos: Path, out: Path, *, tile: int = 128, scales: tuple[float, ...]
             tag = "" if factor == 1 else f"_s{round(factor * 100):03d}"
             for y in range(0, region.shape[0] - tile + 1, tile):
                 for x in range(0, region.shape[1] - tile + 1, tile):
-                    write_image(out / "train" / f"{f.stem}{tag}_{y0 + y:04d}_{x0 + x:04d}.png", region[y : y + tile, x : x + tile])
+                    write_image(out / "train" / f"{f.stem}{tag}_{y0 + y:04d}_{x0 + x:04d}.png",
+                                region[y : y + tile, x : x + tile])
                     counts["train"] += 1
         y0, y1, x0, x1 = regions["test"]
         write_image(out / "test" / f"{f.stem}.png", rgb[y0:y1, x0:x1])
@@ -57,7 +58,8 @@ def main() -> None:
     p.add_argument("--photos", type=Path, default=HERE / "sample" / "photos")
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--tile", type=int, default=128)
-    p.add_argument("--scales", type=float, nargs="+", default=[1.0], help="also tile the train region downscaled by these")
+    p.add_argument("--scales", type=float, nargs="+", default=[1.0],
+                   help="also tile the train region downscaled by these")
     a = p.parse_args()
     c = build(a.photos, a.out, tile=a.tile, scales=tuple(a.scales))
     print(f"wrote {c['train']} train tiles and {c['test']} held-out test images under {a.out}")

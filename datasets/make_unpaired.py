@@ -34,7 +34,8 @@ from i2i.data.io import list_images, read_image, to_channels, write_image  # noq
 TRANSFORMS = {
     "negative": lambda x: 255 - x,
     "bgr": lambda x: x[:, :, ::-1].copy(),
-    "warm": lambda x: np.clip(x.astype(np.float32) * np.array([1.15, 1.0, 0.8]) + np.array([20, 5, 0]), 0, 255).astype(np.uint8),
+    "warm": lambda x: np.clip(x.astype(np.float32) * np.array([1.15, 1.0, 0.8]) + np.array([20, 5, 0]), 0,
+                              255).astype(np.uint8),
 }
 
 
@@ -88,7 +89,8 @@ def main() -> None:
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--transform", choices=sorted(TRANSFORMS), default="negative")
     p.add_argument("--split", choices=["regions", "photos"], default="regions")
-    p.add_argument("--a-photos", nargs="+", default=["astronaut", "chelsea", "coffee"], help="with --split photos: stems for domain A")
+    p.add_argument("--a-photos", nargs="+", default=["astronaut", "chelsea", "coffee"],
+                   help="with --split photos: stems for domain A")
     p.add_argument("--size", type=int, default=64)
     p.add_argument("--train-per-photo", type=int, default=40)
     p.add_argument("--test-per-photo", type=int, default=4)

@@ -41,7 +41,8 @@ def _uniform(n: int, lo: float, hi: float, like: torch.Tensor) -> torch.Tensor:
     return torch.rand(n, 1, 1, 1, device=like.device, dtype=torch.float32).mul_(hi - lo).add_(lo).to(like.dtype)
 
 
-def _scale_about_mean(x: torch.Tensor, groups: Sequence[int], factor: torch.Tensor, dims: tuple[int, ...]) -> torch.Tensor:
+def _scale_about_mean(x: torch.Tensor, groups: Sequence[int], factor: torch.Tensor,
+                      dims: tuple[int, ...]) -> torch.Tensor:
     """Each channel group of ``x`` scaled by ``factor`` (N, 1, 1, 1) about its own mean over ``dims``
     (channels: saturation; channels and pixels: contrast)."""
     parts = []
@@ -100,7 +101,12 @@ class DiscriminatorAugment(nn.Module):
         parse_policy(",".join(self.policy))
         if not 0.0 <= p <= 1.0:
             raise ValueError(f"augment p={p} must be within [0, 1]")
-        self.ada_target, self.ada_interval, self.ada_kimg, self.threshold = ada_target, ada_interval, ada_kimg, threshold
+        self.ada_target, self.ada_interval, self.ada_kimg, self.threshold = (
+            ada_target,
+            ada_interval,
+            ada_kimg,
+            threshold,
+        )
         self.register_buffer("p", torch.tensor(float(p)))
         # Since the last adjustment of p: sum of signs, logits counted, real images, D steps.
         self.register_buffer("counts", torch.zeros(4))

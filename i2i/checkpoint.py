@@ -90,7 +90,8 @@ def save_model_folder(folder: str | Path, payload: dict[str, Any]) -> Path:
     folder = Path(folder)
     replaceable = folder.is_dir() and ((folder / MODEL_CONFIG).is_file() or not any(folder.iterdir()))
     if folder.exists() and not replaceable:  # never replace a folder of other things
-        raise CheckpointError(f"'{folder}' exists and is not an i2i model folder; choose another output (nothing was written)")
+        raise CheckpointError(f"'{folder}' exists and is not an i2i model folder; choose another output (nothing was "
+                              "written)")
     (name, state), = payload["nets"].items()
     meta = {k: v for k, v in payload.items() if k != "nets"}
     info = {"format": MODEL_FORMAT, "format_version": 1, "i2i_version": __version__, **meta, "net": name,
@@ -117,7 +118,8 @@ def save_model_folder(folder: str | Path, payload: dict[str, Any]) -> Path:
 def _load_model_folder(folder: Path) -> dict[str, Any]:
     cfg_path, weights = folder / MODEL_CONFIG, folder / MODEL_WEIGHTS
     if not cfg_path.is_file() or not weights.is_file():
-        raise CheckpointError(f"'{folder}' is a folder but not an i2i model folder (it needs {MODEL_CONFIG} and {MODEL_WEIGHTS}, "
+        raise CheckpointError(f"'{folder}' is a folder but not an i2i model folder (it needs {MODEL_CONFIG} and "
+                              f"{MODEL_WEIGHTS}, "
                               "as 'i2i export --safetensors' writes them)")
     try:
         info = json.loads(cfg_path.read_text())
@@ -126,17 +128,20 @@ def _load_model_folder(folder: Path) -> dict[str, Any]:
     if not isinstance(info, dict) or info.get("format") != MODEL_FORMAT or not isinstance(info.get("net"), str):
         raise CheckpointError(f"'{cfg_path}' is not an i2i model description (no '{MODEL_FORMAT}' format tag)")
     if info.get("format_version", 0) > 1:
-        raise CheckpointError(f"model folder '{folder}' has format version {info['format_version']}; upgrade i2i to read it")
+        raise CheckpointError(f"model folder '{folder}' has format version {info['format_version']}; upgrade i2i to "
+                              "read it")
     try:
         state = load_file(str(weights))
     except (SafetensorError, OSError, ValueError) as e:
-        raise CheckpointError(f"'{weights}' cannot be read ({e}); it may be truncated: download or export it again") from None
+        raise CheckpointError(f"'{weights}' cannot be read ({e}); it may be truncated: download or export "
+                              "it again") from None
     name = info.pop("net")
     if not isinstance(name, str):
         raise CheckpointError(f"'{cfg_path}' names its net {name!r}; the model folder is damaged")
     expected = info.pop("checksum", None)
     if expected is not None and checksum({"nets": {name: state}}) != expected:
-        raise CheckpointError(f"'{weights}' does not match the checksum in '{cfg_path}': the weights were damaged on disk or in "
+        raise CheckpointError(f"'{weights}' does not match the checksum in '{cfg_path}': the weights were damaged on "
+                              "disk or in "
                               "transfer; download or export the model again")
     return {**info, "format": FORMAT, "format_version": FORMAT_VERSION, "nets": {name: state}}
 
@@ -154,7 +159,8 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
         data = _load_file(path, map_location)
         expected = data.pop("checksum", None)
         if expected is not None and checksum(data) != expected:
-            raise CheckpointError(f"'{path}' does not match the checksum written with it: the file was damaged on disk or in "
+            raise CheckpointError(f"'{path}' does not match the checksum written with it: the file was damaged on disk "
+                                  "or in "
                                   "transfer (flipped bytes); use another copy (e.g. an earlier step_N.pt or best.pt)")
     check_structure(data, path)
     version = data["config"].get("version", 1 if data.get("format_version", 1) < 2 else 2)
@@ -171,16 +177,20 @@ _COUNTERS = ("step", "epoch", "batch_in_epoch", "format_version")
 def _check_states(value: Any, where: str, path: Path) -> None:
     """``value`` must be name -> state dict of dense CPU tensors."""
     if not isinstance(value, dict):
-        raise CheckpointError(f"'{path}' holds a {type(value).__name__} as '{where}', not a mapping of nets; the file is damaged")
+        raise CheckpointError(f"'{path}' holds a {type(value).__name__} as '{where}', not a mapping of nets; the file "
+                              "is damaged")
     for net, state in value.items():
         if not isinstance(state, dict):
-            raise CheckpointError(f"'{path}' holds a {type(state).__name__} where the weights of '{where}.{net}' belong; "
+            raise CheckpointError(f"'{path}' holds a {type(state).__name__} where the weights of '{where}.{net}' "
+                                  "belong; "
                                   "the file is damaged")
         for key, t in state.items():
             if not isinstance(t, torch.Tensor):
-                raise CheckpointError(f"'{path}': '{where}.{net}.{key}' is a {type(t).__name__}, not a tensor; the file is damaged")
+                raise CheckpointError(f"'{path}': '{where}.{net}.{key}' is a {type(t).__name__}, not a tensor; the "
+                                      "file is damaged")
             if t.layout != torch.strided or t.device.type != "cpu":
-                raise CheckpointError(f"'{path}': '{where}.{net}.{key}' is a {t.layout} tensor on {t.device.type}, not a dense "
+                raise CheckpointError(f"'{path}': '{where}.{net}.{key}' is a {t.layout} tensor on {t.device.type}, not "
+                                      "a dense "
                                       "tensor of values; the file is damaged or not written by i2i")
 
 
@@ -190,10 +200,12 @@ def check_structure(data: dict[str, Any], path: str | Path) -> None:
     :class:`CheckpointError` naming the file and the key."""
     path = Path(path)
     if not isinstance(data.get("config"), dict) or "nets" not in data:
-        raise CheckpointError(f"'{path}' is an i2i file without a config or nets; it is damaged: use another checkpoint")
+        raise CheckpointError(f"'{path}' is an i2i file without a config or nets; it is damaged: use another "
+                              "checkpoint")
     version = data["config"].get("version", 1)
     if isinstance(version, bool) or not isinstance(version, int):
-        raise CheckpointError(f"'{path}': the config's version is {str(version)[:40]!r}, not an integer; the file is damaged")
+        raise CheckpointError(f"'{path}': the config's version is {str(version)[:40]!r}, not an integer; the file is "
+                              "damaged")
     _check_states(data["nets"], "nets", path)
     if data.get("ema") is not None:
         _check_states(data["ema"], "ema", path)
@@ -215,10 +227,12 @@ def _load_file(path: Path, map_location: str | torch.device) -> dict[str, Any]:
         ) from None
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise CheckpointError(
-            f"'{path}' is not an i2i checkpoint (no '{FORMAT}' tag); bare state dicts from other projects need importing first"
+            f"'{path}' is not an i2i checkpoint (no '{FORMAT}' tag); bare state dicts from other projects need "
+            "importing first"
         )
     if data.get("format_version", 0) > FORMAT_VERSION:
-        raise CheckpointError(f"checkpoint '{path}' has format version {data['format_version']}; upgrade i2i to read it")
+        raise CheckpointError(f"checkpoint '{path}' has format version {data['format_version']}; upgrade i2i to "
+                              "read it")
     return data
 
 
@@ -275,7 +289,8 @@ def load_state_strict(net: torch.nn.Module, state: dict[str, torch.Tensor], *, w
     missing = [k for k in own if k not in state]
     unexpected = [k for k in state if k not in own]
     shapes = [
-        f"{k}: file {tuple(state[k].shape)} vs model {tuple(own[k].shape)}" for k in own if k in state and state[k].shape != own[k].shape
+        f"{k}: file {tuple(state[k].shape)} vs model "
+        f"{tuple(own[k].shape)}" for k in own if k in state and state[k].shape != own[k].shape
     ]
     if missing or unexpected or shapes:
         raise CheckpointError(
@@ -285,11 +300,13 @@ def load_state_strict(net: torch.nn.Module, state: dict[str, torch.Tensor], *, w
         )
     for k, t in own.items():
         if not _dtype_fits(state[k].dtype, t.dtype):
-            raise CheckpointError(f"the {what} weights in '{source}' hold '{k}' as {state[k].dtype}, where the net keeps {t.dtype}: "
+            raise CheckpointError(f"the {what} weights in '{source}' hold '{k}' as {state[k].dtype}, where the net "
+                                  f"keeps {t.dtype}: "
                                   "the file is damaged or was not written by i2i")
     bad = non_finite_keys({what: state})
     if bad:
-        raise CheckpointError(f"the {what} weights in '{source}' hold NaN or infinite values in {len(bad)} tensors (first: "
+        raise CheckpointError(f"the {what} weights in '{source}' hold NaN or infinite values in {len(bad)} tensors "
+                              "(first: "
                               f"{', '.join(bad[:3])}); they would translate to garbage: use an earlier checkpoint")
     net.load_state_dict(state)
 

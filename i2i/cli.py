@@ -52,7 +52,11 @@ def _train(args: argparse.Namespace) -> int:
     if summary["rank"] == 0:
         losses = ", ".join(f"{k} {v:.4g}" for k, v in summary["losses"].items())
         v = summary.get("validation") or {}
-        best = f"; best {v['metric']} {v['value']:.4g} at step {v['step']}: {v['checkpoint']}" if v.get("value") is not None else ""
+        best = (
+            f"; best {v['metric']} {v['value']:.4g} at step {v['step']}: {v['checkpoint']}"
+            if v.get("value") is not None
+            else ""
+        )
         print(f"trained {cfg.name} to step {summary['step']} ({losses}); checkpoint {summary['checkpoint']}{best}")
     return 0
 
@@ -60,7 +64,8 @@ def _train(args: argparse.Namespace) -> int:
 def _add_train(sub: Any) -> None:
     t = sub.add_parser("train", help="train from a YAML config")
     t.add_argument("config", help="YAML config, e.g. configs/pix2pix/demo.yaml")
-    t.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config value, e.g. train.steps=100")
+    t.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a config value, e.g. train.steps=100")
     t.add_argument("--resume", default=None, metavar="auto|PATH",
                    help="continue a run: 'auto' uses <run>/checkpoints/last.pt; None starts a fresh run")
     t.set_defaults(func=_train)
@@ -72,7 +77,8 @@ def _convert(args: argparse.Namespace) -> int:
     # its own GPU when there are GPUs; every process gets the merged summary, rank 0 prints it.
     options = _options_from(ConvertOptions, args, progress=not args.quiet)
     try:
-        tr = Translator.from_checkpoint(args.checkpoint, direction=args.direction, mode=args.mode, device=args.device, tile=args.tile,
+        tr = Translator.from_checkpoint(args.checkpoint, direction=args.direction, mode=args.mode, device=args.device,
+                                        tile=args.tile,
                                         precision=args.precision)
         summary = tr.convert_folder(args.input, args.output, options)
     finally:
@@ -80,8 +86,13 @@ def _convert(args: argparse.Namespace) -> int:
     if dist.env_rank() != 0:
         return 1 if summary.failed else 0
     rate = len(summary.converted) / summary.seconds if summary.seconds > 0 else 0.0
-    ignored = f", ignored {len(summary.ignored)} (not images or unreadable links; listed in failed.txt)" if summary.ignored else ""
-    print(f"converted {len(summary.converted)}, skipped {len(summary.skipped)} (already there){ignored}, failed {len(summary.failed)} "
+    ignored = (
+        f", ignored {len(summary.ignored)} (not images or unreadable links; listed in failed.txt)"
+        if summary.ignored
+        else ""
+    )
+    print(f"converted {len(summary.converted)}, skipped {len(summary.skipped)} (already there){ignored}, failed "
+          f"{len(summary.failed)} "
           f"into {args.output} in {summary.seconds:.1f} s ({rate:.2f} files/s)")
     for dst, st in summary.videos:
         streams = f"; copied {', '.join(st.copied_streams)}" if st.copied_streams else ""
@@ -101,15 +112,19 @@ def _add_convert(sub: Any) -> None:
     c.add_argument("input", help="image or video file, folder (searched recursively) or .txt list of paths")
     c.add_argument("output", help="output folder (sub-folders and names mirrored)")
     c.add_argument("--direction", default=None, help="a_to_b or b_to_a (None: the trained direction)")
-    c.add_argument("--mode", choices=list(choices(TestMode)), default=None, help="test-time behaviour (None: the config's test.mode)")
-    c.add_argument("--device", default="auto", help="auto (CUDA when present; under torchrun each process its own GPU), cpu, cuda or "
-                                                    "cuda:N")
+    c.add_argument("--mode", choices=list(choices(TestMode)), default=None,
+                   help="test-time behaviour (None: the config's test.mode)")
+    c.add_argument("--device", default="auto",
+                   help="auto (CUDA when present; under torchrun each process its own GPU), cpu, cuda or "
+                        "cuda:N")
     c.add_argument("--tile", type=positive_int, default=None, metavar="PIXELS",
                    help="process large images in tiles of this many input pixels (bounded memory; exact for SR nets)")
-    c.add_argument("--precision", choices=list(choices(Precision)), default="fp32", help="autocast precision (fp16 needs CUDA)")
+    c.add_argument("--precision", choices=list(choices(Precision)), default="fp32",
+                   help="autocast precision (fp16 needs CUDA)")
     c.add_argument("--quiet", action="store_true", help="no progress bar")
-    groups = {"videos": c.add_argument_group("videos", "videos are streamed frame by frame (no temporary frames); audio and "
-                                                       "subtitles copied")}
+    groups = {"videos": c.add_argument_group("videos",
+                                             "videos are streamed frame by frame (no temporary frames); audio and "
+                                             "subtitles copied")}
     _add_options(c, ConvertOptions, groups)
     c.set_defaults(func=_convert)
 
@@ -132,9 +147,12 @@ def _export(args: argparse.Namespace) -> int:
 def _add_export(sub: Any) -> None:
     e = sub.add_parser("export", help="write a generator-only file with its config")
     e.add_argument("checkpoint", help="training checkpoint or export")
-    e.add_argument("-o", "--output", required=True, help="file to write (.pt; .onnx with --onnx; a folder with --safetensors)")
-    e.add_argument("--direction", default=None, help="a_to_b or b_to_a for two-way models (None: the trained direction)")
-    e.add_argument("--onnx", action="store_true", help="write ONNX (dynamic batch/height/width), checked with onnxruntime")
+    e.add_argument("-o", "--output", required=True,
+                   help="file to write (.pt; .onnx with --onnx; a folder with --safetensors)")
+    e.add_argument("--direction", default=None,
+                   help="a_to_b or b_to_a for two-way models (None: the trained direction)")
+    e.add_argument("--onnx", action="store_true",
+                   help="write ONNX (dynamic batch/height/width), checked with onnxruntime")
     e.add_argument("--safetensors", action="store_true",
                    help="write a model folder: config.json + model.safetensors (no pickle; Translator.from_pretrained)")
     e.add_argument("--opset", type=positive_int, default=18, help="ONNX opset version")
@@ -155,13 +173,18 @@ def _sample(args: argparse.Namespace) -> int:
     if args.arithmetic:
         terms = parse_arithmetic(args.arithmetic)
         r = gen.arithmetic(terms, seed=args.seed, n=args.n, label=args.label, variants=args.variants)
-        titles = [("- " if sign < 0 else "+ " if i else "") + ",".join(map(str, idx)) for i, (sign, idx) in enumerate(terms)]
-        columns = [r["terms"][i : i + 1] for i in range(len(terms))] + [r["result"][j : j + 1] for j in range(args.variants)]
+        titles = [("- " if sign < 0 else "+ " if i else "") + ",".join(map(str, idx)) for i,
+                  (sign, idx) in enumerate(terms)]
+        columns = [r["terms"][i : i + 1] for i in range(len(terms))] + [
+            r["result"][j : j + 1] for j in range(args.variants)
+        ]
         path = save_grid(out / "arithmetic.png", columns, titles=titles + ["="] + [""] * (args.variants - 1))
-        print(f"wrote {path}: the mean of each term, then the result{' and its variations' if args.variants > 1 else ''} "
+        print(f"wrote {path}: the mean of each term, then the "
+              f"result{' and its variations' if args.variants > 1 else ''} "
               f"(sample indices of 'i2i sample --n {args.n} --seed {args.seed}')")
         return 0
-    paths = gen.save_samples(out, args.n, seed=args.seed, truncation=args.truncation, label=args.label, ext="." + args.format)
+    paths = gen.save_samples(out, args.n, seed=args.seed, truncation=args.truncation, label=args.label,
+                             ext="." + args.format)
     print(f"wrote {len(paths)} samples to {out} (seed {args.seed}, {gen.weights} weights)")
     return 0
 
@@ -179,8 +202,10 @@ def _add_sample(sub: Any) -> None:
     m.add_argument("--arithmetic", default=None, metavar="EXPR",
                    help="latent vector arithmetic on the samples this command draws with the same --n and --seed: "
                         "'3,17,40 - 5,9 + 22' is mean(z3,z17,z40) - mean(z5,z9) + z22; writes arithmetic.png")
-    m.add_argument("--variants", type=positive_int, default=8, help="--arithmetic: the result and this many - 1 noisy variations")
-    m.add_argument("--format", type=image_format, default="png", help="image format of the samples (png, jpg, tif, webp, bmp)")
+    m.add_argument("--variants", type=positive_int, default=8,
+                   help="--arithmetic: the result and this many - 1 noisy variations")
+    m.add_argument("--format", type=image_format, default="png",
+                   help="image format of the samples (png, jpg, tif, webp, bmp)")
     m.add_argument("--no-ema", action="store_true", help="use the raw generator weights even if an EMA copy exists")
     m.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda or cuda:N")
     m.set_defaults(func=_sample)
@@ -201,14 +226,18 @@ def _add_info(sub: Any) -> None:
 
 def _import_weights(args: argparse.Namespace) -> int:
     info = import_reference_file(args.file, args.output, arch=args.arch, norm=args.norm, dropout=args.dropout)
-    print(f"imported {info.arch} ({', '.join(f'{k}={v}' for k, v in info.kwargs.items())}) from {args.file} into {args.output}")
+    print(f"imported {info.arch} ({', '.join(f'{k}={v}' for k, v in info.kwargs.items())}) from {args.file} into "
+          f"{args.output}")
     return 0
 
 
 def _add_import_weights(sub: Any) -> None:
     w = sub.add_parser("import-weights",
-                       help="turn a reference pix2pix/CycleGAN generator or an ESRGAN / Real-ESRGAN .pth into an i2i file")
-    w.add_argument("file", help="e.g. latest_net_G.pth from the reference implementation, RealESRGAN_x4plus.pth, RRDB_ESRGAN_x4.pth")
+                       help="turn a reference pix2pix/CycleGAN generator or an ESRGAN / Real-ESRGAN .pth into an "
+                            "i2i file")
+    w.add_argument("file",
+                   help="e.g. latest_net_G.pth from the reference implementation, RealESRGAN_x4plus.pth, "
+                        "RRDB_ESRGAN_x4.pth")
     w.add_argument("-o", "--output", required=True, help="i2i file to write (use with convert / Translator / export)")
     w.add_argument("--arch", choices=["unet_256", "unet_128", "resnet_9blocks", "resnet_6blocks"], default=None,
                    help="None: inferred from the keys and shapes (pix2pix / CycleGAN files only)")
@@ -242,8 +271,10 @@ def _download(args: argparse.Namespace) -> int:
 
 
 def _add_download(sub: Any) -> None:
-    d = sub.add_parser("download", help="fetch a reference dataset, a reference pretrained generator, or weights (explicit only)")
-    d.add_argument("what", choices=["dataset", "model", "weights", "list"], help="what to fetch; 'list' shows every name")
+    d = sub.add_parser("download",
+                       help="fetch a reference dataset, a reference pretrained generator, or weights (explicit only)")
+    d.add_argument("what", choices=["dataset", "model", "weights", "list"],
+                   help="what to fetch; 'list' shows every name")
     d.add_argument("name", nargs="?", default=None,
                    help="e.g. facades, horse2zebra, fid-inception (cyclegan/facades where two share a name)")
     d.add_argument("--out", default=None, help="folder (None: datasets/ for datasets, models/ for models)")
@@ -260,7 +291,8 @@ def _eval(args: argparse.Namespace) -> int:
     wrong = [k for k in given if k not in ev.options]
     if wrong:
         flags = ", ".join(flag(k) for k in wrong)
-        raise ValueError(f"{flags} do not apply: '{args.checkpoint}' is a {pipe.name} model, evaluated as {ev.description}; "
+        raise ValueError(f"{flags} do not apply: '{args.checkpoint}' is a {pipe.name} model, evaluated as "
+                         f"{ev.description}; "
                          f"its options: {', '.join(flag(k) for k in ev.options)}")
     result = ev(args.checkpoint, args.data, out_dir=args.out, device=args.device, **given)
     print(ev.report(result))
@@ -270,9 +302,12 @@ def _eval(args: argparse.Namespace) -> int:
 
 
 def _add_eval(sub: Any) -> None:
-    v = sub.add_parser("eval", help="the pipeline's own evaluation (paired: HTML page; SR: PSNR/SSIM vs bicubic; generation: FID/KID)")
+    v = sub.add_parser("eval",
+                       help="the pipeline's own evaluation (paired: HTML page; SR: PSNR/SSIM vs bicubic; generation: "
+                            "FID/KID)")
     v.add_argument("checkpoint", help="training checkpoint or export")
-    v.add_argument("--data", required=True, help="paired test folder (A/ + B/, testA/ + testB/, side-by-side AB), or HR images for SR")
+    v.add_argument("--data", required=True,
+                   help="paired test folder (A/ + B/, testA/ + testB/, side-by-side AB), or HR images for SR")
     v.add_argument("--out", default=None, help="folder for the results (page + images, or results.md) and metrics.json")
     v.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda or cuda:N")
     _add_options(v, EvalOptions)
@@ -317,9 +352,12 @@ def _option_type(name: str, hint: Any, parse: Callable[[str], Any] | None) -> di
             try:
                 value = kind(text)
             except ValueError:
-                raise argparse.ArgumentTypeError(f"{text!r} is not {'an integer' if kind is int else 'a number'}") from None
+                raise argparse.ArgumentTypeError(f"{text!r} is not "
+                                                 f"{'an integer' if kind is int else 'a number'}") from None
             if not check_finite(value) or (allowed is not None and value not in allowed):
-                raise argparse.ArgumentTypeError(f"{text} must be " + (allowed.describe() if allowed else "a finite number"))
+                raise argparse.ArgumentTypeError(
+                    f"{text} must be " + (allowed.describe() if allowed else "a finite number")
+                )
             return value
 
         number.__name__ = name
@@ -376,7 +414,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="i2i", description="Image-to-image translation with GANs.", formatter_class=_Help)
     p.add_argument("--version", action="version", version=_version())
     sub = p.add_subparsers(dest="command", required=True, parser_class=_subparser_class())
-    for add in (_add_train, _add_convert, _add_export, _add_sample, _add_info, _add_import_weights, _add_download, _add_eval):
+    for add in (_add_train, _add_convert, _add_export, _add_sample, _add_info, _add_import_weights, _add_download,
+                _add_eval):
         add(sub)
     return p
 
@@ -406,7 +445,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except OSError as e:  # disk full, read-only or unwritable folder, ...: say which path
         where = f" '{e.filename}'" if e.filename else ""
-        print(f"i2i {args.command}: error: {e.strerror or e}{where}; files written before (checkpoints, converted images) "
+        print(f"i2i {args.command}: error: {e.strerror or e}{where}; files written before (checkpoints, converted "
+              "images) "
               "are intact: free space or choose a writable folder, then run again", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -40,9 +40,12 @@ from .hints import did_you_mean
 REFERENCE_HOST = "http://efrosgans.eecs.berkeley.edu"
 
 PIX2PIX_DATASETS = ("facades", "maps", "edges2shoes", "edges2handbags", "night2day")
-CYCLEGAN_DATASETS = ("horse2zebra", "apple2orange", "summer2winter_yosemite", "monet2photo", "cezanne2photo", "ukiyoe2photo",
-                     "vangogh2photo", "maps", "facades", "iphone2dslr_flower", "ae_photos", "mini", "mini_pix2pix", "mini_colorization")
-CYCLEGAN_MODELS = ("apple2orange", "orange2apple", "summer2winter_yosemite", "winter2summer_yosemite", "horse2zebra", "zebra2horse",
+CYCLEGAN_DATASETS = ("horse2zebra", "apple2orange", "summer2winter_yosemite", "monet2photo", "cezanne2photo",
+                     "ukiyoe2photo",
+                     "vangogh2photo", "maps", "facades", "iphone2dslr_flower", "ae_photos", "mini", "mini_pix2pix",
+                     "mini_colorization")
+CYCLEGAN_MODELS = ("apple2orange", "orange2apple", "summer2winter_yosemite", "winter2summer_yosemite", "horse2zebra",
+                   "zebra2horse",
                    "monet2photo", "style_monet", "style_cezanne", "style_ukiyoe", "style_vangogh", "sat2map", "map2sat",
                    "cityscapes_photo2label", "cityscapes_label2photo", "facades_photo2label", "facades_label2photo",
                    "iphone2dslr_flower")
@@ -98,9 +101,12 @@ class Source:
 def catalogue() -> dict[str, list[Source]]:
     """Kind -> every known source (the reference scripts' lists, and the weights files)."""
     return {
-        "dataset": [Source(f"pix2pix/{n}", f"{REFERENCE_HOST}/pix2pix/datasets/{n}.tar.gz", "dataset") for n in PIX2PIX_DATASETS]
-        + [Source(f"cyclegan/{n}", f"{REFERENCE_HOST}/cyclegan/datasets/{n}.zip", "dataset") for n in CYCLEGAN_DATASETS],
-        "model": [Source(f"cyclegan/{n}", f"{REFERENCE_HOST}/cyclegan/pretrained_models/{n}.pth", "model") for n in CYCLEGAN_MODELS]
+        "dataset": [Source(f"pix2pix/{n}", f"{REFERENCE_HOST}/pix2pix/datasets/{n}.tar.gz",
+                           "dataset") for n in PIX2PIX_DATASETS]
+        + [Source(f"cyclegan/{n}", f"{REFERENCE_HOST}/cyclegan/datasets/{n}.zip",
+                  "dataset") for n in CYCLEGAN_DATASETS],
+        "model": [Source(f"cyclegan/{n}", f"{REFERENCE_HOST}/cyclegan/pretrained_models/{n}.pth",
+                         "model") for n in CYCLEGAN_MODELS]
         + [Source(f"pix2pix/{n}", f"{REFERENCE_HOST}/pix2pix/models-pytorch/{n}.pth", "model") for n in PIX2PIX_MODELS]
         + [Source(f"realesrgan/{n}", url, "model", sha) for n, (url, sha) in SR_MODELS.items()],
         "weights": [Source(n, url, "weights") for n, url in WEIGHTS.items()],
@@ -144,7 +150,8 @@ def file_sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def fetch(url: str, dest: Path, *, progress: bool | None = None, timeout: float = 30.0, sha256: str | None = None) -> Path:
+def fetch(url: str, dest: Path, *, progress: bool | None = None, timeout: float = 30.0,
+          sha256: str | None = None) -> Path:
     """Download ``url`` to ``dest`` via ``dest.part`` (resumed when present), check its size,
     its ``sha256`` when given and (for hash-named files) the sha256 prefix of the name, then
     rename it into place. Returns ``dest``."""
@@ -152,18 +159,22 @@ def fetch(url: str, dest: Path, *, progress: bool | None = None, timeout: float 
     dest.parent.mkdir(parents=True, exist_ok=True)
     part = dest.with_name(dest.name + ".part")
     have = part.stat().st_size if part.exists() else 0
-    request = urllib.request.Request(url, headers={"User-Agent": "i2i", **({"Range": f"bytes={have}-"} if have else {})})
+    request = urllib.request.Request(url,
+                                     headers={"User-Agent": "i2i", **({"Range": f"bytes={have}-"} if have else {})})
     try:
-        response = urllib.request.urlopen(request, timeout=timeout)  # noqa: S310 - the URL is a known source or the user's mirror
+        response = urllib.request.urlopen(request,
+                                          timeout=timeout)  # noqa: S310 - the URL is a known source or the user's mirror
     except urllib.error.HTTPError as e:
         if e.code == 416 and have:  # the part is already complete
             response = None
         else:
-            raise DownloadError(f"{url}: the server answered {e.code} {e.reason}; nothing was written to '{dest}'") from None
+            raise DownloadError(f"{url}: the server answered {e.code} {e.reason}; nothing was written to "
+                                f"'{dest}'") from None
     except (urllib.error.URLError, OSError, http.client.HTTPException) as e:
         reason = getattr(e, "reason", e)
         kept = f"the partial download '{part}' is kept for a resume" if have else "nothing was written"
-        raise DownloadError(f"cannot reach {url} ({reason}): check the network connection, or download it by hand and put it "
+        raise DownloadError(f"cannot reach {url} ({reason}): check the network connection, or download it by hand and "
+                            "put it "
                             f"at '{dest}'; {kept}") from None
     if response is not None:
         with response:
@@ -175,7 +186,8 @@ def fetch(url: str, dest: Path, *, progress: bool | None = None, timeout: float 
             show = progress if progress is not None else sys.stderr.isatty()
             bar = None
             if show:
-                        bar = tqdm(total=total, initial=have, unit="B", unit_scale=True, desc=dest.name, file=sys.stderr)
+                        bar = tqdm(total=total, initial=have, unit="B", unit_scale=True, desc=dest.name,
+                                   file=sys.stderr)
             try:
                 with open(part, "ab" if resumed else "wb") as f:
                     while chunk := response.read(1 << 16):
@@ -190,7 +202,8 @@ def fetch(url: str, dest: Path, *, progress: bool | None = None, timeout: float 
                     bar.close()
         size = part.stat().st_size
         if total is not None and size != total:
-            raise DownloadError(f"{url}: got {size:,} of {total:,} bytes; run the same command again to resume from '{part}'")
+            raise DownloadError(f"{url}: got {size:,} of {total:,} bytes; run the same command again to resume from "
+                                f"'{part}'")
     prefix = sha256 or expected_hash_prefix(dest.name) or expected_hash_prefix(url)
     if prefix is not None:
         digest = file_sha256(part)
@@ -207,7 +220,8 @@ def _safe_members(names: list[str], archive: Path) -> None:
     for name in names:
         p = Path(name)
         if p.is_absolute() or ".." in p.parts or name.startswith(("/", "\\")):
-            raise DownloadError(f"'{archive}' holds '{name}', which would be written outside the target folder; it was not unpacked")
+            raise DownloadError(f"'{archive}' holds '{name}', which would be written outside the target folder; it was "
+                                "not unpacked")
 
 
 def unpack(archive: Path, dest: Path) -> Path:
@@ -225,10 +239,12 @@ def unpack(archive: Path, dest: Path) -> Path:
                     _safe_members([m.name for m in members], archive)
                     bad = [m.name for m in members if not (m.isfile() or m.isdir())]
                     if bad:
-                        raise DownloadError(f"'{archive}' holds links or devices ({', '.join(bad[:3])}); it was not unpacked")
+                        raise DownloadError(f"'{archive}' holds links or devices ({', '.join(bad[:3])}); it was not "
+                                            "unpacked")
                     tar.extractall(tmp, filter="data")
             except (tarfile.TarError, EOFError, OSError) as e:
-                raise DownloadError(f"'{archive}' is not a readable tar archive ({e}); delete it and download again") from None
+                raise DownloadError(f"'{archive}' is not a readable tar archive ({e}); delete it and "
+                                    "download again") from None
         else:
             try:
                 with zipfile.ZipFile(archive) as z:
@@ -237,7 +253,8 @@ def unpack(archive: Path, dest: Path) -> Path:
                         raise DownloadError(f"'{archive}' fails its CRC check; delete it and download again")
                     z.extractall(tmp)
             except (zipfile.BadZipFile, OSError) as e:
-                raise DownloadError(f"'{archive}' is not a readable zip archive ({e}); delete it and download again") from None
+                raise DownloadError(f"'{archive}' is not a readable zip archive ({e}); delete it and "
+                                    "download again") from None
         entries = [p for p in tmp.iterdir() if not p.name.startswith("__MACOSX")]
         root = entries[0] if len(entries) == 1 and entries[0].is_dir() else tmp
         if root is tmp:
@@ -249,7 +266,8 @@ def unpack(archive: Path, dest: Path) -> Path:
     return dest
 
 
-def download_dataset(name: str, out_dir: str | Path = "datasets", *, mirror: str | None = None, progress: bool | None = None) -> Path:
+def download_dataset(name: str, out_dir: str | Path = "datasets", *, mirror: str | None = None,
+                     progress: bool | None = None) -> Path:
     """Fetch and unpack a reference dataset into ``out_dir/<name>`` (e.g. ``datasets/facades``
     with ``train/ val/ test/`` side-by-side pairs; CycleGAN sets with ``trainA/ trainB/ ...``)."""
     src = find_source("dataset", name)
@@ -265,7 +283,8 @@ def download_dataset(name: str, out_dir: str | Path = "datasets", *, mirror: str
     return dest
 
 
-def download_model(name: str, out_dir: str | Path = "models", *, mirror: str | None = None, progress: bool | None = None) -> Path:
+def download_model(name: str, out_dir: str | Path = "models", *, mirror: str | None = None,
+                   progress: bool | None = None) -> Path:
     """Fetch a published generator (the reference's pix2pix / CycleGAN models, Real-ESRGAN's)
     and import it as ``out_dir/<name>.pt`` (an i2i export that ``convert`` and ``Translator``
     use; the downloaded ``.pth`` is deleted). A file with a recorded sha256 is checked against it."""
@@ -276,7 +295,8 @@ def download_model(name: str, out_dir: str | Path = "models", *, mirror: str | N
     raw = out / f"{short}.pth"
     fetch(with_mirror(src.url, mirror), raw, progress=progress, sha256=src.sha256)
     if src.sha256 is None and src.key.startswith("realesrgan/"):
-        print(f"note: no sha256 is recorded for {src.key}; the downloaded file's is {file_sha256(raw)}", file=sys.stderr)
+        print(f"note: no sha256 is recorded for {src.key}; the downloaded file's is {file_sha256(raw)}",
+              file=sys.stderr)
     try:
         import_reference_file(raw, dest)
     finally:

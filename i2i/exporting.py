@@ -41,7 +41,8 @@ def export_onnx(checkpoint: str | Path, output: str | Path, *, direction: str | 
         raise ImportError("ONNX export needs the onnx extra: pip install 'i2i[onnx]'") from None
     g = load_generator(checkpoint, direction=direction)
     if g.pipeline.kind != "translation":
-        raise CheckpointError(f"'{checkpoint}' is a {g.cfg.pipeline} {g.pipeline.kind} model; ONNX export covers image-to-image "
+        raise CheckpointError(f"'{checkpoint}' is a {g.cfg.pipeline} {g.pipeline.kind} model; ONNX export covers "
+                              "image-to-image "
                               "generators (export it as an i2i file instead: i2i export CKPT -o model.pt)")
     tr = Translator(g.net, g.cfg, direction=g.direction, device="cpu", mode="eval")
     tr.net.to(memory_format=torch.contiguous_format)  # the exported graph takes plain NCHW tensors

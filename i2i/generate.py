@@ -27,7 +27,8 @@ def parse_arithmetic(expression: str) -> list[tuple[float, list[int]]]:
     of comma-separated sample indices joined by ``+`` and ``-`` (a leading sign is allowed)."""
     text = expression.replace(" ", "")
     if not text or not re.fullmatch(r"[+-]?\d+(,\d+)*([+-]\d+(,\d+)*)*", text):
-        raise ValueError(f"arithmetic {expression!r}: write terms of sample indices joined by + and -, e.g. '3,17,40 - 5,9 + 22'")
+        raise ValueError(f"arithmetic {expression!r}: write terms of sample indices joined by + and -, e.g. '3,17,40 - "
+                         "5,9 + 22'")
     out = []
     for sign, idx in re.findall(r"([+-]?)(\d+(?:,\d+)*)", text):
         out.append((-1.0 if sign == "-" else 1.0, [int(i) for i in idx.split(",")]))
@@ -38,7 +39,8 @@ class Generator:
     """A trained z -> image generator ready for sampling. The net defines its latent space:
     ``latent_dim``, ``num_classes`` (0: unconditional) and ``prior``."""
 
-    def __init__(self, net: nn.Module, cfg: Config, *, device: str | torch.device = "auto", weights: str = "given") -> None:
+    def __init__(self, net: nn.Module, cfg: Config, *, device: str | torch.device = "auto",
+                 weights: str = "given") -> None:
         self.cfg = cfg
         self.device = resolve_device(device)
         self.net = net.to(self.device).eval().requires_grad_(False)
@@ -46,7 +48,8 @@ class Generator:
         self.weights = weights
 
     @classmethod
-    def from_checkpoint(cls, path: str | Path, *, device: str | torch.device = "auto", use_ema: bool = True) -> Generator:
+    def from_checkpoint(cls, path: str | Path, *, device: str | torch.device = "auto",
+                        use_ema: bool = True) -> Generator:
         """Load a generation model's training checkpoint or export (EMA weights preferred with
         ``use_ema``; :attr:`weights` says which were used)."""
         g = load_generator(path, use_ema=use_ema, kind="generation", purpose="sampling")
@@ -115,7 +118,8 @@ class Generator:
         labels = self._labels(z.shape[0], label, torch.Generator()) if label is not None or self.num_classes else None
         return self._decode(z.float(), labels, batch_size)
 
-    def arithmetic(self, terms: list[tuple[float, list[int]]] | str, *, seed: int = 0, n: int = 64, label: int | None = None,
+    def arithmetic(self, terms: list[tuple[float, list[int]]] | str, *, seed: int = 0, n: int = 64,
+                   label: int | None = None,
                    variants: int = 1, noise: float = 0.25) -> dict[str, torch.Tensor]:
         """Latent vector arithmetic (Radford et al. 2016, sec. 6.3): each term averages the
         latents of some samples of ``sample(n, seed=seed)`` (picked by index from a grid) and
@@ -131,7 +135,8 @@ class Generator:
         for sign, idx in terms:
             bad = [i for i in idx if not 0 <= i < n]
             if bad:
-                raise ValueError(f"sample index {bad[0]} is out of range: the grid of seed {seed} has samples 0..{n - 1} (--n)")
+                raise ValueError(f"sample index {bad[0]} is out of range: the grid of seed {seed} has samples "
+                                 f"0..{n - 1} (--n)")
             m = z[idx].mean(0)
             means.append(m)
             total += sign * m
@@ -153,7 +158,9 @@ class Generator:
         b = sample_latent(strips, self.latent_dim, self.prior, generator=g)
         t = torch.linspace(0, 1, steps)[None, :, None]
         if self.prior == "gaussian":
-            omega = torch.arccos((a / a.norm(dim=1, keepdim=True) * b / b.norm(dim=1, keepdim=True)).sum(1).clamp(-1, 1))[:, None, None]
+            omega = torch.arccos(
+                (a / a.norm(dim=1, keepdim=True) * b / b.norm(dim=1, keepdim=True)).sum(1).clamp(-1, 1)
+            )[:, None, None]
             so = torch.sin(omega).clamp_min(1e-6)
             z = torch.sin((1 - t) * omega) / so * a[:, None] + torch.sin(t * omega) / so * b[:, None]
         else:

@@ -24,7 +24,8 @@ def describe(path: str | Path) -> str:
         f"kind:        {data.get('kind')} ("
         + ("model folder: config.json + model.safetensors" if Path(path).is_dir() else f"format {data.get('format')} "
            f"v{data.get('format_version')}") + f", written by i2i {data.get('i2i_version')})",
-        f"pipeline:    {cfg.pipeline} ({pipe.kind})" + (f", direction {data['direction']}" if data.get("direction") else ""),
+        f"pipeline:    {cfg.pipeline} "
+        f"({pipe.kind})" + (f", direction {data['direction']}" if data.get("direction") else ""),
         f"step:        {data.get('step', 0)}" + (f" (epoch {data['epoch']})" if "epoch" in data else ""),
     ]
     if data.get("source"):
@@ -32,7 +33,8 @@ def describe(path: str | Path) -> str:
     if data.get("kind") == "export":
         lines.append(f"weights:     {data.get('weights', 'as trained (EMA when the run kept one)')}")
     for name, sd in data["nets"].items():
-        n = sum(t.numel() for k, t in sd.items() if not k.endswith(("running_mean", "running_var", "num_batches_tracked")))
+        n = sum(t.numel() for k,
+                t in sd.items() if not k.endswith(("running_mean", "running_var", "num_batches_tracked")))
         lines.append(f"net {name:<7} {n:>12,} parameters ({len(sd)} tensors)")
     if data.get("ema"):
         lines.append(f"EMA:         {', '.join(data['ema'])} (used for inference and sampling)")
@@ -74,5 +76,6 @@ def describe_onnx(path: str | Path) -> str:
         if key in props:
             lines.append(f"{key + ':':<12} {props[key]}")
     if "i2i_config" in props:
-        lines += ["config:", *("  " + ln for ln in dump_config(config_from_dict(json.loads(props["i2i_config"]))).splitlines())]
+        lines += ["config:",
+                  *("  " + ln for ln in dump_config(config_from_dict(json.loads(props["i2i_config"]))).splitlines())]
     return "\n".join(lines)

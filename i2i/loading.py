@@ -54,7 +54,8 @@ def load_generator(path: str | Path, *, direction: str | None = None, use_ema: b
     pipe = pipeline_class(cfg.pipeline)
     if kind is not None and pipe.kind != kind:
         what = f"{purpose} needs" if purpose else "this needs"
-        raise CheckpointError(f"'{path}' is a {cfg.pipeline} {pipe.kind} model, but {what} a {kind} model; {KIND_HINT[pipe.kind]}")
+        raise CheckpointError(f"'{path}' is a {cfg.pipeline} {pipe.kind} model, but {what} a {kind} model; "
+                              f"{KIND_HINT[pipe.kind]}")
     if pipe.kind == "translation":
         direction = direction or data.get("direction") or pipe.default_direction(cfg)
     try:
@@ -67,7 +68,8 @@ def load_generator(path: str | Path, *, direction: str | None = None, use_ema: b
     net = pipe.build_net(cfg, name)
     ema = data.get("ema", {}).get(name) if use_ema else None
     load_state_strict(net, ema or data["nets"][name], what=name, source=path)
-    return LoadedGenerator(net=net, cfg=cfg, pipeline=pipe, name=name, direction=direction if pipe.kind == "translation" else None,
+    return LoadedGenerator(net=net, cfg=cfg, pipeline=pipe, name=name,
+                           direction=direction if pipe.kind == "translation" else None,
                            weights="ema" if ema else "raw", step=int(data.get("step", 0)))
 
 

@@ -83,7 +83,11 @@ class GANLoss:
         def judged(x: torch.Tensor) -> torch.Tensor:
             groups = None
             if condition is not None:
-                c = condition if condition.shape[0] == x.shape[0] else condition.repeat(x.shape[0] // condition.shape[0], 1, 1, 1)
+                c = (
+                    condition
+                    if condition.shape[0] == x.shape[0]
+                    else condition.repeat(x.shape[0] // condition.shape[0], 1, 1, 1)
+                )
                 x, groups = torch.cat([c, x], 1), (c.shape[1], x.shape[1])
             return critic(augment(x, groups) if augment is not None else x)
 
@@ -190,7 +194,8 @@ class GANLoss:
         if self.mode != "ragan":
             return self.g_loss(judged(fake))
         if real is None:
-            raise ValueError("gan_mode='ragan' needs the real images in the generator's loss (generator_loss(..., real=...))")
+            raise ValueError("gan_mode='ragan' needs the real images in the generator's loss (generator_loss(..., "
+                             "real=...))")
         with torch.no_grad():
             real_logits = judged(real.detach())
         return self.g_loss(judged(fake), real_logits)
@@ -242,7 +247,8 @@ def r1_penalty(real_logits: torch.Tensor, real: torch.Tensor, weight: float) -> 
 # torchvision's VGG19 feature indices of the ReLU after each conv ("relu{block}_{conv}").
 VGG19_RELU = {
     "relu1_1": 1, "relu1_2": 3, "relu2_1": 6, "relu2_2": 8, "relu3_1": 11, "relu3_2": 13, "relu3_3": 15, "relu3_4": 17,
-    "relu4_1": 20, "relu4_2": 22, "relu4_3": 24, "relu4_4": 26, "relu5_1": 29, "relu5_2": 31, "relu5_3": 33, "relu5_4": 35,
+    "relu4_1": 20, "relu4_2": 22, "relu4_3": 24, "relu4_4": 26, "relu5_1": 29, "relu5_2": 31, "relu5_3": 33,
+    "relu5_4": 35,
 }
 VGG19_FILE = "vgg19-dcbb9e9d.pth"  # torchvision's name for VGG19_Weights.IMAGENET1K_V1
 VGG19_URL = "https://download.pytorch.org/models/" + VGG19_FILE
@@ -256,7 +262,8 @@ def vgg19_weights_path(path: str | None = None) -> str:
     """
     if path:
         if not os.path.isfile(path):
-            raise FileNotFoundError(f"loss.vgg_weights file '{path}' does not exist; download {VGG19_URL} and point loss.vgg_weights at it")
+            raise FileNotFoundError(f"loss.vgg_weights file '{path}' does not exist; download {VGG19_URL} and point "
+                                    "loss.vgg_weights at it")
         return path
     return torchvision_cached_weights(VGG19_FILE, needed_for="the perceptual loss (ImageNet VGG19)",
                                       otherwise=f"or set loss.vgg_weights: /path/to/{VGG19_FILE}")
@@ -273,7 +280,8 @@ def parse_vgg_layers(spec: str) -> dict[str, float]:
         name, _, weight = part.partition(":")
         name = name.strip()
         if name.replace("conv", "relu", 1) not in VGG19_RELU or not name.startswith(("conv", "relu")):
-            raise ValueError(f"perceptual layer {name!r} is not a VGG19 layer: use relu1_1 ... relu5_4 (after the activation) "
+            raise ValueError(f"perceptual layer {name!r} is not a VGG19 layer: use relu1_1 ... relu5_4 (after the "
+                             "activation) "
                              "or conv1_1 ... conv5_4 (before it), optionally with ':weight', comma-separated")
         try:
             layers[name] = float(weight) if weight else 1.0
@@ -314,7 +322,8 @@ class VGGPerceptualLoss(torch.nn.Module):
         try:
             net.load_state_dict(state)
         except RuntimeError as e:
-            raise ValueError(f"'{weights or VGG19_FILE}' is not a torchvision vgg19 state dict: {first_line(e)}") from None
+            raise ValueError(f"'{weights or VGG19_FILE}' is not a torchvision vgg19 state dict: "
+                             f"{first_line(e)}") from None
         self.index = {name: vgg19_index(name) for name in self.layers}
         features = net.features[: max(self.index.values()) + 1]
         for m in features:

@@ -44,7 +44,8 @@ def l1_error(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return (_unit(pred) - _unit(target)).abs().flatten(1).mean(1)
 
 
-def psnr(pred: torch.Tensor, target: torch.Tensor, *, y: bool = False, border: int = 0, eps: float = 1e-10) -> torch.Tensor:
+def psnr(pred: torch.Tensor, target: torch.Tensor, *, y: bool = False, border: int = 0,
+         eps: float = 1e-10) -> torch.Tensor:
     """Peak signal-to-noise ratio in dB per image (data range 1 on the [0, 1] scale); ``(N,)``.
     ``y``: on BT.601 luma; ``border``: pixels cut from each side. Identical images give
     ``10*log10(1/eps)``."""
@@ -178,8 +179,10 @@ def class_coverage(predicted: torch.Tensor, real_labels: torch.Tensor, num_class
     """Share of the classes the generator covers: a class counts when its share of the
     samples (``predicted``: ``(N,)`` class indices from a classifier) is at least half its
     share of the real images (``real_labels``). 1: every class present; 1/K: one class only."""
-    fake_share = torch.bincount(predicted.long(), minlength=num_classes)[:num_classes].double() / max(predicted.numel(), 1)
-    real_share = torch.bincount(real_labels.long(), minlength=num_classes)[:num_classes].double() / max(real_labels.numel(), 1)
+    fake_share = torch.bincount(predicted.long(), minlength=num_classes)[:num_classes].double() / max(predicted.numel(),
+                                                                                                      1)
+    real_share = torch.bincount(real_labels.long(),
+                                minlength=num_classes)[:num_classes].double() / max(real_labels.numel(), 1)
     present = real_share > 0
     if not present.any():
         raise ValueError("class coverage needs real images with labels")

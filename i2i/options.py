@@ -113,7 +113,9 @@ def parse_policy(text: str) -> tuple[str, ...]:
     names = tuple(n.strip() for n in text.split(",") if n.strip())
     unknown = [n for n in names if n not in AUGMENTATIONS]
     if unknown:
-        shown = ", ".join(repr(n if len(n) <= 40 else n[:37] + "...") for n in unknown[:5]) + (", ..." if len(unknown) > 5 else "")
+        shown = ", ".join(repr(n if len(n) <= 40 else n[:37] + "...") for n in unknown[:5]) + (
+            ", ..." if len(unknown) > 5 else ""
+        )
         hint = did_you_mean(unknown[0], AUGMENTATIONS) if len(unknown[0]) <= 40 else ""
         raise ValueError(f"unknown augmentation {shown}{hint}; choose from {', '.join(AUGMENTATIONS)} "
                          "(comma-separated, e.g. 'color,translation,cutout')")
@@ -171,6 +173,7 @@ def check_fields(obj: Any) -> None:
             allowed = range_of(hint)
             if not check_finite(value) or (allowed is not None and value not in allowed):
                 raise ValueError(f"{where} must be a finite number" + (f" in {allowed.describe()}" if allowed else ""))
-        literal = next((a for a in (hint, *typing.get_args(strip_annotated(hint))) if typing.get_origin(a) is Literal), None)
+        literal = next((a for a in (hint, *typing.get_args(strip_annotated(hint))) if typing.get_origin(a) is Literal),
+                       None)
         if literal is not None and value is not None and value not in typing.get_args(literal):
             raise ValueError(f"{where} must be one of {', '.join(map(str, typing.get_args(literal)))}")

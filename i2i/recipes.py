@@ -29,7 +29,8 @@ PIPELINES: dict[str, type[Pipeline]] = {"pix2pix": Pix2Pix, "cyclegan": CycleGAN
 def pipeline_class(name: str) -> type[Pipeline]:
     """The pipeline class registered under ``name`` (a ``ValueError`` listing the known ones otherwise)."""
     if name not in PIPELINES:
-        raise ValueError(f"unknown pipeline {name!r}{did_you_mean(name, list(PIPELINES))}; known: {', '.join(PIPELINES)}")
+        raise ValueError(f"unknown pipeline {name!r}{did_you_mean(name, list(PIPELINES))}; known: "
+                         f"{', '.join(PIPELINES)}")
     return PIPELINES[name]
 
 

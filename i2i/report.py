@@ -121,12 +121,13 @@ def _chart(key: str, steps: list[int], ys: list[float], x0: int, x1: int, color:
             + "".join(parts) + f"</svg><figcaption>{html.escape(caption)}</figcaption></figure>")
 
 
-def loss_curves_svg(records: list[dict[str, Any]], keys: list[str] | None = None, width: int = 420, height: int = 180) -> str:
+def loss_curves_svg(records: list[dict[str, Any]], keys: list[str] | None = None, width: int = 420,
+                    height: int = 180) -> str:
     """Inline SVG charts of a run's ``metrics.jsonl`` records (x = step), in three groups:
     training losses, validation metrics (``val_*``) and learning rates (``lr_*``). Each chart
     has its own scale with round ticks on both axes; with 10 points or more the raw losses
-    and metrics are drawn faint under their smoothed trend (learning rates as they are). Series that are always 0 (a disabled loss
-    term) are listed instead of drawn."""
+    and metrics are drawn faint under their smoothed trend (learning rates as they are). Series
+    that are always 0 (a disabled loss term) are listed instead of drawn."""
     if not records:
         return "<p>No training metrics recorded.</p>"
     skip = {"step", "epoch", "it_per_s"}
@@ -143,10 +144,13 @@ def loss_curves_svg(records: list[dict[str, Any]], keys: list[str] | None = None
         if all(v == 0 for _, v in pts) and not key.startswith("lr_"):
             disabled.append(key)
             continue
-        group = "validation" if key.startswith("val_") else "learning rate" if key.startswith("lr_") else "training losses"
+        group = (
+            "validation" if key.startswith("val_") else "learning rate" if key.startswith("lr_") else "training losses"
+        )
         steps, ys = [s for s, _ in pts], [v for _, v in pts]
         # A schedule is exact, not noisy: learning rates are drawn as they are.
-        groups[group].append(_chart(key, steps, ys, x0, x1, colors[i % len(colors)], width, height, smoothed=group != "learning rate"))
+        groups[group].append(_chart(key, steps, ys, x0, x1, colors[i % len(colors)], width, height,
+                                    smoothed=group != "learning rate"))
     out = []
     for title, charts in groups.items():
         if charts:
@@ -202,7 +206,10 @@ def write_results_page(
             return ""
         keys = list(dicts[0])
         best = {k: (max if better[k] == "max" else min)(d[k] for d in dicts) for k in keys if k in better}
-        head = "".join(f"<th>{esc(k)}{' ↑' if better.get(k) == 'max' else ' ↓' if better.get(k) == 'min' else ''}</th>" for k in keys)
+        head = "".join(
+            f"<th>{esc(k)}{' ↑' if better.get(k) == 'max' else ' ↓' if better.get(k) == 'min' else ''}</th>"
+            for k in keys
+        )
 
         def cell(k: str, v: Any) -> str:
             if not isinstance(v, float):
@@ -221,7 +228,8 @@ def write_results_page(
         for p in r["images"]:
             rel = os.path.relpath(p, out_dir)
             cells.append(f'<td><a href="{esc(rel)}"><img src="{esc(rel)}" loading="lazy"></a></td>')
-        cells += [f"<td>{format(v, '+.2f' if k.startswith('dB') else formats.get(k, '.4f'))}</td>" for k, v in r["metrics"].items()]
+        cells += [f"<td>{format(v, '+.2f' if k.startswith('dB') else formats.get(k, '.4f'))}</td>" for k,
+                  v in r["metrics"].items()]
         body.append("<tr>" + "".join(cells) + "</tr>")
     page = f"""<!doctype html>
 <html><head><meta charset="utf-8"><title>{esc(title)}</title>

@@ -32,7 +32,8 @@ def pad_to_multiple(x: torch.Tensor, multiple: int) -> tuple[torch.Tensor, tuple
     return F.pad(x, (0, pw, 0, ph), mode=mode), (h, w)
 
 
-def receptive_radius(net: nn.Module, in_channels: int, scale: int = 1, probe: int = 129, multiple: int = 1) -> int | None:
+def receptive_radius(net: nn.Module, in_channels: int, scale: int = 1, probe: int = 129,
+                     multiple: int = 1) -> int | None:
     """How many input pixels on each side influence one output pixel of a convolutional
     ``net`` (measured on random inputs), or None when the influence reaches the edge of the
     test image (e.g. a U-Net: no exact tiling then). The test image is ``probe`` pixels rounded
@@ -77,7 +78,8 @@ def exact_tiles(run: Run, x: torch.Tensor, tile: int, context: int, *, scale: in
             py0, px0, py1, px1 = max(0, y0 - context), max(0, x0 - context), min(h, y1 + context), min(w, x1 + context)
             piece = run(x[:, :, py0:py1, px0:px1])
             oy, ox = (y0 - py0) * s, (x0 - px0) * s
-            out[:, :, y0 * s : y1 * s, x0 * s : x1 * s] = piece[:, :, oy : oy + (y1 - y0) * s, ox : ox + (x1 - x0) * s].cpu()
+            out[:, :, y0 * s : y1 * s, x0 * s : x1 * s] = piece[:, :, oy : oy + (y1 - y0) * s,
+                                                                ox : ox + (x1 - x0) * s].cpu()
     return out
 
 

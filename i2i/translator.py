@@ -50,7 +50,8 @@ class Translator:
         precision: str = "fp32",
     ) -> None:
         self.cfg = cfg
-        self.weights = "given"  # which weights the net holds: "ema", "raw", "untrained" or "given" (built by the caller)
+        # which weights the net holds: "ema", "raw", "untrained" or "given" (built by the caller)
+        self.weights = "given"
         self.direction = direction
         self.mode = mode
         self.seed = seed
@@ -63,7 +64,8 @@ class Translator:
         self.size_multiple = size_multiple(net)
         self.scale = int(getattr(net, "scale", 1))
         if tile is not None and mode == "paper":
-            raise ValueError("tiling needs test.mode 'eval': paper mode normalises with each tile's own batch statistics")
+            raise ValueError("tiling needs test.mode 'eval': paper mode normalises with each tile's own batch "
+                             "statistics")
         if tile is not None and tile < 1:
             raise ValueError(f"tile={tile} must be a positive number of input pixels")
         self.tile = tile
@@ -129,8 +131,10 @@ class Translator:
         return tr
 
     def __repr__(self) -> str:
-        return (f"Translator({self.cfg.pipeline} {self.direction}, {type(self.net).__name__} {self.in_channels}->{self.out_channels} ch"
-                f"{f' x{self.scale}' if self.scale > 1 else ''}, weights={self.weights}, mode={self.mode}, device={self.device}"
+        return (f"Translator({self.cfg.pipeline} {self.direction}, {type(self.net).__name__} "
+                f"{self.in_channels}->{self.out_channels} ch"
+                f"{f' x{self.scale}' if self.scale > 1 else ''}, weights={self.weights}, mode={self.mode}, "
+                f"device={self.device}"
                 f"{f', tile={self.tile}' if self.tile else ''})")
 
     # ------------------------------------------------------------------ tensors
@@ -160,7 +164,8 @@ class Translator:
     def _run(self, x: torch.Tensor) -> torch.Tensor:
         xp, (h, w) = pad_to_multiple(x.to(self.device, torch.float32), self.size_multiple)
         xp = xp.contiguous(memory_format=torch.channels_last)
-        with self._rng(), torch.autocast(self.device.type, dtype=self.amp_dtype or torch.float32, enabled=self.amp_dtype is not None):
+        with self._rng(), torch.autocast(self.device.type, dtype=self.amp_dtype or torch.float32,
+                                         enabled=self.amp_dtype is not None):
             y = self.net(xp)
         return y[:, :, : h * self.scale, : w * self.scale].float()
 
@@ -248,7 +253,8 @@ class Translator:
         return Image.fromarray(out)
 
     # ------------------------------------------------------------------ files
-    def convert_folder(self, input_path: str | Path, output_dir: str | Path, options: ConvertOptions | None = None) -> ConvertSummary:
+    def convert_folder(self, input_path: str | Path, output_dir: str | Path,
+                       options: ConvertOptions | None = None) -> ConvertSummary:
         """Translate an image or video, a folder tree, or the files named in a ``.txt`` list into
         ``output_dir`` as ``options`` say (:class:`~i2i.convert.ConvertOptions`: names, formats, bit
         depth, batches, resume, videos); see :func:`i2i.convert.convert`. Launched by torchrun, each

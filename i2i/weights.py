@@ -44,7 +44,8 @@ def load_state_file(path: str | Path, what: str, *, wrappers: tuple[str, ...] = 
         if all(isinstance(v, torch.Tensor) for d in inner for v in d.values()):
             return state
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
-        raise CheckpointError(f"'{path}' holds a {type(state).__name__}, not a state dict of tensors; {what} is expected")
+        raise CheckpointError(f"'{path}' holds a {type(state).__name__}, not a state dict of tensors; {what} is "
+                              "expected")
     return state
 
 
@@ -77,7 +78,8 @@ def torchvision_cached_weights(file: str, *, needed_for: str, otherwise: str, ur
     path = os.path.join(torch.hub.get_dir(), "checkpoints", file)
     if not os.path.isfile(path):
         raise FileNotFoundError(
-            f"{needed_for} needs '{path}', which does not exist. Download {url or 'https://download.pytorch.org/models/' + file} "
+            f"{needed_for} needs '{path}', which does not exist. Download "
+            f"{url or 'https://download.pytorch.org/models/' + file} "
             f"and save it there (torchvision's cache), {otherwise}. i2i never downloads weights by itself"
         )
     return path

@@ -80,14 +80,18 @@ def tiny_config(tmp_path: Path, data_root: Path, **sections: Any):
         "data": {"root": str(data_root / "train"), "val_root": str(data_root / "test"), "load_size": 36,
                  "crop_size": 32, "batch_size": 4, "num_workers": 0},
         "schedule": {"policy": "linear", "decay_start": 0},
-        "train": {"epochs": None, "steps": 6, "log_every": 2, "sample_every": 1000, "checkpoint_every": 1000, "progress": False},
+        "train": {"epochs": None, "steps": 6, "log_every": 2, "sample_every": 1000, "checkpoint_every": 1000,
+                  "progress": False},
     }
     pipe = pipeline_class(sections.get("pipeline", "pix2pix"))
     own = {f.name for f in dataclasses.fields(pipe.DataConfig)}
     data["data"] = {k: v for k, v in data["data"].items() if k in own}
     model = sections.get("model", {})
     for role in ("generator", "discriminator"):
-        if isinstance(model.get(role), dict) and model[role].get("name", data["model"][role]["name"]) != data["model"][role]["name"]:
+        if (
+            isinstance(model.get(role), dict)
+            and model[role].get("name", data["model"][role]["name"]) != data["model"][role]["name"]
+        ):
             data["model"][role] = {}
     for key, value in sections.items():
         if isinstance(value, dict):
@@ -176,7 +180,8 @@ def tiny_dcgan_checkpoint(tmp_path: Path, n_images: int = 16) -> tuple[str, Path
     cfg = config_from_dict({"pipeline": "dcgan", "output_dir": str(tmp_path / "runs"),
                             "model": {"generator": {"name": "dcgan", "base_channels": 4},
                                       "discriminator": {"name": "dcgan", "base_channels": 4}},
-                            "data": {"root": str(tmp_path / "shapes"), "image_size": 16, "num_workers": 0, "batch_size": 4},
+                            "data": {"root": str(tmp_path / "shapes"), "image_size": 16, "num_workers": 0,
+                                     "batch_size": 4},
                             "train": {"epochs": None, "steps": 1, "progress": False}})
     return i2i.train(cfg)["checkpoint"], tmp_path / "shapes"
 

@@ -37,7 +37,8 @@ class DataTemplate(Template):
     @classmethod
     def make_dataset(cls, cfg: Config, *, train: bool, root: str | None = None) -> TemplateDataset:
         g = cfg.model.generator
-        return TemplateDataset(root or cfg.data.root, cfg.data, in_channels=g.arg("in_channels"), out_channels=g.arg("out_channels"),
+        return TemplateDataset(root or cfg.data.root, cfg.data, in_channels=g.arg("in_channels"),
+                               out_channels=g.arg("out_channels"),
                                train=train, seed=cfg.seed)
 
 
@@ -59,7 +60,8 @@ def build_data_roots(tmp_path_factory, gray2color: Path, photos: Path) -> dict[t
     hr = tmp_path_factory.mktemp("hr")
     for p in sorted((gray2color / "train" / "B").glob("*.png"))[:8]:
         shutil.copy(p, hr / p.name)
-    return {PairedDataConfig: gray2color / "train", UnpairedDataConfig: unpaired, SRDataConfig: hr, GenerationDataConfig: shapes,
+    return {PairedDataConfig: gray2color / "train", UnpairedDataConfig: unpaired, SRDataConfig: hr,
+            GenerationDataConfig: shapes,
             TemplateDataConfig: photos}
 
 
@@ -128,7 +130,8 @@ def check_resumes_exactly(name: str, tmp_path: Path, data_roots: dict) -> None:
     assert a["step"] == 4 and a["config"]["version"] == 3
 
 
-def check_validates_keeps_the_best_and_resumes_exactly(name: str, tmp_path: Path, data_roots: dict, gray2color: Path) -> None:
+def check_validates_keeps_the_best_and_resumes_exactly(name: str, tmp_path: Path, data_roots: dict,
+                                                       gray2color: Path) -> None:
     pipe = pipeline_class(name)
     # Held-out data with known answers: pairs for translation (CycleGAN too), HR images, real images.
     val_root = data_roots[SRDataConfig] if pipe.evaluation == "super_resolution" else (
@@ -139,7 +142,8 @@ def check_validates_keeps_the_best_and_resumes_exactly(name: str, tmp_path: Path
     a, b = assert_exact_resume(straight, split, stop_at=2, parts=("nets", "ema"))
     names = evaluation(pipe.evaluation).metric_names(straight)
     metric = evaluation(pipe.evaluation).default_metric
-    records = [[json.loads(x) for x in (c.run_dir / "metrics.jsonl").read_text().splitlines()] for c in (straight, split)]
+    records = [[json.loads(x) for x in (c.run_dir / "metrics.jsonl").read_text().splitlines()] for c in (straight,
+                                                                                                         split)]
     val = [[r for r in rs if any(k.startswith("val_") for k in r)] for rs in records]
     assert [r["step"] for r in val[0]] == [1, 2, 3, 4]
     assert val[0] == val[1], "a resumed run must validate exactly as an uninterrupted one"

@@ -35,7 +35,9 @@ import code_shape  # noqa: E402
 def test_imports_go_down_the_layer_table_and_architecture_md_shows_it():
     shape = code_shape.scan(sorted((ROOT / "i2i").rglob("*.py")))
     assert code_shape.upward_imports(shape["edges"]) == []
-    assert code_shape.layer_table() in (ROOT / "ARCHITECTURE.md").read_text(), "run tools/code_shape.py --layers into ARCHITECTURE.md"
+    assert code_shape.layer_table() in (ROOT / "ARCHITECTURE.md").read_text(), (
+        "run tools/code_shape.py --layers into ARCHITECTURE.md"
+    )
 
 
 def test_a_module_name_in_a_string_counts_as_an_import(tmp_path):
@@ -60,7 +62,8 @@ def test_no_import_cycles_function_level_imports_or_oversized_code():
 
 def _modules_after(code: str) -> set[str]:
     """The modules a fresh interpreter holds after running ``code``."""
-    out = subprocess.run([sys.executable, "-c", f"{code}\nimport sys; print(' '.join(sys.modules))"], capture_output=True,
+    out = subprocess.run([sys.executable, "-c", f"{code}\nimport sys; print(' '.join(sys.modules))"],
+                         capture_output=True,
                          text=True, check=True, cwd=ROOT)
     return set(out.stdout.split())
 
@@ -70,7 +73,8 @@ def test_import_i2i_loads_only_what_it_uses():
     and the nets with their tables load no data, training or video code (nor PyAV, albumentations)."""
     assert {m for m in _modules_after("import i2i") if m.startswith("i2i")} == {"i2i", "i2i._version"}
     loaded = _modules_after("from i2i.nets import UnetGenerator\nimport i2i.nets.registry")
-    heavy = {"av", "albumentations", "cv2", "i2i.engine", "i2i.engine.trainer", "i2i.data", "i2i.pipelines", "i2i.config"}
+    heavy = {"av", "albumentations", "cv2", "i2i.engine", "i2i.engine.trainer", "i2i.data", "i2i.pipelines",
+             "i2i.config"}
     assert loaded & heavy == set()
     assert "i2i.engine.trainer" in _modules_after("import i2i\ni2i.train")  # resolved when used
     assert sorted(i2i.__all__) == sorted([*i2i._PUBLIC, *i2i._MODULES, "__version__"])
@@ -79,7 +83,11 @@ def test_import_i2i_loads_only_what_it_uses():
 
 def _numeric_fields_without_range(cls: type, where: str) -> list[str]:
     hints = typing.get_type_hints(cls, include_extras=True)
-    return [f"{where}.{f.name}" for f in dataclasses.fields(cls) if is_numeric(hints[f.name]) and range_of(hints[f.name]) is None]
+    return [
+        f"{where}.{f.name}"
+        for f in dataclasses.fields(cls)
+        if is_numeric(hints[f.name]) and range_of(hints[f.name]) is None
+    ]
 
 
 def test_every_numeric_option_declares_its_range():
@@ -92,8 +100,11 @@ def test_every_numeric_option_declares_its_range():
         for name, cls in table.items():
             hints = typing.get_type_hints(cls.__init__, include_extras=True)
             params = inspect.signature(cls).parameters.values()
-            missing += [f"{name}.{p.name}" for p in params
-                        if p.kind is p.KEYWORD_ONLY and is_numeric(hints.get(p.name)) and range_of(hints[p.name]) is None]
+            missing += [
+                f"{name}.{p.name}"
+                for p in params
+                if p.kind is p.KEYWORD_ONLY and is_numeric(hints.get(p.name)) and range_of(hints[p.name]) is None
+            ]
     assert missing == [], "declare a Range in the annotation (i2i.options) of every numeric option"
 
 
@@ -106,7 +117,8 @@ class _TinyGenerator(nn.Module):
                  depth: Annotated[int, Range(1, 3)] = 1) -> None:
         super().__init__()
         self.in_channels, self.out_channels = in_channels, out_channels
-        self.body = nn.Sequential(*[nn.Conv2d(in_channels if i == 0 else out_channels, out_channels, 3, padding=1) for i in range(depth)])
+        self.body = nn.Sequential(*[nn.Conv2d(in_channels if i == 0 else out_channels, out_channels, 3,
+                                              padding=1) for i in range(depth)])
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return torch.tanh(self.body(x))
@@ -132,7 +144,8 @@ def test_a_new_paired_metric_is_one_line_and_reaches_table_page_validation_and_b
                                                                                     make_config, capsys):
     """One Metric line (plus its function) in the evaluation's list: validation records it,
     train.val_metric accepts it and best.pt follows it, i2i eval prints it, the page shows it."""
-    mae8 = Metric("MAE8", lambda p, t: metrics.l1_error(p, t) * 255, "min", ".2f", description="mean absolute error in 8-bit levels")
+    mae8 = Metric("MAE8", lambda p, t: metrics.l1_error(p, t) * 255, "min", ".2f",
+                  description="mean absolute error in 8-bit levels")
     monkeypatch.setattr(PAIRED, "metrics", (*PAIRED.metrics, mae8))
     cfg = make_config(tmp_path, gray2color, train={"steps": 4, "val_every": 2, "val_metric": "MAE8", "val_limit": 3,
                                                    "checkpoint_every": 2})
@@ -159,7 +172,8 @@ def test_a_new_paired_metric_is_one_line_and_reaches_table_page_validation_and_b
     assert "MAE8" in capsys.readouterr().out
 
 
-def test_a_new_conversion_option_is_one_field_that_the_cli_and_the_run_read(monkeypatch, tmp_path, trained, gray2color, capsys):
+def test_a_new_conversion_option_is_one_field_that_the_cli_and_the_run_read(monkeypatch, tmp_path, trained, gray2color,
+                                                                            capsys):
     """A field added to ConvertOptions (here, in the test alone: no file of i2i touched) is a flag of
     ``i2i convert`` with its help, type and range, and reaches the conversion, which reads
     ``options.<field>`` where it uses it; a value out of its range is refused by flag."""

@@ -47,7 +47,8 @@ def test_cutout_zeroes_one_square_of_half_the_side_and_keeps_the_rest():
         cut = (y[i] == 0).all(0)
         assert torch.equal(y[i][:, ~cut], x[i][:, ~cut])
         rows, cols = cut.any(1).nonzero().flatten(), cut.any(0).nonzero().flatten()
-        assert int(cut.sum()) == len(rows) * len(cols) and 1 <= len(rows) <= 8 and 1 <= len(cols) <= 8  # a square, clipped at edges
+        # a square, clipped at edges
+        assert int(cut.sum()) == len(rows) * len(cols) and 1 <= len(rows) <= 8 and 1 <= len(cols) <= 8
         assert rows.diff().eq(1).all() and cols.diff().eq(1).all()
 
 
@@ -119,9 +120,12 @@ def test_ada_moves_p_toward_the_target_every_interval_and_stays_within_0_and_1()
     fixed = DiscriminatorAugment(["flip"], p=0.3)
     fixed.observe(confident)
     assert float(fixed.p) == pytest.approx(0.3)
-    lsgan = GANLoss.from_config(type("L", (), {"gan_mode": "lsgan", "r1_weight": 0.0, "gp_weight": 10.0, "augment_policy": "flip",
-                                               "augment_p": 1.0, "ada_target": 0.6, "ada_kimg": 1.0})())
-    assert lsgan.augment is not None and lsgan.augment.threshold == 0.5 and float(lsgan.augment.p) == 0.0  # ADA starts at 0
+    lsgan = GANLoss.from_config(type("L", (),
+                                     {"gan_mode": "lsgan", "r1_weight": 0.0, "gp_weight": 10.0,
+                                      "augment_policy": "flip",
+                                      "augment_p": 1.0, "ada_target": 0.6, "ada_kimg": 1.0})())
+    # ADA starts at 0
+    assert lsgan.augment is not None and lsgan.augment.threshold == 0.5 and float(lsgan.augment.p) == 0.0
 
 
 def test_augmentation_keys_are_checked(tmp_path, gray2color, make_config):

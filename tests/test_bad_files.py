@@ -87,7 +87,8 @@ def _flip_inside_largest_tensor(path: Path) -> None:
     with zipfile.ZipFile(path) as z:
         info = max((i for i in z.infolist() if "/data/" in i.filename), key=lambda i: i.file_size)
     data = bytearray(path.read_bytes())
-    start = info.header_offset + 30 + int.from_bytes(data[info.header_offset + 26 : info.header_offset + 28], "little") \
+    start = info.header_offset + 30 + int.from_bytes(data[info.header_offset + 26 : info.header_offset + 28],
+                                                     "little") \
         + int.from_bytes(data[info.header_offset + 28 : info.header_offset + 30], "little")
     data[start + info.file_size // 2] ^= 0x40
     path.write_bytes(bytes(data))
@@ -144,23 +145,29 @@ def test_weights_of_the_wrong_kind_are_refused_by_name(trained, tmp_path, gray2c
         key = next(k for k, v in state.items() if v.is_floating_point() and v.dim() == 4)
         w = state[key]
         state[key] = {"nan": lambda: w.clone().fill_(float("nan")), "int32": lambda: w.to(torch.int32),
-                      "bool": lambda: w > 0, "float8": lambda: w.to(torch.float8_e4m3fn), "complex": lambda: w.to(torch.complex64)}[what]()
+                      "bool": lambda: w > 0, "float8": lambda: w.to(torch.float8_e4m3fn),
+                      "complex": lambda: w.to(torch.complex64)}[what]()
         data.pop("ema", None)
 
     bad = _rewritten(trained, tmp_path / "bad.pt", change)
     out = tmp_path / "out"
     assert main(["convert", str(bad), str(gray2color / "test" / "A"), str(out), "--quiet"]) == 2
     err = capsys.readouterr().err
-    assert str(bad) in err and key in err and ("NaN" in err if what == "nan" else "dtype" in err or "torch." in err), err
+    assert str(bad) in err and key in err and ("NaN" in err if what == "nan" else "dtype" in err or "torch." in err), (
+        err
+    )
     assert not out.exists()
     data = torch.load(bad, weights_only=True)
-    folder = save_model_folder(tmp_path / "folder", {k: v for k, v in data.items() if k in ("config", "pipeline", "direction")}
+    folder = save_model_folder(tmp_path / "folder",
+                               {k: v for k, v in data.items() if k in ("config", "pipeline", "direction")}
                                | {"kind": "export", "nets": {"G": data["nets"]["G"]}})
     with pytest.raises(i2i.CheckpointError, match=key.replace(".", r"\.")):
         i2i.Translator.from_pretrained(folder)
 
 
-@pytest.mark.parametrize("case", ["version text", "ema list", "tensor as net", "sparse", "meta", "step text", "pipeline number"])
+@pytest.mark.parametrize("case",
+                         ["version text", "ema list", "tensor as net", "sparse", "meta", "step text",
+                          "pipeline number"])
 def test_wrong_types_inside_a_checkpoint_are_refused_in_one_line(trained, tmp_path, gray2color, setup, case, capsys):
     import torch
 
@@ -198,7 +205,9 @@ def test_eval_scores_images_of_one_pixel_and_thin_strips(trained, tmp_path, caps
     import json
 
     per_image = json.loads((tmp_path / "page" / "metrics.json").read_text())["per_image"]
-    assert len(per_image) == 4 and all(np.isfinite(r["SSIM_trained"]) and np.isfinite(r["PSNR_trained"]) for r in per_image)
+    assert len(per_image) == 4 and all(
+        np.isfinite(r["SSIM_trained"]) and np.isfinite(r["PSNR_trained"]) for r in per_image
+    )
 
 
 def _onnx_model(path: Path, *, input_type: int, input_rank: int, nan: bool = False, scalar: bool = False) -> Path:
@@ -208,14 +217,17 @@ def _onnx_model(path: Path, *, input_type: int, input_rank: int, nan: bool = Fal
 
     dims = ["N", 3, 4, 4][:input_rank] if input_rank <= 4 else ["N"] * input_rank
     x = helper.make_tensor_value_info("x", input_type, dims)
-    nodes = [helper.make_node("ReduceMean", ["x"], ["f"], keepdims=0) if scalar else helper.make_node("Flatten", ["x"], ["f"])]
+    nodes = [helper.make_node("ReduceMean", ["x"], ["f"], keepdims=0) if scalar else helper.make_node("Flatten", ["x"],
+                                                                                                      ["f"])]
     out = "f"
     if nan:
-        nodes += [helper.make_node("Constant", [], ["k"], value=helper.make_tensor("k", TensorProto.FLOAT, [], [float("nan")])),
+        nodes += [helper.make_node("Constant", [], ["k"],
+                                   value=helper.make_tensor("k", TensorProto.FLOAT, [], [float("nan")])),
                   helper.make_node("Mul", ["f", "k"], ["y"])]
         out = "y"
     y = helper.make_tensor_value_info(out, input_type, None)
-    model = helper.make_model(helper.make_graph(nodes, "features", [x], [y]), opset_imports=[helper.make_opsetid("", 18)])
+    model = helper.make_model(helper.make_graph(nodes, "features", [x], [y]),
+                              opset_imports=[helper.make_opsetid("", 18)])
     model.ir_version = 9  # what onnxruntime reads (onnx writes newer by default)
     onnx.save(model, str(path))
     return path

@@ -61,7 +61,8 @@ def test_int_is_accepted_for_float():
 
 
 def test_overrides_parse_yaml_values(tmp_path):
-    cfg = load_config(ROOT / "configs/pix2pix/demo.yaml", ["train.epochs=null", "train.steps=7", "optim.lr_g=1e-3", "name=x"])
+    cfg = load_config(ROOT / "configs/pix2pix/demo.yaml",
+                      ["train.epochs=null", "train.steps=7", "optim.lr_g=1e-3", "name=x"])
     assert (cfg.train.steps, cfg.train.epochs, cfg.optim.lr_g, cfg.name) == (7, None, 1e-3, "x")
     with pytest.raises(ConfigError, match="key.path=value"):
         load_config(ROOT / "configs/pix2pix/demo.yaml", ["train.steps"])
@@ -86,9 +87,11 @@ def test_dump_is_loadable_yaml(tmp_path):
 
 
 @pytest.mark.parametrize("override,needles", [
-    ("loss.cycle_weight=3", ["'loss.cycle_weight' does not apply to pipeline 'pix2pix'", "option of pipeline 'cyclegan'"]),
+    ("loss.cycle_weight=3", ["'loss.cycle_weight' does not apply to pipeline 'pix2pix'",
+                             "option of pipeline 'cyclegan'"]),
     ("data.lr_root=x", ["'data.lr_root' does not apply to pipeline 'pix2pix'", "option of pipeline 'srgan'"]),
-    ("model.generator.n_blocks=3", ["'model.generator.n_blocks' is not an option of generator 'unet_256'", "its options: in_channels"]),
+    ("model.generator.n_blocks=3", ["'model.generator.n_blocks' is not an option of generator 'unet_256'",
+                                    "its options: in_channels"]),
     ("model.generator.num_downs=7", ["fixed to 8 by the preset 'unet_256'", "model.generator.name: unet"]),
     ("model.discriminator.in_channels=6", ["'model.discriminator.in_channels' is set by the pix2pix pipeline"]),
     ("model.discriminator.n_layers=x", ["'model.discriminator.n_layers' must be an integer"]),
@@ -106,7 +109,8 @@ def test_options_that_do_not_apply_name_the_key_and_the_pipeline(override, needl
 
 
 def test_architecture_options_are_checked_against_the_constructor():
-    cfg = load_config(ROOT / "configs/cyclegan/horse2zebra.yaml", ["model.generator.name=resnet", "model.generator.n_blocks=6",
+    cfg = load_config(ROOT / "configs/cyclegan/horse2zebra.yaml",
+                      ["model.generator.name=resnet", "model.generator.n_blocks=6",
                                                                  "model.generator.padding=zero"])
     g = cfg.model.generator
     assert (g.arg("n_blocks"), g.arg("padding"), g.arg("norm")) == (6, "zero", "instance")
@@ -146,7 +150,8 @@ def _with(data: dict, path: str, value) -> dict:
 
 @pytest.mark.parametrize("path,value,needle", [
     ("train.device", "meta", "not a device i2i trains on"), ("train.device", "mps", "not a device i2i trains on"),
-    ("seed", 2**32, "'seed' is 4294967296; allowed: [0, 4.29497e+09]"), ("data.root", "a\x00b", "'data.root' holds a NUL"),
+    ("seed", 2**32, "'seed' is 4294967296; allowed: [0, 4.29497e+09]"),
+    ("data.root", "a\x00b", "'data.root' holds a NUL"),
     ("output_dir", "runs\x00", "'output_dir' holds a NUL"), ("data.root", "/proc/self", "kernel's files"),
     ("name", "n" * 300, "at most 255 bytes")])
 def test_values_that_would_fail_later_are_refused_by_key(path, value, needle):
@@ -189,7 +194,8 @@ def test_home_and_symbolic_links_are_resolved_as_the_checks_read_them(tmp_path, 
     (tmp_path / "out").mkdir()
     (tmp_path / "out" / "demo").symlink_to(gray2color / "train")  # the run folder would be the training data
     with pytest.raises(ConfigError, match="inside data.root"):
-        config_from_dict(_with(_with(_demo_dict(), "output_dir", str(tmp_path / "out")), "data.root", str(gray2color / "train")))
+        config_from_dict(_with(_with(_demo_dict(), "output_dir", str(tmp_path / "out")), "data.root",
+                               str(gray2color / "train")))
 
 
 def test_version_2_super_resolution_configs_migrate_rotate_to_rotate90(tmp_path):
@@ -206,5 +212,6 @@ def test_version_2_super_resolution_configs_migrate_rotate_to_rotate90(tmp_path)
     assert config_from_dict(new).data.rotate90 is True
     with pytest.raises(ConfigError, match=r"'data.rotate' is called 'data.rotate90' in pipeline 'srgan'; rename it"):
         config_from_dict({"pipeline": "srgan", "data": {"root": "x", "rotate": True}})
-    v1 = {"pipeline": "srgan", "model": {"generator": {"name": "srresnet"}}, "data": {"root": "x", "crop_size": 32, "rotate": True}}
+    v1 = {"pipeline": "srgan", "model": {"generator": {"name": "srresnet"}},
+          "data": {"root": "x", "crop_size": 32, "rotate": True}}
     assert migrate_config(v1, 1)["data"]["rotate90"] is True  # the first release's files too, through both migrations

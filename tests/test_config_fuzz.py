@@ -16,7 +16,8 @@ from i2i.config import ConfigError, config_to_dict
 from i2i.data.base import DataError
 from i2i.recipes import config_from_dict
 
-BAD_VALUES = [-1, 0, 1, 3, 100_000, 2**40, -1e-3, 0.5, 5.0, 1e12, math.nan, math.inf, -math.inf, "banana", "", "../x", None, [],
+BAD_VALUES = [-1, 0, 1, 3, 100_000, 2**40, -1e-3, 0.5, 5.0, 1e12, math.nan, math.inf, -math.inf, "banana", "", "../x",
+              None, [],
               {}, True, [1, 2]]
 
 
@@ -60,10 +61,12 @@ def test_mutated_configs_load_or_name_the_key_and_never_leave_a_folder(tmp_path,
 
 
 @pytest.mark.parametrize("key,value,needle", [
-    ("optim.lr_g", -1e-4, "allowed: (0, 1]"), ("optim.lr_g", math.nan, "finite"), ("optim.beta1", 5.0, "allowed: [0, 1)"),
+    ("optim.lr_g", -1e-4, "allowed: (0, 1]"), ("optim.lr_g", math.nan, "finite"),
+    ("optim.beta1", 5.0, "allowed: [0, 1)"),
     ("train.ema_decay", 5.0, "allowed: [0, 1)"), ("train.keep_checkpoints", -1, "allowed: [0, 1e+06]"),
     ("data.crop_size", 0, "allowed: [1, 16384]"), ("data.crop_size", -5, "data.crop_size"),
-    ("model.generator.base_channels", 100000, "allowed: [1, 1024]"), ("model.generator.base_channels", 0, "base_channels"),
+    ("model.generator.base_channels", 100000, "allowed: [1, 1024]"),
+    ("model.generator.base_channels", 0, "base_channels"),
     ("model.generator.num_downs", 100, "allowed: [1, 12]"), ("train.device", "banana", "is not a device"),
     ("data.load_size", 10**6, "data.load_size"),
 ])
@@ -100,4 +103,5 @@ def test_a_learning_rate_set_on_resume_is_used(tmp_path, gray2color, make_config
     assert [g["lr"] for g in resumed.optimizers["D"].param_groups] == [2e-4]
     assert any("G 0.0002 -> 1e-05" in line for line in resumed.banner())
     resumed.fit()
-    assert torch.load(cfg.run_dir / "checkpoints" / "last.pt", weights_only=True)["optimizers"]["G"]["param_groups"][0]["lr"] == 1e-5
+    assert torch.load(cfg.run_dir / "checkpoints" / "last.pt",
+                      weights_only=True)["optimizers"]["G"]["param_groups"][0]["lr"] == 1e-5

@@ -34,7 +34,8 @@ def identity():
 def _smooth(h, w):
     """A photo-like gradient (lossy codecs keep it within a few levels; noise they would not)."""
     y, x = np.mgrid[0:h, 0:w]
-    return np.stack([x * 255 // max(w - 1, 1), y * 255 // max(h - 1, 1), (x + y) * 127 // max(h + w - 2, 1)], -1).astype(np.uint8)
+    return np.stack([x * 255 // max(w - 1, 1), y * 255 // max(h - 1, 1), (x + y) * 127 // max(h + w - 2, 1)],
+                    -1).astype(np.uint8)
 
 
 def _files(root, seed=0):
@@ -92,7 +93,8 @@ def test_exif_orientation_is_applied_before_translation(identity, tmp_path):
     img = np.zeros((16, 32, 3), np.uint8)
     img[:8, :16] = 255
     ok, enc = cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, 100])
-    tiff = b"II*\x00" + struct.pack("<I", 8) + struct.pack("<H", 1) + struct.pack("<HHIHH", 0x0112, 3, 1, 6, 0) + b"\0\0\0\0"
+    tiff = b"II*\x00" + struct.pack("<I", 8) + struct.pack("<H", 1) + struct.pack("<HHIHH", 0x0112, 3, 1, 6,
+                                                                                  0) + b"\0\0\0\0"
     app1 = b"Exif\x00\x00" + tiff
     data = enc.tobytes()
     (tmp_path / "in").mkdir()
@@ -224,8 +226,10 @@ def test_tiles_exact_for_finite_receptive_fields_and_blended_for_unet(trained):
     # The tile means differ from the image's, so any tiling errs; blending spreads the error
     # over the overlap (linear ramps) instead of a seam.
     err_blend, err_hard = blended - whole, hard - whole
-    seam_blend = max((err_blend[..., 1:] - err_blend[..., :-1]).abs().max(), (err_blend[..., 1:, :] - err_blend[..., :-1, :]).abs().max())
-    seam_hard = max((err_hard[..., 1:] - err_hard[..., :-1]).abs().max(), (err_hard[..., 1:, :] - err_hard[..., :-1, :]).abs().max())
+    seam_blend = max((err_blend[..., 1:] - err_blend[..., :-1]).abs().max(),
+                     (err_blend[..., 1:, :] - err_blend[..., :-1, :]).abs().max())
+    seam_hard = max((err_hard[..., 1:] - err_hard[..., :-1]).abs().max(),
+                    (err_hard[..., 1:, :] - err_hard[..., :-1, :]).abs().max())
     assert seam_hard > 0.05 and seam_blend < seam_hard / 8
     assert err_blend.abs().mean() <= err_hard.abs().mean()
 
@@ -237,7 +241,8 @@ def test_cli_convert_options(trained, tmp_path, capsys):
     assert code == 0
     assert (tmp_path / "out" / "sub" / "deeper" / "pic_fake.png").is_file()
     assert "converted 8, skipped 0" in capsys.readouterr().out
-    assert main(["convert", trained, str(tmp_path / "in"), str(tmp_path / "out"), "--quiet", "--name", "{stem}_fake{ext}",
+    assert main(["convert", trained, str(tmp_path / "in"), str(tmp_path / "out"), "--quiet", "--name",
+                 "{stem}_fake{ext}",
                  "--ext", "png", "--skip-existing"]) == 0
     assert "converted 0, skipped 8" in capsys.readouterr().out
     assert main(["convert", trained, str(tmp_path / "in"), str(tmp_path / "o2"), "--precision", "fp16"]) == 2
@@ -263,19 +268,23 @@ def test_torchrun_splits_a_conversion_across_processes_byte_for_byte(trained, tm
         (src / f"bad{i}.png").write_bytes(b"not an image")
     (src / "notes.txt").write_text("x")
     # Batch 1 on both sides: batched convolutions may round a grey level differently (see translate_arrays).
-    assert main(["convert", trained, str(src), str(tmp_path / "one"), "--quiet", "--workers", "0", "--batch-size", "1"]) == 1
+    assert main(["convert", trained, str(src), str(tmp_path / "one"), "--quiet", "--workers", "0", "--batch-size",
+                 "1"]) == 1
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
 
     def torchrun(*extra: str) -> subprocess.CompletedProcess:
-        return subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc-per-node=2", f"--master-port={port}",
-                               "-m", "i2i", "convert", trained, str(src), str(tmp_path / "two"), "--quiet", "--workers", "1",
+        return subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc-per-node=2",
+                               f"--master-port={port}",
+                               "-m", "i2i", "convert", trained, str(src), str(tmp_path / "two"), "--quiet", "--workers",
+                               "1",
                                "--batch-size", "1", *extra],
                               capture_output=True, text=True, timeout=300, env={**os.environ, "OMP_NUM_THREADS": "1"})
 
     r = torchrun()
-    assert r.returncode != 0 and r.stdout.count("converted 9, skipped 0 (already there), ignored 1") == 1, r.stdout + r.stderr[-2000:]
+    assert r.returncode != 0 and r.stdout.count("converted 9, skipped 0 (already there), "
+                                                "ignored 1") == 1, r.stdout + r.stderr[-2000:]
     one = {p.relative_to(tmp_path / "one"): p.read_bytes() for p in (tmp_path / "one").rglob("*.png")}
     two = {p.relative_to(tmp_path / "two"): p.read_bytes() for p in (tmp_path / "two").rglob("*.png")}
     assert len(one) == 9 and one == two
@@ -288,15 +297,20 @@ def test_torchrun_splits_a_conversion_across_processes_byte_for_byte(trained, tm
     script = tmp_path / "convert_script.py"
     script.write_text("import os, i2i\nfrom i2i.convert import ConvertOptions\n"
                       f"tr = i2i.Translator.from_checkpoint({trained!r}, device='auto')\n"
-                      f"s = tr.convert_folder({str(src)!r}, {str(tmp_path / 'three')!r}, ConvertOptions(workers=0, batch_size=1))\n"
+                      f"s = tr.convert_folder({str(src)!r}, {str(tmp_path / 'three')!r}, ConvertOptions(workers=0, "
+                      "batch_size=1))\n"
                       f"open(os.path.join({str(tmp_path)!r}, 'rank' + os.environ['RANK']), 'w')"
                       ".write(f'converted {len(s.converted)} failed {len(s.failed)}')\n")
-    r = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc-per-node=2", f"--master-port={port}", str(script)],
+    r = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc-per-node=2", f"--master-port={port}",
+                        str(script)],
                        capture_output=True, text=True, timeout=300, env={**os.environ, "OMP_NUM_THREADS": "1"})
     assert r.returncode == 0, r.stderr[-2000:]
     assert [(tmp_path / f"rank{r}").read_text() for r in (0, 1)] == ["converted 9 failed 2"] * 2
     three = {p.relative_to(tmp_path / "three"): p.read_bytes() for p in (tmp_path / "three").rglob("*.png")}
-    assert three == one and (tmp_path / "three" / "failed.txt").read_text() == (tmp_path / "two" / "failed.txt").read_text()
+    assert (
+        three == one
+        and (tmp_path / "three" / "failed.txt").read_text() == (tmp_path / "two" / "failed.txt").read_text()
+    )
 
 
 def test_no_single_input_stops_or_hangs_a_conversion(identity, tmp_path):
@@ -309,7 +323,8 @@ def test_no_single_input_stops_or_hangs_a_conversion(identity, tmp_path):
     from i2i.convert import convert_path
 
     src = tmp_path / "in"
-    good = {"plain.png": (16, 16), "back\\slash.png": (16, 16), ("x" * 240) + ".png": (16, 16), "new\nline.png": (16, 16),
+    good = {"plain.png": (16, 16), "back\\slash.png": (16, 16), ("x" * 240) + ".png": (16, 16),
+            "new\nline.png": (16, 16),
             "huge.png": (24, 24)}
     for name, (h, w) in good.items():
         write_image(src / name, _smooth(h, w))
@@ -318,14 +333,16 @@ def test_no_single_input_stops_or_hangs_a_conversion(identity, tmp_path):
     def chunk(kind: bytes, body: bytes) -> bytes:
         return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
 
-    (src / "bomb.png").write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 1000))
+    (src / "bomb.png").write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT",
+                                                                                       zlib.compress(b"\0" * 1000))
                                    + chunk(b"IEND", b""))
     os.mkfifo(src / "fifo.png")
     (src / "broken\nname.png").write_bytes(b"not a png")
 
     def translate(arrays):
         if arrays[0].shape[0] == 24:  # as if this size needed more memory than there is
-            raise RuntimeError("[enforce fail at alloc_cpu.cpp:117] DefaultCPUAllocator: can't allocate memory: you tried to "
+            raise RuntimeError("[enforce fail at alloc_cpu.cpp:117] DefaultCPUAllocator: can't allocate memory: you "
+                               "tried to "
                                "allocate 68719476736 bytes")
         return identity.translate_arrays(arrays)
 

@@ -81,7 +81,8 @@ def test_channels_per_domain_and_clear_errors(tmp_path):
 def test_identity_loss_needs_equal_channels(tmp_path, negative, make_config):
     with pytest.raises(ConfigError, match="identity_weight=0.5.*in_channels=1.*out_channels=3.*identity_weight: 0"):
         cycle_config(make_config, tmp_path, negative, model={"generator": {"in_channels": 1}})  # refused when loaded
-    cfg = cycle_config(make_config, tmp_path, negative, model={"generator": {"in_channels": 1}}, loss={"identity_weight": 0.0},
+    cfg = cycle_config(make_config, tmp_path, negative, model={"generator": {"in_channels": 1}},
+                       loss={"identity_weight": 0.0},
                        train={"steps": 1})
     i2i.train(cfg)  # gray A <-> colour B trains without the identity term
     tr = i2i.Translator.from_checkpoint(cfg.run_dir / "checkpoints" / "last.pt", direction="b_to_a", device="cpu")
@@ -183,7 +184,8 @@ def test_horizontal_batching_equals_separate_calls(tmp_path, negative, make_conf
         worst = max((a - b).abs().max().item() for a, b in zip(grads_on[name], grads_off[name], strict=True))
         print(f"{gan_mode} {name}: largest gradient difference {worst / scale:.2e} of the largest gradient")
         assert worst <= 1e-4 * scale, name  # measured up to 4.1e-6 (G, lsgan; AVX-512 and default kernels)
-    bn = cycle_config(make_config, tmp_path / "bn", negative, model={"discriminator": {"norm": "batch"}}, train={"steps": 1})
+    bn = cycle_config(make_config, tmp_path / "bn", negative, model={"discriminator": {"norm": "batch"}},
+                      train={"steps": 1})
     assert i2i.Trainer(bn).pipeline.batched == {"G_ab": True, "G_ba": True, "D_a": False, "D_b": False}
     single = cycle_config(make_config, tmp_path / "single", negative, loss={"identity_weight": 0.0}, train={"steps": 1})
     trainer = i2i.Trainer(single)  # without the identity term each generator has one input a call

@@ -35,7 +35,8 @@ def test_folders_layout_keeps_a_and_b_in_register_through_crop_and_flip(tmp_path
 
 def test_resize_keeps_register_within_interpolation_rounding(tmp_path):
     _pairs(tmp_path, ["x"])
-    item = PairedDataset(tmp_path, PairedDataConfig(preprocess="resize_and_crop", load_size=36, crop_size=32), train=True)[0]
+    item = PairedDataset(tmp_path, PairedDataConfig(preprocess="resize_and_crop", load_size=36, crop_size=32),
+                         train=True)[0]
     assert (item["target"] + item["input"]).abs().max() < 0.02
 
 
@@ -107,7 +108,8 @@ def test_resize_and_crop_needs_load_size_at_least_crop(tmp_path, gray2color, mak
         PairedDataset(tmp_path, PairedDataConfig(preprocess="resize_and_crop", load_size=20, crop_size=32))
     from i2i.config import ConfigError
 
-    with pytest.raises(ConfigError, match=r"data.load_size=3 is smaller than data.crop_size=32 .*set data.load_size >= 32"):
+    with pytest.raises(ConfigError,
+                       match=r"data.load_size=3 is smaller than data.crop_size=32 .*set data.load_size >= 32"):
         make_config(tmp_path, gray2color, data={"load_size": 3})  # in the config, before anything is built
 
 
@@ -135,7 +137,8 @@ def test_max_items_limits_every_dataset_to_its_first_items(tmp_path):
     _pairs(tmp_path / "paired", ["c", "a", "d", "b"])
     ds = PairedDataset(tmp_path / "paired", PairedDataConfig(max_items=2, preprocess="none"))
     assert len(ds) == 2 and [ds[i]["name"] for i in range(2)] == ["a.png", "b.png"] and ds.limited_from == 4
-    assert PairedDataset(tmp_path / "paired", PairedDataConfig(max_items=9)).limited_from is None  # more than there are: all, no note
+    # more than there are: all, no note
+    assert PairedDataset(tmp_path / "paired", PairedDataConfig(max_items=9)).limited_from is None
     rng = np.random.default_rng(0)
     for domain, n in (("trainA", 5), ("trainB", 3)):
         for i in range(n):
@@ -164,14 +167,16 @@ def test_max_items_is_said_in_the_banner_and_validation_reads_every_item(tmp_pat
 
     whole = len(PairedDataset(cfg.data.root))
     assert f"5 training items (data.max_items; the folder has {whole})" in log
-    assert len(pipeline_class("pix2pix").make_dataset(cfg, train=False, root=cfg.data.val_root)) == len(PairedDataset(cfg.data.val_root))
+    assert len(pipeline_class("pix2pix").make_dataset(cfg, train=False,
+                                                      root=cfg.data.val_root)) == len(PairedDataset(cfg.data.val_root))
 
 
 def test_rotate90_turns_both_images_of_a_pair_alike_and_needs_square_crops(tmp_path, gray2color, make_config):
     from i2i.config import ConfigError
 
     _pairs(tmp_path / "p", ["x", "y"], size=(40, 40))
-    ds = PairedDataset(tmp_path / "p", PairedDataConfig(preprocess="crop", crop_size=24, flip=True, rotate90=True), train=True)
+    ds = PairedDataset(tmp_path / "p", PairedDataConfig(preprocess="crop", crop_size=24, flip=True, rotate90=True),
+                       train=True)
     plain = PairedDataset(tmp_path / "p", PairedDataConfig(preprocess="crop", crop_size=24, flip=True), train=True)
     turned = 0
     for epoch in range(6):
@@ -229,7 +234,8 @@ def test_scale_jitter_zooms_before_the_crop_and_needs_a_crop(tmp_path, gray2colo
     from i2i.data.transforms import draw_geometry
 
     _pairs(tmp_path / "p", ["x"], size=(40, 40))
-    ds = PairedDataset(tmp_path / "p", PairedDataConfig(preprocess="resize_and_crop", load_size=36, crop_size=32, scale_jitter=0.3),
+    ds = PairedDataset(tmp_path / "p",
+                       PairedDataConfig(preprocess="resize_and_crop", load_size=36, crop_size=32, scale_jitter=0.3),
                        train=True)
     sizes = {draw_geometry(ds.transform, 40, 40, s).resize for s in range(40)}
     assert all(h == w and 32 <= h <= round(36 * 1.3) for h, w in sizes) and len(sizes) > 5
@@ -238,10 +244,12 @@ def test_scale_jitter_zooms_before_the_crop_and_needs_a_crop(tmp_path, gray2colo
         item = ds[(epoch, 0)]
         assert item["input"].shape == (3, 32, 32)
         assert (item["target"] + item["input"]).abs().max() < 0.02  # the pair stays in register
-    crop = PairedDataset(tmp_path / "p", PairedDataConfig(preprocess="crop", crop_size=24, scale_jitter=0.5), train=True)
+    crop = PairedDataset(tmp_path / "p", PairedDataConfig(preprocess="crop", crop_size=24, scale_jitter=0.5),
+                         train=True)
     assert {draw_geometry(crop.transform, 40, 40, s).resize for s in range(20)} - {None}  # the image itself is scaled
     zoom = PairedDataConfig(preprocess="resize_and_crop", load_size=36, crop_size=32, scale_jitter=0.3)
-    assert PairedDataset(tmp_path / "p", zoom, train=False).transform.transforms[0].__class__.__name__ == "Resize"  # validation: none
+    # validation: none
+    assert PairedDataset(tmp_path / "p", zoom, train=False).transform.transforms[0].__class__.__name__ == "Resize"
     with pytest.raises(ConfigError, match="data.scale_jitter scales the image before its crop"):
         make_config(tmp_path, gray2color, data={"scale_jitter": 0.2, "preprocess": "resize"})
     with pytest.raises(ConfigError, match="data.color_jitter"):

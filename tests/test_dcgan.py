@@ -79,7 +79,8 @@ def test_torchvision_dataset_from_local_gz_files(tmp_path):
 
 
 def test_conditional_training_sampling_and_cli(tmp_path, shapes, make_config, capsys):
-    cfg = dcgan_config(make_config, tmp_path, shapes, generator={"num_classes": 2}, train={"steps": 3, "ema_decay": 0.9})
+    cfg = dcgan_config(make_config, tmp_path, shapes, generator={"num_classes": 2},
+                       train={"steps": 3, "ema_decay": 0.9})
     ckpt = i2i.train(cfg)["checkpoint"]
     data = torch.load(ckpt, weights_only=True)
     assert "G" in data["ema"] and any(not torch.equal(data["ema"]["G"][k], v) for k, v in data["nets"]["G"].items())
@@ -105,7 +106,8 @@ def test_conditional_training_sampling_and_cli(tmp_path, shapes, make_config, ca
     assert "FID" in capsys.readouterr().out
 
 
-def test_conditional_generator_feeds_a_one_hot_label_and_folds_in_the_earlier_embedding_layout(tmp_path, shapes, make_config):
+def test_conditional_generator_feeds_a_one_hot_label_and_folds_in_the_earlier_embedding_layout(tmp_path, shapes,
+                                                                                               make_config):
     torch.manual_seed(0)
     g = i2i.build_generator("dcgan", image_size=16, latent_dim=8, num_classes=3, out_channels=1, base_channels=4).eval()
     z, y = torch.randn(5, 8), torch.tensor([0, 1, 2, 0, 1])
@@ -114,7 +116,8 @@ def test_conditional_generator_feeds_a_one_hot_label_and_folds_in_the_earlier_em
     assert torch.allclose(g(z, y), g.model(torch.cat([z, onehot], 1)[:, :, None, None]), atol=1e-6)
     # The earlier layout: a learned (3, 8) embedding E concatenated to z, first layer with 16 input rows.
     old = dict(g.state_dict())
-    old["model.0.weight"], old["embed.weight"] = torch.randn(16, *old["model.0.weight"].shape[1:]) * 0.1, torch.randn(3, 8)
+    old["model.0.weight"], old["embed.weight"] = torch.randn(16, *old["model.0.weight"].shape[1:]) * 0.1, torch.randn(3,
+                                                                                                                      8)
     first = torch.nn.ConvTranspose2d(16, g.model[0].out_channels, 4, 1, 0, bias=False)
     first.weight.data = old["model.0.weight"]
     expected = g.model[1:](first(torch.cat([z, old["embed.weight"][y]], 1)[:, :, None, None]))
@@ -129,7 +132,9 @@ def test_conditional_generator_feeds_a_one_hot_label_and_folds_in_the_earlier_em
     w = state["model.0.weight"]
     state["model.0.weight"] = torch.cat([w[:32], w[32:], torch.zeros(30, *w.shape[1:])])  # z rows, 32 embedding rows
     state["embed.weight"] = torch.eye(2, 32)  # E W_e: the one-hot rows this run trained
-    data["optimizers"]["G"]["param_groups"][0]["params"].append(max(data["optimizers"]["G"]["param_groups"][0]["params"]) + 1)
+    data["optimizers"]["G"]["param_groups"][0]["params"].append(
+        max(data["optimizers"]["G"]["param_groups"][0]["params"]) + 1
+    )
     old_ckpt = tmp_path / "old.pt"
     torch.save(data, old_ckpt)
     gen, new = (i2i.Generator.from_checkpoint(c, device="cpu") for c in (old_ckpt, ckpt))
@@ -141,7 +146,8 @@ def test_conditional_generator_feeds_a_one_hot_label_and_folds_in_the_earlier_em
 
 def test_gan_modes_resume_and_config_errors(tmp_path, shapes, make_config):
     for mode in ("hinge", "wgangp"):
-        cfg = dcgan_config(make_config, tmp_path / mode, shapes, loss={"gan_mode": mode}, discriminator={"norm": "none"},
+        cfg = dcgan_config(make_config, tmp_path / mode, shapes, loss={"gan_mode": mode},
+                           discriminator={"norm": "none"},
                            train={"steps": 2})
         assert all(np.isfinite(v) for v in i2i.train(cfg)["losses"].values())
     common = {"train": {"steps": 4, "checkpoint_every": 2, "ema_decay": 0.5}}
@@ -149,7 +155,8 @@ def test_gan_modes_resume_and_config_errors(tmp_path, shapes, make_config):
     split = dcgan_config(make_config, tmp_path / "b", shapes, **common)
     assert_exact_resume(straight, split, stop_at=2, parts=("nets", "ema"))
     with pytest.raises(ConfigError, match="model.generator.name: dcgan"):  # refused when loaded
-        make_config(tmp_path / "c", shapes, pipeline="dcgan", model={"generator": {"name": "unet"}}, data={"root": str(shapes)})
+        make_config(tmp_path / "c", shapes, pipeline="dcgan", model={"generator": {"name": "unet"}},
+                    data={"root": str(shapes)})
     with pytest.raises(ConfigError, match="'data.crop_size' is called 'data.image_size'"):  # the version-1 name
         dcgan_config(make_config, tmp_path / "c", shapes, data={"crop_size": 32})
     with pytest.raises(ConfigError, match="'model.generator.in_channels' is not an option of generator 'dcgan'"):
@@ -172,14 +179,16 @@ def test_fid_and_kid_formulas():
 
 def test_feature_extractors(tmp_path, monkeypatch):
     monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "hub"))
-    with pytest.raises(FileNotFoundError, match=r"inception_v3_google-0cc3c7bd.pth.*features='pixels' \(--features pixels\)"):
+    with pytest.raises(FileNotFoundError,
+                       match=r"inception_v3_google-0cc3c7bd.pth.*features='pixels' \(--features pixels\)"):
         feature_extractor("inception")
     assert extract_features(feature_extractor("pixels"), torch.zeros(3, 1, 32, 32)).shape == (3, 64)
     pytest.importorskip("onnxruntime")
     pytest.importorskip("onnxscript")
     model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(16, 5)).eval()
     batch = torch.export.Dim("batch")
-    torch.onnx.export(model, (torch.zeros(2, 1, 4, 4),), str(tmp_path / "f.onnx"), dynamo=True, dynamic_shapes=({0: batch},),
+    torch.onnx.export(model, (torch.zeros(2, 1, 4, 4),), str(tmp_path / "f.onnx"), dynamo=True,
+                      dynamic_shapes=({0: batch},),
                       external_data=False)
     x = torch.rand(3, 1, 4, 4)
     got = extract_features(feature_extractor(str(tmp_path / "f.onnx")), x)
@@ -230,7 +239,8 @@ def test_dcgan_moves_generated_statistics_toward_the_real_ones(tmp_path, shapes,
         warnings.simplefilter("ignore")
         fid_mean = frechet_distance(extract_features(ext, mean_image.expand(400, -1, -1, -1)), real)
     print(f"FID before {fid_before:.2f}, raw {fid_raw:.2f}, EMA {fid_ema:.2f}, mean image {fid_mean:.2f}")
-    assert fid_raw < 0.3 * fid_before and fid_raw < fid_mean  # seeds 0 / 1 / 2: 11.5 / 7.7 / 6.8 from 50.1 (mean image 14.2)
+    # seeds 0 / 1 / 2: 11.5 / 7.7 / 6.8 from 50.1 (mean image 14.2)
+    assert fid_raw < 0.3 * fid_before and fid_raw < fid_mean
     # EMA 0.999 with its ramp-up and re-estimated batch norms: as good as the raw weights (the
     # average lags slightly while FID still falls fast: 11.8 vs 11.5 here; without the ramp-up
     # it would still be 74 % random initialisation).

@@ -40,7 +40,8 @@ def test_kernels_sum_to_one_are_centred_and_stay_in_their_support():
     g0 = anisotropic_kernels(21, torch.tensor([0]), sx[:1], sx[:1], theta[:1], torch.ones(1))
     assert torch.allclose(g0, g1, atol=1e-7)
     # a wider sigma spreads: a smaller centre
-    wide = anisotropic_kernels(21, torch.tensor([0]), torch.tensor([3.0]), torch.tensor([3.0]), torch.zeros(1), torch.ones(1))
+    wide = anisotropic_kernels(21, torch.tensor([0]), torch.tensor([3.0]), torch.tensor([3.0]), torch.zeros(1),
+                               torch.ones(1))
     assert wide[0, 10, 10] < g0[0, 10, 10]
 
 
@@ -103,7 +104,8 @@ def test_gaussian_noise_levels_and_gray_noise():
 def test_poisson_noise_scales_with_the_level_count():
     levels = torch.linspace(0, 1, 256).repeat(256, 1)  # every 8-bit level: 256 values -> photon count 256
     x = levels.expand(2, 3, -1, -1).clone()
-    d = {"gaussian": False, "sigma": torch.zeros(2), "poisson": torch.tensor([1.0, 2.0]), "gray": torch.tensor([False, False])}
+    d = {"gaussian": False, "sigma": torch.zeros(2), "poisson": torch.tensor([1.0, 2.0]),
+         "gray": torch.tensor([False, False])}
     out = add_noise(x, d, torch.Generator().manual_seed(0))
     mid = (x - 0.5).abs() < 0.05  # away from the clipping at 0 and 1
     var1 = (out[0] - x[0])[mid[0]].var()
@@ -164,8 +166,10 @@ def test_unsharp_masking_sharpens_edges_and_leaves_flat_areas():
 
 @pytest.mark.parametrize("size", [7, 21])
 def test_kernel_support_equals_a_padded_smaller_kernel(size):
-    small = anisotropic_kernels(size, torch.tensor([0]), torch.tensor([1.5]), torch.tensor([0.8]), torch.tensor([0.3]), torch.ones(1))
-    big = anisotropic_kernels(21, torch.tensor([0]), torch.tensor([1.5]), torch.tensor([0.8]), torch.tensor([0.3]), torch.ones(1),
+    small = anisotropic_kernels(size, torch.tensor([0]), torch.tensor([1.5]), torch.tensor([0.8]), torch.tensor([0.3]),
+                                torch.ones(1))
+    big = anisotropic_kernels(21, torch.tensor([0]), torch.tensor([1.5]), torch.tensor([0.8]), torch.tensor([0.3]),
+                              torch.ones(1),
                               torch.tensor([size]))
     p = (21 - size) // 2
     assert torch.allclose(big[0, p : p + size, p : p + size], small[0], atol=1e-7)

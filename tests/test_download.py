@@ -102,10 +102,14 @@ def _zip(members: dict[str, bytes]) -> bytes:
 
 
 def test_the_catalogue_has_the_reference_urls():
-    assert dl.find_source("dataset", "pix2pix/facades").url == "http://efrosgans.eecs.berkeley.edu/pix2pix/datasets/facades.tar.gz"
-    assert dl.find_source("dataset", "horse2zebra").url == "http://efrosgans.eecs.berkeley.edu/cyclegan/datasets/horse2zebra.zip"
-    assert dl.find_source("model", "horse2zebra").url == "http://efrosgans.eecs.berkeley.edu/cyclegan/pretrained_models/horse2zebra.pth"
-    assert dl.find_source("model", "day2night").url == "http://efrosgans.eecs.berkeley.edu/pix2pix/models-pytorch/day2night.pth"
+    assert dl.find_source("dataset",
+                          "pix2pix/facades").url == "http://efrosgans.eecs.berkeley.edu/pix2pix/datasets/facades.tar.gz"
+    assert dl.find_source("dataset",
+                          "horse2zebra").url == "http://efrosgans.eecs.berkeley.edu/cyclegan/datasets/horse2zebra.zip"
+    assert dl.find_source("model",
+                          "horse2zebra").url == "http://efrosgans.eecs.berkeley.edu/cyclegan/pretrained_models/horse2zebra.pth"
+    assert dl.find_source("model",
+                          "day2night").url == "http://efrosgans.eecs.berkeley.edu/pix2pix/models-pytorch/day2night.pth"
     with pytest.raises(ValueError, match="ambiguous: say pix2pix/facades or cyclegan/facades"):
         dl.find_source("dataset", "facades")
     with pytest.raises(ValueError, match="did you mean 'horse2zebra'"):
@@ -151,7 +155,9 @@ def test_a_reference_model_is_imported_and_translates_like_the_reference(server,
     torch.save(ref.state_dict(), buf)
     server.files["/cyclegan/pretrained_models/horse2zebra.pth"] = buf.getvalue()
     path = dl.download_model("horse2zebra", tmp_path / "models", mirror=server.url, progress=False)
-    assert path == tmp_path / "models" / "horse2zebra.pt" and sorted(p.name for p in path.parent.iterdir()) == ["horse2zebra.pt"]
+    assert path == tmp_path / "models" / "horse2zebra.pt" and sorted(p.name for p in path.parent.iterdir()) == [
+        "horse2zebra.pt"
+    ]
     x = torch.rand(1, 3, 32, 32) * 2 - 1
     with torch.no_grad():
         assert (i2i.Translator.from_checkpoint(path)(x) - ref(x)).abs().max() < 1e-5
@@ -174,9 +180,14 @@ def test_offline_and_missing_files_are_clear_errors_that_write_nothing(server, t
     closed.bind(("127.0.0.1", 0))
     port = closed.getsockname()[1]
     closed.close()
-    assert main(["download", "dataset", "pix2pix/maps", "--out", str(tmp_path), "--mirror", f"http://127.0.0.1:{port}"]) == 1
+    assert main(["download", "dataset", "pix2pix/maps", "--out", str(tmp_path), "--mirror",
+                 f"http://127.0.0.1:{port}"]) == 1
     err = capsys.readouterr().err
-    assert "cannot reach http://127.0.0.1" in err and "check the network connection" in err and "nothing was written" in err
+    assert (
+        "cannot reach http://127.0.0.1" in err
+        and "check the network connection" in err
+        and "nothing was written" in err
+    )
     assert main(["download", "model", "pix2pix/sat2map", "--out", str(tmp_path), "--mirror", server.url]) == 1
     assert "answered 404" in capsys.readouterr().err
     assert not list(tmp_path.iterdir())
@@ -203,7 +214,8 @@ def test_real_esrgan_models_are_listed_with_hashes_and_checked_on_download(serve
     buf = io.BytesIO()
     torch.save({"params_ema": _random_basicsr(4)}, buf)
     server.files["/xinntao/Real-ESRGAN/releases/download/v0.1.0/RealESRGAN_x4plus.pth"] = buf.getvalue()
-    with pytest.raises(dl.DownloadError, match="does not match the recorded 4fa0d38905f7"):  # a file other than the release
+    # a file other than the release
+    with pytest.raises(dl.DownloadError, match="does not match the recorded 4fa0d38905f7"):
         dl.download_model("RealESRGAN_x4plus", tmp_path / "models", mirror=server.url, progress=False)
     assert not list((tmp_path / "models").iterdir())
     monkeypatch.setitem(dl.SR_MODELS, "RealESRGAN_x4plus", (src.url, hashlib.sha256(buf.getvalue()).hexdigest()))

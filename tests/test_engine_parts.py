@@ -40,7 +40,8 @@ def test_the_weight_average_ramps_moves_toward_the_weights_and_round_trips():
     assert not any(p.requires_grad for p in ema.copies["G"].parameters())
     other = ModelEMA({"G": nn.Sequential(nn.Linear(3, 3), nn.BatchNorm1d(3))}, 0.999)
     other.load_state_dict(ema.state_dict(), {"G": net}, "a checkpoint")
-    assert all(torch.equal(a, b) for a, b in zip(other.copies["G"].state_dict().values(), ema.copies["G"].state_dict().values()))
+    assert all(torch.equal(a, b) for a,
+               b in zip(other.copies["G"].state_dict().values(), ema.copies["G"].state_dict().values()))
     other.load_state_dict({}, {"G": net}, "a checkpoint without EMA")  # EMA switched on later: starts from the net
     assert torch.equal(other.copies["G"][0].weight, net[0].weight)
 
@@ -66,8 +67,10 @@ def test_the_learning_rate_is_a_function_of_the_step_and_a_changed_base_is_repor
 def test_the_context_steps_each_optimizer_on_its_declared_interval_and_freezes_nets():
     g, d = nn.Linear(2, 1), nn.Linear(2, 1)
     opts = {"G": torch.optim.SGD(g.parameters(), lr=0.1), "D": torch.optim.SGD(d.parameters(), lr=0.1)}
-    ctx = TrainingContext(nets={"G": g, "D": d}, train_modules={"G": g, "D": d}, frozen_modules={"G": g, "D": d}, optimizers=opts,
-                          intervals={"G": 3, "D": 1}, scaler=torch.amp.GradScaler("cpu", enabled=False), device_type="cpu",
+    ctx = TrainingContext(nets={"G": g, "D": d}, train_modules={"G": g, "D": d}, frozen_modules={"G": g, "D": d},
+                          optimizers=opts,
+                          intervals={"G": 3, "D": 1}, scaler=torch.amp.GradScaler("cpu", enabled=False),
+                          device_type="cpu",
                           amp_dtype=None)
     moved = []
     for step in range(6):
@@ -145,8 +148,9 @@ def test_training_with_cuda_graphs_on_a_cpu_stops_before_anything_is_written(tmp
     from i2i.engine.trainer import Trainer
 
     cfg = make_config(tmp_path, gray2color, train={"steps": 1, "cuda_graphs": True, "device": "cpu"})
-    with pytest.raises(ConfigError, match=r"train.cuda_graphs cannot capture this run's step: train.cuda_graphs needs a CUDA "
-                                          r"device \(training runs on cpu\)"):
+    with pytest.raises(ConfigError,
+                       match=r"train.cuda_graphs cannot capture this run's step: train.cuda_graphs needs a CUDA "
+                             r"device \(training runs on cpu\)"):
         Trainer(cfg)
     assert not (cfg.run_dir / "checkpoints").exists()
 

@@ -25,8 +25,10 @@ def test_ragan_losses_equal_esrgans_formulas():
     real, fake = torch.randn(4, 1, 6, 6), torch.randn(4, 1, 6, 6)
     gan = GANLoss("ragan")
     bce = F.binary_cross_entropy_with_logits
-    d_want = 0.5 * bce(real - fake.mean(), torch.ones_like(real)) + 0.5 * bce(fake - real.mean(), torch.zeros_like(fake))
-    g_want = 0.5 * bce(real - fake.mean(), torch.zeros_like(real)) + 0.5 * bce(fake - real.mean(), torch.ones_like(fake))
+    d_want = 0.5 * bce(real - fake.mean(), torch.ones_like(real)) + 0.5 * bce(fake - real.mean(),
+                                                                              torch.zeros_like(fake))
+    g_want = 0.5 * bce(real - fake.mean(), torch.zeros_like(real)) + 0.5 * bce(fake - real.mean(),
+                                                                               torch.ones_like(fake))
     assert torch.allclose(gan.d_loss(real, fake), d_want) and torch.allclose(gan.g_loss(fake, real), g_want)
     # In D's loss the other side's mean is a constant (BasicSR detaches it); the generator's sees both.
     r, f = real.clone().requires_grad_(True), fake.clone().requires_grad_(True)
@@ -62,7 +64,8 @@ def test_vgg_features_before_activation_and_weighted_layers(random_vgg):
     ref = vgg19(weights=None)
     ref.load_state_dict(torch.load(random_vgg, weights_only=True))
     feats = ref.features.eval()
-    mean, std = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1), torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
+    mean, std = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1), torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1,
+                                                                                                               1)
     a, b = torch.rand(2, 3, 32, 32) * 2 - 1, torch.rand(2, 3, 32, 32) * 2 - 1
 
     def upto(x, index):  # torchvision's features up to `index` (conv1_2 = 2, conv2_2 = 7), fresh ReLUs
@@ -118,7 +121,8 @@ def test_srvgg_with_a_bicubic_base_starts_as_bicubic():
 def _recipe(path: str, sr_data: Path, tmp_path: Path, **over: str):
     tiny = {"model.generator.n_blocks": "1", "model.generator.base_channels": "8", "model.generator.growth": "4",
             "data.crop_size": "32", "data.batch_size": "2", "data.num_workers": "0", "train.steps": "2",
-            "train.log_every": "1", "train.sample_every": "1000", "train.checkpoint_every": "1000", "train.progress": "false",
+            "train.log_every": "1", "train.sample_every": "1000", "train.checkpoint_every": "1000",
+            "train.progress": "false",
             "data.root": str(sr_data / "train"), "output_dir": str(tmp_path), "data.val_root": "null", **over}
     return load_config(ROOT / path, [f"{k}={v}" for k, v in tiny.items() if v is not None])
 
@@ -127,11 +131,14 @@ def test_one_step_of_each_real_esrgan_recipe(sr_data, tmp_path):
     import i2i
 
     net = _recipe("configs/srgan/realesrnet_x4.yaml", sr_data, tmp_path)
-    assert net.data.degradation == "realesrgan" and net.model.generator.name == "rrdbnet" and net.train.ema_decay == 0.999
+    assert (
+        net.data.degradation == "realesrgan" and net.model.generator.name == "rrdbnet" and net.train.ema_decay == 0.999
+    )
     result = i2i.train(net)
     assert result["step"] == 2 and all(torch.isfinite(torch.as_tensor(v)) for v in result["losses"].values())
     gan = _recipe("configs/srgan/realesrgan_x4.yaml", sr_data, tmp_path, **{
-        "model.generator.init_from": str(net.run_dir / "checkpoints" / "last.pt"), "model.discriminator.base_channels": "8",
+        "model.generator.init_from": str(net.run_dir / "checkpoints" / "last.pt"),
+        "model.discriminator.base_channels": "8",
         "loss.perceptual_weight": "0"})  # no VGG19 weights offline; the layers and criterion are checked above
     assert gan.model.discriminator.name == "unet_sn" and gan.loss.adversarial_weight == 0.1
     result = i2i.train(gan)
@@ -139,7 +146,8 @@ def test_one_step_of_each_real_esrgan_recipe(sr_data, tmp_path):
 
 
 def test_resume_with_realesrgan_degradations_is_exact(sr_data, tmp_path):
-    over = {"train.steps": "4", "train.checkpoint_every": "2", "loss.perceptual_weight": "0", "model.discriminator.base_channels": "8",
+    over = {"train.steps": "4", "train.checkpoint_every": "2", "loss.perceptual_weight": "0",
+            "model.discriminator.base_channels": "8",
             "model.generator.init_from": "null"}
     straight = _recipe("configs/srgan/realesrgan_x4.yaml", sr_data, tmp_path / "a", **over)
     split = _recipe("configs/srgan/realesrgan_x4.yaml", sr_data, tmp_path / "b", **over)
@@ -148,7 +156,8 @@ def test_resume_with_realesrgan_degradations_is_exact(sr_data, tmp_path):
 
 def test_degradation_config_errors_name_the_key(sr_data, tmp_path):
     with pytest.raises(ConfigError, match="data.realesrgan.kernel_probs must sum to 1"):
-        _recipe("configs/srgan/realesrnet_x4.yaml", sr_data, tmp_path, **{"data.realesrgan.kernel_probs": "[0.5,0.5,0,0,0,0.5]"})
+        _recipe("configs/srgan/realesrnet_x4.yaml", sr_data, tmp_path,
+                **{"data.realesrgan.kernel_probs": "[0.5,0.5,0,0,0,0.5]"})
     with pytest.raises(ConfigError, match=r"data.realesrgan.jpeg_range\[0\]' is 0.0; allowed: \[1, 100\]"):
         _recipe("configs/srgan/realesrnet_x4.yaml", sr_data, tmp_path, **{"data.realesrgan.jpeg_range": "[0,95]"})
     with pytest.raises(ConfigError, match="noise_range is \\[low, high\\]"):
@@ -167,14 +176,16 @@ def test_tiles_on_an_rrdbnet_equal_whole_image_inference(scale):
 
     torch.manual_seed(0)
     net = build_generator("rrdbnet", scale=scale, n_blocks=1, base_channels=8, growth=4, init="default")
-    cfg = config_from_dict({"pipeline": "srgan", "model": {"generator": {"name": "rrdbnet", "scale": scale, "n_blocks": 1,
-                                                                          "base_channels": 8, "growth": 4}}})
+    cfg = config_from_dict({"pipeline": "srgan",
+                            "model": {"generator": {"name": "rrdbnet", "scale": scale, "n_blocks": 1,
+                                                     "base_channels": 8, "growth": 4}}})
     whole = Translator(net, cfg, direction="a_to_b", device="cpu")
     tiled = Translator(net, cfg, direction="a_to_b", device="cpu", tile=24)
     # The convolutions reach 18 LR pixels; with BasicSR's small initialisation the influence beyond ~14 is below even
     # float64's resolution (the probe's), so it cannot change a float32 output.
     assert tiled.tile_context is not None and tiled.tile_context >= 12
-    x = torch.rand(1, 3, 46, 62) * 2 - 1  # not multiples of the tile, nor (x2) of the pixel-unshuffle: padded and cropped back
+    # not multiples of the tile, nor (x2) of the pixel-unshuffle: padded and cropped back
+    x = torch.rand(1, 3, 46, 62) * 2 - 1
     a, b = whole(x), tiled(x)
     assert a.shape == (1, 3, 46 * scale, 62 * scale)
     assert (a - b).abs().max() < 1e-5
@@ -183,8 +194,9 @@ def test_tiles_on_an_rrdbnet_equal_whole_image_inference(scale):
     # The published depth: the influence the gradient probe measures (beyond it, below float32's resolution for these
     # weights) is what the tiles carry, and they still equal the whole image.
     deep_net = build_generator("rrdbnet", n_blocks=23, base_channels=8, growth=4, init="default")
-    deep_cfg = config_from_dict({"pipeline": "srgan", "model": {"generator": {"name": "rrdbnet", "n_blocks": 23, "base_channels": 8,
-                                                                               "growth": 4}}})
+    deep_cfg = config_from_dict({"pipeline": "srgan",
+                                 "model": {"generator": {"name": "rrdbnet", "n_blocks": 23, "base_channels": 8,
+                                                          "growth": 4}}})
     deep = Translator(deep_net, deep_cfg, direction="a_to_b", device="cpu", tile=32)
     x = torch.rand(1, 3, 40, 72) * 2 - 1
     assert (deep(x) - Translator(deep_net, deep_cfg, direction="a_to_b", device="cpu")(x)).abs().max() < 1e-5
@@ -200,7 +212,8 @@ def test_srvgg_with_a_bicubic_base_beats_bicubic_on_held_out_photos(tmp_path, sr
 
     cfg = config_from_dict({
         "name": "srvgg", "pipeline": "srgan", "seed": seed, "output_dir": str(tmp_path),
-        "model": {"generator": {"name": "srvgg", "scale": 4, "n_convs": 6, "base_channels": 32, "base": "bicubic", "init": "kaiming"}},
+        "model": {"generator": {"name": "srvgg", "scale": 4, "n_convs": 6, "base_channels": 32, "base": "bicubic",
+                                "init": "kaiming"}},
         "data": {"root": str(sr_data / "train"), "crop_size": 48, "batch_size": 8, "num_workers": 0, "rotate90": True},
         "loss": {"pixel_loss": "l1", "adversarial_weight": 0.0}, "optim": {"lr_g": 5e-4, "beta1": 0.9},
         "schedule": {"policy": "cosine"}, "train": {"epochs": None, "steps": 300, "log_every": 100, "progress": False}})
@@ -231,13 +244,15 @@ def test_real_esrgan_degradations_teach_the_net_to_undo_them(tmp_path, sr_data, 
     from i2i.translator import Translator
 
     cfg = _recipe("configs/srgan/realesrnet_demo.yaml", sr_data, tmp_path, **{
-        "seed": str(seed), "train.steps": "300", "data.crop_size": "64", "data.batch_size": "8", "train.ema_decay": "0.0",
+        "seed": str(seed), "train.steps": "300", "data.crop_size": "64", "data.batch_size": "8",
+        "train.ema_decay": "0.0",
         "train.val_every": "0", "model.generator.n_blocks": None, "model.generator.growth": None,
         "model.generator.base_channels": None, **{f"data.realesrgan.{k}": v for k, v in NOISY_LR.items()}})
     tr = Translator.from_checkpoint(i2i.train(cfg)["checkpoint"], device="cpu")
     test = SRDataset(sr_data / "test", SRDataConfig(crop_size=64), scale=4, train=False)
     hr = torch.stack([test[i]["target"] for i in range(len(test))])
-    lr = degrade((hr + 1) / 2, draw(cfg.data.realesrgan, len(test), torch.Generator().manual_seed(100 + seed)), 4) * 2 - 1
+    lr = degrade((hr + 1) / 2, draw(cfg.data.realesrgan, len(test), torch.Generator().manual_seed(100 + seed)),
+                 4) * 2 - 1
     with torch.no_grad():
         net, bicubic = tr.translate_tensor(lr).clamp(-1, 1), imresize(lr, 4.0).clamp(-1, 1)
 

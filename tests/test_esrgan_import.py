@@ -38,14 +38,21 @@ def _esrgan_repo_names(sd: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
             k = f"RRDB_trunk.{m[1]}.RDB{m[2]}.conv{m[3]}.{m[4]}"
         else:
             head, _, tail = k.partition(".")
-            k = {"conv_body": "trunk_conv", "conv_up1": "upconv1", "conv_up2": "upconv2", "conv_hr": "HRconv"}.get(head, head) + "." + tail
+            k = (
+                {"conv_body": "trunk_conv", "conv_up1": "upconv1", "conv_up2": "upconv2", "conv_hr": "HRconv"}.get(
+                    head, head
+                )
+                + "."
+                + tail
+            )
         out[k] = v
     return out
 
 
 def _esrgan_first_release_names(sd: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     """RRDB_ESRGAN_x4.pth's names (as the repository's transer_RRDB_models.py reads them)."""
-    table = {"conv_first": "model.0", "conv_body": f"model.1.sub.{N_BLOCKS}", "conv_up1": "model.3", "conv_up2": "model.6",
+    table = {"conv_first": "model.0", "conv_body": f"model.1.sub.{N_BLOCKS}", "conv_up1": "model.3",
+             "conv_up2": "model.6",
              "conv_hr": "model.8", "conv_last": "model.10"}
     out = {}
     for k, v in sd.items():
@@ -98,7 +105,8 @@ LAYOUTS = {
 def test_every_rrdbnet_layout_imports_exactly(layout, scale):
     sd = _random_basicsr(scale)
     net, info = import_sr_generator(LAYOUTS[layout](sd))
-    assert info.arch == "rrdbnet" and info.kwargs == {"in_channels": 3, "out_channels": 3, "scale": scale, "base_channels": FEAT,
+    assert info.arch == "rrdbnet" and info.kwargs == {"in_channels": 3, "out_channels": 3, "scale": scale,
+                                                      "base_channels": FEAT,
                                                       "n_blocks": N_BLOCKS, "growth": GROWTH}
     assert info.layout == {"esrgan": "esrgan", "esrgan_old": "esrgan_old"}.get(layout, "basicsr")
     x = torch.rand(1, 3, 8, 12)
@@ -145,7 +153,8 @@ def test_sr_import_errors_name_the_file_and_the_problem(tmp_path, capsys):
     assert main(["import-weights", str(tmp_path / "broken.pth"), "-o", str(tmp_path / "x.pt")]) == 2
     err = capsys.readouterr().err
     assert "broken.pth" in err and "conv_hr.weight" in err and not (tmp_path / "x.pt").exists()
-    torch.save({"params": {"conv_first.weight": torch.zeros(1), "body.0.conv1.weight": torch.zeros(1)}}, tmp_path / "msr.pth")
+    torch.save({"params": {"conv_first.weight": torch.zeros(1), "body.0.conv1.weight": torch.zeros(1)}},
+               tmp_path / "msr.pth")
     assert main(["import-weights", str(tmp_path / "msr.pth"), "-o", str(tmp_path / "x.pt")]) == 2
     assert "MSRResNet" in capsys.readouterr().err
     torch.save({"params": _random_basicsr(4)}, tmp_path / "ok.pth")

@@ -44,7 +44,11 @@ def test_missing_weights_say_where_to_get_them(tmp_path, monkeypatch):
     with pytest.raises(FileNotFoundError) as e:
         feature_extractor("fid-inception")
     msg = str(e.value)
-    assert FID_INCEPTION_FILE in msg and "github.com/mseitzer/pytorch-fid" in msg and "i2i download weights fid-inception" in msg
+    assert (
+        FID_INCEPTION_FILE in msg
+        and "github.com/mseitzer/pytorch-fid" in msg
+        and "i2i download weights fid-inception" in msg
+    )
 
 
 def test_inception_score_is_one_for_uninformative_and_k_for_k_confident_balanced_classes():
@@ -63,11 +67,16 @@ def test_every_fid_output_names_its_network(tmp_path, capsys, fid_weights, monke
 
     ckpt, _ = tiny_dcgan_checkpoint(tmp_path)
     capsys.readouterr()
-    assert repr(i2i.Generator.from_checkpoint(ckpt, device="cpu")) == "Generator(dcgan, z 100-d gaussian, weights=raw, device=cpu)"
+    assert (
+        repr(i2i.Generator.from_checkpoint(ckpt, device="cpu"))
+        == "Generator(dcgan, z 100-d gaussian, weights=raw, device=cpu)"
+    )
     assert main(["eval", ckpt, "--data", str(tmp_path / "shapes"), "--features", "pixels", "--n", "8",
                  "--out", str(tmp_path / "ev")]) == 0
     out = capsys.readouterr().out
-    assert "FID " in out and "features: 8x8 pooled pixels (a sanity baseline; not comparable with published FIDs)" in out
+    assert (
+        "FID " in out and "features: 8x8 pooled pixels (a sanity baseline; not comparable with published FIDs)" in out
+    )
     import json
 
     saved = json.loads((tmp_path / "ev" / "metrics.json").read_text())

@@ -101,7 +101,8 @@ def test_torchrun_with_nccl_at_world_size_one(tmp_path, gray2color, make_config)
     cfg = make_config(tmp_path, gray2color, train={"steps": 2, "device": "cuda"})
     path = tmp_path / "cfg.yaml"
     path.write_text(dump_config(cfg))
-    r = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc-per-node=1", "-m", "i2i", "train", str(path)],
+    r = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc-per-node=1", "-m", "i2i", "train",
+                        str(path)],
                        capture_output=True, text=True, timeout=600, env={**os.environ})
     assert r.returncode == 0, r.stderr[-3000:]
     assert "world size 1" in r.stderr and "device cuda" in r.stderr
@@ -117,7 +118,8 @@ def test_the_gan_toolbox_trains_in_fp32_bf16_and_fp16(tmp_path, shapes, make_con
     for amp in ("none", "bf16", "fp16"):
         cfg = dcgan_config(make_config, tmp_path / amp, shapes, generator={"num_classes": 2, "attention": 2},
                            discriminator={"attention": 4, "minibatch_std": 4, "conditioning": "projection"},
-                           loss={"r1_weight": 10.0}, optim={"n_critic": 2}, train={"steps": 2, "device": "cuda", "amp": amp})
+                           loss={"r1_weight": 10.0}, optim={"n_critic": 2},
+                           train={"steps": 2, "device": "cuda", "amp": amp})
         torch.manual_seed(0)
         trainer = i2i.Trainer(cfg)
         batches = trainer.batches()
@@ -143,14 +145,19 @@ def test_cuda_graphs_train_like_eager_and_resume_exactly(name, tmp_path, data_ro
         trainer.fit()
         if graphs:
             assert trainer.graph is not None and trainer.graph.captured
-            assert all(p.grad is not None for opt in trainer.optimizers.values() for g in opt.param_groups for p in g["params"])
-        weights[graphs] = {n: {k: v.float().cpu() for k, v in net.state_dict().items()} for n, net in trainer.pipeline.nets.items()}
+            assert all(
+                p.grad is not None for opt in trainer.optimizers.values() for g in opt.param_groups for p in g["params"]
+            )
+        weights[graphs] = {n: {k: v.float().cpu() for k, v in net.state_dict().items()} for n,
+                           net in trainer.pipeline.nets.items()}
     for net, state in weights[False].items():
         for k, v in state.items():
             assert torch.allclose(weights[True][net][k], v, rtol=1e-3, atol=1e-4), f"{name}: {net}.{k}"
-    straight = example_config(name, tmp_path / "a", data_roots, cuda_graphs=True, device="cuda", deterministic=True, steps=8,
+    straight = example_config(name, tmp_path / "a", data_roots, cuda_graphs=True, device="cuda", deterministic=True,
+                              steps=8,
                               checkpoint_every=4)
-    split = example_config(name, tmp_path / "b", data_roots, cuda_graphs=True, device="cuda", deterministic=True, steps=8,
+    split = example_config(name, tmp_path / "b", data_roots, cuda_graphs=True, device="cuda", deterministic=True,
+                           steps=8,
                            checkpoint_every=4)
     assert_exact_resume(straight, split, stop_at=4, parts=("nets",))
 
@@ -164,7 +171,8 @@ def test_device_cache_on_cuda_makes_the_loader_batches(tmp_path, data_roots):
         ds = pipeline_class(name).make_dataset(cfg, train=True)
         ds.cache_in_memory()
         keys = [(0, i) for i in range(len(ds))]
-        batch = next(iter(DeviceBatches(ds, keys, len(keys), DeviceImages(ds.device_keys(), ds.device_image, torch.device("cuda")))))
+        batch = next(iter(DeviceBatches(ds, keys, len(keys),
+                                        DeviceImages(ds.device_keys(), ds.device_image, torch.device("cuda")))))
         want = torch.utils.data.default_collate([ds[k] for k in keys])
         for k, v in want.items():
             if isinstance(v, torch.Tensor) and v.is_floating_point():

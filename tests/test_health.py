@@ -22,7 +22,9 @@ def test_a_discriminator_that_wins_for_three_logs_is_said_once():
     assert h.on_log(_log(20, D_real=0.3, D_fake=0.02, G_gan=5.0)) == []  # not in a row: starts again
     said = [v for s in (30, 40, 50, 60) for v in h.on_log(_log(s, D_real=0.01, D_fake=0.004, G_gan=6.0))]
     assert [v.key for v in said] == ["d_won"] and said[0].step == 50
-    assert "since step 30" in said[0].message and "optim.lr_d" in said[0].message and "augment_policy" in said[0].message
+    assert (
+        "since step 30" in said[0].message and "optim.lr_d" in said[0].message and "augment_policy" in said[0].message
+    )
     cyc = Health("lsgan")
     said = [v for s in (1, 2, 3) for v in cyc.on_log(_log(s, D_a=0.001, D_b=0.002, G_ab=0.9, cycle_a=0.3))]
     assert [v.key for v in said] == ["d_won"]
@@ -65,7 +67,8 @@ def test_validation_verdicts_copies_input_collapse_and_stalled():
 def test_a_starved_generator_makes_the_discriminator_win_and_the_run_says_so(tmp_path, gray2color, make_config):
     """lr_G 1e-12: the generator cannot answer, D wins; the verdict is in train.log, in
     metrics.jsonl, and on the results page of `i2i eval`."""
-    cfg = make_config(tmp_path / "starved", gray2color, optim={"lr_g": 1e-12, "lr_d": 2e-3}, schedule={"policy": "constant"},
+    cfg = make_config(tmp_path / "starved", gray2color, optim={"lr_g": 1e-12, "lr_d": 2e-3},
+                      schedule={"policy": "constant"},
                       train={"steps": 100, "log_every": 10})
     ckpt = i2i.train(cfg)["checkpoint"]
     log = (cfg.run_dir / "train.log").read_text()
@@ -94,7 +97,8 @@ def test_a_healthy_run_says_nothing(tmp_path, gray2color, make_config):
 def test_unpaired_generators_that_change_nothing_are_said_to_copy_their_inputs():
     h = Health("lsgan")
     assert h.on_log(_log(1, D_a=0.3, D_b=0.3, G_ab=0.5, change_ab=0.004, change_ba=0.2)) == []  # one of them works
-    said = [v for s in (2, 3, 4, 5) for v in h.on_log(_log(s, D_a=0.3, D_b=0.3, G_ab=0.5, change_ab=0.004, change_ba=0.002))]
+    said = [v for s in (2, 3, 4,
+                        5) for v in h.on_log(_log(s, D_a=0.3, D_b=0.3, G_ab=0.5, change_ab=0.004, change_ba=0.002))]
     assert [v.key for v in said] == ["copies_input"] and said[0].step == 4
     assert "ab 0.40%" in said[0].message and "loss.identity_weight" in said[0].message
     assert "change_ab" not in h.smallest  # not a loss: no divergence verdict from it
@@ -118,7 +122,9 @@ def test_a_translation_that_answers_every_input_alike_is_a_collapse(tmp_path, gr
     cfg = make_config(tmp_path, gray2color, train={"steps": 1, "val_every": 1, "val_limit": 6})
     trainer = i2i.Trainer(cfg)
     untrained = trainer.validation.validator(trainer.inference_nets())["diversity"]
-    last = [m for m in trainer.pipeline.nets["G"].modules() if isinstance(m, (torch.nn.Conv2d, torch.nn.ConvTranspose2d))][-1]
+    last = [m for m in trainer.pipeline.nets["G"].modules() if isinstance(m,
+                                                                          (torch.nn.Conv2d,
+                                                                           torch.nn.ConvTranspose2d))][-1]
     with torch.no_grad():
         last.weight.zero_()
     values = trainer.validation.validator(trainer.inference_nets())
@@ -138,7 +144,8 @@ def test_a_cyclegan_whose_generators_stay_the_identity_is_told_so(tmp_path, phot
     make_unpaired.build(photos, tmp_path / "data", transform="negative", size=32, n_train=3, n_test=1, seed=0)
     net = {"name": "resnet", "n_blocks": 1, "base_channels": 8, "predict": "residual"}
     cfg = make_config(tmp_path, tmp_path / "data", pipeline="cyclegan", model={"generator": net},
-                      data={"root": str(tmp_path / "data"), "val_root": None, "preprocess": "none", "batch_size": 2}, optim={"lr_g": 1e-12},
+                      data={"root": str(tmp_path / "data"), "val_root": None, "preprocess": "none", "batch_size": 2},
+                      optim={"lr_g": 1e-12},
                       train={"steps": 8, "log_every": 2})
     i2i.train(cfg)
     log = (cfg.run_dir / "train.log").read_text()
@@ -176,9 +183,11 @@ def test_a_generator_that_returns_training_images_is_said_to_memorise(tmp_path, 
     cfg = config_from_dict({"pipeline": "dcgan", "output_dir": str(tmp_path / "runs"),
                             "model": {"generator": {"name": "dcgan", "base_channels": 4, "out_channels": 1},
                                       "discriminator": {"name": "dcgan", "base_channels": 4}},
-                            "data": {"root": str(tmp_path / "train"), "val_root": str(tmp_path / "val"), "image_size": 16,
+                            "data": {"root": str(tmp_path / "train"), "val_root": str(tmp_path / "val"),
+                                     "image_size": 16,
                                      "num_workers": 0},
-                            "train": {"epochs": None, "steps": 1, "val_every": 1, "val_features": "pixels", "progress": False}})
+                            "train": {"epochs": None, "steps": 1, "val_every": 1, "val_features": "pixels",
+                                      "progress": False}})
     trainer = i2i.Trainer(cfg)
     honest = trainer.validation.validator(trainer.inference_nets())
     assert honest["memorisation"] > 0.5

@@ -33,7 +33,8 @@ def reference_listing() -> dict[str, dict[str, tuple[int, ...]]]:
 
 
 class RefUnetLevel(nn.Module):
-    def __init__(self, outer, inner, in_ch=None, sub=None, outermost=False, innermost=False, norm="batch", dropout=False):
+    def __init__(self, outer, inner, in_ch=None, sub=None, outermost=False, innermost=False, norm="batch",
+                 dropout=False):
         super().__init__()
         in_ch = in_ch or outer
         bias = norm != "batch"
@@ -46,10 +47,12 @@ class RefUnetLevel(nn.Module):
         if outermost:
             layers = [down, sub, nn.ReLU(True), nn.ConvTranspose2d(inner * 2, outer, 4, 2, 1), nn.Tanh()]
         elif innermost:
-            layers = [nn.LeakyReLU(0.2, True), down, nn.ReLU(True), nn.ConvTranspose2d(inner, outer, 4, 2, 1, bias=bias), nl(outer)]
+            layers = [nn.LeakyReLU(0.2, True), down, nn.ReLU(True),
+                      nn.ConvTranspose2d(inner, outer, 4, 2, 1, bias=bias), nl(outer)]
         else:
             layers = [nn.LeakyReLU(0.2, True), down, nl(inner), sub, nn.ReLU(True),
-                      nn.ConvTranspose2d(inner * 2, outer, 4, 2, 1, bias=bias), nl(outer)] + ([nn.Dropout(0.5)] if dropout else [])
+                      nn.ConvTranspose2d(inner * 2, outer, 4, 2, 1, bias=bias),
+                      nl(outer)] + ([nn.Dropout(0.5)] if dropout else [])
         self.model = nn.Sequential(*layers)
 
     def forward(self, x):
@@ -237,14 +240,24 @@ def test_model_folder_export_loads_without_pickle_and_translates_identically(tra
     assert "model folder" in capsys.readouterr().out
     assert sorted(p.name for p in (tmp_path / "model").iterdir()) == ["config.json", "model.safetensors"]
     info = json.loads((tmp_path / "model" / "config.json").read_text())
-    assert info["format"] == "i2i-model" and info["pipeline"] == "pix2pix" and info["net"] == "G" and info["config"]["name"] == "tiny"
-    assert set(load_file(str(tmp_path / "model" / "model.safetensors"))) == set(torch.load(trained, weights_only=True)["nets"]["G"])
+    assert (
+        info["format"] == "i2i-model"
+        and info["pipeline"] == "pix2pix"
+        and info["net"] == "G"
+        and info["config"]["name"] == "tiny"
+    )
+    assert set(load_file(str(tmp_path / "model" / "model.safetensors"))) == set(torch.load(trained,
+                                                                                           weights_only=True)["nets"]["G"])
     x = torch.rand(2, 1, 40, 24) * 2 - 1
     a = i2i.Translator.from_checkpoint(trained)(x)
     folder = i2i.Translator.from_pretrained(tmp_path / "model")
     assert torch.equal(folder(x), a) and folder.weights == "raw"
     # Every command takes the folder; the loader never unpickles it.
-    assert main(["info", str(tmp_path / "model")]) == 0 and "model folder: config.json + model.safetensors" in capsys.readouterr().out
+    assert (
+        main(["info", str(tmp_path / "model")]) == 0
+        and "model folder: config.json + model.safetensors" in capsys.readouterr().out
+    )
+
     def no_pickles(*args, **kwargs):
         raise AssertionError("a model folder must load without torch.load / pickle")
 

@@ -32,7 +32,8 @@ def _jpeg_with_orientation(img: np.ndarray, orientation: int) -> bytes:
     import cv2
 
     ok, enc = cv2.imencode(".jpg", cv2.cvtColor(img, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 100])
-    tiff = b"II*\x00" + struct.pack("<I", 8) + struct.pack("<H", 1) + struct.pack("<HHIHH", 0x0112, 3, 1, orientation, 0) + b"\0\0\0\0"
+    tiff = b"II*\x00" + struct.pack("<I", 8) + struct.pack("<H", 1) + struct.pack("<HHIHH", 0x0112, 3, 1, orientation,
+                                                                                  0) + b"\0\0\0\0"
     app1 = b"Exif\x00\x00" + tiff
     data = enc.tobytes()
     return data[:2] + b"\xff\xe1" + struct.pack(">H", len(app1) + 2) + app1 + data[2:]

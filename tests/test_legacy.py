@@ -54,7 +54,8 @@ def test_old_translators_load_and_convert_exactly_as_before(name, image, crop, t
     src = tmp_path / "in"
     src.mkdir()
     i2i.write_image(src / "x.png", img)
-    assert main(["convert", str(LEGACY / f"{name}.pt"), str(src), str(tmp_path / "out"), "--quiet", "--workers", "0"]) == 0
+    assert main(["convert", str(LEGACY / f"{name}.pt"), str(src), str(tmp_path / "out"), "--quiet", "--workers",
+                 "0"]) == 0
     written = i2i.read_image(tmp_path / "out" / "x.png").reshape(expected.shape)
     assert np.abs(written.astype(int) - expected.astype(int)).max() <= LEVELS
 
@@ -106,11 +107,17 @@ def test_old_training_checkpoints_resume_to_the_same_weights(name, builder, tmp_
         for k, v in sd.items():
             if not k.endswith(stats):
                 assert torch.allclose(got["nets"][net][k].double(), v.double(), rtol=0, atol=ATOL), f"nets.{net}.{k}"
-    assert set(got["ema"]) == set(want["ema"]) and all(torch.isfinite(v.float()).all() for sd in got["ema"].values() for v in sd.values())
+    assert set(got["ema"]) == set(want["ema"]) and all(
+        torch.isfinite(v.float()).all() for sd in got["ema"].values() for v in sd.values()
+    )
     assert got["format_version"] == 2 and got["config"]["version"] == CONFIG_VERSION
 
 
 def test_info_describes_old_files(capsys):
     assert main(["info", str(LEGACY / "cyclegan_export_b_to_a.pt")]) == 0
     out = capsys.readouterr().out
-    assert "format i2i-checkpoint v1" in out and "cyclegan (translation), direction b_to_a" in out and f"version: {CONFIG_VERSION}" in out
+    assert (
+        "format i2i-checkpoint v1" in out
+        and "cyclegan (translation), direction b_to_a" in out
+        and f"version: {CONFIG_VERSION}" in out
+    )

@@ -148,7 +148,8 @@ def test_super_resolution_eval_and_validation_add_lpips(tmp_path, monkeypatch, s
 
     monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "hub"))
     _install(tmp_path / "hub", "alex", *_weights_of(_reference("alex")))
-    cfg = sr_config(make_config, tmp_path, sr_data, train={"steps": 2, "val_every": 2, "val_limit": 2, "val_lpips": "alex"})
+    cfg = sr_config(make_config, tmp_path, sr_data,
+                    train={"steps": 2, "val_every": 2, "val_limit": 2, "val_lpips": "alex"})
     ckpt = i2i.train(cfg)["checkpoint"]
     val = [json.loads(x) for x in (cfg.run_dir / "metrics.jsonl").read_text().splitlines() if "val_PSNR_Y" in x]
     assert val[-1]["val_LPIPS"] > 0

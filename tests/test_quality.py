@@ -69,20 +69,23 @@ def test_saved_eval_mode_is_as_good_as_batch_statistics(tmp_path, gray2color, ma
     from i2i.data.paired import PairedDataConfig, PairedDataset
     from i2i.loading import load_generator
 
-    common = {"generator": {"base_channels": 16}, "train": {"steps": 60, "checkpoint_every": 60}, "data": {"val_root": None}}
+    common = {"generator": {"base_channels": 16}, "train": {"steps": 60, "checkpoint_every": 60},
+              "data": {"val_root": None}}
     runs = {}
     for k in (0, 32):
         cfg = make_config(tmp_path / str(k), gray2color, model={"generator": common["generator"]},
                           train={**common["train"], "bn_recalibration_batches": k}, data=common["data"])
         runs[k] = load_generator(i2i.train(cfg)["checkpoint"], use_ema=False).net
-    ds = PairedDataset(gray2color / "test", PairedDataConfig(preprocess="none"), in_channels=1, out_channels=3, train=False)
+    ds = PairedDataset(gray2color / "test", PairedDataConfig(preprocess="none"), in_channels=1, out_channels=3,
+                       train=False)
     x = torch.stack([ds[i]["input"] for i in range(len(ds))])
     y = torch.stack([ds[i]["target"] for i in range(len(ds))])
     batch = _psnr(runs[32], x, y, batch_stats=True)
     for name, param in runs[0].named_parameters():  # recalibration never changes training
         assert torch.equal(param, dict(runs[32].named_parameters())[name])
     recal, stale = _psnr(runs[32], x, y), _psnr(runs[0], x, y)
-    print(f"eval recalibrated {recal:.2f} dB, batch statistics {batch:.2f} dB, eval with running averages {stale:.2f} dB")
+    print(f"eval recalibrated {recal:.2f} dB, batch statistics {batch:.2f} dB, eval with running averages "
+          f"{stale:.2f} dB")
     assert recal >= batch - 0.3, (recal, batch)
     assert recal > stale, (recal, stale)
 
@@ -105,8 +108,10 @@ def test_untrained_residual_srresnet_is_exactly_bicubic_and_training_only_adds()
     g = i2i.build_generator("srresnet", scale=4, n_blocks=2, base_channels=8, norm="none", global_skip="bicubic")
     x = torch.rand(2, 3, 20, 24) * 2 - 1
     assert torch.allclose(g(x), imresize(x, 4.0), atol=1e-5)
-    assert set(g.state_dict()) == set(i2i.build_generator("srresnet", scale=4, n_blocks=2, base_channels=8, norm="none").state_dict())
-    assert i2i.build_generator("srresnet", scale=2, n_blocks=1, global_skip=True).global_skip == "bilinear"  # old configs
+    assert set(g.state_dict()) == set(i2i.build_generator("srresnet", scale=4, n_blocks=2, base_channels=8,
+                                                          norm="none").state_dict())
+    # old configs
+    assert i2i.build_generator("srresnet", scale=2, n_blocks=1, global_skip=True).global_skip == "bilinear"
 
 
 def test_chroma_prediction_passes_the_luma_through():
@@ -147,7 +152,8 @@ def test_small_images_are_padded_not_stretched(tmp_path):
     img = np.full((28, 28, 1), 200, np.uint8)
     i2i.write_image(tmp_path / "a.png", img)
     pad = ImageDataset(tmp_path, GenerationDataConfig(image_size=32), channels=1, train=False)[0]["image"]
-    resized = ImageDataset(tmp_path, GenerationDataConfig(image_size=32, fit="resize"), channels=1, train=False)[0]["image"]
+    resized = ImageDataset(tmp_path, GenerationDataConfig(image_size=32, fit="resize"), channels=1,
+                           train=False)[0]["image"]
     assert pad.shape == resized.shape == (1, 32, 32)
     assert (pad[:, :2] == -1).all() and (pad[:, 2:30, 2:30] == 200 / 127.5 - 1).all()  # black border, pixels as drawn
     assert (resized > 0).all()

@@ -50,7 +50,8 @@ def test_every_registered_net_runs_forward_and_backward_and_trains_every_paramet
     out = net(*inputs)
     assert out.shape[0] == 2 and torch.isfinite(out).all()
     if role == "generator" and out.dim() == 4:
-        assert out.abs().max() <= 1.0 + 1e-6 or getattr(net, "scale", 1) > 1  # tanh outputs; the SR nets' are linear, as published
+        # tanh outputs; the SR nets' are linear, as published
+        assert out.abs().max() <= 1.0 + 1e-6 or getattr(net, "scale", 1) > 1
     # A random projection, so that a final norm layer's mean subtraction cannot zero the gradient.
     (out * torch.randn_like(out)).sum().backward()
     no_grad = [n for n, p in net.named_parameters() if p.grad is None or not p.grad.abs().sum() > 0]
@@ -101,7 +102,8 @@ def test_every_pipeline_resumes_exactly(name, tmp_path, data_roots):
 
 @pytest.mark.parametrize("name", CONTRACT)
 @pytest.mark.numerics
-def test_every_pipeline_validates_with_its_own_metrics_keeps_the_best_and_resumes_exactly(name, tmp_path, data_roots, gray2color):
+def test_every_pipeline_validates_with_its_own_metrics_keeps_the_best_and_resumes_exactly(name, tmp_path, data_roots,
+                                                                                          gray2color):
     contract.check_validates_keeps_the_best_and_resumes_exactly(name, tmp_path, data_roots, gray2color)
 
 
@@ -157,7 +159,9 @@ def test_no_training_step_reads_from_the_device(name, toolbox, tmp_path, data_ro
         assert pool.rng.device.type == "cpu"
 
     def adam_step_counter(t: torch.Tensor) -> bool:
-        steps = {st["step"].data_ptr() for opt in trainer.optimizers.values() for st in opt.state.values() if "step" in st}
+        steps = {
+            st["step"].data_ptr() for opt in trainer.optimizers.values() for st in opt.state.values() if "step" in st
+        }
         return t.device.type == "cpu" and t.numel() == 1 and t.data_ptr() in steps
 
     counter, step = HostReads(adam_step_counter), trainer.train_step
@@ -303,9 +307,11 @@ def test_device_cache_trains_resumes_exactly_and_says_so(tmp_path, data_roots, m
     # A cache that does not fit is refused, naming the sizes and what to set instead.
     small = example_config("cyclegan", tmp_path / "d", data_roots, steps=1)
     small.data.cache = "device"
-    monkeypatch.setattr(feed_module.TrainingFeed, "_budget", lambda self, device, cache: 1_000 if cache == "device" else None)
-    with pytest.raises(DataError, match=r"data.cache: device cannot hold the training images: about .* for all \d+, over the "
-                                        r"1000 bytes it may use on cpu; set data.cache: memory"):
+    monkeypatch.setattr(feed_module.TrainingFeed, "_budget", lambda self, device,
+                        cache: 1_000 if cache == "device" else None)
+    with pytest.raises(DataError,
+                       match=r"data.cache: device cannot hold the training images: about .* for all \d+, over the "
+                             r"1000 bytes it may use on cpu; set data.cache: memory"):
         i2i.Trainer(small)
 
 
@@ -314,7 +320,9 @@ def test_cache_auto_chooses_by_size_and_says_why(tmp_path, data_roots, monkeypat
     assert cfg.data.cache == "auto"
     trainer = i2i.Trainer(cfg)  # CPU: the small images are kept in memory
     assert trainer.feed.cache == "memory" and trainer.feed.dataset.cache is not None
-    assert any("cache: memory" in line and "(auto: about" in line and "within a quarter" in line for line in trainer.banner())
+    assert any(
+        "cache: memory" in line and "(auto: about" in line and "within a quarter" in line for line in trainer.banner()
+    )
     trainer.feed.close()
     monkeypatch.setattr(feed_module, "available_bytes", lambda device: 1_000)
     other = example_config("pix2pix", tmp_path / "b", data_roots, steps=1)
@@ -334,7 +342,9 @@ def test_cache_device_is_refused_by_name_where_a_dataset_cannot(tmp_path, data_r
 
     feed = TrainingFeed.__new__(TrainingFeed)
     feed.dataset = dataset
-    with pytest.raises(DataError, match=r"data.cache: device is not supported by SRDataset with whole images .*use data.cache: memory"):
+    with pytest.raises(DataError,
+                       match=r"data.cache: device is not supported by SRDataset with whole images .*use data.cache: "
+                             r"memory"):
         feed._choose_cache("device", torch.device("cpu"))
 
 

@@ -82,7 +82,8 @@ def test_the_train_command_exits_128_plus_the_signal_after_saving(tmp_path, gray
     cfg = _cfg(tmp_path, gray2color, make_config, steps=100_000, progress=False)
     path = tmp_path / "cfg.yaml"
     path.write_text(dump_config(cfg))
-    proc = subprocess.Popen([sys.executable, "-m", "i2i", "train", str(path)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen([sys.executable, "-m", "i2i", "train", str(path)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
     log = cfg.run_dir / "train.log"
     deadline = time.time() + 120
     while time.time() < deadline and not (log.exists() and "step 3/" in log.read_text()):
@@ -124,10 +125,13 @@ def test_conversion_workers_die_with_their_parent(tmp_path):
     proc.kill()  # kill -9: nobody tells the workers
     proc.wait()
     deadline = time.time() + 10
-    while time.time() < deadline and any(Path(f"/proc/{w}").exists() and "Z" not in Path(f"/proc/{w}/stat").read_text().split()[2]
-                                         for w in workers):
+    while time.time() < deadline and any(
+        Path(f"/proc/{w}").exists() and "Z" not in Path(f"/proc/{w}/stat").read_text().split()[2] for w in workers
+    ):
         time.sleep(0.2)
-    alive = [w for w in workers if Path(f"/proc/{w}").exists() and Path(f"/proc/{w}/stat").read_text().split()[2] != "Z"]
+    alive = [
+        w for w in workers if Path(f"/proc/{w}").exists() and Path(f"/proc/{w}/stat").read_text().split()[2] != "Z"
+    ]
     assert not alive, f"workers {alive} outlived their parent"
 
 
@@ -148,15 +152,22 @@ def test_non_finite_weights_are_never_saved_and_the_message_tells_the_truth(tmp_
     with pytest.raises(TrainingDiverged) as e:
         t.fit()
     msg = str(e.value)
-    assert "became non-finite by step 8" in msg and "nothing was saved at this step" in msg and "(step 4, all weights finite" in msg
+    assert (
+        "became non-finite by step 8" in msg
+        and "nothing was saved at this step" in msg
+        and "(step 4, all weights finite" in msg
+    )
     kept = torch.load(cfg.run_dir / "checkpoints" / "last.pt", weights_only=True)
-    assert kept["step"] == 4 and all(torch.isfinite(v).all() for sd in kept["nets"].values() for v in sd.values() if v.is_floating_point())
+    assert kept["step"] == 4 and all(
+        torch.isfinite(v).all() for sd in kept["nets"].values() for v in sd.values() if v.is_floating_point()
+    )
 
 
 def test_records_survive_a_kill_before_the_first_checkpoint_and_a_cut_off_line(tmp_path, gray2color, make_config):
     cfg = _cfg(tmp_path, gray2color, make_config, steps=6, checkpoint_every=3)
     cfg.run_dir.mkdir(parents=True)
-    (cfg.run_dir / "metrics.jsonl").write_text('{"step": 1, "G_L1": 9}\n{"step": 2, "G_L1": 9}\n')  # a run killed before step 3
+    # a run killed before step 3
+    (cfg.run_dir / "metrics.jsonl").write_text('{"step": 1, "G_L1": 9}\n{"step": 2, "G_L1": 9}\n')
     (cfg.run_dir / "checkpoints").mkdir()
     (cfg.run_dir / "checkpoints" / ".last.pt.x1y2.tmp").write_bytes(b"half a checkpoint")
     t = Trainer(cfg, resume="auto")
@@ -221,7 +232,9 @@ def test_left_out_inputs_are_reported_with_reasons(trained, tmp_path, capsys):
     out = capsys.readouterr().out
     assert "converted 1," in out and "ignored 4 (not images or unreadable links; listed in failed.txt)" in out
     listed = (tmp_path / "out" / "failed.txt").read_text()
-    assert "notes.txt\tskipped: not a format i2i reads" in listed and "scan.pdf\tskipped: not a format i2i reads" in listed
+    assert (
+        "notes.txt\tskipped: not a format i2i reads" in listed and "scan.pdf\tskipped: not a format i2i reads" in listed
+    )
     assert "broken.png\tskipped: a broken symbolic link" in listed and "loop\tskipped: a symbolic link back" in listed
     assert ".hidden" not in listed
 
@@ -259,12 +272,15 @@ def test_sigterm_to_the_process_group_lets_the_main_process_save(tmp_path, gray2
     assert torch.load(cfg.run_dir / "checkpoints" / "last.pt", weights_only=True)["step"] == step + 2
 
 
-def test_a_second_process_on_a_live_run_is_refused_and_a_killed_holder_leaves_no_lock(tmp_path, gray2color, make_config, capsys):
-    cfg = make_config(tmp_path, gray2color, train={"steps": 100_000, "checkpoint_every": 2, "log_every": 1, "progress": False})
+def test_a_second_process_on_a_live_run_is_refused_and_a_killed_holder_leaves_no_lock(tmp_path, gray2color, make_config,
+                                                                                      capsys):
+    cfg = make_config(tmp_path, gray2color,
+                      train={"steps": 100_000, "checkpoint_every": 2, "log_every": 1, "progress": False})
     proc = _start_training(cfg, tmp_path)
     _wait_for_step(cfg, 3, proc)
     records = (cfg.run_dir / "metrics.jsonl").read_text()
-    for argv, needle in ((["--resume", "auto"], f"another process (PID {proc.pid} on"), ([], "already holds a checkpoint")):
+    for argv, needle in ((["--resume", "auto"], f"another process (PID {proc.pid} on"),
+                         ([], "already holds a checkpoint")):
         assert main(["train", str(tmp_path / "tiny.yaml"), *argv]) == 2
         err = capsys.readouterr().err
         assert needle in err and "\n" not in err.strip(), err
@@ -277,16 +293,19 @@ def test_a_second_process_on_a_live_run_is_refused_and_a_killed_holder_leaves_no
 # ------------------------------------------------------------ configs that load but cannot run
 def test_nets_too_deep_for_the_data_are_refused_by_name_before_training(tmp_path, gray2color, make_config):
     cfg = make_config(tmp_path, gray2color, model={"discriminator": {"n_layers": 10}})
-    with pytest.raises(i2i.ConfigError, match=r"model.discriminator \(net D, PatchDiscriminator\) cannot take 32x32 inputs"):
+    with pytest.raises(i2i.ConfigError,
+                       match=r"model.discriminator \(net D, PatchDiscriminator\) cannot take 32x32 inputs"):
         Trainer(cfg)
     cfg = make_config(tmp_path, gray2color, model={"generator": {"num_downs": 8}}, data={"preprocess": "none"})
-    with pytest.raises(i2i.ConfigError, match=r"model.generator \(net G, UnetGenerator\) cannot take 32x32 .*multiples of 256"):
+    with pytest.raises(i2i.ConfigError,
+                       match=r"model.generator \(net G, UnetGenerator\) cannot take 32x32 .*multiples of 256"):
         Trainer(cfg)
     assert not cfg.run_dir.exists()
 
 
 @pytest.mark.parametrize("case", ["dcgan image_size 4096", "sr crop 4096", "batch 65536"])
-def test_runs_that_cannot_fit_in_memory_are_refused_before_allocating(tmp_path, gray2color, shapes, make_config, monkeypatch, case):
+def test_runs_that_cannot_fit_in_memory_are_refused_before_allocating(tmp_path, gray2color, shapes, make_config,
+                                                                      monkeypatch, case):
     """Estimated on the meta device against the memory free (fixed here at 16 GiB, so the test
     means the same on every machine)."""
     from conftest import dcgan_config
@@ -295,7 +314,8 @@ def test_runs_that_cannot_fit_in_memory_are_refused_before_allocating(tmp_path, 
 
     monkeypatch.setattr(memory, "available_bytes", lambda device: 16 * 2**30)
     if case == "dcgan image_size 4096":
-        cfg = dcgan_config(make_config, tmp_path, shapes, generator={"base_channels": 64}, data={"image_size": 4096, "batch_size": 4})
+        cfg = dcgan_config(make_config, tmp_path, shapes, generator={"base_channels": 64},
+                           data={"image_size": 4096, "batch_size": 4})
         needle = "data.image_size"
     elif case == "sr crop 4096":
         i2i.write_image(tmp_path / "hr" / "big.png", np.zeros((4096, 4096, 3), np.uint8))
@@ -321,7 +341,8 @@ def test_more_class_folders_than_num_classes_is_refused(tmp_path, shapes, make_c
     from conftest import dcgan_config
 
     cfg = dcgan_config(make_config, tmp_path, shapes, generator={"num_classes": 1})
-    with pytest.raises(i2i.ConfigError, match=r"num_classes=1, but .* holds 2 classes \(disc, square\); set num_classes: 2"):
+    with pytest.raises(i2i.ConfigError,
+                       match=r"num_classes=1, but .* holds 2 classes \(disc, square\); set num_classes: 2"):
         Trainer(cfg)
 
 

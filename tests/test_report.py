@@ -10,7 +10,8 @@ from i2i import report
 
 
 def _records(n: int) -> list[dict]:
-    recs = [{"step": 10 * (i + 1), "epoch": 0, "G_L1": 1.0 / (i + 1), "G_gan": 0.0, "it_per_s": 5.0, "lr_G": 2e-4 * (1 - i / n)}
+    recs = [{"step": 10 * (i + 1), "epoch": 0, "G_L1": 1.0 / (i + 1), "G_gan": 0.0, "it_per_s": 5.0,
+             "lr_G": 2e-4 * (1 - i / n)}
             for i in range(n)]
     recs += [{"step": 50, "epoch": 0, "val_PSNR": 20.0}, {"step": 100, "epoch": 0, "val_PSNR": 22.5}]
     return recs
@@ -54,7 +55,8 @@ def test_summary_marks_the_best_value_of_each_column(tmp_path):
     assert "<td>26.5000</td>" in page and "PSNR ↑" in page and "L1 ↓" in page
     # each metric printed with its own format, as the text tables print it
     page = report.write_results_page(tmp_path, title="t", columns=[], records=[],
-                                     rows=[{"name": "a.png", "images": [], "metrics": {"PSNR": 26.512, "dB over identity": 0.5}}],
+                                     rows=[{"name": "a.png", "images": [],
+                                            "metrics": {"PSNR": 26.512, "dB over identity": 0.5}}],
                                      summary=[{"model": "trained", "L1": 0.04, "PSNR": 26.5}],
                                      better={"L1": "min", "PSNR": "max"}, formats={"PSNR": ".2f"}).read_text()
     assert "<td><b>26.50</b></td>" in page and "<td><b>0.0400</b></td>" in page

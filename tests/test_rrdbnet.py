@@ -25,7 +25,9 @@ def test_parameter_counts_of_the_published_layouts(kwargs, count):
 
 def test_state_dict_keys_are_basicsrs():
     keys = list(RRDBNet(n_blocks=2, base_channels=8, growth=4).state_dict())
-    pattern = re.compile(r"^(conv_first|body\.\d+\.rdb[123]\.conv[1-5]|conv_body|conv_up1|conv_up2|conv_hr|conv_last)\.(weight|bias)$")
+    pattern = re.compile(
+        r"^(conv_first|body\.\d+\.rdb[123]\.conv[1-5]|conv_body|conv_up1|conv_up2|conv_hr|conv_last)\.(weight|bias)$"
+    )
     assert all(pattern.match(k) for k in keys), [k for k in keys if not pattern.match(k)]
     assert len([k for k in keys if k.startswith("body.")]) == 2 * 3 * 5 * 2
     assert keys[:2] == ["conv_first.weight", "conv_first.bias"] and keys[-2:] == ["conv_last.weight", "conv_last.bias"]

@@ -28,7 +28,8 @@ def test_training_output_off_a_terminal_is_plain_lines_and_train_log_keeps_them(
     cfg = make_config(tmp_path, gray2color, train={"steps": 6, "log_every": 2, "progress": True, "checkpoint_every": 3})
     script = "import sys, i2i; i2i.train(i2i.load_config(sys.argv[1]), resume='auto')"
     (tmp_path / "cfg.yaml").write_text(dump_config(cfg))
-    run = subprocess.run([sys.executable, "-c", script, str(tmp_path / "cfg.yaml")], capture_output=True, text=True, timeout=300)
+    run = subprocess.run([sys.executable, "-c", script, str(tmp_path / "cfg.yaml")], capture_output=True, text=True,
+                         timeout=300)
     assert run.returncode == 0, run.stderr
     assert "\r" not in run.stderr and "\r" not in run.stdout  # a pipe is not a terminal: no bar frames
     lines = run.stderr.strip().splitlines()
@@ -37,14 +38,18 @@ def test_training_output_off_a_terminal_is_plain_lines_and_train_log_keeps_them(
     assert any(line.startswith("data: ") and "training items" in line for line in lines)
     assert any(line.startswith("nets: G ") and "UnetGenerator" in line for line in lines)
     steps = [line for line in lines if line.startswith("step ")]
-    assert [int(re.match(r"step (\d+)/6", s).group(1)) for s in steps] == [2, 4, 6] and all("G_L1" in s and "it/s" in s for s in steps)
+    assert [int(re.match(r"step (\d+)/6", s).group(1)) for s in steps] == [2, 4, 6] and all(
+        "G_L1" in s and "it/s" in s for s in steps
+    )
     assert lines[-1].startswith("done: step 6/6")
     log = (cfg.run_dir / "train.log").read_text()
     assert log.strip().splitlines() == lines  # the file holds what was shown
     # A resumed run appends, and its banner says where it came from.
-    cfg2 = make_config(tmp_path, gray2color, train={"steps": 8, "log_every": 2, "progress": True, "checkpoint_every": 3})
+    cfg2 = make_config(tmp_path, gray2color,
+                       train={"steps": 8, "log_every": 2, "progress": True, "checkpoint_every": 3})
     (tmp_path / "cfg.yaml").write_text(dump_config(cfg2))
-    run = subprocess.run([sys.executable, "-c", script, str(tmp_path / "cfg.yaml")], capture_output=True, text=True, timeout=300)
+    run = subprocess.run([sys.executable, "-c", script, str(tmp_path / "cfg.yaml")], capture_output=True, text=True,
+                         timeout=300)
     assert run.returncode == 0, run.stderr
     assert "resumed from" in run.stderr and "at step 6" in run.stderr
     log = (cfg.run_dir / "train.log").read_text()
@@ -68,7 +73,8 @@ def test_a_terminal_gets_a_live_bar_and_the_file_still_gets_lines(tmp_path):
     assert "\r" in term.getvalue() and "G_L1" in term.getvalue()  # tqdm's live frames
     logged = (tmp_path / "train.log").read_text().splitlines()
     assert logged[0] == "banner" and logged[-1] == "done" and len(logged) == 4
-    assert logged[1].startswith("step 2/4 (epoch 0) G_L1 0.5 | 3.00 it/s, lr_G 0.0002, ETA ") and logged[2].startswith("step 4/4")
+    assert logged[1].startswith("step 2/4 (epoch 0) G_L1 0.5 | 3.00 it/s, lr_G "
+                                "0.0002, ETA ") and logged[2].startswith("step 4/4")
     quiet = RunLog(tmp_path / "other.log", total=4, initial=0, name="run", live=True, enabled=False, stream=term)
     quiet.lines(["x"])
     quiet.close("y")

@@ -26,7 +26,9 @@ def _files(root) -> set[str]:
     return {p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file()}
 
 
-@pytest.mark.parametrize("pattern", ["../../{stem}{ext}", "x/../../{stem}{ext}", "/tmp/i2i_escape_{stem}{ext}", "..", "sub/{stem}{ext}"])
+@pytest.mark.parametrize("pattern",
+                         ["../../{stem}{ext}", "x/../../{stem}{ext}", "/tmp/i2i_escape_{stem}{ext}", "..",
+                          "sub/{stem}{ext}"])
 def test_an_output_name_cannot_leave_the_output_folder(trained, images, tmp_path, pattern, capsys):
     before = _files(tmp_path)
     assert main(["convert", trained, str(images), str(tmp_path / "out" / "deep"), "--quiet", "--name", pattern]) == 2
@@ -52,12 +54,14 @@ def test_a_file_or_a_list_is_not_converted_among_its_inputs(trained, images, cap
     assert _files(images) == {"a.png", "sub/b.png", "list.txt"}
     # A list entry that climbs out of the list's folder still lands inside the output folder.
     (images / "up.txt").write_text("../in/a.png\n")
-    assert main(["convert", trained, str(images / "up.txt"), str(images.parent / "out2"), "--quiet", "--workers", "0"]) == 0
+    assert main(["convert", trained, str(images / "up.txt"), str(images.parent / "out2"), "--quiet", "--workers",
+                 "0"]) == 0
     assert _files(images.parent / "out2") == {"a.png"}
 
 
-@pytest.mark.parametrize("change,needle", [({"name": "../escaped"}, "plain folder name"), ({"name": "/abs/run"}, "plain folder name"),
-                                           ({"output_dir": "/"}, "filesystem root"), ({"name": ".."}, "plain folder name")])
+@pytest.mark.parametrize("change,needle",
+                         [({"name": "../escaped"}, "plain folder name"), ({"name": "/abs/run"}, "plain folder name"),
+                          ({"output_dir": "/"}, "filesystem root"), ({"name": ".."}, "plain folder name")])
 def test_a_run_folder_cannot_escape_or_be_the_root(tmp_path, gray2color, make_config, change, needle):
     with pytest.raises(ConfigError, match=needle):
         make_config(tmp_path, gray2color, **change)

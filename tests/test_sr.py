@@ -209,7 +209,8 @@ def test_sr_dataset_small_images_and_lr_folder(tmp_path):
         ds = SRDataset(tmp_path / "hr", SRDataConfig(crop_size=32), scale=2)
     assert len(ds) == 1 and "img1.png" in str(w[0].message)
     _hr(tmp_path / "tiny", [(10, 12)])
-    with pytest.raises(DataError, match="smaller than data.crop_size=32"), pytest.warns(UserWarning, match="skipping 1"):
+    with pytest.raises(DataError, match="smaller than data.crop_size=32"), pytest.warns(UserWarning,
+                                                                                        match="skipping 1"):
         SRDataset(tmp_path / "tiny", SRDataConfig(crop_size=32), scale=2)
     with pytest.raises(DataError, match="multiple of the scale"):
         SRDataset(tmp_path / "hr", SRDataConfig(crop_size=30), scale=4)
@@ -230,7 +231,8 @@ def sr_config(make_config, tmp_path, root, **sections):
                            "in_channels": 3, "out_channels": 3, **sections.pop("generator", {})},
              "discriminator": {"name": "srgan", "base_channels": 8}}
     loss = {"pixel_loss": "l1", "adversarial_weight": 0.0, **sections.pop("loss", {})}
-    data = {"root": str(root / "train"), "val_root": str(root / "test"), "crop_size": 32, "rotate90": True, **sections.pop("data", {})}
+    data = {"root": str(root / "train"), "val_root": str(root / "test"), "crop_size": 32, "rotate90": True,
+            **sections.pop("data", {})}
     return make_config(tmp_path, root, pipeline="srgan", model=model, loss=loss, data=data, **sections)
 
 
@@ -247,7 +249,8 @@ def test_srresnet_phase_then_srgan_phase_from_it(tmp_path, sr_data, make_config)
     t.fit()
     out = torch.load(gan.run_dir / "checkpoints" / "last.pt", weights_only=True)
     assert set(out["nets"]) == {"G", "D"}
-    wrong = sr_config(make_config, tmp_path / "w", sr_data, generator={"init_from": ckpt, "base_channels": 8}, train={"steps": 1})
+    wrong = sr_config(make_config, tmp_path / "w", sr_data, generator={"init_from": ckpt, "base_channels": 8},
+                      train={"steps": 1})
     with pytest.raises(i2i.CheckpointError, match="init_from"):
         i2i.Trainer(wrong)
     # Resuming the SRResNet phase's checkpoint with the SRGAN phase's config: no D to resume, and how to go on.
@@ -322,7 +325,8 @@ def test_sr_convert_and_eval_cli(tmp_path, sr_data, make_config, capsys):
 def test_srresnet_beats_bicubic_on_held_out_photos(tmp_path, sr_data, make_config, seed):
     from i2i.evaluate import evaluate_sr
 
-    cfg = sr_config(make_config, tmp_path, sr_data, seed=seed, generator={"n_blocks": 4, "base_channels": 32, "global_skip": "bicubic"},
+    cfg = sr_config(make_config, tmp_path, sr_data, seed=seed,
+                    generator={"n_blocks": 4, "base_channels": 32, "global_skip": "bicubic"},
                     data={"batch_size": 8, "crop_size": 48}, optim={"lr_g": 5e-4, "beta1": 0.9},
                     schedule={"policy": "cosine"}, train={"steps": 300, "log_every": 50})
     ckpt = i2i.train(cfg)["checkpoint"]

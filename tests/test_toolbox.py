@@ -13,7 +13,13 @@ import i2i
 from i2i.cli import main
 from i2i.config import ConfigError
 from i2i.data.generation import GenerationDataConfig, ImageDataset
-from i2i.evaluate import evaluate_generation, extract_features, feature_extractor, generation_diagnostics, load_classifier
+from i2i.evaluate import (
+    evaluate_generation,
+    extract_features,
+    feature_extractor,
+    generation_diagnostics,
+    load_classifier,
+)
 from i2i.generate import Generator, parse_arithmetic
 from i2i.losses import GANLoss, r1_penalty
 from i2i.metrics import class_coverage, class_diversity, diversity, mean_pairwise_distance
@@ -56,9 +62,12 @@ def test_minibatch_std_option_in_the_discriminators():
     assert isinstance(p.model[-2], MinibatchStd) and p(torch.randn(2, 3, 32, 32)).shape[1] == 1
     # Off by default: the layouts (and checkpoint keys) of existing models are unchanged.
     keys = set(DCGANDiscriminator(in_channels=1, image_size=32, base_channels=8).state_dict())
-    assert keys == {"model.0.weight", "model.0.bias", "model.2.weight", "model.3.weight", "model.3.bias", "model.3.running_mean",
-                    "model.3.running_var", "model.3.num_batches_tracked", "model.5.weight", "model.6.weight", "model.6.bias",
-                    "model.6.running_mean", "model.6.running_var", "model.6.num_batches_tracked", "model.8.weight", "model.8.bias"}
+    assert keys == {"model.0.weight", "model.0.bias", "model.2.weight", "model.3.weight", "model.3.bias",
+                    "model.3.running_mean",
+                    "model.3.running_var", "model.3.num_batches_tracked", "model.5.weight", "model.6.weight",
+                    "model.6.bias",
+                    "model.6.running_mean", "model.6.running_var", "model.6.num_batches_tracked", "model.8.weight",
+                    "model.8.bias"}
 
 
 @pytest.fixture(scope="module")
@@ -90,13 +99,16 @@ def test_a_dcgan_with_minibatch_std_draws_varied_shapes_at_every_seed(tmp_path, 
 
     mean_fid = frechet_distance(extract_features(ext, real.mean(0, keepdim=True).expand(400, -1, -1, -1)), fr)
     for seed in TWO_SEEDS:
-        cfg = dcgan_config(make_config, tmp_path / str(seed), crisp_shapes, seed=seed, generator={"base_channels": 32, "latent_dim": 64},
-                           discriminator={"base_channels": 32, "minibatch_std": 4}, data={"batch_size": 64, "flip": True},
+        cfg = dcgan_config(make_config, tmp_path / str(seed), crisp_shapes, seed=seed,
+                           generator={"base_channels": 32, "latent_dim": 64},
+                           discriminator={"base_channels": 32, "minibatch_std": 4},
+                           data={"batch_size": 64, "flip": True},
                            schedule={"policy": "constant"}, train={"steps": 400, "log_every": 100})
         gen = Generator.from_checkpoint(i2i.train(cfg)["checkpoint"], device="cpu", use_ema=False)
         ff = extract_features(ext, gen.sample(400, seed=1))
         div, fid = diversity(ff, fr), frechet_distance(ff, fr)
-        print(f"crisp shapes, seed {seed}, 400 steps with minibatch std: diversity {div:.3f}, FID {fid:.2f} (mean image {mean_fid:.2f})")
+        print(f"crisp shapes, seed {seed}, 400 steps with minibatch std: diversity {div:.3f}, FID {fid:.2f} (mean "
+              f"image {mean_fid:.2f})")
         assert div > 0.5 and fid < 0.6 * mean_fid, seed
 
 
@@ -111,7 +123,8 @@ def test_self_attention_starts_as_the_identity_and_sees_the_whole_image():
     # Receptive field: with attention, a patch logit at the left edge depends on the right edge.
     for attention, depends in ((0, False), (2, True)):
         torch.manual_seed(0)
-        d = init_weights(PatchDiscriminator(in_channels=1, base_channels=8, n_layers=1, norm="none", attention=attention), "kaiming")
+        d = init_weights(PatchDiscriminator(in_channels=1, base_channels=8, n_layers=1, norm="none",
+                                            attention=attention), "kaiming")
         for m in d.modules():
             if isinstance(m, SelfAttention):
                 m.gamma.data.fill_(1.0)
@@ -174,7 +187,8 @@ def test_self_attention_lets_a_patch_discriminator_learn_a_long_range_relation(s
     accuracy = {}
     for attention in (0, 2):
         torch.manual_seed(seed)
-        d = init_weights(PatchDiscriminator(in_channels=1, base_channels=16, n_layers=1, norm="none", attention=attention), "kaiming")
+        d = init_weights(PatchDiscriminator(in_channels=1, base_channels=16, n_layers=1, norm="none",
+                                            attention=attention), "kaiming")
         opt = torch.optim.Adam(d.parameters(), 2e-3, betas=(0.5, 0.999))
         g = torch.Generator().manual_seed(1)  # the same data; the seed varies the initial weights
         for _ in range(400):
@@ -198,10 +212,12 @@ def test_r1_penalty_is_half_gamma_times_the_squared_gradient_norm():
     assert torch.allclose(r1_penalty(logits, x, 10.0), 5.0 * w.pow(2).sum(), rtol=1e-5)
     # In a D objective, and differentiable with respect to D's parameters.
     lin = torch.nn.Linear(48, 1)
-    loss, parts = GANLoss("hinge", r1_weight=2.0).discriminator_loss(lambda t: lin(t.flatten(1)), x.detach(), torch.randn(5, 3, 4, 4))
+    loss, parts = GANLoss("hinge", r1_weight=2.0).discriminator_loss(lambda t: lin(t.flatten(1)), x.detach(),
+                                                                     torch.randn(5, 3, 4, 4))
     assert torch.allclose(parts["r1"], lin.weight.pow(2).sum().detach(), rtol=1e-5)
     loss.backward()
-    assert lin.weight.grad is not None and "r1" not in GANLoss("hinge").discriminator_loss(lambda t: lin(t.flatten(1)), x, x)[1]
+    assert lin.weight.grad is not None and "r1" not in GANLoss("hinge").discriminator_loss(lambda t: lin(t.flatten(1)),
+                                                                                           x, x)[1]
     with pytest.raises(ValueError, match="r1_weight"):
         GANLoss(r1_weight=-1)
 
@@ -237,7 +253,10 @@ def test_r1_keeps_the_discriminator_flat_on_real_data_and_the_generator_learns(t
         norms[gamma] = _real_gradient_norm(ckpt, shapes)
         from i2i.metrics import frechet_distance
 
-        fids[gamma] = frechet_distance(extract_features(ext, Generator.from_checkpoint(ckpt, device="cpu").sample(400, seed=1)), real)
+        fids[gamma] = frechet_distance(extract_features(ext,
+                                                        Generator.from_checkpoint(ckpt, device="cpu").sample(400,
+                                                                                                             seed=1)),
+                                                                                                             real)
         if gamma == 0.0:
             torch.manual_seed(cfg.seed)
             from i2i.recipes import pipeline_class
@@ -261,20 +280,23 @@ def test_n_critic_5_lets_wgan_gp_learn_where_alternating_updates_collapse(tmp_pa
     for seed in SEEDS[:1]:  # the costliest claim (1,800 steps per seed): seed 0 in the suite, all three measured
         r = {}
         for n in (1, 5):
-            cfg = dcgan_config(make_config, tmp_path / f"{n}_{seed}", shapes2k, seed=seed, discriminator={"norm": "none"},
+            cfg = dcgan_config(make_config, tmp_path / f"{n}_{seed}", shapes2k, seed=seed,
+                               discriminator={"norm": "none"},
                                loss={"gan_mode": "wgangp", "gp_weight": 10.0}, schedule={"policy": "constant"},
                                optim={"n_critic": n, "lr_g": 3e-4, "lr_d": 3e-4, "beta1": 0.0, "beta2": 0.9},
                                data={"batch_size": 64, "image_size": 16}, train={"steps": 300 * n, "log_every": 500})
             r[n] = evaluate_generation(i2i.train(cfg)["checkpoint"], shapes2k, n=400, features="pixels")
         print(seed, {n: {k: round(v, 3) for k, v in x["models"][0].items() if k != "model"} for n, x in r.items()})
-        assert r[5]["fid"] < 0.8 * r[1]["fid"] and r[5]["fid"] < 0.7 * r[5]["models"][2]["fid"], seed  # [2]: the mean image
+        # [2]: the mean image
+        assert r[5]["fid"] < 0.8 * r[1]["fid"] and r[5]["fid"] < 0.7 * r[5]["models"][2]["fid"], seed
         assert r[5]["diversity"] > 0.45 > 0.3 > r[1]["diversity"], seed
 
 
 # ------------------------------------------------------------------ projection discriminator
 def test_projection_discriminator_adds_the_class_embedding_inner_product():
     torch.manual_seed(0)
-    d = DCGANDiscriminator(in_channels=1, image_size=16, base_channels=4, num_classes=3, conditioning="projection").eval()
+    d = DCGANDiscriminator(in_channels=1, image_size=16, base_channels=4, num_classes=3,
+                           conditioning="projection").eval()
     assert d.label_map is None and d.projection is not None
     x = torch.randn(4, 1, 16, 16)
     labels = torch.tensor([0, 1, 2, 0])
@@ -298,8 +320,10 @@ def _shape_classifier() -> torch.nn.Module:
             lo, hi = x.amin((1, 2, 3), keepdim=True), x.amax((1, 2, 3), keepdim=True)
             mask = (x > 0.5 * (lo + hi)).float()
             area = mask.sum((1, 2, 3))
-            rows, cols = mask.sum(3), mask.sum(2)  # a shape's extent: rows / columns at least 1/4 as full as the fullest
-            h = (rows >= 0.25 * rows.amax(2, keepdim=True)).float().sum((1, 2))  # (stray pixels of samples do not count)
+            # a shape's extent: rows / columns at least 1/4 as full as the fullest
+            rows, cols = mask.sum(3), mask.sum(2)
+            # (stray pixels of samples do not count)
+            h = (rows >= 0.25 * rows.amax(2, keepdim=True)).float().sum((1, 2))
             w = (cols >= 0.25 * cols.amax(2, keepdim=True)).float().sum((1, 2))
             s = area / (h * w + 1.0)  # disc about 0.78, square about 0.97 (the +1: no division by 0)
             return torch.stack([0.88 - s, s - 0.88], 1) * 20
@@ -345,10 +369,12 @@ def test_diversity_and_coverage_flag_a_collapsed_generator(shapes, classifier_on
     # One image per class: varied overall (the classes differ), collapsed within each class.
     far = int((other - other[:1]).flatten(1).norm(dim=1).argmax())  # the image least like the first
     per_class = torch.cat([other[:1].expand(100, -1, -1, -1), other[far : far + 1].expand(100, -1, -1, -1)])
-    two = generation_diagnostics(per_class, extract_features(ext, per_class), fr, fake_labels=torch.arange(2).repeat_interleave(100))
+    two = generation_diagnostics(per_class, extract_features(ext, per_class), fr,
+                                 fake_labels=torch.arange(2).repeat_interleave(100))
     assert two["diversity"] > 0.5 and two["class_diversity"] < 1e-6
     assert "class_diversity" not in healthy  # unconditional: no classes to look within
-    assert class_diversity(torch.tensor([[0.0], [2.0], [5.0], [5.0]]), torch.tensor([0, 0, 1, 1]), torch.tensor([[0.0], [1.0]])) == 1.0
+    assert class_diversity(torch.tensor([[0.0], [2.0], [5.0], [5.0]]), torch.tensor([0, 0, 1, 1]),
+                           torch.tensor([[0.0], [1.0]])) == 1.0
     assert mean_pairwise_distance(torch.tensor([[0.0, 0.0], [3.0, 4.0]])) == pytest.approx(5.0)
     assert diversity(torch.zeros(4, 2), torch.eye(2).repeat(2, 1)) == 0.0
     assert class_coverage(torch.tensor([0, 0, 0, 2]), torch.tensor([0, 1, 2, 2]), 3) == pytest.approx(2 / 3)
@@ -380,7 +406,8 @@ def test_projection_discriminator_teaches_the_classes_and_validation_and_page_sh
     shapes = shapes2k
 
     def run(conditioning: str, seed: int, **train: object) -> tuple[str, object]:
-        cfg = dcgan_config(make_config, tmp_path / f"{conditioning}{seed}", shapes, seed=seed, generator={"num_classes": 2},
+        cfg = dcgan_config(make_config, tmp_path / f"{conditioning}{seed}", shapes, seed=seed,
+                           generator={"num_classes": 2},
                            discriminator={"conditioning": conditioning}, schedule={"policy": "constant"},
                            optim={"lr_g": 1e-3, "lr_d": 1e-3},
                            data={"batch_size": 64, "image_size": 16, "val_root": str(shapes), "flip": True},
@@ -397,12 +424,14 @@ def test_projection_discriminator_teaches_the_classes_and_validation_and_page_sh
                              "--classifier", classifier_onnx, "--out", str(out)]) == 0
                 r = json.loads((out / "metrics.json").read_text())
             else:
-                r = evaluate_generation(run(conditioning, seed)[0], shapes, n=400, features="pixels", classifier=classifier_onnx)
+                r = evaluate_generation(run(conditioning, seed)[0], shapes, n=400, features="pixels",
+                                        classifier=classifier_onnx)
             accuracy[conditioning, seed] = r["label_accuracy"]
             assert r["coverage"] == 1.0, (conditioning, seed)
     print("label accuracy:", {f"{c} {s}": round(a, 3) for (c, s), a in accuracy.items()})
     for seed in TWO_SEEDS:  # chance: 0.5
-        assert accuracy["projection", seed] > 0.7 and accuracy["projection", seed] > accuracy["concat", seed] + 0.1, seed
+        assert accuracy["projection", seed] > 0.7 and accuracy["projection", seed] > accuracy["concat",
+                                                                                              seed] + 0.1, seed
 
     # What the user sees of the seed-0 projection run: validation during training, the page of `i2i eval`.
     val = [json.loads(x) for x in (cfg.run_dir / "metrics.jsonl").read_text().splitlines() if "val_FID" in x]
@@ -417,7 +446,8 @@ def test_projection_discriminator_teaches_the_classes_and_validation_and_page_sh
     assert models["mean image"]["coverage"] == 0.5 and models["mean image"]["label_accuracy"] < 0.6
     assert r["fid"] < models["mean image"]["fid"]
     page = (out / "index.html").read_text()
-    for text in ("label_accuracy", "class_diversity", "coverage", "mean image", "val_label_accuracy", "one class per column"):
+    for text in ("label_accuracy", "class_diversity", "coverage", "mean image", "val_label_accuracy",
+                 "one class per column"):
         assert text in page
     assert (out / "images" / "samples.png").is_file() and (out / "images" / "real.png").is_file()
 
@@ -433,8 +463,10 @@ def test_latent_arithmetic_api_and_cli(tmp_path, shapes, make_config, capsys):
     r = gen.arithmetic("1,2,3 - 4,5 + 6", seed=3, n=16, variants=4)
     expected = z[[1, 2, 3]].mean(0) - z[[4, 5]].mean(0) + z[6]
     assert torch.allclose(r["result"][:1], gen.decode(expected), atol=1e-6)
-    assert torch.allclose(r["terms"], gen.decode(torch.stack([z[[1, 2, 3]].mean(0), z[[4, 5]].mean(0), z[6]])), atol=1e-6)
-    assert r["result"].shape == (4, 1, 32, 32) and not torch.allclose(r["result"][1], r["result"][0])  # noisy variations
+    assert torch.allclose(r["terms"], gen.decode(torch.stack([z[[1, 2, 3]].mean(0), z[[4, 5]].mean(0), z[6]])),
+                          atol=1e-6)
+    # noisy variations
+    assert r["result"].shape == (4, 1, 32, 32) and not torch.allclose(r["result"][1], r["result"][0])
     assert parse_arithmetic(" 3,17,40 - 5,9 + 22 ") == [(1.0, [3, 17, 40]), (-1.0, [5, 9]), (1.0, [22])]
     for bad in ("", "3 -", "a + b", "3,,4"):
         with pytest.raises(ValueError, match="write terms of sample indices"):
@@ -442,7 +474,8 @@ def test_latent_arithmetic_api_and_cli(tmp_path, shapes, make_config, capsys):
     with pytest.raises(ValueError, match="index 16 is out of range.*0..15"):
         gen.arithmetic("16", seed=3, n=16)
     out = tmp_path / "arith"
-    assert main(["sample", ckpt, str(out), "--n", "16", "--seed", "3", "--arithmetic", "1,2,3 - 4,5 + 6", "--variants", "3"]) == 0
+    assert main(["sample", ckpt, str(out), "--n", "16", "--seed", "3", "--arithmetic", "1,2,3 - 4,5 + 6", "--variants",
+                 "3"]) == 0
     assert "arithmetic.png" in capsys.readouterr().out
     from i2i.data.io import read_image
 
@@ -466,7 +499,8 @@ def test_latent_arithmetic_transfers_an_attribute(tmp_path, shapes, make_config,
     small, large = order[:30].tolist(), order[-30:].tolist()
     r = gen.arithmetic([(1.0, large[:15]), (-1.0, small[:15]), (1.0, small[15:])], seed=5, n=256)
     terms, result = ((r["terms"] + 1) / 2).mean((1, 2, 3)), float(((r["result"][0] + 1) / 2).mean())
-    print(f"shape mass: mean(A) {terms[0]:.3f}, mean(B) {terms[1]:.3f}, mean(C) {terms[2]:.3f} -> A - B + C {result:.3f}")
+    print(f"shape mass: mean(A) {terms[0]:.3f}, mean(B) {terms[1]:.3f}, mean(C) {terms[2]:.3f} -> A - B + C "
+          f"{result:.3f}")
     assert terms[0] > terms[1] and terms[0] > terms[2]  # the averaged exemplars keep their attribute
     # C gained at least half of what separates A from B (measured, seeds 0 / 1 / 2: 2.2 / 0.83 /
     # 0.98 times the difference A - B; decoding C alone, the baseline, gains nothing).

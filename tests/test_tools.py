@@ -11,15 +11,23 @@ ROOT = Path(__file__).resolve().parent.parent
 def test_benchmark_runs_the_real_trainer_and_reports_figures(tmp_path):
     out = tmp_path / "bench.json"
     r = subprocess.run(
-        [sys.executable, str(ROOT / "tools" / "benchmark.py"), str(ROOT / "configs/pix2pix/demo.yaml"), "--threads", "1",
-         "--set", "model.generator.base_channels=8", "--set", "model.discriminator.base_channels=8", "--set", "data.batch_size=1",
-         "--steps", "1", "--repeats", "1", "--warmup", "1", "--images", "1", "--size", "40", "--write", "--json", str(out),
+        [sys.executable, str(ROOT / "tools" / "benchmark.py"), str(ROOT / "configs/pix2pix/demo.yaml"), "--threads",
+         "1",
+         "--set", "model.generator.base_channels=8", "--set", "model.discriminator.base_channels=8", "--set",
+         "data.batch_size=1",
+         "--steps", "1", "--repeats", "1", "--warmup", "1", "--images", "1", "--size", "40", "--write", "--json",
+         str(out),
          "--modes", "eager", "fused"],
         capture_output=True, text=True, timeout=300,
     )
     assert r.returncode == 0, r.stderr[-2000:]
     eager, fused = json.loads(out.read_text())
-    assert eager["mode"] == "eager" and eager["train_it_per_s"] > 0 and eager["convert_img_per_s"] > 0 and eager["convert_size"] == 40
+    assert (
+        eager["mode"] == "eager"
+        and eager["train_it_per_s"] > 0
+        and eager["convert_img_per_s"] > 0
+        and eager["convert_size"] == 40
+    )
     assert fused["mode"] == "fused"
     last = r.stdout.strip().splitlines()[-1]
     assert last.startswith("fastest training here: ") and "torch CPU capability" in last
@@ -29,9 +37,11 @@ def test_gpu_benchmark_counts_flops_and_reports_mfu(tmp_path):
     """The issue-15 table's tool runs end to end (on the CPU here: the figures matter on a GPU)."""
     out = tmp_path / "gpu.json"
     r = subprocess.run(
-        [sys.executable, str(ROOT / "tools" / "bench_gpu.py"), str(ROOT / "configs/pix2pix/demo.yaml"), "--threads", "1",
+        [sys.executable, str(ROOT / "tools" / "bench_gpu.py"), str(ROOT / "configs/pix2pix/demo.yaml"), "--threads",
+         "1",
          "--set", "model.generator.base_channels=8", "--set", "model.discriminator.base_channels=8", "--modes", "eager",
-         "--steps", "1", "--repeats", "1", "--warmup", "1", "--max-batch", "2", "--peak-tflops", "1", "--json", str(out)],
+         "--steps", "1", "--repeats", "1", "--warmup", "1", "--max-batch", "2", "--peak-tflops", "1", "--json",
+         str(out)],
         capture_output=True, text=True, timeout=300,
     )
     assert r.returncode == 0, r.stderr[-2000:]
@@ -54,9 +64,12 @@ def test_benchmark_prints_the_ratio_to_a_reference_checkout(tmp_path):
         "    print(f'(epoch: 1, iters: {i + 1}, time: 0.050, data: 0.001) G_GAN: 0.7', flush=True)\n")
     out = tmp_path / "bench.json"
     r = subprocess.run(
-        [sys.executable, str(ROOT / "tools" / "benchmark.py"), str(ROOT / "configs/pix2pix/demo.yaml"), "--threads", "1",
-         "--set", "model.generator.base_channels=8", "--set", "model.discriminator.base_channels=8", "--steps", "1", "--repeats", "1",
-         "--warmup", "1", "--images", "1", "--size", "32", "--reference", str(fake), "--reference-iterations", "8", "--json", str(out)],
+        [sys.executable, str(ROOT / "tools" / "benchmark.py"), str(ROOT / "configs/pix2pix/demo.yaml"), "--threads",
+         "1",
+         "--set", "model.generator.base_channels=8", "--set", "model.discriminator.base_channels=8", "--steps", "1",
+         "--repeats", "1",
+         "--warmup", "1", "--images", "1", "--size", "32", "--reference", str(fake), "--reference-iterations", "8",
+         "--json", str(out)],
         capture_output=True, text=True, timeout=300,
     )
     assert r.returncode == 0, r.stderr[-2000:]
@@ -73,11 +86,13 @@ def test_convert_benchmark_runs_the_real_converter_and_the_reference_test_script
     fake = tmp_path / "ref"
     (fake / "models").mkdir(parents=True)
     (fake / "models" / "__init__.py").write_text("")
-    (fake / "models" / "networks.py").write_text("import torch\ndef define_G(*a):\n    return torch.nn.Conv2d(3, 3, 1)\n")
+    (fake / "models" / "networks.py").write_text("import torch\ndef define_G(*a):\n    return torch.nn.Conv2d(3, "
+                                                 "3, 1)\n")
     (fake / "test.py").write_text(
         "import sys, time, os\n"
         "a = sys.argv\n"
-        "root, ck, n = a[a.index('--dataroot') + 1], a[a.index('--checkpoints_dir') + 1], int(a[a.index('--num_test') + 1])\n"
+        "root, ck, n = a[a.index('--dataroot') + 1], a[a.index('--checkpoints_dir') + 1], int(a[a.index('--num_test') "
+        "+ 1])\n"
         "assert os.path.isfile(os.path.join(ck, 'bench_pix2pix', 'latest_net_G.pth'))\n"
         "assert len(os.listdir(os.path.join(root, 'test'))) == n\n"
         "for i in range(n):\n"
@@ -85,7 +100,8 @@ def test_convert_benchmark_runs_the_real_converter_and_the_reference_test_script
         "    time.sleep(0.05)\n")
     out = tmp_path / "convert.json"
     r = subprocess.run(
-        [sys.executable, str(ROOT / "tools" / "bench_convert.py"), str(ROOT / "configs/pix2pix/demo.yaml"), "--threads", "1",
+        [sys.executable, str(ROOT / "tools" / "bench_convert.py"), str(ROOT / "configs/pix2pix/demo.yaml"), "--threads",
+         "1",
          "--set", "model.generator.base_channels=8", "--n", "11", "--size", "128", "--repeats", "1", "--workers", "0",
          "--like-reference", "--mode", "paper", "--reference", str(fake), "--json", str(out)],
         capture_output=True, text=True, timeout=300,
@@ -106,10 +122,12 @@ def test_two_clones_on_one_machine_each_run_their_own_code(tmp_path):
 
     other = tmp_path / "other"
     top = {".venv", ".git", "runs", "data", "build", ".pytest_cache", ".ruff_cache"}
-    shutil.copytree(ROOT, other, ignore=lambda d, names: [n for n in names if (Path(d) == ROOT and n in top) or n == "__pycache__"
-                                                          or n.endswith(".egg-info")])
+    shutil.copytree(ROOT, other, ignore=lambda d,
+                    names: [n for n in names if (Path(d) == ROOT and n in top) or n == "__pycache__"
+                            or n.endswith(".egg-info")])
     (other / "i2i" / "_version.py").write_text('__version__ = "9.9.9-other-clone"\n')
-    probe = 'source tools/env.sh >/dev/null && python -c "import i2i; print(i2i.__file__, i2i.__version__)" && i2i --version'
+    probe = ('source tools/env.sh >/dev/null && python -c "import i2i; print(i2i.__file__, i2i.__version__)" '
+             "&& i2i --version")
     seen = {}
     for clone in (other, ROOT, other):
         r = subprocess.run(["bash", "-c", probe], cwd=clone, capture_output=True, text=True, timeout=900)
@@ -133,12 +151,16 @@ def test_input_path_benchmark_times_every_row_against_a_reference_dataset(tmp_pa
         "        assert opt.load_size == 286 and opt.crop_size == 256 and opt.direction == 'AtoB'\n"
         "    def __getitem__(self, i):\n"
         "        return np.zeros((3, 256, 256), np.float32)\n")
-    r = subprocess.run([sys.executable, str(ROOT / "tools" / "bench_data.py"), "--n", "4", "--repeats", "1", "--workers", "0",
-                        "--reference", str(tmp_path / "ref"), "--device", "cpu"], capture_output=True, text=True, timeout=300)
+    r = subprocess.run([sys.executable, str(ROOT / "tools" / "bench_data.py"), "--n", "4", "--repeats", "1",
+                        "--workers", "0",
+                        "--reference", str(tmp_path / "ref"), "--device", "cpu"], capture_output=True, text=True,
+                        timeout=300)
     assert r.returncode == 0, r.stderr[-2000:]
     rows = dict(line.rsplit(None, 2)[:2] for line in r.stdout.splitlines()[1:])
-    names = {"decode (cv2)", "decode (PIL)", "i2i PairedDataset", "i2i PairedDataset, cache: memory", "reference AlignedDataset",
-             "i2i DataLoader, 0 workers", "i2i DataLoader, 0 workers, cache: memory", "i2i cache: device (cpu), batch 16"}
+    names = {"decode (cv2)", "decode (PIL)", "i2i PairedDataset", "i2i PairedDataset, cache: memory",
+             "reference AlignedDataset",
+             "i2i DataLoader, 0 workers", "i2i DataLoader, 0 workers, cache: memory",
+             "i2i cache: device (cpu), batch 16"}
     assert set(rows) == names and all(float(v) > 0 for v in rows.values()), r.stdout
 
 
@@ -149,7 +171,8 @@ def test_small_data_study_trains_each_variant_and_scores_held_out_pairs(tmp_path
          "--data", str(gray2color / "test"), "--threads", "1", "--seeds", "0", "--json", str(out),
          "--set", f"data.root={gray2color / 'train'}", "--set", "data.val_root=null", "--set", "train.val_every=0",
          "--set", "data.max_items=4",
-         "--set", "data.num_workers=0", "--set", "model.generator.base_channels=8", "--set", "model.generator.in_channels=1",
+         "--set", "data.num_workers=0", "--set", "model.generator.base_channels=8", "--set",
+         "model.generator.in_channels=1",
          "--set", "model.generator.predict=image", "--set", "model.discriminator.base_channels=8",
          "--set", "data.load_size=36", "--set", "data.crop_size=32", "--set", "model.generator.name=unet",
          "--set", "model.generator.num_downs=5", "--set", "train.epochs=null", "--set", "train.steps=2",
@@ -158,7 +181,8 @@ def test_small_data_study_trains_each_variant_and_scores_held_out_pairs(tmp_path
     )
     assert r.returncode == 0, r.stderr[-2000:]
     recs = [json.loads(x) for x in out.read_text().splitlines()]
-    assert [x["variant"] for x in recs] == ["none", "jitter"] and recs[1]["sets"] == ["data.color_jitter=0.2", "data.scale_jitter=0.1"]
+    assert [x["variant"] for x in recs] == ["none", "jitter"] and recs[1]["sets"] == ["data.color_jitter=0.2",
+                                                                                      "data.scale_jitter=0.1"]
     assert all(x["psnr"] > 0 and 0 < x["ssim"] <= 1 for x in recs)
     assert "| identity |" in r.stdout and "| jitter |" in r.stdout
 
@@ -177,15 +201,19 @@ def test_sr_quality_study_scores_each_variant_on_held_out_photos(tmp_path, sr_da
     assert r.returncode == 0, r.stderr[-2000:]
     recs = [json.loads(x) for x in out.read_text().splitlines()]
     assert [x["variant"] for x in recs] == ["shipped", "ema"] and recs[1]["weights"] == "ema"
-    assert all(x["images"] == 5 and abs(x["gain"] - (x["psnr_y"] - x["bicubic"])) < 1e-9 and x["train_s"] > 0 for x in recs)
+    assert all(
+        x["images"] == 5 and abs(x["gain"] - (x["psnr_y"] - x["bicubic"])) < 1e-9 and x["train_s"] > 0 for x in recs
+    )
     assert "| shipped |" in r.stdout and "| ema |" in r.stdout
 
 
 def test_video_benchmark_times_the_streamed_the_frames_folder_and_the_stage_ways(trained):
     """bench_video.py makes its clip, runs each way in a fresh process and prints frames/s, the
     stage times, the temporary PNG volume and the ratio of the streamed to the frames-folder way."""
-    r = subprocess.run([sys.executable, str(ROOT / "tools" / "bench_video.py"), trained, "--size", "64x48", "--frames", "3",
-                        "--repeats", "1", "--threads", "1", "--batch-size", "2"], capture_output=True, text=True, timeout=300)
+    r = subprocess.run([sys.executable, str(ROOT / "tools" / "bench_video.py"), trained, "--size", "64x48", "--frames",
+                        "3",
+                        "--repeats", "1", "--threads", "1", "--batch-size", "2"], capture_output=True, text=True,
+                        timeout=300)
     assert r.returncode == 0, r.stderr[-2000:]
     lines = r.stdout.splitlines()
     assert lines[0].startswith("clip 64x48, 3 frames")

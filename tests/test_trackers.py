@@ -22,7 +22,8 @@ def _records(cfg) -> list[dict]:
 
 def test_scalars_are_grouped_by_kind_not_all_called_losses():
     record = {"step": 4, "epoch": 1, "G_L1": 0.5, "D_real": 0.7, "it_per_s": 9.0, "lr_G": 1e-4, "val_PSNR": 21.0}
-    assert group_scalars(record) == {"progress/epoch": 1.0, "loss/G_L1": 0.5, "loss/D_real": 0.7, "progress/it_per_s": 9.0,
+    assert group_scalars(record) == {"progress/epoch": 1.0, "loss/G_L1": 0.5, "loss/D_real": 0.7,
+                                     "progress/it_per_s": 9.0,
                                      "lr/G": 1e-4, "val/PSNR": 21.0}
 
 
@@ -36,19 +37,23 @@ def test_hyperparameters_are_the_flat_config(tmp_path, gray2color, make_config):
 def test_tensorboard_gets_grouped_scalars_sample_grids_config_and_hparams(tmp_path, gray2color, make_config):
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-    cfg = make_config(tmp_path, gray2color, train={"steps": 4, "log_every": 2, "sample_every": 2, "val_every": 2, "val_limit": 3,
-                                                   "tensorboard": True})
+    cfg = make_config(tmp_path, gray2color,
+                      train={"steps": 4, "log_every": 2, "sample_every": 2, "val_every": 2, "val_limit": 3,
+                             "tensorboard": True})
     train(cfg)
     acc = EventAccumulator(str(cfg.run_dir / "tensorboard"), size_guidance={"images": 0, "tensors": 0})
     acc.Reload()
     scalars = set(acc.Tags()["scalars"])
-    assert {"loss/G_L1", "loss/D_real", "lr/G", "lr/D", "progress/epoch", "progress/it_per_s", "val/PSNR", "val/L1", "val/SSIM"} <= scalars
+    assert {"loss/G_L1", "loss/D_real", "lr/G", "lr/D", "progress/epoch", "progress/it_per_s", "val/PSNR", "val/L1",
+            "val/SSIM"} <= scalars
     assert not {"G_L1", "epoch", "it_per_s"} & scalars, "no ungrouped tags, and epoch / speed are not losses"
     logged = _records(cfg)
     losses = [r for r in logged if "G_L1" in r]
     assert [e.step for e in acc.Scalars("loss/G_L1")] == [r["step"] for r in losses] == [2, 4]
     assert [e.value for e in acc.Scalars("loss/G_L1")] == pytest.approx([r["G_L1"] for r in losses])
-    assert [e.value for e in acc.Scalars("val/PSNR")] == pytest.approx([r["val_PSNR"] for r in logged if "val_PSNR" in r])
+    assert [e.value for e in acc.Scalars("val/PSNR")] == pytest.approx(
+        [r["val_PSNR"] for r in logged if "val_PSNR" in r]
+    )
     # The sample grids, as written to RUN/samples/.
     images = acc.Images("samples")
     assert [e.step for e in images] == [2, 4]
@@ -67,7 +72,8 @@ def test_a_missing_tracker_package_stops_the_run_before_training(tmp_path, gray2
     monkeypatch.setitem(sys.modules, "wandb", None)
     for key, extra in (("tensorboard", "i2i[tensorboard]"), ("wandb", "i2i[wandb]")):
         cfg = make_config(tmp_path / key, gray2color, train={"steps": 2, key: True})
-        with pytest.raises(ConfigError, match=rf"train.{key} .*pip install '{extra.replace('[', '.').replace(']', '.')}'"):
+        with pytest.raises(ConfigError,
+                           match=rf"train.{key} .*pip install '{extra.replace('[', '.').replace(']', '.')}'"):
             train(cfg)
         assert not (cfg.run_dir / "checkpoints").exists()
 
@@ -100,8 +106,9 @@ def _fake_wandb(calls: list, fail: Exception | None = None) -> types.ModuleType:
 def test_wandb_gets_what_tensorboard_gets_and_resumes_the_same_run(tmp_path, gray2color, make_config, monkeypatch):
     calls: list = []
     monkeypatch.setitem(sys.modules, "wandb", _fake_wandb(calls))
-    cfg = make_config(tmp_path, gray2color, train={"steps": 4, "log_every": 2, "sample_every": 2, "val_every": 2, "val_limit": 3,
-                                                   "checkpoint_every": 2, "wandb": True, "wandb_project": "demo"})
+    cfg = make_config(tmp_path, gray2color,
+                      train={"steps": 4, "log_every": 2, "sample_every": 2, "val_every": 2, "val_limit": 3,
+                             "checkpoint_every": 2, "wandb": True, "wandb_project": "demo"})
     from i2i.engine.trainer import Trainer
 
     t = Trainer(cfg)
@@ -146,7 +153,9 @@ def test_wandb_offline_for_real(tmp_path, gray2color, make_config, monkeypatch):
     run_id = (cfg.run_dir / "wandb_id").read_text().strip()
     runs = sorted((cfg.run_dir / "wandb").glob(f"offline-run-*-{run_id}*"))
     assert runs and all((r / f"run-{run_id}.wandb").stat().st_size > 0 for r in runs)
-    images = sorted(p.name.split("_")[1] for r in runs for p in (r / "files" / "media" / "images").glob("samples_*.png"))
+    images = sorted(
+        p.name.split("_")[1] for r in runs for p in (r / "files" / "media" / "images").glob("samples_*.png")
+    )
     assert images == ["2", "4"]
     first = next((runs[0] / "files" / "media" / "images").glob("samples_2_*.png"))
     assert np.array_equal(read_image(first), read_image(cfg.run_dir / "samples" / "step_00000002.png"))

@@ -61,7 +61,8 @@ def test_non_finite_loss_stops_and_keeps_last_good_checkpoint(tmp_path, gray2col
     # caught at once, before any checkpoint (every step here) can store NaN weights.
     broken = make_config(tmp_path, gray2color, train={"steps": 4, "checkpoint_every": 1})
     broken.loss.l1_weight = math.nan  # past the config's range check, as a numeric blow-up would be
-    with pytest.raises(TrainingDiverged, match=r"loss G_total became non-finite at step 3.*step 2, all weights finite.*left intact"):
+    with pytest.raises(TrainingDiverged,
+                       match=r"loss G_total became non-finite at step 3.*step 2, all weights finite.*left intact"):
         train(broken, resume="auto")
     assert last.read_bytes() == good
     assert torch.load(last, weights_only=True)["step"] == 2
@@ -143,7 +144,8 @@ def test_compiled_training_writes_plain_checkpoints(tmp_path, gray2color, make_c
     import i2i
 
     cfg = make_config(tmp_path, gray2color, train={"steps": 2, "compile": True})
-    assert_every_parameter_gets_a_gradient(Trainer(make_config(tmp_path / "grads", gray2color, train={"steps": 1, "compile": True})))
+    assert_every_parameter_gets_a_gradient(Trainer(make_config(tmp_path / "grads", gray2color,
+                                                               train={"steps": 1, "compile": True})))
     summary = train(cfg)
     assert all(math.isfinite(v) for v in summary["losses"].values())
     data = torch.load(summary["checkpoint"], weights_only=True)

@@ -118,7 +118,8 @@ def test_convert_folder_mirrors_tree_and_reports_bad_files(trained, tmp_path):
     failed = (out / "failed.txt").read_text()
     assert "broken.png" in failed and "corrupt" in failed
     assert not (out / "sub" / "broken.png").exists()
-    assert sorted(p.name for p in src.rglob("*")) == ["a.png", "b.jpg", "broken.png", "deep.png", "sub"]  # input untouched
+    # input untouched
+    assert sorted(p.name for p in src.rglob("*")) == ["a.png", "b.jpg", "broken.png", "deep.png", "sub"]
 
 
 def test_convert_refuses_to_overwrite_inputs_and_missing_input(trained, tmp_path, capsys):
@@ -145,7 +146,8 @@ def test_cli_errors_name_the_problem(tmp_path, capsys, gray2color):
 
 
 def test_eval_writes_page_with_baselines(trained, tmp_path, gray2color, capsys):
-    assert main(["eval", str(trained), "--data", str(gray2color / "test"), "--out", str(tmp_path / "res"), "--limit", "3"]) == 0
+    assert main(["eval", str(trained), "--data", str(gray2color / "test"), "--out", str(tmp_path / "res"), "--limit",
+                 "3"]) == 0
     printed = capsys.readouterr().out
     assert "trained" in printed and "untrained" in printed and "identity" in printed and "SSIM" in printed
     page = (tmp_path / "res" / "index.html").read_text()
@@ -166,7 +168,8 @@ def test_eval_scores_images_at_their_own_size_and_shows_what_convert_writes(trai
         i2i.write_image(tmp_path / "pairs" / "A" / f"p{i}.png", b.mean(2, keepdims=True).astype(np.uint8))
     result = evaluate_paired(trained, tmp_path / "pairs", tmp_path / "res")
     assert [r["size"] for r in result["per_image"]] == ["24x40", "50x29"]
-    assert main(["convert", str(trained), str(tmp_path / "pairs" / "A"), str(tmp_path / "conv"), "--quiet", "--batch-size", "1"]) == 0
+    assert main(["convert", str(trained), str(tmp_path / "pairs" / "A"), str(tmp_path / "conv"), "--quiet",
+                 "--batch-size", "1"]) == 0
     for i in range(2):
         page_img = i2i.read_image(tmp_path / "res" / "images" / f"p{i}_output.png")
         assert np.array_equal(page_img, i2i.read_image(tmp_path / "conv" / f"p{i}.png"))

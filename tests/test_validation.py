@@ -27,7 +27,9 @@ def test_best_checkpoint_scores_what_validation_logged_and_eval_agrees(tmp_path,
     val = _val_records(cfg)
     assert [r["step"] for r in val] == [4, 8, 12]
     best = max(val, key=lambda r: r["val_PSNR"])
-    assert summary["validation"]["step"] == best["step"] and summary["validation"]["value"] == pytest.approx(best["val_PSNR"])
+    assert summary["validation"]["step"] == best["step"] and summary["validation"]["value"] == pytest.approx(
+        best["val_PSNR"]
+    )
     # The kept checkpoint, evaluated as a user would (EMA weights, eval mode), scores what was logged.
     ckpt = cfg.run_dir / "checkpoints" / "best.pt"
     result = evaluate_paired(ckpt, gray2color / "test")
@@ -63,7 +65,8 @@ def test_validation_on_a_resumed_run_keeps_the_best_so_far(tmp_path, gray2color,
     assert i2i.Trainer(cfg, resume="auto").best == {"metric": "L1", "value": None, "step": None}
 
 
-@pytest.mark.parametrize("problem", ["missing", "empty", "no_val_root", "unknown_metric", "unpaired", "unpaired_cyclegan"])
+@pytest.mark.parametrize("problem",
+                         ["missing", "empty", "no_val_root", "unknown_metric", "unpaired", "unpaired_cyclegan"])
 def test_validation_data_that_cannot_serve_stops_before_training(problem, tmp_path, gray2color, make_config):
     train = {"steps": 2, "val_every": 1}
     data: dict = {}
@@ -106,7 +109,8 @@ def test_generation_validation_needs_local_feature_weights_or_says_what_to_choos
     cfg = config_from_dict({"pipeline": "dcgan", "output_dir": str(tmp_path / "runs"),
                             "model": {"generator": {"name": "dcgan", "base_channels": 4},
                                       "discriminator": {"name": "dcgan", "base_channels": 4}},
-                            "data": {"root": str(tmp_path / "shapes"), "val_root": str(tmp_path / "shapes"), "image_size": 16,
+                            "data": {"root": str(tmp_path / "shapes"), "val_root": str(tmp_path / "shapes"),
+                                     "image_size": 16,
                                      "num_workers": 0},
                             "train": {"epochs": None, "steps": 2, "val_every": 1, "progress": False}})
     with pytest.raises(ConfigError, match="choose train.val_features: pixels"):

@@ -70,7 +70,8 @@ def mux_pictures(out, stream, frames: int, h: int = 48, w: int = 64) -> None:
     out.mux(stream.encode(None))
 
 
-def make_clip(path: Path, *, frames: int = 10, size: tuple[int, int] = (64, 48), audio: bool = True, codec: str = "libx264",
+def make_clip(path: Path, *, frames: int = 10, size: tuple[int, int] = (64, 48), audio: bool = True,
+              codec: str = "libx264",
               pix_fmt: str = "yuv420p", pts: list[int] | None = None, time_base: Fraction | None = None,
               rotation: int = 0) -> Path:
     """A test clip: moving smooth pictures at 24 frames/s (or at ``pts`` in ``time_base``) and
@@ -109,7 +110,8 @@ def decode(path: Path, fmt: str = "rgb24") -> tuple[list[np.ndarray], list[int],
     """Frames (RGB arrays), their timestamps, and facts of the video and audio streams."""
     with av.open(str(path)) as c:
         v = c.streams.video[0]
-        info = {"rate": v.average_rate, "time_base": v.time_base, "pix_fmt": v.codec_context.pix_fmt, "codec": v.codec_context.name,
+        info = {"rate": v.average_rate, "time_base": v.time_base, "pix_fmt": v.codec_context.pix_fmt,
+                "codec": v.codec_context.name,
                 "size": (v.codec_context.width, v.codec_context.height)}
         if c.streams.audio:
             a = c.streams.audio[0]
@@ -166,7 +168,8 @@ def test_default_video_keeps_frames_rate_audio_and_quality(clip, tmp_path):
 
 def test_lossless_codec_is_exact_and_sr_changes_the_size(clip, tmp_path):
     tr = translator(scale=2)
-    stats = convert_video(tr.translate_arrays, clip, tmp_path / "x2.mkv", batch_size=3, options=VideoOptions(codec="ffv1"))
+    stats = convert_video(tr.translate_arrays, clip, tmp_path / "x2.mkv", batch_size=3,
+                          options=VideoOptions(codec="ffv1"))
     got, _, info = decode(tmp_path / "x2.mkv")
     src_frames, _, _ = decode(clip)
     assert stats.frames == 10 and info["size"] == (128, 96) and info["pix_fmt"] in ("gbrp", "bgr0")
@@ -221,13 +224,16 @@ def test_odd_sizes_and_bad_options(tmp_path):
     with pytest.raises(VideoError, match="even frame size.*33x21"):
         convert_video(translator().translate_arrays, src, tmp_path / "bad.mkv", options=VideoOptions(pix_fmt="yuv420p"))
     with pytest.raises(VideoError, match="'nosuchcodec'.*not an encoder"):
-        convert_video(translator().translate_arrays, src, tmp_path / "bad.mkv", options=VideoOptions(codec="nosuchcodec"))
+        convert_video(translator().translate_arrays, src, tmp_path / "bad.mkv",
+                      options=VideoOptions(codec="nosuchcodec"))
     with pytest.raises(VideoError, match="--crf is not an option of codec 'ffv1'"):
-        convert_video(translator().translate_arrays, src, tmp_path / "bad.mkv", options=VideoOptions(codec="ffv1", crf=10))
+        convert_video(translator().translate_arrays, src, tmp_path / "bad.mkv",
+                      options=VideoOptions(codec="ffv1", crf=10))
     with pytest.raises(VideoError, match="--crf 60 is outside codec 'libx264'.s range 0-51"):
         convert_video(translator().translate_arrays, src, tmp_path / "bad.mkv", options=VideoOptions(crf=60))
     with pytest.raises(VideoError, match="libx264 encoder refused .*'preset': 'warp-speed'.*bad.mkv.*check --codec"):
-        convert_video(translator().translate_arrays, src, tmp_path / "bad.mkv", options=VideoOptions(preset="warp-speed"))
+        convert_video(translator().translate_arrays, src, tmp_path / "bad.mkv",
+                      options=VideoOptions(preset="warp-speed"))
     assert not list(tmp_path.glob("bad*")) and not list(tmp_path.glob(".bad*"))  # nothing left behind
 
 
@@ -239,9 +245,11 @@ def test_mixed_folder_gif_corrupt_video_and_skip_existing(clip, tmp_path):
     frames = [_picture(i, 30, 40) for i in range(5)]
     from PIL import Image
 
-    Image.fromarray(frames[0]).save(inp / "anim.gif", save_all=True, append_images=[Image.fromarray(f) for f in frames[1:]],
+    Image.fromarray(frames[0]).save(inp / "anim.gif", save_all=True,
+                                    append_images=[Image.fromarray(f) for f in frames[1:]],
                                     duration=100)
-    (inp / "broken.mp4").write_bytes(clip.read_bytes()[: len(clip.read_bytes()) // 3])  # index (moov) at the end: cut off
+    # index (moov) at the end: cut off
+    (inp / "broken.mp4").write_bytes(clip.read_bytes()[: len(clip.read_bytes()) // 3])
     (inp / "noise.mkv").write_bytes(np.random.default_rng(0).integers(0, 256, 5000, dtype=np.uint8).tobytes())
     tr = translator()
     summary = convert_path(tr.translate_arrays, inp, tmp_path / "out", ConvertOptions(batch_size=4))
@@ -254,7 +262,8 @@ def test_mixed_folder_gif_corrupt_video_and_skip_existing(clip, tmp_path):
     assert not [p for p in out.rglob(".*")]  # no temporary files left
     umask = os.umask(0)
     os.umask(umask)
-    assert {oct(p.stat().st_mode & 0o777) for p in summary.converted} == {oct(0o666 & ~umask)}  # as a plain open() makes them
+    # as a plain open() makes them
+    assert {oct(p.stat().st_mode & 0o777) for p in summary.converted} == {oct(0o666 & ~umask)}
     again = convert_path(tr.translate_arrays, inp, out, ConvertOptions(skip_existing=True))
     assert len(again.skipped) == 3 and not again.converted
 
@@ -336,7 +345,8 @@ def test_a_kill_during_encoding_leaves_no_final_file(tmp_path):
     src = make_clip(tmp_path / "long.mp4", frames=40)
     out = tmp_path / "out"
     script = _KILL_SCRIPT.format(tests=str(Path(__file__).parent), src=str(src), out=str(out))
-    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE,
+                            env={**os.environ, "OMP_NUM_THREADS": "1"})
     deadline = time.time() + 120
     while time.time() < deadline and not any(p.stat().st_size > 0 for p in out.glob(".long.mp4.*.tmp")):
         time.sleep(0.1)
@@ -356,9 +366,11 @@ def test_cli_converts_a_video(clip, tmp_path, capsys, trained):
     assert len(decode(tmp_path / "out" / "clip.mp4")[0]) == 10
     rc = main(["convert", trained, str(clip), str(tmp_path / "frames"), "--quiet", "--frames-out"])
     assert rc == 0 and len(list((tmp_path / "frames" / "clip").glob("*.png"))) == 10
-    rc = main(["convert", trained, str(tmp_path / "frames" / "clip"), str(tmp_path / "again"), "--quiet", "--to-video", "back.mp4"])
+    rc = main(["convert", trained, str(tmp_path / "frames" / "clip"), str(tmp_path / "again"), "--quiet", "--to-video",
+               "back.mp4"])
     assert rc == 2 and "--fps" in capsys.readouterr().err
-    rc = main(["convert", trained, str(tmp_path / "frames" / "clip"), str(tmp_path / "again"), "--quiet", "--to-video", "back.mp4",
+    rc = main(["convert", trained, str(tmp_path / "frames" / "clip"), str(tmp_path / "again"), "--quiet", "--to-video",
+               "back.mp4",
                "--fps", "24"])
     assert rc == 0 and len(decode(tmp_path / "again" / "back.mp4")[0]) == 10
 
@@ -380,7 +392,9 @@ def test_webm_keeps_its_container_codec_family_and_opus_sound(tmp_path):
     summary = convert_path(translator().translate_arrays, src, tmp_path / "out")
     got, _, info = decode(tmp_path / "out" / "clip.webm")
     assert summary.converted == [tmp_path / "out" / "clip.webm"] and len(got) == 6
-    assert info["codec"] == "vp9" and info["audio"] == "opus" and info["audio_samples"] == decode(src)[2]["audio_samples"]
+    assert (
+        info["codec"] == "vp9" and info["audio"] == "opus" and info["audio_samples"] == decode(src)[2]["audio_samples"]
+    )
 
 
 def test_a_failing_sink_raises_instead_of_hanging():
@@ -415,7 +429,8 @@ def test_a_failing_sink_raises_instead_of_hanging():
 
         def run(where=where, caught=caught):
             try:
-                _translate_stream(lambda a: a, iter(items), Sink(where), batch_size=2, stats=VideoStats(), progress=None)
+                _translate_stream(lambda a: a, iter(items), Sink(where), batch_size=2, stats=VideoStats(),
+                                  progress=None)
             except OSError as e:
                 caught.append(e)
 
@@ -432,7 +447,8 @@ def test_a_translate_that_returns_its_input_list(tmp_path):
     for i in range(3):
         write_image(tmp_path / f"{i}.png", _picture(i, 16, 16))
         frames.append(tmp_path / f"{i}.png")
-    st = frames_to_video(lambda arrays: arrays, frames, tmp_path / "same.mkv", fps=10, options=VideoOptions(codec="ffv1"))
+    st = frames_to_video(lambda arrays: arrays, frames, tmp_path / "same.mkv", fps=10,
+                         options=VideoOptions(codec="ffv1"))
     got = decode(tmp_path / "same.mkv")[0]
     assert st.frames == 3 and all(np.array_equal(g, _picture(i, 16, 16)) for i, g in enumerate(got))
 
@@ -441,7 +457,8 @@ def test_python_api_converts_videos_with_options(clip, tmp_path):
     import i2i
 
     tr = translator()
-    summary = tr.convert_folder(clip, tmp_path / "out", ConvertOptions(video=i2i.video.VideoOptions(codec="ffv1"), video_ext="mkv"))
+    summary = tr.convert_folder(clip, tmp_path / "out",
+                                ConvertOptions(video=i2i.video.VideoOptions(codec="ffv1"), video_ext="mkv"))
     assert summary.converted == [tmp_path / "out" / "clip.mkv"] and decode(summary.converted[0])[2]["codec"] == "ffv1"
     with pytest.raises(ValueError, match="video_ext='flv' \\(--video-ext\\) is not a video container"):
         tr.convert_folder(clip, tmp_path / "out2", ConvertOptions(video_ext="flv"))
@@ -450,7 +467,8 @@ def test_python_api_converts_videos_with_options(clip, tmp_path):
 def test_subtitles_are_copied(tmp_path):
     """A Matroska clip with an SRT subtitle stream (taken from an .srt file, which FFmpeg reads as
     a container): the output holds the same subtitle packets at the same times."""
-    (tmp_path / "s.srt").write_text("1\n00:00:00,000 --> 00:00:00,100\nline one\n\n2\n00:00:00,125 --> 00:00:00,200\nline two\n")
+    (tmp_path / "s.srt").write_text("1\n00:00:00,000 --> 00:00:00,100\nline one\n\n2\n00:00:00,125 --> "
+                                    "00:00:00,200\nline two\n")
     src = tmp_path / "sub.mkv"
     with av.open(str(tmp_path / "s.srt")) as srt, av.open(str(src), "w") as out:
         v = out.add_stream("libx264", rate=RATE)

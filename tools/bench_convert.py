@@ -71,7 +71,8 @@ def main() -> None:
     p.add_argument("--device", default="auto")
     p.add_argument("--like-reference", action="store_true")
     p.add_argument("--json", type=Path, default=None)
-    p.add_argument("--reference", default=None, metavar="REF", help="checkout of the reference code: time its test.py too")
+    p.add_argument("--reference", default=None, metavar="REF",
+                   help="checkout of the reference code: time its test.py too")
     a = p.parse_args()
     if a.threads:
         torch.set_num_threads(a.threads)
@@ -112,9 +113,13 @@ def main() -> None:
         rates.append(len(summary.converted) / dt)
         if a.reference:
             ref_rates.append(reference_test_img_per_s(a.reference, tmp / "ref", a.n, a.threads))
-    peak_rss_mb = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss + resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss) / 1024
-    row = {"config": a.config, "device": str(tr.device), "size": a.size, "n": a.n, "batch_size": a.batch_size, "workers": a.workers,
-           "precision": a.precision, "mode": a.mode, "like_reference": a.like_reference, "threads": torch.get_num_threads(),
+    peak_rss_mb = (
+        resource.getrusage(resource.RUSAGE_SELF).ru_maxrss + resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    ) / 1024
+    row = {"config": a.config, "device": str(tr.device), "size": a.size, "n": a.n, "batch_size": a.batch_size,
+           "workers": a.workers,
+           "precision": a.precision, "mode": a.mode, "like_reference": a.like_reference,
+           "threads": torch.get_num_threads(),
            "img_per_s_median": statistics.median(rates), "img_per_s_all": rates, "peak_rss_mb": round(peak_rss_mb, 1)}
     if ref_rates:
         row["reference_img_per_s_all"] = ref_rates
@@ -124,7 +129,8 @@ def main() -> None:
         row["peak_cuda_mb"] = round(torch.cuda.max_memory_allocated(tr.device) / 2**20, 1)
     print(json.dumps(row))
     print(f"{row['img_per_s_median']:.2f} images/s (median of {a.repeats}), {a.size}x{a.size}, batch {a.batch_size}, "
-          f"{'3 PNGs + HTML row' if a.like_reference else '1 PNG'} per image, {a.mode} mode, peak RSS {row['peak_rss_mb']} MB")
+          f"{'3 PNGs + HTML row' if a.like_reference else '1 PNG'} per image, {a.mode} mode, peak RSS "
+          f"{row['peak_rss_mb']} MB")
     if ref_rates:
         print(f"reference test.py {row['reference_img_per_s_median']:.2f} images/s (median of {a.repeats}, same run): "
               f"i2i / reference = {row['ratio']:.2f}x")

@@ -133,8 +133,10 @@ def main() -> None:
     p.add_argument("--workers", type=int, nargs="*", default=[0, 2])
     p.add_argument("--threads", type=int, default=1, help="torch threads in this process")
     p.add_argument("--batch", type=int, default=16, help="batch size of the cache: device row")
-    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu", help="device of the cache: device row")
-    p.add_argument("--reference", type=Path, default=None, metavar="REF", help="a reference checkout: time its AlignedDataset")
+    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu",
+                   help="device of the cache: device row")
+    p.add_argument("--reference", type=Path, default=None, metavar="REF",
+                   help="a reference checkout: time its AlignedDataset")
     a = p.parse_args()
     torch.set_num_threads(a.threads)
     cpu = platform.processor() or platform.machine()
@@ -159,8 +161,10 @@ def main() -> None:
         rows = list(rates(fns, a.n, a.repeats).items())
         rows += [(f"i2i DataLoader, {w} workers", loader_rate(ds, w, a.repeats)) for w in a.workers]
         rows += [(f"i2i DataLoader, {w} workers, cache: memory", loader_rate(cached, w, a.repeats)) for w in a.workers]
-        rows.append((f"i2i cache: device ({a.device}), batch {a.batch}", device_rate(cached, torch.device(a.device), a.batch, a.repeats)))
-    print(f"input path, 512x256 AB JPEG -> resize 286 -> crop 256 -> flip -> tensors; {a.n} files, median of {a.repeats}; "
+        rows.append((f"i2i cache: device ({a.device}), batch {a.batch}", device_rate(cached, torch.device(a.device),
+                                                                                     a.batch, a.repeats)))
+    print(f"input path, 512x256 AB JPEG -> resize 286 -> crop 256 -> flip -> tensors; {a.n} files, median of "
+          f"{a.repeats}; "
           f"{cpu}, torch {torch.__version__} ({a.threads} thread(s))")
     width = max(len(r[0]) for r in rows)
     for name, value in rows:

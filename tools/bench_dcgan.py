@@ -47,7 +47,8 @@ def main() -> None:
     p.add_argument("--steps", type=int, default=600)
     p.add_argument("--n", type=int, default=2000)
     p.add_argument("--features", default="pixels")
-    p.add_argument("--classifier", type=Path, default=None, help="Fashion-MNIST classifier weights (tools/fmnist_classifier.py)")
+    p.add_argument("--classifier", type=Path, default=None,
+                   help="Fashion-MNIST classifier weights (tools/fmnist_classifier.py)")
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--out", type=Path, default=None)
     p.add_argument("--grid", type=Path, default=Path("dcgan_benchmark_grid.png"))
@@ -56,8 +57,10 @@ def main() -> None:
     if a.threads:
         torch.set_num_threads(a.threads)
     out = a.out or Path(tempfile.mkdtemp(prefix="i2i-bench-dcgan-"))
-    cfg = load_config(a.config, a.set + [f"output_dir={out}", "train.epochs=null", f"train.steps={a.steps}", "train.progress=false",
-                                         f"train.sample_every={a.steps}", f"train.checkpoint_every={a.steps}"])
+    cfg = load_config(a.config,
+                      a.set + [f"output_dir={out}", "train.epochs=null", f"train.steps={a.steps}",
+                               "train.progress=false",
+                               f"train.sample_every={a.steps}", f"train.checkpoint_every={a.steps}"])
     pipe = pipeline_class("dcgan")
     ds = pipe.make_dataset(cfg, train=False)
     idx = torch.randperm(len(ds), generator=torch.Generator().manual_seed(0))[: a.n].tolist()
@@ -84,7 +87,8 @@ def main() -> None:
             labels, imgs = None, gen.sample(a.n, seed=1)
         fake, pred = predict(clf, imgs)
         share = torch.bincount(pred, minlength=10).float() / len(pred)
-        out = {"fid": frechet_distance(fake, real), "kid": kernel_distance(fake, real), "top_class_share": float(share.max()),
+        out = {"fid": frechet_distance(fake, real), "kid": kernel_distance(fake, real),
+               "top_class_share": float(share.max()),
                "classes_over_2pct": int((share >= 0.02).sum())}
         if labels is not None:
             out["label_accuracy"] = float((pred == labels).float().mean())
@@ -96,7 +100,8 @@ def main() -> None:
     logs = [json.loads(x) for x in (cfg.run_dir / "metrics.jsonl").read_text().splitlines()]
     it_s = sorted(r["it_per_s"] for r in logs[1:] or logs)[len(logs[1:] or logs) // 2]
     after = scores(Generator.from_checkpoint(summary["checkpoint"], device="cpu", use_ema=False))
-    after_ema = scores(Generator.from_checkpoint(summary["checkpoint"], device="cpu")) if cfg.train.ema_decay > 0 else None
+    after_ema = scores(Generator.from_checkpoint(summary["checkpoint"],
+                                                 device="cpu")) if cfg.train.ema_decay > 0 else None
     grid = sorted((cfg.run_dir / "samples").glob("*.png"))[-1]
     shutil.copy(grid, a.grid)
     row = {"config": a.config, "steps": a.steps, "batch": cfg.data.batch_size, "size": cfg.data.image_size,

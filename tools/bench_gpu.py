@@ -34,7 +34,8 @@ from i2i.recipes import load_config  # noqa: E402
 PAPER_CONFIGS = ["configs/pix2pix/facades.yaml", "configs/cyclegan/horse2zebra.yaml", "configs/srgan/srresnet_x4.yaml",
                  "configs/dcgan/celeba64.yaml"]
 # Dense peak TFLOP/s (bf16/fp16 tensor cores, TF32) by device-name substring.
-PEAKS = {"H200": (989.0, 494.0), "H100": (989.0, 494.0), "A100": (312.0, 156.0), "L4": (121.0, 60.0), "A10": (125.0, 62.5)}
+PEAKS = {"H200": (989.0, 494.0), "H100": (989.0, 494.0), "A100": (312.0, 156.0), "L4": (121.0, 60.0),
+         "A10": (125.0, 62.5)}
 
 
 def peak_tflops(device: torch.device, mode: str, given: float | None) -> float | None:
@@ -52,7 +53,8 @@ def peak_tflops(device: torch.device, mode: str, given: float | None) -> float |
 def build(config: str, overrides: list[str], mode: str, batch: int, steps: int, tmp: Path) -> Trainer:
     cfg = load_config(config, overrides)
     settings = make_data(tmp / "data", cfg, n=max(16, batch)) + [
-        f"output_dir={tmp / 'runs'}", "train.progress=false", "train.epochs=null", f"train.steps={steps}", f"data.batch_size={batch}",
+        f"output_dir={tmp / 'runs'}", "train.progress=false", "train.epochs=null", f"train.steps={steps}",
+        f"data.batch_size={batch}",
         "data.val_root=null", "train.val_every=0"]
     return Trainer(load_config(config, overrides + settings + MODE_SETTINGS[mode]))
 
@@ -92,7 +94,8 @@ def run(config: str, overrides: list[str], mode: str, batch: int, a: argparse.Na
     ips = time_steps(trainer, a.steps, a.repeats, a.warmup)
     model_ips = time_steps(trainer, a.steps, a.repeats, 1, reuse_batch=True)  # same trainer, the loader out of the time
     peak = peak_tflops(trainer.device, mode, a.peak_tflops)
-    row = {"config": config, "device": str(trainer.device), "mode": mode, "batch": batch, "it_per_s": ips, "img_per_s": ips * batch,
+    row = {"config": config, "device": str(trainer.device), "mode": mode, "batch": batch, "it_per_s": ips,
+           "img_per_s": ips * batch,
            "gflop_per_it": flops / 1e9 if flops else None,
            "peak_mem_gib": torch.cuda.max_memory_allocated() / 2**30 if torch.cuda.is_available() else None,
            "mfu": flops * ips / (peak * 1e12) if flops and peak else None,
@@ -112,7 +115,8 @@ def main() -> None:
     p.add_argument("--warmup", type=int, default=3)
     p.add_argument("--max-batch", type=int, default=256, help="cap of the largest-batch search (1: batch 1 only)")
     p.add_argument("--peak-tflops", type=float, default=None, help="device peak for MFU (default: known GPUs)")
-    p.add_argument("--reference-s-per-it", type=float, default=None, help="the reference's s/it at batch 1 (same machine, same run)")
+    p.add_argument("--reference-s-per-it", type=float, default=None,
+                   help="the reference's s/it at batch 1 (same machine, same run)")
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--json", type=Path, default=None)
     a = p.parse_args()
@@ -128,19 +132,23 @@ def main() -> None:
                 continue
             batches = [1]
             if a.max_batch > 1:
-                big = largest_batch(config, a.set, mode, a.max_batch, tmp / Path(config).stem) if torch.cuda.is_available() else 2
+                big = largest_batch(config, a.set, mode, a.max_batch,
+                                    tmp / Path(config).stem) if torch.cuda.is_available() else 2
                 batches.append(min(big, a.max_batch))
             for batch in dict.fromkeys(batches):
                 row = run(config, a.set, mode, batch, a, tmp / Path(config).stem)
                 rows.append(row)
                 print(json.dumps(row), flush=True)
-    print(f"\n{'config':<34} {'mode':<8} {'batch':>5} {'it/s':>8} {'img/s':>8} {'GFLOP/it':>9} {'peak GiB':>8} {'MFU':>6}"
+    print(f"\n{'config':<34} {'mode':<8} {'batch':>5} {'it/s':>8} {'img/s':>8} {'GFLOP/it':>9} {'peak GiB':>8} "
+          f"{'MFU':>6}"
           f" {'model it/s':>10} {'model MFU':>9}")
     for r in rows:
         def f(v, spec):
             return format(v, spec) if v is not None else "-"
-        print(f"{Path(r['config']).stem:<34} {r['mode']:<8} {r['batch']:>5} {r['it_per_s']:>8.2f} {r['img_per_s']:>8.1f} "
-              f"{f(r['gflop_per_it'], '9.1f')} {f(r['peak_mem_gib'], '8.2f')} {f(r['mfu'], '6.1%')} {r['model_it_per_s']:>10.2f} "
+        print(f"{Path(r['config']).stem:<34} {r['mode']:<8} {r['batch']:>5} {r['it_per_s']:>8.2f} "
+              f"{r['img_per_s']:>8.1f} "
+              f"{f(r['gflop_per_it'], '9.1f')} {f(r['peak_mem_gib'], '8.2f')} {f(r['mfu'], '6.1%')} "
+              f"{r['model_it_per_s']:>10.2f} "
               f"{f(r['model_mfu'], '9.1%')}"
               + (f"  x{r['x_reference']:.2f} reference" if r.get("x_reference") else ""))
     if a.json:

@@ -38,7 +38,8 @@ def make_reference_data(root: Path, n: int = 8) -> dict[str, Path]:
 
     rng = np.random.default_rng(0)
     for i in range(n):
-        for path, (w, h) in ((root / "x" / "train" / f"{i}.jpg", (512, 256)), (root / "y" / "trainA" / f"{i}.jpg", (256, 256)),
+        for path, (w, h) in ((root / "x" / "train" / f"{i}.jpg", (512, 256)),
+                             (root / "y" / "trainA" / f"{i}.jpg", (256, 256)),
                              (root / "y" / "trainB" / f"{i}.jpg", (256, 256))):
             path.parent.mkdir(parents=True, exist_ok=True)
             if not path.exists():
@@ -46,7 +47,8 @@ def make_reference_data(root: Path, n: int = 8) -> dict[str, Path]:
     return {"pix2pix": root / "x", "cycle_gan": root / "y"}
 
 
-def reference_s_per_it(repo: str | Path, model: str = "pix2pix", iterations: int = 16, threads: int | None = None) -> float:
+def reference_s_per_it(repo: str | Path, model: str = "pix2pix", iterations: int = 16,
+                       threads: int | None = None) -> float:
     """Median wall seconds per training iteration of the reference's ``train.py`` (``model``:
     ``pix2pix`` or ``cycle_gan``), excluding the first iteration."""
     work = Path(tempfile.mkdtemp(prefix="i2i-ref-"))
@@ -54,7 +56,8 @@ def reference_s_per_it(repo: str | Path, model: str = "pix2pix", iterations: int
     env = _reference_env(work, threads)
     epochs = max(1, -(-iterations // 8))  # 8 images per epoch, batch 1
     args = [sys.executable, "train.py", "--dataroot", str(data[model]), "--name", f"bench_{model}", "--model", model,
-            "--checkpoints_dir", str(work / "checkpoints"), "--print_freq", "1", "--n_epochs", str(epochs), "--n_epochs_decay", "0",
+            "--checkpoints_dir", str(work / "checkpoints"), "--print_freq", "1", "--n_epochs", str(epochs),
+            "--n_epochs_decay", "0",
             "--save_latest_freq", "100000000", "--save_epoch_freq", "100000", "--num_threads", "0"]
     if model == "pix2pix":
         args += ["--direction", "AtoB"]
@@ -113,7 +116,8 @@ def reference_test_img_per_s(repo: str | Path, data: Path, n: int, threads: int 
               "torch.save(N.define_G(3, 3, 64, 'unet_256', 'batch', True).state_dict(), sys.argv[1])")
     subprocess.run([sys.executable, "-c", make_g, str(ckpt / "latest_net_G.pth")], cwd=repo, env=env, check=True)
     args = [sys.executable, "test.py", "--dataroot", str(data), "--name", "bench_pix2pix", "--model", "pix2pix",
-            "--direction", "AtoB", "--checkpoints_dir", str(work / "checkpoints"), "--results_dir", str(work / "results"),
+            "--direction", "AtoB", "--checkpoints_dir", str(work / "checkpoints"), "--results_dir",
+            str(work / "results"),
             "--num_test", str(n), "--num_threads", "0"]
     proc = subprocess.Popen(args, cwd=repo, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     marks = []

@@ -59,8 +59,10 @@ def main() -> None:
             train(cfg)
             r = evaluate_paired(cfg.run_dir / "checkpoints" / "last.pt", a.data, limit=a.limit, device="cpu")
             models = {m["model"]: m for m in r["models"]}
-            rec = {"variant": name, "sets": sets, "seed": seed, **{k.lower(): models["trained"][k] for k in ("PSNR", "SSIM", "L1")}}
-            baselines = {who: {k.lower(): models[who][k] for k in ("PSNR", "SSIM", "L1")} for who in ("identity", "mean colour")}
+            rec = {"variant": name, "sets": sets, "seed": seed,
+                   **{k.lower(): models["trained"][k] for k in ("PSNR", "SSIM", "L1")}}
+            baselines = {who: {k.lower(): models[who][k] for k in ("PSNR", "SSIM", "L1")} for who in ("identity",
+                                                                                                      "mean colour")}
             table.setdefault(name, []).append(rec)
             print(json.dumps(rec), flush=True)
             if a.json:
@@ -71,7 +73,8 @@ def main() -> None:
         return " / ".join(format(r[k], fmt) for r in recs)
 
     for name, recs in table.items():
-        print(f"| {name} | {col(recs, 'psnr', '.2f')} | {statistics.median(r['psnr'] for r in recs):.2f} | {col(recs, 'ssim', '.3f')} | "
+        print(f"| {name} | {col(recs, 'psnr', '.2f')} | {statistics.median(r['psnr'] for r in recs):.2f} | "
+              f"{col(recs, 'ssim', '.3f')} | "
               f"{col(recs, 'l1', '.4f')} |")
     for who, m in baselines.items():
         print(f"| {who} | {m['psnr']:.2f} | | {m['ssim']:.3f} | {m['l1']:.4f} |")

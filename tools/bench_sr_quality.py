@@ -3,7 +3,8 @@
     bash tools/heldout_photos.sh /tmp/heldout        # 17 photos i2i never trains on
     python datasets/make_sr.py --out data/sr
     python tools/bench_sr_quality.py configs/srgan/demo.yaml --heldout /tmp/heldout --threads 1 \\
-        --set train.steps=1650 --variant shipped= --variant wider=model.generator.base_channels=64 --seeds 0 1 --json sr.jsonl
+        --set train.steps=1650 --variant shipped= --variant wider=model.generator.base_channels=64 \\
+        --seeds 0 1 --json sr.jsonl
 
 Trains CONFIG once per ``--variant`` (``NAME=KEY=VALUE;KEY=VALUE``; empty after the first ``=``
 for the config as it is) and seed in a fresh run under a temporary folder, with ``--threads``

@@ -113,7 +113,8 @@ def _worker(a: argparse.Namespace) -> None:
         summary = tr.convert_folder(frames, work / "converted", ConvertOptions(batch_size=a.batch_size))
         row["convert_folder"] = time.perf_counter() - t
         t = time.perf_counter()
-        st = frames_to_video(lambda arrays: arrays, sorted((work / "converted").glob("*.png")), work / "out.mp4", fps=24,
+        st = frames_to_video(lambda arrays: arrays, sorted((work / "converted").glob("*.png")), work / "out.mp4",
+                             fps=24,
                              options=VideoOptions())
         row.update(encode_again=time.perf_counter() - t, frames=st.frames,
                    temp_bytes=sum(p.stat().st_size for d in (frames, work / "converted") for p in d.glob("*.png")))
@@ -146,7 +147,8 @@ def main() -> None:
     tmp = Path(tempfile.mkdtemp(prefix="i2i_bench_video_"))
     clip = make_clip(tmp / "clip.mp4", w, h, a.frames)
     paths = a.paths.split(",")
-    print(f"clip {w}x{h}, {a.frames} frames, {clip.stat().st_size / 1e6:.1f} MB; {a.threads} threads, batch {a.batch_size}, "
+    print(f"clip {w}x{h}, {a.frames} frames, {clip.stat().st_size / 1e6:.1f} MB; {a.threads} threads, batch "
+          f"{a.batch_size}, "
           f"device {a.device}; torch {torch.__version__}, PyAV {av.__version__}", flush=True)
     for ckpt in a.checkpoints:
         rows: dict[str, list[dict]] = {k: [] for k in paths}
@@ -154,7 +156,8 @@ def main() -> None:
             for path in (paths if r % 2 == 0 else paths[::-1]):
                 work = tmp / f"run_{path}_{r}"
                 work.mkdir()
-                cmd = [sys.executable, __file__, "--worker", path, "--worker-checkpoint", ckpt, "--clip", str(clip), "--work", str(work),
+                cmd = [sys.executable, __file__, "--worker", path, "--worker-checkpoint", ckpt, "--clip", str(clip),
+                       "--work", str(work),
                        "--threads", str(a.threads), "--batch-size", str(a.batch_size), "--device", a.device]
                 out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout.strip().splitlines()[-1]
                 rows[path].append(json.loads(out))

@@ -50,8 +50,10 @@ from i2i.recipes import (
 from i2i.translator import Translator  # noqa: E402
 
 MODE_SETTINGS = {"eager": [], "fused": ["optim.fused=true"], "bf16": ["train.amp=bf16"],
-                 "bf16+fused": ["train.amp=bf16", "optim.fused=true"], "fp16": ["train.amp=fp16"], "compile": ["train.compile=true"],
-                 "unbatched": ["train.horizontal_batching=false"], "nocache": ["data.cache=none"], "memory": ["data.cache=memory"],
+                 "bf16+fused": ["train.amp=bf16", "optim.fused=true"], "fp16": ["train.amp=fp16"],
+                 "compile": ["train.compile=true"],
+                 "unbatched": ["train.horizontal_batching=false"], "nocache": ["data.cache=none"],
+                 "memory": ["data.cache=memory"],
                  "device": ["data.cache=device"], "graphs": ["train.cuda_graphs=true"],
                  "bf16+graphs": ["train.amp=bf16", "train.cuda_graphs=true"]}
 
@@ -63,7 +65,11 @@ def machine() -> str:
         return torch.cuda.get_device_name()
     name = "unknown CPU"
     try:
-        name = next(ln.split(":", 1)[1].strip() for ln in Path("/proc/cpuinfo").read_text().splitlines() if ln.startswith("model name"))
+        name = next(
+            ln.split(":", 1)[1].strip()
+            for ln in Path("/proc/cpuinfo").read_text().splitlines()
+            if ln.startswith("model name")
+        )
     except (OSError, StopIteration):
         pass
     return f"{name}, torch CPU capability {torch.backends.cpu.get_cpu_capability()}"
@@ -73,7 +79,11 @@ def fastest_line(rows: list[dict]) -> str:
     """Which measured setting trained fastest here, against the fp32 default."""
     best = max(rows, key=lambda r: r["train_it_per_s"])
     base = next((r for r in rows if r["mode"] == "eager"), None)
-    than = f", {best['train_it_per_s'] / base['train_it_per_s']:.2f}x the fp32 default" if base and best is not base else ""
+    than = (
+        f", {best['train_it_per_s'] / base['train_it_per_s']:.2f}x the fp32 default"
+        if base and best is not base
+        else ""
+    )
     settings = " ".join(f"--set {s}" for s in MODE_SETTINGS[best["mode"]]) or "the defaults"
     return (f"fastest training here: {best['mode']} ({settings}{than}) on {machine()}; measured on this machine only: "
             "bf16 results differ from fp32 within rounding, fused Adam within Adam's step")
@@ -95,15 +105,18 @@ def make_data(root: Path, cfg, n: int = 16) -> list[str]:
     for i in range(n):
         write_image(root / "A" / f"{i}.png", rng.integers(0, 256, (s, s, a_ch), dtype=np.uint8))
         write_image(root / "B" / f"{i}.png", rng.integers(0, 256, (s, s, g.arg("out_channels")), dtype=np.uint8))
-    settings = [f"data.root={root if hasattr(d, 'load_size') else root / 'B'}", "data.val_root=null", "train.val_every=0"]
+    settings = [f"data.root={root if hasattr(d, 'load_size') else root / 'B'}", "data.val_root=null",
+                "train.val_every=0"]
     return settings + (["data.layout=folders"] if hasattr(d, "layout") else [])
 
 
-def bench_train(config: str, overrides: list[str], mode: str, steps: int, repeats: int, warmup: int) -> tuple[float, object]:
+def bench_train(config: str, overrides: list[str], mode: str, steps: int, repeats: int, warmup: int) -> tuple[float,
+                                                                                                              object]:
     """Median training iterations per second with the real trainer."""
     tmp = Path(tempfile.mkdtemp(prefix="i2i-bench-"))
     cfg = load_config(config, overrides)
-    settings = make_data(tmp / "data", cfg) + [f"output_dir={tmp / 'runs'}", "train.progress=false", "train.epochs=null",
+    settings = make_data(tmp / "data", cfg) + [f"output_dir={tmp / 'runs'}", "train.progress=false",
+                                               "train.epochs=null",
                                                f"train.steps={warmup + steps * repeats}"]
     cfg = load_config(config, overrides + settings + MODE_SETTINGS[mode])
     trainer = Trainer(cfg)
@@ -154,7 +167,8 @@ def bench_convert(trainer: Trainer, mode: str, size: int, n: int, repeats: int, 
             rates.append(n / (time.perf_counter() - t0))
         return statistics.median(rates)
     direction = pipe.default_direction(cfg)
-    tr = Translator(trainer.pipeline.nets[pipe.generator_name(cfg)], cfg, direction=direction, mode="eval", device=trainer.device)
+    tr = Translator(trainer.pipeline.nets[pipe.generator_name(cfg)], cfg, direction=direction, mode="eval",
+                    device=trainer.device)
     if mode == "compile":
         tr.net = torch.compile(tr.net)
     x = torch.rand(1, tr.in_channels, size, size) * 2 - 1
@@ -184,7 +198,8 @@ def main() -> None:
     p.add_argument("config")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
     p.add_argument("--modes", nargs="+", default=["eager"], choices=list(MODE_SETTINGS),
-                   help="settings to time; e.g. --modes eager fused bf16 bf16+fused to find the fastest on this machine")
+                   help="settings to time; e.g. --modes eager fused bf16 bf16+fused to find the fastest on this "
+                        "machine")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     p.add_argument("--steps", type=int, default=5, help="training iterations per timed block")
     p.add_argument("--images", type=int, default=10, help="images per timed conversion block")
@@ -193,7 +208,8 @@ def main() -> None:
     p.add_argument("--size", type=int, default=None, help="conversion image size (default: crop size)")
     p.add_argument("--write", action="store_true", help="include writing one PNG per image in conversion")
     p.add_argument("--json", type=Path, default=None)
-    p.add_argument("--reference", default=None, metavar="REF", help="a reference checkout: time its train.py first, print ratios")
+    p.add_argument("--reference", default=None, metavar="REF",
+                   help="a reference checkout: time its train.py first, print ratios")
     p.add_argument("--reference-iterations", type=int, default=16)
     a = p.parse_args()
     if a.threads:
@@ -207,7 +223,8 @@ def main() -> None:
 
         model = {"pix2pix": "pix2pix", "cyclegan": "cycle_gan"}.get(cfg.pipeline)
         if model is None:
-            raise SystemExit(f"--reference compares pix2pix and CycleGAN training; {cfg.pipeline} has no reference here")
+            raise SystemExit(f"--reference compares pix2pix and CycleGAN training; {cfg.pipeline} has no "
+                             "reference here")
         reference = reference_s_per_it(a.reference, model, a.reference_iterations, a.threads)
         print(f"reference {model} train.py: {reference:.3f} s/it", flush=True)
     rows = []
@@ -219,17 +236,25 @@ def main() -> None:
         row = {"config": a.config, "device": str(trainer.device), "mode": mode, "batch": cfg.data.batch_size,
                "crop": getattr(cfg.data, "crop_size", None), "threads": torch.get_num_threads(),
                "train_it_per_s": ips, "train_s_per_it": 1 / ips,
-               "convert_size": size, "convert_img_per_s": bench_convert(trainer, mode, size, a.images, a.repeats, a.write)}
+               "convert_size": size,
+               "convert_img_per_s": bench_convert(trainer, mode, size, a.images, a.repeats, a.write)}
         if reference is not None:
             row["reference_s_per_it"] = reference
             row["x_reference"] = reference / row["train_s_per_it"]
         rows.append(row)
         print(json.dumps(row))
-    print(f"\n{'mode':<10} {'train it/s':>11} {'s/it':>8} {'convert img/s':>14}  ({device}, batch {cfg.data.batch_size}, "
-          f"crop {getattr(cfg.data, 'crop_size', '-')}, convert {size}px{' +PNG' if a.write else ''}, median of {a.repeats})")
+    print(f"\n{'mode':<10} {'train it/s':>11} {'s/it':>8} {'convert img/s':>14}  ({device}, batch "
+          f"{cfg.data.batch_size}, "
+          f"crop {getattr(cfg.data, 'crop_size', '-')}, convert {size}px{' +PNG' if a.write else ''}, median of "
+          f"{a.repeats})")
     for r in rows:
-        ratio = f"  x{r['x_reference']:.2f} the reference ({r['reference_s_per_it']:.3f} s/it)" if "x_reference" in r else ""
-        print(f"{r['mode']:<10} {r['train_it_per_s']:>11.3f} {r['train_s_per_it']:>8.3f} {r['convert_img_per_s']:>14.2f}{ratio}")
+        ratio = (
+            f"  x{r['x_reference']:.2f} the reference ({r['reference_s_per_it']:.3f} s/it)"
+            if "x_reference" in r
+            else ""
+        )
+        print(f"{r['mode']:<10} {r['train_it_per_s']:>11.3f} {r['train_s_per_it']:>8.3f} "
+              f"{r['convert_img_per_s']:>14.2f}{ratio}")
     if rows:
         print(fastest_line(rows))
     if a.json:

@@ -28,7 +28,8 @@ MAX_FUNCTION_LINES = 80
 # or package of i2i ("__init__" is the package root). Imports go down this list or stay within a
 # layer, never up (tests/test_architecture.py); within a layer, no cycles.
 LAYERS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
-    ("foundation", "version, option types and ranges, message hints, atomic file writes", ("_version", "options", "hints", "files")),
+    ("foundation", "version, option types and ranges, message hints, atomic file writes",
+     ("_version", "options", "hints", "files")),
     ("tensors", "pure functions on tensors; processes and devices", ("metrics", "tiling", "dist")),
     ("nets", "pure nn.Modules, their presets, the net tables and builders", ("nets",)),
     ("config", "typed sections with their checks, values, YAML, overrides, migrations", ("config",)),
@@ -74,7 +75,8 @@ def upward_imports(edges: dict[str, set[str]]) -> list[str]:
 def layer_table() -> str:
     """The layer table in the form ARCHITECTURE.md shows it (highest first, as one reads a stack)."""
     width = max(len(", ".join(rooms)) for _, _, rooms in LAYERS)
-    lines = [f"{i + 1:>2} {name:<11} {', '.join(rooms):<{width}}  {what}" for i, (name, what, rooms) in enumerate(LAYERS)]
+    lines = [f"{i + 1:>2} {name:<11} {', '.join(rooms):<{width}}  {what}" for i,
+             (name, what, rooms) in enumerate(LAYERS)]
     return "\n".join(reversed(lines))
 
 
@@ -113,7 +115,8 @@ def scan(paths: list[Path], root: Path = ROOT) -> dict:
 
         def visit(node: ast.AST, in_function: bool, mod: str = mod, is_pkg: bool = is_pkg) -> None:
             for child in ast.iter_child_nodes(node):
-                if isinstance(child, ast.Constant) and isinstance(child.value, str) and MODULE_STRING.fullmatch(child.value):
+                if isinstance(child, ast.Constant) and isinstance(child.value,
+                                                                  str) and MODULE_STRING.fullmatch(child.value):
                     target = child.value.split(":")[0]
                     while target not in modules and "." in target:
                         target = target.rsplit(".", 1)[0]
@@ -196,7 +199,8 @@ def main() -> int:
           + "".join(f"\n  {m}.{f}: {n}" for m, f, n in r["long_functions"]))
     upward = upward_imports(r["edges"])
     print(f"imports up the layer order: {len(upward)}" + "".join(f"\n  {u}" for u in upward))
-    print(f"import cycles (strongly connected components): {len(cycles)}" + "".join(f"\n  {' <-> '.join(c)}" for c in cycles))
+    print("import cycles (strongly connected components): "
+          f"{len(cycles)}" + "".join(f"\n  {' <-> '.join(c)}" for c in cycles))
     print(f"function-level imports of {PACKAGE} modules: {len(r['local_imports'])}"
           + "".join(f"\n  {m}:{line} -> {t}" for m, line, t in r["local_imports"]))
     broken = bool(big or r["long_functions"] or cycles or r["local_imports"] or upward)

@@ -34,7 +34,8 @@ class FashionClassifier(nn.Module):
         def block(a: int, b: int) -> list[nn.Module]:
             return [nn.Conv2d(a, b, 3, padding=1), nn.BatchNorm2d(b), nn.ReLU(True), nn.MaxPool2d(2)]
 
-        self.body = nn.Sequential(*block(1, 32), *block(32, 64), *block(64, 128), nn.Flatten(), nn.Linear(128 * 16, 128), nn.ReLU(True))
+        self.body = nn.Sequential(*block(1, 32), *block(32, 64), *block(64, 128), nn.Flatten(),
+                                  nn.Linear(128 * 16, 128), nn.ReLU(True))
         self.head = nn.Linear(128, 10)
 
     def features(self, x: torch.Tensor) -> torch.Tensor:

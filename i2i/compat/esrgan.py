@@ -53,7 +53,8 @@ def unwrap(state: dict[str, Any]) -> dict[str, torch.Tensor]:
         if isinstance(state.get(key), dict):
             state = state[key]
             break
-    return {(k[len("module."):] if k.startswith("module.") else k): v for k, v in state.items() if isinstance(v, torch.Tensor)}
+    return {(k[len("module."):] if k.startswith("module.") else k): v for k,
+            v in state.items() if isinstance(v, torch.Tensor)}
 
 
 def is_sr_state(state: dict[str, Any]) -> bool:
@@ -101,13 +102,17 @@ def to_i2i_keys(sd: dict[str, torch.Tensor]) -> tuple[str, dict[str, torch.Tenso
     if layout is None and "body.0.conv1.weight" in sd:
         raise CheckpointError(
             "this looks like BasicSR's MSRResNet ('body.N.conv1'), which is not the paper's SRResNet: 3x3 first/last "
-            "convolutions, ReLU residual blocks without batch norm, an extra conv_hr layer and a bilinear skip, while i2i's "
-            "srresnet follows Ledig et al. (9x9, PReLU). i2i cannot represent it exactly, so it refuses rather than loading it "
+            "convolutions, ReLU residual blocks without batch norm, an extra conv_hr layer and a bilinear skip, while "
+            "i2i's "
+            "srresnet follows Ledig et al. (9x9, PReLU). i2i cannot represent it exactly, so it refuses rather than "
+            "loading it "
             "approximately")
     if layout is None:
         raise CheckpointError(
-            "the keys fit no published super-resolution layout (BasicSR 'conv_first' + 'body.N.rdb1', ESRGAN 'RRDB_trunk', "
-            f"the first ESRGAN release 'model.1.sub.N.RDB1', SRVGGNet 'body.N'); the first keys are: {', '.join(list(sd)[:8])}")
+            "the keys fit no published super-resolution layout (BasicSR 'conv_first' + 'body.N.rdb1', ESRGAN "
+            "'RRDB_trunk', "
+            "the first ESRGAN release 'model.1.sub.N.RDB1', SRVGGNet 'body.N'); the first keys are: "
+            f"{', '.join(list(sd)[:8])}")
     if layout == "esrgan_old":
         n_blocks = sum(1 for k in sd if re.fullmatch(r"model\.1\.sub\.\d+\.RDB1\.conv1\.0\.weight", k))
         return layout, {_old_to_basicsr(k, n_blocks): v for k, v in sd.items()}
@@ -125,12 +130,15 @@ def inspect_sr_state(sd: dict[str, torch.Tensor]) -> SRImport:
         in_ch = first.shape[1]
         scale = math.isqrt(last.shape[0] // in_ch)
         if not ("body.1.weight" in sd and sd["body.1.weight"].dim() == 1):
-            raise CheckpointError("SRVGGNet-like keys without PReLU weights: a ReLU / LeakyReLU model's activation cannot be read "
+            raise CheckpointError("SRVGGNet-like keys without PReLU weights: a ReLU / LeakyReLU model's activation "
+                                  "cannot be read "
                                   "from the file (every published SRVGGNet uses PReLU)")
         if scale * scale * in_ch != last.shape[0]:
-            raise CheckpointError(f"SRVGGNet-like keys, but the last convolution's {last.shape[0]} outputs are not channels x scale^2")
-        return SRImport(layout, "srvgg", {"in_channels": in_ch, "out_channels": in_ch, "scale": scale, "base_channels": first.shape[0],
-                                          "n_convs": len(convs) - 2, "act": "prelu"})
+            raise CheckpointError(f"SRVGGNet-like keys, but the last convolution's {last.shape[0]} outputs are not "
+                                  "channels x scale^2")
+        return SRImport(layout, "srvgg",
+                        {"in_channels": in_ch, "out_channels": in_ch, "scale": scale, "base_channels": first.shape[0],
+                         "n_convs": len(convs) - 2, "act": "prelu"})
     try:
         first, last, dense = sd["conv_first.weight"], sd["conv_last.weight"], sd["body.0.rdb1.conv1.weight"]
     except KeyError as e:
@@ -139,10 +147,12 @@ def inspect_sr_state(sd: dict[str, torch.Tensor]) -> SRImport:
     fold = first.shape[1] // out_ch  # 1 (x4), 4 (x2: 2x2 pixel-unshuffle) or 16 (x1)
     scales = {1: 4, 4: 2, 16: 1}
     if fold not in scales or fold * out_ch != first.shape[1]:
-        raise CheckpointError(f"conv_first takes {first.shape[1]} channels, which is no pixel-unshuffle of {out_ch}-channel images")
+        raise CheckpointError(f"conv_first takes {first.shape[1]} channels, which is no pixel-unshuffle of "
+                              f"{out_ch}-channel images")
     n_blocks = len({k.split(".")[1] for k in sd if k.startswith("body.")})
     return SRImport(layout, "rrdbnet", {"in_channels": out_ch, "out_channels": out_ch, "scale": scales[fold],
-                                        "base_channels": first.shape[0], "n_blocks": n_blocks, "growth": dense.shape[0]})
+                                        "base_channels": first.shape[0], "n_blocks": n_blocks,
+                                        "growth": dense.shape[0]})
 
 
 def import_sr_generator(state: dict[str, Any]) -> tuple[torch.nn.Module, SRImport]:
@@ -156,7 +166,8 @@ def import_sr_generator(state: dict[str, Any]) -> tuple[torch.nn.Module, SRImpor
     ours = net.state_dict()
     missing = [k for k in ours if k not in sd]
     unexpected = [k for k in sd if k not in ours]
-    shapes = [f"{k}: file {tuple(sd[k].shape)} vs {tuple(t.shape)}" for k, t in ours.items() if k in sd and sd[k].shape != t.shape]
+    shapes = [f"{k}: file {tuple(sd[k].shape)} vs {tuple(t.shape)}" for k,
+              t in ours.items() if k in sd and sd[k].shape != t.shape]
     if missing or unexpected or shapes:
         raise CheckpointError(f"the file does not fit {info.arch} {info.kwargs} ({layout} layout): "
                               + describe_mismatch(missing, unexpected, shapes))

@@ -105,7 +105,8 @@ def inspect_reference_state(state: dict[str, Any]) -> ImportErrorDetail:
         n = len(blocks)
         return ImportErrorDetail(f"resnet_{n}blocks" if n in (6, 9) else "resnet",
                                  {"n_blocks": n, "base_channels": w0.shape[0], "in_channels": w0.shape[1],
-                                  "out_channels": sd[f"model.{last}.weight"].shape[0], "norm": norm, "dropout": dropout})
+                                  "out_channels": sd[f"model.{last}.weight"].shape[0], "norm": norm,
+                                  "dropout": dropout})
     raise CheckpointError(
         "the file matches no known generator layout (reference U-Net 'model.model.*' or ResNet 'model.N.conv_block.*', "
         "or a published super-resolution layout: BasicSR / Real-ESRGAN RRDBNet or SRVGGNet, ESRGAN); "
@@ -130,7 +131,8 @@ def import_reference_generator(
         if arch not in ARCHS:
             raise CheckpointError(f"arch={arch!r} (--arch) is not one of {', '.join(ARCHS)}")
         if arch.split("_")[0] != info.arch.split("_")[0] or (arch != info.arch and info.arch in ARCHS):
-            raise CheckpointError(f"arch={arch} (--arch) does not fit this file, whose keys and shapes say {info.arch} ({info.kwargs})")
+            raise CheckpointError(f"arch={arch} (--arch) does not fit this file, whose keys and shapes say {info.arch} "
+                                  f"({info.kwargs})")
     kw = dict(info.kwargs)
     if norm is not None:
         kw["norm"] = norm
@@ -161,7 +163,8 @@ def import_reference_generator(
     unexpected = sorted(set(sd) - set(ref_of.values()))
     if missing or shapes or unexpected:
         raise CheckpointError(f"the file does not fit {name} {kw}: " + describe_mismatch(missing, unexpected, shapes)
-                              + ". Check --arch / --norm / --dropout (a ResNet trained with dropout has conv_block.6 keys)")
+                              + ". Check --arch / --norm / --dropout (a ResNet trained with dropout has "
+                                "conv_block.6 keys)")
     net.load_state_dict(mapped)
     return net, ImportErrorDetail(info.arch if arch is None else arch, kw)
 
@@ -190,13 +193,16 @@ def import_reference_file(file: str | Path, output: str | Path, *, arch: str | N
     # keep that behaviour for batch-norm models; instance norm is the same either way.
     cfg = config_from_dict({"name": Path(output).stem, "pipeline": "pix2pix", "model": {"generator": gen},
                             "test": {"mode": "paper" if kw["norm"] == "batch" else "eval"}})
-    write_export(output, net, config=config_to_dict(cfg), pipeline="pix2pix", name="G", direction="a_to_b", source=str(file))
+    write_export(output, net, config=config_to_dict(cfg), pipeline="pix2pix", name="G", direction="a_to_b",
+                 source=str(file))
     return info
 
 
 def _import_sr(state: dict[str, Any], file: str | Path, output: str | Path) -> ImportErrorDetail:
     net, sr = import_sr_generator(state)
-    cfg = config_from_dict({"name": Path(output).stem, "pipeline": "srgan", "model": {"generator": {"name": sr.arch, **sr.kwargs}},
+    cfg = config_from_dict({"name": Path(output).stem, "pipeline": "srgan",
+                            "model": {"generator": {"name": sr.arch, **sr.kwargs}},
                             "loss": {"adversarial_weight": 0.0}, "data": {"crop_size": 64}, "test": {"mode": "eval"}})
-    write_export(output, net, config=config_to_dict(cfg), pipeline="srgan", name="G", direction="a_to_b", source=str(file))
+    write_export(output, net, config=config_to_dict(cfg), pipeline="srgan", name="G", direction="a_to_b",
+                 source=str(file))
     return ImportErrorDetail(sr.arch, {"layout": sr.layout, **sr.kwargs})

@@ -86,7 +86,8 @@ def safe_yaml(text: str, where: str) -> Any:
         if node is None:
             return None
         if _yaml_size(node, {}, set()) > MAX_YAML_VALUES:
-            raise ConfigError(f"{where} expands to more than {MAX_YAML_VALUES:,} values through YAML anchors and aliases; "
+            raise ConfigError(f"{where} expands to more than {MAX_YAML_VALUES:,} values through YAML anchors and "
+                              "aliases; "
                               "write the values out (a config needs a few hundred at most)")
         return loader.construct_document(node)
     except RecursionError:
@@ -135,13 +136,18 @@ def _net_config(value: Any, path: str, role: str, pipe: type) -> NetConfig:
     for key, v in value.items():
         kpath = f"{path}.{key}"
         if key in derived and key in params:
-            raise ConfigError(f"config key {kpath!r} is set by the {pipe.name} pipeline (it follows from the rest of the config); "
+            raise ConfigError(f"config key {kpath!r} is set by the {pipe.name} pipeline (it follows from the rest of "
+                              "the config); "
                               "remove it")
         if key in fixed:
             raise ConfigError(f"config key {kpath!r} is fixed to {fixed[key]!r} by the preset {name!r}; "
                               f"to change it use the architecture: '{path}.name: {resolve_arch_name(role, name)}'")
         if key not in params or params[key].kind is not inspect.Parameter.KEYWORD_ONLY:
-            allowed = [k for k, p in params.items() if p.kind is inspect.Parameter.KEYWORD_ONLY and k not in fixed and k not in derived]
+            allowed = [
+                k
+                for k, p in params.items()
+                if p.kind is inspect.Parameter.KEYWORD_ONLY and k not in fixed and k not in derived
+            ]
             raise ConfigError(f"config key {kpath!r} is not an option of {role} {name!r} ({cls.__name__})"
                               f"{did_you_mean(str(key), allowed)}; its options: {', '.join(allowed)}")
         options[key] = convert_value(v, hints.get(key, Any), kpath)
@@ -186,13 +192,15 @@ def _model(data: dict[str, Any], pipe: type) -> ModelConfig:
         raise ConfigError(f"config key 'model' must be a mapping with 'generator' and 'discriminator', got {model!r}")
     for key in model:
         if key not in ("generator", "discriminator"):
-            raise ConfigError(f"unknown config key 'model.{key}'{did_you_mean(str(key), ['generator', 'discriminator'])}; "
+            raise ConfigError("unknown config key "
+                              f"'model.{key}'{did_you_mean(str(key), ['generator', 'discriminator'])}; "
                               "keys allowed in section 'model': generator, discriminator")
     generator = _net_config(model.get("generator") or {}, "model.generator", "generator", pipe)
     disc_value = model.get("discriminator")
     if disc_value is None and pipe.default_nets.get("discriminator"):
         disc_value = {}
-    discriminator = _net_config(disc_value, "model.discriminator", "discriminator", pipe) if disc_value is not None else None
+    discriminator = _net_config(disc_value, "model.discriminator", "discriminator",
+                                pipe) if disc_value is not None else None
     return ModelConfig(generator=generator, discriminator=discriminator)
 
 
@@ -203,11 +211,13 @@ def build_config(data: dict[str, Any], pipe: type, others: Iterable[type] = ()) 
     get 'it is an option of ...' hints. Raises :class:`ConfigError` naming the key."""
     for key in data:
         if key not in TOP_LEVEL:
-            raise ConfigError(f"unknown config key {key!r}{did_you_mean(str(key), TOP_LEVEL)}; keys allowed at the top level: "
+            raise ConfigError(f"unknown config key {key!r}{did_you_mean(str(key), TOP_LEVEL)}; keys allowed at the top "
+                              "level: "
                               f"{', '.join(TOP_LEVEL)}")
     version = convert_value(data.get("version", CONFIG_VERSION), int, "version")
     if version != CONFIG_VERSION:
-        raise ConfigError(f"config key 'version' is {version}; this i2i reads version {CONFIG_VERSION} (older ones are migrated "
+        raise ConfigError(f"config key 'version' is {version}; this i2i reads version {CONFIG_VERSION} (older ones are "
+                          "migrated "
                           "when loaded from checkpoints)")
     top = field_types(Config)
     cfg = Config(
@@ -253,7 +263,8 @@ def apply_overrides(data: dict[str, Any], overrides: list[str] | None) -> dict[s
         # Training length is one of epochs / steps: setting one replaces the other (unless
         # both are given), so `--set train.steps=30` works on a recipe that counts epochs.
         for one, other in (("train.steps", "epochs"), ("train.epochs", "steps")):
-            if key == one and value is not None and f"train.{other}" not in keys and isinstance(data.get("train"), dict):
+            if key == one and value is not None and f"train.{other}" not in keys and isinstance(data.get("train"),
+                                                                                                dict):
                 data["train"][other] = None
         node = data
         parts = key.split(".")
@@ -273,7 +284,8 @@ def read_config_file(path: str | Path) -> dict[str, Any]:
     :class:`ConfigError` naming the file when it is missing, not text or not YAML."""
     path = Path(path)
     if not path.is_file():
-        raise ConfigError(f"config file '{path}' not found; pass the path of a YAML file such as configs/pix2pix/demo.yaml")
+        raise ConfigError(f"config file '{path}' not found; pass the path of a YAML file such as "
+                          "configs/pix2pix/demo.yaml")
     try:
         data = safe_yaml(path.read_text(), f"config file '{path}'") or {}
     except yaml.YAMLError as e:

@@ -146,7 +146,8 @@ class TrainConfig:
             except (RuntimeError, ValueError):
                 kind = None
             if kind not in ("cpu", "cuda"):
-                out.append(f"'train.device' {show(self.device)} is not a device i2i trains on; use auto, cpu, cuda or cuda:N")
+                out.append(f"'train.device' {show(self.device)} is not a device i2i trains on; use auto, cpu, cuda or "
+                           "cuda:N")
         return out
 
 
@@ -221,10 +222,12 @@ class LossConfig:
         except ValueError as e:
             return [f"loss.augment_policy: {e}"]
         if self.ada_target is not None and not policy:
-            return ["loss.ada_target adapts the probability of loss.augment_policy, which is empty; name the augmentations "
+            return ["loss.ada_target adapts the probability of loss.augment_policy, which is empty; name the "
+                    "augmentations "
                     "(e.g. loss.augment_policy: color,translation,cutout)"]
         if self.ada_target is not None and self.gan_mode == "wgangp":
-            return ["loss.ada_target reads the sign of D's logits, which a WGAN critic's have no fixed zero for; use a fixed "
+            return ["loss.ada_target reads the sign of D's logits, which a WGAN critic's have no fixed zero for; use a "
+                    "fixed "
                     "loss.augment_p with gan_mode wgangp"]
         return []
 
@@ -309,12 +312,17 @@ class Config:
         folder may not be the filesystem root or lie inside the data it trains on (samples and
         checkpoints would mix with the images); no path is longer than a path can be."""
         name = self.name
-        if not name or name in (".", "..") or "/" in name or "\\" in name or os.path.isabs(name) or len(name.encode()) > 255:
-            return [f"'name' {show(name)} must be a plain folder name (no '/', '..' or absolute path, at most 255 bytes): "
+        if not name or name in (".",
+                                "..") or "/" in name or "\\" in name or os.path.isabs(name) or len(name.encode()) > 255:
+            return [f"'name' {show(name)} must be a plain folder name (no '/', '..' or absolute path, at most 255 "
+                    "bytes): "
                     "the run folder is output_dir/name; set output_dir to choose where runs go"]
-        keys = {"output_dir": self.output_dir, **{f"data.{k}": getattr(self.data, k, None) for k in ("root", "val_root", "lr_root")},
-                "model.generator.init_from": self.model.generator.init_from, "train.val_features": self.train.val_features,
-                "train.val_classifier": self.train.val_classifier, "loss.vgg_weights": getattr(self.loss, "vgg_weights", None)}
+        keys = {"output_dir": self.output_dir,
+                **{f"data.{k}": getattr(self.data, k, None) for k in ("root", "val_root", "lr_root")},
+                "model.generator.init_from": self.model.generator.init_from,
+                "train.val_features": self.train.val_features,
+                "train.val_classifier": self.train.val_classifier,
+                "loss.vgg_weights": getattr(self.loss, "vgg_weights", None)}
         for key, value in keys.items():
             if value and (len(value.encode()) > 4096 or any(len(part.encode()) > 255 for part in Path(value).parts)):
                 return [f"'{key}' {show(value)} is longer than a path can be (4096 bytes, 255 per folder name)"]
@@ -327,12 +335,15 @@ class Config:
             if data:
                 d = Path(data).expanduser().resolve()
                 if any(d == Path(p) or Path(p) in d.parents for p in PSEUDO_FILESYSTEMS):
-                    return [f"data.{key} {show(data)} is inside {', '.join(PSEUDO_FILESYSTEMS)} (the kernel's files, not images); "
+                    return [f"data.{key} {show(data)} is inside {', '.join(PSEUDO_FILESYSTEMS)} (the kernel's files, "
+                            "not images); "
                             "point it at a folder of images"]
                 if run == d or d in run.parents:
-                    return [f"the run folder '{run}' (output_dir/name) is inside data.{key} '{data}': samples and checkpoints would "
+                    return [f"the run folder '{run}' (output_dir/name) is inside data.{key} '{data}': samples and "
+                            "checkpoints would "
                             "land among the training images; choose an output_dir outside the data"]
         return []
 
 
-TOP_LEVEL = ("version", "name", "pipeline", "seed", "output_dir", "model", "data", "loss", "optim", "schedule", "train", "test")
+TOP_LEVEL = ("version", "name", "pipeline", "seed", "output_dir", "model", "data", "loss", "optim", "schedule", "train",
+             "test")

@@ -64,7 +64,8 @@ def _convert(value: Any, tp: Any, path: str) -> Any:
         choices = typing.get_args(tp)
         if value not in choices:
             hint = did_you_mean(str(value), [str(c) for c in choices])
-            raise ConfigError(f"config key {path!r} is {show(value)}{hint}; choose one of {', '.join(map(str, choices))}")
+            raise ConfigError(f"config key {path!r} is {show(value)}{hint}; choose one of "
+                              f"{', '.join(map(str, choices))}")
         return value
     if tp is bool:
         if not isinstance(value, bool):
@@ -87,7 +88,8 @@ def _convert(value: Any, tp: Any, path: str) -> Any:
         if not isinstance(value, str):
             raise ConfigError(f"config key {path!r} must be a string, got {show(value)}")
         if "\x00" in value:
-            raise ConfigError(f"config key {path!r} holds a NUL character ({show(value)}); no name or path can contain one")
+            raise ConfigError(f"config key {path!r} holds a NUL character ({show(value)}); no name or path can "
+                              "contain one")
         return value
     if tp is Any:
         return value

@@ -18,5 +18,6 @@ from .summary import ConvertSummary, gather, merge_summaries, write_failures
 from .types import TranslateArrays
 from .video import VideoOptions, VideoStats
 
-__all__ = ["ConvertOptions", "ConvertSummary", "Job", "TranslateArrays", "VideoOptions", "VideoStats", "convert", "convert_path",
+__all__ = ["ConvertOptions", "ConvertSummary", "Job", "TranslateArrays", "VideoOptions", "VideoStats", "convert",
+           "convert_path",
            "gather", "image_format", "merge_summaries", "plan_jobs", "run_jobs", "write_failures", "write_output"]

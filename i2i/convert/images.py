@@ -74,11 +74,13 @@ class _Conversion:
     """One run of :func:`run_jobs`: groups of decoded images translated together, their writes
     pending in a thread pool, the summary and the progress bar."""
 
-    def __init__(self, translate: TranslateArrays, todo: list[Job], summary: ConvertSummary, *, batch_size: int, bit_depth: str,
+    def __init__(self, translate: TranslateArrays, todo: list[Job], summary: ConvertSummary, *, batch_size: int,
+                 bit_depth: str,
                  progress: bool) -> None:
         self.translate, self.todo, self.summary = translate, todo, summary
         self.batch_size, self.bit_depth = batch_size, bit_depth
-        self.bar = tqdm(total=len(todo), unit="img", dynamic_ncols=True, file=sys.stderr, desc="convert") if progress else None
+        self.bar = tqdm(total=len(todo), unit="img", dynamic_ncols=True, file=sys.stderr,
+                        desc="convert") if progress else None
         self.pending: list[tuple[Job, Future]] = []
         self.group: list[tuple[int, np.ndarray]] = []
 
@@ -115,8 +117,9 @@ class _Conversion:
                 raise
             h, w = group[0][1].shape[:2]
             for i, _ in group:
-                self.fail(self.todo[i], f"'{self.todo[i].src}': not enough memory to translate {w}x{h} pixels in one piece "
-                                        f"(batch of {len(group)}); {MEMORY_HINT}")
+                self.fail(self.todo[i],
+                          f"'{self.todo[i].src}': not enough memory to translate {w}x{h} pixels in one piece "
+                          f"(batch of {len(group)}); {MEMORY_HINT}")
             return
         for (i, _), out in zip(group, outs):
             job = self.todo[i]

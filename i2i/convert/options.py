@@ -41,17 +41,24 @@ class ConvertOptions:
     ext: str | None = option(None, parse=image_format, help="output format, e.g. png (None: same as input)")
     name: str = option("{stem}{ext}", help="output file name pattern with fields {stem}, {ext}, {suffix}")
     bit_depth: Literal["same", "8", "16"] = option("same", help="same: 16-bit in -> 16-bit out where the format allows")
-    batch_size: Annotated[int, Range(1, 65536)] = option(8, help="images of equal size (or video frames) translated together")
-    workers: Annotated[int, Range(0, 256)] | None = option(None, help="background decoding processes (0: decode in the main "
-                                                                        "process; None: the cores torch's threads leave free, at most 4)")
+    batch_size: Annotated[int, Range(1, 65536)] = option(8,
+                                                         help="images of equal size (or video frames) translated "
+                                                              "together")
+    workers: Annotated[int, Range(0, 256)] | None = option(None,
+                                                           help="background decoding processes (0: decode in the main "
+                                                                  "process; None: the cores torch's threads leave "
+                                                                  "free, at most 4)")
     skip_existing: bool = option(False, help="skip inputs whose output exists (resume an interrupted run)")
     allow_inside_input: bool = option(False, help="allow an output folder inside the input folder")
-    progress: bool = option(False, cli=False, help="progress bars on stderr (the command line shows them unless --quiet)")
+    progress: bool = option(False, cli=False,
+                            help="progress bars on stderr (the command line shows them unless --quiet)")
     video_ext: str | None = option(None, group="videos", help="output container (.mp4, .m4v, .mov, .mkv, .webm, .avi; "
                                                               "None: the source's, .mp4 for GIF)")
-    frames_out: bool = option(False, group="videos", help="write each video's frames as PNGs in a folder OUTPUT/<name>/ instead")
+    frames_out: bool = option(False, group="videos",
+                              help="write each video's frames as PNGs in a folder OUTPUT/<name>/ instead")
     to_video: str | None = option(None, group="videos", metavar="NAME",
-                                  help="make one video OUTPUT/NAME (e.g. out.mp4) of the input images translated in name order "
+                                  help="make one video OUTPUT/NAME (e.g. out.mp4) of the input images translated in "
+                                       "name order "
                                        "(needs --fps)")
     fps: float | None = option(None, group="videos", help="frame rate for --to-video")
     video: VideoOptions = option(default_factory=VideoOptions, help="how videos are encoded")

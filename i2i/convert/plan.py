@@ -38,7 +38,8 @@ def _inside(path: Path, folder: Path) -> bool:
         return False
 
 
-def list_inputs(src: Path, out: Path, *, allow_inside_input: bool, skipped: list[tuple[Path, str]] | None) -> tuple[list[Path], Path]:
+def list_inputs(src: Path, out: Path, *, allow_inside_input: bool,
+                skipped: list[tuple[Path, str]] | None) -> tuple[list[Path], Path]:
     """The input images and videos of a file, a ``.txt`` list or a folder tree, and the folder their
     outputs mirror; refusals (missing, empty, output inside the input) before any write."""
     if src.is_file() and src.suffix.lower() == ".txt":
@@ -81,14 +82,16 @@ def _output_name(f: Path, name: str, ext: str | None, kind: str = "image") -> st
     try:
         fname = name.format(stem=f.stem, ext=ext if kind != "image" else ext or f.suffix, suffix=f.suffix)
     except (KeyError, IndexError, ValueError) as e:
-        raise ValueError(f"name={name!r} (--name) is not a valid pattern ({e}); use fields {{stem}}, {{ext}}, {{suffix}}") from None
+        raise ValueError(f"name={name!r} (--name) is not a valid pattern ({e}); use fields {{stem}}, {{ext}}, "
+                         "{suffix}") from None
     if Path(fname).name != fname or fname in (".", ".."):
         raise ValueError(f"name={name!r} (--name) gives '{fname}', which is not a plain file name: outputs stay in the "
                          "output folder, mirroring the input's sub-folders; use a pattern without '/' or '..'")
     if kind == "image" and not is_image_file(fname):
         raise ValueError(f"name={name!r} (--name) gives '{fname}', which has no image suffix; include {{ext}}")
     if kind == "video" and Path(fname).suffix.lower() != ext:
-        raise ValueError(f"name={name!r} (--name) gives '{fname}' for video '{f.name}', which does not end in {ext}; include {{ext}}")
+        raise ValueError(f"name={name!r} (--name) gives '{fname}' for video '{f.name}', which does not end in {ext}; "
+                         "include {ext}")
     return fname
 
 
@@ -99,10 +102,12 @@ def _check_outputs(jobs: list[Job], files: list[Path], out: Path) -> None:
     for j in jobs:
         d = j.dst.resolve()
         if not _inside(j.dst, out):  # a symbolic link inside the output folder pointing elsewhere
-            raise ValueError(f"output '{j.dst}' would be written outside the output folder '{out}' (through a symbolic link); "
+            raise ValueError(f"output '{j.dst}' would be written outside the output folder '{out}' (through a symbolic "
+                             "link); "
                              "remove the link or choose another output (nothing was written)")
         if d in inputs:
-            raise ValueError(f"output '{j.dst}' would overwrite an input file; choose an output folder outside the input")
+            raise ValueError(f"output '{j.dst}' would overwrite an input file; choose an output folder outside "
+                             "the input")
         if d in seen:
             raise ValueError(f"'{seen[d]}' and '{j.src}' would both be written to '{j.dst}'; "
                              "use name= or ext= (--name, --ext) to tell them apart")
@@ -136,11 +141,13 @@ def plan_jobs(
     """
     src, out = Path(input_path), Path(output_dir)
     if not src.exists():
-        raise FileNotFoundError(f"input '{src}' does not exist; pass an image or video file, a folder of them or a .txt list")
+        raise FileNotFoundError(f"input '{src}' does not exist; pass an image or video file, a folder of them or a "
+                                ".txt list")
     if ext is not None:
         ext = ext if ext.startswith(".") else "." + ext
         if ext.lower() not in IMAGE_EXTENSIONS:
-            raise ValueError(f"ext={ext!r} (--ext) is not a supported image format; use one of {', '.join(IMAGE_EXTENSIONS)}")
+            raise ValueError(f"ext={ext!r} (--ext) is not a supported image format; use one of "
+                             f"{', '.join(IMAGE_EXTENSIONS)}")
     files, base = list_inputs(src, out, allow_inside_input=allow_inside_input, skipped=skipped)
     jobs = []
     for f in files:

@@ -54,7 +54,8 @@ def _run_videos(translate: TranslateArrays, jobs: list[Job], summary: ConvertSum
             if job.kind == "frames":
                 stats = video_to_frames(translate, job.src, job.dst, batch_size=options.batch_size, progress=step)
             else:
-                stats = convert_video(translate, job.src, job.dst, batch_size=options.batch_size, options=options.video, progress=step)
+                stats = convert_video(translate, job.src, job.dst, batch_size=options.batch_size, options=options.video,
+                                      progress=step)
             summary.converted.append(job.dst)
             summary.videos.append((job.dst, stats))
         except (ValueError, TypeError, OSError) as e:  # VideoError is a ValueError; the message names the file
@@ -62,8 +63,10 @@ def _run_videos(translate: TranslateArrays, jobs: list[Job], summary: ConvertSum
         except (MemoryError, RuntimeError) as e:
             if not out_of_memory(e):
                 raise
-            summary.failed.append((job.src, f"'{job.src}': not enough memory to translate its frames ({str(e) or type(e).__name__}); "
-                                            f"{MEMORY_HINT}"))
+            summary.failed.append((job.src,
+                                   f"'{job.src}': not enough memory to translate its frames "
+                                   f"({str(e) or type(e).__name__}); "
+                                   f"{MEMORY_HINT}"))
         finally:
             if bar is not None:
                 bar.close()
@@ -98,7 +101,8 @@ def run_jobs(translate: TranslateArrays, jobs: list[Job], options: ConvertOption
     return summary
 
 
-def convert_path(translate: TranslateArrays, input_path: str | Path, output_dir: str | Path, options: ConvertOptions | None = None,
+def convert_path(translate: TranslateArrays, input_path: str | Path, output_dir: str | Path,
+                 options: ConvertOptions | None = None,
                  *, shard: tuple[int, int] = (0, 1)) -> ConvertSummary:
     """:func:`plan_jobs` then :func:`run_jobs` for one process, with failures and ignored input
     entries (reason prefixed ``skipped:``) listed in ``output_dir/failed.txt``. Videos are
@@ -116,14 +120,18 @@ def convert_path(translate: TranslateArrays, input_path: str | Path, output_dir:
         raise ValueError(f"shard {shard}: rank must be in [0, world)")
     ignored: list[tuple[Path, str]] = []
     if options.to_video is not None:
-        return _assemble(translate, Path(input_path), Path(output_dir), options, ignored=ignored, rank=rank, world=world)
-    jobs = plan_jobs(input_path, output_dir, ext=options.ext, name=options.name, allow_inside_input=options.allow_inside_input,
+        return _assemble(translate, Path(input_path), Path(output_dir), options, ignored=ignored, rank=rank,
+                         world=world)
+    jobs = plan_jobs(input_path, output_dir, ext=options.ext, name=options.name,
+                     allow_inside_input=options.allow_inside_input,
                      skipped=ignored, video_ext=options.video_ext, frames_out=options.frames_out)
-    return run_jobs(translate, jobs[rank::world], options, failures_path=Path(output_dir) / "failed.txt" if world == 1 else None,
+    return run_jobs(translate, jobs[rank::world], options,
+                    failures_path=Path(output_dir) / "failed.txt" if world == 1 else None,
                     ignored=ignored if rank == 0 else [])
 
 
-def convert(translate: TranslateArrays, input_path: str | Path, output_dir: str | Path, options: ConvertOptions | None = None, *,
+def convert(translate: TranslateArrays, input_path: str | Path, output_dir: str | Path,
+            options: ConvertOptions | None = None, *,
             device_type: str = "cpu") -> ConvertSummary:
     """Convert an image or video, a folder tree or a ``.txt`` list into ``output_dir`` (see
     :func:`convert_path`). Launched by torchrun (``WORLD_SIZE`` > 1), every process joins the
@@ -139,14 +147,16 @@ def convert(translate: TranslateArrays, input_path: str | Path, output_dir: str 
     return gather(own, output_dir)
 
 
-def _assemble(translate: TranslateArrays, src: Path, out: Path, options: ConvertOptions, *, ignored: list[tuple[Path, str]],
+def _assemble(translate: TranslateArrays, src: Path, out: Path, options: ConvertOptions, *,
+              ignored: list[tuple[Path, str]],
               rank: int, world: int) -> ConvertSummary:
     """``to_video``: one video of the input's translated frames, made by rank 0."""
     to_video, fps = options.to_video, options.fps
     if fps is None:
         raise ValueError("to_video (--to-video) needs the frame rate: fps=N (--fps N)")
     if Path(to_video).name != to_video or Path(to_video).suffix.lower() not in CONTAINERS:
-        raise ValueError(f"to_video={to_video!r} (--to-video) must be a plain file name ending in one of {', '.join(CONTAINERS)}, "
+        raise ValueError(f"to_video={to_video!r} (--to-video) must be a plain file name ending in one of "
+                         f"{', '.join(CONTAINERS)}, "
                          "written inside the output folder")
     files, _ = list_inputs(src, out, allow_inside_input=options.allow_inside_input, skipped=ignored)
     videos = [f for f in files if is_video_file(f)]

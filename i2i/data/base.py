@@ -84,22 +84,27 @@ class CropDataConfig(DataConfig):
     color_jitter: Jitter = 0.0
 
     def problems(self) -> list[str]:
-        """Quarter turns need square crops; scale jitter scales before a crop; the resize before a crop is no smaller than it."""
+        """Quarter turns need square crops; scale jitter scales before a crop; the resize before a crop is no
+        smaller than it."""
         out = super().problems()
         if self.rotate90 and self.preprocess == "none":
-            out.append("data.rotate90 needs square training images; with data.preprocess: none they keep their own shapes: use "
+            out.append("data.rotate90 needs square training images; with data.preprocess: none they keep their own "
+                       "shapes: use "
                        "data.preprocess crop, resize or resize_and_crop")
         if self.scale_jitter and self.preprocess not in ("resize_and_crop", "crop"):
-            out.append(f"data.scale_jitter scales the image before its crop; with data.preprocess: {self.preprocess} there is no "
+            out.append(f"data.scale_jitter scales the image before its crop; with data.preprocess: {self.preprocess} "
+                       "there is no "
                        "crop: use resize_and_crop or crop, or set data.scale_jitter: 0")
         if self.preprocess == "resize_and_crop" and self.load_size < self.crop_size:
-            out.append(f"data.load_size={self.load_size} is smaller than data.crop_size={self.crop_size} with preprocess "
+            out.append(f"data.load_size={self.load_size} is smaller than data.crop_size={self.crop_size} with "
+                       "preprocess "
                        f"'resize_and_crop' (resize to load_size, then crop); set data.load_size >= {self.crop_size}")
         return out
 
     def transform_args(self) -> dict[str, Any]:
         """The keywords of :func:`~i2i.data.transforms.paired_transform` these keys set."""
-        return {"preprocess": self.preprocess, "load_size": self.load_size, "crop_size": self.crop_size, "flip": self.flip,
+        return {"preprocess": self.preprocess, "load_size": self.load_size, "crop_size": self.crop_size,
+                "flip": self.flip,
                 "rotate90": self.rotate90, "scale_jitter": self.scale_jitter}
 
 
@@ -141,6 +146,7 @@ class ImageFiles(Dataset):
 
     def cache_in_memory(self, budget: int | None = None) -> DecodedImages:
         """Decode every file of :meth:`image_files` once and read from memory from now on."""
-        self.cache = DecodedImages(self.image_files(), budget=budget, what=f"the images of '{getattr(self, 'root', '?')}'")
+        self.cache = DecodedImages(self.image_files(), budget=budget,
+                                   what=f"the images of '{getattr(self, 'root', '?')}'")
         self.read = self.cache.read
         return self.cache

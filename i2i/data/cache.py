@@ -1,10 +1,10 @@
 """Decode each training image once (``data.cache: memory``).
 
 Every dataset reads its files through :attr:`~i2i.data.base.ImageFiles.read`;
-:meth:`~i2i.data.base.ImageFiles.cache_in_memory` decodes all of them up front, in the training process, into read-only arrays, and points
-``read`` at them. Loader workers started afterwards share the arrays (fork: copy-on-write
-pages that are never written), so no worker decodes a file again and every epoch's
-augmentation (still drawn from ``(seed, epoch, index)``) sees the same pixels as without the
+:meth:`~i2i.data.base.ImageFiles.cache_in_memory` decodes all of them up front, in the training
+process, into read-only arrays, and points ``read`` at them. Loader workers started afterwards
+share the arrays (fork: copy-on-write pages that are never written), so no worker decodes a file
+again and every epoch's augmentation (still drawn from ``(seed, epoch, index)``) sees the same pixels as without the
 cache. What is cached is what :func:`~i2i.data.io.read_image` returns (EXIF orientation
 applied, uint8 or uint16, H x W x C), before any channel conversion or augmentation.
 """
@@ -43,7 +43,12 @@ def estimated_bytes(paths: list[Path], sample: int = 32) -> int:
     for p in picked:
         try:
             with Image.open(p) as im:
-                total += im.width * im.height * len(im.getbands()) * (2 if im.mode.startswith("I;16") or im.mode == "I" else 1)
+                total += (
+                    im.width
+                    * im.height
+                    * len(im.getbands())
+                    * (2 if im.mode.startswith("I;16") or im.mode == "I" else 1)
+                )
         except OSError:
             continue  # unreadable: named when it is read
     return total * len(paths) // len(picked)
@@ -64,7 +69,8 @@ class DecodedImages:
             if budget is not None and self.nbytes > budget:
                 raise CacheTooLarge(
                     f"data.cache: memory cannot hold {what}: the first {i + 1} of {len(unique)} images alone decode to "
-                    f"{format_bytes(self.nbytes)} (about {format_bytes(self.nbytes / (i + 1) * len(unique))} for all), over the "
+                    f"{format_bytes(self.nbytes)} (about {format_bytes(self.nbytes / (i + 1) * len(unique))} for all), "
+                    "over the "
                     f"{format_bytes(budget)} it may use (half of the memory available now); set data.cache: none")
             img.setflags(write=False)  # shared by every epoch and worker: nothing may change it
             self.images[p] = img

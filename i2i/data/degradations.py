@@ -81,7 +81,8 @@ class RealESRGANDegradation:
         out = []
         for key in ("kernel_probs", "kernel_probs2"):
             if len(getattr(self, key)) != 6:
-                out.append(f"{key} needs 6 probabilities (iso, aniso, generalized_iso, generalized_aniso, plateau_iso, plateau_aniso)")
+                out.append(f"{key} needs 6 probabilities (iso, aniso, generalized_iso, generalized_aniso, plateau_iso, "
+                           "plateau_aniso)")
         for key in ("kernel_probs", "kernel_probs2", "resize_probs", "resize_probs2"):
             if abs(sum(getattr(self, key)) - 1) > 1e-6:
                 out.append(f"{key} must sum to 1, got {sum(getattr(self, key)):g}")
@@ -90,7 +91,12 @@ class RealESRGANDegradation:
         for key, value in vars(self).items():
             if key.endswith(("_range", "_range2", "blur_sigma", "blur_sigma2")) and value[0] > value[1]:
                 out.append(f"{key} is [low, high]: {list(value)} is reversed")
-        if self.resize_range[0] > 1 or self.resize_range[1] < 1 or self.resize_range2[0] > 1 or self.resize_range2[1] < 1:
+        if (
+            self.resize_range[0] > 1
+            or self.resize_range[1] < 1
+            or self.resize_range2[0] > 1
+            or self.resize_range2[1] < 1
+        ):
             out.append("resize_range and resize_range2 must contain 1 (down below it, up above it)")
         return out
 
@@ -99,7 +105,8 @@ def _uniform(lo: float, hi: float, n: int, g: torch.Generator | None) -> torch.T
     return lo + (hi - lo) * torch.rand(n, generator=g, dtype=torch.float64)
 
 
-def _blur_kernels(n: int, sizes: tuple[int, ...], probs: tuple[float, ...], sinc_prob: float, sigma: tuple[float, float],
+def _blur_kernels(n: int, sizes: tuple[int, ...], probs: tuple[float, ...], sinc_prob: float,
+                  sigma: tuple[float, float],
                   betag: tuple[float, float], betap: tuple[float, float], g: torch.Generator | None) -> torch.Tensor:
     support = torch.tensor(sizes)[torch.randint(len(sizes), (n,), generator=g)]
     kind = torch.multinomial(torch.tensor(probs, dtype=torch.float64), n, replacement=True, generator=g)
@@ -117,7 +124,8 @@ def _blur_kernels(n: int, sizes: tuple[int, ...], probs: tuple[float, ...], sinc
     return torch.where(sinc.view(-1, 1, 1), sinc_kernels(KERNEL, omega, support), kernels)
 
 
-def _resize_choice(probs: tuple[float, float, float], rng: tuple[float, float], g: torch.Generator | None) -> tuple[float, str]:
+def _resize_choice(probs: tuple[float, float, float], rng: tuple[float, float],
+                   g: torch.Generator | None) -> tuple[float, str]:
     updown = int(torch.multinomial(torch.tensor(probs, dtype=torch.float64), 1, generator=g))
     u = float(torch.rand(1, generator=g, dtype=torch.float64))
     factor = 1 + u * (rng[1] - 1) if updown == 0 else rng[0] + u * (1 - rng[0]) if updown == 1 else 1.0
@@ -137,7 +145,8 @@ def draw(cfg: RealESRGANDegradation, n: int, generator: torch.Generator | None =
     ``jpeg1`` / ``jpeg2`` ``(n,)``, per-stage noise draws, resize factors and modes, the final
     order, and a ``seed`` for the noise."""
     g = generator
-    kernel1 = _blur_kernels(n, cfg.kernel_sizes, cfg.kernel_probs, cfg.sinc_prob, cfg.blur_sigma, cfg.betag_range, cfg.betap_range, g)
+    kernel1 = _blur_kernels(n, cfg.kernel_sizes, cfg.kernel_probs, cfg.sinc_prob, cfg.blur_sigma, cfg.betag_range,
+                            cfg.betap_range, g)
     kernel2 = _blur_kernels(n, cfg.kernel_sizes, cfg.kernel_probs2, cfg.sinc_prob2, cfg.blur_sigma2, cfg.betag_range2,
                             cfg.betap_range2, g)
     if not bool(torch.rand(1, generator=g) < cfg.second_blur_prob):
@@ -150,8 +159,10 @@ def draw(cfg: RealESRGANDegradation, n: int, generator: torch.Generator | None =
         "kernel1": kernel1, "kernel2": kernel2, "sinc": sinc,
         "resize1": _resize_choice(cfg.resize_probs, cfg.resize_range, g),
         "resize2": _resize_choice(cfg.resize_probs2, cfg.resize_range2, g),
-        "noise1": _noise_draws(n, cfg.gaussian_noise_prob, cfg.noise_range, cfg.poisson_scale_range, cfg.gray_noise_prob, g),
-        "noise2": _noise_draws(n, cfg.gaussian_noise_prob2, cfg.noise_range2, cfg.poisson_scale_range2, cfg.gray_noise_prob2, g),
+        "noise1": _noise_draws(n, cfg.gaussian_noise_prob, cfg.noise_range, cfg.poisson_scale_range,
+                               cfg.gray_noise_prob, g),
+        "noise2": _noise_draws(n, cfg.gaussian_noise_prob2, cfg.noise_range2, cfg.poisson_scale_range2,
+                               cfg.gray_noise_prob2, g),
         "jpeg1": _uniform(*cfg.jpeg_range, n, g).float(), "jpeg2": _uniform(*cfg.jpeg_range2, n, g).float(),
         "sinc_first": bool(torch.rand(1, generator=g) < 0.5),
         "final_mode": RESIZE_MODES[int(torch.randint(3, (1,), generator=g))],
@@ -203,7 +214,9 @@ def add_noise(x: torch.Tensor, d: dict[str, Any], gen: torch.Generator) -> torch
             vals = torch.tensor([torch.unique(i).numel() for i in img.unbind(0)], dtype=x.dtype, device=x.device)
             vals = (2 ** torch.ceil(torch.log2(vals))).view(-1, 1, 1, 1)
             noise_of.append(torch.poisson(img * vals, generator=gen) / vals - img)
-        noise = torch.where(gray, noise_of[1].expand_as(x), noise_of[0]) * d["poisson"].to(x.device, x.dtype).view(-1, 1, 1, 1)
+        noise = torch.where(gray, noise_of[1].expand_as(x), noise_of[0]) * d["poisson"].to(x.device, x.dtype).view(-1,
+                                                                                                                   1, 1,
+                                                                                                                   1)
         x = q
     return (x + noise).clamp(0, 1)
 

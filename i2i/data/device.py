@@ -44,13 +44,16 @@ class DeviceImages:
             img = load(key)
             arr = np.ascontiguousarray(img.transpose(2, 0, 1))
             arr = arr if arr.dtype == np.uint8 else arr.astype(np.int32)
-            arr = arr if arr.flags.writeable else arr.copy()  # a view of the read-only memory cache: torch wants its own
+            # a view of the read-only memory cache: torch wants its own
+            arr = arr if arr.flags.writeable else arr.copy()
             self.nbytes += arr.nbytes
             if budget is not None and self.nbytes > budget:
                 whole = self.nbytes / (i + 1) * len(unique)
                 raise CacheTooLarge(
-                    f"data.cache: device cannot hold the training images: about {format_bytes(whole)} for all {len(unique)}, over "
-                    f"the {format_bytes(budget)} it may use on {device}; set data.cache: memory (they are held in RAM then) or none")
+                    f"data.cache: device cannot hold the training images: about {format_bytes(whole)} for all "
+                    f"{len(unique)}, over "
+                    f"the {format_bytes(budget)} it may use on {device}; set data.cache: memory (they are held in RAM "
+                    "then) or none")
             self.tensors[key], self.max_value[key] = torch.from_numpy(arr).to(device), max_value(img.dtype)
 
     def __len__(self) -> int:

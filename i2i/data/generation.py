@@ -51,7 +51,8 @@ class GenerationDataConfig(DataConfig):
     """Images to generate (:class:`ImageDataset`): ``dataset: folder`` reads every image under
     ``root`` (class = first sub-folder, for conditional models), resized and centre-cropped
     to ``image_size`` (``fit: pad`` centres smaller images on a black canvas instead, e.g.
-    Fashion-MNIST's 28 pixels in 32; ``fit: resize`` enlarges them); or a torchvision dataset from local files under ``root``
+    Fashion-MNIST's 28 pixels in 32; ``fit: resize`` enlarges them); or a torchvision dataset from local files
+    under ``root``
     (``download: true`` fetches it: an explicit network access)."""
 
     dataset: Literal["folder", "mnist", "fashion_mnist", "cifar10"] = "folder"
@@ -74,11 +75,18 @@ class ImageDataset(ImageFiles):
     ``resize`` resizes them too. Items: ``{"image": (C, S, S) in [-1, 1], "label": int}``.
     """
 
-    def __init__(self, root: str | Path, data: GenerationDataConfig | None = None, *, channels: int = 3, labels: bool = False,
+    def __init__(self, root: str | Path, data: GenerationDataConfig | None = None, *, channels: int = 3,
+                 labels: bool = False,
                  train: bool = True, seed: int = 0) -> None:
         data = data or GenerationDataConfig()
         dataset, download, max_items = data.dataset, data.download, data.max_items if train else None
-        self.root, self.size, self.channels, self.seed, self.fit = Path(root).expanduser(), data.image_size, channels, seed, data.fit
+        self.root, self.size, self.channels, self.seed, self.fit = (
+            Path(root).expanduser(),
+            data.image_size,
+            channels,
+            seed,
+            data.fit,
+        )
         self.flip = data.flip and train and dataset not in ("mnist", "fashion_mnist")
         self.tv = None
         self.tv_index: list[int] | None = None  # data.max_items of a torchvision dataset: the items kept
@@ -87,12 +95,16 @@ class ImageDataset(ImageFiles):
             self.files = list_images(self.root)
             if not self.files:
                 raise DataError(f"image folder '{self.root}' holds no images")
-            classes = sorted({p.relative_to(self.root).parts[0] for p in self.files if len(p.relative_to(self.root).parts) > 1})
+            classes = sorted(
+                {p.relative_to(self.root).parts[0] for p in self.files if len(p.relative_to(self.root).parts) > 1}
+            )
             if labels and not classes:
                 raise DataError(f"a class-conditional model needs one sub-folder per class under '{self.root}'")
             self.classes = classes
             all_labels = [classes.index(p.relative_to(self.root).parts[0]) if labels else 0 for p in self.files]
-            folders = [p.relative_to(self.root).parts[0] if len(p.relative_to(self.root).parts) > 1 else "" for p in self.files]
+            folders = [
+                p.relative_to(self.root).parts[0] if len(p.relative_to(self.root).parts) > 1 else "" for p in self.files
+            ]
             order = {f: i for i, f in enumerate(sorted(set(folders)))}
             spread = [order[f] for f in folders] if classes else None  # data.max_items: spread over the folders
             kept = self.keep_first(list(range(len(self.files))), max_items, spread)

@@ -143,7 +143,8 @@ def read_image(path: str | Path) -> np.ndarray:
     except cv2.error as e:
         raise ImageReadError(f"image '{path}' cannot be decoded ({str(e).strip().splitlines()[-1][:160]})") from None
     if img is None:
-        raise ImageReadError(f"image '{path}' is corrupt or not a supported format ({', '.join(IMAGE_EXTENSIONS)}); re-export or remove it")
+        raise ImageReadError(f"image '{path}' is corrupt or not a supported format ({', '.join(IMAGE_EXTENSIONS)}); "
+                             "re-export or remove it")
     if img.dtype not in (np.uint8, np.uint16):
         img = _to_uint16(img, path)
     if img.ndim == 2:
@@ -292,7 +293,8 @@ def write_image(path: str | Path, img: np.ndarray, *, quality: int = 95) -> Path
     path = Path(path)
     ext = path.suffix.lower()
     if ext not in IMAGE_EXTENSIONS:
-        raise ValueError(f"cannot write '{path}': unknown image format {ext!r}; use one of {', '.join(IMAGE_EXTENSIONS)}")
+        raise ValueError(f"cannot write '{path}': unknown image format {ext!r}; use one of "
+                         f"{', '.join(IMAGE_EXTENSIONS)}")
     if img.ndim == 3 and img.shape[2] == 3:
         img = cv2.cvtColor(img, cv2.COLOR_RGB2BGR)
     elif img.ndim == 3 and img.shape[2] == 4:

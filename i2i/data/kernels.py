@@ -49,7 +49,8 @@ def window(size: int, support: torch.Tensor) -> torch.Tensor:
     return ((g[..., 0] <= r) & (g[..., 1] <= r)).double()
 
 
-def anisotropic_kernels(size: int, kind: torch.Tensor, sigma_x: torch.Tensor, sigma_y: torch.Tensor, theta: torch.Tensor,
+def anisotropic_kernels(size: int, kind: torch.Tensor, sigma_x: torch.Tensor, sigma_y: torch.Tensor,
+                        theta: torch.Tensor,
                         beta: torch.Tensor, support: torch.Tensor | None = None) -> torch.Tensor:
     """``(N, size, size)`` float32 kernels summing to 1. ``kind``: 0 Gaussian, 1 generalised
     Gaussian, 2 plateau (``(N,)`` integers); ``beta`` is ignored for Gaussians; ``support``:

@@ -39,7 +39,8 @@ class PairedDataset(ImageFiles):
     to both images alike; ``data.max_items`` applies in training only.
     """
 
-    def __init__(self, root: str | Path, data: PairedDataConfig | None = None, *, in_channels: int = 3, out_channels: int = 3,
+    def __init__(self, root: str | Path, data: PairedDataConfig | None = None, *, in_channels: int = 3,
+                 out_channels: int = 3,
                  train: bool = True, seed: int = 0, folders: tuple[str, str] = ("A", "B")) -> None:
         data = data or PairedDataConfig()
         self.root = Path(root).expanduser()
@@ -49,10 +50,12 @@ class PairedDataset(ImageFiles):
         if layout == "auto":
             layout = "folders" if (self.root / folders[0]).is_dir() else "aligned"
         elif layout == "aligned" and (self.root / folders[0]).is_dir() and (self.root / folders[1]).is_dir():
-            raise DataError(f"data.layout is 'aligned' (side-by-side AB images) but '{self.root}' holds {folders[0]}/ and "
+            raise DataError(f"data.layout is 'aligned' (side-by-side AB images) but '{self.root}' holds "
+                            f"{folders[0]}/ and "
                             f"{folders[1]}/ folders; set data.layout: folders (or auto)")
         self.layout = layout
-        self.pairs: list[tuple[Path, Path | None]] = self.keep_first(self._find_pairs(), data.max_items if train else None)
+        self.pairs: list[tuple[Path, Path | None]] = self.keep_first(self._find_pairs(),
+                                                                     data.max_items if train else None)
         self.direction = data.direction
         self.in_channels, self.out_channels = in_channels, out_channels
         self.transform = paired_transform(**data.transform_args(), train=train)
@@ -64,7 +67,8 @@ class PairedDataset(ImageFiles):
         if self.layout == "aligned":
             files = list_images(self.root)
             if not files:
-                raise DataError(f"data folder '{self.root}' holds no images; expected side-by-side AB images or A/ and B/ folders")
+                raise DataError(f"data folder '{self.root}' holds no images; expected side-by-side AB images or A/ and "
+                                "B/ folders")
             return [(f, None) for f in files]
         a_dir, b_dir = self.root / self.folders[0], self.root / self.folders[1]
         require_dir(a_dir, "folder")
@@ -73,7 +77,8 @@ class PairedDataset(ImageFiles):
         b = {p.relative_to(b_dir).with_suffix("").as_posix(): p for p in list_images(b_dir)}
         if not a or not b:
             empty = a_dir if not a else b_dir
-            raise DataError(f"folder '{empty}' holds no images; put the paired images in {a_dir.name}/ and {b_dir.name}/ "
+            raise DataError(f"folder '{empty}' holds no images; put the paired images in {a_dir.name}/ and "
+                            f"{b_dir.name}/ "
                             "with matching names")
         only_a, only_b = sorted(set(a) - set(b)), sorted(set(b) - set(a))
         if only_a or only_b:
@@ -85,7 +90,8 @@ class PairedDataset(ImageFiles):
                 parts.append(f"in {a_dir.name}/ but not {b_dir.name}/: {show(only_a)}")
             if only_b:
                 parts.append(f"in {b_dir.name}/ but not {a_dir.name}/: {show(only_b)}")
-            raise DataError(f"unmatched images under '{self.root}' (pairs are matched by file name without suffix); " + "; ".join(parts))
+            raise DataError(f"unmatched images under '{self.root}' (pairs are matched by file name without "
+                            "suffix); " + "; ".join(parts))
         return [(a[k], b[k]) for k in sorted(a)]
 
     def __len__(self) -> int:
@@ -125,7 +131,11 @@ class PairedDataset(ImageFiles):
         return {"input": to_tensor(src), "target": to_tensor(dst), "name": self._name(index)}
 
     def _name(self, index: int) -> str:
-        return self.pairs[index][0].relative_to(self.root / self.folders[0] if self.layout == "folders" else self.root).as_posix()
+        return (
+            self.pairs[index][0]
+            .relative_to(self.root / self.folders[0] if self.layout == "folders" else self.root)
+            .as_posix()
+        )
 
     on_device = True
 
@@ -137,7 +147,8 @@ class PairedDataset(ImageFiles):
                 if self.out_channels != self.in_channels:
                     keys.append((str(pa), self.out_channels))
             else:
-                a, b = (self.in_channels, self.out_channels) if self.direction == "a_to_b" else (self.out_channels, self.in_channels)
+                a, b = (self.in_channels, self.out_channels) if self.direction == "a_to_b" else (self.out_channels,
+                                                                                                 self.in_channels)
                 keys += [(str(pa), a), (str(pb), b)]
         return keys
 

@@ -49,7 +49,8 @@ def resize_matrix(in_len: int, out_len: int, scale: float, antialias: bool = Tru
     return m
 
 
-def imresize(x: torch.Tensor, scale: float | None = None, size: tuple[int, int] | None = None, antialias: bool = True) -> torch.Tensor:
+def imresize(x: torch.Tensor, scale: float | None = None, size: tuple[int, int] | None = None,
+             antialias: bool = True) -> torch.Tensor:
     """Resize ``(..., H, W)`` like MATLAB's ``imresize(x, scale, 'bicubic')``.
 
     Give ``scale`` (output = ceil(input * scale), as MATLAB) or ``size`` = (H', W').

@@ -64,7 +64,8 @@ class SRDataset(ImageFiles):
     ``make_input``, HR only (the pipeline degrades it on the device, e.g. Real-ESRGAN's model).
     """
 
-    def __init__(self, root: str | Path, data: SRDataConfig | None = None, *, scale: int, channels: int = 3, train: bool = True,
+    def __init__(self, root: str | Path, data: SRDataConfig | None = None, *, scale: int, channels: int = 3,
+                 train: bool = True,
                  seed: int = 0, full_images: bool = False, make_input: bool = True) -> None:
         data = data or SRDataConfig()
         crop_size, lr_root, max_items = data.crop_size, data.lr_root, data.max_items if train else None
@@ -145,7 +146,8 @@ class SRDataset(ImageFiles):
         h, w = hr.shape[:2]
         s, c = self.scale, self.crop_size
         y, x, flip, turns = self._draw(epoch, index, h, w)
-        images = {"target": (Source((str(self.files[index]), self.channels)), Geometry((y, x, c, c), flip=flip, quarter_turns=turns))}
+        images = {"target": (Source((str(self.files[index]), self.channels)), Geometry((y, x, c, c), flip=flip,
+                                                                                       quarter_turns=turns))}
         if self.lr_files is not None:
             lr_geometry = Geometry((y // s, x // s, c // s, c // s), flip=flip, quarter_turns=turns)
             images["input"] = (Source((str(self.lr_files[index]), self.channels)), lr_geometry)
@@ -166,7 +168,8 @@ class SRDataset(ImageFiles):
             lr = to_channels(self.read(self.lr_files[index]), self.channels)
             h, w = hr.shape[0] // self.scale, hr.shape[1] // self.scale
             if lr.shape[:2] != (h, w):
-                raise ImageReadError(f"LR image '{self.lr_files[index]}' is {lr.shape[1]}x{lr.shape[0]}, expected {w}x{h} "
+                raise ImageReadError(f"LR image '{self.lr_files[index]}' is {lr.shape[1]}x{lr.shape[0]}, expected "
+                                     f"{w}x{h} "
                                      f"(HR '{self.files[index]}' / {self.scale})")
             return lr
         m = 255.0 if hr.dtype == np.uint8 else 65535.0

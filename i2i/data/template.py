@@ -42,7 +42,8 @@ class TemplateDataConfig(CropDataConfig):
         """Checks across this section's keys, each message naming them (the loader raises the first)."""
         out = super().problems()
         if self.noise and self.preprocess == "none" and self.batch_size > 1:
-            out.append("data.noise with data.preprocess: none and data.batch_size > 1: images of different sizes cannot be "
+            out.append("data.noise with data.preprocess: none and data.batch_size > 1: images of different sizes "
+                       "cannot be "
                        "batched; crop them (data.preprocess: crop) or use data.batch_size: 1")
         return out
 
@@ -53,7 +54,8 @@ class TemplateDataset(ImageFiles):
     Training crops, flips, quarter turns, scale and colour jitter come from the section, drawn
     from ``(seed, epoch, index)``; the noise too. ``data.max_items`` applies in training only."""
 
-    def __init__(self, root: str | Path, data: TemplateDataConfig | None = None, *, in_channels: int = 3, out_channels: int = 3,
+    def __init__(self, root: str | Path, data: TemplateDataConfig | None = None, *, in_channels: int = 3,
+                 out_channels: int = 3,
                  train: bool = True, seed: int = 0) -> None:
         data = data or TemplateDataConfig()  # the defaults live in the section, nowhere else
         self.root = Path(root).expanduser()
@@ -87,4 +89,5 @@ class TemplateDataset(ImageFiles):
         if self.noise:
             g = torch.Generator().manual_seed(seed)  # the item's own generator: never the global one
             x = (x + 2 * self.noise * torch.randn(x.shape, generator=g)).clamp_(-1, 1)
-        return {"input": x, "target": to_tensor(np.ascontiguousarray(target)), "name": self.files[index].relative_to(self.root).as_posix()}
+        return {"input": x, "target": to_tensor(np.ascontiguousarray(target)),
+                "name": self.files[index].relative_to(self.root).as_posix()}

@@ -63,17 +63,21 @@ def paired_transform(
     below ``crop_size``.
     """
     if rotate90 and preprocess == "none":
-        raise ValueError("data.rotate90 needs square training images: use data.preprocess crop, resize or resize_and_crop")
+        raise ValueError("data.rotate90 needs square training images: use data.preprocess crop, resize or "
+                         "resize_and_crop")
     if scale_jitter and preprocess not in ("resize_and_crop", "crop"):
-        raise ValueError(f"data.scale_jitter scales the image before its crop: use data.preprocess resize_and_crop or crop "
+        raise ValueError("data.scale_jitter scales the image before its crop: use data.preprocess resize_and_crop "
+                         "or crop "
                          f"(not {preprocess!r}), or set data.scale_jitter: 0")
     jitter = scale_jitter if train else 0.0
     if preprocess == "resize_and_crop" and load_size < crop_size:
-        raise ValueError(f"data.load_size ({load_size}) must be >= data.crop_size ({crop_size}) with preprocess 'resize_and_crop'")
+        raise ValueError(f"data.load_size ({load_size}) must be >= data.crop_size ({crop_size}) with preprocess "
+                         "'resize_and_crop'")
     ops: list = []
     interp = cv2.INTER_CUBIC
     if preprocess == "resize_and_crop":
-        ops.append(ScaledResize(load_size, jitter, crop_size) if jitter else A.Resize(load_size, load_size, interpolation=interp))
+        ops.append(ScaledResize(load_size, jitter, crop_size) if jitter else A.Resize(load_size, load_size,
+                                                                                      interpolation=interp))
         ops.append(A.RandomCrop(crop_size, crop_size) if train else A.CenterCrop(crop_size, crop_size))
     elif preprocess == "crop":
         if jitter:

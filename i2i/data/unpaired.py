@@ -44,7 +44,8 @@ class UnpairedDataset(ImageFiles):
     Items: ``{"a", "b"}`` float ``(C, H, W)`` in [-1, 1] and ``"name_a"``, ``"name_b"``.
     """
 
-    def __init__(self, root: str | Path, data: UnpairedDataConfig | None = None, *, a_channels: int = 3, b_channels: int = 3,
+    def __init__(self, root: str | Path, data: UnpairedDataConfig | None = None, *, a_channels: int = 3,
+                 b_channels: int = 3,
                  train: bool = True, seed: int = 0) -> None:
         data = data or UnpairedDataConfig()
         self.root = Path(root).expanduser()
@@ -106,5 +107,7 @@ class UnpairedDataset(ImageFiles):
         sb = sample_seed(self.seed + 1, epoch, index)
         ga = replace(draw_geometry(self.transform, ha, wa, s), color=draw_color(self.color_jitter, s))
         gb = replace(draw_geometry(self.transform, hb, wb, sb), color=draw_color(self.color_jitter, sb))
-        return DeviceItem({"a": (Source((str(pa), self.a_channels)), ga), "b": (Source((str(pb), self.b_channels)), gb)},
-                          {"name_a": pa.relative_to(self.a_dir).as_posix(), "name_b": pb.relative_to(self.b_dir).as_posix()})
+        return DeviceItem({"a": (Source((str(pa), self.a_channels)), ga),
+                           "b": (Source((str(pb), self.b_channels)), gb)},
+                          {"name_a": pa.relative_to(self.a_dir).as_posix(),
+                           "name_b": pb.relative_to(self.b_dir).as_posix()})

@@ -16,7 +16,8 @@ class TrainingContext:
     update ``intervals`` (an optimizer steps on iterations where ``(step + 1) % interval == 0``:
     the generator side's interval is ``optim.n_critic``); ``amp_dtype``: autocast's dtype or None."""
 
-    def __init__(self, *, nets: dict[str, nn.Module], train_modules: dict[str, nn.Module], frozen_modules: dict[str, nn.Module],
+    def __init__(self, *, nets: dict[str, nn.Module], train_modules: dict[str, nn.Module],
+                 frozen_modules: dict[str, nn.Module],
                  optimizers: dict[str, torch.optim.Optimizer], intervals: dict[str, int], scaler: torch.amp.GradScaler,
                  device_type: str, amp_dtype: torch.dtype | None) -> None:
         self.nets, self.train_modules, self.frozen_modules = nets, train_modules, frozen_modules

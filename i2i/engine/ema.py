@@ -43,7 +43,8 @@ class ModelEMA:
         """Name -> the copy's CPU state dict (what checkpoints store under ``ema``)."""
         return {n: state_of(m) for n, m in self.copies.items()}
 
-    def load_state_dict(self, state: dict[str, dict[str, torch.Tensor]], nets: dict[str, nn.Module], source: str | Path) -> None:
+    def load_state_dict(self, state: dict[str, dict[str, torch.Tensor]], nets: dict[str, nn.Module],
+                        source: str | Path) -> None:
         """Load saved copies; a net without one (EMA switched on for a run that had none) starts
         from that net's current weights."""
         for name, ema in self.copies.items():

@@ -43,7 +43,8 @@ class TrainingFeed:
                 self.dataset.cache_in_memory(budget=self._budget(torch.device("cpu"), "memory"))
             except ImageReadError as e:
                 raise type(e)(f"{e} (found while decoding the training images for data.cache: {self.cache}"
-                              f"{' (auto)' if self.auto else ''}, before any step; nothing was written: fix or remove the "
+                              f"{' (auto)' if self.auto else ''}, before any step; nothing was written: fix or "
+                              "remove the "
                               "file, or set data.cache: none to train until the loader meets it)") from None
             except CacheTooLarge as e:
                 if not self.auto:
@@ -92,12 +93,24 @@ class TrainingFeed:
         if device.type == "cuda" and self.dataset.on_device:
             gpu = available_bytes(device) or 0
             if size <= gpu // 4:
-                return "device", f"auto: about {format_bytes(size)} of images, within a quarter of the {format_bytes(gpu)} free on {device}"
+                return (
+                    "device",
+                    f"auto: about {format_bytes(size)} of images, within a quarter of the {format_bytes(gpu)} free on "
+                    f"{device}",
+                )
         if files and size <= ram // 4:
-            return "memory", f"auto: about {format_bytes(size)} of images, within a quarter of the {format_bytes(ram)} of RAM available"
+            return (
+                "memory",
+                f"auto: about {format_bytes(size)} of images, within a quarter of the {format_bytes(ram)} of RAM "
+                "available",
+            )
         if not files:
             return "none", "auto: the images are in memory already"
-        return "none", f"auto: about {format_bytes(size)} of images, more than a quarter of the {format_bytes(ram)} of RAM available"
+        return (
+            "none",
+            f"auto: about {format_bytes(size)} of images, more than a quarter of the {format_bytes(ram)} of RAM "
+            "available",
+        )
 
     def close(self) -> None:
         """Let the loader's persistent workers exit now (they ignore stop signals, so they are

@@ -33,12 +33,15 @@ def blockers(cfg: Config, pipe: type, *, device: torch.device, world: int) -> li
         out.append(f"train.cuda_graphs needs a CUDA device (training runs on {device}); set train.cuda_graphs: false")
         return out
     if cfg.train.amp == "fp16":
-        out.append("train.amp: fp16 (its gradient scaler decides on the host whether to step); use bf16 with train.cuda_graphs")
+        out.append("train.amp: fp16 (its gradient scaler decides on the host whether to step); use bf16 with "
+                   "train.cuda_graphs")
     if cfg.optim.n_critic > 1:
-        out.append(f"optim.n_critic: {cfg.optim.n_critic} (the generator steps on some iterations only, a branch a graph cannot "
+        out.append(f"optim.n_critic: {cfg.optim.n_critic} (the generator steps on some iterations only, a branch a "
+                   "graph cannot "
                    "hold); use 1 with train.cuda_graphs, or a higher optim.lr_d")
     if world > 1:
-        out.append("torchrun with train.cuda_graphs (DDP's gradient all-reduce is not captured here); train on one GPU or set "
+        out.append("torchrun with train.cuda_graphs (DDP's gradient all-reduce is not captured here); train on one GPU "
+                   "or set "
                    "train.cuda_graphs: false")
     out += pipe.capture_blockers(cfg)
     return out
@@ -91,7 +94,8 @@ class CapturedStep:
 
     def _fits(self, batch: dict[str, Any]) -> bool:
         return all(not isinstance(v, torch.Tensor) or (k in self.static_in and self.static_in[k].shape == v.shape
-                                                       and self.static_in[k].dtype == v.dtype) for k, v in batch.items())
+                                                       and self.static_in[k].dtype == v.dtype) for k,
+                                                       v in batch.items())
 
     def _capture(self, batch: dict[str, Any]) -> None:
         self.static_in = {k: v.clone() if isinstance(v, torch.Tensor) else v for k, v in batch.items()}

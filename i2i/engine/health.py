@@ -62,7 +62,12 @@ class Health:
                  growth: float = 100.0, min_diversity: float = 0.1, min_change: float = 0.01,
                  max_memorisation: float = 0.5) -> None:
         self.gan_mode, self.metric, self.better, self.identity = gan_mode, metric, better, identity
-        self.patience, self.patience_val, self.growth, self.min_diversity = patience, patience_val, growth, min_diversity
+        self.patience, self.patience_val, self.growth, self.min_diversity = (
+            patience,
+            patience_val,
+            growth,
+            min_diversity,
+        )
         self.min_change, self.max_memorisation = min_change, max_memorisation
         self.unchanged_logs = 0
         self.alike_vals = 0
@@ -92,10 +97,14 @@ class Health:
             self.d_won_since = self.d_won_since if self.d_won_since is not None else step
             if self.d_won_logs >= self.patience:
                 shown = ", ".join(f"{k} {v:.3g}" for k, v in d.items())
-                out += self._say("d_won", step, f"the discriminator has won since step {self.d_won_since} ({shown}, under "
-                                 f"{limit} for {self.d_won_logs} logs in a row): it tells real from generated with certainty, "
-                                 "so the generator learns little from it. Try a lower optim.lr_d or a higher optim.lr_g, "
-                                 "loss.augment_policy: color,translation,cutout (small datasets: loss.ada_target: 0.6), "
+                out += self._say("d_won", step,
+                                 f"the discriminator has won since step {self.d_won_since} ({shown}, under "
+                                 f"{limit} for {self.d_won_logs} logs in a row): it tells real from generated with "
+                                 "certainty, "
+                                 "so the generator learns little from it. Try a lower optim.lr_d or a higher "
+                                 "optim.lr_g, "
+                                 "loss.augment_policy: color,translation,cutout (small datasets: loss.ada_target: "
+                                 "0.6), "
                                  "loss.r1_weight, or a smaller discriminator")
         else:
             self.d_won_logs, self.d_won_since = 0, None
@@ -104,8 +113,10 @@ class Health:
                 continue
             small = self.smallest.get(k)
             if small is not None and small > 0 and abs(v) > self.growth * small and abs(v) > 1.0:
-                out += self._say("diverging", step, f"loss {k} grew from {small:.3g} to {v:.3g} (over {self.growth:g}x): "
-                                 "training is diverging. Try lower learning rates (optim.lr_g, optim.lr_d), train.amp: none, "
+                out += self._say("diverging", step,
+                                 f"loss {k} grew from {small:.3g} to {v:.3g} (over {self.growth:g}x): "
+                                 "training is diverging. Try lower learning rates (optim.lr_g, optim.lr_d), train.amp: "
+                                 "none, "
                                  "loss.r1_weight, or continue from an earlier checkpoint (checkpoints/step_*.pt)")
             if abs(v) > 0:
                 self.smallest[k] = min(abs(v), small) if small is not None else abs(v)
@@ -119,9 +130,12 @@ class Health:
         if self.unchanged_logs < self.patience:
             return []
         shown = ", ".join(f"{k[len('change_'):]} {v:.2%}" for k, v in change.items())
-        return self._say("copies_input", step, f"the generators return their inputs almost unchanged (mean change {shown} of "
-                         f"the range, under {self.min_change:.0%} for {self.unchanged_logs} logs in a row): the cycle is "
-                         "satisfied by doing nothing. Try a lower loss.identity_weight or loss.cycle_weight, a stronger "
+        return self._say("copies_input", step,
+                         f"the generators return their inputs almost unchanged (mean change {shown} of "
+                         f"the range, under {self.min_change:.0%} for {self.unchanged_logs} logs in a row): the "
+                         "cycle is "
+                         "satisfied by doing nothing. Try a lower loss.identity_weight or loss.cycle_weight, a "
+                         "stronger "
                          "discriminator, or check that the two domains really differ")
 
     def on_validation(self, step: int, values: dict[str, float]) -> list[Verdict]:
@@ -130,20 +144,27 @@ class Health:
         low = "diversity" in values and values["diversity"] < self.min_diversity
         self.alike_vals = self.alike_vals + 1 if low else 0
         if low and self.identity is None:  # generation: samples against real images
-            out += self._say("collapse", step, f"the samples are nearly identical (diversity {values['diversity']:.3g} of the "
+            out += self._say("collapse", step,
+                             f"the samples are nearly identical (diversity {values['diversity']:.3g} of the "
                              f"real images', under {self.min_diversity}): mode collapse. Try loss.augment_policy, "
                              "model.discriminator.minibatch_std: 4, loss.r1_weight, or a lower optim.lr_g")
         elif low and self.alike_vals >= self.patience_val:  # translation (an untrained net's outputs vary little too)
-            out += self._say("collapse", step, f"the generator gives nearly the same output whatever its input (the outputs "
-                             f"vary {values['diversity']:.3g} times as much as the targets do across validation images, under "
-                             f"{self.min_diversity}, at {self.alike_vals} validations in a row): mode collapse. Check that the "
-                             "inputs differ image by image, try a lower optim.lr_g, loss.r1_weight, or (paired) a higher "
+            out += self._say("collapse", step,
+                             f"the generator gives nearly the same output whatever its input (the outputs "
+                             f"vary {values['diversity']:.3g} times as much as the targets do across validation "
+                             "images, under "
+                             f"{self.min_diversity}, at {self.alike_vals} validations in a row): mode collapse. Check "
+                             "that the "
+                             "inputs differ image by image, try a lower optim.lr_g, loss.r1_weight, or (paired) a "
+                             "higher "
                              "loss.l1_weight")
-        if values.get("memorisation", 1.0) < self.max_memorisation and values.get("diversity", 1.0) >= self.min_diversity:
+        if values.get("memorisation", 1.0) < self.max_memorisation and values.get("diversity",
+                                                                                  1.0) >= self.min_diversity:
             out += self._say("memorisation", step, f"the samples lie nearer to training images than new real images do "
                              f"({values['memorisation']:.2f} times their distance, under {self.max_memorisation}): the "
                              "generator is copying its training set. Use an earlier checkpoint (checkpoints/best.pt), "
-                             "more training images (data.max_items unset), loss.augment_policy with loss.ada_target: 0.6, "
+                             "more training images (data.max_items unset), loss.augment_policy with "
+                             "loss.ada_target: 0.6, "
                              "or a smaller generator")
         if self.identity and "PSNR" in self.identity and "PSNR" in values:
             worse = values["PSNR"] <= self.identity["PSNR"] + 0.05  # within 0.05 dB: no better
@@ -151,7 +172,8 @@ class Health:
             if self.no_better_than_identity >= self.patience_val:
                 out += self._say("copies_input", step, f"the generator is no better than returning its input (PSNR "
                                  f"{values['PSNR']:.2f} dB against the input's {self.identity['PSNR']:.2f} dB at "
-                                 f"{self.no_better_than_identity} validations in a row). Train longer, raise loss.l1_weight, "
+                                 f"{self.no_better_than_identity} validations in a row). Train longer, raise "
+                                 "loss.l1_weight, "
                                  "check that data.direction points from the input to the target, or use "
                                  "model.generator.predict: residual")
         if self.metric is not None and self.metric in values:
@@ -172,7 +194,8 @@ class Health:
         g_now = [v for s, v in self.losses if s > best_step]
         if not g_then or not g_now or not g_now[-1] < g_then[-1]:
             return []
-        return self._say("stalled", step, f"validation {self.metric} has not improved for {len(since)} validations (best "
+        return self._say("stalled", step,
+                         f"validation {self.metric} has not improved for {len(since)} validations (best "
                          f"{best:.4g} at step {best_step}) while the generator's training losses kept falling "
                          f"({g_then[-1]:.3g} -> {g_now[-1]:.3g}): it is fitting the training set, not the task. Use "
                          "checkpoints/best.pt (the best so far), stop here, or add data or augmentation "
@@ -193,7 +216,8 @@ class Health:
         baselines = getattr(validation.validator, "baselines", None) or {}
         psnr = [b["PSNR"] for b in baselines.values() if "PSNR" in b]
         return cls(cfg.loss.gan_mode if adversarial else None, metric=validation.metric,
-                   better=getattr(validation, "better", "max"), identity={"PSNR": sum(psnr) / len(psnr)} if psnr else None)
+                   better=getattr(validation, "better", "max"),
+                   identity={"PSNR": sum(psnr) / len(psnr)} if psnr else None)
 
     def tell(self, verdicts: list[Verdict], lines: Any, records: Any | None) -> None:
         """Say ``verdicts``: ``lines(["health: ..."])`` (the run log) and, with ``records`` (rank
@@ -207,7 +231,8 @@ class Health:
     def state_dict(self) -> dict[str, Any]:
         return {"said": sorted(self.said), "d_won_since": self.d_won_since, "d_won_logs": self.d_won_logs,
                 "smallest": dict(self.smallest), "losses": [list(x) for x in self.losses],
-                "validations": [list(x) for x in self.validations], "no_better_than_identity": self.no_better_than_identity,
+                "validations": [list(x) for x in self.validations],
+                "no_better_than_identity": self.no_better_than_identity,
                 "unchanged_logs": self.unchanged_logs, "alike_vals": self.alike_vals}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:

@@ -64,9 +64,12 @@ def probe(cfg: Config, pipe: type, height: int, width: int) -> tuple[int, int]:
         except (RuntimeError, ValueError, IndexError) as e:
             role = "generator" if generator else "discriminator"
             size = "x".join(map(str, inputs[0].shape[-2:]))
-            raise ConfigError(f"model.{role} (net {name}, {type(net).__name__}) cannot take {size} inputs, the size the data gives "
-                              f"it ({first_line(e)[:120]}): use larger images or crops (data.crop_size), or a shallower net"
-                              + (f" (it needs multiples of {size_multiple(net)})" if size_multiple(net) > 1 else "")) from None
+            raise ConfigError(f"model.{role} (net {name}, {type(net).__name__}) cannot take {size} inputs, the size "
+                              "the data gives "
+                              f"it ({first_line(e)[:120]}): use larger images or crops (data.crop_size), or a "
+                              "shallower net"
+                              + (" (it needs multiples of "
+                                 f"{size_multiple(net)})" if size_multiple(net) > 1 else "")) from None
         finally:
             for hook in hooks:
                 hook.remove()
@@ -93,11 +96,15 @@ def check_fits(cfg: Config, pipe: type, item: dict, device: torch.device) -> Non
     step = 4 * params + 3 * activations * bs
     if step > free:
         size = "data.image_size" if hasattr(cfg.data, "image_size") else "data.crop_size"
-        raise ConfigError(f"one training step needs about {step / GiB:.1f} GiB on {device} ({4 * params / GiB:.1f} GiB for the nets' "
-                          f"weights and optimizer state, {3 * activations * bs / GiB:.1f} GiB for a batch of {bs} at {h}x{w}), more "
+        raise ConfigError(f"one training step needs about {step / GiB:.1f} GiB on {device} ({4 * params / GiB:.1f} GiB "
+                          "for the nets' "
+                          f"weights and optimizer state, {3 * activations * bs / GiB:.1f} GiB for a batch of {bs} at "
+                          f"{h}x{w}), more "
                           f"than the {free / GiB:.1f} GiB free: lower data.batch_size or {size}, or use smaller nets")
     cache = cfg.train.bn_recalibration_batches * bs * sum(t.numel() * t.element_size() for t in tensors)
     if cache > free / 2:
-        raise ConfigError(f"train.bn_recalibration_batches={cfg.train.bn_recalibration_batches} batches of data.batch_size={bs} "
-                          f"would keep {cache / GiB:.1f} GiB of decoded images for the batch-norm recalibration, more than half the "
+        raise ConfigError(f"train.bn_recalibration_batches={cfg.train.bn_recalibration_batches} batches of "
+                          f"data.batch_size={bs} "
+                          f"would keep {cache / GiB:.1f} GiB of decoded images for the batch-norm recalibration, more "
+                          "than half the "
                           f"{free / GiB:.1f} GiB free: lower train.bn_recalibration_batches (0 turns it off)")

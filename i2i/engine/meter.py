@@ -76,7 +76,8 @@ class LossMeter:
         """The means since the last reset and the non-finite steps (one device-to-host copy);
         ``reset`` starts a new interval (the non-finite record is kept until a reset too)."""
         self._fold()
-        reading = MeterReading({k: v / self._counts[k] for k, v in self._host_sums.items()}, self.count, dict(self._host_bad))
+        reading = MeterReading({k: v / self._counts[k] for k, v in self._host_sums.items()}, self.count,
+                               dict(self._host_bad))
         if reset:
             self._host_sums, self._counts, self._host_bad, self.count = {}, {}, {}, 0
         return reading

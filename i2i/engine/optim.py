@@ -24,7 +24,8 @@ class Optimizers:
                  capturable: bool = False) -> None:
         # capturable (train.cuda_graphs): the step count lives on the device and the rate in a
         # device tensor (set_lr fills it in place), so a captured optimizer step reads both.
-        self.by_name = {name: torch.optim.Adam(g["params"], lr=g["lr"], betas=(o.beta1, o.beta2), weight_decay=o.weight_decay,
+        self.by_name = {name: torch.optim.Adam(g["params"], lr=g["lr"], betas=(o.beta1, o.beta2),
+                                               weight_decay=o.weight_decay,
                                                fused=o.fused, capturable=capturable) for name, g in groups.items()}
         self.capturable = capturable
         self.base_lrs = {name: float(g["lr"]) for name, g in groups.items()}
@@ -71,7 +72,8 @@ class Optimizers:
                 opt.load_state_dict(states[name])
             except ValueError as e:  # the weights fitted (perhaps after an upgrade), the optimizer's slots do not
                 raise CheckpointError(
-                    f"the {name} optimizer state in '{source}' does not fit this run's parameters ({e}): the checkpoint "
+                    f"the {name} optimizer state in '{source}' does not fit this run's parameters ({e}): the "
+                    "checkpoint "
                     f"is of an earlier layout of these nets, so it cannot resume exactly; start a new run from its "
                     f"weights with --set model.generator.init_from={source}") from None
             for g in opt.param_groups:  # a checkpoint of a captured run may hold tensors here

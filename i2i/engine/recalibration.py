@@ -25,7 +25,8 @@ class Recalibration:
     decoded once and kept on the CPU), built from ``(seed, epoch, index)`` keys: no loader and no
     global RNG, so exact resume holds. ``pipeline.generator_inputs`` says what a generator is fed."""
 
-    def __init__(self, pipeline: Any, dataset: Any, cfg: Config, to_device: Callable[[dict[str, Any]], dict[str, Any]]) -> None:
+    def __init__(self, pipeline: Any, dataset: Any, cfg: Config,
+                 to_device: Callable[[dict[str, Any]], dict[str, Any]]) -> None:
         self.pipeline, self.dataset, self.cfg, self.to_device = pipeline, dataset, cfg, to_device
         self._cache: list[dict[str, Any]] | None = None
         self._done_at: int | None = None
@@ -39,13 +40,16 @@ class Recalibration:
     @property
     def enabled(self) -> bool:
         """Whether saves re-estimate anything: batches are asked for and a generator has batch norm."""
-        return self.cfg.train.bn_recalibration_batches > 0 and any(has_batch_norm(self.pipeline.nets[n]) for n in self.generators())
+        return self.cfg.train.bn_recalibration_batches > 0 and any(
+            has_batch_norm(self.pipeline.nets[n]) for n in self.generators()
+        )
 
     def batches(self) -> list[dict[str, Any]]:
         """The fixed recalibration batches, on the training device."""
         if self._cache is None:
             k, bs, seed = self.cfg.train.bn_recalibration_batches, self.cfg.data.batch_size, self.cfg.seed
-            order = torch.randperm(len(self.dataset), generator=torch.Generator().manual_seed(seed * 1_000_003 + 4243)).tolist()
+            order = torch.randperm(len(self.dataset),
+                                   generator=torch.Generator().manual_seed(seed * 1_000_003 + 4243)).tolist()
             bad: set[int] = set()
             items: list[dict[str, Any]] = []
             i = 0

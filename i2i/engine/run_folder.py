@@ -39,14 +39,16 @@ class RunFolder:
         if resume is None:
             if self.last.exists():
                 raise ConfigError(
-                    f"run folder '{self.root}' already holds a checkpoint; continue it with resume='auto' (--resume auto), "
+                    f"run folder '{self.root}' already holds a checkpoint; continue it with resume='auto' (--resume "
+                    "auto), "
                     "or choose another 'name' / 'output_dir' (nothing was overwritten)")
             return None
         if resume == "auto":
             return self.last if self.last.exists() else None
         path = Path(resume)
         if not path.is_file():
-            raise CheckpointError(f"resume={resume!r} (--resume): no such checkpoint file; use 'auto' or a path to a .pt file")
+            raise CheckpointError(f"resume={resume!r} (--resume): no such checkpoint file; use 'auto' or a path to a "
+                                  ".pt file")
         return path
 
     def remove_stale_temp_files(self) -> None:
@@ -80,8 +82,10 @@ class RunFolder:
         except BlockingIOError:
             holder = os.pread(fd, 200, 0).decode(errors="replace").strip() or "unknown"
             os.close(fd)
-            raise RunInUse(f"run folder '{self.root}' is being trained by another process ({holder}); wait for it to finish "
-                           "or stop it (kill PID: it saves and exits), then continue with --resume auto (nothing was changed)") from None
+            raise RunInUse(f"run folder '{self.root}' is being trained by another process ({holder}); wait for it to "
+                           "finish "
+                           "or stop it (kill PID: it saves and exits), then continue with --resume auto (nothing was "
+                           "changed)") from None
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"PID {os.getpid()} on {socket.gethostname()}\n".encode(), 0)
         self._lock_fd = fd

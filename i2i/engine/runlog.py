@@ -45,7 +45,8 @@ def format_duration(seconds: float) -> str:
 
 def format_record(record: dict[str, Any], total: int, eta_s: float | None) -> str:
     """One log line: ``step 40/1000 (epoch 1) D_real 0.352 G_L1 0.342 | 7.61 it/s, lr_G 2e-04, ETA 2m06s``."""
-    losses = " ".join(f"{k} {v:.4g}" for k, v in record.items() if k not in ("step", "epoch", "it_per_s") and not k.startswith("lr_"))
+    losses = " ".join(f"{k} {v:.4g}" for k,
+                      v in record.items() if k not in ("step", "epoch", "it_per_s") and not k.startswith("lr_"))
     lrs = ", ".join(f"{k} {v:.3g}" for k, v in record.items() if k.startswith("lr_"))
     tail = f"{record.get('it_per_s', 0.0):.2f} it/s" + (f", {lrs}" if lrs else "")
     if eta_s is not None:
@@ -166,8 +167,11 @@ def training_banner(trainer: Any) -> list[str]:
              "memory": f"cache: memory, {len(trainer.feed.dataset.cache or ())} images decoded once, "
                        f"{(trainer.feed.dataset.cache.nbytes if trainer.feed.dataset.cache else 0) / 2**20:.1f} MiB",
              "device": f"cache: device, {len(feed.on_device or ())} images on {trainer.device}, "
-                       f"{(feed.on_device.nbytes if feed.on_device else 0) / 2**20:.1f} MiB, augmented there in batches"}[feed.cache]
-    length = f"{t.epochs} epochs = {trainer.total_steps} steps" if t.epochs is not None else f"{trainer.total_steps} steps"
+                       f"{(feed.on_device.nbytes if feed.on_device else 0) / 2**20:.1f} MiB, augmented there in "
+                       "batches"}[feed.cache]
+    length = (
+        f"{t.epochs} epochs = {trainer.total_steps} steps" if t.epochs is not None else f"{trainer.total_steps} steps"
+    )
     lines = [
         f"i2i {__version__}: {cfg.pipeline} run '{cfg.name}' in {trainer.folder.root}",
         f"device {trainer.device}{threads}, precision {t.amp if t.amp != 'none' else 'fp32'}, "
@@ -177,7 +181,8 @@ def training_banner(trainer: Any) -> list[str]:
         + (f" (data.max_items; the folder has {trainer.feed.dataset.limited_from})"
            if getattr(trainer.feed.dataset, "limited_from", None) else "")
         + f" in {cfg.data.root}; preview from {cfg.data.val_root or cfg.data.root}; "
-        f"batch {cfg.data.batch_size} x {trainer.world} process(es), {trainer.feed.steps_per_epoch} steps/epoch; {length}"
+        f"batch {cfg.data.batch_size} x {trainer.world} process(es), {trainer.feed.steps_per_epoch} steps/epoch; "
+        f"{length}"
         + f"; {cache}" + (f" ({feed.cache_reason})" if feed.cache_reason else ""),
         f"nets: {nets}",
     ]
@@ -187,7 +192,8 @@ def training_banner(trainer: Any) -> list[str]:
         tf32 = torch.backends.cudnn.allow_tf32 and torch.cuda.get_device_capability(trainer.device)[0] >= 8
         lines.append(f"cuDNN benchmark {'on' if torch.backends.cudnn.benchmark else 'off'}, "
                      f"TF32 {'on' if tf32 else 'off'} for fp32 convolutions and matrix products")
-    extras = [f"EMA of {', '.join(trainer.ema.copies)} (decay up to {t.ema_decay}, ramped)"] if trainer.ema is not None else []
+    extras = [f"EMA of {', '.join(trainer.ema.copies)} (decay up to {t.ema_decay}, "
+              "ramped)"] if trainer.ema is not None else []
     batched = [n for n, on in trainer.pipeline.batched.items() if on]
     if batched:
         extras.append(f"horizontal batching: {', '.join(batched)} run once per step on their inputs together")
@@ -197,7 +203,8 @@ def training_banner(trainer: Any) -> list[str]:
         lines.append("; ".join(extras))
     if trainer.validation.validator is not None:
         lines.append(trainer.validation.describe(t.val_every))
-    lines.append(f"resumed from {trainer.resume_path} at step {trainer.step} (epoch {trainer.epoch})" if trainer.resume_path is not None
+    lines.append(f"resumed from {trainer.resume_path} at step {trainer.step} (epoch "
+                 f"{trainer.epoch})" if trainer.resume_path is not None
                  else "fresh start")
     if trainer.lr_changes:
         lines.append(f"learning rates from the config, not the checkpoint: {', '.join(trainer.lr_changes)}")

@@ -30,7 +30,8 @@ class StopSignals:
 
     def __enter__(self) -> StopSignals:
         if threading.current_thread() is threading.main_thread():
-            self._previous = {getattr(signal, n): signal.signal(getattr(signal, n), self._on_signal) for n in NAMES if hasattr(signal, n)}
+            self._previous = {getattr(signal, n): signal.signal(getattr(signal, n),
+                                                                self._on_signal) for n in NAMES if hasattr(signal, n)}
         return self
 
     def __exit__(self, *exc: Any) -> None:

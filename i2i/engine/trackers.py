@@ -108,7 +108,8 @@ class TensorBoardTracker(Tracker):
 
     def finish(self, summary: dict[str, float]) -> None:
         if summary:
-            hp = {k: v for k, v in hyperparameters(self.cfg).items() if not k.startswith(("train.", "output_dir", "data.root"))}
+            hp = {k: v for k,
+                  v in hyperparameters(self.cfg).items() if not k.startswith(("train.", "output_dir", "data.root"))}
             self.writer.add_hparams(hp, summary, run_name=".")
         self.writer.close()
 
@@ -129,7 +130,8 @@ class WandbTracker(Tracker):
             self.run = wandb.init(project=cfg.train.wandb_project, name=cfg.name, id=run_id, resume="allow",
                                   dir=str(run_dir), config=hyperparameters(cfg))
         except Exception as e:  # no login, no network in online mode, bad project name, ...
-            raise ConfigError(f"train.wandb: Weights & Biases could not start ({type(e).__name__}: {e}); run 'wandb login', "
+            raise ConfigError(f"train.wandb: Weights & Biases could not start ({type(e).__name__}: {e}); run 'wandb "
+                              "login', "
                               "or set WANDB_MODE=offline to log locally, or set train.wandb: false") from None
         id_file.write_text(run_id + "\n")
 

@@ -76,7 +76,8 @@ class Trainer:
         self._setup_optimization()
         if self.resume_path is None and cfg.model.generator.init_from:
             name = type(self.pipeline).generator_name(cfg)
-            init_generator(self.pipeline.nets[name], cfg.model.generator.init_from, name=name, kind=type(self.pipeline).kind)
+            init_generator(self.pipeline.nets[name], cfg.model.generator.init_from, name=name,
+                           kind=type(self.pipeline).kind)
         # The generator's weight average: never trained; inference and sampling prefer it.
         name = type(self.pipeline).generator_name(cfg)
         self.ema = ModelEMA({name: self.pipeline.nets[name]}, cfg.train.ema_decay) if cfg.train.ema_decay > 0 else None
@@ -98,7 +99,9 @@ class Trainer:
     def _setup_process(self, resume: str | None) -> None:
         """Rank, device, run folder, the checkpoint to resume from, determinism."""
         t = self.cfg.train
-        self.rank, local_rank, self.world = dist.init_from_env("cuda" if torch.cuda.is_available() and t.device != "cpu" else "cpu")
+        self.rank, local_rank, self.world = dist.init_from_env(
+            "cuda" if torch.cuda.is_available() and t.device != "cpu" else "cpu"
+        )
         try:
             self.device = dist.resolve_device(t.device, local_rank)
         except ValueError as e:
@@ -135,10 +138,13 @@ class Trainer:
         for name, net in self.pipeline.nets.items():
             wrapped = net
             if self.world > 1 and any(p.requires_grad for p in net.parameters()):
-                wrapped = nn.parallel.DistributedDataParallel(net, device_ids=[self.device.index] if self.device.type == "cuda" else None)
+                wrapped = nn.parallel.DistributedDataParallel(
+                    net, device_ids=[self.device.index] if self.device.type == "cuda" else None
+                )
             self.train_modules[name] = torch.compile(wrapped) if t.compile else wrapped
             self.frozen_modules[name] = torch.compile(net) if t.compile else net
-        self.ctx = TrainingContext(nets=self.pipeline.nets, train_modules=self.train_modules, frozen_modules=self.frozen_modules,
+        self.ctx = TrainingContext(nets=self.pipeline.nets, train_modules=self.train_modules,
+                                   frozen_modules=self.frozen_modules,
                                    optimizers=self.optimizers, intervals=self.optim.intervals,
                                    scaler=self.scaler, device_type=self.device.type, amp_dtype=self.amp_dtype)
         self.total_names = {f"{n}_total" for n in self.optimizers}  # what backward_step records beside the logs
@@ -215,7 +221,8 @@ class Trainer:
             first = min(reading.non_finite.values())
             bad = [k for k, s in reading.non_finite.items() if s == first]
             raise TrainingDiverged(
-                f"loss {', '.join(bad)} became non-finite at step {first}; training stopped at step {self.step}. {self._kept()} "
+                f"loss {', '.join(bad)} became non-finite at step {first}; training stopped at step {self.step}. "
+                f"{self._kept()} "
                 "Lower optim.lr_g/lr_d, set train.amp to 'none', or check the data for broken images; "
                 "then continue with --resume auto")
         return {k: v for k, v in reading.means.items() if k not in self.totals}
@@ -249,18 +256,22 @@ class Trainer:
                      enabled=self.is_main)
         log.lines(self.banner())
         t_fit, start_step = time.perf_counter(), self.step
-        self.signals = StopSignals(lambda name: log.lines([f"{name} received: finishing the step in flight, saving, then stopping "
+        self.signals = StopSignals(lambda name: log.lines([f"{name} received: finishing the step in flight, saving, "
+                                                           "then stopping "
                                                            "(send it again to abort at once)"]))
         try:
             with self.signals:
                 last_logs, stopped = self._loop(log, trackers)
         except BaseException:
-            log.close(f"stopped at step {self.step}/{self.total_steps} after {format_duration(time.perf_counter() - t_fit)}; "
-                      f"the last checkpoint is {self.folder.last}" + (f" (step {self.saved_step})" if self.saved_step else ""))
+            log.close(f"stopped at step {self.step}/{self.total_steps} after "
+                      f"{format_duration(time.perf_counter() - t_fit)}; "
+                      "the last checkpoint is "
+                      f"{self.folder.last}" + (f" (step {self.saved_step})" if self.saved_step else ""))
             for tracker in trackers:
                 tracker.finish({})
             raise
-        summary = {"step": self.step, "losses": last_logs, "checkpoint": str(self.folder.last), "run_dir": str(self.folder.root),
+        summary = {"step": self.step, "losses": last_logs, "checkpoint": str(self.folder.last),
+                   "run_dir": str(self.folder.root),
                    "rank": self.rank}
         if stopped is not None:
             name = signal.Signals(stopped).name
@@ -282,7 +293,8 @@ class Trainer:
             except (ImageReadError, DataError) as e:  # a bad file: keep the work done, say which file
                 if self.saved_step != self.step:
                     self.save()
-                raise type(e)(f"{e}; training stopped at step {self.step}, saved in {self.folder.last}: fix or remove the file, "
+                raise type(e)(f"{e}; training stopped at step {self.step}, saved in {self.folder.last}: fix or remove "
+                              "the file, "
                               "then continue with --resume auto") from None
             self.train_step(batch)
             count += 1
@@ -291,7 +303,8 @@ class Trainer:
             if self.step % t.log_every == 0 or end:
                 last_logs = self.check_losses(reset=True)  # the one host synchronisation between log points
                 dt = time.perf_counter() - t0
-                record = {"step": self.step, "epoch": self.epoch, **last_logs, "it_per_s": count / dt if dt > 0 else 0.0,
+                record = {"step": self.step, "epoch": self.epoch, **last_logs,
+                          "it_per_s": count / dt if dt > 0 else 0.0,
                           **{f"lr_{n}": lr for n, lr in self.optim.current_lrs().items()}}
                 if self.is_main:
                     self._write_record(record, trackers)
@@ -326,7 +339,8 @@ class Trainer:
         if self.step % t.checkpoint_every == 0 or end:
             self.save()
 
-    def _finish(self, log: RunLog, trackers: list[Tracker], summary: dict[str, Any], seconds: float, steps: int) -> dict[str, Any]:
+    def _finish(self, log: RunLog, trackers: list[Tracker], summary: dict[str, Any], seconds: float,
+                steps: int) -> dict[str, Any]:
         last_logs, best = summary["losses"], self.validation.best
         final = {f"final/{k}": v for k, v in last_logs.items()}
         if best["value"] is not None:
@@ -401,7 +415,8 @@ class Trainer:
         bad = self.non_finite_state()
         if bad:
             raise TrainingDiverged(
-                f"{len(bad)} weight/statistic tensors became non-finite by step {self.step} (first: {', '.join(bad[:3])}), "
+                f"{len(bad)} weight/statistic tensors became non-finite by step {self.step} (first: "
+                f"{', '.join(bad[:3])}), "
                 f"although the losses were finite; nothing was saved at this step. {self._kept()} "
                 "Lower optim.lr_g/lr_d or set train.amp to 'none'; then continue with --resume auto")
 
@@ -446,15 +461,19 @@ class Trainer:
         rate changed on resume (``--set optim.lr_g=...``) applies from here on (:attr:`lr_changes`)."""
         data = load_checkpoint(path, map_location="cpu")
         if data.get("kind") != "training":
-            raise CheckpointError(f"'{path}' is an exported generator, not a training checkpoint; it cannot resume training")
+            raise CheckpointError(f"'{path}' is an exported generator, not a training checkpoint; it cannot resume "
+                                  "training")
         if data.get("pipeline") != self.cfg.pipeline:
-            raise CheckpointError(f"'{path}' was trained with pipeline {data.get('pipeline')!r}, not {self.cfg.pipeline!r}")
+            raise CheckpointError(f"'{path}' was trained with pipeline {data.get('pipeline')!r}, not "
+                                  f"{self.cfg.pipeline!r}")
         missing = [n for n in self.pipeline.nets if n not in data["nets"]]
         missing += [f"{n} optimizer" for n in self.optimizers if n not in data.get("optimizers", {})]
         if missing:
             raise CheckpointError(
-                f"'{path}' holds no {', '.join(missing)}: it was trained with other settings (e.g. SRResNet before SRGAN), so this "
-                f"config cannot continue it; start a new run from its weights with --set model.generator.init_from={path}")
+                f"'{path}' holds no {', '.join(missing)}: it was trained with other settings (e.g. SRResNet before "
+                "SRGAN), so this "
+                "config cannot continue it; start a new run from its weights with --set "
+                f"model.generator.init_from={path}")
         for name, net in self.pipeline.nets.items():
             load_state_strict(net, data["nets"][name], what=name, source=path)
         self.lr_changes = self.optim.load_state_dict(data["optimizers"], path)

@@ -71,10 +71,16 @@ class Validation:
         """``validation at step 200: PSNR 26.1 L1 0.0412 SSIM 0.812 | best PSNR 26.1 (step 200)``."""
         shown = " ".join(f"{k} {v:.4g}" for k, v in values.items())
         b = self.best
-        tail = " (new best: checkpoints/best.pt)" if b["step"] == step else f" | best {b['metric']} {b['value']:.4g} (step {b['step']})"
+        tail = (
+            " (new best: checkpoints/best.pt)"
+            if b["step"] == step
+            else f" | best {b['metric']} {b['value']:.4g} (step {b['step']})"
+        )
         return f"validation at step {step}: {shown}{tail}"
 
     def describe(self, every: int) -> str:
         """The banner line."""
         way = "higher" if self.better == "max" else "lower"
-        return f"validation every {every} steps: {self.validator.describe()}; best.pt by {self.metric} ({way} is better)"
+        return (
+            f"validation every {every} steps: {self.validator.describe()}; best.pt by {self.metric} ({way} is better)"
+        )

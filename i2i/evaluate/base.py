@@ -58,7 +58,11 @@ class Metric:
     def explain(self) -> str:
         """``PSNR: dB over RGB (higher is better)`` for the results page."""
         way = "higher" if self.better == "max" else "lower"
-        return f"{self.name}: {self.description} ({way} is better)" if self.description else f"{self.name} ({way} is better)"
+        return (
+            f"{self.name}: {self.description} ({way} is better)"
+            if self.description
+            else f"{self.name} ({way} is better)"
+        )
 
 
 class ValidationError(ValueError):
@@ -108,21 +112,31 @@ class EvalOptions:
 
     mode: TestMode | None = option(None, help="test-time behaviour (None: the config's test.mode)")
     direction: str | None = option(None, help="a_to_b or b_to_a for two-way models (default: the trained direction)")
-    limit: Annotated[int, Range(1, None)] | None = option(None, help="evaluate at most this many pairs or images (None: all)")
+    limit: Annotated[int, Range(1, None)] | None = option(None,
+                                                          help="evaluate at most this many pairs or images (None: all)")
     tile: Annotated[int, Range(1, None)] | None = option(None, metavar="PIXELS", help="SR: tiled inference")
-    n: Annotated[int, Range(1, None)] | None = option(None, help="generation: samples, and at most this many real images "
-                                                                 "(None: 1000)")
-    features: str | None = option(None, help="generation: fid-inception (the standard FID network, comparable with papers; local "
-                                             "weights, see 'i2i download weights fid-inception'; the default), inception "
-                                             "(torchvision's ImageNet weights), pixels, or PATH to an ONNX feature model (.pt2 / "
-                                             "TorchScript are refused: they can run code when opened)")
-    classifier: str | None = option(None, metavar="ONNX", help="generation: an ONNX classifier of your domain ((N, C, H, W) in "
-                                                               "[-1, 1] -> (N, K) logits, classes in the order of the class folders) "
-                                                               "for class coverage and, for conditional models, label accuracy")
-    lpips: Literal["auto", "alex", "vgg", "none"] | None = option(None, help="paired and SR: LPIPS to the target (paired: and to "
-                                                                            "the input) with this backbone (local weights: 'i2i "
-                                                                            "download weights lpips-alex'); auto (the default): "
-                                                                            "alex when its weights are there")
+    n: Annotated[int, Range(1, None)] | None = option(None,
+                                                      help="generation: samples, and at most this many real images "
+                                                           "(None: 1000)")
+    features: str | None = option(None,
+                                  help="generation: fid-inception (the standard FID network, comparable with papers; "
+                                       "local "
+                                       "weights, see 'i2i download weights fid-inception'; the default), inception "
+                                       "(torchvision's ImageNet weights), pixels, or PATH to an ONNX feature model "
+                                       "(.pt2 / "
+                                       "TorchScript are refused: they can run code when opened)")
+    classifier: str | None = option(None, metavar="ONNX",
+                                    help="generation: an ONNX classifier of your domain ((N, C, H, W) in "
+                                         "[-1, 1] -> (N, K) logits, classes in the order of the class folders) "
+                                         "for class coverage and, for conditional models, label accuracy")
+    lpips: Literal["auto", "alex", "vgg", "none"] | None = option(None,
+                                                                  help="paired and SR: LPIPS to the target (paired: "
+                                                                       "and to "
+                                                                      "the input) with this backbone (local "
+                                                                      "weights: 'i2i "
+                                                                      "download weights lpips-alex'); auto (the "
+                                                                      "default): "
+                                                                      "alex when its weights are there")
 
     def __post_init__(self) -> None:
         check_fields(self)
@@ -173,7 +187,8 @@ class Evaluation:
     def __call__(self, checkpoint: str | Path, data: str | Path, **options: Any) -> dict[str, Any]:
         unknown = sorted(set(options) - {*self.options, "out_dir", "device"})
         if unknown:
-            raise ValueError(f"{', '.join(unknown)} do not apply to {self.description}; its options: {', '.join(self.options)}")
+            raise ValueError(f"{', '.join(unknown)} do not apply to {self.description}; its options: "
+                             f"{', '.join(self.options)}")
         return self.run(checkpoint, data, **options)
 
 

@@ -42,7 +42,8 @@ def _to_inception_input(x: torch.Tensor) -> torch.Tensor:
 class _Inception(torch.nn.Module):
     """torchvision's ImageNet Inception-v3: pool features (2048-d) and 1000 class logits."""
 
-    description = ("torchvision ImageNet Inception-v3 (inception_v3_google-0cc3c7bd.pth): FIDs NOT comparable with papers, "
+    description = ("torchvision ImageNet Inception-v3 (inception_v3_google-0cc3c7bd.pth): FIDs NOT comparable with "
+                   "papers, "
                    "which use the TF FID Inception ('fid-inception')")
 
     def __init__(self, path: str) -> None:
@@ -81,11 +82,13 @@ class FIDInception(torch.nn.Module):
     def architecture() -> torch.nn.Module:
         """The network without weights: torchvision's Inception-v3 with 1008 classes and the
         FID graph's blocks (they differ in pooling from torchvision's)."""
-        from pytorch_fid.inception import FIDInceptionA, FIDInceptionC, FIDInceptionE_1, FIDInceptionE_2  # imports torchvision
+        # imports torchvision
+        from pytorch_fid.inception import FIDInceptionA, FIDInceptionC, FIDInceptionE_1, FIDInceptionE_2
         from torchvision.models import inception_v3  # torchvision imports torch._dynamo (~1.5 s): only where used
 
         net = inception_v3(weights=None, aux_logits=False, num_classes=1008, init_weights=False)
-        net.Mixed_5b, net.Mixed_5c, net.Mixed_5d = FIDInceptionA(192, 32), FIDInceptionA(256, 64), FIDInceptionA(288, 64)
+        net.Mixed_5b, net.Mixed_5c, net.Mixed_5d = FIDInceptionA(192, 32), FIDInceptionA(256, 64), FIDInceptionA(288,
+                                                                                                                 64)
         net.Mixed_6b, net.Mixed_6c = FIDInceptionC(768, channels_7x7=128), FIDInceptionC(768, channels_7x7=160)
         net.Mixed_6d, net.Mixed_6e = FIDInceptionC(768, channels_7x7=160), FIDInceptionC(768, channels_7x7=192)
         net.Mixed_7b, net.Mixed_7c = FIDInceptionE_1(1280), FIDInceptionE_2(2048)
@@ -93,7 +96,8 @@ class FIDInception(torch.nn.Module):
 
     def features_and_logits(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         n, x = self.net, _to_inception_input(x)
-        for layer in (n.Conv2d_1a_3x3, n.Conv2d_2a_3x3, n.Conv2d_2b_3x3, n.maxpool1, n.Conv2d_3b_1x1, n.Conv2d_4a_3x3, n.maxpool2,
+        for layer in (n.Conv2d_1a_3x3, n.Conv2d_2a_3x3, n.Conv2d_2b_3x3, n.maxpool1, n.Conv2d_3b_1x1, n.Conv2d_4a_3x3,
+                      n.maxpool2,
                       n.Mixed_5b, n.Mixed_5c, n.Mixed_5d, n.Mixed_6a, n.Mixed_6b, n.Mixed_6c, n.Mixed_6d, n.Mixed_6e,
                       n.Mixed_7a, n.Mixed_7b, n.Mixed_7c):
             x = layer(x)
@@ -121,11 +125,13 @@ class _OnnxFeatures(torch.nn.Module):
         try:
             self.session = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
         except Exception as e:  # onnxruntime raises its own types for damaged or foreign files
-            raise ValueError(f"feature model '{path}' cannot be read as ONNX ({type(e).__name__}: {str(e)[:160]})") from None
+            raise ValueError(f"feature model '{path}' cannot be read as ONNX ({type(e).__name__}: "
+                             f"{str(e)[:160]})") from None
         inputs = self.session.get_inputs()
         if len(inputs) != 1 or inputs[0].type != "tensor(float)" or len(inputs[0].shape) != 4:
             got = ", ".join(f"{i.type} of rank {len(i.shape)}" for i in inputs)
-            raise ValueError(f"feature model '{path}' takes {got}; i2i feeds it one float32 (N, C, H, W) batch of images in [-1, 1]: "
+            raise ValueError(f"feature model '{path}' takes {got}; i2i feeds it one float32 (N, C, H, W) batch of "
+                             "images in [-1, 1]: "
                              "export it with that input")
         self.input_name, self.path = inputs[0].name, path
         self.description = f"the feature model {path} (FIDs compare only with FIDs on the same model)"
@@ -133,10 +139,12 @@ class _OnnxFeatures(torch.nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.session.run(None, {self.input_name: x.detach().float().cpu().numpy()})[0]
         if getattr(out, "ndim", 0) < 2 or out.shape[0] != x.shape[0]:
-            raise ValueError(f"feature model '{self.path}' gave an output of shape {getattr(out, 'shape', ())} for {x.shape[0]} images; "
+            raise ValueError(f"feature model '{self.path}' gave an output of shape {getattr(out, 'shape', ())} for "
+                             f"{x.shape[0]} images; "
                              "it must give (N, D) features, one row per image")
         if not np.isfinite(out).all():
-            raise ValueError(f"feature model '{self.path}' gave NaN or infinite features for some images; FID and KID cannot be "
+            raise ValueError(f"feature model '{self.path}' gave NaN or infinite features for some images; FID and KID "
+                             "cannot be "
                              "computed from them: fix or re-export the model")
         return torch.from_numpy(out).flatten(1).to(x.device)
 
@@ -169,12 +177,14 @@ def feature_extractor(spec: str = "fid-inception", option: str | None = None) ->
             otherwise=f"or run 'i2i download weights fid-inception', {otherwise}"))
     if spec == "inception":
         return _Inception(torchvision_cached_weights(
-            INCEPTION_FILE, needed_for="FID/KID with Inception (torchvision's ImageNet Inception-v3)", otherwise=otherwise))
+            INCEPTION_FILE, needed_for="FID/KID with Inception (torchvision's ImageNet Inception-v3)",
+            otherwise=otherwise))
     if not os.path.isfile(spec):
         raise FileNotFoundError(f"{choose(spec)}: not one of {', '.join(FEATURES)} or an existing .onnx feature model")
     if not spec.lower().endswith(".onnx"):
         raise ValueError(
-            f"{choose(spec)}: feature models are read as ONNX only. PyTorch program files (.pt2, TorchScript .pt) can hold "
+            f"{choose(spec)}: feature models are read as ONNX only. PyTorch program files (.pt2, TorchScript .pt) "
+            "can hold "
             "pickled objects that run code when loaded, so i2i does not open them; export the model with "
             "torch.onnx.export(model, example, 'features.onnx', dynamo=True, dynamic_shapes=...) and pass the .onnx")
     return _OnnxFeatures(spec)
@@ -188,8 +198,10 @@ def load_classifier(path: str, option: str = "--classifier") -> torch.nn.Module:
     if not os.path.isfile(path):
         raise FileNotFoundError(f"{option} '{path}': no such file (an ONNX classifier of your domain)")
     if not path.lower().endswith(".onnx"):
-        raise ValueError(f"{option} '{path}': classifiers are read as ONNX only (a PyTorch file can run code when opened); "
-                         "export it with torch.onnx.export(model, example, 'classifier.onnx', dynamo=True, dynamic_shapes=...)")
+        raise ValueError(f"{option} '{path}': classifiers are read as ONNX only (a PyTorch file can run code when "
+                         "opened); "
+                         "export it with torch.onnx.export(model, example, 'classifier.onnx', dynamo=True, "
+                         "dynamic_shapes=...)")
     model = _OnnxFeatures(path)
     model.description = f"the classifier {path}"
     return model

@@ -51,7 +51,8 @@ class Samples:
     num_classes: int = 0
 
 
-def samples_of(images: torch.Tensor, labels: torch.Tensor | None, extractor: torch.nn.Module, real_features: torch.Tensor, *,
+def samples_of(images: torch.Tensor, labels: torch.Tensor | None, extractor: torch.nn.Module,
+               real_features: torch.Tensor, *,
                classifier: torch.nn.Module | None = None, real_logits: torch.Tensor | None = None,
                device: torch.device | str = "cpu", seed: int = 0) -> Samples:
     """The :class:`Samples` of ``(N, C, S, S)`` images in [-1, 1] (and the classes they were
@@ -86,7 +87,8 @@ def keyed(scores: dict[str, float]) -> dict[str, float]:
 @torch.inference_mode()
 def generation_diagnostics(fake: torch.Tensor, fake_features: torch.Tensor, real_features: torch.Tensor, *,
                            classifier: torch.nn.Module | None = None, real_logits: torch.Tensor | None = None,
-                           fake_labels: torch.Tensor | None = None, device: torch.device | str = "cpu") -> dict[str, float]:
+                           fake_labels: torch.Tensor | None = None, device: torch.device | str = "cpu") -> dict[str,
+                                                                                                                float]:
     """Signs of mode collapse in ``(N, C, S, S)`` samples ``fake`` against real images:
     ``diversity`` (mean pairwise feature distance of the samples over the real images'; about
     1 is healthy, toward 0 is collapse, see :func:`i2i.metrics.diversity`); for a conditional
@@ -144,7 +146,8 @@ def evaluate_generation(
     real_logits = extract_features(clf, real, gen.device) if clf is not None else None
 
     def scores_of(fake: torch.Tensor, labels: torch.Tensor | None) -> tuple[dict[str, float], Samples]:
-        s = samples_of(fake, labels, extractor, real_features, classifier=clf, real_logits=real_logits, device=gen.device, seed=seed)
+        s = samples_of(fake, labels, extractor, real_features, classifier=clf, real_logits=real_logits,
+                       device=gen.device, seed=seed)
         return keyed(score(s)), s
 
     fake, labels = gen.sample_labelled(n, seed=seed)
@@ -161,7 +164,8 @@ def evaluate_generation(
     models = [{"model": "trained", **trained}, {"model": "untrained", **scores_of(base_fake, base_labels)[0]},
               {"model": "mean image", **scores_of(mean_image, labels)[0]}]
     result.update({"models": models, "n_fake": n, "n_real": len(idx), "features": features,
-                   "feature_network": extractor.description, "checkpoint": str(checkpoint), "weights": gen.weights, "page": None})
+                   "feature_network": extractor.description, "checkpoint": str(checkpoint), "weights": gen.weights,
+                   "page": None})
     if out_dir is not None:
         result["page"] = str(_generation_page(Path(out_dir), result, cfg, fake, labels, real, base_fake, checkpoint))
         (Path(out_dir) / "metrics.json").write_text(json.dumps(result, indent=2))
@@ -192,12 +196,14 @@ def _generation_page(out: Path, r: dict[str, Any], cfg: Config, fake: torch.Tens
             {"name": "real images", "images": [_grid(out, "real", real)], "metrics": {}}]
     is_text = f" Inception Score of the real images {r['is_real']:.3f}." if "is_real" in r else ""
     return report.write_results_page(
-        out, title=f"{cfg.name}: {cfg.pipeline} samples vs {r['n_real']} real images", columns=["8 x 8 grid"], rows=rows,
+        out, title=f"{cfg.name}: {cfg.pipeline} samples vs {r['n_real']} real images", columns=["8 x 8 grid"],
+        rows=rows,
         summary=r["models"], better=GENERATION.better(), formats=GENERATION.formats(),
         records=report.read_metrics(Path(checkpoint).resolve().parent.parent / "metrics.jsonl"),
         notes=f"checkpoint {checkpoint} ({r['weights']} weights); {r['n_fake']} samples on {r['feature_network']}. "
               + "; ".join(m.explain() for m in GENERATION.metrics) + ". "
-              "Baselines: 'untrained' is the run's initial generator; 'mean image' draws the mean real image every time (the "
+              "Baselines: 'untrained' is the run's initial generator; 'mean image' draws the mean real image every "
+              "time (the "
               f"best constant: a fully collapsed generator).{is_text}")
 
 
@@ -207,7 +213,11 @@ def _generation_report(r: dict[str, Any]) -> str:
     if "is_std" in r:
         quality += f" ± {r['is_std']:.3f} (real images: {r['is_real']:.3f})"
     diagnostics = "  ".join(f"{m.name} {format(r[m.result_key], m.fmt)}" for m in shown if m.name in DIAGNOSTICS)
-    alike = " (nan: the real images are all alike, so no diversity ratio means anything)" if math.isnan(r["diversity"]) else ""
+    alike = (
+        " (nan: the real images are all alike, so no diversity ratio means anything)"
+        if math.isnan(r["diversity"])
+        else ""
+    )
     return (f"{quality}  ({r['n_fake']} samples vs {r['n_real']} real images, {r['weights']} weights)"
             f"\n{diagnostics} (diversity 1: as varied as the real images; toward 0: mode collapse){alike}"
             f"\nfeatures: {r['feature_network']}")
@@ -233,7 +243,8 @@ class GenerationValidator(Validator):
             present.add("predicted")
         return tuple(m for m in cls.evaluation.metrics if set(m.needs) <= present)
 
-    def __init__(self, cfg: Config, root: str | Path, nets: dict[str | None, torch.nn.Module], *, limit: int | None = None,
+    def __init__(self, cfg: Config, root: str | Path, nets: dict[str | None, torch.nn.Module], *,
+                 limit: int | None = None,
                  features: str = "fid-inception") -> None:
         net = nets[None]
         self.cfg, self.root, self.features = cfg, Path(root), features
@@ -263,7 +274,11 @@ class GenerationValidator(Validator):
         ``memorisation``: only for a training folder other than ``val_root`` (else no image is
         held out)."""
         d = cfg.data
-        if d.dataset != "folder" or not d.root or Path(d.root).expanduser().resolve() == self.root.expanduser().resolve():
+        if (
+            d.dataset != "folder"
+            or not d.root
+            or Path(d.root).expanduser().resolve() == self.root.expanduser().resolve()
+        ):
             return None
         try:
             ds = ImageDataset(d.root, folder_of(d), channels=channels, train=False)
@@ -274,7 +289,8 @@ class GenerationValidator(Validator):
 
     def describe(self) -> str:
         extra = f"; classes by {self.classifier.description}" if self.classifier is not None else ""
-        return f"{self.n} real images in {self.root} vs {self.n} samples, FID / KID / diversity on {self.extractor.description}{extra}"
+        on = self.extractor.description
+        return f"{self.n} real images in {self.root} vs {self.n} samples, FID / KID / diversity on {on}{extra}"
 
     def __call__(self, nets: dict[str | None, torch.nn.Module]) -> dict[str, float]:
         gen = Generator(copy.deepcopy(nets[None]), self.cfg, device=self.device)
@@ -293,16 +309,20 @@ GENERATION = Evaluation(
     metrics=(
         Metric("FID", lambda s: metrics.frechet_distance(s.features, s.real_features), "min", ".3f", key="fid",
                description="Fréchet distance to the real images' features"),
-        Metric("KID", lambda s: metrics.kernel_distance(s.features, s.real_features, seed=s.seed), "min", ".5f", key="kid",
+        Metric("KID", lambda s: metrics.kernel_distance(s.features, s.real_features, seed=s.seed), "min", ".5f",
+               key="kid",
                description="kernel distance to the real images' features"),
         Metric("IS", lambda s: metrics.inception_score(s.logits)[0], "max", ".3f", key="is", needs=("logits",),
                description="Inception Score of the samples"),
         Metric("diversity", lambda s: metrics.diversity(s.features, s.real_features), "max", ".3f",
-               description="mean pairwise feature distance of the samples over the real images' (toward 0: mode collapse)"),
-        Metric("class_diversity", lambda s: metrics.class_diversity(s.features, s.labels, s.real_features), "max", ".3f",
+               description="mean pairwise feature distance of the samples over the real images' (toward 0: mode "
+                           "collapse)"),
+        Metric("class_diversity", lambda s: metrics.class_diversity(s.features, s.labels, s.real_features), "max",
+               ".3f",
                needs=("labels",), description="the same within each class (toward 0: one image per class)"),
         Metric("coverage", lambda s: metrics.class_coverage(s.predicted, s.real_predicted, s.num_classes), "max", ".3f",
-               needs=("predicted",), description="share of the real images' classes (by the classifier) the samples cover"),
+               needs=("predicted",),
+               description="share of the real images' classes (by the classifier) the samples cover"),
         Metric("label_accuracy", lambda s: float((s.predicted == s.labels).double().mean()), "max", ".3f",
                needs=("predicted", "labels"), description="share of samples drawn in the class asked for"),
     ),

@@ -25,8 +25,10 @@ BACKBONES = {
 #: backbone -> (file name in torchvision's cache, published URL) of the v0.1 linear heads; the
 #: name carries the first 8 hex digits of the file's sha256, which ``i2i download`` checks.
 HEADS = {
-    "alex": ("lpips_alex-df73285e.pth", "https://github.com/richzhang/PerceptualSimilarity/raw/master/lpips/weights/v0.1/alex.pth"),
-    "vgg": ("lpips_vgg-a78928a0.pth", "https://github.com/richzhang/PerceptualSimilarity/raw/master/lpips/weights/v0.1/vgg.pth"),
+    "alex": ("lpips_alex-df73285e.pth",
+             "https://github.com/richzhang/PerceptualSimilarity/raw/master/lpips/weights/v0.1/alex.pth"),
+    "vgg": ("lpips_vgg-a78928a0.pth",
+            "https://github.com/richzhang/PerceptualSimilarity/raw/master/lpips/weights/v0.1/vgg.pth"),
 }
 
 
@@ -68,8 +70,10 @@ class LPIPS(nn.Module):
         """Load torchvision's backbone weights and the authors' heads from torchvision's cache."""
         head_file, url = HEADS[self.backbone]
         hint = f"or run 'i2i download weights lpips-{self.backbone}' (it fetches both files)"
-        trunk = torchvision_cached_weights(BACKBONES[self.backbone][0], needed_for=f"LPIPS ({self.backbone})", otherwise=hint)
-        heads = torchvision_cached_weights(head_file, url=url, needed_for=f"LPIPS ({self.backbone}) linear heads", otherwise=hint)
+        trunk = torchvision_cached_weights(BACKBONES[self.backbone][0], needed_for=f"LPIPS ({self.backbone})",
+                                           otherwise=hint)
+        heads = torchvision_cached_weights(head_file, url=url, needed_for=f"LPIPS ({self.backbone}) linear heads",
+                                           otherwise=hint)
         self.load_backbone(load_state_file(trunk, f"torchvision's {self.backbone} weights"), trunk)
         self.load_heads(load_state_file(heads, "the LPIPS linear heads"), heads)
 
@@ -81,7 +85,8 @@ class LPIPS(nn.Module):
         try:
             self.features.load_state_dict(feats)
         except RuntimeError as e:
-            raise CheckpointError(f"'{source}' is not torchvision's {self.backbone} weights: {str(e).splitlines()[0]}") from None
+            raise CheckpointError(f"'{source}' is not torchvision's {self.backbone} weights: "
+                                  f"{str(e).splitlines()[0]}") from None
 
     def load_heads(self, state: dict[str, torch.Tensor], source: str = "the state dict") -> None:
         """The authors' heads (``lin0.model.1.weight`` ... ``lin4.model.1.weight``)."""
@@ -89,7 +94,8 @@ class LPIPS(nn.Module):
             heads = {f"{k}.weight": state[f"lin{k}.model.1.weight"] for k in range(len(self.lins))}
             self.lins.load_state_dict(heads)
         except (KeyError, RuntimeError) as e:
-            raise CheckpointError(f"'{source}' does not hold LPIPS v0.1 {self.backbone} heads (lin0.model.1.weight ...): "
+            raise CheckpointError(f"'{source}' does not hold LPIPS v0.1 {self.backbone} heads (lin0.model.1.weight "
+                                  "...): "
                                   f"{str(e).splitlines()[0]}") from None
 
     def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:

@@ -54,8 +54,11 @@ def paired_dataset(cfg: Config, root: str | Path, direction: str, in_channels: i
     ``data.direction``; a two-way model's ``b_to_a`` generator reads B and should produce A."""
     root = Path(root)
     data_direction = getattr(cfg.data, "direction", "a_to_b")
-    pairs = PairedDataConfig(direction="b_to_a" if (direction == "b_to_a") != (data_direction == "b_to_a") else "a_to_b",
-                             preprocess="none")  # each image at its own size, as convert sees it; the translator pads and crops back
+    pairs = PairedDataConfig(
+        direction="b_to_a" if (direction == "b_to_a") != (data_direction == "b_to_a") else "a_to_b",
+        # each image at its own size, as convert sees it; the translator pads and crops back
+        preprocess="none",
+    )
     return PairedDataset(root, pairs, in_channels=in_channels, out_channels=out_channels, train=False,
                          folders=("testA", "testB") if (root / "testA").is_dir() else ("A", "B"))
 
@@ -100,7 +103,8 @@ def evaluate_paired(
     trained = Translator.from_checkpoint(checkpoint, mode=mode, direction=direction, device=device)
     baseline = Translator.untrained(trained.cfg, direction=trained.direction, mode=trained.mode, device=device)
     dataset = paired_dataset(trained.cfg, data_root, trained.direction, trained.in_channels, trained.out_channels)
-    items = [dataset[i] for i in range(limited(len(dataset), limit))]  # decoded once: the mean colour needs every target
+    # decoded once: the mean colour needs every target
+    items = [dataset[i] for i in range(limited(len(dataset), limit))]
     mean_colour = torch.stack([item["target"].mean((1, 2)) for item in items]).mean(0)[None, :, None, None]
     out = Path(out_dir) if out_dir else None
     per_image, rows = [], []
@@ -117,7 +121,8 @@ def evaluate_paired(
         if out is not None:
             rows.append(_page_row(out, item["name"], x, preds["trained"], y, rec))
     measured = [m for m in PAIRED.metrics if f"{m.name}_trained" in per_image[0]]
-    models = [{"model": who, **{m.name: sum(r[f"{m.name}_{who}"] for r in per_image) / len(per_image) for m in measured}}
+    models = [{"model": who,
+               **{m.name: sum(r[f"{m.name}_{who}"] for r in per_image) / len(per_image) for m in measured}}
               for who in ("trained", *BASELINES)]
     result = {"models": models, "per_image": per_image, "page": None, "weights": trained.weights, "lpips": lpips_note}
     if out is not None:
@@ -126,7 +131,8 @@ def evaluate_paired(
     return result
 
 
-def _page_row(out: Path, name: str, x: torch.Tensor, pred: torch.Tensor, y: torch.Tensor, rec: dict[str, Any]) -> dict[str, Any]:
+def _page_row(out: Path, name: str, x: torch.Tensor, pred: torch.Tensor, y: torch.Tensor,
+              rec: dict[str, Any]) -> dict[str, Any]:
     """Write one pair's images (input, output, target, the error x4) and return its page row."""
     stem = Path(name).with_suffix("").as_posix().replace("/", "__")
     error = (pred - y).abs().mean(1, keepdim=True) * 4 - 1  # |output - target| on [0, 1], x4, as an image
@@ -137,25 +143,30 @@ def _page_row(out: Path, name: str, x: torch.Tensor, pred: torch.Tensor, y: torc
         paths.append(path)
     row_metrics = {m.name: rec[f"{m.name}_trained"] for m in PAIRED.metrics if f"{m.name}_trained" in rec}
     if "PSNR_identity" in rec:
-        row_metrics.update({"PSNR identity": rec["PSNR_identity"], "dB over identity": rec["PSNR_trained"] - rec["PSNR_identity"]})
+        row_metrics.update({"PSNR identity": rec["PSNR_identity"],
+                            "dB over identity": rec["PSNR_trained"] - rec["PSNR_identity"]})
     return {"name": name, "images": paths, "metrics": row_metrics}
 
 
-def _paired_page(out: Path, trained: Translator, checkpoint: str | Path, data_root: str | Path, rows: list[dict[str, Any]],
+def _paired_page(out: Path, trained: Translator, checkpoint: str | Path, data_root: str | Path,
+                 rows: list[dict[str, Any]],
                  models: list[dict[str, Any]], measured: list[Metric], lpips_note: str) -> Path:
     identity = ("the input itself" if trained.in_channels == trained.out_channels else
                 "the gray input repeated to RGB" if trained.in_channels == 1 else "the input's BT.601 luma")
     return report.write_results_page(
         out,
-        title=f"{trained.cfg.name}: {trained.cfg.pipeline} {trained.direction} on {Path(data_root).name} ({len(rows)} images)",
+        title=f"{trained.cfg.name}: {trained.cfg.pipeline} {trained.direction} on {Path(data_root).name} ({len(rows)} "
+              "images)",
         columns=["input", "output", "target", "|output - target| x4"],
         rows=rows,
         summary=models,
         better=PAIRED.better(), formats={**PAIRED.formats(), "PSNR identity": ".2f"},
         records=report.read_metrics(Path(checkpoint).resolve().parent.parent / "metrics.jsonl"),
-        notes=f"checkpoint {checkpoint} ({trained.weights} weights, test mode '{trained.mode}'); each image at its own size, "
+        notes=f"checkpoint {checkpoint} ({trained.weights} weights, test mode '{trained.mode}'); each image at its own "
+              "size, "
         "as i2i convert translates it. " + "; ".join(m.explain() for m in measured) + f" ({lpips_note}). "
-        f"Baselines: 'untrained' is the same architecture with the run's initial weights; 'identity' predicts {identity}; "
+        "Baselines: 'untrained' is the same architecture with the run's initial weights; 'identity' predicts "
+        f"{identity}; "
         "'mean colour' predicts the mean colour of these targets everywhere (the best constant).",
     )
 
@@ -188,7 +199,8 @@ class PairedValidator(Validator):
             names.update({f"{m}_{d}": b for d in directions for m, b in list(names.items())})
         return names
 
-    def __init__(self, cfg: Config, root: str | Path, nets: dict[str | None, torch.nn.Module], *, limit: int | None = None,
+    def __init__(self, cfg: Config, root: str | Path, nets: dict[str | None, torch.nn.Module], *,
+                 limit: int | None = None,
                  features: str = "") -> None:
         self.cfg, self.root = cfg, Path(root)
         self.lpips = validation_lpips(cfg)
@@ -198,10 +210,12 @@ class PairedValidator(Validator):
                 ds = paired_dataset(cfg, root, direction, net.in_channels, net.out_channels)
             except DataError as e:
                 raise ValidationError(
-                    f"data.val_root: {e}. Validation of {cfg.pipeline} compares translations with targets, so it needs pairs "
+                    f"data.val_root: {e}. Validation of {cfg.pipeline} compares translations with targets, so it needs "
+                    "pairs "
                     "(A/ + B/ or testA/ + testB/ with matching names, or side-by-side AB images)") from None
             self.items[direction] = [ds[i] for i in range(limited(len(ds), limit))]
-        self.baselines = {d: mean_scores([image_scores(as_channels(it["input"][None], it["target"].shape[0]), it["target"][None])
+        self.baselines = {d: mean_scores([image_scores(as_channels(it["input"][None], it["target"].shape[0]),
+                                                       it["target"][None])
                                           for it in items]) for d, items in self.items.items()}
 
     def describe(self) -> str:
@@ -252,7 +266,8 @@ PAIRED = Evaluation(
         Metric("LPIPS", lambda pred, target, lpips: lpips(pred, target), "min", ".4f", needs=("lpips",),
                description="learned perceptual distance to the target (Zhang et al. 2018)"),
         Metric("LPIPS_input", lambda pred, target, lpips, input: lpips(pred, input), "min", ".4f", label="LPIPS in",
-               needs=("lpips", "input"), description="LPIPS between output and input, how far the translation moved from "
+               needs=("lpips", "input"),
+               description="LPIPS between output and input, how far the translation moved from "
                "its input (for unpaired translation: faithfulness to it; the identity scores 0)"),
     ),
     default_metric="PSNR",

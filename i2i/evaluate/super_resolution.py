@@ -98,7 +98,8 @@ def evaluate_sr(
     return result
 
 
-def _markdown(checkpoint: str | Path, hr_root: str | Path, s: int, columns: dict[str, str], per_image: list[dict[str, Any]],
+def _markdown(checkpoint: str | Path, hr_root: str | Path, s: int, columns: dict[str, str],
+              per_image: list[dict[str, Any]],
               mean: dict[str, float], measured: list[Metric], lpips_note: str) -> str:
     fmt = {f"{m.result_key}_{who}": m.fmt for m in measured for who in ("model", "bicubic")}
 
@@ -108,7 +109,8 @@ def _markdown(checkpoint: str | Path, hr_root: str | Path, s: int, columns: dict
     lines = [
         f"x{s} super-resolution of {len(per_image)} images in '{hr_root}' by '{checkpoint}'.",
         f"LR: MATLAB-style antialiased bicubic (a=-0.5), 8-bit. {'; '.join(m.explain() for m in measured)}; "
-        f"{s}-pixel border removed, per image then averaged; bicubic = MATLAB-style bicubic upscale of the same LR ({lpips_note}).",
+        f"{s}-pixel border removed, per image then averaged; bicubic = MATLAB-style bicubic upscale of the same LR "
+        f"({lpips_note}).",
         "",
         "| image | size | " + " | ".join(columns.values()) + " |",
         "|" + "---|" * (2 + len(columns)),
@@ -130,7 +132,8 @@ class SuperResolutionValidator(Validator):
     def metrics(cls, cfg: Config) -> tuple[Metric, ...]:
         return tuple(m for m in cls.evaluation.metrics if cfg.train.val_lpips or not m.needs)
 
-    def __init__(self, cfg: Config, root: str | Path, nets: dict[str | None, torch.nn.Module], *, limit: int | None = None,
+    def __init__(self, cfg: Config, root: str | Path, nets: dict[str | None, torch.nn.Module], *,
+                 limit: int | None = None,
                  features: str = "") -> None:
         (self.direction, net), = nets.items()
         self.cfg, self.root, self.scale = cfg, Path(root), int(net.scale)
@@ -140,7 +143,8 @@ class SuperResolutionValidator(Validator):
             raise ValidationError(f"data.val_root: {e}") from None
         self.items = [ds[i] for i in range(limited(len(ds), limit))]
         self.lpips = validation_lpips(cfg)
-        self.bicubic = mean_scores([sr_scores(quantize(imresize(it["input"][None], float(self.scale))), it["target"][None], self.scale,
+        self.bicubic = mean_scores([sr_scores(quantize(imresize(it["input"][None], float(self.scale))),
+                                              it["target"][None], self.scale,
                                               self.lpips) for it in self.items])
 
     def describe(self) -> str:
@@ -148,7 +152,8 @@ class SuperResolutionValidator(Validator):
 
     def __call__(self, nets: dict[str | None, torch.nn.Module]) -> dict[str, float]:
         tr = inference_copy(nets[self.direction], self.cfg, self.direction)
-        return mean_scores([sr_scores(quantize(tr.translate_tensor(it["input"][None]).cpu()), it["target"][None], self.scale,
+        return mean_scores([sr_scores(quantize(tr.translate_tensor(it["input"][None]).cpu()), it["target"][None],
+                                      self.scale,
                                       self.lpips) for it in self.items])
 
 

@@ -64,9 +64,11 @@ def check_predict(predict: str, in_channels: int, out_channels: int) -> str:
     """Validate a generator's ``predict`` option against its channels (see :data:`Predict`)."""
     check_choice("predict", predict, ("image", "chroma", "residual"))
     if predict == "chroma" and (in_channels, out_channels) != (1, 3):
-        raise ValueError(f"predict='chroma' colourises: it needs in_channels=1 and out_channels=3, got {in_channels}, {out_channels}")
+        raise ValueError(f"predict='chroma' colourises: it needs in_channels=1 and out_channels=3, got {in_channels}, "
+                         f"{out_channels}")
     if predict == "residual" and in_channels != out_channels:
-        raise ValueError(f"predict='residual' adds a correction to the input: it needs in_channels == out_channels, got "
+        raise ValueError("predict='residual' adds a correction to the input: it needs in_channels == "
+                         "out_channels, got "
                          f"{in_channels}, {out_channels}")
     return predict
 

@@ -32,7 +32,16 @@ from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm as _sn
 
 from ..options import AttentionStride, Classes, GroupSize, ImageChannels, ImageSize, Range, Width
-from .blocks import BatchOrNone, MinibatchStd, SelfAttention, check_attention, check_choice, conv_bias, is_power_of_two, make_norm
+from .blocks import (
+    BatchOrNone,
+    MinibatchStd,
+    SelfAttention,
+    check_attention,
+    check_choice,
+    conv_bias,
+    is_power_of_two,
+    make_norm,
+)
 
 PRIORS = ("gaussian", "uniform")
 
@@ -68,7 +77,8 @@ class DCGANGenerator(nn.Module):
     generator is, so sampling code never has to be told it."""
 
     def __init__(self, *, latent_dim: Annotated[int, Range(1, 65536)] = 100, out_channels: ImageChannels = 3,
-                 image_size: ImageSize = 64, base_channels: Width = 64, num_classes: Classes = 0, norm: BatchOrNone = "batch",
+                 image_size: ImageSize = 64, base_channels: Width = 64, num_classes: Classes = 0,
+                 norm: BatchOrNone = "batch",
                  prior: Literal["gaussian", "uniform"] = "gaussian", attention: AttentionStride = 0) -> None:
         super().__init__()
         check_choice("norm", norm, ("batch", "none"))
@@ -90,7 +100,12 @@ class DCGANGenerator(nn.Module):
             layers.append(SelfAttention(c))
         layers += [nn.ConvTranspose2d(c, out_channels, 4, 2, 1), nn.Tanh()]
         self.model = nn.Sequential(*layers)
-        self.latent_dim, self.num_classes, self.image_size, self.out_channels = latent_dim, num_classes, image_size, out_channels
+        self.latent_dim, self.num_classes, self.image_size, self.out_channels = (
+            latent_dim,
+            num_classes,
+            image_size,
+            out_channels,
+        )
 
     def upgrade_state_dict(self, state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """``state`` in this layout. Conditional generators of the earlier layout fed a learned
@@ -114,7 +129,8 @@ class DCGANGenerator(nn.Module):
             z = torch.cat([z, one_hot.to(z.dtype)], 1)
         return self.model(z[:, :, None, None])
 
-    def sample_latent(self, n: int, *, generator: torch.Generator | None = None, truncation: float | None = None) -> torch.Tensor:
+    def sample_latent(self, n: int, *, generator: torch.Generator | None = None,
+                      truncation: float | None = None) -> torch.Tensor:
         """``(n, latent_dim)`` latents from this generator's prior (on the CPU)."""
         return sample_latent(n, self.latent_dim, self.prior, generator=generator, truncation=truncation)
 

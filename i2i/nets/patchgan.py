@@ -54,7 +54,8 @@ class PatchDiscriminator(nn.Module):
         for n in range(1, n_layers + 1):
             prev, mult = mult, min(2**n, 8)
             stride = 2 if n < n_layers else 1
-            layers += [_conv(sn, c * prev, c * mult, 4, stride, 1, bias=bias), make_norm(norm, c * mult), nn.LeakyReLU(0.2, True)]
+            layers += [_conv(sn, c * prev, c * mult, 4, stride, 1, bias=bias), make_norm(norm, c * mult),
+                       nn.LeakyReLU(0.2, True)]
             if stride == 2 and attention == 2 ** (n + 1):
                 layers.append(SelfAttention(c * mult, spectral_norm=sn))
         if minibatch_std:

@@ -45,7 +45,8 @@ def _pad(padding: str, p: int) -> tuple[list[nn.Module], int]:
 class ResnetBlock(nn.Module):
     """``x + conv-norm-relu-[dropout]-conv-norm(x)``; shape ``(N, C, H, W)`` preserved."""
 
-    def __init__(self, *, channels: int, norm: Norm = "instance", dropout: bool = False, padding: Padding = "reflect") -> None:
+    def __init__(self, *, channels: int, norm: Norm = "instance", dropout: bool = False,
+                 padding: Padding = "reflect") -> None:
         super().__init__()
         bias = conv_bias(norm)
         layers: list[nn.Module] = []
@@ -93,11 +94,13 @@ class ResnetGenerator(nn.Module):
         c = base_channels
         bias = conv_bias(norm)
         pad, p = _pad(padding, 3)
-        layers: list[nn.Module] = [*pad, nn.Conv2d(in_channels, c, 7, padding=p, bias=bias), make_norm(norm, c), nn.ReLU(True)]
+        layers: list[nn.Module] = [*pad, nn.Conv2d(in_channels, c, 7, padding=p, bias=bias), make_norm(norm, c),
+                                   nn.ReLU(True)]
         for i in range(2):
             m = 2**i
             layers += [nn.Conv2d(c * m, c * m * 2, 3, 2, 1, bias=bias), make_norm(norm, c * m * 2), nn.ReLU(True)]
-        blocks: list[nn.Module] = [ResnetBlock(channels=c * 4, norm=norm, dropout=dropout, padding=padding) for _ in range(n_blocks)]
+        blocks: list[nn.Module] = [ResnetBlock(channels=c * 4, norm=norm, dropout=dropout,
+                                               padding=padding) for _ in range(n_blocks)]
         if attention == 4:  # at the bottleneck, between the two halves of the residual blocks
             blocks.insert(n_blocks // 2, SelfAttention(c * 4))
         layers += blocks

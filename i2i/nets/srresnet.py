@@ -121,7 +121,8 @@ class SRGANDiscriminator(nn.Module):
     multiple of 16).
     """
 
-    def __init__(self, *, in_channels: ImageChannels = 3, base_channels: Width = 64, input_size: Annotated[int, Range(16, 4096)] = 96,
+    def __init__(self, *, in_channels: ImageChannels = 3, base_channels: Width = 64,
+                 input_size: Annotated[int, Range(16, 4096)] = 96,
                  norm: BatchOrNone = "batch",
                  spectral_norm: bool = False) -> None:
         super().__init__()
@@ -135,10 +136,12 @@ class SRGANDiscriminator(nn.Module):
         layers: list[nn.Module] = [conv(in_channels, c, 1, first=True), nn.LeakyReLU(0.2, True)]
         chans = [c, c, c * 2, c * 2, c * 4, c * 4, c * 8, c * 8]
         for i in range(1, 8):
-            layers += [conv(chans[i - 1], chans[i], 2 if i % 2 else 1), make_norm(norm, chans[i]), nn.LeakyReLU(0.2, True)]
+            layers += [conv(chans[i - 1], chans[i], 2 if i % 2 else 1), make_norm(norm, chans[i]),
+                       nn.LeakyReLU(0.2, True)]
         self.features = nn.Sequential(*layers)
         side = input_size // 16
-        self.classifier = nn.Sequential(nn.Flatten(), nn.Linear(c * 8 * side * side, 1024), nn.LeakyReLU(0.2, True), nn.Linear(1024, 1))
+        self.classifier = nn.Sequential(nn.Flatten(), nn.Linear(c * 8 * side * side, 1024), nn.LeakyReLU(0.2, True),
+                                        nn.Linear(1024, 1))
         self.input_size, self.in_channels = input_size, in_channels
 
     def example_inputs(self, batch_size: int = 2) -> tuple[torch.Tensor, ...]:
@@ -147,5 +150,6 @@ class SRGANDiscriminator(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.shape[-2:] != (self.input_size, self.input_size):
-            raise ValueError(f"SRGAN discriminator built for {self.input_size}x{self.input_size} inputs, got {tuple(x.shape[-2:])}")
+            raise ValueError(f"SRGAN discriminator built for {self.input_size}x{self.input_size} inputs, got "
+                             f"{tuple(x.shape[-2:])}")
         return self.classifier(self.features(x))

@@ -55,7 +55,8 @@ class SRVGGNet(nn.Module):
         c = base_channels
 
         def activation() -> nn.Module:
-            return nn.PReLU(c) if act == "prelu" else nn.ReLU(inplace=True) if act == "relu" else nn.LeakyReLU(0.1, inplace=True)
+            return nn.PReLU(c) if act == "prelu" else nn.ReLU(inplace=True) if act == "relu" else nn.LeakyReLU(0.1,
+                                                                                                               inplace=True)
 
         layers: list[nn.Module] = [nn.Conv2d(in_channels, c, 3, 1, 1), activation()]
         for _ in range(n_convs):

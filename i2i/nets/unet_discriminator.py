@@ -38,7 +38,8 @@ class UNetDiscriminator(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.shape[-2] % 8 or x.shape[-1] % 8:
-            raise ValueError(f"the U-Net discriminator needs height and width divisible by 8, got {tuple(x.shape[-2:])}")
+            raise ValueError("the U-Net discriminator needs height and width divisible by 8, got "
+                             f"{tuple(x.shape[-2:])}")
         act = F.leaky_relu
         x0 = act(self.conv0(x), 0.2)
         x1 = act(self.conv1(x0), 0.2)

@@ -158,7 +158,8 @@ class Pipeline:
                     cls.build_net(cfg, name)
             except (ValueError, TypeError, RuntimeError, KeyError) as e:
                 role = "generator" if name in cls.generator_names() else "discriminator"
-                raise ConfigError(f"model.{role} (net {name}) cannot be built from this config: {first_line(e)}") from None
+                raise ConfigError(f"model.{role} (net {name}) cannot be built from this config: "
+                                  f"{first_line(e)}") from None
         cls._check_crop_size(cfg)
 
     @classmethod
@@ -175,7 +176,8 @@ class Pipeline:
                 lower, upper = d.crop_size // m * m, (d.crop_size // m + 1) * m
                 sizes = f"{lower} or {upper}" if lower else f"{upper}"
                 raise ConfigError(
-                    f"data.crop_size={d.crop_size} does not fit generator {name} ({cfg.model.generator.name}), which needs sizes "
+                    f"data.crop_size={d.crop_size} does not fit generator {name} ({cfg.model.generator.name}), which "
+                    "needs sizes "
                     f"that are multiples of {m}; use {sizes} (or a generator with fewer downsamplings)")
 
     @classmethod
@@ -217,7 +219,8 @@ class Pipeline:
 
     def discriminator_group(self, *names: str) -> dict[str, Any]:
         """An optimizer group for discriminators ``names``: ``optim.lr_d``, stepping every iteration."""
-        return {"params": [p for n in names for p in self.nets[n].parameters()], "lr": self.cfg.optim.lr_d, "interval": 1}
+        return {"params": [p for n in names for p in self.nets[n].parameters()], "lr": self.cfg.optim.lr_d,
+                "interval": 1}
 
     def adversarial_loss(self, loss: LossConfig) -> GANLoss:
         """The :class:`~i2i.losses.GANLoss` of a ``loss`` section, its augmentation (if any) kept

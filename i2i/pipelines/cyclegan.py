@@ -71,7 +71,8 @@ class CycleGAN(Pipeline):
         loss = cfg.loss
         super().__init__(cfg)
         self.gan = self.adversarial_loss(loss)
-        self.pools = {"a": ImagePool(loss.pool_size, seed=cfg.seed * 2 + 1), "b": ImagePool(loss.pool_size, seed=cfg.seed * 2 + 2)}
+        self.pools = {"a": ImagePool(loss.pool_size, seed=cfg.seed * 2 + 1),
+                      "b": ImagePool(loss.pool_size, seed=cfg.seed * 2 + 2)}
         # Horizontal batching: one call per net where the net treats samples independently.
         on = cfg.train.horizontal_batching
         self.batched = {name: on and samples_independent(net) for name, net in self.nets.items()}
@@ -93,7 +94,8 @@ class CycleGAN(Pipeline):
     @classmethod
     def make_dataset(cls, cfg: Config, *, train: bool, root: str | None = None) -> UnpairedDataset:
         d, g = cfg.data, cfg.model.generator
-        return UnpairedDataset(root or d.root, d, a_channels=g.arg("in_channels"), b_channels=g.arg("out_channels"), train=train,
+        return UnpairedDataset(root or d.root, d, a_channels=g.arg("in_channels"), b_channels=g.arg("out_channels"),
+                               train=train,
                                seed=cfg.seed)
 
     def param_groups(self) -> dict[str, dict[str, Any]]:
@@ -101,7 +103,8 @@ class CycleGAN(Pipeline):
 
     def host_draws(self, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
         # The pools' choices for this step's fakes (one per image of each domain).
-        return {"pool_a": self.pools["a"].draw(batch["b"].shape[0]), "pool_b": self.pools["b"].draw(batch["a"].shape[0])}
+        return {"pool_a": self.pools["a"].draw(batch["b"].shape[0]),
+                "pool_b": self.pools["b"].draw(batch["a"].shape[0])}
 
     def train_step(self, batch: dict[str, Any], ctx: StepContext) -> dict[str, torch.Tensor]:
         real_a, real_b = batch["a"], batch["b"]
@@ -169,7 +172,8 @@ class CycleGAN(Pipeline):
         with inference_state(G_ab, G_ba, mode=self.cfg.test.mode):
             real_a, real_b = batch["a"], batch["b"]
             fake_b, fake_a = G_ab(real_a), G_ba(real_b)
-            return {"real_a": real_a, "fake_b": fake_b, "rec_a": G_ba(fake_b), "real_b": real_b, "fake_a": fake_a, "rec_b": G_ab(fake_a)}
+            return {"real_a": real_a, "fake_b": fake_b, "rec_a": G_ba(fake_b), "real_b": real_b, "fake_a": fake_a,
+                    "rec_b": G_ab(fake_a)}
 
     def state_dict(self) -> dict[str, Any]:
         return {**super().state_dict(), "pools": {k: p.state_dict() for k, p in self.pools.items()}}

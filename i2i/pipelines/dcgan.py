@@ -34,7 +34,8 @@ class DCGAN(Pipeline):
     derived_options = {"generator": ("image_size",), "discriminator": ("in_channels", "image_size", "num_classes")}
     renamed_options = {"data": {"crop_size": "image_size"}}
     example = {
-        "model": {"generator": {"name": "dcgan", "out_channels": 1, "base_channels": 4, "latent_dim": 8, "num_classes": 2},
+        "model": {"generator": {"name": "dcgan", "out_channels": 1, "base_channels": 4, "latent_dim": 8,
+                                "num_classes": 2},
                   "discriminator": {"name": "dcgan", "base_channels": 4}},
         "data": {"image_size": 16, "batch_size": 4},
     }
@@ -68,12 +69,14 @@ class DCGAN(Pipeline):
     @classmethod
     def make_dataset(cls, cfg: Config, *, train: bool, root: str | None = None) -> ImageDataset:
         d, g = cfg.data, cfg.model.generator
-        ds = ImageDataset(root or d.root, d, channels=g.arg("out_channels"), labels=bool(g.arg("num_classes")), train=train,
+        ds = ImageDataset(root or d.root, d, channels=g.arg("out_channels"), labels=bool(g.arg("num_classes")),
+                          train=train,
                           seed=cfg.seed)
         n = g.arg("num_classes")
         if n and len(ds.classes) > n:
             raise ConfigError(f"model.generator.num_classes={n}, but '{ds.root}' holds {len(ds.classes)} classes "
-                              f"({', '.join(ds.classes[:8])}{', ...' if len(ds.classes) > 8 else ''}); set num_classes: {len(ds.classes)}")
+                              f"({', '.join(ds.classes[:8])}{', ...' if len(ds.classes) > 8 else ''}); set "
+                              f"num_classes: {len(ds.classes)}")
         return ds
 
     def param_groups(self) -> dict[str, dict[str, Any]]:

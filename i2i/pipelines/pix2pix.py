@@ -63,7 +63,8 @@ class Pix2Pix(Pipeline):
     @classmethod
     def make_dataset(cls, cfg: Config, *, train: bool, root: str | None = None) -> PairedDataset:
         d, g = cfg.data, cfg.model.generator
-        return PairedDataset(root or d.root, d, in_channels=g.arg("in_channels"), out_channels=g.arg("out_channels"), train=train,
+        return PairedDataset(root or d.root, d, in_channels=g.arg("in_channels"), out_channels=g.arg("out_channels"),
+                             train=train,
                              seed=cfg.seed)
 
     def param_groups(self) -> dict[str, dict[str, Any]]:

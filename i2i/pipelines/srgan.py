@@ -77,15 +77,20 @@ class SRGAN(Pipeline):
         g, d, loss = cfg.model.generator, cfg.model.discriminator, cfg.loss
         scale = g.arg("scale")
         if cfg.data.crop_size % scale:
-            raise ConfigError(f"data.crop_size={cfg.data.crop_size} must be a multiple of model.generator.scale={scale}")
+            raise ConfigError(f"data.crop_size={cfg.data.crop_size} must be a multiple of "
+                              f"model.generator.scale={scale}")
         if g.arg("in_channels") != g.arg("out_channels"):
-            raise ConfigError("SRGAN maps an image to a larger one of the same kind: model.generator.in_channels must equal out_channels")
+            raise ConfigError("SRGAN maps an image to a larger one of the same kind: model.generator.in_channels must "
+                              "equal out_channels")
         if loss.adversarial_weight > 0 and d is not None and d.name == "srgan" and cfg.data.crop_size % 16:
-            raise ConfigError(f"the srgan discriminator needs data.crop_size to be a multiple of 16, got {cfg.data.crop_size}")
+            raise ConfigError("the srgan discriminator needs data.crop_size to be a multiple of 16, got "
+                              f"{cfg.data.crop_size}")
         if loss.adversarial_weight > 0 and d is not None and d.name == "unet_sn" and cfg.data.crop_size % 8:
-            raise ConfigError(f"the unet_sn discriminator needs data.crop_size to be a multiple of 8, got {cfg.data.crop_size}")
+            raise ConfigError("the unet_sn discriminator needs data.crop_size to be a multiple of 8, got "
+                              f"{cfg.data.crop_size}")
         if resolve_arch_name("generator", g.name) == "rrdbnet" and cfg.data.crop_size % 4:
-            raise ConfigError("rrdbnet works at a quarter of the HR size inside: data.crop_size must be a multiple of 4, "
+            raise ConfigError("rrdbnet works at a quarter of the HR size inside: data.crop_size must be a multiple "
+                              "of 4, "
                               f"got {cfg.data.crop_size}")
         if cfg.data.degradation == "realesrgan" and cfg.data.crop_size % (4 * scale):
             raise ConfigError(f"data.degradation: realesrgan needs data.crop_size to be a multiple of 4 x the scale "
@@ -122,7 +127,8 @@ class SRGAN(Pipeline):
         if loss.perceptual_weight > 0:
             try:
                 self.perceptual = VGGPerceptualLoss(loss.perceptual_layer, weights=loss.vgg_weights,
-                                                    feature_scale=loss.perceptual_feature_scale, criterion=loss.perceptual_criterion)
+                                                    feature_scale=loss.perceptual_feature_scale,
+                                                    criterion=loss.perceptual_criterion)
             except (FileNotFoundError, ValueError) as e:
                 raise ConfigError(f"loss.perceptual_weight={loss.perceptual_weight}: {e}") from None
             self.loss_modules["vgg"] = self.perceptual
@@ -143,7 +149,8 @@ class SRGAN(Pipeline):
     @classmethod
     def make_dataset(cls, cfg: Config, *, train: bool, root: str | None = None) -> SRDataset:
         d = cfg.data if root is None else replace(cfg.data, lr_root=None)  # other folders (validation) have no LR twins
-        return SRDataset(root or d.root, d, scale=cls.scale_of(cfg), channels=cfg.model.generator.arg("out_channels"), train=train,
+        return SRDataset(root or d.root, d, scale=cls.scale_of(cfg), channels=cfg.model.generator.arg("out_channels"),
+                         train=train,
                          seed=cfg.seed, make_input=not (train and d.degradation == "realesrgan"))
 
     def param_groups(self) -> dict[str, dict[str, Any]]:

@@ -74,8 +74,10 @@ class Template(Pipeline):
         """Items are dicts of ``(C, H, W)`` tensors in [-1, 1]; augmentation draws come from
         ``(seed, epoch, index)`` so resume is exact."""
         d, g = cfg.data, cfg.model.generator
-        # the dataset takes its config section; data.max_items applies in training only (validation reads its folder whole)
-        return PairedDataset(root or d.root, d, in_channels=g.arg("in_channels"), out_channels=g.arg("out_channels"), train=train,
+        # the dataset takes its config section; data.max_items applies in training only (validation reads its
+        # folder whole)
+        return PairedDataset(root or d.root, d, in_channels=g.arg("in_channels"), out_channels=g.arg("out_channels"),
+                             train=train,
                              seed=cfg.seed)
 
     def param_groups(self) -> dict[str, dict[str, Any]]:

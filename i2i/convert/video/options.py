@@ -59,12 +59,15 @@ class VideoOptions:
     lossless codecs of :data:`LOSSLESS_RGB`); ``preset`` an encoder speed preset (x264 / x265:
     ultrafast .. veryslow; None: the encoder's default)."""
 
-    codec: str | None = option(None, group="videos", help="video encoder, e.g. libx264, libx265, libvpx-vp9, ffv1 (lossless); "
-                                                          "None: libx264 (libvpx-vp9 for .webm)")
-    crf: Annotated[int, Range(0, None)] | None = option(None, group="videos", help="constant quality, lower is better (None: "
+    codec: str | None = option(None, group="videos",
+                               help="video encoder, e.g. libx264, libx265, libvpx-vp9, ffv1 (lossless); "
+                                    "None: libx264 (libvpx-vp9 for .webm)")
+    crf: Annotated[int, Range(0, None)] | None = option(None, group="videos",
+                                                        help="constant quality, lower is better (None: "
                                                         + ", ".join(f"{k} {n}" for k, n in DEFAULT_CRF.items()) + ")")
-    pix_fmt: str | None = option(None, group="videos", help="pixel format, e.g. yuv420p, yuv444p, yuv420p10le (None: yuv420p; "
-                                                              "10-bit for sources of more than 8 bits; RGB for lossless codecs)")
+    pix_fmt: str | None = option(None, group="videos",
+                                 help="pixel format, e.g. yuv420p, yuv444p, yuv420p10le (None: yuv420p; "
+                                        "10-bit for sources of more than 8 bits; RGB for lossless codecs)")
     preset: str | None = option(None, group="videos", help="encoder speed preset, e.g. ultrafast .. veryslow for x264 "
                                                             "(None: its default)")
 
@@ -77,7 +80,8 @@ class VideoOptions:
         try:
             codec = av.Codec(name, "w")
         except Exception:
-            raise VideoError(f"codec {name!r} (--codec) is not an encoder this FFmpeg has; try libx264, libx265, libvpx-vp9, "
+            raise VideoError(f"codec {name!r} (--codec) is not an encoder this FFmpeg has; try libx264, libx265, "
+                             "libvpx-vp9, "
                              "ffv1 (lossless) or mpeg4") from None
         if codec.type != "video":
             raise VideoError(f"codec {name!r} (--codec) encodes {codec.type}, not video")
@@ -92,7 +96,8 @@ class VideoOptions:
                 raise VideoError(f"--crf is not an option of codec {codec!r}; use it with {', '.join(DEFAULT_CRF)}")
             top = 51 if codec.startswith(("libx264", "libx265")) else 63
             if not 0 <= crf <= top:
-                raise VideoError(f"--crf {crf} is outside codec {codec!r}'s range 0-{top} (lower is better; default {DEFAULT_CRF[codec]})")
+                raise VideoError(f"--crf {crf} is outside codec {codec!r}'s range 0-{top} (lower is better; default "
+                                 f"{DEFAULT_CRF[codec]})")
             opts["crf"] = str(crf)
             if codec == "libvpx-vp9":
                 opts["b"] = "0"  # constant quality, no bitrate cap
@@ -109,10 +114,13 @@ class VideoOptions:
         odd = width % 2 or height % 2
         if self.pix_fmt is not None:
             if formats and self.pix_fmt not in formats:
-                raise VideoError(f"codec {codec!r} cannot encode pixel format {self.pix_fmt!r} (--pix-fmt); it takes {', '.join(formats)}")
+                raise VideoError(f"codec {codec!r} cannot encode pixel format {self.pix_fmt!r} (--pix-fmt); it takes "
+                                 f"{', '.join(formats)}")
             if odd and self.pix_fmt.startswith(_SUBSAMPLED):
-                raise VideoError(f"pixel format {self.pix_fmt!r} (--pix-fmt) halves the colour resolution, which needs an even "
-                                 f"frame size, and the output frames are {width}x{height}; use yuv444p or leave --pix-fmt out")
+                raise VideoError(f"pixel format {self.pix_fmt!r} (--pix-fmt) halves the colour resolution, which needs "
+                                 "an even "
+                                 f"frame size, and the output frames are {width}x{height}; use yuv444p or leave "
+                                 "--pix-fmt out")
             return self.pix_fmt
         if codec in LOSSLESS_RGB:
             prefs = ["gbrp10le", "gbrp16le", "rgb48be", "rgb48le"] if deep else []

@@ -46,7 +46,8 @@ class VideoSink:
     (its size and pixel format set on the first frame, the translated size) and the copied
     ones; packets that come before the first frame are held back until then."""
 
-    def __init__(self, tmp: Path, dst: Path, source: Path | None, timing: Timing, copied: list[Any], options: VideoOptions,
+    def __init__(self, tmp: Path, dst: Path, source: Path | None, timing: Timing, copied: list[Any],
+                 options: VideoOptions,
                  stats: VideoStats, video_index: int = 0) -> None:
         suffix = dst.suffix.lower()
         self.codec = options.codec_for(suffix)
@@ -56,15 +57,18 @@ class VideoSink:
         self.stream: Any = None
         for s in sorted(copied, key=lambda s: s.index) + [None]:
             if self.stream is None and (s is None or s.index > video_index):
-                self.stream = self.container.add_stream(self.codec, rate=timing.rate, options=options.encoder_options(self.codec))
+                self.stream = self.container.add_stream(self.codec, rate=timing.rate,
+                                                        options=options.encoder_options(self.codec))
             if s is None:
                 break
             try:
                 self.map[s.index] = self.container.add_stream_from_template(s)
             except Exception as e:
                 self.container.close()
-                raise VideoError(f"{s.type} stream {s.index} ({s.codec_context.name}) of '{source}' cannot be copied into "
-                                 f"a {suffix} file ({e}); choose a container that holds it, e.g. --video-ext .mkv") from None
+                raise VideoError(f"{s.type} stream {s.index} ({s.codec_context.name}) of '{source}' cannot be "
+                                 "copied into "
+                                 f"a {suffix} file ({e}); choose a container that holds it, e.g. "
+                                 "--video-ext .mkv") from None
             stats.copied_streams.append(f"{s.type}:{s.codec_context.name}")
         self.video: Any = None
         self.held: list[Any] = []
@@ -85,7 +89,8 @@ class VideoSink:
             v.codec_context.open()
         except av.FFmpegError as e:
             raise VideoError(f"the {self.codec} encoder refused {v.pix_fmt} {width}x{height} with options "
-                             f"{self.options.encoder_options(self.codec)} for '{self.dst}' ({e.strerror}); check --codec, --crf, "
+                             f"{self.options.encoder_options(self.codec)} for '{self.dst}' ({e.strerror}); check "
+                             "--codec, --crf, "
                              "--preset and --pix-fmt") from None
         self.video = v
         for packet in self.held:

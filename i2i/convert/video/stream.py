@@ -40,7 +40,8 @@ def _open_input(src: Path) -> tuple[Any, Any]:
     try:
         container = av.open(str(src), "r")
     except (av.FFmpegError, OSError, UnicodeDecodeError) as e:
-        raise VideoError(f"'{src}' could not be opened as a video ({e}); is it complete and in a format FFmpeg reads?") from None
+        raise VideoError(f"'{src}' could not be opened as a video ({e}); is it complete and in a format FFmpeg "
+                         "reads?") from None
     if not container.streams.video:
         container.close()
         raise VideoError(f"'{src}' holds no video stream")
@@ -72,7 +73,8 @@ def _is_deep(vstream: Any) -> bool:
     return fmt is not None and any(c.bits > 8 for c in fmt.components)
 
 
-def _demux(container: Any, vstream: Any, copied: list[Any], out: queue.Queue, stats: VideoStats, stop: threading.Event) -> None:
+def _demux(container: Any, vstream: Any, copied: list[Any], out: queue.Queue, stats: VideoStats,
+           stop: threading.Event) -> None:
     """The decode thread: ``("frame", rgb_array, pts, time_base)`` and ``("packet", packet)``
     items in file order, then ``("end",)``, or ``("error", exception)``. Frames are RGB
     ``(H, W, 3)`` uint8, or uint16 for sources of more than 8 bits, by the frame's own matrix,
@@ -127,7 +129,8 @@ def _write_loop(sink: Sink, items: queue.Queue, errors: list[BaseException]) -> 
             item = items.get()
 
 
-def _translate_stream(translate: TranslateArrays, items: Iterator[tuple], sink: Sink, *, batch_size: int, stats: VideoStats,
+def _translate_stream(translate: TranslateArrays, items: Iterator[tuple], sink: Sink, *, batch_size: int,
+                      stats: VideoStats,
                       progress: Callable[[int], None] | None) -> None:
     """Batches of equal-size frames from ``items`` translated here, written by ``sink`` in a
     thread; packets passed through in order. Raises the first error of either side."""
@@ -181,12 +184,14 @@ def _decoded(q: queue.Queue) -> Iterator[tuple]:
         yield item
 
 
-def _run_decoded(translate: TranslateArrays, src: Path, make_sink: Callable[[Any, Any, VideoStats], Sink], *, batch_size: int,
+def _run_decoded(translate: TranslateArrays, src: Path, make_sink: Callable[[Any, Any, VideoStats], Sink], *,
+                 batch_size: int,
                  progress: Callable[[int], None] | None, copy: bool) -> VideoStats:
     stats = VideoStats()
     t0 = time.perf_counter()
     container, vstream = _open_input(src)
-    copied = [s for s in container.streams if s is not vstream and s.type in ("audio", "subtitle", "data")] if copy else []
+    copied = [s for s in container.streams if s is not vstream and s.type in ("audio", "subtitle",
+                                                                              "data")] if copy else []
     stop = threading.Event()
     decoded: queue.Queue = queue.Queue(maxsize=batch_size + 8)  # frames and packets: memory bounded by the batch
     reader = threading.Thread(target=_demux, args=(container, vstream, copied, decoded, stats, stop), daemon=True)
@@ -231,7 +236,8 @@ def convert_video(translate: TranslateArrays, src: str | Path, dst: str | Path, 
     options = _checked(dst, options)
     tmp = temp_file(dst)
     try:
-        stats = _run_decoded(translate, src, lambda v, copied, st: VideoSink(tmp, dst, src, _timing(v), copied, options, st, v.index),
+        stats = _run_decoded(translate, src, lambda v, copied,
+                             st: VideoSink(tmp, dst, src, _timing(v), copied, options, st, v.index),
                              batch_size=batch_size, progress=progress, copy=True)
         publish(tmp, dst)
     finally:
@@ -247,7 +253,8 @@ def video_to_frames(translate: TranslateArrays, src: str | Path, dst_dir: str | 
     src, dst_dir = Path(src), Path(dst_dir)
     tmp = temp_folder(dst_dir)
     try:
-        stats = _run_decoded(translate, src, lambda v, copied, st: FrameSink(tmp, st), batch_size=batch_size, progress=progress,
+        stats = _run_decoded(translate, src, lambda v, copied, st: FrameSink(tmp, st), batch_size=batch_size,
+                             progress=progress,
                              copy=False)
         normal_permissions(tmp)
         os.replace(tmp, dst_dir)

@@ -41,7 +41,8 @@ common_train = {"epochs": None, "log_every": 1, "sample_every": 1000, "checkpoin
 
 def cfg_for(name, pipeline, model, data, steps, **extra):
     d = {"name": name, "pipeline": pipeline, "seed": 0, "output_dir": str(WORK / "runs"), "model": model, "data": data,
-         "schedule": {"policy": "linear", "decay_start": 0}, "train": {**common_train, "steps": steps, **extra.pop("train", {})}}
+         "schedule": {"policy": "linear", "decay_start": 0},
+         "train": {**common_train, "steps": steps, **extra.pop("train", {})}}
     d.update(extra)
     return config_from_dict(d)
 
@@ -71,7 +72,8 @@ i2i.train(cyc)
 i2i.export_generator(cyc.run_dir / "checkpoints" / "last.pt", OUT / "cyclegan_export_b_to_a.pt", direction="b_to_a")
 
 # SRResNet x2 export.
-sr_model = {"generator": {"name": "srresnet", "scale": 2, "n_blocks": 1, "base_channels": 4, "norm": "none", "global_skip": True}}
+sr_model = {"generator": {"name": "srresnet", "scale": 2, "n_blocks": 1, "base_channels": 4, "norm": "none",
+                          "global_skip": True}}
 hr = WORK / "hr"
 hr.mkdir()
 for p in sorted((paired / "train" / "B").glob("*.png"))[:6]:
