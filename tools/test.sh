@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Command two: set up, lint, and run the whole test suite (slow tests included), then the tests
+# Command two: set up, lint, and run the whole test suite (slow tests included; tests/test_docs.py builds
+# the docs site with warnings as errors), then the tests
 # whose outcome depends on float rounding (marker `numerics`) once more with ATen's kernels for
 # the baseline instruction set (ATEN_CPU_CAPABILITY=default), so another instruction set than
 # this CPU's best is exercised on every run. Extra arguments go to pytest and skip the second
