@@ -25,10 +25,11 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from ._version import __version__
-from .config import ConfigError
-from .files import atomic_write_bytes, normal_permissions, temp_folder
+from .config import Config, ConfigError
+from .dist import available_bytes
+from .files import atomic_write_bytes, publish_folder, temp_folder
 from .hints import first_line
-from .recipes import migrate_config
+from .recipes import config_from_dict, migrate_config
 from .weights import CheckpointError
 
 FORMAT = "i2i-checkpoint"
@@ -100,15 +101,7 @@ def save_model_folder(folder: str | Path, payload: dict[str, Any]) -> Path:
     try:
         save_file({k: v.contiguous() for k, v in state.items()}, str(tmp / MODEL_WEIGHTS), metadata={"format": "pt"})
         (tmp / MODEL_CONFIG).write_text(json.dumps(info, indent=2) + "\n")
-        normal_permissions(tmp)
-        old = None
-        if folder.exists():
-            old = folder.with_name(f".{folder.name}.old")
-            shutil.rmtree(old, ignore_errors=True)
-            folder.rename(old)
-        tmp.rename(folder)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
+        publish_folder(tmp, folder)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -121,15 +114,13 @@ def _load_model_folder(folder: Path) -> dict[str, Any]:
         raise CheckpointError(f"'{folder}' is a folder but not an i2i model folder (it needs {MODEL_CONFIG} and "
                               f"{MODEL_WEIGHTS}, "
                               "as 'i2i export --safetensors' writes them)")
-    try:
-        info = json.loads(cfg_path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise CheckpointError(f"'{cfg_path}' is not valid JSON ({e}); the model folder is damaged") from None
+    info = read_json(cfg_path, "the model folder's description")
     if not isinstance(info, dict) or info.get("format") != MODEL_FORMAT or not isinstance(info.get("net"), str):
         raise CheckpointError(f"'{cfg_path}' is not an i2i model description (no '{MODEL_FORMAT}' format tag)")
-    if info.get("format_version", 0) > 1:
-        raise CheckpointError(f"model folder '{folder}' has format version {info['format_version']}; upgrade i2i to "
-                              "read it")
+    version = info.get("format_version", 0)
+    if isinstance(version, bool) or not isinstance(version, int) or version > 1:
+        raise CheckpointError(f"model folder '{folder}' has format version {str(version)[:40]!r}; upgrade i2i to read "
+                              "it (or the folder is damaged)")
     try:
         state = load_file(str(weights))
     except (SafetensorError, OSError, ValueError) as e:
@@ -157,18 +148,67 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
                               "or a model folder")
     else:
         data = _load_file(path, map_location)
+        if nesting(data) > MAX_DEPTH:  # before anything walks it recursively (the checksum, the migration)
+            raise CheckpointError(f"'{path}' holds values nested more than {MAX_DEPTH} deep; i2i never writes that: "
+                                  "the file is damaged or crafted, use another copy")
         expected = data.pop("checksum", None)
         if expected is not None and checksum(data) != expected:
             raise CheckpointError(f"'{path}' does not match the checksum written with it: the file was damaged on disk "
-                                  "or in "
-                                  "transfer (flipped bytes); use another copy (e.g. an earlier step_N.pt or best.pt)")
+                                  "or in transfer (flipped bytes); use another copy (e.g. an earlier step_N.pt or "
+                                  "best.pt)")
     check_structure(data, path)
+    if data.get("format_version", 0) > FORMAT_VERSION:
+        raise CheckpointError(f"checkpoint '{path}' has format version {data['format_version']}; upgrade i2i to "
+                              "read it")
     version = data["config"].get("version", 1 if data.get("format_version", 1) < 2 else 2)
     try:
         data["config"] = migrate_config(data["config"], version)
     except ConfigError as e:
         raise CheckpointError(f"the config inside '{path}' cannot be read: {e}") from None
     return data
+
+
+def config_of(data: dict[str, Any], path: str | Path) -> Config:
+    """The :class:`~i2i.config.Config` inside a loaded file (:func:`load_checkpoint`), checked as a
+    config file is; a :class:`CheckpointError` names the file and the key otherwise."""
+    try:
+        return config_from_dict(data["config"])
+    except ConfigError as e:
+        raise CheckpointError(f"the config inside '{path}' does not load: {e}") from None
+
+
+MAX_DEPTH = 32
+"""How deep a checkpoint's values or a model description may nest (i2i writes 6 levels at most):
+deeper is refused before anything walks it recursively."""
+
+
+def nesting(obj: Any) -> int:
+    """How deep ``obj``'s dicts, lists and tuples nest (1: a flat container), counted without
+    recursion and stopping past :data:`MAX_DEPTH`, so a crafted file cannot exhaust the stack."""
+    deepest, stack = 0, [(obj, 1)]
+    while stack:
+        x, depth = stack.pop()
+        if isinstance(x, (dict, list, tuple)):
+            deepest = max(deepest, depth)
+            if depth > MAX_DEPTH:
+                return depth
+            stack.extend((v, depth + 1) for v in (x.values() if isinstance(x, dict) else x))
+    return deepest
+
+
+def read_json(path: Path, what: str) -> Any:
+    """A JSON file i2i wrote (a model folder's ``config.json``), refused with a :class:`CheckpointError`
+    naming it when it is not JSON, not text, or nested past :data:`MAX_DEPTH`."""
+    try:
+        text = path.read_text()
+        value = json.loads(text)
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as e:
+        why = "nested too deeply" if isinstance(e, RecursionError) else str(e)[:160]
+        raise CheckpointError(f"'{path}' is not valid JSON ({why}): {what} is damaged; export or download it "
+                              "again") from None
+    if nesting(value) > MAX_DEPTH:
+        raise CheckpointError(f"'{path}' ({what}) nests more than {MAX_DEPTH} levels deep; it is damaged or crafted")
+    return value
 
 
 _COUNTERS = ("step", "epoch", "batch_in_epoch", "format_version")
@@ -203,9 +243,9 @@ def check_structure(data: dict[str, Any], path: str | Path) -> None:
         raise CheckpointError(f"'{path}' is an i2i file without a config or nets; it is damaged: use another "
                               "checkpoint")
     version = data["config"].get("version", 1)
-    if isinstance(version, bool) or not isinstance(version, int):
-        raise CheckpointError(f"'{path}': the config's version is {str(version)[:40]!r}, not an integer; the file is "
-                              "damaged")
+    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+        raise CheckpointError(f"'{path}': the config's version is {str(version)[:40]!r}, not a version (1, 2, ...); "
+                              "the file is damaged")
     _check_states(data["nets"], "nets", path)
     if data.get("ema") is not None:
         _check_states(data["ema"], "ema", path)
@@ -215,6 +255,63 @@ def check_structure(data: dict[str, Any], path: str | Path) -> None:
     for key in ("kind", "pipeline", "weights", "direction"):
         if data.get(key) is not None and not isinstance(data[key], str):
             raise CheckpointError(f"'{path}': '{key}' is a {type(data[key]).__name__}, not a name; the file is damaged")
+    if data.get("kind") == "training":
+        check_training_state(data, path)
+
+
+_TRAINING = {"optimizers": dict, "scaler": dict, "pipeline_state": dict, "rng": dict, "step": int, "epoch": int,
+             "batch_in_epoch": int}
+
+
+def check_training_state(data: dict[str, Any], path: Path) -> None:
+    """What resuming reads from a training checkpoint, with the types i2i writes: the optimizers'
+    states, the scaler, the pipeline's state, the counters and the random generators' states
+    (:func:`check_rng`); a :class:`CheckpointError` names the file and the key otherwise."""
+    for key, kind in _TRAINING.items():
+        if key not in data:
+            raise CheckpointError(f"'{path}' is a training checkpoint without '{key}', which resuming needs; "
+                                  "the file is damaged: resume from another checkpoint (or start a new run from "
+                                  f"its weights with --set model.generator.init_from={path})")
+        if isinstance(data[key], bool) or not isinstance(data[key], kind):
+            raise CheckpointError(f"'{path}': '{key}' is a {type(data[key]).__name__}, not a "
+                                  f"{kind.__name__}; the file is damaged")
+    for name, state in data["optimizers"].items():
+        if not isinstance(state, dict) or not isinstance(state.get("state"), dict) or \
+                not isinstance(state.get("param_groups"), list):
+            raise CheckpointError(f"'{path}': 'optimizers.{name}' is not an optimizer's state "
+                                  "(state, param_groups); the file is damaged")
+    if data.get("best") is not None and not isinstance(data["best"], dict):
+        raise CheckpointError(f"'{path}': 'best' is a {type(data['best']).__name__}, not a record; the file is damaged")
+    check_rng(data["rng"], path)
+
+
+def check_rng(rng: dict[str, Any], path: Path) -> None:
+    """The saved states of torch's, NumPy's and Python's generators, shaped as they restore:
+    torch's a uint8 tensor of its generator's size, NumPy's MT19937 (624 keys, a position), Python's
+    625 32-bit words; a :class:`CheckpointError` naming the file and the key otherwise."""
+    def bad(key: str, why: str) -> CheckpointError:
+        return CheckpointError(f"'{path}': 'rng.{key}' {why}, not a random generator's saved state; "
+                               "the file is damaged: resume from another checkpoint")
+
+    t = rng.get("torch")
+    if not isinstance(t, torch.Tensor) or t.dtype != torch.uint8 or t.numel() != torch.get_rng_state().numel():
+        raise bad("torch",
+                  f"is {type(t).__name__ if not isinstance(t, torch.Tensor) else f'{t.dtype} {tuple(t.shape)}'}")
+    n = rng.get("numpy")
+    if not isinstance(n, dict):
+        raise bad("numpy", f"is a {type(n).__name__}")
+    keys = n.get("keys")
+    if not isinstance(keys, torch.Tensor) or keys.dtype != torch.int64 or keys.numel() != 624:
+        raise bad("numpy.keys", "is not 624 int64 values")
+    if not (isinstance(n.get("pos"), int) and 0 <= n["pos"] <= 624 and isinstance(n.get("has_gauss"), int)
+            and isinstance(n.get("cached_gaussian"), (int, float))):
+        raise bad("numpy", "has no position, gauss flag or cached gaussian")
+    py = rng.get("python")
+    if not isinstance(py, list) or len(py) != 625 or not all(type(v) is int and 0 <= v < 2**32 for v in py):
+        raise bad("python", "is not 625 32-bit words")
+    cuda = rng.get("cuda", [])
+    if not isinstance(cuda, list) or not all(isinstance(c, torch.Tensor) and c.dtype == torch.uint8 for c in cuda):
+        raise bad("cuda", "is not a list of uint8 tensors")
 
 
 def _load_file(path: Path, map_location: str | torch.device) -> dict[str, Any]:
@@ -230,9 +327,6 @@ def _load_file(path: Path, map_location: str | torch.device) -> dict[str, Any]:
             f"'{path}' is not an i2i checkpoint (no '{FORMAT}' tag); bare state dicts from other projects need "
             "importing first"
         )
-    if data.get("format_version", 0) > FORMAT_VERSION:
-        raise CheckpointError(f"checkpoint '{path}' has format version {data['format_version']}; upgrade i2i to "
-                              "read it")
     return data
 
 
@@ -298,17 +392,39 @@ def load_state_strict(net: torch.nn.Module, state: dict[str, torch.Tensor], *, w
             + describe_mismatch(missing, unexpected, shapes)
             + ". The checkpoint is of another architecture; do not override model settings when loading it"
         )
+    check_weights(state, own, what=what, source=source)
+    net.load_state_dict(state)
+
+
+def check_weights(state: dict[str, torch.Tensor], own: dict[str, torch.Tensor], *, what: str,
+                  source: str | Path) -> None:
+    """Weights ``state`` that fit a net's ``own`` state dict key for key (shapes checked before):
+    real floating-point values for floating-point parameters (no integers, bools, float8 or complex
+    cast into them), their data in the file (no stride-0 views over a smaller storage), all finite;
+    a :class:`CheckpointError` names the file and the first key otherwise."""
     for k, t in own.items():
-        if not _dtype_fits(state[k].dtype, t.dtype):
-            raise CheckpointError(f"the {what} weights in '{source}' hold '{k}' as {state[k].dtype}, where the net "
-                                  f"keeps {t.dtype}: "
-                                  "the file is damaged or was not written by i2i")
-    bad = non_finite_keys({what: state})
+        s = state[k]
+        if not _dtype_fits(s.dtype, t.dtype):
+            raise CheckpointError(f"the {what} weights in '{source}' hold '{k}' as {s.dtype}, where the net keeps "
+                                  f"{t.dtype}: the file is damaged or not weights of this net")
+        if s.numel() and s.untyped_storage().nbytes() < s.numel() * s.element_size():
+            raise CheckpointError(f"the {what} weights in '{source}' hold '{k}' {tuple(s.shape)} without its values "
+                                  "(a view over a smaller storage): the file is damaged or crafted")
+    bad = non_finite_keys({what: {k: state[k] for k in own}})
     if bad:
         raise CheckpointError(f"the {what} weights in '{source}' hold NaN or infinite values in {len(bad)} tensors "
-                              "(first: "
-                              f"{', '.join(bad[:3])}); they would translate to garbage: use an earlier checkpoint")
-    net.load_state_dict(state)
+                              f"(first: {', '.join(bad[:3])}); they would translate to garbage: use another file")
+
+
+def check_fits_memory(meta_net: torch.nn.Module, *, what: str, source: str | Path) -> None:
+    """Refuse a net (built on the meta device: shapes only) whose weights would take more than half
+    of the memory available now, before anything is allocated: a small file can declare a huge net."""
+    need = sum(t.numel() * t.element_size() for t in meta_net.state_dict().values())
+    free = available_bytes(torch.device("cpu"))
+    if free is not None and need > free // 2:
+        raise CheckpointError(f"'{source}' declares {what} of {need / 2**30:.1f} GiB of weights, more than half of the "
+                              f"{free / 2**30:.1f} GiB of memory available; nothing was built (a small file can "
+                              "declare a huge net: check where it comes from)")
 
 
 _FLOATS = (torch.float16, torch.bfloat16, torch.float32, torch.float64)

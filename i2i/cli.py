@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import os
+import signal
 import sys
 import types
 import typing
@@ -23,7 +24,7 @@ from typing import Any, Literal
 
 from . import dist, download
 from ._version import __version__
-from .checkpoint import CheckpointError, load_checkpoint
+from .checkpoint import CheckpointError, config_of, load_checkpoint
 from .compat.reference import import_reference_file
 from .config import ConfigError
 from .convert import ConvertOptions, image_format
@@ -35,9 +36,9 @@ from .exporting import export_generator, export_onnx
 from .generate import Generator, parse_arithmetic
 from .info import describe
 from .options import Precision, TestMode, check_finite, choices, flag, range_of, strip_annotated
-from .recipes import config_from_dict, load_config, pipeline_class
+from .recipes import load_config, pipeline_class
 from .report import save_grid
-from .translator import Translator
+from .translator import MIN_TILE, Translator
 
 
 def _train(args: argparse.Namespace) -> int:
@@ -117,7 +118,7 @@ def _add_convert(sub: Any) -> None:
     c.add_argument("--device", default="auto",
                    help="auto (CUDA when present; under torchrun each process its own GPU), cpu, cuda or "
                         "cuda:N")
-    c.add_argument("--tile", type=positive_int, default=None, metavar="PIXELS",
+    c.add_argument("--tile", type=_int_at_least(MIN_TILE), default=None, metavar="PIXELS",
                    help="process large images in tiles of this many input pixels (bounded memory; exact for SR nets)")
     c.add_argument("--precision", choices=list(choices(Precision)), default="fp32",
                    help="autocast precision (fp16 needs CUDA)")
@@ -285,7 +286,7 @@ def _add_download(sub: Any) -> None:
 
 
 def _eval(args: argparse.Namespace) -> int:
-    pipe = pipeline_class(config_from_dict(load_checkpoint(args.checkpoint)["config"]).pipeline)
+    pipe = pipeline_class(config_of(load_checkpoint(args.checkpoint), args.checkpoint).pipeline)
     ev = evaluation(pipe.evaluation)
     given = _options_from(EvalOptions, args).given()
     wrong = [k for k in given if k not in ev.options]
@@ -429,9 +430,30 @@ def _subparser_class() -> type[argparse.ArgumentParser]:
     return Parser
 
 
+class _Stopped(BaseException):
+    """SIGTERM arrived (a scheduler, ``kill``) during a command other than ``train`` (which saves first). A
+    BaseException, as KeyboardInterrupt, so that no ``except Exception`` on the way takes it for a failure."""
+
+
+def _stop(signum: int, frame: Any) -> None:
+    raise _Stopped()
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``i2i`` command; returns the process exit code."""
     args = build_parser().parse_args(argv)
+    # train handles stop signals itself (finishes the step, saves); the other commands stop at once with a message,
+    # their finished files intact (every write is atomic) and temporary ones removed.
+    handler = signal.signal(signal.SIGTERM, _stop) if args.command != "train" else None
+    try:
+        return _run(args)
+    finally:
+        if handler is not None:
+            signal.signal(signal.SIGTERM, handler)
+
+
+def _run(args: argparse.Namespace) -> int:
+    """The command's handler, its errors turned into one line on stderr and an exit code."""
     try:
         code = args.func(args)
         sys.stdout.flush()  # here, so that a reader gone away is handled below, not at interpreter exit
@@ -443,6 +465,10 @@ def main(argv: list[str] | None = None) -> int:
     except (ConfigError, DataError, ImageReadError, CheckpointError, FileNotFoundError, ValueError) as e:
         print(f"i2i {args.command}: error: {e}", file=sys.stderr)
         return 2
+    except IsADirectoryError as e:
+        print(f"i2i {args.command}: error: '{e.filename}' is a folder; name a file to write (nothing was written)",
+              file=sys.stderr)
+        return 2
     except OSError as e:  # disk full, read-only or unwritable folder, ...: say which path
         where = f" '{e.filename}'" if e.filename else ""
         print(f"i2i {args.command}: error: {e.strerror or e}{where}; files written before (checkpoints, converted "
@@ -452,6 +478,10 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"i2i {args.command}: interrupted; finished files and checkpoints are intact", file=sys.stderr)
         return 130
+    except _Stopped:
+        print(f"i2i {args.command}: stopped by SIGTERM; finished files are intact and no half-written one is left "
+              "(run the same command with --skip-existing to continue a conversion)", file=sys.stderr)
+        return 128 + signal.SIGTERM
     except TrainingDiverged as e:
         print(f"i2i {args.command}: error: {e}", file=sys.stderr)
         return 3

@@ -13,6 +13,7 @@ import os
 import signal
 import threading
 import time
+from pathlib import Path
 
 import torch
 import torch.distributed as dist
@@ -39,6 +40,19 @@ def resolve_device(spec: str | torch.device, local_rank: int | None = None) -> t
     if dev.type == "cuda" and dev.index is None:
         dev = torch.device("cuda", local_rank)
     return dev
+
+
+def available_bytes(device: torch.device) -> int | None:
+    """Free memory of ``device``: CUDA's free memory, or the CPU's ``MemAvailable`` (None when unknown)."""
+    if device.type == "cuda":
+        return int(torch.cuda.mem_get_info(device)[0])
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return None
 
 
 def env_world_size() -> int:

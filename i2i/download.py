@@ -158,6 +158,9 @@ def fetch(url: str, dest: Path, *, progress: bool | None = None, timeout: float 
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
     part = dest.with_name(dest.name + ".part")
+    if part.is_symlink() or (part.exists() and not part.is_file()):
+        raise DownloadError(f"'{part}' (a partial download's name) is a symbolic link or not a regular file; i2i "
+                            "writes nothing through it: remove it and run the command again")
     have = part.stat().st_size if part.exists() else 0
     request = urllib.request.Request(url,
                                      headers={"User-Agent": "i2i", **({"Range": f"bytes={have}-"} if have else {})})
@@ -186,10 +189,10 @@ def fetch(url: str, dest: Path, *, progress: bool | None = None, timeout: float 
             show = progress if progress is not None else sys.stderr.isatty()
             bar = None
             if show:
-                        bar = tqdm(total=total, initial=have, unit="B", unit_scale=True, desc=dest.name,
-                                   file=sys.stderr)
+                bar = tqdm(total=total, initial=have, unit="B", unit_scale=True, desc=dest.name, file=sys.stderr)
             try:
-                with open(part, "ab" if resumed else "wb") as f:
+                flags = os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | (os.O_APPEND if resumed else os.O_TRUNC)
+                with os.fdopen(os.open(part, flags, 0o666), "wb") as f:  # never through a link put in its place
                     while chunk := response.read(1 << 16):
                         f.write(chunk)
                         if bar is not None:
@@ -256,6 +259,9 @@ def unpack(archive: Path, dest: Path) -> Path:
                 raise DownloadError(f"'{archive}' is not a readable zip archive ({e}); delete it and "
                                     "download again") from None
         entries = [p for p in tmp.iterdir() if not p.name.startswith("__MACOSX")]
+        if not any(p.is_file() for p in tmp.rglob("*") if "__MACOSX" not in p.parts):
+            raise DownloadError(f"'{archive}' holds no files (an empty archive); nothing was unpacked: try another "
+                                "mirror, or delete it and download again")
         root = entries[0] if len(entries) == 1 and entries[0].is_dir() else tmp
         if root is tmp:
             tmp.rename(dest)

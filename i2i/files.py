@@ -3,13 +3,21 @@ names beside the target, the permissions a plain ``open`` / ``mkdir`` would give
 
 Every writer of i2i (images, checkpoints, model folders, videos, frame folders, reports, the run
 log) goes through here. Temporary files are named ``.NAME.<random>.tmp`` (:func:`temp_prefix`), so
-the next run can tell its own leftovers from other files. Knows nothing of images or models.
+the next run can tell its own leftovers from other files, and their writer holds an advisory lock
+(``flock``) on them while it writes: a leftover is removed only when no live process holds it
+(:func:`remove_leftover`), so a second process never deletes a first one's work in progress.
+Knows nothing of images or models.
 """
 
 from __future__ import annotations
 
+import contextlib
+import errno
+import fcntl
 import os
+import shutil
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 _UMASK = os.umask(0)
@@ -24,7 +32,8 @@ def temp_prefix(name: str) -> str:
 
 
 def temp_file(dst: Path) -> Path:
-    """A new empty temporary file beside ``dst`` (its folder made), named for ``dst``."""
+    """A new empty temporary file beside ``dst`` (its folder made), named for ``dst``; hold it with
+    :func:`held_temp` while writing it."""
     dst.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=temp_prefix(dst.name), suffix=".tmp", dir=dst.parent)
     os.close(fd)
@@ -37,16 +46,76 @@ def temp_folder(dst: Path) -> Path:
     return Path(tempfile.mkdtemp(prefix=temp_prefix(dst.name), suffix=".tmp", dir=dst.parent))
 
 
+def _open_for_lock(path: Path) -> int:
+    flags = os.O_RDONLY | os.O_NOFOLLOW | (os.O_DIRECTORY if path.is_dir() and not path.is_symlink() else 0)
+    return os.open(path, flags)
+
+
+@contextlib.contextmanager
+def held_temp(dst: Path, *, folder: bool = False) -> Iterator[Path]:
+    """A new temporary file (or folder) for ``dst``, locked by this process while the block runs
+    (``flock``; released when the block ends, however it ends). The caller renames or removes it."""
+    tmp = temp_folder(dst) if folder else temp_file(dst)
+    fd = _open_for_lock(tmp)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield tmp
+    finally:
+        os.close(fd)
+
+
+@contextlib.contextmanager
+def locked_folder(folder: Path) -> Iterator[None]:
+    """Hold an exclusive advisory lock on ``folder`` itself (no lock file is left behind) while the
+    block runs: processes that read, change and rewrite a file in it take turns."""
+    folder.mkdir(parents=True, exist_ok=True)
+    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
+def remove_leftover(tmp: Path) -> bool:
+    """Remove ``tmp`` (a temporary file or folder of an interrupted write) unless a live process
+    holds it (:func:`held_temp`, :func:`atomic_write_bytes`); True when removed. A symbolic link is
+    removed, never followed."""
+    if tmp.is_symlink():
+        tmp.unlink(missing_ok=True)
+        return True
+    try:
+        fd = _open_for_lock(tmp)
+    except OSError:
+        return False  # gone meanwhile, or not ours to open
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return False  # a live writer: its work in progress
+        if tmp.is_dir():
+            shutil.rmtree(tmp, ignore_errors=True)
+        else:
+            tmp.unlink(missing_ok=True)
+        return True
+    finally:
+        os.close(fd)
+
+
 def atomic_write_bytes(path: str | Path, data: bytes) -> None:
     """Write ``data`` to ``path`` via a temporary file in the same folder and a rename. A full disk
     raises an ``OSError`` naming ``path`` (the failing write itself names no file)."""
     path = Path(path)
+    if path.is_dir() and not path.is_symlink():  # a rename onto it would fail naming the temporary file
+        raise IsADirectoryError(errno.EISDIR, "is a folder, not a file", str(path))
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=temp_prefix(path.name), suffix=".tmp", dir=path.parent)
     try:
+        fcntl.flock(fd, fcntl.LOCK_EX)  # a live write: other processes' cleanups leave it alone
         with os.fdopen(fd, "wb") as f:
             f.write(data)
-        publish(Path(tmp), path)  # mkstemp creates 0600: normal permissions, then the rename
+            f.flush()
+            publish(Path(tmp), path)  # mkstemp creates 0600: normal permissions, then the rename (still held)
     except OSError as e:
         Path(tmp).unlink(missing_ok=True)
         if e.filename is None:  # a full disk fails the write itself, which names no file
@@ -62,6 +131,25 @@ def publish(tmp: Path, path: Path) -> None:
     permissions and rename it to ``path``."""
     os.chmod(tmp, 0o666 & ~_UMASK)
     os.replace(tmp, path)
+
+
+def publish_folder(tmp: Path, folder: Path) -> None:
+    """Give the complete temporary folder ``tmp`` plain permissions and rename it to ``folder``; an
+    existing ``folder`` (an earlier output) is moved aside first and removed after, so a kill leaves
+    the old folder or the new one under the final name, never half of one."""
+    normal_permissions(tmp)
+    old = None
+    if folder.exists() or folder.is_symlink():
+        old = folder.with_name(f"{temp_prefix(folder.name)}old.tmp")
+        if old.exists():
+            shutil.rmtree(old, ignore_errors=True)
+        folder.rename(old)
+    tmp.rename(folder)
+    if old is not None:
+        if old.is_dir() and not old.is_symlink():
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            old.unlink(missing_ok=True)
 
 
 def normal_permissions(folder: Path) -> None:

@@ -19,8 +19,21 @@ def first_line(error: BaseException, limit: int = 200) -> str:
     return lines[0][:limit] if lines else ""
 
 
+class _Short(reprlib.Repr):
+    def repr_int(self, x: int, level: int) -> str:
+        return number(x)
+
+
+def number(x: int | float) -> str:
+    """A number for a message: huge integers (which Python will not even print past 4,300 digits)
+    as their size in digits."""
+    if isinstance(x, int) and not isinstance(x, bool) and x.bit_length() > 200:
+        return f"a {int(x.bit_length() * 0.30103) + 1}-digit integer"
+    return repr(x)
+
+
 def show(value: Any) -> str:
     """A short repr of a value for messages (a huge or deeply nested value is cut)."""
-    r = reprlib.Repr()
+    r = _Short()
     r.maxstring, r.maxother, r.maxlist, r.maxdict, r.maxlevel = 60, 60, 6, 6, 3
     return r.repr(value)

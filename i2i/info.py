@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from .checkpoint import CheckpointError, load_checkpoint
-from .config import dump_config
-from .recipes import config_from_dict, pipeline_class
+from .checkpoint import MAX_DEPTH, CheckpointError, config_of, load_checkpoint, nesting
+from .config import Config, dump_config
+from .recipes import pipeline_class
 
 
 def describe(path: str | Path) -> str:
@@ -17,7 +17,7 @@ def describe(path: str | Path) -> str:
     if str(path).lower().endswith(".onnx"):
         return describe_onnx(path)
     data = load_checkpoint(path)
-    cfg = config_from_dict(data["config"])
+    cfg = config_of(data, path)
     pipe = pipeline_class(cfg.pipeline)
     lines = [
         f"file:        {path}",
@@ -58,6 +58,9 @@ def describe_onnx(path: str | Path) -> str:
         model = onnx.load(str(path), load_external_data=False)
     except Exception as e:  # protobuf raises DecodeError and others for damaged files
         raise CheckpointError(f"'{path}' cannot be read as ONNX ({type(e).__name__}: {str(e)[:160]})") from None
+    if not model.graph.node or not model.graph.input or not model.graph.output:  # protobuf reads b"" as an empty model
+        raise CheckpointError(f"'{path}' holds no ONNX graph (no nodes, inputs or outputs): it is empty or damaged; "
+                              "export it again")
 
     def shape(v) -> str:
         dims = [d.dim_param or str(d.dim_value) for d in v.type.tensor_type.shape.dim]
@@ -76,6 +79,19 @@ def describe_onnx(path: str | Path) -> str:
         if key in props:
             lines.append(f"{key + ':':<12} {props[key]}")
     if "i2i_config" in props:
-        lines += ["config:",
-                  *("  " + ln for ln in dump_config(config_from_dict(json.loads(props["i2i_config"]))).splitlines())]
+        lines += ["config:", *("  " + ln for ln in dump_config(_onnx_config(props["i2i_config"], path)).splitlines())]
     return "\n".join(lines)
+
+
+def _onnx_config(text: str, path: str | Path) -> Config:
+    """The config ``i2i export --onnx`` stored in the metadata (``i2i_config``), checked as a config file is."""
+    try:
+        value = json.loads(text)
+    except (json.JSONDecodeError, RecursionError) as e:
+        why = "nested too deeply" if isinstance(e, RecursionError) else str(e)[:120]
+        raise CheckpointError(f"'{path}': the metadata 'i2i_config' is not valid JSON ({why}); the file is "
+                              "damaged") from None
+    if nesting(value) > MAX_DEPTH:
+        raise CheckpointError(f"'{path}': the metadata 'i2i_config' nests more than {MAX_DEPTH} levels; the file "
+                              "is damaged")
+    return config_of({"config": value}, path)

@@ -14,9 +14,9 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from .checkpoint import CheckpointError, load_checkpoint, load_state_strict
+from .checkpoint import CheckpointError, config_of, load_checkpoint, load_state_strict
 from .config import Config
-from .recipes import config_from_dict, pipeline_class
+from .recipes import pipeline_class
 
 KIND_HINT = {
     "translation": "translation models are run with 'i2i convert' (Python: i2i.Translator)",
@@ -50,7 +50,7 @@ def load_generator(path: str | Path, *, direction: str | None = None, use_ema: b
     fits them; ``purpose`` (e.g. "convert") is named in that message.
     Raises :class:`CheckpointError` naming the file for anything that does not fit."""
     data = load_checkpoint(path)
-    cfg = config_from_dict(data["config"])
+    cfg = config_of(data, path)
     pipe = pipeline_class(cfg.pipeline)
     if kind is not None and pipe.kind != kind:
         what = f"{purpose} needs" if purpose else "this needs"

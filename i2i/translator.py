@@ -28,6 +28,9 @@ from .nets.blocks import set_test_mode, size_multiple
 from .recipes import pipeline_class
 from .tiling import blended_tiles, exact_tiles, pad_to_multiple, receptive_radius
 
+MIN_TILE = 8
+"""The smallest tile (input pixels): blended tiles overlap by a quarter of their side."""
+
 
 class Translator:
     """A generator ready for inference.
@@ -66,8 +69,9 @@ class Translator:
         if tile is not None and mode == "paper":
             raise ValueError("tiling needs test.mode 'eval': paper mode normalises with each tile's own batch "
                              "statistics")
-        if tile is not None and tile < 1:
-            raise ValueError(f"tile={tile} must be a positive number of input pixels")
+        if tile is not None and tile < MIN_TILE:
+            raise ValueError(f"tile={tile} (--tile) must be at least {MIN_TILE} input pixels (tiles overlap or carry "
+                             "context around them)")
         self.tile = tile
         self._context: int | None = None
         dtypes = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}

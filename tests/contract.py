@@ -201,4 +201,4 @@ def check_every_command_works_or_refuses_clearly(name: str, tmp_path: Path, data
         with pytest.raises(i2i.CheckpointError, match="i2i.Generator"):
             i2i.Translator.from_checkpoint(export)
     wrong = "--tile" if pipe.evaluation == "generation" else "--n"
-    refused(["eval", ckpt, "--data", str(cfg.data.root), wrong, "3"], wrong, "do not apply", name)
+    refused(["eval", ckpt, "--data", str(cfg.data.root), wrong, "16"], wrong, "do not apply", name)

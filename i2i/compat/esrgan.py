@@ -29,7 +29,7 @@ from typing import Any
 
 import torch
 
-from ..checkpoint import CheckpointError, describe_mismatch
+from ..checkpoint import CheckpointError, check_fits_memory, check_weights, describe_mismatch
 from ..nets.registry import build_generator
 
 LAYOUTS = ("basicsr", "esrgan", "esrgan_old", "srvgg")
@@ -162,14 +162,17 @@ def import_sr_generator(state: dict[str, Any]) -> tuple[torch.nn.Module, SRImpor
     layout, sd = to_i2i_keys(unwrap(state))
     info = inspect_sr_state(sd)
     info.layout = layout
-    net = build_generator(info.arch, **info.kwargs)
-    ours = net.state_dict()
-    missing = [k for k in ours if k not in sd]
-    unexpected = [k for k in sd if k not in ours]
+    with torch.device("meta"):  # shapes only: the file is compared and sized before anything is allocated
+        ours = build_generator(info.arch, **info.kwargs)
+    missing = [k for k in ours.state_dict() if k not in sd]
+    unexpected = [k for k in sd if k not in ours.state_dict()]
     shapes = [f"{k}: file {tuple(sd[k].shape)} vs {tuple(t.shape)}" for k,
-              t in ours.items() if k in sd and sd[k].shape != t.shape]
+              t in ours.state_dict().items() if k in sd and sd[k].shape != t.shape]
     if missing or unexpected or shapes:
         raise CheckpointError(f"the file does not fit {info.arch} {info.kwargs} ({layout} layout): "
                               + describe_mismatch(missing, unexpected, shapes))
-    net.load_state_dict({k: sd[k].to(t.dtype) for k, t in ours.items()})
+    check_weights(sd, ours.state_dict(), what=f"{info.arch} ({layout} layout)", source="the file")
+    check_fits_memory(ours, what=f"an {info.arch} {info.kwargs}", source="the file")
+    net = build_generator(info.arch, **info.kwargs)
+    net.load_state_dict({k: sd[k].to(t.dtype) for k, t in net.state_dict().items()})
     return net.eval(), info

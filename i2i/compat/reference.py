@@ -27,7 +27,7 @@ from typing import Any
 
 import torch
 
-from ..checkpoint import CheckpointError, describe_mismatch, write_export
+from ..checkpoint import CheckpointError, check_fits_memory, check_weights, describe_mismatch, write_export
 from ..config import config_to_dict
 from ..nets.registry import build_generator
 from ..recipes import config_from_dict
@@ -139,11 +139,12 @@ def import_reference_generator(
     if dropout is not None:
         kw["dropout"] = dropout
     name = "unet" if "num_downs" in kw else "resnet"
-    net = build_generator(name, **kw)
+    with torch.device("meta"):  # shapes only: the file is compared and sized before anything is allocated
+        probe = build_generator(name, **kw)
     sd = _clean(state)
     if kw["norm"] == "instance":  # pre-0.4 files stored instance-norm statistics the module no longer has
         sd = {k: v for k, v in sd.items() if not _is_norm_stat(k)}
-    ours = net.state_dict()
+    ours = probe.state_dict()
     if name == "unet":
         ref_of = {k: unet_reference_key(k, kw["num_downs"]) for k in ours}
     else:
@@ -159,13 +160,16 @@ def import_reference_generator(
         elif sd[rk].shape != t.shape:
             shapes.append(f"{rk}: file {tuple(sd[rk].shape)} vs {tuple(t.shape)}")
         else:
-            mapped[k] = sd[rk].to(t.dtype)
+            mapped[k] = sd[rk]
     unexpected = sorted(set(sd) - set(ref_of.values()))
     if missing or shapes or unexpected:
         raise CheckpointError(f"the file does not fit {name} {kw}: " + describe_mismatch(missing, unexpected, shapes)
                               + ". Check --arch / --norm / --dropout (a ResNet trained with dropout has "
                                 "conv_block.6 keys)")
-    net.load_state_dict(mapped)
+    check_weights(mapped, ours, what=f"{name} generator", source="the file")
+    check_fits_memory(probe, what=f"a {name} generator {kw}", source="the file")
+    net = build_generator(name, **kw)
+    net.load_state_dict({k: mapped[k].to(t.dtype) for k, t in net.state_dict().items()})
     return net, ImportErrorDetail(info.arch if arch is None else arch, kw)
 
 

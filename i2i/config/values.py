@@ -8,7 +8,7 @@ import types
 import typing
 from typing import Annotated, Any, Literal
 
-from ..hints import did_you_mean, show
+from ..hints import did_you_mean, number, show
 from ..options import check_finite, range_of
 from .sections import ConfigError
 
@@ -105,7 +105,7 @@ def check_range(path: str, value: Any, annotation: Any = None) -> None:
         raise ConfigError(f"config key {path!r} must be a finite number, got {value}")
     allowed = range_of(annotation)
     if allowed is not None and value not in allowed:
-        raise ConfigError(f"config key {path!r} is {value}; allowed: {allowed.describe()}")
+        raise ConfigError(f"config key {path!r} is {number(value)}; allowed: {allowed.describe()}")
 
 
 def field_types(cls: type) -> dict[str, Any]:

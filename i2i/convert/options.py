@@ -60,7 +60,7 @@ class ConvertOptions:
                                   help="make one video OUTPUT/NAME (e.g. out.mp4) of the input images translated in "
                                        "name order "
                                        "(needs --fps)")
-    fps: float | None = option(None, group="videos", help="frame rate for --to-video")
+    fps: Annotated[float, Range(0.01, 1000)] | None = option(None, group="videos", help="frame rate for --to-video")
     video: VideoOptions = option(default_factory=VideoOptions, help="how videos are encoded")
 
     def __post_init__(self) -> None:

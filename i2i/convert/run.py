@@ -9,7 +9,6 @@ atomically, so an existing output is a complete one).
 
 from __future__ import annotations
 
-import shutil
 import sys
 import time
 from dataclasses import replace
@@ -18,26 +17,32 @@ from pathlib import Path
 from tqdm import tqdm
 
 from .. import dist
-from ..files import temp_prefix
+from ..files import remove_leftover, temp_prefix
 from .images import MEMORY_HINT, default_workers, out_of_memory, run_images
 from .options import ConvertOptions
 from .plan import Job, list_inputs, plan_jobs
 from .summary import ConvertSummary, gather, write_failures
 from .types import TranslateArrays
-from .video import CONTAINERS, convert_video, frame_count, frames_to_video, is_video_file, video_to_frames
+from .video import (
+    CONTAINERS,
+    VideoOptions,
+    convert_video,
+    frame_count,
+    frames_to_video,
+    is_video_file,
+    video_to_frames,
+)
 
 
 def _remove_own_temp_files(jobs: list[Job]) -> None:
-    """Temporary files of writes a kill interrupted, of these jobs' outputs only."""
+    """Temporary files of writes a kill interrupted, of these jobs' outputs only, and only those no
+    live process holds: another conversion writing into the same folder keeps its work in progress."""
     for d in {j.dst.parent for j in jobs}:
         names = {j.dst.name for j in jobs if j.dst.parent == d}
         if d.is_dir():
             for tmp in d.glob(".*.tmp"):
                 if any(tmp.name.startswith(temp_prefix(n)) for n in names):
-                    if tmp.is_dir() and not tmp.is_symlink():  # a frame folder being filled
-                        shutil.rmtree(tmp, ignore_errors=True)
-                    else:
-                        tmp.unlink(missing_ok=True)
+                    remove_leftover(tmp)
 
 
 def _bar(total: int | None, unit: str, desc: str, progress: bool) -> tqdm | None:
@@ -80,7 +85,7 @@ def run_jobs(translate: TranslateArrays, jobs: list[Job], options: ConvertOption
     skipped / failed lists and the time taken; failures (with reasons) and ``ignored`` input
     entries also go to ``failures_path`` when given."""
     options = options or ConvertOptions()
-    summary = ConvertSummary(ignored=list(ignored or []))
+    summary = ConvertSummary(ignored=list(ignored or []), planned=[j.src for j in jobs])
     t0 = time.perf_counter()
     _remove_own_temp_files(jobs)
     todo: list[Job] = []
@@ -123,8 +128,9 @@ def convert_path(translate: TranslateArrays, input_path: str | Path, output_dir:
         return _assemble(translate, Path(input_path), Path(output_dir), options, ignored=ignored, rank=rank,
                          world=world)
     jobs = plan_jobs(input_path, output_dir, ext=options.ext, name=options.name,
-                     allow_inside_input=options.allow_inside_input,
-                     skipped=ignored, video_ext=options.video_ext, frames_out=options.frames_out)
+                     allow_inside_input=options.allow_inside_input, skipped=ignored, video_ext=options.video_ext,
+                     frames_out=options.frames_out)
+    _check_encoder(options, {j.dst.suffix.lower() for j in jobs if j.kind == "video"})
     return run_jobs(translate, jobs[rank::world], options,
                     failures_path=Path(output_dir) / "failed.txt" if world == 1 else None,
                     ignored=ignored if rank == 0 else [])
@@ -147,6 +153,15 @@ def convert(translate: TranslateArrays, input_path: str | Path, output_dir: str 
     return gather(own, output_dir)
 
 
+def _check_encoder(options: ConvertOptions, suffixes: set[str]) -> None:
+    """The encoder's options, refused once and up front (naming the option) when they do not open it:
+    for every container the videos go to, and for the default one when the options were given but
+    the input holds no video (wrong options are wrong either way)."""
+    if suffixes or options.video != VideoOptions():
+        for suffix in sorted(suffixes or {".mp4"}):
+            options.video.check_encoder(suffix)
+
+
 def _assemble(translate: TranslateArrays, src: Path, out: Path, options: ConvertOptions, *,
               ignored: list[tuple[Path, str]],
               rank: int, world: int) -> ConvertSummary:
@@ -162,7 +177,8 @@ def _assemble(translate: TranslateArrays, src: Path, out: Path, options: Convert
     videos = [f for f in files if is_video_file(f)]
     if videos:
         raise ValueError(f"--to-video makes a video of image frames; the input holds videos too ('{videos[0]}')")
-    summary = ConvertSummary(ignored=list(ignored) if rank == 0 else [])
+    _check_encoder(options, {Path(to_video).suffix.lower()})
+    summary = ConvertSummary(ignored=list(ignored) if rank == 0 else [], planned=[src])
     dst = out / to_video
     if rank == 0 and options.skip_existing and dst.exists():
         summary.skipped.append(dst)

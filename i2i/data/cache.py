@@ -49,8 +49,8 @@ def estimated_bytes(paths: list[Path], sample: int = 32) -> int:
                     * len(im.getbands())
                     * (2 if im.mode.startswith("I;16") or im.mode == "I" else 1)
                 )
-        except OSError:
-            continue  # unreadable: named when it is read
+        except (OSError, Image.DecompressionBombError):
+            continue  # unreadable or a decompression bomb: refused by name when it is read
     return total * len(paths) // len(picked)
 
 

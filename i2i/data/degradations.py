@@ -32,7 +32,12 @@ from ..options import Range
 from .kernels import anisotropic_kernels, pulse, sinc_kernels
 
 Prob = Annotated[float, Range(0.0, 1.0)]
-Positive = Annotated[float, Range(0.0, None, low_open=True)]
+Sigma = Annotated[float, Range(0.0, 20.0, low_open=True)]
+"""A blur's standard deviation in pixels (Real-ESRGAN's reach 3)."""
+Beta = Annotated[float, Range(0.0, 16.0, low_open=True)]
+"""A generalised-Gaussian or plateau kernel's shape (Real-ESRGAN's reach 4)."""
+Factor = Annotated[float, Range(0.05, 4.0)]
+"""A resize factor (Real-ESRGAN's reach 0.15 and 1.5): the images a step holds grow with its square."""
 KernelSize = Annotated[int, Range(1, 63)]
 Quality = Annotated[float, Range(1.0, 100.0)]
 RESIZE_MODES = ("area", "bilinear", "bicubic")
@@ -50,11 +55,11 @@ class RealESRGANDegradation:
     kernel_sizes: tuple[KernelSize, ...] = (7, 9, 11, 13, 15, 17, 19, 21)
     kernel_probs: tuple[Prob, ...] = (0.45, 0.25, 0.12, 0.03, 0.12, 0.03)
     sinc_prob: Prob = 0.1
-    blur_sigma: tuple[Positive, Positive] = (0.2, 3.0)
-    betag_range: tuple[Positive, Positive] = (0.5, 4.0)
-    betap_range: tuple[Positive, Positive] = (1.0, 2.0)
+    blur_sigma: tuple[Sigma, Sigma] = (0.2, 3.0)
+    betag_range: tuple[Beta, Beta] = (0.5, 4.0)
+    betap_range: tuple[Beta, Beta] = (1.0, 2.0)
     resize_probs: tuple[Prob, Prob, Prob] = (0.2, 0.7, 0.1)
-    resize_range: tuple[Positive, Positive] = (0.15, 1.5)
+    resize_range: tuple[Factor, Factor] = (0.15, 1.5)
     gaussian_noise_prob: Prob = 0.5
     noise_range: tuple[Annotated[float, Range(0.0, 255.0)], Annotated[float, Range(0.0, 255.0)]] = (1.0, 30.0)
     poisson_scale_range: tuple[Annotated[float, Range(0.0, 100.0)], Annotated[float, Range(0.0, 100.0)]] = (0.05, 3.0)
@@ -63,11 +68,11 @@ class RealESRGANDegradation:
     second_blur_prob: Prob = 0.8
     kernel_probs2: tuple[Prob, ...] = (0.45, 0.25, 0.12, 0.03, 0.12, 0.03)
     sinc_prob2: Prob = 0.1
-    blur_sigma2: tuple[Positive, Positive] = (0.2, 1.5)
-    betag_range2: tuple[Positive, Positive] = (0.5, 4.0)
-    betap_range2: tuple[Positive, Positive] = (1.0, 2.0)
+    blur_sigma2: tuple[Sigma, Sigma] = (0.2, 1.5)
+    betag_range2: tuple[Beta, Beta] = (0.5, 4.0)
+    betap_range2: tuple[Beta, Beta] = (1.0, 2.0)
     resize_probs2: tuple[Prob, Prob, Prob] = (0.3, 0.4, 0.3)
-    resize_range2: tuple[Positive, Positive] = (0.3, 1.2)
+    resize_range2: tuple[Factor, Factor] = (0.3, 1.2)
     gaussian_noise_prob2: Prob = 0.5
     noise_range2: tuple[Annotated[float, Range(0.0, 255.0)], Annotated[float, Range(0.0, 255.0)]] = (1.0, 25.0)
     poisson_scale_range2: tuple[Annotated[float, Range(0.0, 100.0)], Annotated[float, Range(0.0, 100.0)]] = (0.05, 2.5)

@@ -80,44 +80,118 @@ MAX_IMAGE_PIXELS = 16384 * 16384
 decoding: a small compressed file can decode to gigabytes."""
 
 
+FORMATS = ("png", "jpeg", "bmp", "tiff", "webp")
+"""What i2i decodes, recognised by content: a file is decoded only when its first bytes are one of
+these, whatever its name says (OpenCV would decode a Radiance HDR or a PFM named ``x.png`` as float32)."""
+
+_SOF = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF}  # JPEG start-of-frame markers
+
+
+def sniff_format(data: bytes) -> str | None:
+    """The format of encoded image bytes by their signature (one of :data:`FORMATS`), else None."""
+    if data[:8] == b"\x89PNG\r\n\x1a\n":
+        return "png"
+    if data[:3] == b"\xff\xd8\xff":
+        return "jpeg"
+    if data[:2] == b"BM":
+        return "bmp"
+    if data[:4] in (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+"):
+        return "tiff"
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "webp"
+    return None
+
+
 def _jpeg_size(data: bytes) -> tuple[int, int] | None:
-    i = 2
-    while i + 9 <= len(data) and data[i] == 0xFF:
-        marker = data[i + 1]
+    """Width and height from the first start-of-frame segment (any SOFn), walking the markers:
+    fill bytes (any number of 0xFF before a marker) and markers without a length are skipped;
+    None when the segments end, break off or reach the image data before a frame says its size,
+    or the frame leaves its height to a later DNL segment (height 0)."""
+    i, n = 2, len(data)
+    while i < n:
+        if data[i] != 0xFF:
+            return None
+        while i < n and data[i] == 0xFF:
+            i += 1
+        if i >= n:
+            return None
+        marker = data[i]
+        i += 1
         if marker in (0xD8, 0x01) or 0xD0 <= marker <= 0xD7:
-            i += 2
             continue
-        if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):  # a start-of-frame segment
-            return int.from_bytes(data[i + 7 : i + 9], "big"), int.from_bytes(data[i + 5 : i + 7], "big")
-        i += 2 + int.from_bytes(data[i + 2 : i + 4], "big")
+        if marker in (0xD9, 0xDA) or i + 2 > n:  # end of image or start of scan before a frame
+            return None
+        length = int.from_bytes(data[i : i + 2], "big")
+        if marker in _SOF:
+            if length < 8 or i + 7 > n:
+                return None
+            height, width = int.from_bytes(data[i + 3 : i + 5], "big"), int.from_bytes(data[i + 5 : i + 7], "big")
+            return (width, height) if width and height else None
+        if length < 2:
+            return None
+        i += length
+    return None
+
+
+def _bmp_size(data: bytes) -> tuple[int, int] | None:
+    header = int.from_bytes(data[14:18], "little")
+    if header == 12 and len(data) >= 22:  # BITMAPCOREHEADER
+        return int.from_bytes(data[18:20], "little"), int.from_bytes(data[20:22], "little")
+    if header >= 40 and len(data) >= 26:
+        w, h = int.from_bytes(data[18:22], "little", signed=True), int.from_bytes(data[22:26], "little", signed=True)
+        return (w, abs(h)) if w > 0 and h != 0 else None  # a negative height is a top-down bitmap
     return None
 
 
 def image_size(data: bytes) -> tuple[int, int] | None:
-    """``(width, height)`` from an encoded image's header, without decoding: PNG and JPEG read
-    here, other formats through PIL's lazy open. ``(-1, -1)`` when PIL refuses to open the
-    header for its size (over about 179 million pixels); None when the header is not
-    understood (the decoder then decides)."""
-    if data[:8] == b"\x89PNG\r\n\x1a\n" and data[12:16] == b"IHDR":
+    """``(width, height)`` from an encoded image's header, without decoding: PNG, JPEG and BMP read
+    here, TIFF and WebP through PIL's lazy open. ``(-1, -1)`` when PIL refuses to open the header
+    for its size (over about 179 million pixels); None when the format is not one of
+    :data:`FORMATS` or its header does not say the size."""
+    fmt = sniff_format(data)
+    if fmt == "png":
+        if data[12:16] != b"IHDR":
+            return None
         return int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
-    if data[:2] == b"\xff\xd8":
+    if fmt == "jpeg":
         return _jpeg_size(data)
+    if fmt == "bmp":
+        return _bmp_size(data)
+    if fmt is None:
+        return None
     try:
         with Image.open(io.BytesIO(data)) as im:
             return im.size
     except Image.DecompressionBombError:
         return -1, -1
-    except Exception:  # not a format PIL reads headers of, or a damaged header: cv2 decides
+    except Exception:  # a damaged header
         return None
+
+
+def _what_it_is(data: bytes) -> str:
+    """A few words on bytes that are none of :data:`FORMATS`, for the refusal."""
+    known = {b"#?RADIANCE": "a Radiance HDR image", b"#?RGBE": "a Radiance HDR image",
+             b"\x76\x2f\x31\x01": "an OpenEXR image",
+             b"GIF8": "a GIF", b"PF\n": "a PFM image", b"Pf\n": "a PFM image",
+             b"\x00\x00\x00\x0cjP": "a JPEG 2000 image",
+             b"%PDF": "a PDF document"}
+    for magic, name in known.items():
+        if data.startswith(magic):
+            return name
+    if data[:2] in (b"P1", b"P2", b"P3", b"P4", b"P5", b"P6"):
+        return "a PNM image"
+    return "corrupt or not an image"
 
 
 def read_image(path: str | Path) -> np.ndarray:
     """Read an image file as ``(H, W, C)`` uint8 or uint16 in RGB(A) order.
 
     Grayscale gives C=1, colour C=3, images with alpha C=4. EXIF orientation is applied as
-    PIL's ``ImageOps.exif_transpose`` does (JPEG APP1, PNG eXIf, WebP EXIF, TIFF). Raises
-    :class:`ImageReadError` naming the file when it is missing, not a regular file, larger than
-    :data:`MAX_IMAGE_PIXELS` or cannot be decoded.
+    PIL's ``ImageOps.exif_transpose`` does (JPEG APP1, PNG eXIf, WebP EXIF, TIFF). The format is
+    decided by the content (:data:`FORMATS`), and nothing is decoded before its header says its
+    size. Raises :class:`ImageReadError` naming the file when it is missing, not a regular file,
+    not one of :data:`FORMATS`, of a size its header does not say or larger than
+    :data:`MAX_IMAGE_PIXELS`, or cannot be decoded.
     """
     path = Path(path)
     try:
@@ -131,13 +205,21 @@ def read_image(path: str | Path) -> np.ndarray:
     if buf.size == 0:
         raise ImageReadError(f"image '{path}' is an empty file; re-export or remove it")
     data = buf.tobytes()
+    fmt = sniff_format(data)
+    if fmt is None:  # decided by content: OpenCV would decode other formats too (HDR as float32, ...)
+        raise ImageReadError(f"'{path}' is {_what_it_is(data)}; i2i reads PNG, JPEG, BMP, TIFF and WebP (by their "
+                             "content, whatever the name says): convert it or remove it from the input")
     size = image_size(data)
-    if size is not None and (size == (-1, -1) or size[0] * size[1] > MAX_IMAGE_PIXELS):
+    if size is None:
+        raise ImageReadError(f"image '{path}' is corrupt or of a layout i2i does not decode blindly: it does not say "
+                             "its size in its header (a small file can decode to gigabytes); re-export it")
+    if size == (-1, -1) or size[0] * size[1] > MAX_IMAGE_PIXELS:
         dims = "larger than PIL opens" if size == (-1, -1) else f"{size[0]}x{size[1]} pixels"
         raise ImageReadError(f"image '{path}' is {dims}, over the {MAX_IMAGE_PIXELS:,}-pixel limit i2i decodes "
                              "(a small file can decode to gigabytes); split or downscale it")
-    # IMREAD_UNCHANGED keeps bit depth and alpha but ignores EXIF orientation, so read
-    # the orientation separately (cheap: headers only) and apply it ourselves.
+    # IMREAD_UNCHANGED keeps bit depth and alpha but ignores EXIF orientation for every format
+    # but TIFF (whose decoder applies it), so read the orientation separately (cheap: headers only)
+    # and apply it ourselves.
     try:
         img = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED)
     except cv2.error as e:
@@ -153,7 +235,7 @@ def read_image(path: str | Path) -> np.ndarray:
         img = cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
     elif img.shape[2] == 4:
         img = cv2.cvtColor(img, cv2.COLOR_BGRA2RGBA)
-    return apply_orientation(img, exif_orientation(data))
+    return img if fmt == "tiff" else apply_orientation(img, exif_orientation(data))
 
 
 def _to_uint16(img: np.ndarray, path: Path) -> np.ndarray:

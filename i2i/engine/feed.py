@@ -17,7 +17,7 @@ from ..data.cache import CacheTooLarge, estimated_bytes, format_bytes
 from ..data.device import DeviceBatches, DeviceImages
 from ..data.io import ImageReadError
 from ..data.sampling import EpochSampler
-from .memory import available_bytes
+from ..dist import available_bytes
 
 
 class TrainingFeed:

@@ -4,30 +4,17 @@ nets' sizes on the meta device and refused, naming the keys, before anything is 
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 
 from ..config import Config, ConfigError
+from ..dist import available_bytes
 from ..hints import first_line
 from ..nets.blocks import size_multiple
 
 GiB = 2**30
-
-
-def available_bytes(device: torch.device) -> int | None:
-    """Free memory of ``device``: CUDA's free memory, or the CPU's ``MemAvailable`` (None when unknown)."""
-    if device.type == "cuda":
-        return int(torch.cuda.mem_get_info(device)[0])
-    try:
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemAvailable:"):
-                return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return None
 
 
 def probe(cfg: Config, pipe: type, height: int, width: int) -> tuple[int, int]:
@@ -93,14 +80,15 @@ def check_fits(cfg: Config, pipe: type, item: dict, device: torch.device) -> Non
     if free is None:
         return
     bs = cfg.data.batch_size
-    step = 4 * params + 3 * activations * bs
+    working, why = pipe.working_bytes(cfg, int(h), int(w))
+    step = 4 * params + 3 * activations * bs + working * bs
     if step > free:
         size = "data.image_size" if hasattr(cfg.data, "image_size") else "data.crop_size"
-        raise ConfigError(f"one training step needs about {step / GiB:.1f} GiB on {device} ({4 * params / GiB:.1f} GiB "
-                          "for the nets' "
-                          f"weights and optimizer state, {3 * activations * bs / GiB:.1f} GiB for a batch of {bs} at "
-                          f"{h}x{w}), more "
-                          f"than the {free / GiB:.1f} GiB free: lower data.batch_size or {size}, or use smaller nets")
+        extra = f", {working * bs / GiB:.1f} GiB for {why}" if working * bs > GiB / 8 else ""
+        raise ConfigError(f"one training step needs about {step / GiB:.1f} GiB on {device} ({4 * params / GiB:.1f} "
+                          f"GiB for the nets' weights and optimizer state, {3 * activations * bs / GiB:.1f} GiB for a "
+                          f"batch of {bs} at {h}x{w}{extra}), more than the {free / GiB:.1f} GiB free: lower "
+                          f"data.batch_size or {size}, or use smaller nets")
     cache = cfg.train.bn_recalibration_batches * bs * sum(t.numel() * t.element_size() for t in tensors)
     if cache > free / 2:
         raise ConfigError(f"train.bn_recalibration_batches={cfg.train.bn_recalibration_batches} batches of "

@@ -3,14 +3,17 @@ which checkpoint a run continues from, and the cleanup of writes a kill interrup
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import os
 import socket
+import stat
 from pathlib import Path
 from typing import Any
 
 from ..checkpoint import CheckpointError, save_checkpoint
 from ..config import ConfigError
+from ..files import remove_leftover
 from .runlog import MetricsFile
 
 
@@ -57,7 +60,7 @@ class RunFolder:
         for folder in (self.root, self.checkpoints, self.samples):
             if folder.is_dir():
                 for tmp in folder.glob(".*.tmp"):
-                    tmp.unlink(missing_ok=True)
+                    remove_leftover(tmp)
 
     def save(self, state: dict[str, Any], step: int, *, keep: int = 0) -> Path:
         """Write ``state`` as ``last.pt`` and, with ``keep`` > 0, as ``step_N.pt`` too, keeping
@@ -76,10 +79,24 @@ class RunFolder:
         killed run never leaves it stuck."""
         self.root.mkdir(parents=True, exist_ok=True)
         path = self.root / ".lock"
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK, 0o666)
+        except OSError as e:
+            raise RunInUse(f"'{path}' (the run's lock) cannot be opened ({e.strerror}): "
+                           + ("it is a symbolic link, which i2i never writes through; remove it"
+                              if e.errno == errno.ELOOP else "remove it or choose another output_dir")) from None
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            os.close(fd)
+            raise RunInUse(f"'{path}' (the run's lock) is not a regular file (a pipe, device or folder); remove it, "
+                           "then run again (nothing was changed)")
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
+        except OSError as e:
+            if not isinstance(e, BlockingIOError):
+                os.close(fd)
+                raise RunInUse(f"'{path}' (the run's lock) cannot be locked ({e.strerror}: its file system may not "
+                               "support locks, as some network file systems do not); put output_dir on a local disk "
+                               "(nothing was changed)") from None
             holder = os.pread(fd, 200, 0).decode(errors="replace").strip() or "unknown"
             os.close(fd)
             raise RunInUse(f"run folder '{self.root}' is being trained by another process ({holder}); wait for it to "

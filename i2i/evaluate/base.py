@@ -22,7 +22,7 @@ import torch
 from ..checkpoint import CheckpointError
 from ..config import Config
 from ..options import Range, TestMode, check_fields, option
-from ..translator import Translator
+from ..translator import MIN_TILE, Translator
 from .lpips import LPIPS
 
 
@@ -114,7 +114,7 @@ class EvalOptions:
     direction: str | None = option(None, help="a_to_b or b_to_a for two-way models (default: the trained direction)")
     limit: Annotated[int, Range(1, None)] | None = option(None,
                                                           help="evaluate at most this many pairs or images (None: all)")
-    tile: Annotated[int, Range(1, None)] | None = option(None, metavar="PIXELS", help="SR: tiled inference")
+    tile: Annotated[int, Range(MIN_TILE, None)] | None = option(None, metavar="PIXELS", help="SR: tiled inference")
     n: Annotated[int, Range(1, None)] | None = option(None,
                                                       help="generation: samples, and at most this many real images "
                                                            "(None: 1000)")

@@ -146,6 +146,10 @@ class Pipeline:
         :class:`ConfigError` naming the keys)."""
         if cls.default_nets.get("discriminator") and cfg.model.discriminator is None:
             raise ConfigError(f"the {cls.name} pipeline needs model.discriminator")
+        for key in ("in_channels", "out_channels"):
+            if key in cfg.model.generator.options and cfg.model.generator.options[key] == 2:
+                raise ConfigError(f"config key 'model.generator.{key}' is 2; images have 1 (gray), 3 (RGB) or 4 "
+                                  "(RGBA) channels")
 
     @classmethod
     def check_buildable(cls, cfg: Config) -> None:
@@ -179,6 +183,14 @@ class Pipeline:
                     f"data.crop_size={d.crop_size} does not fit generator {name} ({cfg.model.generator.name}), which "
                     "needs sizes "
                     f"that are multiples of {m}; use {sizes} (or a generator with fewer downsamplings)")
+
+    @classmethod
+    def working_bytes(cls, cfg: Config, height: int, width: int) -> tuple[int, str]:
+        """Bytes per sample a step needs beyond the nets' activations for a training item of ``height``
+        x ``width`` (SRGAN: the degradation's images), and what they are for, in words (the engine's
+        memory estimate names it). None by default."""
+        del cfg, height, width
+        return 0, ""
 
     @classmethod
     def generator_input_size(cls, cfg: Config, height: int, width: int) -> tuple[int, int]:

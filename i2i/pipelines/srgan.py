@@ -10,6 +10,7 @@ two phases are two configs: SRResNet with MSE, then SRGAN initialised from it
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, replace
 from typing import Annotated, Any, Literal
 
@@ -104,6 +105,19 @@ class SRGAN(Pipeline):
     @classmethod
     def nets_for(cls, cfg: Config) -> tuple[str, ...]:
         return ("G", "D") if cfg.loss.adversarial_weight > 0 else ("G",)
+
+    @classmethod
+    def working_bytes(cls, cfg: Config, height: int, width: int) -> tuple[int, str]:
+        """Real-ESRGAN's degradation resizes the crop by up to the largest resize factor in float32
+        and keeps about four images of that size at once (the image, its blurred copy, the noise,
+        the resized result)."""
+        if cfg.data.degradation != "realesrgan":
+            return 0, ""
+        r = cfg.data.realesrgan
+        grow = max(1.0, r.resize_range[1], r.resize_range2[1])
+        channels = cfg.model.generator.arg("out_channels")
+        side = math.ceil(height * grow) * math.ceil(width * grow)
+        return 4 * 4 * channels * side, f"the degradation's images (up to data.realesrgan resize factor {grow:g})"
 
     @classmethod
     def generator_input_size(cls, cfg: Config, height: int, width: int) -> tuple[int, int]:

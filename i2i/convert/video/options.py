@@ -73,6 +73,27 @@ class VideoOptions:
 
     def __post_init__(self) -> None:
         check_fields(self)
+        for name in ("codec", "pix_fmt", "preset"):
+            if getattr(self, name) is not None and not getattr(self, name).strip():
+                raise ValueError(f"{name}={getattr(self, name)!r} (--{name.replace('_', '-')}) is empty; "
+                                 "leave it out for the default")
+
+    def check_encoder(self, suffix: str) -> None:
+        """Open the encoder once, on a small frame, with these options for a ``suffix`` container, so
+        that a wrong codec, CRF, preset or pixel format is refused before any work, naming the option,
+        instead of failing every video. Raises :class:`VideoError`."""
+        codec = self.codec_for(suffix)
+        options = self.encoder_options(codec)
+        ctx = av.CodecContext.create(codec, "w")
+        ctx.width = ctx.height = 64
+        ctx.pix_fmt = self.pix_fmt_for(codec, deep=False, width=64, height=64)
+        ctx.time_base = Fraction(1, 25)
+        ctx.options = options
+        try:
+            ctx.open()
+        except av.FFmpegError as e:
+            raise VideoError(f"the {codec} encoder refuses these options for a {suffix} file: {options} "
+                             f"({getattr(e, 'strerror', None) or e}); check --preset, --crf and --pix-fmt") from None
 
     def codec_for(self, suffix: str) -> str:
         """The encoder for a container suffix; raises when FFmpeg lacks it."""

@@ -103,6 +103,11 @@ class VideoSink:
             arr = _rgb(arr)
             if self.video is None:
                 self._start(arr.shape[1], arr.shape[0], arr.dtype == np.uint16)
+            elif (arr.shape[1], arr.shape[0]) != (self.video.width, self.video.height):
+                raise VideoError(f"'{self.source}' changes its frame size mid-stream (from {self.video.width}x"
+                                 f"{self.video.height} to {arr.shape[1]}x{arr.shape[0]} at frame "
+                                 f"{self.stats.frames + 1}); a video file holds one size: convert it with "
+                                 "--frames-out, or split it where the size changes")
             frame = av.VideoFrame.from_ndarray(arr, format="rgb48le" if arr.dtype == np.uint16 else "rgb24")
             if not self.rgb_out:  # by the source's matrix and range (the encoder would assume its defaults)
                 frame = frame.reformat(format=self.video.pix_fmt, **self.matrix)

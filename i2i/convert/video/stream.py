@@ -13,7 +13,6 @@ allows. The colour matrix and range of the source are used both ways and tagged 
 
 from __future__ import annotations
 
-import os
 import queue
 import re
 import shutil
@@ -28,7 +27,7 @@ import av
 import numpy as np
 
 from ...data.io import read_image, to_channels
-from ...files import normal_permissions, publish, temp_file, temp_folder
+from ...files import held_temp, publish, publish_folder
 from ..types import TranslateArrays
 from .options import CONTAINERS, Timing, VideoError, VideoOptions, VideoStats
 from .sinks import FrameSink, Sink, VideoSink
@@ -234,14 +233,14 @@ def convert_video(translate: TranslateArrays, src: str | Path, dst: str | Path, 
     output cannot be encoded; ``dst`` is then not created or left as it was."""
     src, dst = Path(src), Path(dst)
     options = _checked(dst, options)
-    tmp = temp_file(dst)
-    try:
-        stats = _run_decoded(translate, src, lambda v, copied,
-                             st: VideoSink(tmp, dst, src, _timing(v), copied, options, st, v.index),
-                             batch_size=batch_size, progress=progress, copy=True)
-        publish(tmp, dst)
-    finally:
-        tmp.unlink(missing_ok=True)
+    with held_temp(dst) as tmp:  # held while written: another run's cleanup leaves it alone
+        try:
+            stats = _run_decoded(translate, src, lambda v, copied,
+                                 st: VideoSink(tmp, dst, src, _timing(v), copied, options, st, v.index),
+                                 batch_size=batch_size, progress=progress, copy=True)
+            publish(tmp, dst)
+        finally:
+            tmp.unlink(missing_ok=True)
     return stats
 
 
@@ -251,16 +250,14 @@ def video_to_frames(translate: TranslateArrays, src: str | Path, dst_dir: str | 
     (16-bit PNGs for sources of more than 8 bits). The folder is filled under a temporary name
     and renamed when complete, so ``dst_dir`` either holds every frame or does not exist."""
     src, dst_dir = Path(src), Path(dst_dir)
-    tmp = temp_folder(dst_dir)
-    try:
-        stats = _run_decoded(translate, src, lambda v, copied, st: FrameSink(tmp, st), batch_size=batch_size,
-                             progress=progress,
-                             copy=False)
-        normal_permissions(tmp)
-        os.replace(tmp, dst_dir)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
+    with held_temp(dst_dir, folder=True) as tmp:
+        try:
+            stats = _run_decoded(translate, src, lambda v, copied, st: FrameSink(tmp, st), batch_size=batch_size,
+                                 progress=progress, copy=False)
+            publish_folder(tmp, dst_dir)  # an earlier run's frame folder is replaced whole
+        finally:
+            if tmp.exists():
+                shutil.rmtree(tmp, ignore_errors=True)
     return stats
 
 
@@ -297,14 +294,14 @@ def frames_to_video(translate: TranslateArrays, frames: list[Path], dst: str | P
             first = img.shape[:2]
             yield ("frame", to_channels(img if img.ndim == 3 else img[:, :, None], 3), n, 1 / rate)
 
-    tmp = temp_file(dst)
-    try:
-        sink = VideoSink(tmp, dst, None, Timing(rate, 1 / rate), [], options, stats)
-        _translate_stream(translate, items(), sink, batch_size=batch_size, stats=stats, progress=progress)
-        publish(tmp, dst)
-    except av.FFmpegError as e:
-        raise VideoError(f"'{dst}': {e}") from None
-    finally:
-        tmp.unlink(missing_ok=True)
+    with held_temp(dst) as tmp:
+        try:
+            sink = VideoSink(tmp, dst, None, Timing(rate, 1 / rate), [], options, stats)
+            _translate_stream(translate, items(), sink, batch_size=batch_size, stats=stats, progress=progress)
+            publish(tmp, dst)
+        except av.FFmpegError as e:
+            raise VideoError(f"'{dst}': {e}") from None
+        finally:
+            tmp.unlink(missing_ok=True)
     stats.seconds = time.perf_counter() - t0
     return stats
