@@ -35,9 +35,10 @@ from .evaluate import EvalOptions, evaluation
 from .exporting import export_generator, export_onnx
 from .generate import Generator, parse_arithmetic
 from .info import describe
-from .options import Precision, TestMode, check_finite, choices, flag, range_of, strip_annotated
+from .options import Precision, Runtime, TestMode, check_finite, choices, flag, range_of, strip_annotated
 from .recipes import load_config, pipeline_class
 from .report import save_grid
+from .runtimes import RuntimeUnavailable
 from .translator import MIN_TILE, Translator
 
 
@@ -79,8 +80,8 @@ def _convert(args: argparse.Namespace) -> int:
     options = _options_from(ConvertOptions, args, progress=not args.quiet)
     try:
         tr = Translator.from_checkpoint(args.checkpoint, direction=args.direction, mode=args.mode, device=args.device,
-                                        tile=args.tile,
-                                        precision=args.precision)
+                                        tile=args.tile, precision=args.precision, runtime=args.runtime,
+                                        calibration=args.calibration)
         summary = tr.convert_folder(args.input, args.output, options)
     finally:
         dist.cleanup()
@@ -121,7 +122,12 @@ def _add_convert(sub: Any) -> None:
     c.add_argument("--tile", type=_int_at_least(MIN_TILE), default=None, metavar="PIXELS",
                    help="process large images in tiles of this many input pixels (bounded memory; exact for SR nets)")
     c.add_argument("--precision", choices=list(choices(Precision)), default="fp32",
-                   help="autocast precision (fp16 needs CUDA)")
+                   help="autocast precision with torch / compile (fp16 needs CUDA); bf16 or int8 with openvino")
+    c.add_argument("--runtime", choices=list(choices(Runtime)), default="torch",
+                   help="what runs the generator: torch (eager), compile (torch.compile, per input size), onnxruntime "
+                        "or openvino (CPU; exported once and cached); docs/benchmarks.md says which is fastest where")
+    c.add_argument("--calibration", default=None, metavar="FOLDER",
+                   help="--precision int8: a few images like those you will convert, to calibrate the quantization")
     c.add_argument("--quiet", action="store_true", help="no progress bar")
     groups = {"videos": c.add_argument_group("videos",
                                              "videos are streamed frame by frame (no temporary frames); audio and "
@@ -462,7 +468,8 @@ def _run(args: argparse.Namespace) -> int:
         # The reader went away (``i2i info CKPT | head``): what it read is all it wanted.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error when Python flushes stdout
         return 0
-    except (ConfigError, DataError, ImageReadError, CheckpointError, FileNotFoundError, ValueError) as e:
+    except (ConfigError, DataError, ImageReadError, CheckpointError, FileNotFoundError, ValueError,
+            RuntimeUnavailable) as e:
         print(f"i2i {args.command}: error: {e}", file=sys.stderr)
         return 2
     except IsADirectoryError as e:

@@ -13,6 +13,7 @@ from ._version import __version__
 from .checkpoint import CheckpointError, write_export
 from .config import config_to_dict
 from .loading import load_generator
+from .runtimes import onnx_graph
 from .translator import Translator
 
 __all__ = ["export_generator", "export_onnx", "onnx_metadata", "write_export"]
@@ -45,17 +46,11 @@ def export_onnx(checkpoint: str | Path, output: str | Path, *, direction: str | 
                               "image-to-image "
                               "generators (export it as an i2i file instead: i2i export CKPT -o model.pt)")
     tr = Translator(g.net, g.cfg, direction=g.direction, device="cpu", mode="eval")
-    tr.net.to(memory_format=torch.contiguous_format)  # the exported graph takes plain NCHW tensors
     m = max(tr.size_multiple, 8)
-    dummy = torch.rand(1, tr.in_channels, 2 * m, 2 * m) * 2 - 1
     output = Path(output)
     output.parent.mkdir(parents=True, exist_ok=True)
     tmp = output.with_name(f".{output.name}.tmp")
-    batch, height, width = torch.export.Dim("batch", max=64), torch.export.Dim("height"), torch.export.Dim("width")
-    torch.onnx.export(
-        tr.net, (dummy,), str(tmp), input_names=["image"], output_names=["output"], opset_version=opset, dynamo=True,
-        dynamic_shapes={"x": {0: batch, 2: height, 3: width}}, external_data=False,
-    )
+    onnx_graph(tr.net, (1, tr.in_channels, 2 * m, 2 * m), tmp, opset=opset)
     _add_onnx_metadata(tmp, onnx_metadata(tr, g.weights))
     tmp.replace(output)
     result: dict[str, Any] = {"path": str(output), "max_abs_diff": None}

@@ -99,8 +99,11 @@ GANMode = Literal["vanilla", "lsgan", "hinge", "wgangp", "ragan"]
 """Adversarial objectives (:class:`i2i.losses.GANLoss`)."""
 TestMode = Literal["eval", "paper"]
 """Inference behaviour: running statistics without dropout, or pix2pix's batch statistics with dropout."""
-Precision = Literal["fp32", "bf16", "fp16"]
-"""Inference autocast precision (``i2i convert --precision``, :class:`i2i.Translator`)."""
+Precision = Literal["fp32", "bf16", "fp16", "int8"]
+"""Inference precision (``i2i convert --precision``, :class:`i2i.Translator`): autocast with the torch
+runtimes, a compile option with OpenVINO; int8 is OpenVINO's calibrated quantization."""
+Runtime = Literal["torch", "compile", "onnxruntime", "openvino"]
+"""What runs a generator at inference (``--runtime``, :mod:`i2i.runtimes`)."""
 Amp = Literal["none", "bf16", "fp16"]
 """Training autocast precision (``train.amp``)."""
 AUGMENTATIONS = ("color", "translation", "cutout", "flip", "rot90")

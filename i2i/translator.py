@@ -21,15 +21,21 @@ from torch import nn
 from .checkpoint import write_export
 from .config import Config, config_to_dict
 from .convert import ConvertOptions, ConvertSummary, convert
-from .data.io import from_tensor, to_channels, to_tensor
+from .data.io import from_tensor, list_images, read_image, to_channels, to_tensor
 from .dist import resolve_device
 from .loading import load_generator, untrained_generator
 from .nets.blocks import set_test_mode, size_multiple
 from .recipes import pipeline_class
+from .runtimes import Runner, build_runner, check_runtime
 from .tiling import blended_tiles, exact_tiles, pad_to_multiple, receptive_radius
 
 MIN_TILE = 8
 """The smallest tile (input pixels): blended tiles overlap by a quarter of their side."""
+
+CALIBRATION_IMAGES = 16
+"""int8 calibration reads at most this many images of the folder (sorted), centre crops of at most
+:data:`CALIBRATION_SIDE` pixels."""
+CALIBRATION_SIDE = 256
 
 
 class Translator:
@@ -38,6 +44,13 @@ class Translator:
     ``mode``: ``eval`` (running statistics, no dropout) or ``paper`` (pix2pix's test-time
     batch statistics and dropout; dropout masks are reproducible from ``seed``). Images
     of any size are padded to the generator's multiple and cropped back.
+
+    ``runtime`` (:data:`i2i.runtimes.RUNTIMES`): ``torch`` (eager), ``compile`` (``torch.compile``
+    with frozen weights; compiled once per input shape), ``onnxruntime`` or ``openvino`` (the CPU
+    runtimes, eval mode; the net is exported to ONNX once and cached). ``precision``: ``fp32``,
+    ``bf16``, ``fp16`` (CUDA) or ``int8`` (OpenVINO, calibrated on the images in ``calibration``,
+    a folder). The model is built at the first image, so a wrong combination fails at once and a
+    slow export only when used.
     """
 
     def __init__(
@@ -51,6 +64,8 @@ class Translator:
         seed: int = 0,
         tile: int | None = None,
         precision: str = "fp32",
+        runtime: str = "torch",
+        calibration: str | Path | None = None,
     ) -> None:
         self.cfg = cfg
         # which weights the net holds: "ema", "raw", "untrained" or "given" (built by the caller)
@@ -74,12 +89,19 @@ class Translator:
                              "context around them)")
         self.tile = tile
         self._context: int | None = None
-        dtypes = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
+        dtypes = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16, "int8": None}
         if precision not in dtypes:
             raise ValueError(f"precision {precision!r} must be one of {', '.join(dtypes)}")
         if precision == "fp16" and self.device.type != "cuda":
             raise ValueError("precision fp16 needs a CUDA device; use bf16 or fp32 on CPU")
-        self.amp_dtype = dtypes[precision]
+        check_runtime(runtime, precision, self.device.type, mode)
+        if precision == "int8" and calibration is None:
+            raise ValueError("precision int8 needs calibration images: pass calibration= (--calibration FOLDER), a "
+                             "folder of a few images like those you will convert")
+        self.runtime, self.precision, self.calibration = runtime, precision, calibration
+        self._runner: Runner | None = None
+        # autocast applies to the torch runtimes; OpenVINO takes its precision as a compile option
+        self.amp_dtype = dtypes[precision] if runtime in ("torch", "compile") else None
         # channels_last lets oneDNN (CPU) and cuDNN (CUDA) run convolutions without relayouts
         # (docs/benchmarks.md has the measurement).
         self.net.to(memory_format=torch.channels_last)
@@ -96,15 +118,18 @@ class Translator:
         tile: int | None = None,
         precision: str = "fp32",
         use_ema: bool = True,
+        runtime: str = "torch",
+        calibration: str | Path | None = None,
     ) -> Translator:
         """Load a training checkpoint or an export of a translation model. ``direction``
         defaults to the trained (or exported) direction; ``mode`` to the config's
         ``test.mode``; ``tile`` (input pixels) processes large images in tiles (see
         :meth:`translate_tensor`); the EMA weights are used when present unless ``use_ema``
-        is False (:attr:`weights` says which)."""
+        is False (:attr:`weights` says which); ``runtime``, ``precision`` and ``calibration`` as in
+        :class:`Translator`."""
         g = load_generator(path, direction=direction, use_ema=use_ema, kind="translation", purpose="translating images")
         tr = cls(g.net, g.cfg, direction=g.direction, mode=mode or g.cfg.test.mode, device=device, seed=seed, tile=tile,
-                 precision=precision)
+                 precision=precision, runtime=runtime, calibration=calibration)
         tr.weights = g.weights
         return tr
 
@@ -139,6 +164,8 @@ class Translator:
                 f"{self.in_channels}->{self.out_channels} ch"
                 f"{f' x{self.scale}' if self.scale > 1 else ''}, weights={self.weights}, mode={self.mode}, "
                 f"device={self.device}"
+                f"{f', runtime={self.runtime}' if self.runtime != 'torch' else ''}"
+                f"{f', precision={self.precision}' if self.precision != 'fp32' else ''}"
                 f"{f', tile={self.tile}' if self.tile else ''})")
 
     # ------------------------------------------------------------------ tensors
@@ -164,13 +191,46 @@ class Translator:
             self._context = -1 if r is None else -(-r // m) * m
         return None if self._context < 0 else self._context
 
+    @property
+    def runner(self) -> Any:
+        """What runs the net on padded batches: the net itself (runtime ``torch``) or the runtime's
+        callable, built (exported, compiled, quantized) on first use."""
+        if self.runtime == "torch":
+            return self.net
+        if self._runner is None:
+            m = max(self.size_multiple, 8)
+            inputs = None if self.calibration is None else self.calibration_inputs(self.calibration)
+            self._runner = build_runner(self.net, self.runtime, example=(1, self.in_channels, 2 * m, 2 * m),
+                                        precision=self.precision, calibration=inputs)
+        return self._runner
+
+    def calibration_inputs(self, folder: str | Path) -> list[torch.Tensor]:
+        """``(1, in_channels, H, W)`` tensors in [-1, 1] for int8 calibration: centre crops (at most
+        :data:`CALIBRATION_SIDE` pixels, padded to the size multiple) of the first
+        :data:`CALIBRATION_IMAGES` images of ``folder``."""
+        if not Path(folder).is_dir():
+            raise FileNotFoundError(f"calibration folder '{folder}' (--calibration) does not exist")
+        files = list_images(folder)[:CALIBRATION_IMAGES]
+        if not files:
+            raise ValueError(f"calibration folder '{folder}' (--calibration) holds no images; put a few images like "
+                             "those you will convert there")
+        out = []
+        for f in files:
+            x = to_tensor(to_channels(read_image(f), self.in_channels))[None]
+            h, w = x.shape[-2:]
+            side = max(self.size_multiple, CALIBRATION_SIDE)
+            top, left = max(0, (h - side) // 2), max(0, (w - side) // 2)
+            out.append(pad_to_multiple(x[:, :, top : top + side, left : left + side], self.size_multiple)[0])
+        return out
+
     @torch.inference_mode()
     def _run(self, x: torch.Tensor) -> torch.Tensor:
         xp, (h, w) = pad_to_multiple(x.to(self.device, torch.float32), self.size_multiple)
-        xp = xp.contiguous(memory_format=torch.channels_last)
+        torch_runs = self.runtime in ("torch", "compile")  # the others take plain NCHW arrays
+        xp = xp.contiguous(memory_format=torch.channels_last if torch_runs else torch.contiguous_format)
         with self._rng(), torch.autocast(self.device.type, dtype=self.amp_dtype or torch.float32,
                                          enabled=self.amp_dtype is not None):
-            y = self.net(xp)
+            y = self.runner(xp)
         return y[:, :, : h * self.scale, : w * self.scale].float()
 
     @torch.inference_mode()
@@ -263,5 +323,7 @@ class Translator:
         ``output_dir`` as ``options`` say (:class:`~i2i.convert.ConvertOptions`: names, formats, bit
         depth, batches, resume, videos); see :func:`i2i.convert.convert`. Launched by torchrun, each
         process converts its share of the files (on its own GPU with ``device="auto"``) and gets the
-        merged summary; rank 0 writes ``failed.txt``."""
+        merged summary; rank 0 writes ``failed.txt``. The runtime's model is built first: a missing
+        extra or calibration folder fails before any file is written."""
+        self.runner  # noqa: B018 - built now, not inside the first file's job
         return convert(self.translate_arrays, input_path, output_dir, options, device_type=self.device.type)

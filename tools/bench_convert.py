@@ -3,6 +3,7 @@
     python tools/bench_convert.py configs/pix2pix/facades.yaml --n 64 --size 256 --threads 2
     python tools/bench_convert.py configs/pix2pix/facades.yaml --like-reference   # + 2 PNGs and an HTML row per image
     python tools/bench_convert.py configs/pix2pix/facades.yaml --like-reference --mode paper --reference REF
+    python tools/bench_convert.py configs/cyclegan/horse2zebra.yaml --runtime torch,compile,onnxruntime,openvino
 
 Uses the generator of CONFIG with its initial weights (speed does not depend on the
 values) through the real conversion path (:func:`i2i.convert.run_jobs`: background
@@ -16,6 +17,13 @@ the same pictures in the same run, alternating with i2i's repeats, and prints th
 the medians. The reference reads aligned AB JPEGs and i2i their A halves (the same pixels;
 the reference decodes twice the pixels and resizes 256 -> 256, which its pipeline always does).
 Compare like for like: ``--mode paper --like-reference --batch-size 1`` is what test.py does.
+
+``--runtime`` takes settings ``RUNTIME[:PRECISION]`` separated by commas (``torch``, ``compile``,
+``onnxruntime``, ``openvino``, ``openvino:bf16``, ``openvino:int8``, ``torch:bf16``). With more than one,
+each repeat runs every setting in turn, each in its own process (so each has its own peak memory),
+after a warm-up image that builds the model (export, compile, quantization: its seconds are reported
+apart, not in images/s); the table names the fastest setting on this machine. int8 is calibrated on
+the benchmark's own inputs (``--calibration`` names another folder).
 """
 
 from __future__ import annotations
@@ -24,6 +32,7 @@ import argparse
 import json
 import resource
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -73,22 +82,36 @@ def main() -> None:
     p.add_argument("--json", type=Path, default=None)
     p.add_argument("--reference", default=None, metavar="REF",
                    help="checkout of the reference code: time its test.py too")
+    p.add_argument("--runtime", default="torch", help="settings RUNTIME[:PRECISION], comma-separated")
+    p.add_argument("--calibration", default=None, help="int8 calibration folder (default: the benchmark's inputs)")
+    p.add_argument("--input", type=Path, default=None, help=argparse.SUPPRESS)  # a driver's inputs, for its children
     a = p.parse_args()
+    settings = a.runtime.split(",")
+    if len(settings) > 1:
+        return compare_runtimes(a, settings)
     if a.threads:
         torch.set_num_threads(a.threads)
     cfg = load_config(a.config, a.set)
     pipe = pipeline_class(cfg.pipeline)
     direction = pipe.default_direction(cfg)
     torch.manual_seed(0)
-    tr = Translator(pipe.build_net(cfg, pipe.directions[direction]), cfg, direction=direction, mode=a.mode,
-                    device=a.device, tile=a.tile, precision=a.precision)
+    runtime, _, precision = a.runtime.partition(":")
     tmp = Path(tempfile.mkdtemp(prefix="i2i-bench-convert-"))
-    if a.reference:
+    tr = Translator(pipe.build_net(cfg, pipe.directions[direction]), cfg, direction=direction, mode=a.mode,
+                    device=a.device, tile=a.tile, precision=precision or a.precision, runtime=runtime,
+                    calibration=a.calibration or (a.input or tmp / "in") if precision == "int8" else None)
+    if a.input:
+        (tmp / "in").symlink_to(a.input.resolve())
+    elif a.reference:
         make_reference_test_images(tmp / "ref", a.n, a.size)
         (tmp / "in").symlink_to(tmp / "ref" / "A")
     else:
         make_images(tmp / "in", a.n, a.size, tr.in_channels)
     ref_rates: list[float] = []
+    t0 = time.perf_counter()
+    first = read_image(next(iter(sorted((tmp / "in").iterdir()))))
+    tr.translate_arrays([first] * min(a.batch_size, a.n))  # builds the runtime's model for a whole batch's shape
+    build_s = time.perf_counter() - t0
     if tr.device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(tr.device)
     rates = []
@@ -116,7 +139,8 @@ def main() -> None:
     peak_rss_mb = (
         resource.getrusage(resource.RUSAGE_SELF).ru_maxrss + resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     ) / 1024
-    row = {"config": a.config, "device": str(tr.device), "size": a.size, "n": a.n, "batch_size": a.batch_size,
+    row = {"config": a.config, "setting": a.runtime, "build_s": round(build_s, 2), "device": str(tr.device),
+           "size": a.size, "n": a.n, "batch_size": a.batch_size,
            "workers": a.workers,
            "precision": a.precision, "mode": a.mode, "like_reference": a.like_reference,
            "threads": torch.get_num_threads(),
@@ -136,6 +160,45 @@ def main() -> None:
               f"i2i / reference = {row['ratio']:.2f}x")
     if a.json:
         a.json.write_text(json.dumps(row, indent=2))
+
+
+def compare_runtimes(a: argparse.Namespace, settings: list[str]) -> None:
+    """Each repeat runs every setting in its own process (one repeat each), in turn; prints the table."""
+    tmp = Path(tempfile.mkdtemp(prefix="i2i-bench-runtimes-"))
+    cfg = load_config(a.config, a.set)
+    make_images(tmp / "in", a.n, a.size, int(cfg.model.generator.arg("in_channels")))
+    rows: dict[str, list[dict]] = {s: [] for s in settings}
+    for r in range(a.repeats):
+        for s in settings:
+            out = tmp / f"{s.replace(':', '-')}-{r}.json"
+            cmd = [sys.executable, __file__, a.config, "--n", str(a.n), "--size", str(a.size), "--batch-size",
+                   str(a.batch_size), "--workers", str(a.workers), "--mode", a.mode, "--repeats", "1", "--device",
+                   a.device, "--runtime", s, "--input", str(tmp / "in"), "--json", str(out)]
+            cmd += [x for kv in a.set for x in ("--set", kv)]
+            cmd += ["--threads", str(a.threads)] if a.threads else []
+            cmd += ["--tile", str(a.tile)] if a.tile else []
+            cmd += ["--calibration", a.calibration] if a.calibration else []
+            cmd += ["--like-reference"] if a.like_reference else []
+            subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
+            rows[s].append(json.loads(out.read_text()))
+    table = []
+    for s, rs in rows.items():
+        rates = [x["img_per_s_median"] for x in rs]
+        table.append({"setting": s, "img_per_s_median": statistics.median(rates), "img_per_s_all": rates,
+                      "build_s_median": statistics.median(x["build_s"] for x in rs),
+                      "peak_rss_mb_max": max(x["peak_rss_mb"] for x in rs)})
+    base = table[0]["img_per_s_median"]
+    print(f"{a.config}: {a.n} images {a.size}x{a.size}, batch {a.batch_size}, {a.mode} mode, "
+          f"{torch.get_num_threads() if not a.threads else a.threads} threads, medians of {a.repeats}")
+    print(f"| setting | images/s | vs {table[0]['setting']} | build s | peak RSS MB |")
+    print("|---|---:|---:|---:|---:|")
+    for t in table:
+        print(f"| {t['setting']} | {t['img_per_s_median']:.3f} | {t['img_per_s_median'] / base:.2f}x | "
+              f"{t['build_s_median']:.1f} | {t['peak_rss_mb_max']:.0f} |")
+    best = max(table, key=lambda t: t["img_per_s_median"])
+    print(f"fastest on this machine: {best['setting']}")
+    if a.json:
+        a.json.write_text(json.dumps({"config": a.config, "rows": table, "fastest": best["setting"]}, indent=2))
 
 
 if __name__ == "__main__":

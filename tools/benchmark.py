@@ -15,7 +15,8 @@ iterations it times ``--repeats`` blocks of ``--steps`` iterations and reports t
 median. Conversion times :class:`~i2i.translator.Translator` on one image of ``--size``
 pixels (default: crop size), tensor in and out, plus encoding and writing one PNG per
 image with ``--write``. Modes: ``eager`` (float32, the defaults), ``fused`` (fused Adam),
-``bf16`` / ``fp16`` (autocast; fp16 on CUDA only), ``bf16+fused``, ``compile`` (torch.compile),
+``bf16`` / ``fp16`` (autocast; fp16 on CUDA only), ``bf16+fused``, ``compile`` (torch.compile; its
+compile time falls in the warm-up, so give ``--warmup`` 2 or more), ``channels_last``,
 ``unbatched`` (no horizontal batching), ``nocache`` / ``memory`` / ``device`` (``data.cache``; the
 default is ``auto``), ``graphs`` / ``bf16+graphs`` (``train.cuda_graphs``, CUDA only: give
 ``--warmup`` 4 or more so the capture falls before the timed steps).
@@ -51,7 +52,7 @@ from i2i.translator import Translator  # noqa: E402
 
 MODE_SETTINGS = {"eager": [], "fused": ["optim.fused=true"], "bf16": ["train.amp=bf16"],
                  "bf16+fused": ["train.amp=bf16", "optim.fused=true"], "fp16": ["train.amp=fp16"],
-                 "compile": ["train.compile=true"],
+                 "compile": ["train.compile=true"], "channels_last": ["train.channels_last=true"],
                  "unbatched": ["train.horizontal_batching=false"], "nocache": ["data.cache=none"],
                  "memory": ["data.cache=memory"],
                  "device": ["data.cache=device"], "graphs": ["train.cuda_graphs=true"],

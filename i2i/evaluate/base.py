@@ -21,7 +21,7 @@ import torch
 
 from ..checkpoint import CheckpointError
 from ..config import Config
-from ..options import Range, TestMode, check_fields, option
+from ..options import Range, Runtime, TestMode, check_fields, option
 from ..translator import MIN_TILE, Translator
 from .lpips import LPIPS
 
@@ -137,6 +137,9 @@ class EvalOptions:
                                                                       "download weights lpips-alex'); auto (the "
                                                                       "default): "
                                                                       "alex when its weights are there")
+
+    runtime: Runtime | None = option(None, help="paired and SR: what runs the generator (torch, the default; compile; "
+                                                "onnxruntime or openvino on the CPU)")
 
     def __post_init__(self) -> None:
         check_fields(self)

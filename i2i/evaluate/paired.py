@@ -83,15 +83,16 @@ def evaluate_paired(
     device: str = "auto",
     limit: int | None = None,
     lpips: str | None = "auto",
+    runtime: str = "torch",
 ) -> dict[str, Any]:
     """The paired metrics (:data:`PAIRED`'s list: L1 on [0, 1], PSNR in dB on RGB, SSIM, and with
     ``lpips`` (``alex``, ``vgg``; ``auto``: alex when its weights are local; ``none``) LPIPS to
     the target and to the input) of the
     checkpoint's generator on the pairs in ``data_root`` (``A/`` + ``B/``, ``testA/`` +
     ``testB/`` or side-by-side AB; ``direction`` picks the generator of a two-way model and
-    orients the pairs), beside three baselines: the same architecture untrained (the seed's
-    initial weights), the identity (the input itself as the prediction) and the mean colour
-    (the evaluated targets' mean colour everywhere: the best constant prediction).
+    orients the pairs; ``runtime`` runs it, :mod:`i2i.runtimes`), beside three baselines: the same
+    architecture untrained (the seed's initial weights), the identity (the input itself as the prediction) and the
+    mean colour (the evaluated targets' mean colour everywhere: the best constant prediction).
 
     Images are evaluated at their own size, as ``i2i convert`` translates them (padded to
     the generator's multiple and cropped back; no training resize or crop), so the page's
@@ -100,7 +101,7 @@ def evaluate_paired(
     Returns ``{"models": [{"model", <metric>...}...], "per_image": [...], "page": path|None, "weights", "lpips"}``.
     """
     perceptual, lpips_note = lpips_for(lpips)
-    trained = Translator.from_checkpoint(checkpoint, mode=mode, direction=direction, device=device)
+    trained = Translator.from_checkpoint(checkpoint, mode=mode, direction=direction, device=device, runtime=runtime)
     baseline = Translator.untrained(trained.cfg, direction=trained.direction, mode=trained.mode, device=device)
     dataset = paired_dataset(trained.cfg, data_root, trained.direction, trained.in_channels, trained.out_channels)
     # decoded once: the mean colour needs every target

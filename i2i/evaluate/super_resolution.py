@@ -60,9 +60,11 @@ def evaluate_sr(
     tile: int | None = None,
     limit: int | None = None,
     lpips: str | None = "auto",
+    runtime: str = "torch",
 ) -> dict[str, Any]:
     """Super-resolution evaluation against the bicubic baseline, in both conventions (and LPIPS
-    on RGB with ``lpips``: ``alex``, ``vgg``, ``auto`` = alex when its weights are local, ``none``).
+    on RGB with ``lpips``: ``alex``, ``vgg``, ``auto`` = alex when its weights are local, ``none``), the
+    model run by ``runtime`` (:mod:`i2i.runtimes`).
 
     For every HR image (cropped to a multiple of the scale): LR = MATLAB-style bicubic
     downscale rounded to 8 bits; the model's and bicubic's upscales are rounded to 8 bits; each
@@ -72,7 +74,7 @@ def evaluate_sr(
     Returns ``{"scale", "per_image": [...], "mean": {...}, "markdown": str, ...}``.
     """
     perceptual, lpips_note = lpips_for(lpips)
-    tr = Translator.from_checkpoint(checkpoint, device=device, tile=tile)
+    tr = Translator.from_checkpoint(checkpoint, device=device, tile=tile, runtime=runtime)
     s = tr.scale
     dataset = SRDataset(hr_root, scale=s, channels=tr.out_channels, train=False, full_images=True)
     n = limited(len(dataset), limit)
