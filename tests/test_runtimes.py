@@ -45,6 +45,7 @@ def _net(family: str) -> torch.nn.Module:
     return net
 
 
+@pytest.mark.numerics
 @pytest.mark.parametrize("runtime", ["onnxruntime", "openvino"])
 @pytest.mark.parametrize("family", list(FAMILIES))
 def test_every_family_equals_eager_torch_within_one_level(family, runtime):

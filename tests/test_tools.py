@@ -1,4 +1,5 @@
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -222,3 +223,35 @@ def test_video_benchmark_times_the_streamed_the_frames_folder_and_the_stage_ways
     assert "frames/s" in stream and "translate" in stream and "encode" in stream
     assert "extract" in frames and "MB of temporary PNGs" in frames and "decode" in stages
     assert "streaming is" in lines[-1] and "the speed of the frames-folder path" in lines[-1]
+
+
+def test_convert_benchmark_compares_runtimes_side_by_side(tmp_path):
+    """--runtime with several settings: each in its own process per repeat, one table, the fastest named."""
+    pytest.importorskip("onnxruntime")
+    out = tmp_path / "runtimes.json"
+    r = subprocess.run(
+        [sys.executable, str(ROOT / "tools" / "bench_convert.py"), str(ROOT / "configs/pix2pix/demo.yaml"), "--threads",
+         "1", "--set", "model.generator.base_channels=4", "--n", "3", "--size", "64", "--repeats", "2", "--workers",
+         "0", "--runtime", "torch,onnxruntime", "--json", str(out)],
+        capture_output=True, text=True, timeout=600, env={**os.environ, "I2I_CACHE_DIR": str(tmp_path / "cache")},
+    )
+    assert r.returncode == 0, r.stderr[-2000:]
+    table = json.loads(out.read_text())
+    assert [row["setting"] for row in table["rows"]] == ["torch", "onnxruntime"]
+    assert all(len(row["img_per_s_all"]) == 2 and row["peak_rss_mb_max"] > 0 for row in table["rows"])
+    assert f"fastest on this machine: {table['fastest']}" in r.stdout and "| onnxruntime |" in r.stdout
+
+
+def test_int8_quality_tool_reports_every_prediction(trained, gray2color, tmp_path):
+    pytest.importorskip("nncf")
+    r = subprocess.run(
+        [sys.executable, str(ROOT / "tools" / "int8_quality.py"), trained, "--data", str(gray2color / "test"),
+         "--calibration", str(gray2color / "train" / "A"), "--threads", "1"],
+        capture_output=True, text=True, timeout=600, env={**os.environ, "I2I_CACHE_DIR": str(tmp_path / "cache")},
+    )
+    assert r.returncode == 0, r.stderr[-2000:]
+    rows = {line.split("|")[1].strip(): float(line.split("|")[2]) for line in r.stdout.splitlines()
+            if line.startswith("| ") and not line.startswith("| prediction")}
+    assert set(rows) == {"identity", "fp32 (torch)", "fp32 (openvino)", "int8 (openvino)",
+                         "int8 vs fp32 (PSNR to fp32 torch)"}
+    assert abs(rows["fp32 (openvino)"] - rows["fp32 (torch)"]) < 0.1 and rows["int8 vs fp32 (PSNR to fp32 torch)"] > 30

@@ -9,7 +9,8 @@
 #      CycleGAN also without horizontal batching), at batch 1 and the largest batch up to 64,
 #      loader-fed (data.cache: auto, i.e. device) and batch-reused: it/s, images/s, MFU, peak
 #      memory, the ratio to the reference;
-#   5. tools/bench_data.py: the input path (loader workers, data.cache: memory, data.cache: device).
+#   5. tools/bench_convert.py: conversion with torch and torch.compile in fp32 / bf16 / fp16;
+#   6. tools/bench_data.py: the input path (loader workers, data.cache: memory, data.cache: device).
 #
 # Usage, from the repository root, with a python whose torch sees the GPU:
 #   REF=path/to/reference OUT=report-folder bash tools/gpu_report.sh
@@ -78,6 +79,19 @@ if [ "$SMOKE" != 1 ]; then
     timeout 150 "$PY" tools/bench_gpu.py "${configs[@]:1}" --modes eager bf16 bf16+graphs "${steps[@]}" --json "$OUT/sr_dcgan.json" 2>&1 \
         | grep -v Warning | tail -10
 fi
+
+section "conversion runtimes (bench_convert.py)"
+# torch and torch.compile in fp32 / bf16 / fp16 on the GPU. TensorRT needs onnxruntime-gpu or torch-tensorrt,
+# which the device image lacks and cannot fetch (no network; the wheels exceed what travels): skipped
+# unless one of them is importable.
+conv=(--n 32 --size 256 --batch-size 8 --repeats 3); [ "$SMOKE" = 1 ] && conv=(--n 4 --size 64 --batch-size 2 --repeats 1 \
+    --set model.generator.base_channels=4 --set model.generator.name=unet_128)
+settings=torch,torch:bf16,compile,compile:bf16
+"$PY" -c "import torch, sys; sys.exit(not torch.cuda.is_available())" 2>/dev/null && settings="$settings,torch:fp16"
+timeout 240 "$PY" tools/bench_convert.py configs/pix2pix/facades.yaml "${conv[@]}" --workers 2 --runtime "$settings" \
+    --json "$OUT/convert_runtimes.json" 2>&1 | grep -v -i warn | tail -9
+"$PY" -c "import tensorrt" 2>/dev/null || "$PY" -c "import torch_tensorrt" 2>/dev/null \
+    || echo "TensorRT: not installed here (onnxruntime-gpu / torch-tensorrt); not measured"
 
 section "input path (bench_data.py)"
 workers=(0 4 8); [ "$SMOKE" = 1 ] && workers=(0)
