@@ -98,6 +98,12 @@ def onnx_graph(net: nn.Module, example: Sequence[int], path: Path, *, opset: int
     (batch only for another input, such as DCGAN's ``(N, latent_dim)`` latents), traced on a zero
     tensor of shape ``example`` (N, C, H, W; H and W at least two size multiples, so no layer's size is
     fixed at 1)."""
+    for package in ("onnx", "onnxscript"):  # what torch's ONNX exporter needs
+        try:
+            __import__(package)
+        except ImportError:
+            raise RuntimeUnavailable(f"writing ONNX needs {package}, part of the onnx and openvino extras: pip "
+                                     "install 'i2i[onnx]'") from None
     cpu = copy.deepcopy(net).cpu().eval().to(memory_format=torch.contiguous_format).requires_grad_(False)
     dims = {0: torch.export.Dim("batch", max=64)}
     if len(example) == 4:
@@ -130,12 +136,18 @@ def build_runner(net: nn.Module, runtime: str, *, example: Sequence[int], precis
     ``calibration``: input tensors ``(1, C, H, W)`` for OpenVINO int8 (required with ``precision="int8"``)."""
     if runtime == "compile":
         return _compiled(net)
+    if runtime not in EXTRAS:
+        raise ValueError(f"runtime {runtime!r} has no runner; one of {', '.join(RUNTIMES[1:])}")
+    import_extra(runtime)  # a missing extra fails before the export's seconds
+    load = _onnxruntime if runtime == "onnxruntime" else lambda p: _OpenVINO(p, precision, calibration)
     path = cached_onnx(net, example)
-    if runtime == "onnxruntime":
-        return _onnxruntime(path)
-    if runtime == "openvino":
-        return _OpenVINO(path, precision, calibration)
-    raise ValueError(f"runtime {runtime!r} has no runner; one of {', '.join(RUNTIMES[1:])}")
+    try:
+        return load(path)
+    except (RuntimeUnavailable, ValueError):
+        raise
+    except Exception:  # a damaged cache entry (another tool, a disk error): exported again, once
+        path.unlink(missing_ok=True)
+        return load(cached_onnx(net, example))
 
 
 def _compiled(net: nn.Module) -> Runner:

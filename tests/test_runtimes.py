@@ -14,7 +14,7 @@ from i2i.cli import main
 from i2i.data.io import read_image, write_image
 from i2i.nets.blocks import size_multiple
 from i2i.recipes import config_from_dict
-from i2i.runtimes import RuntimeUnavailable, build_runner
+from i2i.runtimes import RuntimeUnavailable, build_runner, cached_onnx
 
 LEVEL = 2 / 255  # one 8-bit level in [-1, 1]
 
@@ -167,3 +167,15 @@ def test_convert_and_eval_from_the_command_line(trained, gray2color, tmp_path, c
     assert main(["eval", trained, "--data", str(gray2color / "test"), "--runtime", "onnxruntime",
                  "--lpips", "none"]) == 0
     assert "PSNR" in capsys.readouterr().out
+
+
+def test_a_damaged_cache_entry_is_exported_again():
+    pytest.importorskip("onnxruntime")
+    net, example = _net("srvgg"), (1, 3, 16, 16)
+    path = cached_onnx(net, example)
+    path.write_bytes(b"not an onnx graph")  # a disk error, another tool, a hand edit
+    run = build_runner(net, "onnxruntime", example=example)
+    x = torch.rand(1, 3, 12, 20) * 2 - 1
+    with torch.inference_mode():
+        assert (run(x) - net(x)).abs().max() < LEVEL / 4
+    assert path.read_bytes() != b"not an onnx graph"
