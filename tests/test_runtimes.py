@@ -179,3 +179,22 @@ def test_a_damaged_cache_entry_is_exported_again():
     with torch.inference_mode():
         assert (run(x) - net(x)).abs().max() < LEVEL / 4
     assert path.read_bytes() != b"not an onnx graph"
+
+
+def test_a_video_through_openvino_equals_eager_frames(tmp_path):
+    """Videos take the same translate path: lossless output frames equal eager torch's within one level."""
+    pytest.importorskip("openvino")
+    from test_video import decode, make_clip
+
+    from i2i.convert.video import VideoOptions, convert_video
+
+    clip = make_clip(tmp_path / "clip.mp4", frames=6, audio=False)
+    eager = i2i.Translator(_net("resnet"), config_from_dict({}), direction="a_to_b", device="cpu")
+    fast = i2i.Translator(eager.net, eager.cfg, direction="a_to_b", device="cpu", runtime="openvino")
+    stats = convert_video(fast.translate_arrays, clip, tmp_path / "out.mkv", batch_size=3,
+                          options=VideoOptions(codec="ffv1"))
+    got, _, _ = decode(tmp_path / "out.mkv")
+    frames, _, _ = decode(clip)
+    assert stats.frames == len(got) == 6
+    want = [o for k in range(0, 6, 3) for o in eager.translate_arrays(frames[k : k + 3])]
+    assert max(int(np.abs(g.astype(int) - w).max()) for g, w in zip(got, want)) <= 1
