@@ -323,11 +323,19 @@ def _load_file(path: Path, map_location: str | torch.device) -> dict[str, Any]:
             "it may be truncated or not an i2i checkpoint"
         ) from None
     if not isinstance(data, dict) or data.get("format") != FORMAT:
-        raise CheckpointError(
-            f"'{path}' is not an i2i checkpoint (no '{FORMAT}' tag); bare state dicts from other projects need "
-            "importing first"
-        )
+        raise ForeignFileError(
+            f"'{path}' is not an i2i checkpoint (no '{FORMAT}' tag); another project's weights file runs with "
+            "'i2i convert' / Translator.from_file, or becomes an i2i file with 'i2i import-weights'", data)
     return data
+
+
+class ForeignFileError(CheckpointError):
+    """A file that reads safely but is not i2i's: ``state`` holds what it contains (another
+    project's state dict), for the loaders of :mod:`i2i.compat`."""
+
+    def __init__(self, message: str, state: Any) -> None:
+        super().__init__(message)
+        self.state = state
 
 
 def write_export(path: str | Path, net: torch.nn.Module, *, config: dict[str, Any], pipeline: str, name: str,

@@ -3,20 +3,29 @@
 
 from __future__ import annotations
 
+import io
 import json
 from pathlib import Path
 from typing import Any
 
 import torch
+from safetensors.torch import save as safetensors_bytes
+from torch import nn
 
 from ._version import __version__
 from .checkpoint import CheckpointError, write_export
+from .compat.spandrel import spandrel, spandrel_state
 from .config import config_to_dict
+from .files import atomic_write_bytes
 from .loading import load_generator
 from .runtimes import onnx_graph
 from .translator import Translator
 
-__all__ = ["export_generator", "export_onnx", "onnx_metadata", "write_export"]
+__all__ = ["PROFILES", "export_generator", "export_onnx", "export_spandrel", "onnx_metadata", "write_export"]
+
+PROFILES = ("i2i", "chainner")
+"""ONNX profiles: ``i2i`` (input ``image``, values in [-1, 1], i2i's metadata) and ``chainner`` (input
+``input``, values in [0, 1] in and out, what chaiNNer and the ncnn/Vulkan upscalers expect)."""
 
 
 def export_generator(checkpoint: str | Path, output: str | Path, *, direction: str | None = None, use_ema: bool = True,
@@ -30,12 +39,25 @@ def export_generator(checkpoint: str | Path, output: str | Path, *, direction: s
                         direction=g.direction, step=g.step, weights=g.weights, folder=folder)
 
 
+class UnitRange(nn.Module):
+    """An i2i net on [0, 1] values: ``(N, C, H, W)`` in [0, 1] -> its output mapped to [0, 1], clamped."""
+
+    def __init__(self, net: nn.Module) -> None:
+        super().__init__()
+        self.net = net
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return ((self.net(x * 2 - 1) + 1) / 2).clamp(0, 1)
+
+
 def export_onnx(checkpoint: str | Path, output: str | Path, *, direction: str | None = None, opset: int = 18,
-                check: bool = True) -> dict[str, Any]:
+                check: bool = True, profile: str = "i2i") -> dict[str, Any]:
     """Write a translation generator as ONNX with dynamic batch, height and width (inputs must
     still be multiples of the net's size multiple), then, with ``check``, run it in
-    onnxruntime on a random input of another size and compare with PyTorch. Needs the
-    ``onnx`` extra. Returns ``{"path", "max_abs_diff"}``."""
+    onnxruntime on a random input of another size and compare with PyTorch. ``profile``: one of
+    :data:`PROFILES`. Needs the ``onnx`` extra. Returns ``{"path", "max_abs_diff"}``."""
+    if profile not in PROFILES:
+        raise ValueError(f"ONNX profile {profile!r} (--profile) must be one of {', '.join(PROFILES)}")
     try:
         import onnx  # noqa: F401  (an optional extra: imported when used)
     except ImportError:
@@ -50,25 +72,78 @@ def export_onnx(checkpoint: str | Path, output: str | Path, *, direction: str | 
     output = Path(output)
     output.parent.mkdir(parents=True, exist_ok=True)
     tmp = output.with_name(f".{output.name}.tmp")
-    onnx_graph(tr.net, (1, tr.in_channels, 2 * m, 2 * m), tmp, opset=opset)
-    _add_onnx_metadata(tmp, onnx_metadata(tr, g.weights))
+    unit = profile == "chainner"
+    net = UnitRange(tr.net) if unit else tr.net
+    onnx_graph(net, (1, tr.in_channels, 2 * m, 2 * m), tmp, opset=opset, input_name="input" if unit else "image")
+    _add_onnx_metadata(tmp, onnx_metadata(tr, g.weights, profile=profile))
     tmp.replace(output)
     result: dict[str, Any] = {"path": str(output), "max_abs_diff": None}
     if check:
         import onnxruntime as ort  # the onnx extra
 
-        x = torch.rand(2, tr.in_channels, 3 * m, m) * 2 - 1
+        x = torch.rand(2, tr.in_channels, 3 * m, m) * (1 if unit else 2) - (0 if unit else 1)
         sess = ort.InferenceSession(str(output), providers=["CPUExecutionProvider"])
         got = torch.from_numpy(sess.run(None, {sess.get_inputs()[0].name: x.numpy()})[0])
         with torch.no_grad():
-            ref = tr.net(x)
+            ref = net(x)
         result["max_abs_diff"] = float((got - ref).abs().max())
     return result
 
 
-def onnx_metadata(tr: Any, weights: str) -> dict[str, str]:
+def export_spandrel(checkpoint: str | Path, output: str | Path, *, direction: str | None = None,
+                    use_ema: bool = True, check: bool = True) -> dict[str, Any]:
+    """Write an RRDBNet or SRVGG (nearest base) generator as the state dict Spandrel loads as ESRGAN
+    or RealESRGAN Compact (chaiNNer, ComfyUI, ...): ``.pth`` (plain tensors) or ``.safetensors`` by
+    ``output``'s suffix. Other nets are refused with the reason, before anything is written. With
+    ``check`` and Spandrel installed, the written file is loaded by Spandrel and its forward compared
+    with i2i's on a random [0, 1] image. Returns ``{"path", "architecture", "scale", "max_abs_diff"}``."""
+    output = Path(output)
+    if output.suffix.lower() not in (".pth", ".safetensors"):
+        raise ValueError(f"'{output}': a Spandrel file ends in .pth or .safetensors")
+    g = load_generator(checkpoint, direction=direction, use_ema=use_ema, kind="translation", purpose="export")
+    try:
+        arch, state = spandrel_state(g.net)
+    except ValueError as e:
+        raise CheckpointError(f"'{checkpoint}' ({g.cfg.pipeline}, {type(g.net).__name__}) cannot be exported for "
+                              f"Spandrel: {e}") from None
+    if output.suffix.lower() == ".safetensors":
+        data = safetensors_bytes(state)
+    else:
+        buf = io.BytesIO()
+        torch.save(state, buf)
+        data = buf.getvalue()
+    output.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_bytes(output, data)
+    result: dict[str, Any] = {"path": str(output), "architecture": arch, "scale": int(g.net.scale),
+                              "max_abs_diff": None}
+    try:
+        sp = spandrel() if check else None
+    except ImportError:  # the file is still what Spandrel reads; checking it needs Spandrel
+        sp = None
+    if sp is not None:
+        loaded = torch.load(output, weights_only=True) if output.suffix.lower() == ".pth" else state
+        try:
+            descriptor = sp.ModelLoader().load_from_state_dict(loaded).eval()
+        except Exception as e:  # noqa: BLE001 - whatever Spandrel raises, the file is no good to its users
+            output.unlink()
+            raise CheckpointError(f"Spandrel cannot load the exported {arch} ({type(e).__name__}: "
+                                  f"{str(e).splitlines()[0][:200]}); nothing was written") from None
+        x = torch.rand(1, g.net.in_channels, 24, 24)
+        with torch.no_grad():
+            ref = ((g.net.eval()(x * 2 - 1) + 1) / 2).clamp(0, 1)
+        result["max_abs_diff"] = float((descriptor(x) - ref).abs().max())
+        result["spandrel_architecture"] = descriptor.architecture.name
+    return result
+
+
+def onnx_metadata(tr: Any, weights: str, profile: str = "i2i") -> dict[str, str]:
     """What an ONNX consumer needs to feed and read the model, stored as the file's
     ``metadata_props`` (and shown by ``i2i info``)."""
+    if profile == "chainner":
+        return {**onnx_metadata(tr, weights), "profile": "chainner",
+                "input": f"input: float32 (N, {tr.in_channels}, H, W), NCHW",
+                "output": f"output: float32 (N, {tr.out_channels}, {tr.scale}H, {tr.scale}W)",
+                "value_range": "[0, 1] in and out: x = pixel / 255 for 8-bit images; output clamped to [0, 1]"}
     return {
         "i2i_version": __version__,
         "pipeline": tr.cfg.pipeline,

@@ -3,11 +3,19 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+import torch
+
 from .checkpoint import MAX_DEPTH, CheckpointError, config_of, load_checkpoint, nesting
+from .compat.spandrel import load_foreign
 from .config import Config, dump_config
+from .download import file_sha256
+from .loading import foreign_state
 from .recipes import pipeline_class
+from .translator import Translator
 
 
 def describe(path: str | Path) -> str:
@@ -16,6 +24,9 @@ def describe(path: str | Path) -> str:
     (migrated) config; for ONNX, its inputs, outputs and the metadata i2i stored."""
     if str(path).lower().endswith(".onnx"):
         return describe_onnx(path)
+    state = foreign_state(path)
+    if state is not None:
+        return describe_foreign(path, state)
     data = load_checkpoint(path)
     cfg = config_of(data, path)
     pipe = pipeline_class(cfg.pipeline)
@@ -43,6 +54,30 @@ def describe(path: str | Path) -> str:
         lines.append(f"optimizers:  {', '.join(data.get('optimizers', {}))}; pipeline state: {extra}")
     lines += ["config:", *("  " + ln for ln in dump_config(cfg).splitlines())]
     return "\n".join(lines)
+
+
+def describe_foreign(path: str | Path, state: dict | None = None) -> str:
+    """Summary of another project's model file: the architecture Spandrel (or i2i's ESRGAN
+    importer) found, purpose, scale, channels, parameters, size needs, tiling advice, sha256."""
+    m = load_foreign(path, state)
+    net = m.net
+    needs = [f"multiple of {net.size_multiple}" if getattr(net, "size_multiple", 1) > 1 else "",
+             f"at least {net.min_size} px" if getattr(net, "min_size", 0) else "",
+             "square" if getattr(net, "square", False) else ""]
+    return "\n".join([
+        f"file:        {path}",
+        "kind:        another project's weights file, read by " + ("Spandrel" if m.loader == "spandrel" else
+                                                                  "i2i's published-ESRGAN importer"),
+        f"model:       {m.architecture}" + (f" ({', '.join(m.tags)})" if m.tags else ""),
+        f"purpose:     {m.purpose}, x{m.scale}",
+        f"channels:    {m.in_channels} in, {m.out_channels} out",
+        f"parameters:  {m.parameters:,}",
+        "values:      [0, 1] in the model (i2i converts from and to 8/16-bit pixels)",
+        f"input size:  {', '.join(n for n in needs if n) or 'any'} (i2i pads and crops back)",
+        f"tiling:      {m.tiling}" + (" (Spandrel advises against it)" if m.tiling != "supported" else ""),
+        f"sha256:      {file_sha256(Path(path))}",
+        "run it with:  i2i convert FILE in/ out/   (Python: i2i.Translator.from_file)",
+    ])
 
 
 def describe_onnx(path: str | Path) -> str:
@@ -95,3 +130,106 @@ def _onnx_config(text: str, path: str | Path) -> Config:
         raise CheckpointError(f"'{path}': the metadata 'i2i_config' nests more than {MAX_DEPTH} levels; the file "
                               "is damaged")
     return config_of({"config": value}, path)
+
+
+MODEL_SUFFIXES = (".pt", ".pth", ".ckpt", ".safetensors", ".onnx")
+"""The files ``i2i models`` looks at (and folders holding ``config.json`` + ``model.safetensors``)."""
+
+
+@dataclass
+class ModelEntry:
+    """One model file as ``i2i models`` lists it: ``kind`` (``i2i training``, ``i2i export``,
+    ``i2i folder``, ``Spandrel``, ``published ESRGAN``, ``ONNX``), ``model`` (pipeline or architecture),
+    ``scale``, ``parameters``, ``values`` (the value range the net works in), ``sha256`` of the file
+    (of ``model.safetensors`` for a folder) and ``problem`` (why it cannot be used; empty if it can)."""
+
+    path: Path
+    kind: str = "?"
+    model: str = "?"
+    scale: int | None = None
+    parameters: int | None = None
+    values: str = "?"
+    sha256: str = ""
+    problem: str = ""
+
+
+def find_models(folder: str | Path) -> list[Path]:
+    """Model files and model folders under ``folder`` (recursive, sorted); :data:`MODEL_SUFFIXES`."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise FileNotFoundError(f"model folder '{folder}' does not exist")
+    found = {p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in MODEL_SUFFIXES
+             and p.name != "model.safetensors"}
+    found |= {p.parent for p in folder.rglob("model.safetensors") if is_model_folder(p.parent)}
+    return sorted(found)
+
+
+def is_model_folder(path: str | Path) -> bool:
+    """True for an i2i model folder (``config.json`` + ``model.safetensors``)."""
+    return (Path(path) / "model.safetensors").is_file() and (Path(path) / "config.json").is_file()
+
+
+def model_entry(path: str | Path) -> ModelEntry:
+    """What ``path`` holds (see :class:`ModelEntry`); a file that cannot be read gets ``problem``."""
+    path = Path(path)
+    e = ModelEntry(path)
+    try:
+        e.sha256 = file_sha256(path / "model.safetensors" if path.is_dir() else path)
+        if path.suffix.lower() == ".onnx":
+            _onnx_entry(e)
+            return e
+        state = foreign_state(path)
+        if state is not None:
+            m = load_foreign(path, state)
+            e.kind = "Spandrel" if m.loader == "spandrel" else "published ESRGAN"
+            e.model, e.scale, e.parameters, e.values = m.architecture, m.scale, m.parameters, "[0, 1]"
+            return e
+        data = load_checkpoint(path)
+        cfg = config_of(data, path)
+        e.kind = "i2i folder" if path.is_dir() else f"i2i {data.get('kind')}"
+        spec = cfg.model.generator
+        e.model = f"{cfg.pipeline} ({spec.name})"
+        try:
+            e.scale = int(spec.arg("scale"))
+        except KeyError:
+            e.scale = 1
+        e.parameters = sum(t.numel() for sd in data["nets"].values() for k, t in sd.items()
+                           if not k.endswith(("running_mean", "running_var", "num_batches_tracked")))
+        e.values = "[-1, 1]"
+    except (CheckpointError, ImportError, OSError, ValueError) as err:
+        e.problem = str(err).splitlines()[0]
+    return e
+
+
+def _onnx_entry(e: ModelEntry) -> None:
+    import onnx  # the onnx extra: imported when an ONNX file is listed
+
+    model = onnx.load(str(e.path), load_external_data=False)
+    props = {p.key: p.value for p in model.metadata_props}
+    e.kind = "ONNX"
+    e.model = props.get("pipeline", "ONNX graph (not from i2i)")
+    e.scale = int(props["scale"]) if props.get("scale", "").isdigit() else None
+    e.parameters = sum(int(np.prod(t.dims)) for t in model.graph.initializer)
+    e.values = "[0, 1]" if props.get("profile") == "chainner" else "[-1, 1]" if props else "?"
+
+
+def check_model(path: str | Path) -> ModelEntry:
+    """:func:`model_entry`, then a run of the model on a small random image (translation models; a
+    generation model is loaded only): ``problem`` says what failed, e.g. non-finite outputs."""
+    e = model_entry(path)
+    if e.problem or e.kind == "ONNX":
+        return e
+    try:
+        tr = Translator.from_file(path, device="cpu")
+    except CheckpointError as err:
+        if "generation model" not in str(err):
+            e.problem = str(err).splitlines()[0]
+        return e
+    side = max(2 * tr.size_multiple, tr.min_size, 16)
+    x = torch.rand(1, tr.in_channels, side, side) * 2 - 1
+    y = tr.translate_tensor(x)
+    if not torch.isfinite(y).all():
+        e.problem = "the model's output holds NaN or infinite values: the weights are damaged"
+    elif y.shape[-1] != side * tr.scale:
+        e.problem = f"output width {y.shape[-1]} for a {side}-pixel input, not x{tr.scale}"
+    return e

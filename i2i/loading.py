@@ -14,7 +14,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from .checkpoint import CheckpointError, config_of, load_checkpoint, load_state_strict
+from .checkpoint import FORMAT, CheckpointError, ForeignFileError, config_of, load_checkpoint, load_state_strict
+from .compat.spandrel import read_state_file
 from .config import Config
 from .recipes import pipeline_class
 
@@ -92,3 +93,28 @@ def init_generator(net: nn.Module, path: str | Path, *, name: str, kind: str) ->
     except CheckpointError as e:
         raise CheckpointError(f"model.generator.init_from: {e}") from None
     load_state_strict(net, src.net.state_dict(), what=f"{name} (model.generator.init_from)", source=path)
+
+
+def foreign_state(path: str | Path) -> dict | None:
+    """The contents of ``path`` when it is another project's weights file (a state dict in a
+    ``.pth`` / ``.pt`` / ``.ckpt`` / ``.safetensors`` file, read without running code), or None
+    for an i2i checkpoint, export or model folder. Unreadable files raise :class:`CheckpointError`."""
+    path = Path(path)
+    if path.is_file() and path.suffix.lower() == ".safetensors":
+        return read_state_file(path)  # i2i never writes a lone safetensors file
+    if path.is_dir() or not path.is_file():
+        return None
+    try:  # memory-mapped: an i2i file is only peeked at here (its tag), then loaded with its checks
+        data = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    except Exception:  # a legacy (non-zip) or unreadable file: the full load below names the problem
+        try:
+            load_checkpoint(path)
+        except ForeignFileError as e:
+            return e.state
+        return None
+    if isinstance(data, dict) and data.get("format") == FORMAT:
+        return None
+    if not isinstance(data, dict):
+        raise CheckpointError(f"'{path}' holds a {type(data).__name__}, not a state dict; save the model's "
+                              "state_dict()")
+    return data

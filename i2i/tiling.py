@@ -19,17 +19,43 @@ Run = Callable[[torch.Tensor], torch.Tensor]
 
 
 def pad_to_multiple(x: torch.Tensor, multiple: int) -> tuple[torch.Tensor, tuple[int, int]]:
-    """Pad ``(N, C, H, W)`` on the bottom/right to multiples of ``multiple``.
+    """Pad ``(N, C, H, W)`` on the bottom/right to multiples of ``multiple`` (see :func:`pad_to_size`)."""
+    return pad_to_size(x, multiple)
+
+
+def pad_to_size(x: torch.Tensor, multiple: int, minimum: int = 0,
+                square: bool = False) -> tuple[torch.Tensor, tuple[int, int]]:
+    """Pad ``(N, C, H, W)`` on the bottom/right to at least ``minimum`` pixels, multiples of
+    ``multiple``, and (``square``) to a square: what a net needs of its input.
 
     Reflection padding where the image is large enough, edge replication otherwise
     (e.g. a 100-pixel image padded to 256). Returns the padded tensor and ``(H, W)``.
     """
     h, w = x.shape[-2:]
-    ph, pw = (-h) % multiple, (-w) % multiple
+    th, tw = (-(-max(n, minimum) // multiple) * multiple for n in (h, w))
+    if square:
+        th = tw = max(th, tw)
+    ph, pw = th - h, tw - w
     if ph == 0 and pw == 0:
         return x, (h, w)
     mode = "reflect" if ph < h and pw < w else "replicate"
     return F.pad(x, (0, pw, 0, ph), mode=mode), (h, w)
+
+
+def shift_equivariant(run: Run, in_channels: int, scale: int, grid: int, reach: int, minimum: int = 0) -> bool:
+    """True when ``run`` (a float64 net, with its padding) commutes with a shift by ``grid`` input
+    pixels away from the borders: then tiles whose corners sit on that grid, with ``reach`` pixels
+    of context, equal whole-image output. Window attention (SwinIR, HAT) partitions the image on a
+    grid of its own and fails this at a smaller grid; convolutions pass."""
+    size = max(-(-(2 * reach + 2 * grid + 16) // grid) * grid, -(-(minimum + grid) // grid) * grid)
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(1, in_channels, size, size, generator=g, dtype=torch.float64) * 2 - 1
+    with torch.no_grad():
+        whole, shifted = run(x), run(x[:, :, grid:, grid:])
+    s, lo, hi = scale, reach, size - grid - reach
+    a = whole[:, :, (grid + lo) * s : (grid + hi) * s, (grid + lo) * s : (grid + hi) * s]
+    b = shifted[:, :, lo * s : hi * s, lo * s : hi * s]
+    return bool(torch.allclose(a, b, rtol=0, atol=1e-9))
 
 
 def receptive_radius(net: nn.Module, in_channels: int, scale: int = 1, probe: int = 129,

@@ -9,6 +9,7 @@ conversion in :mod:`i2i.convert` (which knows nothing of translators), exports i
 from __future__ import annotations
 
 import contextlib
+import copy
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,16 +19,17 @@ import torch
 from PIL import Image
 from torch import nn
 
-from .checkpoint import write_export
+from .checkpoint import CheckpointError, write_export
+from .compat.spandrel import ForeignModel, load_foreign
 from .config import Config, config_to_dict
 from .convert import ConvertOptions, ConvertSummary, convert
 from .data.io import from_tensor, list_images, read_image, to_channels, to_tensor
 from .dist import resolve_device
-from .loading import load_generator, untrained_generator
+from .loading import foreign_state, load_generator, untrained_generator
 from .nets.blocks import set_test_mode, size_multiple
 from .recipes import pipeline_class
 from .runtimes import Runner, build_runner, check_runtime
-from .tiling import blended_tiles, exact_tiles, pad_to_multiple, receptive_radius
+from .tiling import blended_tiles, exact_tiles, pad_to_size, receptive_radius, shift_equivariant
 
 MIN_TILE = 8
 """The smallest tile (input pixels): blended tiles overlap by a quarter of their side."""
@@ -56,7 +58,7 @@ class Translator:
     def __init__(
         self,
         net: nn.Module,
-        cfg: Config,
+        cfg: Config | None,
         *,
         direction: str,
         mode: str = "eval",
@@ -66,8 +68,11 @@ class Translator:
         precision: str = "fp32",
         runtime: str = "torch",
         calibration: str | Path | None = None,
+        foreign: ForeignModel | None = None,
     ) -> None:
-        self.cfg = cfg
+        if cfg is None and foreign is None:
+            raise ValueError("a Translator needs the net's config, or the foreign model it runs (Translator.from_file)")
+        self.cfg, self.foreign = cfg, foreign
         # which weights the net holds: "ema", "raw", "untrained" or "given" (built by the caller)
         self.weights = "given"
         self.direction = direction
@@ -77,10 +82,15 @@ class Translator:
         self.net = net.to(self.device)
         net.requires_grad_(False)
         set_test_mode(net, mode)
-        self.in_channels = int(getattr(net, "in_channels", None) or cfg.model.generator.arg("in_channels"))
-        self.out_channels = int(getattr(net, "out_channels", None) or cfg.model.generator.arg("out_channels"))
+        spec = cfg.model.generator if cfg is not None else None
+        self.in_channels = int(getattr(net, "in_channels", None) or spec.arg("in_channels"))  # type: ignore[union-attr]
+        self.out_channels = int(getattr(net, "out_channels", None) or spec.arg("out_channels"))  # type: ignore[union-attr]
         self.size_multiple = size_multiple(net)
+        # what a foreign net (Spandrel) needs of its input besides the multiple
+        self.min_size, self.square = int(getattr(net, "min_size", 0)), bool(getattr(net, "square", False))
         self.scale = int(getattr(net, "scale", 1))
+        if foreign is not None:
+            self._check_foreign(foreign, mode, precision, runtime)
         if tile is not None and mode == "paper":
             raise ValueError("tiling needs test.mode 'eval': paper mode normalises with each tile's own batch "
                              "statistics")
@@ -89,6 +99,7 @@ class Translator:
                              "context around them)")
         self.tile = tile
         self._context: int | None = None
+        self._tile_note = ""
         dtypes = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16, "int8": None}
         if precision not in dtypes:
             raise ValueError(f"precision {precision!r} must be one of {', '.join(dtypes)}")
@@ -134,6 +145,42 @@ class Translator:
         return tr
 
     @classmethod
+    def from_file(cls, path: str | Path, *, direction: str | None = None, mode: str | None = None,
+                  use_ema: bool = True, **kwargs: Any) -> Translator:
+        """Any model file: an i2i checkpoint, export or model folder (:meth:`from_checkpoint`), or a
+        weights file of another project (``.pth``, ``.pt``, ``.ckpt``, ``.safetensors``): a published
+        ESRGAN / Real-ESRGAN layout (i2i's own nets) or any single-image model Spandrel recognises
+        (the ``spandrel`` extra; :mod:`i2i.compat.spandrel`). Its scale, channels and size needs come
+        from the file. ``kwargs``: ``device``, ``seed``, ``tile``, ``precision``, ``runtime``,
+        ``calibration`` as in :class:`Translator`."""
+        path = Path(path)
+        state = foreign_state(path)
+        if state is None:
+            return cls.from_checkpoint(path, direction=direction, mode=mode, use_ema=use_ema, **kwargs)
+        if direction is not None:
+            raise ValueError(f"--direction applies to i2i's two-way models; '{path}' is a one-way model file")
+        model = load_foreign(path, state)
+        tr = cls(model.net, None, direction="a_to_b", mode=mode or "eval", foreign=model, **kwargs)
+        tr.weights = "given"
+        return tr
+
+    def _check_foreign(self, model: ForeignModel, mode: str, precision: str, runtime: str) -> None:
+        if model.loader == "spandrel" and runtime in ("onnxruntime", "openvino"):
+            # their ONNX graphs are not i2i's to vouch for: SPAN's export crashed onnxruntime, SwinIR's had fixed sizes
+            raise ValueError(f"--runtime {runtime} runs i2i's own nets (exported to ONNX); {model.title} runs with "
+                             "--runtime torch or compile")
+        if mode != "eval":
+            raise ValueError(f"--mode {mode} is pix2pix's test-time behaviour; '{model.path}' ({model.title}) runs in "
+                             "eval mode")
+        if (precision == "fp16" and not model.half) or (precision == "bf16" and not model.bf16):
+            raise ValueError(f"{model.title} does not support {precision} (Spandrel says so); use fp32")
+
+    @property
+    def model_name(self) -> str:
+        """What runs: the i2i pipeline (``pix2pix``) or the foreign model (``SwinIR ... x4 (Spandrel)``)."""
+        return self.foreign.title if self.foreign is not None else self.cfg.pipeline  # type: ignore[union-attr]
+
+    @classmethod
     def from_pretrained(cls, folder: str | Path, **kwargs: Any) -> Translator:
         """Load a model folder (``config.json`` + ``model.safetensors``, written by
         :meth:`save_pretrained` or ``i2i export --safetensors``): no pickle is read, so a
@@ -145,6 +192,9 @@ class Translator:
 
     def save_pretrained(self, folder: str | Path) -> Path:
         """Write this translator's generator and config as a model folder (see :meth:`from_pretrained`)."""
+        if self.cfg is None:
+            raise CheckpointError(f"{self.model_name} is another project's model: keep its own file "
+                                  f"('{self.foreign.path}'), which i2i runs as it is")  # type: ignore[union-attr]
         name = pipeline_class(self.cfg.pipeline).generator_name(self.cfg, self.direction)
         return write_export(folder, self.net, config=config_to_dict(self.cfg), pipeline=self.cfg.pipeline, name=name,
                             direction=self.direction, weights=self.weights, folder=True)
@@ -160,7 +210,7 @@ class Translator:
         return tr
 
     def __repr__(self) -> str:
-        return (f"Translator({self.cfg.pipeline} {self.direction}, {type(self.net).__name__} "
+        return (f"Translator({self.model_name} {self.direction}, {type(self.net).__name__} "
                 f"{self.in_channels}->{self.out_channels} ch"
                 f"{f' x{self.scale}' if self.scale > 1 else ''}, weights={self.weights}, mode={self.mode}, "
                 f"device={self.device}"
@@ -184,12 +234,42 @@ class Translator:
     def tile_context(self) -> int | None:
         """Input pixels of context around each tile: the net's receptive radius rounded up to
         its size multiple (tiles then equal whole-image inference), or None when every output
-        pixel depends on the whole image (U-Net): tiles are then overlapped and blended."""
+        pixel depends on the whole image (U-Net), or the net is not shift-invariant on its size
+        multiple (window attention): tiles are then overlapped and blended. :attr:`tile_policy`
+        says which, in words."""
         if self._context is None:
-            r = receptive_radius(self.net, self.in_channels, self.scale, multiple=self.size_multiple)
-            m = self.size_multiple
-            self._context = -1 if r is None else -(-r // m) * m
+            self._context, self._tile_note = self._measure_context()
         return None if self._context < 0 else self._context
+
+    @property
+    def tile_policy(self) -> str:
+        """How ``tile`` is applied, in words (shown by ``i2i convert --tile``)."""
+        self.tile_context  # noqa: B018 - measured now
+        advice = self.foreign.tiling if self.foreign is not None else "supported"
+        if advice == "supported":
+            return self._tile_note
+        does = "tiles internally" if advice == "internal" else "uses information from the whole image"
+        return f"{self._tile_note}; Spandrel advises against tiling this model (it {does}): tile only if memory " \
+               "needs it"
+
+    def _measure_context(self) -> tuple[int, str]:
+        m = self.size_multiple
+        r = receptive_radius(self.net, self.in_channels, self.scale, multiple=max(m, 1))
+        if r is None:
+            return -1, "blended tiles (a quarter of the tile overlaps): every output pixel depends on the whole image"
+        ctx = -(-r // m) * m
+        twin = copy.deepcopy(self.net).to(torch.float64).eval()
+
+        def run64(x: torch.Tensor) -> torch.Tensor:
+            xp, (h, w) = pad_to_size(x.to(self.device), m, self.min_size, self.square)
+            return twin(xp)[:, :, : h * self.scale, : w * self.scale].cpu()
+
+        if not shift_equivariant(run64, self.in_channels, self.scale, m, ctx, self.min_size):
+            return -1, (f"blended tiles (a quarter of the tile overlaps): the model is not shift-invariant on its "
+                        f"{m}-pixel grid (window attention, global statistics), so tiles with context would not "
+                        "equal the whole image")
+        return ctx, f"exact tiles: {ctx} pixels of real context around each (receptive radius {r}), equal to whole " \
+                    "images"
 
     @property
     def runner(self) -> Any:
@@ -220,12 +300,13 @@ class Translator:
             h, w = x.shape[-2:]
             side = max(self.size_multiple, CALIBRATION_SIDE)
             top, left = max(0, (h - side) // 2), max(0, (w - side) // 2)
-            out.append(pad_to_multiple(x[:, :, top : top + side, left : left + side], self.size_multiple)[0])
+            out.append(pad_to_size(x[:, :, top : top + side, left : left + side], self.size_multiple, self.min_size,
+                                   self.square)[0])
         return out
 
     @torch.inference_mode()
     def _run(self, x: torch.Tensor) -> torch.Tensor:
-        xp, (h, w) = pad_to_multiple(x.to(self.device, torch.float32), self.size_multiple)
+        xp, (h, w) = pad_to_size(x.to(self.device, torch.float32), self.size_multiple, self.min_size, self.square)
         torch_runs = self.runtime in ("torch", "compile")  # the others take plain NCHW arrays
         xp = xp.contiguous(memory_format=torch.channels_last if torch_runs else torch.contiguous_format)
         with self._rng(), torch.autocast(self.device.type, dtype=self.amp_dtype or torch.float32,

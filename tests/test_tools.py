@@ -139,6 +139,22 @@ def test_two_clones_on_one_machine_each_run_their_own_code(tmp_path):
     assert seen[ROOT][0] == str(ROOT / "i2i" / "__init__.py") and seen[ROOT][1] != "9.9.9-other-clone"
 
 
+def test_a_failed_dependency_install_is_not_kept_as_the_shared_layer(tmp_path):
+    """tools/env.sh marks the shared layer complete only after pip succeeded: a failed install
+    (here: a version pip cannot parse) is removed, and the shell is told (non-zero status)."""
+    clone = tmp_path / "clone"
+    for rel in ("setup.cfg", "pyproject.toml", "constraints.txt", "tools/env.sh", "i2i/__init__.py"):
+        (clone / rel).parent.mkdir(parents=True, exist_ok=True)
+        (clone / rel).write_bytes((ROOT / rel).read_bytes())
+    (clone / "i2i" / "_version.py").write_text('__version__ = "not a version"\n')
+    deps = tmp_path / "deps"
+    r = subprocess.run(["bash", "-c", "source tools/env.sh"], cwd=clone, capture_output=True, text=True, timeout=600,
+                       env={**os.environ, "I2I_VENV": str(deps)})
+    assert r.returncode != 0
+    assert "installing the dependencies failed" in r.stderr
+    assert not deps.exists() and not (clone / ".venv").exists()
+
+
 def test_input_path_benchmark_times_every_row_against_a_reference_dataset(tmp_path):
     """tools/bench_data.py on 4 files, with a stand-in for the reference's AlignedDataset (the
     real checkout is not part of the project): every row is printed with a positive rate."""

@@ -15,7 +15,12 @@ if [ ! -f "$deps/.i2i-complete" ]; then
     echo "[env] creating $deps (first run: installs torch and friends, several minutes)" >&2
     rm -rf "$deps"
     "$py" -m venv "$deps"
-    "$deps/bin/pip" install --quiet -c "$root/constraints.txt" -e "$root[dev]"
+    if ! "$deps/bin/pip" install --quiet -c "$root/constraints.txt" -e "$root[dev]"; then
+        # never marked complete: a half-installed layer would be shared by every clone with this key
+        echo "[env] installing the dependencies failed (above); $deps removed: fix it and source tools/env.sh again" >&2
+        rm -rf "$deps"
+        return 1 2>/dev/null || exit 1
+    fi
     "$deps/bin/pip" uninstall --quiet --yes i2i  # the shared layer holds dependencies only, never a clone's code
     touch "$deps/.i2i-complete"
 fi

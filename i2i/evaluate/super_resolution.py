@@ -74,7 +74,7 @@ def evaluate_sr(
     Returns ``{"scale", "per_image": [...], "mean": {...}, "markdown": str, ...}``.
     """
     perceptual, lpips_note = lpips_for(lpips)
-    tr = Translator.from_checkpoint(checkpoint, device=device, tile=tile, runtime=runtime)
+    tr = Translator.from_file(checkpoint, device=device, tile=tile, runtime=runtime)
     s = tr.scale
     dataset = SRDataset(hr_root, scale=s, channels=tr.out_channels, train=False, full_images=True)
     n = limited(len(dataset), limit)

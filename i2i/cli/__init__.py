@@ -1,5 +1,6 @@
-"""Command line: ``i2i train | convert | export | sample | eval | info | import-weights |
-download``. Parses, calls the API, returns an exit code. Each command is a ``_<command>``
+"""Command line: ``i2i train | convert | export | sample | eval | info | models | import-weights |
+download`` (the model-file commands in :mod:`i2i.cli.files`). Parses, calls the API, returns an
+exit code. Each command is a ``_<command>``
 handler beside the ``_add_<command>`` that declares its arguments.
 
 Exit codes: 0 success; 1 the job ran but something failed (e.g. some images could not be
@@ -22,24 +23,24 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any, Literal
 
-from . import dist, download
-from ._version import __version__
-from .checkpoint import CheckpointError, config_of, load_checkpoint
-from .compat.reference import import_reference_file
-from .config import ConfigError
-from .convert import ConvertOptions, image_format
-from .data.base import DataError
-from .data.io import ImageReadError
-from .engine.trainer import TrainingDiverged, train
-from .evaluate import EvalOptions, evaluation
-from .exporting import export_generator, export_onnx
-from .generate import Generator, parse_arithmetic
-from .info import describe
-from .options import Precision, Runtime, TestMode, check_finite, choices, flag, range_of, strip_annotated
-from .recipes import load_config, pipeline_class
-from .report import save_grid
-from .runtimes import RuntimeUnavailable
-from .translator import MIN_TILE, Translator
+from .. import dist
+from .._version import __version__
+from ..checkpoint import CheckpointError, config_of, load_checkpoint
+from ..config import ConfigError
+from ..convert import ConvertOptions, image_format
+from ..data.base import DataError
+from ..data.io import ImageReadError
+from ..engine.trainer import TrainingDiverged, train
+from ..evaluate import EvalOptions, evaluation
+from ..generate import Generator, parse_arithmetic
+from ..loading import foreign_state
+from ..options import Precision, Runtime, TestMode, check_finite, choices, flag, range_of, strip_annotated
+from ..recipes import load_config, pipeline_class
+from ..report import save_grid
+from ..runtimes import RuntimeUnavailable
+from ..translator import MIN_TILE, Translator
+from .args import int_at_least, positive_int
+from .files import _add_download, _add_export, _add_import_weights, _add_info, _add_models
 
 
 def _train(args: argparse.Namespace) -> int:
@@ -73,15 +74,16 @@ def _add_train(sub: Any) -> None:
     t.set_defaults(func=_train)
 
 
-
 def _convert(args: argparse.Namespace) -> int:
     # Under torchrun every process converts its share of the files (no overlap, no gaps), each on
     # its own GPU when there are GPUs; every process gets the merged summary, rank 0 prints it.
     options = _options_from(ConvertOptions, args, progress=not args.quiet)
     try:
-        tr = Translator.from_checkpoint(args.checkpoint, direction=args.direction, mode=args.mode, device=args.device,
-                                        tile=args.tile, precision=args.precision, runtime=args.runtime,
-                                        calibration=args.calibration)
+        tr = Translator.from_file(args.checkpoint, direction=args.direction, mode=args.mode, device=args.device,
+                                  tile=args.tile, precision=args.precision, runtime=args.runtime,
+                                  calibration=args.calibration)
+        if args.tile and dist.env_rank() == 0:
+            print(f"{tr.model_name}: {tr.tile_policy}")
         summary = tr.convert_folder(args.input, args.output, options)
     finally:
         dist.cleanup()
@@ -110,7 +112,8 @@ def _convert(args: argparse.Namespace) -> int:
 
 def _add_convert(sub: Any) -> None:
     c = sub.add_parser("convert", help="translate images and videos: a file, a folder tree or a .txt list")
-    c.add_argument("checkpoint", help="training checkpoint or export of a translation model")
+    c.add_argument("checkpoint", help="model: an i2i checkpoint or export of a translation model, or another "
+                                      "project's .pth / .safetensors (ESRGAN, SwinIR, ... via Spandrel)")
     c.add_argument("input", help="image or video file, folder (searched recursively) or .txt list of paths")
     c.add_argument("output", help="output folder (sub-folders and names mirrored)")
     c.add_argument("--direction", default=None, help="a_to_b or b_to_a (None: the trained direction)")
@@ -119,7 +122,7 @@ def _add_convert(sub: Any) -> None:
     c.add_argument("--device", default="auto",
                    help="auto (CUDA when present; under torchrun each process its own GPU), cpu, cuda or "
                         "cuda:N")
-    c.add_argument("--tile", type=_int_at_least(MIN_TILE), default=None, metavar="PIXELS",
+    c.add_argument("--tile", type=int_at_least(MIN_TILE), default=None, metavar="PIXELS",
                    help="process large images in tiles of this many input pixels (bounded memory; exact for SR nets)")
     c.add_argument("--precision", choices=list(choices(Precision)), default="fp32",
                    help="autocast precision with torch / compile (fp16 needs CUDA); bf16 or int8 with openvino")
@@ -134,38 +137,6 @@ def _add_convert(sub: Any) -> None:
                                              "subtitles copied")}
     _add_options(c, ConvertOptions, groups)
     c.set_defaults(func=_convert)
-
-
-def _export(args: argparse.Namespace) -> int:
-    if args.onnx and args.safetensors:
-        raise ValueError("--onnx and --safetensors write different things; choose one")
-    if args.onnx:
-        result = export_onnx(args.checkpoint, args.output, direction=args.direction, opset=args.opset)
-        print(f"exported ONNX model to {result['path']} (dynamic batch/height/width); "
-              f"onnxruntime vs PyTorch max |diff| = {result['max_abs_diff']:.2e}")
-        return 0
-    path = export_generator(args.checkpoint, args.output, direction=args.direction, use_ema=not args.no_ema,
-                            folder=args.safetensors)
-    what = "a model folder (config.json + model.safetensors)" if args.safetensors else path
-    print(f"exported generator to {what}" + (f": {path}" if args.safetensors else ""))
-    return 0
-
-
-def _add_export(sub: Any) -> None:
-    e = sub.add_parser("export", help="write a generator-only file with its config")
-    e.add_argument("checkpoint", help="training checkpoint or export")
-    e.add_argument("-o", "--output", required=True,
-                   help="file to write (.pt; .onnx with --onnx; a folder with --safetensors)")
-    e.add_argument("--direction", default=None,
-                   help="a_to_b or b_to_a for two-way models (None: the trained direction)")
-    e.add_argument("--onnx", action="store_true",
-                   help="write ONNX (dynamic batch/height/width), checked with onnxruntime")
-    e.add_argument("--safetensors", action="store_true",
-                   help="write a model folder: config.json + model.safetensors (no pickle; Translator.from_pretrained)")
-    e.add_argument("--opset", type=positive_int, default=18, help="ONNX opset version")
-    e.add_argument("--no-ema", action="store_true", help="export the raw generator weights even if an EMA copy exists")
-    e.set_defaults(func=_export)
-
 
 
 def _sample(args: argparse.Namespace) -> int:
@@ -218,87 +189,22 @@ def _add_sample(sub: Any) -> None:
     m.set_defaults(func=_sample)
 
 
-
-def _info(args: argparse.Namespace) -> int:
-    print(describe(args.file))
-    return 0
-
-
-def _add_info(sub: Any) -> None:
-    n = sub.add_parser("info", help="what a checkpoint or export holds")
-    n.add_argument("file", help="checkpoint or export")
-    n.set_defaults(func=_info)
-
-
-
-def _import_weights(args: argparse.Namespace) -> int:
-    info = import_reference_file(args.file, args.output, arch=args.arch, norm=args.norm, dropout=args.dropout)
-    print(f"imported {info.arch} ({', '.join(f'{k}={v}' for k, v in info.kwargs.items())}) from {args.file} into "
-          f"{args.output}")
-    return 0
-
-
-def _add_import_weights(sub: Any) -> None:
-    w = sub.add_parser("import-weights",
-                       help="turn a reference pix2pix/CycleGAN generator or an ESRGAN / Real-ESRGAN .pth into an "
-                            "i2i file")
-    w.add_argument("file",
-                   help="e.g. latest_net_G.pth from the reference implementation, RealESRGAN_x4plus.pth, "
-                        "RRDB_ESRGAN_x4.pth")
-    w.add_argument("-o", "--output", required=True, help="i2i file to write (use with convert / Translator / export)")
-    w.add_argument("--arch", choices=["unet_256", "unet_128", "resnet_9blocks", "resnet_6blocks"], default=None,
-                   help="None: inferred from the keys and shapes (pix2pix / CycleGAN files only)")
-    w.add_argument("--norm", choices=["batch", "instance"], default=None, help="None: inferred")
-    w.add_argument("--dropout", action=argparse.BooleanOptionalAction, default=None, help="None: inferred")
-    w.set_defaults(func=_import_weights)
-
-
-
-def _download(args: argparse.Namespace) -> int:
-    if args.what == "list":
-        for kind, sources in download.catalogue().items():
-            print(f"{kind}s: " + ", ".join(s.key for s in sources))
-        return 0
-    if not args.name:
-        raise ValueError(f"i2i download {args.what} needs a NAME; 'i2i download list' shows them")
-    try:
-        if args.what == "dataset":
-            path = download.download_dataset(args.name, args.out or "datasets", mirror=args.mirror)
-        elif args.what == "model":
-            path = download.download_model(args.name, args.out or "models", mirror=args.mirror)
-        else:
-            if args.out:
-                raise ValueError("weights go to torchvision's cache, where i2i looks for them; --out does not apply")
-            path = download.download_weights(args.name, mirror=args.mirror)
-    except download.DownloadError as e:
-        print(f"i2i download: error: {e}", file=sys.stderr)
-        return 1
-    print(f"downloaded {args.what} {args.name} to {path}")
-    return 0
-
-
-def _add_download(sub: Any) -> None:
-    d = sub.add_parser("download",
-                       help="fetch a reference dataset, a reference pretrained generator, or weights (explicit only)")
-    d.add_argument("what", choices=["dataset", "model", "weights", "list"],
-                   help="what to fetch; 'list' shows every name")
-    d.add_argument("name", nargs="?", default=None,
-                   help="e.g. facades, horse2zebra, fid-inception (cyclegan/facades where two share a name)")
-    d.add_argument("--out", default=None, help="folder (None: datasets/ for datasets, models/ for models)")
-    d.add_argument("--mirror", default=None, metavar="URL",
-                   help="replace the scheme://host of the URLs (a local copy; or I2I_DOWNLOAD_MIRROR)")
-    d.set_defaults(func=_download)
-
-
-
 def _eval(args: argparse.Namespace) -> int:
-    pipe = pipeline_class(config_of(load_checkpoint(args.checkpoint), args.checkpoint).pipeline)
-    ev = evaluation(pipe.evaluation)
+    if foreign_state(args.checkpoint) is not None:  # another project's model: SR models are scored against bicubic
+        model = Translator.from_file(args.checkpoint, device="cpu")
+        if model.scale == 1:
+            raise ValueError(f"'{args.checkpoint}' is a scale-1 {model.model_name} model: i2i eval scores other "
+                             "projects' upscalers (against bicubic); convert a folder and compare it yourself")
+        kind, name = model.model_name, "super_resolution"
+    else:
+        pipe = pipeline_class(config_of(load_checkpoint(args.checkpoint), args.checkpoint).pipeline)
+        kind, name = f"{pipe.name} model", pipe.evaluation
+    ev = evaluation(name)
     given = _options_from(EvalOptions, args).given()
     wrong = [k for k in given if k not in ev.options]
     if wrong:
         flags = ", ".join(flag(k) for k in wrong)
-        raise ValueError(f"{flags} do not apply: '{args.checkpoint}' is a {pipe.name} model, evaluated as "
+        raise ValueError(f"{flags} do not apply: '{args.checkpoint}' is a {kind}, evaluated as "
                          f"{ev.description}; "
                          f"its options: {', '.join(flag(k) for k in ev.options)}")
     result = ev(args.checkpoint, args.data, out_dir=args.out, device=args.device, **given)
@@ -312,32 +218,13 @@ def _add_eval(sub: Any) -> None:
     v = sub.add_parser("eval",
                        help="the pipeline's own evaluation (paired: HTML page; SR: PSNR/SSIM vs bicubic; generation: "
                             "FID/KID)")
-    v.add_argument("checkpoint", help="training checkpoint or export")
+    v.add_argument("checkpoint", help="training checkpoint or export, or another project's upscaler file")
     v.add_argument("--data", required=True,
                    help="paired test folder (A/ + B/, testA/ + testB/, side-by-side AB), or HR images for SR")
     v.add_argument("--out", default=None, help="folder for the results (page + images, or results.md) and metrics.json")
     v.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda or cuda:N")
     _add_options(v, EvalOptions)
     v.set_defaults(func=_eval)
-
-
-def _int_at_least(low: int) -> Callable[[str], int]:
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-        if value < low:
-            raise argparse.ArgumentTypeError(f"{value} must be {low} or more")
-        return value
-
-    return parse
-
-
-positive_int = _int_at_least(1)
-positive_int.__doc__ = "argparse type: an integer >= 1 (``--n 0`` is refused by the parser, with the flag named)."
-non_negative_int = _int_at_least(0)
-non_negative_int.__doc__ = "argparse type: an integer >= 0."
 
 
 def _option_type(name: str, hint: Any, parse: Callable[[str], Any] | None) -> dict[str, Any]:
@@ -421,8 +308,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="i2i", description="Image-to-image translation with GANs.", formatter_class=_Help)
     p.add_argument("--version", action="version", version=_version())
     sub = p.add_subparsers(dest="command", required=True, parser_class=_subparser_class())
-    for add in (_add_train, _add_convert, _add_export, _add_sample, _add_info, _add_import_weights, _add_download,
-                _add_eval):
+    for add in (_add_train, _add_convert, _add_export, _add_sample, _add_info, _add_models, _add_import_weights,
+                _add_download, _add_eval):
         add(sub)
     return p
 
