@@ -5,6 +5,10 @@ from __future__ import annotations
 
 import io
 import json
+import os
+import re
+import subprocess
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +25,8 @@ from .loading import load_generator
 from .runtimes import onnx_graph
 from .translator import Translator
 
-__all__ = ["PROFILES", "export_generator", "export_onnx", "export_spandrel", "onnx_metadata", "write_export"]
+__all__ = ["PROFILES", "export_generator", "export_ncnn", "export_onnx", "export_spandrel", "onnx_metadata",
+           "write_export"]
 
 PROFILES = ("i2i", "chainner")
 """ONNX profiles: ``i2i`` (input ``image``, values in [-1, 1], i2i's metadata) and ``chainner`` (input
@@ -77,7 +82,8 @@ def export_onnx(checkpoint: str | Path, output: str | Path, *, direction: str | 
     onnx_graph(net, (1, tr.in_channels, 2 * m, 2 * m), tmp, opset=opset, input_name="input" if unit else "image")
     _add_onnx_metadata(tmp, onnx_metadata(tr, g.weights, profile=profile))
     tmp.replace(output)
-    result: dict[str, Any] = {"path": str(output), "max_abs_diff": None}
+    result: dict[str, Any] = {"path": str(output), "max_abs_diff": None, "in_channels": tr.in_channels,
+                              "size_multiple": m, "scale": tr.scale}
     if check:
         import onnxruntime as ort  # the onnx extra
 
@@ -166,3 +172,63 @@ def _add_onnx_metadata(path: Path, props: dict[str, str]) -> None:
     model = onnx.load(str(path))
     onnx.helper.set_model_props(model, props)
     onnx.save(model, str(path))
+
+
+NCNN_BLOBS = {"in0": "data", "out0": "output"}
+"""pnnx's blob names -> those realesrgan-ncnn-vulkan and Upscayl feed and read."""
+
+
+def export_ncnn(checkpoint: str | Path, output: str | Path, *, direction: str | None = None,
+                check: bool = True) -> dict[str, Any]:
+    """Write a translation generator as an ncnn model, ``OUTPUT.param`` + ``OUTPUT.bin`` (fp32
+    weights), as realesrgan-ncnn-vulkan and Upscayl load it: input blob ``data`` and output blob
+    ``output``, RGB in [0, 1], any height and width (multiples of the net's size multiple). Made by
+    pnnx from the ``chainner`` ONNX profile; with ``check``, ncnn runs it on a random image of
+    another size and it is compared with PyTorch. Needs the ``ncnn`` extra. Returns ``{"param",
+    "bin", "max_abs_diff"}``."""
+    try:
+        import pnnx  # the ncnn extra: pnnx converts, ncnn checks
+    except ImportError:
+        raise ImportError("ncnn export needs the ncnn extra: pip install 'i2i[ncnn]'") from None
+    base = Path(output)
+    base = base.with_suffix("") if base.suffix in (".param", ".bin") else base
+    param, weights = base.with_name(base.name + ".param"), base.with_name(base.name + ".bin")
+    base.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=base.parent, prefix=".ncnn-") as tmp:
+        work = Path(tmp)
+        onnx = export_onnx(checkpoint, work / "model.onnx", direction=direction, profile="chainner", check=False)
+        c, m = onnx["in_channels"], onnx["size_multiple"]
+        args = [pnnx.EXEC_PATH, str(work / "model.onnx"), f"inputshape=[1,{c},{2 * m},{2 * m}]",
+                f"inputshape2=[1,{c},{3 * m},{2 * m}]", "fp16=0", f"ncnnparam={work / 'model.param'}",
+                f"ncnnbin={work / 'model.bin'}", *(f"{k}={work / ('x.' + k)}" for k in
+                                                   ("pnnxparam", "pnnxbin", "pnnxpy", "pnnxonnx", "ncnnpy"))]
+        r = subprocess.run(args, capture_output=True, text=True, cwd=work)
+        if r.returncode != 0 or not (work / "model.param").is_file():
+            raise CheckpointError(f"pnnx could not convert '{checkpoint}' to ncnn (exit {r.returncode}): "
+                                  f"{(r.stderr or r.stdout).strip()[-300:]}")
+        text = (work / "model.param").read_text()
+        (work / "model.param").write_text(re.sub(r"(?<=\s)(in0|out0)(?=\s|$)", lambda t: NCNN_BLOBS[t[1]], text))
+        diff = _check_ncnn(work, checkpoint, direction, c, m) if check else None
+        os.replace(work / "model.bin", weights)
+        os.replace(work / "model.param", param)
+    return {"param": str(param), "bin": str(weights), "max_abs_diff": diff, "scale": onnx["scale"]}
+
+
+def _check_ncnn(work: Path, checkpoint: str | Path, direction: str | None, c: int, m: int) -> float:
+    import ncnn  # the ncnn extra
+
+    g = load_generator(checkpoint, direction=direction)
+    x = torch.rand(1, c, 3 * m, 2 * m)
+    with torch.no_grad():
+        ref = UnitRange(g.net.eval())(x)[0]
+    with ncnn.Net() as net:
+        net.opt.use_fp16_storage = net.opt.use_fp16_arithmetic = net.opt.use_fp16_packed = False
+        net.load_param(str(work / "model.param"))
+        net.load_model(str(work / "model.bin"))
+        with net.create_extractor() as ex:
+            ex.input("data", ncnn.Mat(x.numpy(), batch_index=0).clone())
+            _, out = ex.extract("output")
+            got = torch.from_numpy(out.numpy(batch_index=0).copy())
+    if got.numel() != ref.numel():
+        raise CheckpointError(f"ncnn gave {tuple(got.shape)} for {tuple(ref.shape)}; the converted model is wrong")
+    return float((got.reshape(ref.shape) - ref).abs().max())

@@ -258,3 +258,40 @@ def test_eval_scores_a_spandrel_upscaler_against_bicubic(tmp_path, sr_data, caps
     nafnet = _write(tmp_path, "nafnet")
     assert main(["eval", str(nafnet), "--data", str(sr_data / "test")]) == 2
     assert "scale-1" in capsys.readouterr().err
+
+
+def test_a_video_converts_through_a_spandrel_model_with_its_audio(tmp_path):
+    from test_video import decode, make_clip
+
+    path = _write(tmp_path, "span")
+    clip = make_clip(tmp_path / "clip.mp4", frames=4)
+    assert main(["convert", str(path), str(clip), str(tmp_path / "out"), "--quiet", "--codec", "ffv1",
+                 "--video-ext", "mkv"]) == 0
+    got, _, info = decode(tmp_path / "out" / "clip.mkv")
+    frames, _, src = decode(clip)
+    assert info["size"] == (128, 96) and len(got) == 4 and info["audio"] == src["audio"]
+    tr = Translator.from_file(path, device="cpu")
+    for g, f in zip(got, frames):
+        assert np.abs(g.astype(int) - tr(f).astype(int)).max() <= 1
+
+
+@pytest.mark.parametrize("which", ["srvgg", "unet"])
+def test_ncnn_export_runs_in_ncnn_as_the_translator_with_the_upscalers_blob_names(tmp_path, trained, which):
+    ncnn = pytest.importorskip("ncnn")
+    pytest.importorskip("pnnx")
+    ckpt = _i2i_sr_file(tmp_path, "srvgg", scale=2, base_channels=8, n_convs=2) if which == "srvgg" else trained
+    assert main(["export", ckpt, "--format", "ncnn", "-o", str(tmp_path / "m" / "model")]) == 0
+    files = sorted(p.name for p in (tmp_path / "m").iterdir())
+    assert files == ["model.bin", "model.param"]  # nothing else left behind
+    tr = Translator.from_file(ckpt, device="cpu")
+    x = torch.rand(1, tr.in_channels, 5 * tr.size_multiple if which == "unet" else 21, 2 * max(tr.size_multiple, 13))
+    ref = ((tr.translate_tensor(x * 2 - 1) + 1) / 2).clamp(0, 1)[0]
+    with ncnn.Net() as net:
+        net.opt.use_fp16_storage = net.opt.use_fp16_arithmetic = net.opt.use_fp16_packed = False
+        net.load_param(str(tmp_path / "m" / "model.param"))
+        net.load_model(str(tmp_path / "m" / "model.bin"))
+        with net.create_extractor() as ex:
+            ex.input("data", ncnn.Mat(x.numpy(), batch_index=0).clone())
+            _, out = ex.extract("output")
+            got = torch.from_numpy(out.numpy(batch_index=0).copy())
+    assert got.numel() == ref.numel() and float((got.reshape(ref.shape) - ref).abs().max()) < 1e-4

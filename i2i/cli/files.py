@@ -9,14 +9,14 @@ from typing import Any
 
 from .. import download
 from ..compat.reference import import_reference_file
-from ..exporting import PROFILES, export_generator, export_onnx, export_spandrel
+from ..exporting import PROFILES, export_generator, export_ncnn, export_onnx, export_spandrel
 from ..info import check_model, describe, find_models, is_model_folder, model_entry
 from .args import positive_int
 
 
 def _export(args: argparse.Namespace) -> int:
-    if sum([args.onnx, args.safetensors, args.format == "spandrel"]) > 1:
-        raise ValueError("--onnx, --safetensors and --format spandrel write different things; choose one")
+    if sum([args.onnx, args.safetensors, args.format != "i2i"]) > 1:
+        raise ValueError(f"--onnx, --safetensors and --format {args.format} write different things; choose one")
     if args.profile != "i2i" and not args.onnx:
         raise ValueError(f"--profile {args.profile} applies to --onnx")
     if args.onnx:
@@ -24,6 +24,11 @@ def _export(args: argparse.Namespace) -> int:
                              profile=args.profile)
         print(f"exported ONNX model to {result['path']} (profile {args.profile}, dynamic batch/height/width); "
               f"onnxruntime vs PyTorch max |diff| = {result['max_abs_diff']:.2e}")
+        return 0
+    if args.format == "ncnn":
+        result = export_ncnn(args.checkpoint, args.output, direction=args.direction)
+        print(f"exported ncnn model to {result['param']} + {result['bin']} (blobs 'data' -> 'output', values in "
+              f"[0, 1]; realesrgan-ncnn-vulkan, Upscayl); ncnn vs PyTorch max |diff| = {result['max_abs_diff']:.2e}")
         return 0
     if args.format == "spandrel":
         result = export_spandrel(args.checkpoint, args.output, direction=args.direction, use_ema=not args.no_ema)
@@ -50,9 +55,10 @@ def _add_export(sub: Any) -> None:
                    help="write ONNX (dynamic batch/height/width), checked with onnxruntime")
     e.add_argument("--safetensors", action="store_true",
                    help="write a model folder: config.json + model.safetensors (no pickle; Translator.from_pretrained)")
-    e.add_argument("--format", choices=["i2i", "spandrel"], default="i2i",
+    e.add_argument("--format", choices=["i2i", "spandrel", "ncnn"], default="i2i",
                    help="spandrel: an RRDBNet / SRVGG generator as the .pth or .safetensors chaiNNer, ComfyUI and "
-                        "other Spandrel users load (ESRGAN / RealESRGAN Compact)")
+                        "other Spandrel users load (ESRGAN / RealESRGAN Compact); ncnn: OUTPUT.param + OUTPUT.bin "
+                        "for realesrgan-ncnn-vulkan and Upscayl")
     e.add_argument("--profile", choices=list(PROFILES), default="i2i",
                    help="--onnx: i2i (input 'image', values in [-1, 1]) or chainner (input 'input', values in [0, 1])")
     e.add_argument("--opset", type=positive_int, default=18, help="ONNX opset version")
