@@ -142,3 +142,61 @@ def blended_tiles(run: Run, x: torch.Tensor, tile: int, *, scale: int, out_chann
             out[:, :, y0 * s : y1 * s, x0 * s : x1 * s] += piece * win
             weight[:, :, y0 * s : y1 * s, x0 * s : x1 * s] += win
     return out / weight
+
+
+SEAMLESS = ("wrap", "mirror")
+"""Seamless modes: ``wrap`` (the output tiles like the input repeated: textures) and ``mirror`` (like
+the input repeated with every other copy flipped, as GL_MIRRORED_REPEAT)."""
+
+
+def periodic_pad(x: torch.Tensor, pad: int, mode: str) -> torch.Tensor:
+    """``(N, C, H, W)`` extended by ``pad`` pixels on every side as if the image were repeated
+    (``wrap``) or mirrored with its edge pixels repeated (``mirror``), for any ``pad``, even larger
+    than the image."""
+    if mode not in SEAMLESS:
+        raise ValueError(f"seamless mode {mode!r} must be one of {', '.join(SEAMLESS)}")
+
+    def index(n: int) -> torch.Tensor:
+        i = torch.arange(-pad, n + pad, device=x.device)
+        if mode == "wrap":
+            return i % n
+        j = i % (2 * n)
+        return torch.where(j < n, j, 2 * n - 1 - j)
+
+    h, w = x.shape[-2:]
+    return x.index_select(-2, index(h)).index_select(-1, index(w))
+
+
+class CircularConvTranspose2d(nn.Module):
+    """A ``ConvTranspose2d`` whose borders wrap around: the input is padded circularly by enough
+    pixels for every output pixel to get all its contributions, and the extra output is cropped
+    through a larger ``padding``; the output size and the weights are the original's."""
+
+    def __init__(self, conv: nn.ConvTranspose2d) -> None:
+        super().__init__()
+        self.conv = conv
+        self.extra = tuple(-(-k // s) for k, s in zip(conv.kernel_size, conv.stride))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        c = self.conv
+        qh, qw = self.extra
+        xp = F.pad(x, (qw, qw, qh, qh), mode="circular")
+        padding = (c.padding[0] + c.stride[0] * qh, c.padding[1] + c.stride[1] * qw)
+        return F.conv_transpose2d(xp, c.weight, c.bias, c.stride, padding, c.output_padding, c.groups, c.dilation)
+
+
+def circular_copy(net: nn.Module) -> nn.Module:
+    """A copy of ``net`` whose every border wraps around: convolutions pad circularly, padding
+    layers become circular ones, transposed convolutions wrap (:class:`CircularConvTranspose2d`).
+    For a periodic input (sizes multiples of the net's stride) the output is periodic: the way to
+    seamless output for nets whose receptive field covers the whole image (U-Net)."""
+    twin = copy.deepcopy(net)
+    for parent in list(twin.modules()):
+        for name, m in list(parent.named_children()):
+            if isinstance(m, nn.ConvTranspose2d):
+                setattr(parent, name, CircularConvTranspose2d(m))
+            elif isinstance(m, nn.Conv2d) and any(p > 0 for p in m.padding):
+                m.padding_mode = "circular"
+            elif isinstance(m, (nn.ReflectionPad2d, nn.ReplicationPad2d, nn.ZeroPad2d, nn.ConstantPad2d)):
+                setattr(parent, name, nn.CircularPad2d(m.padding))
+    return twin

@@ -29,7 +29,16 @@ from .loading import foreign_state, load_generator, untrained_generator
 from .nets.blocks import set_test_mode, size_multiple
 from .recipes import pipeline_class
 from .runtimes import Runner, build_runner, check_runtime
-from .tiling import blended_tiles, exact_tiles, pad_to_size, receptive_radius, shift_equivariant
+from .tiling import (
+    SEAMLESS,
+    blended_tiles,
+    circular_copy,
+    exact_tiles,
+    pad_to_size,
+    periodic_pad,
+    receptive_radius,
+    shift_equivariant,
+)
 
 MIN_TILE = 8
 """The smallest tile (input pixels): blended tiles overlap by a quarter of their side."""
@@ -53,6 +62,11 @@ class Translator:
     ``bf16``, ``fp16`` (CUDA) or ``int8`` (OpenVINO, calibrated on the images in ``calibration``,
     a folder). The model is built at the first image, so a wrong combination fails at once and a
     slow export only when used.
+
+    ``seamless`` (:data:`i2i.tiling.SEAMLESS`): ``wrap`` makes outputs that tile like the input
+    repeated (textures), ``mirror`` like the input mirror-repeated; exact where the receptive field is
+    finite (the output equals the centre of a 3x3 mosaic's), by circular borders inside the net
+    otherwise (U-Net; sizes must be multiples of the net's).
     """
 
     def __init__(
@@ -69,6 +83,7 @@ class Translator:
         runtime: str = "torch",
         calibration: str | Path | None = None,
         foreign: ForeignModel | None = None,
+        seamless: str | None = None,
     ) -> None:
         if cfg is None and foreign is None:
             raise ValueError("a Translator needs the net's config, or the foreign model it runs (Translator.from_file)")
@@ -98,6 +113,10 @@ class Translator:
             raise ValueError(f"tile={tile} (--tile) must be at least {MIN_TILE} input pixels (tiles overlap or carry "
                              "context around them)")
         self.tile = tile
+        if seamless is not None and seamless not in SEAMLESS:
+            raise ValueError(f"seamless={seamless!r} (--seamless) must be one of {', '.join(SEAMLESS)}")
+        self.seamless = seamless
+        self._circular: nn.Module | None = None
         self._context: int | None = None
         self._tile_note = ""
         dtypes = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16, "int8": None}
@@ -131,6 +150,7 @@ class Translator:
         use_ema: bool = True,
         runtime: str = "torch",
         calibration: str | Path | None = None,
+        seamless: str | None = None,
     ) -> Translator:
         """Load a training checkpoint or an export of a translation model. ``direction``
         defaults to the trained (or exported) direction; ``mode`` to the config's
@@ -140,7 +160,7 @@ class Translator:
         :class:`Translator`."""
         g = load_generator(path, direction=direction, use_ema=use_ema, kind="translation", purpose="translating images")
         tr = cls(g.net, g.cfg, direction=g.direction, mode=mode or g.cfg.test.mode, device=device, seed=seed, tile=tile,
-                 precision=precision, runtime=runtime, calibration=calibration)
+                 precision=precision, runtime=runtime, calibration=calibration, seamless=seamless)
         tr.weights = g.weights
         return tr
 
@@ -305,13 +325,13 @@ class Translator:
         return out
 
     @torch.inference_mode()
-    def _run(self, x: torch.Tensor) -> torch.Tensor:
+    def _run(self, x: torch.Tensor, net: nn.Module | None = None) -> torch.Tensor:
         xp, (h, w) = pad_to_size(x.to(self.device, torch.float32), self.size_multiple, self.min_size, self.square)
         torch_runs = self.runtime in ("torch", "compile")  # the others take plain NCHW arrays
         xp = xp.contiguous(memory_format=torch.channels_last if torch_runs else torch.contiguous_format)
         with self._rng(), torch.autocast(self.device.type, dtype=self.amp_dtype or torch.float32,
                                          enabled=self.amp_dtype is not None):
-            y = self.runner(xp)
+            y = (net or self.runner)(xp)
         return y[:, :, : h * self.scale, : w * self.scale].float()
 
     @torch.inference_mode()
@@ -328,6 +348,9 @@ class Translator:
         if self.mode == "paper" and x.shape[0] > 1:
             # Batch statistics and dropout masks per image, so results never depend on batching.
             return torch.cat([self.translate_tensor(x[i : i + 1]) for i in range(x.shape[0])])
+        return self._seamless(x) if self.seamless else self._tiled(x)
+
+    def _tiled(self, x: torch.Tensor) -> torch.Tensor:
         h, w = x.shape[-2:]
         t = self.tile
         if t is None or (h <= t and w <= t):
@@ -337,6 +360,29 @@ class Translator:
             return blended_tiles(self._run, x, t, scale=self.scale, out_channels=self.out_channels)
         t = -(-t // self.size_multiple) * self.size_multiple  # tiles on the net's stride grid
         return exact_tiles(self._run, x, t, ctx, scale=self.scale, out_channels=self.out_channels)
+
+    def _seamless(self, x: torch.Tensor) -> torch.Tensor:
+        """The output of the input repeated (``wrap``) or mirror-repeated (``mirror``) without end:
+        padded periodically by the receptive radius where it is finite (then equal to the centre of
+        the output of a 3x3 mosaic), else run through :func:`~i2i.tiling.circular_copy` of the net."""
+        h, w = x.shape[-2:]
+        ctx, s = self.tile_context, self.scale
+        if ctx is not None:
+            pad = max(ctx, 1)
+            return self._tiled(periodic_pad(x, pad, self.seamless))[:, :, pad * s : (pad + h) * s,
+                                                                    pad * s : (pad + w) * s]
+        m = self.size_multiple
+        why = (f"--seamless {self.seamless} with {self.model_name}, whose output pixels each depend on the whole "
+               "image, needs")
+        if self.seamless == "mirror" or self.foreign is not None:
+            raise ValueError(f"{why} a finite receptive field; use --seamless wrap with one of i2i's nets")
+        if h % m or w % m:
+            raise ValueError(f"{why} sizes that are multiples of {m} (this image is {w}x{h}): resize it first")
+        if self.tile is not None or self.runtime != "torch":
+            raise ValueError(f"{why} whole images and --runtime torch: drop --tile / --runtime")
+        if self._circular is None:
+            self._circular = circular_copy(self.net)
+        return self._run(x, net=self._circular)
 
     # ------------------------------------------------------------------ any image kind
     def __call__(self, image: Any) -> Any:

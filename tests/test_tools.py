@@ -271,3 +271,23 @@ def test_int8_quality_tool_reports_every_prediction(trained, gray2color, tmp_pat
     assert set(rows) == {"identity", "fp32 (torch)", "fp32 (openvino)", "int8 (openvino)",
                          "int8 vs fp32 (PSNR to fp32 torch)"}
     assert abs(rows["fp32 (openvino)"] - rows["fp32 (torch)"]) < 0.1 and rows["int8 vs fp32 (PSNR to fp32 torch)"] > 30
+
+
+def test_seamless_figure_measures_the_border_against_an_endless_tiling(tmp_path):
+    import torch
+
+    from i2i.cli import main
+    from i2i.nets.registry import build_generator
+
+    torch.manual_seed(0)
+    state = {k: v + 0.1 * torch.randn_like(v) for k, v in  # random weights: the body, not only its base, shows
+             build_generator("srvgg", scale=2, n_convs=2, base_channels=8).state_dict().items()}
+    torch.save(state, tmp_path / "c.pth")
+    assert main(["import-weights", str(tmp_path / "c.pth"), "-o", str(tmp_path / "c.pt")]) == 0
+    r = subprocess.run([sys.executable, str(ROOT / "tools" / "seamless_figure.py"), str(tmp_path / "c.pt"),
+                        str(tmp_path / "fig.png"), "--crop", "16"], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    rows = {line.split("|")[1].strip(): line.split("|")[2].strip() for line in r.stdout.splitlines()
+            if line.startswith("| plain") or line.startswith("| seamless")}
+    assert rows["seamless wrap"] == "0.00 / 0" and rows["plain"] != "0.00 / 0"
+    assert (tmp_path / "fig.png").stat().st_size > 1000

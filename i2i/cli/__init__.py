@@ -38,6 +38,7 @@ from ..options import Precision, Runtime, TestMode, check_finite, choices, flag,
 from ..recipes import load_config, pipeline_class
 from ..report import save_grid
 from ..runtimes import RuntimeUnavailable
+from ..tiling import SEAMLESS
 from ..translator import MIN_TILE, Translator
 from .args import int_at_least, positive_int
 from .files import _add_download, _add_export, _add_import_weights, _add_info, _add_models
@@ -81,7 +82,7 @@ def _convert(args: argparse.Namespace) -> int:
     try:
         tr = Translator.from_file(args.checkpoint, direction=args.direction, mode=args.mode, device=args.device,
                                   tile=args.tile, precision=args.precision, runtime=args.runtime,
-                                  calibration=args.calibration)
+                                  calibration=args.calibration, seamless=args.seamless)
         if args.tile and dist.env_rank() == 0:
             print(f"{tr.model_name}: {tr.tile_policy}")
         summary = tr.convert_folder(args.input, args.output, options)
@@ -129,6 +130,9 @@ def _add_convert(sub: Any) -> None:
     c.add_argument("--runtime", choices=list(choices(Runtime)), default="torch",
                    help="what runs the generator: torch (eager), compile (torch.compile, per input size), onnxruntime "
                         "or openvino (CPU; exported once and cached); docs/benchmarks.md says which is fastest where")
+    c.add_argument("--seamless", choices=list(SEAMLESS), default=None,
+                   help="textures: outputs that tile without seams when the input does (wrap), or when mirrored "
+                        "(mirror); exact for nets with a finite receptive field")
     c.add_argument("--calibration", default=None, metavar="FOLDER",
                    help="--precision int8: a few images like those you will convert, to calibrate the quantization")
     c.add_argument("--quiet", action="store_true", help="no progress bar")
