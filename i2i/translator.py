@@ -23,6 +23,7 @@ from .checkpoint import CheckpointError, write_export
 from .compat.spandrel import ForeignModel, load_foreign
 from .config import Config, config_to_dict
 from .convert import ConvertOptions, ConvertSummary, convert
+from .convert.masks import composite, weights
 from .data.io import from_tensor, list_images, read_image, to_channels, to_tensor
 from .dist import resolve_device
 from .loading import foreign_state, load_generator, untrained_generator
@@ -385,13 +386,21 @@ class Translator:
         return self._run(x, net=self._circular)
 
     # ------------------------------------------------------------------ any image kind
-    def __call__(self, image: Any) -> Any:
+    def __call__(self, image: Any, mask: np.ndarray | None = None, feather: int = 0) -> Any:
         """Translate one image and return the same kind.
 
         numpy ``(H, W[, C])`` uint8/uint16 (RGB order; alpha carried through) -> numpy of the
         same dtype; PIL image -> PIL image; tensor ``(C, H, W)`` or ``(N, C, H, W)`` float in
         [-1, 1] -> tensor of the same layout on the input's device.
+
+        ``mask`` (numpy images only): ``(H, W[, C])`` uint8/uint16 of the image's size; 0 keeps the
+        input's pixel, the maximum takes the translation, gray blends; ``feather`` ramps it over that
+        many pixels inside its edge (:mod:`i2i.convert.masks`).
         """
+        if mask is not None:
+            if not isinstance(image, np.ndarray) or mask.shape[:2] != image.shape[:2]:
+                raise ValueError("mask= takes a numpy mask of the numpy image's height and width")
+            return composite(image, self._translate_array(image), weights(mask, feather))
         if isinstance(image, torch.Tensor):
             single = image.dim() == 3
             x = image[None] if single else image

@@ -291,3 +291,20 @@ def test_seamless_figure_measures_the_border_against_an_endless_tiling(tmp_path)
             if line.startswith("| plain") or line.startswith("| seamless")}
     assert rows["seamless wrap"] == "0.00 / 0" and rows["plain"] != "0.00 / 0"
     assert (tmp_path / "fig.png").stat().st_size > 1000
+
+
+def test_mask_figure_changes_nothing_outside_the_mask(tmp_path):
+    import torch
+
+    from i2i.cli import main
+    from i2i.nets.registry import build_generator
+
+    torch.manual_seed(0)
+    torch.save(build_generator("srvgg", scale=1, n_convs=1, base_channels=4, act="prelu").state_dict(),
+               tmp_path / "c.pth")
+    assert main(["import-weights", str(tmp_path / "c.pth"), "-o", str(tmp_path / "c.pt")]) == 0
+    r = subprocess.run([sys.executable, str(ROOT / "tools" / "mask_figure.py"), str(tmp_path / "c.pt"),
+                        str(tmp_path / "fig.png"), "--side", "64"], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "pixels outside the mask that changed: 0 of" in r.stdout
+    assert (tmp_path / "fig.png").stat().st_size > 1000

@@ -17,6 +17,7 @@ from tqdm import tqdm
 
 from ..data.io import read_image, write_image
 from ..dist import die_with_parent, kill_workers_at_exit
+from .masks import MaskError, Masks
 from .plan import Job
 from .summary import ConvertSummary
 from .types import TranslateArrays
@@ -75,9 +76,8 @@ class _Conversion:
     pending in a thread pool, the summary and the progress bar."""
 
     def __init__(self, translate: TranslateArrays, todo: list[Job], summary: ConvertSummary, *, batch_size: int,
-                 bit_depth: str,
-                 progress: bool) -> None:
-        self.translate, self.todo, self.summary = translate, todo, summary
+                 bit_depth: str, progress: bool, masks: Masks | None = None) -> None:
+        self.translate, self.todo, self.summary, self.masks = translate, todo, summary, masks
         self.batch_size, self.bit_depth = batch_size, bit_depth
         self.bar = tqdm(total=len(todo), unit="img", dynamic_ncols=True, file=sys.stderr,
                         desc="convert") if progress else None
@@ -121,8 +121,14 @@ class _Conversion:
                           f"'{self.todo[i].src}': not enough memory to translate {w}x{h} pixels in one piece "
                           f"(batch of {len(group)}); {MEMORY_HINT}")
             return
-        for (i, _), out in zip(group, outs):
+        for (i, src), out in zip(group, outs):
             job = self.todo[i]
+            if self.masks is not None:
+                try:
+                    out = self.masks.apply(job.src, src, out)
+                except MaskError as e:
+                    self.fail(job, str(e))
+                    continue
             self.pending.append((job, pool.submit(write_output, job.dst, out, bit_depth=self.bit_depth)))
 
     def collect(self, block: bool) -> None:
@@ -155,9 +161,11 @@ def out_of_memory(e: BaseException) -> bool:
 
 
 def run_images(translate: TranslateArrays, todo: list[Job], summary: ConvertSummary, *, batch_size: int, bit_depth: str,
-               progress: bool, workers: int) -> None:
-    """Image jobs: decoded in ``workers`` processes, translated in same-size groups, written in threads."""
-    run = _Conversion(translate, todo, summary, batch_size=batch_size, bit_depth=bit_depth, progress=progress)
+               progress: bool, workers: int, masks: Masks | None = None) -> None:
+    """Image jobs: decoded in ``workers`` processes, translated in same-size groups (``masks``
+    applied), written in threads."""
+    run = _Conversion(translate, todo, summary, batch_size=batch_size, bit_depth=bit_depth, progress=progress,
+                      masks=masks)
     if workers > 0:
         kill_workers_at_exit()
     loader = DataLoader(_Decode(todo), batch_size=None, num_workers=workers, collate_fn=_identity,

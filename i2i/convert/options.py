@@ -34,7 +34,8 @@ class ConvertOptions:
     the format holds them), ``batch_size`` (images of equal size translated together; a video's
     frames too), ``workers`` (decoding processes; None: the cores torch's threads leave free, at
     most 4), ``skip_existing`` (resume: outputs are written atomically, so one that exists is
-    complete), ``allow_inside_input``, ``progress`` (bars on stderr). Videos: ``video_ext``,
+    complete), ``mask`` and ``feather`` (only a region translated: :mod:`i2i.convert.masks`),
+    ``allow_inside_input``, ``progress`` (bars on stderr). Videos: ``video_ext``,
     ``frames_out`` (PNG frames in a folder per video), ``to_video`` with ``fps`` (the input's
     images made into one video), ``video`` (the encoder's :class:`VideoOptions`)."""
 
@@ -49,6 +50,13 @@ class ConvertOptions:
                                                                   "process; None: the cores torch's threads leave "
                                                                   "free, at most 4)")
     skip_existing: bool = option(False, help="skip inputs whose output exists (resume an interrupted run)")
+    mask: str | None = option(None, metavar="PATH",
+                              help="translate only a region: one mask image for all inputs, or a folder of masks "
+                                   "named like them (0 keeps the input byte for byte, 255 takes the translation, "
+                                   "gray blends)")
+    feather: Annotated[int, Range(0, 4096)] = option(0, metavar="PX",
+                                                     help="--mask: ramp the mask up over this many pixels inside "
+                                                          "its edge (nothing outside it changes)")
     allow_inside_input: bool = option(False, help="allow an output folder inside the input folder")
     progress: bool = option(False, cli=False,
                             help="progress bars on stderr (the command line shows them unless --quiet)")

@@ -19,6 +19,7 @@ from tqdm import tqdm
 from .. import dist
 from ..files import remove_leftover, temp_prefix
 from .images import MEMORY_HINT, default_workers, out_of_memory, run_images
+from .masks import Masks
 from .options import ConvertOptions
 from .plan import Job, list_inputs, plan_jobs
 from .summary import ConvertSummary, gather, write_failures
@@ -49,10 +50,14 @@ def _bar(total: int | None, unit: str, desc: str, progress: bool) -> tqdm | None
     return tqdm(total=total, unit=unit, dynamic_ncols=True, file=sys.stderr, desc=desc) if progress else None
 
 
-def _run_videos(translate: TranslateArrays, jobs: list[Job], summary: ConvertSummary, options: ConvertOptions) -> None:
+def _run_videos(translate: TranslateArrays, jobs: list[Job], summary: ConvertSummary, options: ConvertOptions,
+                masks: Masks | None = None) -> None:
     """Video jobs one after another, each streamed by :mod:`.video` (frames batched, other
-    streams copied); a video that fails is listed with the reason and the next one goes on."""
+    streams copied; ``masks`` applied to every frame); a video that fails is listed with the reason
+    and the next one goes on."""
+    plain = translate
     for job in jobs:
+        translate = plain if masks is None else masks.wrap(plain, job.src)
         bar = _bar(frame_count(job.src), "frame", job.src.name, options.progress)
         step = bar.update if bar else None
         try:
@@ -85,6 +90,7 @@ def run_jobs(translate: TranslateArrays, jobs: list[Job], options: ConvertOption
     skipped / failed lists and the time taken; failures (with reasons) and ``ignored`` input
     entries also go to ``failures_path`` when given."""
     options = options or ConvertOptions()
+    masks = Masks(options.mask, options.feather) if options.mask else None  # a missing mask fails before any write
     summary = ConvertSummary(ignored=list(ignored or []), planned=[j.src for j in jobs])
     t0 = time.perf_counter()
     _remove_own_temp_files(jobs)
@@ -98,8 +104,8 @@ def run_jobs(translate: TranslateArrays, jobs: list[Job], options: ConvertOption
     if todo:
         workers = default_workers() if options.workers is None else options.workers
         run_images(translate, todo, summary, batch_size=options.batch_size, bit_depth=options.bit_depth,
-                   progress=options.progress, workers=workers)
-    _run_videos(translate, videos, summary, options)
+                   progress=options.progress, workers=workers, masks=masks)
+    _run_videos(translate, videos, summary, options, masks)
     summary.seconds = time.perf_counter() - t0
     if failures_path is not None:  # (an earlier run's list no longer describes this output: replaced or removed)
         write_failures(summary, failures_path)
