@@ -99,6 +99,8 @@ def _convert(args: argparse.Namespace) -> int:
     print(f"converted {len(summary.converted)}, skipped {len(summary.skipped)} (already there){ignored}, failed "
           f"{len(summary.failed)} "
           f"into {args.output} in {summary.seconds:.1f} s ({rate:.2f} files/s)")
+    if summary.metadata:
+        print("  metadata: " + ", ".join(f"{k} {n}" for k, n in sorted(summary.metadata.items())))
     for dst, st in summary.videos:
         streams = f"; copied {', '.join(st.copied_streams)}" if st.copied_streams else ""
         print(f"  {dst}: {st.frames} frames in {st.seconds:.1f} s ({st.fps:.2f} frames/s; decode {st.decode:.1f} s, "

@@ -16,6 +16,7 @@ from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
 from ..data.io import read_image, write_image
+from ..data.metadata import Metadata, for_format, read_metadata
 from ..dist import die_with_parent, kill_workers_at_exit
 from .masks import MaskError, Masks
 from .plan import Job
@@ -26,9 +27,11 @@ SIXTEEN_BIT_FORMATS = (".png", ".tif", ".tiff")
 BIT_DEPTHS = ("same", "8", "16")
 
 
-def write_output(dst: str | Path, img: np.ndarray, *, bit_depth: str = "same") -> Path:
+def write_output(dst: str | Path, img: np.ndarray, *, bit_depth: str = "same",
+                 metadata: Metadata | None = None) -> Path:
     """Write a translated array: ``bit_depth`` ``same`` keeps uint16 where the format can
-    hold it (PNG, TIFF) and uses 8 bits otherwise; ``8`` / ``16`` force the depth."""
+    hold it (PNG, TIFF) and uses 8 bits otherwise; ``8`` / ``16`` force the depth. ``metadata``
+    is written in as it is."""
     dst = Path(dst)
     if bit_depth not in BIT_DEPTHS:
         raise ValueError(f"bit depth {bit_depth!r} must be one of {', '.join(BIT_DEPTHS)}")
@@ -42,7 +45,7 @@ def write_output(dst: str | Path, img: np.ndarray, *, bit_depth: str = "same") -
         img = ((img.astype(np.uint32) * 255 + 32767) // 65535).astype(np.uint8)
     if img.ndim == 2:
         img = img[:, :, None]
-    return write_image(dst, img)
+    return write_image(dst, img, metadata=metadata)
 
 
 class _Decode(Dataset):
@@ -52,11 +55,16 @@ class _Decode(Dataset):
     def __len__(self) -> int:
         return len(self.jobs)
 
-    def __getitem__(self, i: int) -> tuple[int, np.ndarray | None, str | None]:
+    def __getitem__(self, i: int) -> tuple[int, np.ndarray | None, str | None, Metadata | None]:
         try:
-            return i, read_image(self.jobs[i].src), None
+            img = read_image(self.jobs[i].src)
         except Exception as e:  # reported per file; the run goes on
-            return i, None, str(e)
+            return i, None, str(e), None
+        try:
+            meta = read_metadata(Path(self.jobs[i].src).read_bytes())
+        except Exception:  # metadata that cannot be parsed is not carried; the pixels still are (noqa: BLE001)
+            meta = None
+        return i, img, None, meta
 
 
 def _identity(x: Any) -> Any:
@@ -76,8 +84,9 @@ class _Conversion:
     pending in a thread pool, the summary and the progress bar."""
 
     def __init__(self, translate: TranslateArrays, todo: list[Job], summary: ConvertSummary, *, batch_size: int,
-                 bit_depth: str, progress: bool, masks: Masks | None = None) -> None:
+                 bit_depth: str, progress: bool, masks: Masks | None = None, metadata: str = "keep") -> None:
         self.translate, self.todo, self.summary, self.masks = translate, todo, summary, masks
+        self.metadata, self.metas = metadata, {}
         self.batch_size, self.bit_depth = batch_size, bit_depth
         self.bar = tqdm(total=len(todo), unit="img", dynamic_ncols=True, file=sys.stderr,
                         desc="convert") if progress else None
@@ -129,7 +138,22 @@ class _Conversion:
                 except MaskError as e:
                     self.fail(job, str(e))
                     continue
-            self.pending.append((job, pool.submit(write_output, job.dst, out, bit_depth=self.bit_depth)))
+            meta = self._metadata(job, self.metas.pop(i, None), out)
+            self.pending.append((job, pool.submit(write_output, job.dst, out, bit_depth=self.bit_depth,
+                                                  metadata=meta)))
+
+    def _metadata(self, job: Job, meta: Metadata | None, out: np.ndarray) -> Metadata | None:
+        """What of the input's metadata goes into ``job``'s output (counted in the summary)."""
+        if meta is None or self.metadata == "none" or not meta.kinds():
+            return None
+        meta = (meta.stripped() if self.metadata == "strip" else meta).for_output(out.shape[1], out.shape[0])
+        meta, kept, dropped = for_format(meta, job.dst.suffix)
+        for k in kept:
+            self.summary.metadata[f"{k} kept"] = self.summary.metadata.get(f"{k} kept", 0) + 1
+        for k in dropped:
+            key = f"{k} dropped ({job.dst.suffix.lower()} cannot hold it)"
+            self.summary.metadata[key] = self.summary.metadata.get(key, 0) + 1
+        return meta
 
     def collect(self, block: bool) -> None:
         """Record finished writes (all of them when ``block``)."""
@@ -161,21 +185,22 @@ def out_of_memory(e: BaseException) -> bool:
 
 
 def run_images(translate: TranslateArrays, todo: list[Job], summary: ConvertSummary, *, batch_size: int, bit_depth: str,
-               progress: bool, workers: int, masks: Masks | None = None) -> None:
+               progress: bool, workers: int, masks: Masks | None = None, metadata: str = "keep") -> None:
     """Image jobs: decoded in ``workers`` processes, translated in same-size groups (``masks``
     applied), written in threads."""
     run = _Conversion(translate, todo, summary, batch_size=batch_size, bit_depth=bit_depth, progress=progress,
-                      masks=masks)
+                      masks=masks, metadata=metadata)
     if workers > 0:
         kill_workers_at_exit()
     loader = DataLoader(_Decode(todo), batch_size=None, num_workers=workers, collate_fn=_identity,
                         prefetch_factor=max(2, batch_size) if workers > 0 else None,
                         worker_init_fn=die_with_parent if workers > 0 else None)
     with ThreadPoolExecutor(max_workers=2) as pool:
-        for i, img, err in loader:
+        for i, img, err, meta in loader:
             if err is not None:
                 run.fail(todo[i], err)
             else:
+                run.metas[i] = meta
                 run.add(i, img, pool)
         run.flush(pool)
         run.collect(block=True)

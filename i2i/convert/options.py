@@ -34,7 +34,8 @@ class ConvertOptions:
     the format holds them), ``batch_size`` (images of equal size translated together; a video's
     frames too), ``workers`` (decoding processes; None: the cores torch's threads leave free, at
     most 4), ``skip_existing`` (resume: outputs are written atomically, so one that exists is
-    complete), ``mask`` and ``feather`` (only a region translated: :mod:`i2i.convert.masks`),
+    complete), ``metadata`` (what of the input's EXIF, ICC, XMP, IPTC the output keeps:
+    :mod:`i2i.data.metadata`), ``mask`` and ``feather`` (only a region translated: :mod:`i2i.convert.masks`),
     ``allow_inside_input``, ``progress`` (bars on stderr). Videos: ``video_ext``,
     ``frames_out`` (PNG frames in a folder per video), ``to_video`` with ``fps`` (the input's
     images made into one video), ``video`` (the encoder's :class:`VideoOptions`)."""
@@ -50,6 +51,9 @@ class ConvertOptions:
                                                                   "process; None: the cores torch's threads leave "
                                                                   "free, at most 4)")
     skip_existing: bool = option(False, help="skip inputs whose output exists (resume an interrupted run)")
+    metadata: Literal["keep", "strip", "none"] = option(
+        "keep", help="keep: EXIF (orientation reset, sizes updated, thumbnail dropped), ICC, XMP and IPTC carried "
+                     "into JPEG / PNG / WebP outputs; strip: the ICC profile only (colours stay right); none")
     mask: str | None = option(None, metavar="PATH",
                               help="translate only a region: one mask image for all inputs, or a folder of masks "
                                    "named like them (0 keeps the input byte for byte, 255 takes the translation, "

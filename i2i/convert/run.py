@@ -104,7 +104,7 @@ def run_jobs(translate: TranslateArrays, jobs: list[Job], options: ConvertOption
     if todo:
         workers = default_workers() if options.workers is None else options.workers
         run_images(translate, todo, summary, batch_size=options.batch_size, bit_depth=options.bit_depth,
-                   progress=options.progress, workers=workers, masks=masks)
+                   progress=options.progress, workers=workers, masks=masks, metadata=options.metadata)
     _run_videos(translate, videos, summary, options, masks)
     summary.seconds = time.perf_counter() - t0
     if failures_path is not None:  # (an earlier run's list no longer describes this output: replaced or removed)

@@ -27,6 +27,7 @@ class ConvertSummary:
     seconds: float = 0.0
     videos: list[tuple[Path, VideoStats]] = field(default_factory=list)
     planned: list[Path] = field(default_factory=list)
+    metadata: dict[str, int] = field(default_factory=dict)  # "EXIF kept": 3, "IPTC dropped (.png)": 1, ...
 
     @property
     def frames(self) -> int:
@@ -46,6 +47,8 @@ def merge_summaries(parts: list[ConvertSummary]) -> ConvertSummary:
         out.skipped += part.skipped
         out.failed += part.failed
         out.ignored += part.ignored
+        for k, n in part.metadata.items():
+            out.metadata[k] = out.metadata.get(k, 0) + n
     out.converted.sort()
     out.skipped.sort()
     out.failed.sort()

@@ -20,6 +20,7 @@ import torch
 from PIL import Image
 
 from ..files import atomic_write_bytes
+from .metadata import Metadata, embed
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 
@@ -370,8 +371,9 @@ def from_tensor(t: torch.Tensor, dtype: np.dtype = np.uint8) -> np.ndarray:
     return x.permute(1, 2, 0).to("cpu").numpy().astype(dtype)
 
 
-def write_image(path: str | Path, img: np.ndarray, *, quality: int = 95) -> Path:
-    """Write an ``(H, W, C)`` uint8/uint16 RGB(A) array atomically; the suffix picks the format."""
+def write_image(path: str | Path, img: np.ndarray, *, quality: int = 95, metadata: Metadata | None = None) -> Path:
+    """Write an ``(H, W, C)`` uint8/uint16 RGB(A) array atomically; the suffix picks the format.
+    ``metadata`` is written in as it is (JPEG, PNG, WebP; :mod:`i2i.data.metadata`)."""
     path = Path(path)
     ext = path.suffix.lower()
     if ext not in IMAGE_EXTENSIONS:
@@ -385,5 +387,5 @@ def write_image(path: str | Path, img: np.ndarray, *, quality: int = 95) -> Path
     ok, enc = cv2.imencode(ext, img, params)
     if not ok:
         raise OSError(f"could not encode '{path}' as {ext} (dtype {img.dtype}, shape {img.shape})")
-    atomic_write_bytes(path, enc.tobytes())
+    atomic_write_bytes(path, embed(enc.tobytes(), metadata) if metadata is not None else enc.tobytes())
     return path

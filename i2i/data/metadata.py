@@ -1,0 +1,259 @@
+"""Image metadata carried from an input file to its converted output: EXIF, the ICC colour
+profile, XMP and IPTC, for JPEG, PNG and WebP (8 and 16 bits where the format has them).
+
+Read from the input's bytes (headers only), updated where the pixels changed (EXIF Orientation
+reset to 1 because the pixels are already upright, EXIF pixel dimensions set to the output's,
+the thumbnail dropped, the Software tag set to i2i), and written into the bytes OpenCV encoded:
+JPEG APP1 (EXIF, XMP), APP2 (ICC, in chunks), APP13 (IPTC); PNG eXIf, iCCP and an iTXt
+``XML:com.adobe.xmp``; WebP EXIF, ICCP and XMP chunks under a VP8X header. TIFF outputs keep
+their pixels only (said in the summary). ``strip`` keeps the ICC profile alone (colours stay right).
+"""
+
+from __future__ import annotations
+
+import io
+import struct
+import zlib
+from dataclasses import dataclass, replace
+
+from PIL import Image
+
+from .._version import __version__
+
+ICC_MARK, XMP_MARK, EXIF_MARK, IPTC_MARK = b"ICC_PROFILE\x00", b"http://ns.adobe.com/xap/1.0/\x00", b"Exif\x00\x00", \
+    b"Photoshop 3.0\x00"
+WRITES = ("jpeg", "png", "webp")
+"""Output formats metadata is written into."""
+
+
+@dataclass(frozen=True)
+class Metadata:
+    """What an image file carries besides its pixels (each None when absent): ``exif`` (the TIFF
+    block, from ``II*``/``MM*``), ``icc`` (the profile), ``xmp`` (the XML packet), ``iptc``
+    (JPEG's Photoshop APP13 payload)."""
+
+    exif: bytes | None = None
+    icc: bytes | None = None
+    xmp: bytes | None = None
+    iptc: bytes | None = None
+
+    def kinds(self) -> list[str]:
+        """The names of what is present: ``EXIF``, ``ICC``, ``XMP``, ``IPTC``."""
+        return [k.upper() for k in ("exif", "icc", "xmp", "iptc") if getattr(self, k)]
+
+    def stripped(self) -> Metadata:
+        """The ICC profile alone (``--strip-metadata``: no camera, place or time; colours kept)."""
+        return Metadata(icc=self.icc)
+
+    def for_output(self, width: int, height: int) -> Metadata:
+        """EXIF updated for an upright ``width`` x ``height`` output written by i2i: Orientation 1,
+        PixelX/YDimension, no thumbnail (IFD1 is not written), Software; the rest unchanged."""
+        if not self.exif:
+            return self
+        exif = Image.Exif()
+        try:
+            exif.load(self.exif)
+            sub = exif.get_ifd(0x8769)
+            exif.get_ifd(0x8825)  # GPS: loaded so that it is written back
+        except Exception:  # a damaged EXIF block is dropped, not copied (noqa: BLE001)
+            return replace(self, exif=None)
+        if not len(exif):  # nothing could be read from it: damaged (Pillow reads leniently)
+            return replace(self, exif=None)
+        exif[0x0112] = 1
+        exif[0x0131] = f"i2i {__version__}"
+        if sub:
+            sub[0xA002], sub[0xA003] = width, height
+        block = exif.tobytes()
+        return replace(self, exif=block[len(EXIF_MARK):] if block.startswith(EXIF_MARK) else block)
+
+
+def read_metadata(data: bytes) -> Metadata:
+    """The metadata of an encoded JPEG, PNG or WebP file (TIFF and others: none read)."""
+    if data[:2] == b"\xff\xd8":
+        return _jpeg(data)
+    if data[:8] == b"\x89PNG\r\n\x1a\n":
+        return _png(data)
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return _webp(data)
+    return Metadata()
+
+
+def _jpeg_segments(data: bytes) -> list[tuple[int, bytes]]:
+    out, i = [], 2
+    while i + 4 <= len(data) and data[i] == 0xFF:
+        marker = data[i + 1]
+        if marker in (0xD8, 0x01) or 0xD0 <= marker <= 0xD7:
+            i += 2
+            continue
+        if marker == 0xDA:
+            break
+        length = int.from_bytes(data[i + 2 : i + 4], "big")
+        out.append((marker, data[i + 4 : i + 2 + length]))
+        i += 2 + length
+    return out
+
+
+def _jpeg(data: bytes) -> Metadata:
+    exif = xmp = iptc = None
+    icc: dict[int, bytes] = {}
+    for marker, seg in _jpeg_segments(data):
+        if marker == 0xE1 and seg.startswith(EXIF_MARK) and exif is None:
+            exif = seg[len(EXIF_MARK):]
+        elif marker == 0xE1 and seg.startswith(XMP_MARK) and xmp is None:
+            xmp = seg[len(XMP_MARK):]
+        elif marker == 0xE2 and seg.startswith(ICC_MARK) and len(seg) > 14:
+            icc[seg[12]] = seg[14:]
+        elif marker == 0xED and seg.startswith(IPTC_MARK) and iptc is None:
+            iptc = seg[len(IPTC_MARK):]
+    profile = b"".join(icc[k] for k in sorted(icc)) or None
+    return Metadata(exif=exif or None, icc=profile, xmp=xmp or None, iptc=iptc or None)
+
+
+def _png_chunks(data: bytes) -> list[tuple[bytes, bytes]]:
+    out, i = [], 8
+    while i + 8 <= len(data):
+        length, kind = int.from_bytes(data[i : i + 4], "big"), data[i + 4 : i + 8]
+        out.append((kind, data[i + 8 : i + 8 + length]))
+        if kind == b"IEND":
+            break
+        i += 12 + length
+    return out
+
+
+def _png(data: bytes) -> Metadata:
+    exif = icc = xmp = None
+    for kind, body in _png_chunks(data):
+        if kind == b"eXIf":
+            exif = body
+        elif kind == b"iCCP":
+            name_end = body.find(b"\x00")
+            try:
+                icc = zlib.decompress(body[name_end + 2 :])
+            except zlib.error:
+                icc = None
+        elif kind == b"iTXt" and body.startswith(b"XML:com.adobe.xmp\x00"):
+            rest = body[len(b"XML:com.adobe.xmp\x00"):]
+            compressed = rest[0] == 1
+            text = rest[2:].split(b"\x00", 2)[-1]  # after the language tag and the translated keyword
+            try:
+                xmp = zlib.decompress(text) if compressed else text
+            except zlib.error:
+                xmp = None
+    return Metadata(exif=exif or None, icc=icc or None, xmp=xmp or None)
+
+
+def _riff_chunks(data: bytes) -> list[tuple[bytes, bytes]]:
+    out, i = [], 12
+    while i + 8 <= len(data):
+        kind, length = data[i : i + 4], int.from_bytes(data[i + 4 : i + 8], "little")
+        out.append((kind, data[i + 8 : i + 8 + length]))
+        i += 8 + length + (length & 1)
+    return out
+
+
+def _webp(data: bytes) -> Metadata:
+    found = dict(_riff_chunks(data))
+    exif = found.get(b"EXIF")
+    if exif and exif.startswith(EXIF_MARK):
+        exif = exif[len(EXIF_MARK):]
+    return Metadata(exif=exif or None, icc=found.get(b"ICCP") or None, xmp=found.get(b"XMP ") or None)
+
+
+def embed(encoded: bytes, meta: Metadata) -> bytes:
+    """``encoded`` (JPEG, PNG or WebP bytes as OpenCV wrote them) with ``meta`` written in; other
+    formats are returned unchanged."""
+    if not meta.kinds():
+        return encoded
+    if encoded[:2] == b"\xff\xd8":
+        return _embed_jpeg(encoded, meta)
+    if encoded[:8] == b"\x89PNG\r\n\x1a\n":
+        return _embed_png(encoded, meta)
+    if encoded[:4] == b"RIFF" and encoded[8:12] == b"WEBP":
+        return _embed_webp(encoded, meta)
+    return encoded
+
+
+def _segment(marker: int, body: bytes) -> bytes:
+    if len(body) + 2 > 0xFFFF:
+        raise ValueError(f"a JPEG segment holds at most 65533 bytes, not {len(body)}")
+    return bytes([0xFF, marker]) + (len(body) + 2).to_bytes(2, "big") + body
+
+
+def _embed_jpeg(encoded: bytes, meta: Metadata) -> bytes:
+    out = io.BytesIO()
+    if meta.exif and len(meta.exif) + len(EXIF_MARK) <= 0xFFFD:
+        out.write(_segment(0xE1, EXIF_MARK + meta.exif))
+    if meta.xmp and len(meta.xmp) + len(XMP_MARK) <= 0xFFFD:
+        out.write(_segment(0xE1, XMP_MARK + meta.xmp))
+    if meta.icc:
+        size = 0xFFFD - 14
+        parts = [meta.icc[k : k + size] for k in range(0, len(meta.icc), size)]
+        for n, part in enumerate(parts, 1):
+            out.write(_segment(0xE2, ICC_MARK + bytes([n, len(parts)]) + part))
+    if meta.iptc and len(meta.iptc) + len(IPTC_MARK) <= 0xFFFD:
+        out.write(_segment(0xED, IPTC_MARK + meta.iptc))
+    # after SOI and OpenCV's JFIF APP0, before everything else
+    i = 2
+    if encoded[2:4] == b"\xff\xe0":
+        i = 4 + int.from_bytes(encoded[4:6], "big")
+    return encoded[:i] + out.getvalue() + encoded[i:]
+
+
+def _chunk(kind: bytes, body: bytes) -> bytes:
+    return len(body).to_bytes(4, "big") + kind + body + zlib.crc32(kind + body).to_bytes(4, "big")
+
+
+def _embed_png(encoded: bytes, meta: Metadata) -> bytes:
+    extra = b""
+    if meta.icc:
+        extra += _chunk(b"iCCP", b"icc\x00\x00" + zlib.compress(meta.icc))
+    if meta.exif:
+        extra += _chunk(b"eXIf", meta.exif)
+    if meta.xmp:
+        extra += _chunk(b"iTXt", b"XML:com.adobe.xmp\x00\x00\x00\x00\x00" + meta.xmp)
+    end_of_ihdr = 8 + 12 + int.from_bytes(encoded[8:12], "big")
+    return encoded[:end_of_ihdr] + extra + encoded[end_of_ihdr:]
+
+
+def _riff(kind: bytes, body: bytes) -> bytes:
+    return kind + len(body).to_bytes(4, "little") + body + (b"\x00" if len(body) & 1 else b"")
+
+
+def _embed_webp(encoded: bytes, meta: Metadata) -> bytes:
+    chunks = [(k, b) for k, b in _riff_chunks(encoded) if k not in (b"VP8X", b"ICCP", b"EXIF", b"XMP ")]
+    width, height, alpha = _webp_canvas(chunks)
+    flags = (0x20 if meta.icc else 0) | (0x10 if alpha else 0) | (0x08 if meta.exif else 0) | (0x04 if meta.xmp else 0)
+    vp8x = struct.pack("<B3x", flags) + (width - 1).to_bytes(3, "little") + (height - 1).to_bytes(3, "little")
+    body = _riff(b"VP8X", vp8x)
+    if meta.icc:
+        body += _riff(b"ICCP", meta.icc)
+    body += b"".join(_riff(k, b) for k, b in chunks)
+    if meta.exif:
+        body += _riff(b"EXIF", meta.exif)
+    if meta.xmp:
+        body += _riff(b"XMP ", meta.xmp)
+    return b"RIFF" + (len(body) + 4).to_bytes(4, "little") + b"WEBP" + body
+
+
+def _webp_canvas(chunks: list[tuple[bytes, bytes]]) -> tuple[int, int, bool]:
+    """Width, height and whether there is alpha, from the image chunk OpenCV wrote."""
+    kinds = dict(chunks)
+    if b"VP8L" in kinds:
+        bits = int.from_bytes(kinds[b"VP8L"][1:5], "little")
+        return (bits & 0x3FFF) + 1, ((bits >> 14) & 0x3FFF) + 1, bool((bits >> 28) & 1)
+    frame = kinds[b"VP8 "]
+    w, h = int.from_bytes(frame[6:8], "little") & 0x3FFF, int.from_bytes(frame[8:10], "little") & 0x3FFF
+    return w, h, b"ALPH" in kinds
+
+
+HOMES = {".jpg": ("EXIF", "ICC", "XMP", "IPTC"), ".jpeg": ("EXIF", "ICC", "XMP", "IPTC"),
+         ".png": ("EXIF", "ICC", "XMP"), ".webp": ("EXIF", "ICC", "XMP")}
+"""What each output format can hold (TIFF and BMP outputs: nothing, for now)."""
+
+
+def for_format(meta: Metadata, suffix: str) -> tuple[Metadata, list[str], list[str]]:
+    """``meta`` without what a ``suffix`` file cannot hold, with the kinds kept and dropped."""
+    homes = HOMES.get(suffix.lower(), ())
+    kept = [k for k in meta.kinds() if k in homes]
+    dropped = [k for k in meta.kinds() if k not in homes]
+    return Metadata(**{k.lower(): getattr(meta, k.lower()) for k in kept}), kept, dropped
