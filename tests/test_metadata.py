@@ -139,13 +139,18 @@ def test_sixteen_bit_png_keeps_its_profile_and_depth(tmp_path):
     assert read_metadata(out.read_bytes()) == Metadata(icc=ICC, xmp=XMP)
 
 
-def test_tiff_outputs_say_what_they_could_not_keep_and_a_damaged_exif_is_dropped(tmp_path, capsys):
+def test_tiff_keeps_profile_xmp_iptc_bmp_says_what_it_could_not_keep_a_damaged_exif_is_dropped(tmp_path, capsys):
     src = tmp_path / "in"
     src.mkdir()
     _photo_jpeg(src / "phone.jpg")
     summary = _translator().convert_folder(src, tmp_path / "tif", ConvertOptions(ext="tif", workers=0))
-    assert summary.metadata == {"EXIF dropped (.tif cannot hold it)": 1, "ICC dropped (.tif cannot hold it)": 1,
-                                "XMP dropped (.tif cannot hold it)": 1, "IPTC dropped (.tif cannot hold it)": 1}
+    if pytest.importorskip("tifffile"):
+        assert summary.metadata == {"EXIF dropped (.tif cannot hold it)": 1, "ICC kept": 1, "XMP kept": 1,
+                                    "IPTC kept": 1}
+        tags = _tags(tmp_path / "tif" / "phone.tif")
+        assert bytes(tags[34675]) == ICC and bytes(tags[700]) == XMP and bytes(tags[33723]) == IPTC
+    summary = _translator().convert_folder(src, tmp_path / "bmp", ConvertOptions(ext="bmp", workers=0))
+    assert summary.metadata == {f"{k} dropped (.bmp cannot hold it)": 1 for k in ("EXIF", "ICC", "XMP", "IPTC")}
     assert Metadata(exif=b"MM\x00*garbage", icc=ICC).for_output(4, 4) == Metadata(icc=ICC)
 
 
@@ -160,3 +165,50 @@ def test_the_cli_prints_what_was_kept(tmp_path, capsys):
     assert main(["convert", str(tmp_path / "c.pth"), str(src), str(tmp_path / "out"), "--quiet", "--ext", "png"]) == 0
     out = capsys.readouterr().out
     assert "metadata: EXIF kept 1, ICC kept 1, IPTC dropped (.png cannot hold it) 1, XMP kept 1" in out
+
+
+def _geotiff(path, raster_type: int, transform: bool = False) -> np.ndarray:
+    tifffile = pytest.importorskip("tifffile")
+    img = np.random.default_rng(2).integers(0, 65536, (12, 16, 3)).astype(np.uint16)
+    keys = (1, 1, 0, 3, 1024, 0, 1, 1, 1025, 0, 1, raster_type, 3072, 0, 1, 32633)
+    where = [(34264, "d", 16, (10.0, 0, 0, 500000.0, 0, -10.0, 0, 4000000.0, 0, 0, 0, 0, 0, 0, 0, 1), True)] \
+        if transform else [(33550, "d", 3, (10.0, 10.0, 0.0), True),
+                           (33922, "d", 6, (0, 0, 0, 500000.0, 4000000.0, 0), True)]
+    tifffile.imwrite(path, img, photometric="rgb", extratags=[*where, (34735, "H", 16, keys, True),
+                                                              (34737, "s", 0, "WGS 84 / UTM zone 33N|", True),
+                                                              (34675, "B", len(ICC), ICC, True)])
+    return img
+
+
+def _tags(path) -> dict:
+    import tifffile
+
+    with tifffile.TiffFile(path) as t:
+        return {tag.code: tag.value for tag in t.pages[0].tags.values()}
+
+
+@pytest.mark.parametrize("raster_type,shift", [(1, 0.0), (2, 0.5)])  # PixelIsArea, PixelIsPoint
+def test_geotiff_georeference_is_scaled_for_super_resolution(tmp_path, raster_type, shift):
+    src = tmp_path / "in"
+    src.mkdir()
+    _geotiff(src / "scene.tif", raster_type)
+    summary = _translator().convert_folder(src, tmp_path / "out", ConvertOptions(workers=0))
+    out = tmp_path / "out" / "scene.tif"
+    assert read_image(out).dtype == np.uint16 and read_image(out).shape == (24, 32, 3)
+    tags = _tags(out)
+    assert tags[33550] == (5.0, 5.0, 0.0)  # metres per pixel halved
+    assert tags[33922] == (shift, shift, 0.0, 500000.0, 4000000.0, 0.0)  # the same corner (or centre) of the world
+    assert tags[34735] == _tags(src / "scene.tif")[34735] and tags[34737] == "WGS 84 / UTM zone 33N|"
+    assert bytes(tags[34675]) == ICC and tags[305].startswith("i2i")
+    assert summary.metadata == {"GEO kept": 1, "ICC kept": 1}
+
+
+def test_a_geotiff_transformation_matrix_is_scaled_too(tmp_path):
+    src = tmp_path / "in"
+    src.mkdir()
+    _geotiff(src / "scene.tif", 2, transform=True)
+    _translator().convert_folder(src, tmp_path / "out", ConvertOptions(workers=0))
+    m = _tags(tmp_path / "out" / "scene.tif")[34264]
+    # PixelIsPoint: new pixel (0.5, 0.5) is old pixel (0, 0), at world (500000, 4000000)
+    assert m[0] == 5.0 and m[5] == -5.0
+    assert m[0] * 0.5 + m[3] == 500000.0 and m[5] * 0.5 + m[7] == 4000000.0

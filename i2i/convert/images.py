@@ -138,15 +138,16 @@ class _Conversion:
                 except MaskError as e:
                     self.fail(job, str(e))
                     continue
-            meta = self._metadata(job, self.metas.pop(i, None), out)
+            meta = self._metadata(job, self.metas.pop(i, None), out, src.shape[1])
             self.pending.append((job, pool.submit(write_output, job.dst, out, bit_depth=self.bit_depth,
                                                   metadata=meta)))
 
-    def _metadata(self, job: Job, meta: Metadata | None, out: np.ndarray) -> Metadata | None:
+    def _metadata(self, job: Job, meta: Metadata | None, out: np.ndarray, src_width: int) -> Metadata | None:
         """What of the input's metadata goes into ``job``'s output (counted in the summary)."""
         if meta is None or self.metadata == "none" or not meta.kinds():
             return None
-        meta = (meta.stripped() if self.metadata == "strip" else meta).for_output(out.shape[1], out.shape[0])
+        meta = (meta.stripped() if self.metadata == "strip" else meta).for_output(out.shape[1], out.shape[0],
+                                                                                  out.shape[1] / src_width)
         meta, kept, dropped = for_format(meta, job.dst.suffix)
         for k in kept:
             self.summary.metadata[f"{k} kept"] = self.summary.metadata.get(f"{k} kept", 0) + 1

@@ -19,8 +19,9 @@ import numpy as np
 import torch
 from PIL import Image
 
+from .._version import __version__
 from ..files import atomic_write_bytes
-from .metadata import Metadata, embed
+from .metadata import Metadata, embed, encode_tiff
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 
@@ -379,6 +380,9 @@ def write_image(path: str | Path, img: np.ndarray, *, quality: int = 95, metadat
     if ext not in IMAGE_EXTENSIONS:
         raise ValueError(f"cannot write '{path}': unknown image format {ext!r}; use one of "
                          f"{', '.join(IMAGE_EXTENSIONS)}")
+    if ext in (".tif", ".tiff") and metadata is not None and metadata.kinds():
+        atomic_write_bytes(path, encode_tiff(img, metadata, software=f"i2i {__version__}"))
+        return path
     if img.ndim == 3 and img.shape[2] == 3:
         img = cv2.cvtColor(img, cv2.COLOR_RGB2BGR)
     elif img.ndim == 3 and img.shape[2] == 4:

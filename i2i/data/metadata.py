@@ -5,8 +5,9 @@ Read from the input's bytes (headers only), updated where the pixels changed (EX
 reset to 1 because the pixels are already upright, EXIF pixel dimensions set to the output's,
 the thumbnail dropped, the Software tag set to i2i), and written into the bytes OpenCV encoded:
 JPEG APP1 (EXIF, XMP), APP2 (ICC, in chunks), APP13 (IPTC); PNG eXIf, iCCP and an iTXt
-``XML:com.adobe.xmp``; WebP EXIF, ICCP and XMP chunks under a VP8X header. TIFF outputs keep
-their pixels only (said in the summary). ``strip`` keeps the ICC profile alone (colours stay right).
+``XML:com.adobe.xmp``; WebP EXIF, ICCP and XMP chunks under a VP8X header; TIFF (the ``tiff``
+extra, tifffile) ICC, XMP, IPTC and the GeoTIFF tags, scaled for super-resolution. What a format
+cannot hold is dropped and counted. ``strip`` keeps the ICC profile alone (colours stay right).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import io
 import struct
 import zlib
 from dataclasses import dataclass, replace
+from typing import Any
 
 from PIL import Image
 
@@ -36,18 +38,24 @@ class Metadata:
     icc: bytes | None = None
     xmp: bytes | None = None
     iptc: bytes | None = None
+    geo: tuple[tuple[int, int, int, Any], ...] = ()  # GeoTIFF tags: (code, TIFF data type, count, value)
 
     def kinds(self) -> list[str]:
-        """The names of what is present: ``EXIF``, ``ICC``, ``XMP``, ``IPTC``."""
-        return [k.upper() for k in ("exif", "icc", "xmp", "iptc") if getattr(self, k)]
+        """The names of what is present: ``EXIF``, ``ICC``, ``XMP``, ``IPTC``, ``GEO``."""
+        return [k.upper() for k in ("exif", "icc", "xmp", "iptc", "geo") if getattr(self, k)]
 
     def stripped(self) -> Metadata:
-        """The ICC profile alone (``--strip-metadata``: no camera, place or time; colours kept)."""
+        """The ICC profile alone (``--metadata strip``: no camera, place or time; colours kept)."""
         return Metadata(icc=self.icc)
 
-    def for_output(self, width: int, height: int) -> Metadata:
-        """EXIF updated for an upright ``width`` x ``height`` output written by i2i: Orientation 1,
-        PixelX/YDimension, no thumbnail (IFD1 is not written), Software; the rest unchanged."""
+    def for_output(self, width: int, height: int, scale: float = 1.0) -> Metadata:
+        """Updated for an upright ``width`` x ``height`` output, ``scale`` times the input: EXIF
+        Orientation 1, PixelX/YDimension, no thumbnail (IFD1 is not written), Software; GeoTIFF
+        pixel scale and tie points (or transformation) for the new pixel grid (:func:`scale_geo`)."""
+        out = replace(self, geo=scale_geo(self.geo, scale)) if self.geo and scale != 1 else self
+        return out._exif_for(width, height)
+
+    def _exif_for(self, width: int, height: int) -> Metadata:
         if not self.exif:
             return self
         exif = Image.Exif()
@@ -68,7 +76,10 @@ class Metadata:
 
 
 def read_metadata(data: bytes) -> Metadata:
-    """The metadata of an encoded JPEG, PNG or WebP file (TIFF and others: none read)."""
+    """The metadata of an encoded JPEG, PNG, WebP or TIFF file (TIFF: ICC, XMP, IPTC and the GeoTIFF
+    tags, with the ``tiff`` extra; others: none)."""
+    if data[:4] in (b"II*\x00", b"MM\x00*"):
+        return _tiff(data)
     if data[:2] == b"\xff\xd8":
         return _jpeg(data)
     if data[:8] == b"\x89PNG\r\n\x1a\n":
@@ -247,13 +258,92 @@ def _webp_canvas(chunks: list[tuple[bytes, bytes]]) -> tuple[int, int, bool]:
 
 
 HOMES = {".jpg": ("EXIF", "ICC", "XMP", "IPTC"), ".jpeg": ("EXIF", "ICC", "XMP", "IPTC"),
-         ".png": ("EXIF", "ICC", "XMP"), ".webp": ("EXIF", "ICC", "XMP")}
-"""What each output format can hold (TIFF and BMP outputs: nothing, for now)."""
+         ".png": ("EXIF", "ICC", "XMP"), ".webp": ("EXIF", "ICC", "XMP"),
+         ".tif": ("ICC", "XMP", "IPTC", "GEO"), ".tiff": ("ICC", "XMP", "IPTC", "GEO")}
+"""What each output format can hold (TIFF: with the ``tiff`` extra; BMP: nothing)."""
+
+
+def tifffile_or_none() -> Any:
+    """The ``tifffile`` package (the ``tiff`` extra), or None."""
+    try:
+        import tifffile  # an optional extra: TIFF metadata and GeoTIFF
+    except ImportError:
+        return None
+    return tifffile
 
 
 def for_format(meta: Metadata, suffix: str) -> tuple[Metadata, list[str], list[str]]:
     """``meta`` without what a ``suffix`` file cannot hold, with the kinds kept and dropped."""
     homes = HOMES.get(suffix.lower(), ())
+    if suffix.lower() in (".tif", ".tiff") and tifffile_or_none() is None:
+        homes = ()
     kept = [k for k in meta.kinds() if k in homes]
     dropped = [k for k in meta.kinds() if k not in homes]
     return Metadata(**{k.lower(): getattr(meta, k.lower()) for k in kept}), kept, dropped
+
+
+GEO_TAGS = {33550: "ModelPixelScaleTag", 33922: "ModelTiepointTag", 34264: "ModelTransformationTag",
+            34735: "GeoKeyDirectoryTag", 34736: "GeoDoubleParamsTag", 34737: "GeoAsciiParamsTag",
+            42112: "GDAL_METADATA", 42113: "GDAL_NODATA"}
+TIFF_BLOBS = {34675: "icc", 700: "xmp", 33723: "iptc"}
+
+
+def _tiff(data: bytes) -> Metadata:
+    tifffile = tifffile_or_none()
+    if tifffile is None:
+        return Metadata()
+    with tifffile.TiffFile(io.BytesIO(data)) as tif:
+        tags = tif.pages[0].tags
+        blobs = {name: bytes(tags[code].value) for code, name in TIFF_BLOBS.items()
+                 if code in tags and isinstance(tags[code].value, (bytes, bytearray))}
+        geo = tuple((t.code, int(t.dtype), t.count, t.value) for code in GEO_TAGS if (t := tags.get(code)) is not None)
+    return Metadata(icc=blobs.get("icc"), xmp=blobs.get("xmp"), iptc=blobs.get("iptc"), geo=geo)
+
+
+def _point_shift(geo: tuple[tuple[int, int, int, Any], ...], s: float) -> float:
+    """Where pixel 0 of the old grid sits on the new one: 0 for PixelIsArea, (s - 1) / 2 for
+    PixelIsPoint (GTRasterTypeGeoKey 1025 = 2: coordinates name pixel centres)."""
+    keys = next((v for code, _, _, v in geo if code == 34735), ())
+    for k in range(4, len(keys) - 3, 4):
+        if keys[k] == 1025 and keys[k + 1] == 0 and keys[k + 3] == 2:
+            return (s - 1) / 2
+    return 0.0
+
+
+def scale_geo(geo: tuple[tuple[int, int, int, Any], ...], s: float) -> tuple[tuple[int, int, int, Any], ...]:
+    """GeoTIFF tags for an image ``s`` times larger: the pixel scale divided by ``s``; tie points'
+    raster coordinates multiplied by ``s`` (plus the half-pixel shift for PixelIsPoint); a
+    transformation matrix's raster columns divided by ``s`` (its offsets moved for PixelIsPoint).
+    The world coordinates and the GeoKeys are unchanged."""
+    shift = _point_shift(geo, s)
+    out = []
+    for code, dtype, count, value in geo:
+        v = list(value) if isinstance(value, (tuple, list)) else value
+        if code == 33550:
+            v = [v[0] / s, v[1] / s, *v[2:]]
+        elif code == 33922:
+            for k in range(0, len(v) - 5, 6):
+                v[k], v[k + 1] = v[k] * s + shift, v[k + 1] * s + shift
+        elif code == 34264:
+            for row in (0, 4):
+                a, b = v[row], v[row + 1]
+                v[row], v[row + 1] = a / s, b / s
+                v[row + 3] -= (a + b) * shift / s
+        out.append((code, dtype, count, tuple(v) if isinstance(v, list) else v))
+    return tuple(out)
+
+
+def encode_tiff(img: Any, meta: Metadata, software: str) -> bytes:
+    """An ``(H, W, C)`` RGB(A) or gray array as a zlib-compressed TIFF holding ``meta``'s ICC, XMP,
+    IPTC and GeoTIFF tags (the ``tiff`` extra)."""
+    tifffile = tifffile_or_none()
+    extratags = [(code, "B", len(getattr(meta, name)), getattr(meta, name), True)
+                 for code, name in TIFF_BLOBS.items() if getattr(meta, name)]
+    extratags += [(code, dtype, count, value, True) for code, dtype, count, value in meta.geo]
+    channels = img.shape[2] if img.ndim == 3 else 1
+    photometric = "minisblack" if channels == 1 else "rgb"
+    buf = io.BytesIO()
+    tifffile.imwrite(buf, img[:, :, 0] if channels == 1 else img, photometric=photometric,
+                     extrasamples=["unassalpha"] if channels == 4 else None, extratags=extratags,
+                     software=software, compression="zlib", metadata=None)
+    return buf.getvalue()
