@@ -167,22 +167,18 @@ def periodic_pad(x: torch.Tensor, pad: int, mode: str) -> torch.Tensor:
     return x.index_select(-2, index(h)).index_select(-1, index(w))
 
 
-class CircularConvTranspose2d(nn.Module):
+class CircularConvTranspose2d(nn.ConvTranspose2d):
     """A ``ConvTranspose2d`` whose borders wrap around: the input is padded circularly by enough
     pixels for every output pixel to get all its contributions, and the extra output is cropped
-    through a larger ``padding``; the output size and the weights are the original's."""
+    through a larger ``padding``. The output size, the parameters and their state-dict keys are
+    those of ``ConvTranspose2d``; a periodic input gives a periodic output."""
 
-    def __init__(self, conv: nn.ConvTranspose2d) -> None:
-        super().__init__()
-        self.conv = conv
-        self.extra = tuple(-(-k // s) for k, s in zip(conv.kernel_size, conv.stride))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        c = self.conv
-        qh, qw = self.extra
+    def forward(self, x: torch.Tensor, output_size: list[int] | None = None) -> torch.Tensor:
+        qh, qw = (-(-k // s) for k, s in zip(self.kernel_size, self.stride))
         xp = F.pad(x, (qw, qw, qh, qh), mode="circular")
-        padding = (c.padding[0] + c.stride[0] * qh, c.padding[1] + c.stride[1] * qw)
-        return F.conv_transpose2d(xp, c.weight, c.bias, c.stride, padding, c.output_padding, c.groups, c.dilation)
+        padding = (self.padding[0] + self.stride[0] * qh, self.padding[1] + self.stride[1] * qw)
+        return F.conv_transpose2d(xp, self.weight, self.bias, self.stride, padding, self.output_padding, self.groups,
+                                  self.dilation)
 
 
 def circular_copy(net: nn.Module) -> nn.Module:
@@ -194,7 +190,7 @@ def circular_copy(net: nn.Module) -> nn.Module:
     for parent in list(twin.modules()):
         for name, m in list(parent.named_children()):
             if isinstance(m, nn.ConvTranspose2d):
-                setattr(parent, name, CircularConvTranspose2d(m))
+                m.__class__ = CircularConvTranspose2d  # the same parameters, wrapping borders
             elif isinstance(m, nn.Conv2d) and any(p > 0 for p in m.padding):
                 m.padding_mode = "circular"
             elif isinstance(m, (nn.ReflectionPad2d, nn.ReplicationPad2d, nn.ZeroPad2d, nn.ConstantPad2d)):

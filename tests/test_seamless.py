@@ -131,3 +131,40 @@ def test_convert_seamless_writes_a_texture_that_tiles(tmp_path, photos):
     mosaic = np.tile(np.asarray(Image.open(src / "texture.png")), (3, 3, 1))
     centre = tr(mosaic)[64:128, 80:160].astype(int)
     assert out.shape == (64, 80, 3) and np.abs(out - centre).max() <= 1
+
+
+def test_circular_transposed_convolution_maps_a_tiling_to_a_tiling():
+    from i2i.tiling import CircularConvTranspose2d
+
+    torch.manual_seed(0)
+    conv = CircularConvTranspose2d(3, 4, 4, 2, 1)
+    x = torch.randn(1, 3, 5, 7)
+    assert float((conv(x.repeat(1, 1, 2, 2)) - conv(x).repeat(1, 1, 2, 2)).abs().max()) < 1e-6
+    plain = torch.nn.ConvTranspose2d(3, 4, 4, 2, 1)
+    plain.load_state_dict(conv.state_dict())  # the same parameters and keys
+    assert float((plain(x.repeat(1, 1, 2, 2)) - plain(x).repeat(1, 1, 2, 2)).abs().max()) > 1e-3
+
+
+@pytest.mark.parametrize("attention", [0, 8])
+def test_a_tileable_dcgan_generator_draws_samples_that_tile(attention):
+    """Every layer after the first maps a 2x2 tiling of its input to a 2x2 tiling of its output, so
+    the sample (the image after them) is what an endless tiling of itself would be: no seam."""
+    torch.manual_seed(0)
+    g = build_generator("dcgan", image_size=32, base_channels=8, tileable=True, attention=attention).eval()
+    with torch.no_grad():
+        for p in g.parameters():
+            p.add_(torch.randn_like(p) * 0.05)
+        h = g.model[:3](torch.randn(2, 100, 1, 1))  # the first layer's 4x4 maps
+        whole, tiled = g.model[3:](h), g.model[3:](h.repeat(1, 1, 2, 2))
+    assert tiled.shape[-1] == 64
+    assert float((tiled - whole.repeat(1, 1, 2, 2)).abs().max()) < 1e-5
+    plain = build_generator("dcgan", image_size=32, base_channels=8, attention=attention).eval()
+    plain.load_state_dict(g.state_dict())
+    with torch.no_grad():
+        assert float((plain.model[3:](h.repeat(1, 1, 2, 2)) - plain.model[3:](h).repeat(1, 1, 2, 2)).abs().max()) > 1e-3
+
+
+def test_tileable_is_a_config_option_of_the_dcgan_generator():
+    cfg = config_from_dict({"pipeline": "dcgan", "model": {"generator": {"name": "dcgan", "base_channels": 8,
+                                                                          "tileable": True}}})
+    assert cfg.model.generator.arg("tileable") is True

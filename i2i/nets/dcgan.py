@@ -32,6 +32,7 @@ from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm as _sn
 
 from ..options import AttentionStride, Classes, GroupSize, ImageChannels, ImageSize, Range, Width
+from ..tiling import CircularConvTranspose2d
 from .blocks import (
     BatchOrNone,
     MinibatchStd,
@@ -74,12 +75,15 @@ class DCGANGenerator(nn.Module):
     """``(N, latent_dim)`` z (and ``(N,)`` labels) -> ``(N, out_channels, S, S)`` in [-1, 1].
 
     ``prior`` is the distribution z is drawn from (:meth:`sample_latent`): part of what the
-    generator is, so sampling code never has to be told it."""
+    generator is, so sampling code never has to be told it. ``tileable``: the upsampling layers
+    wrap around their borders (:class:`~i2i.tiling.CircularConvTranspose2d`), so every sample is
+    exactly periodic and tiles without a seam (textures); the parameters are the same."""
 
     def __init__(self, *, latent_dim: Annotated[int, Range(1, 65536)] = 100, out_channels: ImageChannels = 3,
                  image_size: ImageSize = 64, base_channels: Width = 64, num_classes: Classes = 0,
                  norm: BatchOrNone = "batch",
-                 prior: Literal["gaussian", "uniform"] = "gaussian", attention: AttentionStride = 0) -> None:
+                 prior: Literal["gaussian", "uniform"] = "gaussian", attention: AttentionStride = 0,
+                 tileable: bool = False) -> None:
         super().__init__()
         check_choice("norm", norm, ("batch", "none"))
         self.prior = check_choice("prior", prior, PRIORS)
@@ -88,17 +92,20 @@ class DCGANGenerator(nn.Module):
         c = base_channels * image_size // 8
         zin = latent_dim + num_classes
         bias = conv_bias(norm)
+        # tileable: every upsampling layer wraps around, so samples tile seamlessly (textures)
+        up = CircularConvTranspose2d if tileable else nn.ConvTranspose2d
+        self.tileable = tileable
         layers: list[nn.Module] = [nn.ConvTranspose2d(zin, c, 4, 1, 0, bias=bias), make_norm(norm, c), nn.ReLU(True)]
         size = 4
         for _ in range(n - 1):
             if attention == image_size // size:
                 layers.append(SelfAttention(c))
-            layers += [nn.ConvTranspose2d(c, c // 2, 4, 2, 1, bias=bias), make_norm(norm, c // 2), nn.ReLU(True)]
+            layers += [up(c, c // 2, 4, 2, 1, bias=bias), make_norm(norm, c // 2), nn.ReLU(True)]
             c //= 2
             size *= 2
         if attention == image_size // size:
             layers.append(SelfAttention(c))
-        layers += [nn.ConvTranspose2d(c, out_channels, 4, 2, 1), nn.Tanh()]
+        layers += [up(c, out_channels, 4, 2, 1), nn.Tanh()]
         self.model = nn.Sequential(*layers)
         self.latent_dim, self.num_classes, self.image_size, self.out_channels = (
             latent_dim,
