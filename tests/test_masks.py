@@ -164,3 +164,33 @@ def test_a_video_takes_one_mask_for_every_frame(tmp_path):
     frames, _, _ = decode(clip)
     for g, f in zip(got, frames):
         assert np.array_equal(g[:, :32], f[:, :32]) and np.array_equal(g[:, 32:], tr(f)[:, 32:])
+
+
+def test_a_video_takes_one_mask_per_frame_from_a_folder_named_like_it(tmp_path):
+    from dataclasses import replace
+
+    from test_video import decode, make_clip
+
+    from i2i.convert.video import VideoOptions
+
+    clip = make_clip(tmp_path / "clip.mp4", frames=3, audio=False)
+    per_frame = tmp_path / "masks" / "clip"
+    per_frame.mkdir(parents=True)
+    for k in range(3):  # the translated band moves right frame by frame
+        m = np.zeros((48, 64), np.uint8)
+        m[:, 16 * k : 16 * k + 16] = 255
+        Image.fromarray(m).save(per_frame / f"{k:04d}.png")
+    tr = _translator()
+    opts = replace(ConvertOptions(mask=str(tmp_path / "masks"), workers=0), video_ext="mkv",
+                   video=VideoOptions(codec="ffv1"))
+    assert len(tr.convert_folder(clip, tmp_path / "out", opts).converted) == 1
+    got, _, _ = decode(tmp_path / "out" / "clip.mkv")
+    frames, _, _ = decode(clip)
+    for k, (g, f) in enumerate(zip(got, frames)):
+        band = slice(16 * k, 16 * k + 16)
+        assert np.array_equal(g[:, band], tr(f)[:, band])
+        assert np.array_equal(np.delete(g, np.s_[16 * k : 16 * k + 16], axis=1),
+                              np.delete(f, np.s_[16 * k : 16 * k + 16], axis=1))
+    (per_frame / "0002.png").unlink()  # a frame without its mask fails that video, named
+    summary = tr.convert_folder(clip, tmp_path / "out2", opts)
+    assert summary.failed and "frame 2 has no mask" in summary.failed[0][1]

@@ -14,7 +14,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from ..data.io import IMAGE_EXTENSIONS, max_value, read_image, to_channels
+from ..data.io import IMAGE_EXTENSIONS, list_images, max_value, read_image, to_channels
 from .types import TranslateArrays
 
 
@@ -57,7 +57,8 @@ def composite(src: np.ndarray, out: np.ndarray, w: np.ndarray) -> np.ndarray:
 class Masks:
     """The masks of a conversion: ``path`` is one mask for every image (resized to each) or a
     folder of masks matched by file stem (``photos/a.jpg`` takes ``MASKS/a.png``, any image
-    format, the image's own size; a video takes one mask for all its frames the same way)."""
+    format, the image's own size; a video takes one mask for all its frames the same way, or one per
+    frame from a folder ``MASKS/<video stem>/``)."""
 
     def __init__(self, path: str | Path, feather: int = 0) -> None:
         self.path, self.feather = Path(path), feather
@@ -96,16 +97,34 @@ class Masks:
         return composite(src, out, self.weight_for(src_path, src.shape[:2]))
 
     def wrap(self, translate: TranslateArrays, src_path: Path) -> TranslateArrays:
-        """``translate`` for the frames of the video ``src_path``: each result masked."""
+        """``translate`` for the frames of the video ``src_path``, each result masked: by the one
+        mask file, by ``MASKS/<video stem>.*`` for every frame, or frame by frame by the images of a
+        folder ``MASKS/<video stem>/`` in name order (one per frame)."""
+        per_frame = None if self.single is not None else self.path / src_path.stem
+        frames_masks = list_images(per_frame) if per_frame is not None and per_frame.is_dir() else None
         cache: dict[tuple[int, int], np.ndarray] = {}
+        seen = [0]
+
+        def weight(size: tuple[int, int]) -> np.ndarray:
+            if frames_masks is None:
+                if size not in cache:
+                    cache[size] = self.weight_for(src_path, size)
+                return cache[size]
+            k = seen[0]
+            if k >= len(frames_masks):
+                raise MaskError(f"'{src_path}': frame {k} has no mask: '{per_frame}' holds {len(frames_masks)} "
+                                "(one per frame, in name order)")
+            m = read_image(frames_masks[k])
+            if m.shape[:2] != size:
+                raise MaskError(f"'{src_path}': the mask of frame {k}, '{frames_masks[k]}', is "
+                                f"{m.shape[1]}x{m.shape[0]}, the frame {size[1]}x{size[0]}")
+            return weights(m, self.feather)
 
         def masked(frames: list[np.ndarray]) -> list[np.ndarray]:
             outs = translate(frames)
             for i, (f, o) in enumerate(zip(frames, outs)):
-                size = f.shape[:2]
-                if size not in cache:
-                    cache[size] = self.weight_for(src_path, size)
-                outs[i] = composite(f, o, cache[size])
+                outs[i] = composite(f, o, weight(f.shape[:2]))
+                seen[0] += 1
             return outs
 
         return masked
