@@ -13,7 +13,13 @@ same names: the true answer for A -> B, which ``i2i eval CKPT --data OUT`` score
 Transforms: ``negative`` (255 - x), ``bgr`` (swap red and blue), ``warm`` (a fixed tone
 curve: red up, blue down).
 
+``--squares``: only a region changes. Every crop gets a square outlined in white (a third to a half
+of the side) and gray inside (R = G = B); in B the transform is applied to that gray only. ``trainA_mask/``,
+``trainB_mask/`` and ``testA_mask/`` hold the squares' insides (white): what
+``loss.mask_conservation`` and ``tools/mask_conservation_study.py`` read.
+
   python datasets/make_unpaired.py --out data/negative --transform negative
+  python datasets/make_unpaired.py --out data/squares --transform negative --squares
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -49,10 +56,33 @@ def halves(region: tuple[int, int, int, int]) -> tuple[tuple[int, int, int, int]
     return (y0, mid, x0, x1), (mid, y1, x0, x1)
 
 
+def _square(size: int, rng: np.random.Generator) -> np.ndarray:
+    """A random square's inside as a boolean ``(size, size)`` mask (its 1-pixel outline excluded)."""
+    side = int(rng.integers(size // 3, size // 2 + 1))
+    y0, x0 = (int(v) for v in rng.integers(0, size - side + 1, 2))
+    inside = np.zeros((size, size), bool)
+    inside[y0 + 1 : y0 + side - 1, x0 + 1 : x0 + side - 1] = True
+    return inside
+
+
+def _with_square(crop: np.ndarray, inside: np.ndarray, fn: Any | None) -> np.ndarray:
+    """``crop`` with the square outlined in white and gray inside (R = G = B: a cue a net can see);
+    with ``fn``, that gray transformed."""
+    out = crop.copy()
+    ys, xs = np.nonzero(inside)
+    out[ys.min() - 1 : ys.max() + 2, xs.min() - 1 : xs.max() + 2] = 255
+    gray = np.repeat(crop.mean(axis=2, keepdims=True).round().astype(crop.dtype), 3, axis=2)
+    out[inside] = (fn(gray) if fn is not None else gray)[inside]
+    return out
+
+
 def build(photos: Path, out: Path, *, transform: str, size: int, n_train: int, n_test: int, seed: int,
-          split: str = "regions", a_photos: list[str] | None = None) -> dict[str, int]:
-    """Write the four folders; returns the number of images in each."""
-    fn = TRANSFORMS[transform]
+          split: str = "regions", a_photos: list[str] | None = None, squares: bool = False) -> dict[str, int]:
+    """Write the four folders (and, with ``squares``, the masks); returns the number of images in each."""
+    base = TRANSFORMS[transform]
+    if squares:
+        return _build_squares(photos, out, base, size, n_train, n_test, seed)
+    fn = base
     files = list_images(photos)
     a_photos = a_photos or ["astronaut", "chelsea", "coffee"]
     missing = set(a_photos) - {f.stem for f in files}
@@ -83,6 +113,30 @@ def build(photos: Path, out: Path, *, transform: str, size: int, n_train: int, n
     return counts
 
 
+def _build_squares(photos: Path, out: Path, fn: Any, size: int, n_train: int, n_test: int,
+                   seed: int) -> dict[str, int]:
+    rng = np.random.default_rng(seed)
+    counts = {"trainA": 0, "trainB": 0, "testA": 0, "testB": 0}
+    for f in list_images(photos):
+        rgb = to_channels(read_image(f), 3)
+        regions = split_regions(rgb.shape)
+        a_region, b_region = halves(regions["train"])
+        for kind, region, n in (("train", a_region, n_train), ("train", b_region, n_train), ("test", regions["test"],
+                                                                                           n_test)):
+            domain = "B" if region is b_region else "A"
+            for i in range(n):
+                crop, inside = random_crop(rgb, region, size, rng), _square(size, rng)
+                name = f"{f.stem}_{i:03d}.png"
+                mask = (inside[:, :, None] * 255).astype(np.uint8)
+                write_image(out / f"{kind}{domain}" / name, _with_square(crop, inside, fn if domain == "B" else None))
+                write_image(out / f"{kind}{domain}_mask" / name, mask)
+                counts[f"{kind}{domain}"] += 1
+                if kind == "test":
+                    write_image(out / "testB" / name, _with_square(crop, inside, fn))
+                    counts["testB"] += 1
+    return counts
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--photos", type=Path, default=HERE / "sample" / "photos")
@@ -95,9 +149,11 @@ def main() -> None:
     p.add_argument("--train-per-photo", type=int, default=40)
     p.add_argument("--test-per-photo", type=int, default=4)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--squares", action="store_true",
+                   help="only a square region changes (outlined in both domains); writes the masks too")
     a = p.parse_args()
     c = build(a.photos, a.out, transform=a.transform, size=a.size, n_train=a.train_per_photo, n_test=a.test_per_photo,
-              seed=a.seed, split=a.split, a_photos=a.a_photos)
+              seed=a.seed, split=a.split, a_photos=a.a_photos, squares=a.squares)
     print(f"wrote {c['trainA']} trainA, {c['trainB']} trainB, {c['testA']} testA (+ true testB) images under {a.out}")
 
 

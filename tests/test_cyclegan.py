@@ -250,3 +250,52 @@ def test_cyclegan_learns_an_unpaired_mapping_on_real_pixels(tmp_path, negative, 
     assert m["trained"]["PSNR"] > m["mean colour"]["PSNR"] and m["trained"]["L1"] < m["mean colour"]["L1"]
     assert m["trained"]["PSNR"] > m["untrained"]["PSNR"] + 3.0
     assert m["trained"]["L1"] < 0.7 * m["untrained"]["L1"]
+
+
+@pytest.fixture(scope="session")
+def squares(tmp_path_factory, photos):
+    """Unpaired crops with an outlined square whose inside is negated in B; masks of the insides."""
+    import make_unpaired
+
+    out = tmp_path_factory.mktemp("squares")
+    make_unpaired.build(photos, out, transform="negative", size=32, n_train=6, n_test=2, seed=0, squares=True)
+    return out
+
+
+def test_masks_beside_the_images_follow_their_crops_and_flips(tmp_path):
+    root = tmp_path / "d"
+    rng = np.random.default_rng(0)
+    for i in range(4):  # the mask is the image's own bright half: it must stay aligned through augmentation
+        img = rng.integers(0, 100, (40, 48, 3), dtype=np.uint8)
+        img[:, i * 8 :] = 255
+        write_image(root / "trainA" / f"a{i}.png", img)
+        write_image(root / "trainA_mask" / f"a{i}.png", (img[:, :, :1] == 255).astype(np.uint8) * 255)
+        write_image(root / "trainB" / f"b{i}.png", img)
+    ds = UnpairedDataset(root, UnpairedDataConfig(load_size=36, crop_size=32, flip=True, rotate90=True), seed=0)
+    assert not ds.on_device and set(ds.masks) == {"a", "b"} and not ds.masks["b"]
+    for k in range(8):
+        item = ds[(0, k)]
+        assert item["mask_a"].shape == (1, 32, 32) and "mask_b" not in item
+        bright = (item["a"] > 0.9).all(0)
+        assert ((item["mask_a"][0] > 0.5) == bright).float().mean() > 0.95  # resampled edges aside
+    (root / "trainA_mask" / "a3.png").unlink()
+    with pytest.raises(DataError, match="a3.png' has no mask"):
+        UnpairedDataset(root, seed=0)
+
+
+def test_mask_conservation_needs_masks_and_penalises_change_outside_them(tmp_path, negative, squares, make_config):
+    cfg = cycle_config(make_config, tmp_path / "n", negative, loss={"mask_conservation": 5.0})
+    with pytest.raises(DataError, match="loss.mask_conservation=5.0 needs masks"):
+        i2i.train(cfg)
+    cfg = cycle_config(make_config, tmp_path / "m", squares, loss={"mask_conservation": 5.0, "identity_weight": 0.0})
+    trainer = i2i.Trainer(cfg)
+    batch = next(trainer.batches())
+    assert batch["mask_a"].shape == (4, 1, 32, 32) and batch["mask_b"].shape == (4, 1, 32, 32)
+    pipe = trainer.pipeline
+    real_a, real_b = batch["a"], batch["b"]
+    fake_b, fake_a = torch.zeros_like(real_a), torch.zeros_like(real_b)
+    expected = sum(((f - r).abs() * (1 - batch[k])).mean() for k, f, r in
+                   (("mask_a", fake_b, real_a), ("mask_b", fake_a, real_b)))
+    assert float(pipe._conservation(batch, fake_b, real_a, fake_a, real_b)) == pytest.approx(float(expected))
+    logs = trainer.train_step(batch)
+    assert float(logs["conserve"]) > 0

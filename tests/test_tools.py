@@ -308,3 +308,17 @@ def test_mask_figure_changes_nothing_outside_the_mask(tmp_path):
     assert r.returncode == 0, r.stderr[-2000:]
     assert "pixels outside the mask that changed: 0 of" in r.stdout
     assert (tmp_path / "fig.png").stat().st_size > 1000
+
+
+def test_mask_conservation_study_trains_both_variants_and_scores_outside_and_inside(tmp_path, photos):
+    sys.path.insert(0, str(ROOT / "datasets"))
+    import make_unpaired
+
+    make_unpaired.build(photos, tmp_path / "sq", transform="negative", size=32, n_train=2, n_test=1, seed=0,
+                        squares=True)
+    r = subprocess.run([sys.executable, str(ROOT / "tools" / "mask_conservation_study.py"), "--data",
+                        str(tmp_path / "sq"), "--out", str(tmp_path / "runs"), "--seeds", "0", "--steps", "2",
+                        "--set", "data.load_size=36", "data.crop_size=32"],
+                       capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "seed0_w0: outside" in r.stdout and "seed0_w10: outside" in r.stdout and "median ratio" in r.stdout

@@ -6,8 +6,11 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+import numpy as np
+import torch
+
 from .base import CropDataConfig, DataError, ImageFiles, require_dir
-from .io import list_images, to_channels, to_tensor
+from .io import list_images, max_value, to_channels, to_tensor
 from .plan import DeviceItem, Source
 from .sampling import sample_seed
 from .transforms import apply_color, apply_single, draw_color, draw_geometry, paired_transform
@@ -33,6 +36,21 @@ def _domain_dirs(root: Path, phase: str) -> tuple[Path, Path]:
     )
 
 
+def _masks(folder: Path, files: list[Path]) -> dict[str, Path]:
+    """``{stem: mask file}`` from ``<folder>_mask/`` beside ``folder`` ({} when there is none);
+    every file of ``files`` must have one."""
+    mask_dir = folder.with_name(folder.name + "_mask")
+    if not mask_dir.is_dir():
+        return {}
+    masks = {p.stem: p for p in list_images(mask_dir)}
+    missing = [f for f in files if f.stem not in masks]
+    if missing:
+        raise DataError(f"'{missing[0]}' has no mask in '{mask_dir}' ({len(missing)} of {len(files)} images "
+                        f"lack one); add '{missing[0].stem}.png' there (white where the image may change), or "
+                        "remove the folder")
+    return masks
+
+
 class UnpairedDataset(ImageFiles):
     """Two unpaired image domains for CycleGAN.
 
@@ -42,6 +60,12 @@ class UnpairedDataset(ImageFiles):
     ``(seed, epoch, i)`` (or ``i mod len(B)`` with ``data.serial_batches``), so the pairing is
     reproducible after a resume. Each domain gets its own augmentation draw (geometry and colour).
     Items: ``{"a", "b"}`` float ``(C, H, W)`` in [-1, 1] and ``"name_a"``, ``"name_b"``.
+
+    Masks (``loss.mask_conservation``): a folder ``trainA_mask/`` (``A_mask/``) beside ``trainA/``
+    holds one mask per A image, matched by file stem (any image format; white where the image may
+    change); then items carry ``"mask_a"`` ``(1, H, W)`` in [0, 1], cropped and flipped with their
+    image. Likewise ``trainB_mask/`` gives ``"mask_b"``. An image without its mask is refused when the
+    dataset is made.
     """
 
     def __init__(self, root: str | Path, data: UnpairedDataConfig | None = None, *, a_channels: int = 3,
@@ -57,10 +81,14 @@ class UnpairedDataset(ImageFiles):
         if self.limited_from is not None:
             self.limited_from = max(len(a), len(b))
         self.a_channels, self.b_channels = a_channels, b_channels
+        self.masks = {"a": _masks(self.a_dir, self.a_files), "b": _masks(self.b_dir, self.b_files)}
+        self.on_device = not any(self.masks.values())  # the device path carries no masks
         self.transform = paired_transform(**data.transform_args(), train=train)
         self.color_jitter = data.color_jitter if train else 0.0
         self.serial = data.serial_batches or not train
         self.seed = seed
+
+    on_device = True
 
     @staticmethod
     def _list(folder: Path) -> list[Path]:
@@ -79,22 +107,37 @@ class UnpairedDataset(ImageFiles):
     def __getitem__(self, key: int | tuple[int, int]) -> dict:
         epoch, index = key if isinstance(key, tuple) else (0, key)
         s, pa, pb = self._pick(epoch, index)
-        a = to_channels(self.read(pa), self.a_channels)
-        b = to_channels(self.read(pb), self.b_channels)
+        a = self._with_mask(to_channels(self.read(pa), self.a_channels), "a", pa)
+        b = self._with_mask(to_channels(self.read(pb), self.b_channels), "b", pb)
         sb = sample_seed(self.seed + 1, epoch, index)
-        if self.transform.transforms:
+        if self.transform.transforms:  # a mask rides along as an extra channel: the same crop and flip
             a, b = apply_single(self.transform, a, s), apply_single(self.transform, b, sb)
-        a, b = apply_color(a, draw_color(self.color_jitter, s)), apply_color(b, draw_color(self.color_jitter, sb))
-        return {"a": to_tensor(a), "b": to_tensor(b), "name_a": pa.relative_to(self.a_dir).as_posix(),
-                "name_b": pb.relative_to(self.b_dir).as_posix()}
+        item: dict = {}
+        for key, img, c, seed in (("a", a, self.a_channels, s), ("b", b, self.b_channels, sb)):
+            if self.masks[key]:
+                item[f"mask_{key}"] = torch.from_numpy(img[:, :, c:].transpose(2, 0, 1).astype(np.float32)
+                                                       / max_value(img.dtype))
+            item[key] = to_tensor(apply_color(np.ascontiguousarray(img[:, :, :c]), draw_color(self.color_jitter, seed)))
+        item["name_a"], item["name_b"] = pa.relative_to(self.a_dir).as_posix(), pb.relative_to(self.b_dir).as_posix()
+        return item
+
+    def _with_mask(self, img: np.ndarray, key: str, path: Path) -> np.ndarray:
+        masks = self.masks[key]
+        if not masks:
+            return img
+        m = to_channels(self.read(masks[path.stem]), 1)
+        if m.shape[:2] != img.shape[:2]:
+            raise DataError(f"mask '{masks[path.stem]}' is {m.shape[1]}x{m.shape[0]}, its image '{path}' "
+                            f"{img.shape[1]}x{img.shape[0]}; a mask must have its image's size")
+        if m.dtype != img.dtype:
+            m = (m.astype(np.uint32) * 257).astype(np.uint16) if img.dtype == np.uint16 else (m >> 8).astype(np.uint8)
+        return np.concatenate([img, m], axis=2)
 
     def _pick(self, epoch: int, index: int) -> tuple[int, Path, Path]:
         """The item's seed and its A and B files."""
         s = sample_seed(self.seed, epoch, index)
         pa = self.a_files[index % len(self.a_files)]
         return s, pa, self.b_files[index % len(self.b_files) if self.serial else s % len(self.b_files)]
-
-    on_device = True
 
     def device_keys(self) -> list[tuple[str, int]]:
         return [(str(p), self.a_channels) for p in self.a_files] + [(str(p), self.b_channels) for p in self.b_files]

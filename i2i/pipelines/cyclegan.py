@@ -18,6 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..config import Config, ConfigError, LossConfig
+from ..data.base import DataError
 from ..data.unpaired import UnpairedDataConfig, UnpairedDataset
 from ..nets.blocks import inference_state, samples_independent
 from ..options import LossWeight, Range
@@ -30,11 +31,14 @@ class CycleGANLoss(LossConfig):
     """CycleGAN objective: adversarial both ways + ``cycle_weight`` x L1 cycle reconstruction
     (each direction) + identity terms weighted ``identity_weight`` x ``cycle_weight`` (0
     disables). ``pool_size``: history of generated images per direction shown to the
-    discriminators (0 disables)."""
+    discriminators (0 disables). ``mask_conservation`` (as joliGEN): this weight x the L1 between
+    each generator's input and output outside its mask (``trainA_mask/``, ``trainB_mask/``), so
+    only the masked region changes; needs the masks."""
 
     cycle_weight: LossWeight = 10.0
     identity_weight: LossWeight = 0.5
     pool_size: Annotated[int, Range(0, 10**5)] = 50
+    mask_conservation: LossWeight = 0.0
 
 
 class CycleGAN(Pipeline):
@@ -94,9 +98,13 @@ class CycleGAN(Pipeline):
     @classmethod
     def make_dataset(cls, cfg: Config, *, train: bool, root: str | None = None) -> UnpairedDataset:
         d, g = cfg.data, cfg.model.generator
-        return UnpairedDataset(root or d.root, d, a_channels=g.arg("in_channels"), b_channels=g.arg("out_channels"),
-                               train=train,
-                               seed=cfg.seed)
+        ds = UnpairedDataset(root or d.root, d, a_channels=g.arg("in_channels"), b_channels=g.arg("out_channels"),
+                             train=train, seed=cfg.seed)
+        if train and cfg.loss.mask_conservation > 0 and not any(ds.masks.values()):
+            raise DataError(f"loss.mask_conservation={cfg.loss.mask_conservation} needs masks: put one per image in "
+                            f"'{ds.a_dir}_mask/' (and/or '{ds.b_dir}_mask/'), white where the image may change, or "
+                            "set loss.mask_conservation: 0")
+        return ds
 
     def param_groups(self) -> dict[str, dict[str, Any]]:
         return {"G": self.generator_group("G_ab", "G_ba"), "D": self.discriminator_group("D_a", "D_b")}
@@ -135,7 +143,9 @@ class CycleGAN(Pipeline):
         cyc_a = F.l1_loss(rec_a.float(), real_a.float())
         cyc_b = F.l1_loss(rec_b.float(), real_b.float())
         w, wi = loss.cycle_weight, loss.cycle_weight * loss.identity_weight
-        ctx.backward_step("G", adv_ab + adv_ba + w * (cyc_a + cyc_b) + wi * (idt_a + idt_b))
+        keep = self._conservation(batch, fake_b, real_a, fake_a, real_b)
+        ctx.backward_step("G", adv_ab + adv_ba + w * (cyc_a + cyc_b) + wi * (idt_a + idt_b)
+                          + loss.mask_conservation * keep)
 
         # D step on pooled history; fakes are detached, so nothing reaches the generators.
         pooled_a = self.pools["a"].apply(fake_a.detach(), batch["pool_a"])
@@ -156,12 +166,25 @@ class CycleGAN(Pipeline):
             G_ab=adv_ab.detach(), G_ba=adv_ba.detach(), cycle_a=cyc_a.detach(), cycle_b=cyc_b.detach(),
             idt_a=idt_a.detach(), idt_b=idt_b.detach(),
         )
+        if loss.mask_conservation > 0:
+            logs["conserve"] = keep.detach()
         # How much each generator changes its input (mean absolute difference on [0, 1]; not a
         # loss): training health's "copies its input" verdict for unpaired data reads it.
         for key, fake, real in (("change_ab", fake_b, real_a), ("change_ba", fake_a, real_b)):
             if fake.shape == real.shape:
                 logs[key] = (fake.detach().float() - real.float()).abs().mean() / 2
         return logs
+
+    def _conservation(self, batch: dict[str, Any], fake_b: torch.Tensor, real_a: torch.Tensor, fake_a: torch.Tensor,
+                      real_b: torch.Tensor) -> torch.Tensor:
+        """Mean L1 between each generator's input and output where its mask is 0 (both directions)."""
+        total = torch.zeros((), device=real_a.device)
+        if self.cfg.loss.mask_conservation <= 0:
+            return total
+        for key, fake, real in (("mask_a", fake_b, real_a), ("mask_b", fake_a, real_b)):
+            if key in batch and fake.shape == real.shape:
+                total = total + ((fake.float() - real.float()).abs() * (1 - batch[key].float())).mean()
+        return total
 
     def generator_inputs(self, name: str, batch: dict[str, Any], rng: torch.Generator) -> tuple[Any, ...]:
         return (batch["a"] if name == "G_ab" else batch["b"],)
