@@ -49,8 +49,8 @@ def write_output(dst: str | Path, img: np.ndarray, *, bit_depth: str = "same",
 
 
 class _Decode(Dataset):
-    def __init__(self, jobs: list[Job]) -> None:
-        self.jobs = jobs
+    def __init__(self, jobs: list[Job], metadata: bool = True) -> None:
+        self.jobs, self.metadata = jobs, metadata
 
     def __len__(self) -> int:
         return len(self.jobs)
@@ -60,6 +60,8 @@ class _Decode(Dataset):
             img = read_image(self.jobs[i].src)
         except Exception as e:  # reported per file; the run goes on
             return i, None, str(e), None
+        if not self.metadata:
+            return i, img, None, None
         try:
             meta = read_metadata(Path(self.jobs[i].src).read_bytes())
         except Exception:  # metadata that cannot be parsed is not carried; the pixels still are (noqa: BLE001)
@@ -193,7 +195,7 @@ def run_images(translate: TranslateArrays, todo: list[Job], summary: ConvertSumm
                       masks=masks, metadata=metadata)
     if workers > 0:
         kill_workers_at_exit()
-    loader = DataLoader(_Decode(todo), batch_size=None, num_workers=workers, collate_fn=_identity,
+    loader = DataLoader(_Decode(todo, metadata != "none"), batch_size=None, num_workers=workers, collate_fn=_identity,
                         prefetch_factor=max(2, batch_size) if workers > 0 else None,
                         worker_init_fn=die_with_parent if workers > 0 else None)
     with ThreadPoolExecutor(max_workers=2) as pool:
