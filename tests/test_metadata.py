@@ -212,3 +212,12 @@ def test_a_geotiff_transformation_matrix_is_scaled_too(tmp_path):
     # PixelIsPoint: new pixel (0.5, 0.5) is old pixel (0, 0), at world (500000, 4000000)
     assert m[0] == 5.0 and m[5] == -5.0
     assert m[0] * 0.5 + m[3] == 500000.0 and m[5] * 0.5 + m[7] == 4000000.0
+
+
+def test_what_a_jpeg_segment_cannot_hold_is_counted_as_dropped_not_kept():
+    from i2i.data.metadata import for_format
+
+    big = Metadata(xmp=b"x" * 70000, icc=ICC)
+    kept, names, dropped = for_format(big, ".jpg")
+    assert names == ["ICC"] and dropped == ["XMP"] and kept == Metadata(icc=ICC)
+    assert for_format(big, ".png")[1] == ["ICC", "XMP"]  # an iTXt chunk holds it

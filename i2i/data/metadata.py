@@ -277,6 +277,10 @@ def for_format(meta: Metadata, suffix: str) -> tuple[Metadata, list[str], list[s
     homes = HOMES.get(suffix.lower(), ())
     if suffix.lower() in (".tif", ".tiff") and tifffile_or_none() is None:
         homes = ()
+    if suffix.lower() in (".jpg", ".jpeg"):  # one JPEG segment each (65,533 bytes); the ICC profile is chunked
+        marks = {"EXIF": EXIF_MARK, "XMP": XMP_MARK, "IPTC": IPTC_MARK}
+        homes = tuple(k for k in homes if k not in marks or len(getattr(meta, k.lower()) or b"") + len(marks[k])
+                      <= 0xFFFD)
     kept = [k for k in meta.kinds() if k in homes]
     dropped = [k for k in meta.kinds() if k not in homes]
     return Metadata(**{k.lower(): getattr(meta, k.lower()) for k in kept}), kept, dropped
