@@ -23,7 +23,7 @@ from .plan import Job
 from .summary import ConvertSummary
 from .types import TranslateArrays
 
-SIXTEEN_BIT_FORMATS = (".png", ".tif", ".tiff")
+SIXTEEN_BIT_FORMATS = (".png", ".tif", ".tiff", ".dcm")
 BIT_DEPTHS = ("same", "8", "16")
 
 
@@ -148,8 +148,8 @@ class _Conversion:
         """What of the input's metadata goes into ``job``'s output (counted in the summary)."""
         if meta is None or self.metadata == "none" or not meta.kinds():
             return None
-        meta = (meta.stripped() if self.metadata == "strip" else meta).for_output(out.shape[1], out.shape[0],
-                                                                                  out.shape[1] / src_width)
+        meta = (meta.stripped() if self.metadata == "strip" else meta).for_output(
+            out.shape[1], out.shape[0], out.shape[1] / src_width, dst=str(job.dst))
         meta, kept, dropped = for_format(meta, job.dst.suffix)
         for k in kept:
             self.summary.metadata[f"{k} kept"] = self.summary.metadata.get(f"{k} kept", 0) + 1

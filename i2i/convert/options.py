@@ -53,8 +53,9 @@ class ConvertOptions:
     skip_existing: bool = option(False, help="skip inputs whose output exists (resume an interrupted run)")
     metadata: Literal["keep", "strip", "none"] = option(
         "keep", help="keep: EXIF (orientation reset, sizes updated, thumbnail dropped), ICC, XMP and IPTC carried "
-                     "into JPEG / PNG / WebP outputs, ICC, XMP, IPTC and GeoTIFF tags into TIFF (i2i[tiff]); strip: "
-                     "the ICC profile only (colours stay right); none")
+                     "into JPEG / PNG / WebP outputs, ICC, XMP, IPTC and GeoTIFF tags into TIFF (i2i[tiff]), a "
+                     "DICOM header into DICOM as a derived image (i2i[dicom]); strip: the ICC profile only (colours "
+                     "stay right; no DICOM output); none")
     mask: str | None = option(None, metavar="PATH",
                               help="translate only a region: one mask image for all inputs, or a folder of masks "
                                    "named like them (0 keeps the input byte for byte, 255 takes the translation, "

@@ -21,9 +21,10 @@ from PIL import Image
 
 from .._version import __version__
 from ..files import atomic_write_bytes
+from .dicom import DicomError, dicom_size, encode_dicom, is_dicom, read_dicom
 from .metadata import Metadata, embed, encode_tiff
 
-IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".dcm")
 
 
 class ImageReadError(OSError):
@@ -82,7 +83,7 @@ MAX_IMAGE_PIXELS = 16384 * 16384
 decoding: a small compressed file can decode to gigabytes."""
 
 
-FORMATS = ("png", "jpeg", "bmp", "tiff", "webp")
+FORMATS = ("png", "jpeg", "bmp", "tiff", "webp", "dicom")
 """What i2i decodes, recognised by content: a file is decoded only when its first bytes are one of
 these, whatever its name says (OpenCV would decode a Radiance HDR or a PFM named ``x.png`` as float32)."""
 
@@ -90,7 +91,10 @@ _SOF = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 
 
 
 def sniff_format(data: bytes) -> str | None:
-    """The format of encoded image bytes by their signature (one of :data:`FORMATS`), else None."""
+    """The format of encoded image bytes by their signature (one of :data:`FORMATS`), else None.
+    DICOM first: its 128-byte preamble may itself be a TIFF header (dual-personality files)."""
+    if is_dicom(data):
+        return "dicom"
     if data[:8] == b"\x89PNG\r\n\x1a\n":
         return "png"
     if data[:3] == b"\xff\xd8\xff":
@@ -161,6 +165,11 @@ def image_size(data: bytes) -> tuple[int, int] | None:
         return _bmp_size(data)
     if fmt is None:
         return None
+    if fmt == "dicom":
+        try:
+            return dicom_size(data)
+        except DicomError:  # no pydicom
+            return None
     try:
         with Image.open(io.BytesIO(data)) as im:
             return im.size
@@ -209,16 +218,11 @@ def read_image(path: str | Path) -> np.ndarray:
     data = buf.tobytes()
     fmt = sniff_format(data)
     if fmt is None:  # decided by content: OpenCV would decode other formats too (HDR as float32, ...)
-        raise ImageReadError(f"'{path}' is {_what_it_is(data)}; i2i reads PNG, JPEG, BMP, TIFF and WebP (by their "
-                             "content, whatever the name says): convert it or remove it from the input")
-    size = image_size(data)
-    if size is None:
-        raise ImageReadError(f"image '{path}' is corrupt or of a layout i2i does not decode blindly: it does not say "
-                             "its size in its header (a small file can decode to gigabytes); re-export it")
-    if size == (-1, -1) or size[0] * size[1] > MAX_IMAGE_PIXELS:
-        dims = "larger than PIL opens" if size == (-1, -1) else f"{size[0]}x{size[1]} pixels"
-        raise ImageReadError(f"image '{path}' is {dims}, over the {MAX_IMAGE_PIXELS:,}-pixel limit i2i decodes "
-                             "(a small file can decode to gigabytes); split or downscale it")
+        raise ImageReadError(f"'{path}' is {_what_it_is(data)}; i2i reads PNG, JPEG, BMP, TIFF, WebP and "
+                             "DICOM (by their content, whatever the name says): convert it or remove it from the input")
+    if fmt == "dicom":
+        return _read_dicom(data, path)
+    _check_size(image_size(data), path)
     # IMREAD_UNCHANGED keeps bit depth and alpha but ignores EXIF orientation for every format
     # but TIFF (whose decoder applies it), so read the orientation separately (cheap: headers only)
     # and apply it ourselves.
@@ -238,6 +242,24 @@ def read_image(path: str | Path) -> np.ndarray:
     elif img.shape[2] == 4:
         img = cv2.cvtColor(img, cv2.COLOR_BGRA2RGBA)
     return img if fmt == "tiff" else apply_orientation(img, exif_orientation(data))
+
+
+def _check_size(size: tuple[int, int] | None, path: Path) -> None:
+    if size is None:
+        raise ImageReadError(f"image '{path}' is corrupt or of a layout i2i does not decode blindly: it does not say "
+                             "its size in its header (a small file can decode to gigabytes); re-export it")
+    if size == (-1, -1) or size[0] * size[1] > MAX_IMAGE_PIXELS:
+        dims = "larger than PIL opens" if size == (-1, -1) else f"{size[0]}x{size[1]} pixels"
+        raise ImageReadError(f"image '{path}' is {dims}, over the {MAX_IMAGE_PIXELS:,}-pixel limit i2i decodes "
+                             "(a small file can decode to gigabytes); split or downscale it")
+
+
+def _read_dicom(data: bytes, path: Path) -> np.ndarray:
+    try:
+        _check_size(dicom_size(data), path)
+        return read_dicom(data)
+    except DicomError as e:
+        raise ImageReadError(f"DICOM '{path}': {e}") from None
 
 
 def _to_uint16(img: np.ndarray, path: Path) -> np.ndarray:
@@ -380,6 +402,13 @@ def write_image(path: str | Path, img: np.ndarray, *, quality: int = 95, metadat
     if ext not in IMAGE_EXTENSIONS:
         raise ValueError(f"cannot write '{path}': unknown image format {ext!r}; use one of "
                          f"{', '.join(IMAGE_EXTENSIONS)}")
+    if ext == ".dcm":
+        if metadata is None or metadata.dicom is None:
+            raise ValueError(f"cannot write '{path}': a DICOM output takes its input's DICOM header, and there is none "
+                             "(the input is not DICOM, or --metadata strip/none removed it; i2i does not "
+                             "de-identify DICOM): convert to --ext png or tif instead")
+        atomic_write_bytes(path, encode_dicom(img, metadata.dicom))
+        return path
     if ext in (".tif", ".tiff") and metadata is not None and metadata.kinds():
         atomic_write_bytes(path, encode_tiff(img, metadata, software=f"i2i {__version__}"))
         return path

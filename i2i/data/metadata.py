@@ -6,7 +6,8 @@ reset to 1 because the pixels are already upright, EXIF pixel dimensions set to 
 the thumbnail dropped, the Software tag set to i2i), and written into the bytes OpenCV encoded:
 JPEG APP1 (EXIF, XMP), APP2 (ICC, in chunks), APP13 (IPTC); PNG eXIf, iCCP and an iTXt
 ``XML:com.adobe.xmp``; WebP EXIF, ICCP and XMP chunks under a VP8X header; TIFF (the ``tiff``
-extra, tifffile) ICC, XMP, IPTC and the GeoTIFF tags, scaled for super-resolution. What a format
+extra, tifffile) ICC, XMP, IPTC and the GeoTIFF tags, scaled for super-resolution; DICOM (the
+``dicom`` extra) its whole header, as a derived image (:mod:`i2i.data.dicom`). What a format
 cannot hold is dropped and counted. ``strip`` keeps the ICC profile alone (colours stay right).
 """
 
@@ -21,6 +22,7 @@ from typing import Any
 from PIL import Image
 
 from .._version import __version__
+from .dicom import derive, header_of, is_dicom
 
 ICC_MARK, XMP_MARK, EXIF_MARK, IPTC_MARK = b"ICC_PROFILE\x00", b"http://ns.adobe.com/xap/1.0/\x00", b"Exif\x00\x00", \
     b"Photoshop 3.0\x00"
@@ -32,27 +34,32 @@ WRITES = ("jpeg", "png", "webp")
 class Metadata:
     """What an image file carries besides its pixels (each None when absent): ``exif`` (the TIFF
     block, from ``II*``/``MM*``), ``icc`` (the profile), ``xmp`` (the XML packet), ``iptc``
-    (JPEG's Photoshop APP13 payload)."""
+    (JPEG's Photoshop APP13 payload), ``geo`` (GeoTIFF tags), ``dicom`` (a DICOM header, without
+    its pixel data)."""
 
     exif: bytes | None = None
     icc: bytes | None = None
     xmp: bytes | None = None
     iptc: bytes | None = None
     geo: tuple[tuple[int, int, int, Any], ...] = ()  # GeoTIFF tags: (code, TIFF data type, count, value)
+    dicom: bytes | None = None
 
     def kinds(self) -> list[str]:
-        """The names of what is present: ``EXIF``, ``ICC``, ``XMP``, ``IPTC``, ``GEO``."""
-        return [k.upper() for k in ("exif", "icc", "xmp", "iptc", "geo") if getattr(self, k)]
+        """The names of what is present: ``EXIF``, ``ICC``, ``XMP``, ``IPTC``, ``GEO``, ``DICOM``."""
+        return [k.upper() for k in ("exif", "icc", "xmp", "iptc", "geo", "dicom") if getattr(self, k)]
 
     def stripped(self) -> Metadata:
         """The ICC profile alone (``--metadata strip``: no camera, place or time; colours kept)."""
         return Metadata(icc=self.icc)
 
-    def for_output(self, width: int, height: int, scale: float = 1.0) -> Metadata:
+    def for_output(self, width: int, height: int, scale: float = 1.0, dst: str = "") -> Metadata:
         """Updated for an upright ``width`` x ``height`` output, ``scale`` times the input: EXIF
         Orientation 1, PixelX/YDimension, no thumbnail (IFD1 is not written), Software; GeoTIFF
-        pixel scale and tie points (or transformation) for the new pixel grid (:func:`scale_geo`)."""
+        pixel scale and tie points (or transformation) for the new pixel grid (:func:`scale_geo`);
+        a DICOM header derived for the file ``dst`` (:func:`i2i.data.dicom.derive`: new UIDs)."""
         out = replace(self, geo=scale_geo(self.geo, scale)) if self.geo and scale != 1 else self
+        if self.dicom:
+            out = replace(out, dicom=derive(self.dicom, width, height, scale, dst))
         return out._exif_for(width, height)
 
     def _exif_for(self, width: int, height: int) -> Metadata:
@@ -76,8 +83,10 @@ class Metadata:
 
 
 def read_metadata(data: bytes) -> Metadata:
-    """The metadata of an encoded JPEG, PNG, WebP or TIFF file (TIFF: ICC, XMP, IPTC and the GeoTIFF
-    tags, with the ``tiff`` extra; others: none)."""
+    """The metadata of an encoded JPEG, PNG, WebP, TIFF or DICOM file (TIFF: ICC, XMP, IPTC and the
+    GeoTIFF tags, with the ``tiff`` extra; DICOM: the header, with the ``dicom`` extra; others: none)."""
+    if is_dicom(data):  # first: a DICOM preamble may be a TIFF header
+        return Metadata(dicom=header_of(data))
     if data[:4] in (b"II*\x00", b"MM\x00*"):
         return _tiff(data)
     if data[:2] == b"\xff\xd8":
@@ -259,8 +268,8 @@ def _webp_canvas(chunks: list[tuple[bytes, bytes]]) -> tuple[int, int, bool]:
 
 HOMES = {".jpg": ("EXIF", "ICC", "XMP", "IPTC"), ".jpeg": ("EXIF", "ICC", "XMP", "IPTC"),
          ".png": ("EXIF", "ICC", "XMP"), ".webp": ("EXIF", "ICC", "XMP"),
-         ".tif": ("ICC", "XMP", "IPTC", "GEO"), ".tiff": ("ICC", "XMP", "IPTC", "GEO")}
-"""What each output format can hold (TIFF: with the ``tiff`` extra; BMP: nothing)."""
+         ".tif": ("ICC", "XMP", "IPTC", "GEO"), ".tiff": ("ICC", "XMP", "IPTC", "GEO"), ".dcm": ("DICOM",)}
+"""What each output format can hold (TIFF: with the ``tiff`` extra; DICOM: its own header; BMP: nothing)."""
 
 
 def tifffile_or_none() -> Any:
