@@ -310,6 +310,32 @@ def test_mask_figure_changes_nothing_outside_the_mask(tmp_path):
     assert (tmp_path / "fig.png").stat().st_size > 1000
 
 
+def test_metadata_figure_keeps_the_display_p3_profile_and_shows_what_dropping_it_costs(tmp_path):
+    import re
+
+    import torch
+
+    from i2i.nets.registry import build_generator
+
+    torch.manual_seed(0)
+    torch.save(build_generator("srvgg", scale=1, n_convs=1, base_channels=4).state_dict(), tmp_path / "c.pth")
+    r = subprocess.run([sys.executable, str(ROOT / "tools" / "metadata_figure.py"), str(tmp_path / "c.pth"),
+                        str(tmp_path / "fig.png"), "--side", "96"], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "output tags ['EXIF', 'ICC'], profile byte-equal: True" in r.stdout
+    kept, dropped = map(float, re.search(r"profile kept ([\d.]+), profile dropped ([\d.]+)", r.stdout).groups())
+    assert kept < 1.0 < 3.0 < dropped  # the identity-like net, shown through its profile, looks like the input
+    sys.path.insert(0, str(ROOT / "tools"))
+    import io
+
+    from metadata_figure import display_p3_profile
+    from PIL import Image, ImageCms
+
+    p3 = ImageCms.ImageCmsProfile(io.BytesIO(display_p3_profile()))
+    red = ImageCms.profileToProfile(Image.new("RGB", (1, 1), (255, 0, 0)), ImageCms.createProfile("sRGB"), p3)
+    assert all(abs(a - b) <= 1 for a, b in zip(red.getpixel((0, 0)), (234, 51, 35)))  # sRGB red in Display P3
+
+
 def test_mask_conservation_study_trains_both_variants_and_scores_outside_and_inside(tmp_path, photos):
     sys.path.insert(0, str(ROOT / "datasets"))
     import make_unpaired
