@@ -1,4 +1,5 @@
-"""GAN losses on discriminator logits, and the WGAN-GP gradient penalty.
+"""GAN losses on discriminator logits, the WGAN-GP gradient penalty, and the single-frame temporal
+regularisation (:func:`motion_consistency`).
 
 All losses take raw logits and compute in float32, so they are safe under autocast.
 
@@ -357,3 +358,39 @@ class VGGPerceptualLoss(torch.nn.Module):
             i = self.index[name]
             total = total + weight * self.criterion(p[i].float(), t[i].float())
         return total
+
+
+def random_motion(n: int, device: torch.device | str, *, shift: float = 0.04, degrees: float = 2.0,
+                  zoom: float = 0.04) -> torch.Tensor:
+    """``n`` random small camera motions as ``(n, 2, 3)`` affine matrices in normalised
+    coordinates (:func:`torch.nn.functional.affine_grid`): a shift of up to ``shift`` of the
+    half-width each way, a rotation of up to ``degrees``, a zoom within ``1 +- zoom``; drawn from
+    torch's global generator (saved with checkpoints, so a resumed run draws the same)."""
+    u = torch.rand(n, 4, device=device) * 2 - 1
+    a = u[:, 0] * (degrees * torch.pi / 180)
+    s = 1 + u[:, 1] * zoom
+    cos, sin = torch.cos(a) * s, torch.sin(a) * s
+    return torch.stack([torch.stack([cos, -sin, u[:, 2] * shift], 1), torch.stack([sin, cos, u[:, 3] * shift], 1)], 1)
+
+
+def move(x: torch.Tensor, theta: torch.Tensor) -> torch.Tensor:
+    """``(N, C, H, W)`` images moved by ``theta`` (:func:`random_motion`; the same motion at any
+    resolution), bilinear, the border repeated."""
+    grid = F.affine_grid(theta.to(x.dtype), list(x.shape), align_corners=False)
+    return F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)
+
+
+def motion_consistency(generate: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, y: torch.Tensor,
+                       theta: torch.Tensor | None = None) -> torch.Tensor:
+    """Single-frame temporal regularisation (Eilertsen et al., CVPR 2019): the mean
+    ``|generate(T x) - T y|`` with ``y = generate(x)`` (any output size: super-resolution too) and
+    ``T`` a random small motion per sample (``theta``, default :func:`random_motion`), over the
+    pixels that ``T`` takes from inside the frame. A generator that minimises it follows the
+    motion of its input instead of flickering. Gradients reach both terms. Float32."""
+    theta = random_motion(x.shape[0], x.device) if theta is None else theta
+    moved = generate(move(x, theta)).float()
+    target = move(y.float(), theta)
+    ones = torch.ones_like(target[:, :1])
+    grid = F.affine_grid(theta.float(), list(ones.shape), align_corners=False)
+    valid = (F.grid_sample(ones, grid, mode="bilinear", padding_mode="zeros", align_corners=False) > 0.999).float()
+    return ((moved - target).abs() * valid).sum() / (valid.sum() * target.shape[1]).clamp_min(1)

@@ -32,6 +32,7 @@ from ..data.base import DataError
 from ..data.io import ImageReadError
 from ..engine.trainer import TrainingDiverged, train
 from ..evaluate import EvalOptions, evaluation
+from ..evaluate.video import evaluate_videos, has_videos, video_report
 from ..generate import Generator, parse_arithmetic
 from ..loading import foreign_state
 from ..options import Precision, Runtime, TestMode, check_finite, choices, flag, range_of, strip_annotated
@@ -105,6 +106,10 @@ def _convert(args: argparse.Namespace) -> int:
         streams = f"; copied {', '.join(st.copied_streams)}" if st.copied_streams else ""
         print(f"  {dst}: {st.frames} frames in {st.seconds:.1f} s ({st.fps:.2f} frames/s; decode {st.decode:.1f} s, "
               f"translate {st.translate:.1f} s, encode {st.encode:.1f} s, overlapping{streams})")
+        if st.warping:
+            w = st.warping
+            print(f"    warping error (8-bit levels, lower is steadier): input {w['input']:.2f}, per-frame output "
+                  f"{w['per-frame']:.2f}, stabilised {w['stabilised']:.2f}; scene cuts {w['cuts']:.0f}")
     if summary.failed:
         for _, why in summary.failed[:10]:
             print(f"  failed: {why}", file=sys.stderr)
@@ -195,7 +200,21 @@ def _add_sample(sub: Any) -> None:
     m.set_defaults(func=_sample)
 
 
+def _eval_videos(args: argparse.Namespace) -> int:
+    given = _options_from(EvalOptions, args).given()
+    wrong = [k for k in given if k not in ("direction", "limit", "lpips")]
+    if wrong:
+        raise ValueError(f"{', '.join(flag(k) for k in wrong)} do not apply to videos; their options: --direction, "
+                         "--limit (frames per video), --lpips")
+    print(video_report(evaluate_videos(args.checkpoint, args.data, args.out, device=args.device, **given)))
+    if args.out:
+        print(f"written: {Path(args.out) / 'metrics.json'}")
+    return 0
+
+
 def _eval(args: argparse.Namespace) -> int:
+    if has_videos(args.data):
+        return _eval_videos(args)
     if foreign_state(args.checkpoint) is not None:  # another project's model: SR models are scored against bicubic
         model = Translator.from_file(args.checkpoint, device="cpu")
         if model.scale == 1:
@@ -226,7 +245,8 @@ def _add_eval(sub: Any) -> None:
                             "FID/KID)")
     v.add_argument("checkpoint", help="training checkpoint or export, or another project's upscaler file")
     v.add_argument("--data", required=True,
-                   help="paired test folder (A/ + B/, testA/ + testB/, side-by-side AB), or HR images for SR")
+                   help="paired test folder (A/ + B/, testA/ + testB/, side-by-side AB; videos in A/ with target "
+                        "videos in B/: per-frame metrics and warping error), or HR images for SR")
     v.add_argument("--out", default=None, help="folder for the results (page + images, or results.md) and metrics.json")
     v.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda or cuda:N")
     _add_options(v, EvalOptions)

@@ -44,6 +44,7 @@ from .sections import (
     NetConfig,
     OptimConfig,
     ScheduleConfig,
+    TemporalRegularised,
     TestConfig,
     TrainConfig,
 )
@@ -58,6 +59,7 @@ __all__ = [
     "ConfigError",
     "DataConfig",
     "LossConfig",
+    "TemporalRegularised",
     "ModelConfig",
     "NetConfig",
     "OptimConfig",

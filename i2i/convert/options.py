@@ -38,7 +38,8 @@ class ConvertOptions:
     :mod:`i2i.data.metadata`), ``mask`` and ``feather`` (only a region translated: :mod:`i2i.convert.masks`),
     ``allow_inside_input``, ``progress`` (bars on stderr). Videos: ``video_ext``,
     ``frames_out`` (PNG frames in a folder per video), ``to_video`` with ``fps`` (the input's
-    images made into one video), ``video`` (the encoder's :class:`VideoOptions`)."""
+    images made into one video), ``temporal`` (``flow``: outputs stabilised over time,
+    :mod:`i2i.convert.video.temporal`), ``video`` (the encoder's :class:`VideoOptions`)."""
 
     ext: str | None = option(None, parse=image_format, help="output format, e.g. png (None: same as input)")
     name: str = option("{stem}{ext}", help="output file name pattern with fields {stem}, {ext}, {suffix}")
@@ -75,6 +76,10 @@ class ConvertOptions:
                                        "name order "
                                        "(needs --fps)")
     fps: Annotated[float, Range(0.01, 1000)] | None = option(None, group="videos", help="frame rate for --to-video")
+    temporal: Literal["off", "flow"] = option(
+        "off", group="videos", help="flow: keep videos stable over time (the previous output warped along the "
+                                    "input's optical flow and blended where the input agrees; cuts reset it); "
+                                    "off: every frame alone")
     video: VideoOptions = option(default_factory=VideoOptions, help="how videos are encoded")
 
     def __post_init__(self) -> None:

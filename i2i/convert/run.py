@@ -26,6 +26,7 @@ from .summary import ConvertSummary, gather, write_failures
 from .types import TranslateArrays
 from .video import (
     CONTAINERS,
+    Stabilizer,
     VideoOptions,
     convert_video,
     frame_count,
@@ -57,7 +58,9 @@ def _run_videos(translate: TranslateArrays, jobs: list[Job], summary: ConvertSum
     and the next one goes on."""
     plain = translate
     for job in jobs:
-        translate = plain if masks is None else masks.wrap(plain, job.src)
+        stab = Stabilizer() if options.temporal == "flow" else None  # before the mask: outside it stays the input
+        translate = plain if stab is None else stab.wrap(plain)
+        translate = translate if masks is None else masks.wrap(translate, job.src)
         bar = _bar(frame_count(job.src), "frame", job.src.name, options.progress)
         step = bar.update if bar else None
         try:
@@ -66,6 +69,7 @@ def _run_videos(translate: TranslateArrays, jobs: list[Job], summary: ConvertSum
             else:
                 stats = convert_video(translate, job.src, job.dst, batch_size=options.batch_size, options=options.video,
                                       progress=step)
+            stats.warping = stab.report() if stab else {}
             summary.converted.append(job.dst)
             summary.videos.append((job.dst, stats))
         except (ValueError, TypeError, OSError) as e:  # VideoError is a ValueError; the message names the file
@@ -192,7 +196,8 @@ def _assemble(translate: TranslateArrays, src: Path, out: Path, options: Convert
         bar = _bar(len(files), "frame", to_video, options.progress)
         try:
             summary.videos.append((dst, frames_to_video(translate, files, dst, fps=fps, batch_size=options.batch_size,
-                                                        options=options.video, progress=bar.update if bar else None)))
+                                                        options=options.video, progress=bar.update if bar else None,
+                                                        temporal=options.temporal)))
             summary.converted.append(dst)
         except (ValueError, TypeError, OSError) as e:
             summary.failed.append((src, str(e)))

@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..config import Config, ConfigError, LossConfig
+from ..config import Config, ConfigError, LossConfig, TemporalRegularised
 from ..data.base import DataError
 from ..data.unpaired import UnpairedDataConfig, UnpairedDataset
 from ..nets.blocks import inference_state, samples_independent
@@ -27,13 +27,14 @@ from .pool import ImagePool
 
 
 @dataclass
-class CycleGANLoss(LossConfig):
+class CycleGANLoss(LossConfig, TemporalRegularised):
     """CycleGAN objective: adversarial both ways + ``cycle_weight`` x L1 cycle reconstruction
     (each direction) + identity terms weighted ``identity_weight`` x ``cycle_weight`` (0
     disables). ``pool_size``: history of generated images per direction shown to the
     discriminators (0 disables). ``mask_conservation`` (as joliGEN): this weight x the L1 between
     each generator's input and output outside its mask (``trainA_mask/``, ``trainB_mask/``), so
-    only the masked region changes; needs the masks."""
+    only the masked region changes; needs the masks. ``temporal_reg`` (both generators):
+    :class:`~i2i.config.TemporalRegularised`."""
 
     cycle_weight: LossWeight = 10.0
     identity_weight: LossWeight = 0.5
@@ -144,8 +145,9 @@ class CycleGAN(Pipeline):
         cyc_b = F.l1_loss(rec_b.float(), real_b.float())
         w, wi = loss.cycle_weight, loss.cycle_weight * loss.identity_weight
         keep = self._conservation(batch, fake_b, real_a, fake_a, real_b)
+        motion = self.motion_loss(ctx, (G_ab, real_a, fake_b), (G_ba, real_b, fake_a))
         ctx.backward_step("G", adv_ab + adv_ba + w * (cyc_a + cyc_b) + wi * (idt_a + idt_b)
-                          + loss.mask_conservation * keep)
+                          + loss.mask_conservation * keep + (0 if motion is None else loss.temporal_reg * motion))
 
         # D step on pooled history; fakes are detached, so nothing reaches the generators.
         pooled_a = self.pools["a"].apply(fake_a.detach(), batch["pool_a"])
@@ -168,6 +170,8 @@ class CycleGAN(Pipeline):
         )
         if loss.mask_conservation > 0:
             logs["conserve"] = keep.detach()
+        if motion is not None:
+            logs["motion"] = motion.detach()
         # How much each generator changes its input (mean absolute difference on [0, 1]; not a
         # loss): training health's "copies its input" verdict for unpaired data reads it.
         for key, fake, real in (("change_ab", fake_b, real_a), ("change_ba", fake_a, real_b)):

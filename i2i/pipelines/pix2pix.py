@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..config import Config, LossConfig
+from ..config import Config, LossConfig, TemporalRegularised
 from ..data.paired import PairedDataConfig, PairedDataset
 from ..nets.blocks import inference_state
 from ..options import LossWeight
@@ -23,8 +23,9 @@ from .base import Pipeline, StepContext, net_from_spec
 
 
 @dataclass
-class Pix2PixLoss(LossConfig):
-    """pix2pix objective: adversarial (``gan_mode``) + ``l1_weight`` x L1 to the target (100 in the paper)."""
+class Pix2PixLoss(LossConfig, TemporalRegularised):
+    """pix2pix objective: adversarial (``gan_mode``) + ``l1_weight`` x L1 to the target (100 in the
+    paper) + ``temporal_reg`` x the motion consistency (:class:`~i2i.config.TemporalRegularised`)."""
 
     l1_weight: LossWeight = 100.0
 
@@ -88,8 +89,12 @@ class Pix2Pix(Pipeline):
         with ctx.frozen("D") as (D_frozen,), ctx.autocast():
             loss_g_gan = self.gan.generator_loss(D_frozen, fake_b, condition=real_a, real=real_b)
         loss_l1 = F.l1_loss(fake_b.float(), real_b.float())
-        ctx.backward_step("G", loss_g_gan + self.cfg.loss.l1_weight * loss_l1)
+        total = loss_g_gan + self.cfg.loss.l1_weight * loss_l1
         logs.update(G_gan=loss_g_gan.detach(), G_L1=loss_l1.detach())
+        if (motion := self.motion_loss(ctx, (G, real_a, fake_b))) is not None:
+            total = total + self.cfg.loss.temporal_reg * motion
+            logs["motion"] = motion.detach()
+        ctx.backward_step("G", total)
         return logs
 
     def generator_inputs(self, name: str, batch: dict[str, Any], rng: torch.Generator) -> tuple[Any, ...]:

@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..config import Config, ConfigError, LossConfig
+from ..config import Config, ConfigError, LossConfig, TemporalRegularised
 from ..data.degradations import degrade, draw, usm_sharp
 from ..data.resize import imresize
 from ..data.sr import SRDataConfig, SRDataset
@@ -30,7 +30,7 @@ from .base import Pipeline, StepContext, net_from_spec
 
 
 @dataclass
-class SRGANLoss(LossConfig):
+class SRGANLoss(LossConfig, TemporalRegularised):
     """SRGAN objective: ``pixel_weight`` x ``pixel_loss`` + ``perceptual_weight`` x VGG19
     feature distance + ``adversarial_weight`` x GAN loss (0: plain SRResNet / RRDBNet training,
     no discriminator).
@@ -40,7 +40,7 @@ class SRGANLoss(LossConfig):
     ``relu5_4`` with ``mse`` and ``perceptual_feature_scale`` 12.75 is SRGAN's VGG54, ``conv5_4``
     (before the activation) with ``l1`` and scale 1 is ESRGAN's, and
     ``conv1_2:0.1,conv2_2:0.1,conv3_4:1,conv4_4:1,conv5_4:1`` Real-ESRGAN's. ``gan_mode: ragan``
-    is ESRGAN's relativistic average GAN."""
+    is ESRGAN's relativistic average GAN. ``temporal_reg``: :class:`~i2i.config.TemporalRegularised`."""
 
     pixel_loss: Literal["mse", "l1"] = "mse"
     pixel_weight: LossWeight = 1.0
@@ -219,6 +219,9 @@ class SRGAN(Pipeline):
                 adv = self.gan.generator_loss(D_frozen, sr, real=gan_real)
             total = total + loss.adversarial_weight * adv
             logs["G_adv"] = adv.detach()
+        if (motion := self.motion_loss(ctx, (ctx.module("G"), lr, sr))) is not None:
+            total = total + loss.temporal_reg * motion
+            logs["motion"] = motion.detach()
         ctx.backward_step("G", total)
         return logs
 

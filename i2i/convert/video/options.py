@@ -159,7 +159,9 @@ class VideoOptions:
 class VideoStats:
     """One converted video: frames written, seconds in all and per stage (decode: demux, decode
     and conversion to RGB arrays; translate; encode: conversion from RGB, encode and mux; the
-    stages overlap in threads, so they add up to more than the total)."""
+    stages overlap in threads, so they add up to more than the total); ``warping``: with
+    ``--temporal flow``, the mean warping error (8-bit levels) of the input, the per-frame and the
+    stabilised output, and the scene cuts found."""
 
     frames: int = 0
     seconds: float = 0.0
@@ -167,6 +169,7 @@ class VideoStats:
     translate: float = 0.0
     encode: float = 0.0
     copied_streams: list[str] = field(default_factory=list)
+    warping: dict[str, float] = field(default_factory=dict)  # --temporal flow: input / per-frame / stabilised, cuts
 
     @property
     def fps(self) -> float:

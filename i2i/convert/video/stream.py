@@ -31,6 +31,7 @@ from ...files import held_temp, publish, publish_folder
 from ..types import TranslateArrays
 from .options import CONTAINERS, Timing, VideoError, VideoOptions, VideoStats
 from .sinks import FrameSink, Sink, VideoSink
+from .temporal import TEMPORAL, Stabilizer
 
 _COLOUR_KEYS = ("colorspace", "color_range", "color_primaries", "color_trc")
 
@@ -212,6 +213,16 @@ def _run_decoded(translate: TranslateArrays, src: Path, make_sink: Callable[[Any
     return stats
 
 
+def _temporal(translate: TranslateArrays, temporal: str) -> tuple[TranslateArrays, Stabilizer | None]:
+    """``translate`` stabilised for one video (``temporal="flow"``: :mod:`.temporal`) or as it is (``off``)."""
+    if temporal not in TEMPORAL:
+        raise VideoError(f"temporal={temporal!r} (--temporal) must be one of {', '.join(TEMPORAL)}")
+    if temporal == "off":
+        return translate, None
+    stab = Stabilizer()
+    return stab.wrap(translate), stab
+
+
 def _checked(dst: Path, options: VideoOptions | None) -> VideoOptions:
     """The options for writing video ``dst``, refused (container, codec) before anything is read."""
     if dst.suffix.lower() not in CONTAINERS:
@@ -222,17 +233,21 @@ def _checked(dst: Path, options: VideoOptions | None) -> VideoOptions:
 
 
 def convert_video(translate: TranslateArrays, src: str | Path, dst: str | Path, *, batch_size: int = 8,
-                  options: VideoOptions | None = None, progress: Callable[[int], None] | None = None) -> VideoStats:
+                  options: VideoOptions | None = None, progress: Callable[[int], None] | None = None,
+                  temporal: str = "off") -> VideoStats:
     """Translate every frame of video ``src`` into video ``dst`` (its suffix names the
     container, :data:`CONTAINERS`), keeping the source's frame timing (time base, each frame's
     timestamp, frame rate) and colour tags, with its audio, subtitle and data streams copied;
     frames stored sideways with a display rotation (phone clips) are translated and written upright.
     ``translate`` takes a list of same-size RGB ``(H, W, 3)`` uint8 (uint16 for sources of more
     than 8 bits) arrays; ``progress(n)`` is called with the number of frames just translated.
-    Raises :class:`VideoError` (naming the file) when the source cannot be decoded or the
-    output cannot be encoded; ``dst`` is then not created or left as it was."""
+    ``temporal="flow"`` stabilises the outputs along the input's motion (:mod:`.temporal`; the
+    warping errors in ``stats.warping``). Raises :class:`VideoError` (naming the file) when the
+    source cannot be decoded or the output cannot be encoded; ``dst`` is then not created or left
+    as it was."""
     src, dst = Path(src), Path(dst)
     options = _checked(dst, options)
+    translate, stab = _temporal(translate, temporal)
     with held_temp(dst) as tmp:  # held while written: another run's cleanup leaves it alone
         try:
             stats = _run_decoded(translate, src, lambda v, copied,
@@ -241,15 +256,18 @@ def convert_video(translate: TranslateArrays, src: str | Path, dst: str | Path, 
             publish(tmp, dst)
         finally:
             tmp.unlink(missing_ok=True)
+    stats.warping = stab.report() if stab else {}
     return stats
 
 
 def video_to_frames(translate: TranslateArrays, src: str | Path, dst_dir: str | Path, *, batch_size: int = 8,
-                    progress: Callable[[int], None] | None = None) -> VideoStats:
+                    progress: Callable[[int], None] | None = None, temporal: str = "off") -> VideoStats:
     """Translate every frame of video ``src`` into numbered PNGs ``dst_dir/000001.png``, ...
     (16-bit PNGs for sources of more than 8 bits). The folder is filled under a temporary name
-    and renamed when complete, so ``dst_dir`` either holds every frame or does not exist."""
+    and renamed when complete, so ``dst_dir`` either holds every frame or does not exist.
+    ``temporal`` as for :func:`convert_video`."""
     src, dst_dir = Path(src), Path(dst_dir)
+    translate, stab = _temporal(translate, temporal)
     with held_temp(dst_dir, folder=True) as tmp:
         try:
             stats = _run_decoded(translate, src, lambda v, copied, st: FrameSink(tmp, st), batch_size=batch_size,
@@ -258,6 +276,7 @@ def video_to_frames(translate: TranslateArrays, src: str | Path, dst_dir: str | 
         finally:
             if tmp.exists():
                 shutil.rmtree(tmp, ignore_errors=True)
+    stats.warping = stab.report() if stab else {}
     return stats
 
 
@@ -266,13 +285,16 @@ def _natural_key(path: Path) -> list:
 
 
 def frames_to_video(translate: TranslateArrays, frames: list[Path], dst: str | Path, *, fps: float, batch_size: int = 8,
-                    options: VideoOptions | None = None, progress: Callable[[int], None] | None = None) -> VideoStats:
+                    options: VideoOptions | None = None, progress: Callable[[int], None] | None = None,
+                    temporal: str = "off") -> VideoStats:
     """Translate images ``frames`` (sorted by name, numbers as numbers: ``f2`` before ``f10``)
     and encode them as video ``dst`` at ``fps`` frames per second. Every frame must have the
     size of the first; a frame that cannot be read fails the video (a video with a hole would
-    be wrong silently). ``dst`` is written under a temporary name and renamed when complete."""
+    be wrong silently). ``dst`` is written under a temporary name and renamed when complete.
+    ``temporal`` as for :func:`convert_video`."""
     dst = Path(dst)
     options = _checked(dst, options)
+    translate, stab = _temporal(translate, temporal)
     if not fps > 0:
         raise VideoError(f"fps={fps} (--fps) must be > 0")
     if not frames:
@@ -304,4 +326,5 @@ def frames_to_video(translate: TranslateArrays, frames: list[Path], dst: str | P
         finally:
             tmp.unlink(missing_ok=True)
     stats.seconds = time.perf_counter() - t0
+    stats.warping = stab.report() if stab else {}
     return stats
