@@ -19,6 +19,7 @@ and the stabilised output with the same flows and masks: :meth:`Stabilizer.repor
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 
 import cv2
@@ -134,13 +135,22 @@ def _warp(img: np.ndarray, flow: np.ndarray, shape: tuple[int, ...], inside: boo
     ih, iw = img.shape[:2]
     fh, fw = flow.shape[:2]
     f = _resize(flow, (h, w))
-    gx, gy = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
-    mx = (gx + 0.5) * (iw / w) - 0.5 + f[..., 0] * (iw / fw)
-    my = (gy + 0.5) * (ih / h) - 0.5 + f[..., 1] * (ih / fh)
+    gx, gy = _grid(h, w, iw / w, ih / h)
+    mx = gx + f[..., 0] * (iw / fw)
+    my = gy + f[..., 1] * (ih / fh)
     out = _chan(cv2.remap(img, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE))
     if not inside:
         return out
     return out, ((mx >= -0.5) & (mx <= iw - 0.5) & (my >= -0.5) & (my <= ih - 0.5)).astype(np.float32)
+
+
+@functools.lru_cache(maxsize=8)
+def _grid(h: int, w: int, sx: float, sy: float) -> tuple[np.ndarray, np.ndarray]:
+    """Where each pixel centre of an ``h`` x ``w`` frame falls on a frame ``sx``, ``sy`` times its size."""
+    gx, gy = np.meshgrid((np.arange(w, dtype=np.float32) + 0.5) * sx - 0.5,
+                         (np.arange(h, dtype=np.float32) + 0.5) * sy - 0.5)
+    gx.flags.writeable = gy.flags.writeable = False
+    return gx, gy
 
 
 def _to(x: np.ndarray, dtype: np.dtype) -> np.ndarray:
