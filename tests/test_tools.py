@@ -348,3 +348,11 @@ def test_mask_conservation_study_trains_both_variants_and_scores_outside_and_ins
                        capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stderr[-2000:]
     assert "seed0_w0: outside" in r.stdout and "seed0_w10: outside" in r.stdout and "median ratio" in r.stdout
+
+
+def test_bench_temporal_times_both_modes_and_reports_the_warping_error():
+    r = subprocess.run([sys.executable, str(ROOT / "tools" / "bench_temporal.py"), "--config",
+                        str(ROOT / "configs" / "pix2pix" / "demo.yaml"), "--size", "160x96", "--frames", "3",
+                        "--repeats", "1"], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "ms/frame" in r.stdout and "frames/s (median of 1): off" in r.stdout and "stabilised" in r.stdout

@@ -22,7 +22,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from i2i import Translator
+from i2i import Translator, load_config
 from i2i.convert import ConvertOptions
 from i2i.convert.video import Stabilizer
 
@@ -65,7 +65,8 @@ def stabiliser_ms(frames: list[np.ndarray], repeats: int) -> float:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("model", nargs="?", help="a translation model file (leave out with --model-free)")
+    ap.add_argument("model", nargs="?", help="a translation model file (or --config; leave out with --model-free)")
+    ap.add_argument("--config", help="instead of a model file: the untrained generator of this config")
     ap.add_argument("--size", default="1280x720")
     ap.add_argument("--frames", type=int, default=12)
     ap.add_argument("--repeats", type=int, default=3)
@@ -78,9 +79,10 @@ def main() -> None:
     frames = clip_frames(width, height, args.frames)
     print(f"{args.size}, {args.frames} frames, {args.threads} threads; stabiliser alone: "
           f"{stabiliser_ms(frames, args.repeats):.1f} ms/frame (median of {args.repeats})")
-    if args.model_free or not args.model:
+    if args.model_free or not (args.model or args.config):
         return
-    tr = Translator.from_file(args.model, device=args.device)
+    tr = Translator.untrained(load_config(args.config), device=args.device) if args.config else \
+        Translator.from_file(args.model, device=args.device)
     rates: dict[str, list[float]] = {"off": [], "flow": []}
     with tempfile.TemporaryDirectory() as tmp:
         src = Path(tmp) / "in"

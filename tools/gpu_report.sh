@@ -10,7 +10,8 @@
 #      loader-fed (data.cache: auto, i.e. device) and batch-reused: it/s, images/s, MFU, peak
 #      memory, the ratio to the reference;
 #   5. tools/bench_convert.py: conversion with torch and torch.compile in fp32 / bf16 / fp16;
-#   6. tools/bench_data.py: the input path (loader workers, data.cache: memory, data.cache: device).
+#   6. tools/bench_temporal.py: a 1080p video with and without --temporal flow;
+#   7. tools/bench_data.py: the input path (loader workers, data.cache: memory, data.cache: device).
 #
 # Usage, from the repository root, with a python whose torch sees the GPU:
 #   REF=path/to/reference OUT=report-folder bash tools/gpu_report.sh
@@ -92,6 +93,13 @@ timeout 240 "$PY" tools/bench_convert.py configs/pix2pix/facades.yaml "${conv[@]
     --json "$OUT/convert_runtimes.json" 2>&1 | grep -v -i warn | tail -9
 "$PY" -c "import tensorrt" 2>/dev/null || "$PY" -c "import torch_tensorrt" 2>/dev/null \
     || echo "TensorRT: not installed here (onnxruntime-gpu / torch-tensorrt); not measured"
+
+section "video with --temporal flow (bench_temporal.py)"
+# frames/s of the pix2pix demo's generator (untrained: the cost is the same) on a 1080p clip with and
+# without the stabiliser, and the stabiliser's own time per frame (it runs on the CPU).
+tv=(--size 1920x1080 --frames 24 --repeats 3 --device cuda); [ "$SMOKE" = 1 ] && tv=(--size 320x180 --frames 4 --repeats 1)
+timeout 150 "$PY" tools/bench_temporal.py --config configs/pix2pix/demo.yaml "${tv[@]}" 2>&1 | grep -v -i warn \
+    | tee "$OUT/temporal.txt"
 
 section "input path (bench_data.py)"
 workers=(0 4 8); [ "$SMOKE" = 1 ] && workers=(0)
