@@ -45,6 +45,7 @@ LAYERS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
      ("runtimes", "translator", "generate", "exporting", "info")),
     ("evaluation", "metric lists, validators, i2i eval, results pages", ("evaluate",)),
     ("training", "the trainer and its parts", ("engine",)),
+    ("service", "the local web app and its HTTP API", ("serve",)),
     ("interface", "the command line and the lazy package root", ("cli", "__main__", "__init__")),
 )
 MODULE_STRING = re.compile(r"i2i(\.\w+)+(:\w+)?")

@@ -53,6 +53,8 @@ def main() -> None:
     ap.add_argument("--weights", type=float, nargs="+", default=[100.0],
                     help="loss.temporal_reg of the runs with the term (each against 0)")
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--reuse", action="store_true", help="score a run already finished under --out instead of "
+                                                          "training it again")
     ap.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="config overrides for every run")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
@@ -64,7 +66,9 @@ def main() -> None:
                 f"name={name}", f"output_dir={args.out}", f"data.root={args.data / 'train'}",
                 f"data.val_root={args.data / 'test'}", f"seed={seed}", f"loss.temporal_reg={weight}",
                 "train.progress=false", *args.set])
-            rows[(seed, weight)] = score(train(cfg)["checkpoint"], args.data)
+            done = args.out / name / "checkpoints" / "last.pt"
+            rows[(seed, weight)] = score(str(done) if args.reuse and done.exists() else train(cfg)["checkpoint"],
+                                         args.data)
             print(f"{name}: motion {rows[(seed, weight)][0]:.3f} levels, PSNR {rows[(seed, weight)][1]:.2f} dB",
                   flush=True)
     print("\n| seed | W | motion without / with (levels) | fall | PSNR without / with (dB) | difference |")

@@ -1,6 +1,6 @@
 """Command line: ``i2i train | convert | export | sample | eval | info | models | import-weights |
-download`` (the model-file commands in :mod:`i2i.cli.files`). Parses, calls the API, returns an
-exit code. Each command is a ``_<command>``
+download | serve`` (the model-file commands in :mod:`i2i.cli.files`, the web app in
+:mod:`i2i.cli.serve`). Parses, calls the API, returns an exit code. Each command is a ``_<command>``
 handler beside the ``_add_<command>`` that declares its arguments.
 
 Exit codes: 0 success; 1 the job ran but something failed (e.g. some images could not be
@@ -43,6 +43,7 @@ from ..tiling import SEAMLESS
 from ..translator import MIN_TILE, Translator
 from .args import int_at_least, positive_int
 from .files import _add_download, _add_export, _add_import_weights, _add_info, _add_models
+from .serve import _add_serve
 
 
 def _train(args: argparse.Namespace) -> int:
@@ -335,7 +336,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--version", action="version", version=_version())
     sub = p.add_subparsers(dest="command", required=True, parser_class=_subparser_class())
     for add in (_add_train, _add_convert, _add_export, _add_sample, _add_info, _add_models, _add_import_weights,
-                _add_download, _add_eval):
+                _add_download, _add_eval, _add_serve):
         add(sub)
     return p
 
