@@ -130,3 +130,69 @@ def test_the_server_binds_to_loopback_unless_told():
         main(["serve", "--help"])
     with pytest.raises(ValueError, match="cannot serve 'missing.pt'"):
         create_app(["missing.pt"])
+
+
+def test_sigterm_stops_the_server_cleanly_and_removes_its_files(model, tmp_path):
+    import os
+    import signal
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    import httpx
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {**os.environ, "TMPDIR": str(tmp_path)}
+    proc = subprocess.Popen([sys.executable, "-m", "i2i", "serve", str(model), "--port", str(port), "--device", "cpu"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        for _ in range(300):
+            try:
+                models = httpx.get(f"http://127.0.0.1:{port}/models", timeout=1).json()
+                break
+            except httpx.TransportError:
+                time.sleep(0.1)
+        assert models[0]["id"] == "tiny_x2"
+        r = httpx.post(f"http://127.0.0.1:{port}/jobs", files=[("files", ("a.png", png(7)))], timeout=60)
+        assert r.status_code == 200
+        assert any(tmp_path.glob("i2i-serve-*"))  # its temporary root, holding the job
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=120)
+    finally:
+        proc.kill()
+    assert proc.returncode in (0, 143, -signal.SIGTERM), err[-2000:]  # uvicorn re-raises the signal it handled
+    assert "only this machine can reach it" in out
+    assert not any(tmp_path.glob("i2i-serve-*"))  # removed on the way out
+
+
+def test_a_video_job_is_converted_with_the_temporal_option(model, tmp_path):
+    import av
+
+    clip = tmp_path / "clip.mkv"
+    with av.open(str(clip), "w") as out:
+        v = out.add_stream("ffv1", rate=24)
+        v.width, v.height, v.pix_fmt = 32, 24, "bgr0"
+        for i in range(4):
+            f = av.VideoFrame.from_ndarray(np.full((24, 32, 3), 40 * i, np.uint8), format="rgb24")
+            f.pts = i
+            out.mux(v.encode(f))
+        out.mux(v.encode(None))
+    with TestClient(create_app([str(model)], device="cpu", workdir=str(tmp_path))) as client:
+        r = client.post("/jobs", files=[("files", ("holiday clip.mkv", clip.read_bytes()))], data={"temporal": "flow"})
+        assert r.status_code == 200, r.text
+        job = r.json()["id"]
+        for _ in range(600):
+            s = client.get(f"/jobs/{job}").json()
+            if s["state"] not in ("queued", "running"):
+                break
+        assert s["state"] == "done" and s["outputs"] == ["holiday_clip.mkv"]
+        (tmp_path / "got.mkv").write_bytes(client.get(f"/jobs/{job}/result").content)
+    with av.open(str(tmp_path / "got.mkv")) as c:
+        frames = [f.to_ndarray(format="rgb24") for f in c.decode(video=0)]
+    assert len(frames) == 4 and frames[0].shape == (48, 64, 3)
+    r = TestClient(create_app([str(model)], device="cpu", workdir=str(tmp_path))).post(
+        "/jobs", files=[("files", ("a.png", png(1)))], data={"temporal": "median"})
+    assert r.status_code == 422 and "temporal" in r.json()["detail"]

@@ -21,3 +21,4 @@ i2i train configs/pix2pix/demo.yaml --resume auto --set seed="$seed" --set name=
 i2i convert "runs/$name/checkpoints/last.pt" data/restore/test/A "runs/$name/converted" --quiet
 i2i eval "runs/$name/checkpoints/last.pt" --data data/restore/test --out "runs/$name/results"
 echo "demo finished in $((SECONDS - start)) s: open runs/$name/results/index.html (converted images in runs/$name/converted)"
+echo "try it in a browser: i2i serve runs/$name/checkpoints/last.pt   (then open http://127.0.0.1:8000)"
