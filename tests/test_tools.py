@@ -356,3 +356,18 @@ def test_bench_temporal_times_both_modes_and_reports_the_warping_error():
                         "--repeats", "1"], capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr[-2000:]
     assert "ms/frame" in r.stdout and "frames/s (median of 1): off" in r.stdout and "stabilised" in r.stdout
+
+
+def test_env_sh_prunes_shared_layers_unused_for_two_weeks(tmp_path):
+    layers = tmp_path / ".cache" / "i2i"
+    for name, days in (("deps-old", 20), ("deps-recent", 1), ("deps-unmarked", 30)):
+        (layers / name).mkdir(parents=True)
+        marker = layers / name / (".i2i-complete" if name == "deps-unmarked" else ".i2i-used")
+        marker.touch()
+        t = marker.stat().st_mtime - days * 86400
+        os.utime(marker, (t, t))
+    r = subprocess.run(["bash", "-c", "source tools/env.sh"], cwd=ROOT, capture_output=True, text=True, timeout=60,
+                       env={**os.environ, "HOME": str(tmp_path), "I2I_PRUNE_ONLY": "1"})
+    assert r.returncode == 0, r.stderr
+    assert sorted(p.name for p in layers.iterdir()) == ["deps-recent"]
+    assert "deps-old (its dependency versions unused for 14 days)" in r.stderr
