@@ -42,12 +42,12 @@ _PUBLIC: dict[str, str] = {
     "write_image": "i2i.data.io",
 }
 # public name -> a module that is itself the public object
-_MODULES: dict[str, str] = {"video": "i2i.convert.video"}
+_MODULES: dict[str, str] = {"video": "i2i.convert.video", "ray": "i2i.ray_engine"}
 
 __all__ = [  # the names above, written out for tools that read it statically (tests/test_architecture.py checks)
     "CheckpointError", "Config", "ConfigError", "DataError", "GANLoss", "Generator", "ImageReadError", "Trainer",
     "TrainingDiverged", "Translator", "__version__", "build_discriminator", "build_generator", "export_generator",
-    "gradient_penalty", "load_config", "read_image", "train", "video", "write_image",
+    "gradient_penalty", "load_config", "ray", "read_image", "train", "video", "write_image",
 ]
 
 
@@ -67,6 +67,7 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # what static checkers and IDEs see
+    from . import ray_engine as ray
     from .checkpoint import CheckpointError
     from .config import Config, ConfigError
     from .convert import video

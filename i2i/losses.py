@@ -387,10 +387,29 @@ def motion_consistency(generate: Callable[[torch.Tensor], torch.Tensor], x: torc
     ``T`` a random small motion per sample (``theta``, default :func:`random_motion`), over the
     pixels that ``T`` takes from inside the frame. A generator that minimises it follows the
     motion of its input instead of flickering. Gradients reach both terms. Float32."""
-    theta = random_motion(x.shape[0], x.device) if theta is None else theta
+    if theta is None:
+        return shift_consistency(generate, x, y)
     moved = generate(move(x, theta)).float()
     target = move(y.float(), theta)
     ones = torch.ones_like(target[:, :1])
     grid = F.affine_grid(theta.float(), list(ones.shape), align_corners=False)
     valid = (F.grid_sample(ones, grid, mode="bilinear", padding_mode="zeros", align_corners=False) > 0.999).float()
     return ((moved - target).abs() * valid).sum() / (valid.sum() * target.shape[1]).clamp_min(1)
+
+
+def shift_consistency(generate: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, y: torch.Tensor,
+                      max_shift: int = 4) -> torch.Tensor:
+    """:func:`motion_consistency` for a random whole-pixel shift of the batch (up to ``max_shift``
+    pixels each way, never zero): no resampling, so the moved input keeps its noise and detail
+    exactly, and the shifts that are not multiples of a strided net's step are where it aliases.
+    The output shift is the input's times the scale; the wrapped-around border is left out."""
+    s = y.shape[-1] // x.shape[-1]
+    max_shift = max(1, min(max_shift, min(x.shape[-2:]) // 4))  # a small input keeps half of itself
+    while True:
+        dy, dx = (int(v) for v in torch.randint(-max_shift, max_shift + 1, (2,)))
+        if dy or dx:
+            break
+    moved = generate(torch.roll(x, (dy, dx), (-2, -1))).float()
+    target = torch.roll(y.float(), (dy * s, dx * s), (-2, -1))
+    m = max_shift * s
+    return (moved - target)[..., m:-m, m:-m].abs().mean()

@@ -23,7 +23,7 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any, Literal
 
-from .. import dist
+from .. import dist, ray_engine
 from .._version import __version__
 from ..checkpoint import CheckpointError, config_of, load_checkpoint
 from ..config import ConfigError
@@ -87,7 +87,12 @@ def _convert(args: argparse.Namespace) -> int:
                                   calibration=args.calibration, seamless=args.seamless)
         if args.tile and dist.env_rank() == 0:
             print(f"{tr.model_name}: {tr.tile_policy}")
-        summary = tr.convert_folder(args.input, args.output, options)
+        if args.engine == "ray":
+            summary = ray_engine.convert(args.input, args.output, args.checkpoint, options, address=args.address,
+                                         actors=args.actors, direction=args.direction, mode=args.mode, tile=args.tile,
+                                         precision=args.precision, runtime=args.runtime, seamless=args.seamless)
+        else:
+            summary = tr.convert_folder(args.input, args.output, options)
     finally:
         dist.cleanup()
     if dist.env_rank() != 0:
@@ -144,6 +149,13 @@ def _add_convert(sub: Any) -> None:
     c.add_argument("--calibration", default=None, metavar="FOLDER",
                    help="--precision int8: a few images like those you will convert, to calibrate the quantization")
     c.add_argument("--quiet", action="store_true", help="no progress bar")
+    c.add_argument("--engine", choices=["local", "ray"], default="local",
+                   help="ray: convert on a Ray cluster, one model per actor (extra i2i[ray]; paths shared by the "
+                        "nodes)")
+    c.add_argument("--address", default=None, help="--engine ray: the cluster, e.g. ray://head:10001 or auto (None: a "
+                                                    "local instance)")
+    c.add_argument("--actors", type=positive_int, default=None,
+                   help="--engine ray: actors holding the model (None: one per GPU, or per 2 CPUs)")
     groups = {"videos": c.add_argument_group("videos",
                                              "videos are streamed frame by frame (no temporary frames); audio and "
                                              "subtitles copied")}
