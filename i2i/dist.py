@@ -1,6 +1,7 @@
-"""torchrun environment -> process group, and rank helpers.
+"""torchrun (or Slurm) environment -> process group, and rank helpers.
 
-Under ``torchrun`` the variables RANK / WORLD_SIZE / LOCAL_RANK are set; outside it
+Under ``torchrun`` the variables RANK / WORLD_SIZE / LOCAL_RANK are set; launched by Slurm's
+``srun`` without torchrun, :func:`adopt_slurm` sets them from the allocation; otherwise
 everything here degrades to a single process of rank 0.
 """
 
@@ -10,7 +11,9 @@ import atexit
 import ctypes
 import multiprocessing
 import os
+import re
 import signal
+import subprocess
 import threading
 import time
 from pathlib import Path
@@ -55,13 +58,49 @@ def available_bytes(device: torch.device) -> int | None:
     return None
 
 
+def first_host(nodelist: str) -> str:
+    """The first host of a Slurm node list (``node[03-05,9]`` -> ``node03``): ``scontrol show
+    hostnames`` where Slurm is installed, else the list's first entry expanded here."""
+    try:
+        out = subprocess.run(["scontrol", "show", "hostnames", nodelist], capture_output=True, text=True, timeout=30,
+                             check=True).stdout.split()
+        if out:
+            return out[0]
+    except (OSError, subprocess.SubprocessError):
+        pass
+    m = re.match(r"([^,\[]+)(?:\[([^\],-]+))?", nodelist)
+    if m is None:
+        raise ValueError(f"cannot read the Slurm node list {nodelist!r}")
+    return m.group(1) + (m.group(2) or "")
+
+
+def adopt_slurm(env: dict[str, str] | None = None) -> bool:
+    """When ``srun`` started this process as one task of a step of several, and torchrun did not,
+    set torchrun's variables from Slurm's: RANK (SLURM_PROCID), WORLD_SIZE (SLURM_STEP_NUM_TASKS),
+    LOCAL_RANK (SLURM_LOCALID), MASTER_ADDR (the step's first node), MASTER_PORT (kept if set, else
+    20000 + the job id mod 20000). The batch script itself (no step) is left alone. Returns
+    whether it did; ``env``: the environment to read and change (``os.environ``)."""
+    env = os.environ if env is None else env
+    tasks = int(env.get("SLURM_STEP_NUM_TASKS") or env.get("SLURM_NTASKS") or 1)
+    if "RANK" in env or "SLURM_PROCID" not in env or env.get("SLURM_STEP_ID") in (None, "batch") or tasks < 2:
+        return False
+    env["RANK"], env["WORLD_SIZE"] = env["SLURM_PROCID"], str(tasks)
+    env["LOCAL_RANK"] = env.get("SLURM_LOCALID", "0")
+    env.setdefault("MASTER_ADDR", first_host(env.get("SLURM_STEP_NODELIST") or env.get("SLURM_JOB_NODELIST") or
+                                             "127.0.0.1"))
+    env.setdefault("MASTER_PORT", str(20000 + int(env.get("SLURM_JOB_ID", "0")) % 20000))
+    return True
+
+
 def env_world_size() -> int:
-    """Processes torchrun started (``WORLD_SIZE``; 1 outside torchrun)."""
+    """Processes torchrun (or srun: :func:`adopt_slurm`) started (``WORLD_SIZE``; 1 outside them)."""
+    adopt_slurm()
     return int(os.environ.get("WORLD_SIZE", "1"))
 
 
 def env_rank() -> int:
-    """This process's rank as torchrun set it (``RANK``; 0 outside torchrun), with or without a process group."""
+    """This process's rank as torchrun (or srun) set it (``RANK``; 0 outside them), with or without a process group."""
+    adopt_slurm()
     return int(os.environ.get("RANK", "0"))
 
 

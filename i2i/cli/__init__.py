@@ -374,6 +374,7 @@ def _stop(signum: int, frame: Any) -> None:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``i2i`` command; returns the process exit code."""
     args = build_parser().parse_args(argv)
+    dist.adopt_slurm()  # srun without torchrun: Slurm's task variables become torchrun's
     # train handles stop signals itself (finishes the step, saves); the other commands stop at once with a message,
     # their finished files intact (every write is atomic) and temporary ones removed.
     handler = signal.signal(signal.SIGTERM, _stop) if args.command != "train" else None

@@ -1,0 +1,139 @@
+"""Beyond one machine (issue 47): two torchrun "nodes" on localhost equal one node with two
+processes bit for bit; an elastic group that loses a worker to SIGKILL restarts from the last
+checkpoint and ends bit-identical to an uninterrupted run; srun without torchrun is read from
+Slurm's variables."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+import torch
+
+from i2i.config import dump_config
+from i2i.dist import adopt_slurm, first_host
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _config(make_config, tmp_path: Path, gray2color: Path, name: str, steps: int = 4, **train) -> tuple[Path, Path]:
+    """A tiny pix2pix without batch statistics or dropout, batch 1 per process; (yaml, run folder)."""
+    model = {"generator": {"norm": "none", "dropout": False}, "discriminator": {"norm": "none"}}
+    cfg = make_config(tmp_path / name, gray2color, model=model,
+                      data={"batch_size": 1, "root": str(gray2color / "train"), "val_root": None},
+                      train={"steps": steps, "log_every": 1, **train})
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(dump_config(cfg))
+    return path, cfg.run_dir
+
+
+def _weights(run: Path) -> dict[str, dict[str, torch.Tensor]]:
+    return torch.load(run / "checkpoints" / "last.pt", weights_only=True)["nets"]
+
+
+def _assert_equal(a: dict, b: dict) -> None:
+    for net in a:
+        for k, v in a[net].items():
+            assert torch.equal(v, b[net][k]), f"{net}.{k}"
+
+
+ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
+
+
+@pytest.mark.slow
+def test_two_localhost_nodes_equal_one_node_of_two_processes_bit_for_bit(tmp_path, gray2color, make_config):
+    one, run_one = _config(make_config, tmp_path, gray2color, "one")
+    two, run_two = _config(make_config, tmp_path, gray2color, "two")
+    r = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc-per-node=2",
+                        f"--master-port={_free_port()}", "-m", "i2i", "train", str(one)],
+                       capture_output=True, text=True, env=ENV, timeout=300)
+    assert r.returncode == 0, r.stderr[-3000:]
+    port = _free_port()
+    nodes = [subprocess.Popen([sys.executable, "-m", "torch.distributed.run", "--nnodes=2", "--nproc-per-node=1",
+                               f"--node-rank={k}", "--master-addr=127.0.0.1", f"--master-port={port}", "-m", "i2i",
+                               "train", str(two)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV)
+             for k in range(2)]
+    for p in nodes:
+        _, err = p.communicate(timeout=300)
+        assert p.returncode == 0, err[-3000:]
+    _assert_equal(_weights(run_one), _weights(run_two))
+
+
+@pytest.mark.slow
+def test_an_elastic_group_that_loses_a_worker_resumes_and_ends_bit_identical(tmp_path, gray2color, make_config):
+    straight, run_straight = _config(make_config, tmp_path, gray2color, "straight", steps=8, checkpoint_every=1)
+    elastic, run_elastic = _config(make_config, tmp_path, gray2color, "elastic", steps=8, checkpoint_every=1)
+    launch = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node=2", "--max-restarts=1",
+              f"--master-port={_free_port()}", "-m", "i2i", "train"]
+    r = subprocess.run([*launch, str(straight), "--resume", "auto"], capture_output=True, text=True, env=ENV,
+                       timeout=300)
+    assert r.returncode == 0, r.stderr[-3000:]
+    launch[5] = f"--master-port={_free_port()}"
+    group = subprocess.Popen([*launch, str(elastic), "--resume", "auto"], stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True, env=ENV)
+    killed = None
+    for _ in range(3000):  # SIGKILL rank 1 once step 3's checkpoint exists
+        metrics = run_elastic / "metrics.jsonl"
+        if metrics.exists() and metrics.read_text().count("\n") >= 3:
+            for child in psutil.Process(group.pid).children(recursive=True):
+                if child.environ().get("RANK") == "1" and "i2i" in " ".join(child.cmdline()):
+                    child.send_signal(signal.SIGKILL)
+                    killed = child.pid
+                    break
+            if killed:
+                break
+        time.sleep(0.02)
+    _, err = group.communicate(timeout=300)
+    assert killed and group.returncode == 0, err[-3000:]
+    _assert_equal(_weights(run_straight), _weights(run_elastic))
+
+
+def test_slurm_variables_become_torchruns_and_the_batch_script_is_left_alone(tmp_path, monkeypatch):
+    step = {"SLURM_PROCID": "3", "SLURM_STEP_ID": "0", "SLURM_STEP_NUM_TASKS": "4", "SLURM_LOCALID": "1",
+            "SLURM_STEP_NODELIST": "gpu[07-08]", "SLURM_JOB_ID": "4242"}
+    stub = tmp_path / "bin"
+    stub.mkdir()
+    (stub / "scontrol").write_text("#!/bin/sh\n[ \"$1 $2\" = 'show hostnames' ] && echo gpu07 && echo gpu08\n")
+    (stub / "scontrol").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{stub}:{os.environ['PATH']}")
+    env = dict(step)
+    assert adopt_slurm(env)
+    assert (env["RANK"], env["WORLD_SIZE"], env["LOCAL_RANK"], env["MASTER_ADDR"], env["MASTER_PORT"]) == \
+        ("3", "4", "1", "gpu07", "24242")
+    assert not adopt_slurm({**step, "SLURM_STEP_ID": "batch"})  # the sbatch script: one process, no group
+    assert not adopt_slurm({**step, "RANK": "0"})  # torchrun under srun: torchrun's variables win
+    assert not adopt_slurm({**step, "SLURM_STEP_NUM_TASKS": "1"})
+    monkeypatch.setenv("PATH", "/nonexistent")
+    assert first_host("node[03-05,9]") == "node03" and first_host("a1,b2") == "a1"
+
+
+@pytest.mark.slow
+def test_two_srun_tasks_without_torchrun_train_as_one_group(tmp_path, gray2color, make_config):
+    one, run_one = _config(make_config, tmp_path, gray2color, "torchrun")
+    two, run_two = _config(make_config, tmp_path, gray2color, "srun")
+    r = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc-per-node=2",
+                        f"--master-port={_free_port()}", "-m", "i2i", "train", str(one)],
+                       capture_output=True, text=True, env=ENV, timeout=300)
+    assert r.returncode == 0, r.stderr[-3000:]
+    port = str(_free_port())
+    tasks = [subprocess.Popen([sys.executable, "-m", "i2i", "train", str(two)], stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True,
+                              env={**ENV, "SLURM_PROCID": str(k), "SLURM_LOCALID": str(k), "SLURM_STEP_ID": "0",
+                                   "SLURM_STEP_NUM_TASKS": "2", "SLURM_STEP_NODELIST": "127.0.0.1",
+                                   "SLURM_JOB_ID": "7", "MASTER_PORT": port})
+             for k in range(2)]
+    outs = [p.communicate(timeout=300) for p in tasks]
+    assert all(p.returncode == 0 for p in tasks), outs[0][1][-2000:] + outs[1][1][-2000:]
+    assert sum("trained" in out for out, _ in outs) == 1  # rank 0 alone reports
+    _assert_equal(_weights(run_one), _weights(run_two))
