@@ -137,3 +137,54 @@ def test_two_srun_tasks_without_torchrun_train_as_one_group(tmp_path, gray2color
     assert all(p.returncode == 0 for p in tasks), outs[0][1][-2000:] + outs[1][1][-2000:]
     assert sum("trained" in out for out, _ in outs) == 1  # rank 0 alone reports
     _assert_equal(_weights(run_one), _weights(run_two))
+
+
+def test_the_batch_search_recovers_from_out_of_memory_and_plan_writes_nothing(tmp_path, gray2color, make_config):
+    from i2i.engine.plan import largest_batch, plan
+
+    probes = []
+
+    def fits(n: int) -> bool:
+        probes.append(n)
+        if n > 24:
+            raise torch.OutOfMemoryError("CUDA out of memory (injected)")
+        return True
+
+    def caught(n: int) -> bool:
+        try:
+            return fits(n)
+        except torch.OutOfMemoryError:
+            return False
+
+    assert largest_batch(caught, 1, 1024) == 24 and probes[:6] == [1, 2, 4, 8, 16, 32]
+    cfg = make_config(tmp_path / "runs", gray2color, train={"steps": 50})
+    p = plan(cfg, warmup=1, measure=3, fits=caught)
+    assert p["largest_batch"] == 24 and p["steps_per_s"] > 0 and p["total_steps"] == 50 and p["peak_bytes"] > 0
+    assert not cfg.run_dir.exists()  # nothing written into the run folder
+
+
+@pytest.mark.slow
+def test_the_plan_estimates_a_real_run_within_a_quarter(tmp_path, gray2color, make_config):
+    import i2i
+    from i2i.engine.plan import plan
+
+    torch.set_num_threads(2)
+    cfg = make_config(tmp_path / "runs", gray2color, train={"steps": 200, "log_every": 50, "sample_every": 100,
+                                                            "checkpoint_every": 100, "val_every": 100},
+                      data={"val_root": str(gray2color / "test")})
+    estimate = plan(cfg)["estimate_s"]
+    t = time.perf_counter()
+    i2i.train(cfg)
+    real = time.perf_counter() - t
+    assert abs(estimate - real) <= 0.25 * real, (estimate, real)
+
+
+@pytest.mark.slow
+def test_under_ddp_each_rank_reports_its_plan(tmp_path, gray2color, make_config):
+    cfg_file, _ = _config(make_config, tmp_path, gray2color, "plan", steps=20)
+    r = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc-per-node=2",
+                        f"--master-port={_free_port()}", "-m", "i2i", "train", str(cfg_file), "--plan"],
+                       capture_output=True, text=True, env=ENV, timeout=300)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert "plan (rank 0 of 2, cpu)" in r.stdout and "plan (rank 1 of 2, cpu)" in r.stdout
+    assert "not searched under several processes" in r.stdout

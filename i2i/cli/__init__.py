@@ -30,6 +30,8 @@ from ..config import ConfigError
 from ..convert import ConvertOptions, image_format
 from ..data.base import DataError
 from ..data.io import ImageReadError
+from ..engine.plan import describe as describe_plan
+from ..engine.plan import plan as plan_run
 from ..engine.trainer import TrainingDiverged, train
 from ..evaluate import EvalOptions, evaluation
 from ..evaluate.video import evaluate_videos, has_videos, video_report
@@ -49,6 +51,12 @@ from .serve import _add_serve
 def _train(args: argparse.Namespace) -> int:
 
     cfg = load_config(args.config, args.set)
+    if args.plan:  # every process measures and reports its own share; nothing is written into the run folder
+        try:
+            print(describe_plan(plan_run(cfg)), flush=True)
+        finally:
+            dist.cleanup()
+        return 0
     summary = train(cfg, resume=args.resume)
     if "stopped" in summary:  # a stop signal: saved, resumable; the exit code says which signal (128 + number)
         if summary["rank"] == 0:
@@ -74,6 +82,9 @@ def _add_train(sub: Any) -> None:
                    help="override a config value, e.g. train.steps=100")
     t.add_argument("--resume", default=None, metavar="auto|PATH",
                    help="continue a run: 'auto' uses <run>/checkpoints/last.pt; None starts a fresh run")
+    t.add_argument("--plan", action="store_true",
+                   help="measure instead of training: steps/s, the run's estimated time, peak memory, the largest "
+                        "batch that fits (a few real steps; nothing written into the run folder)")
     t.set_defaults(func=_train)
 
 
