@@ -192,10 +192,10 @@ class DataConfig:
 @dataclass
 class TemporalRegularised:
     """A loss section's ``temporal_reg``: weight of the single-frame temporal regularisation
-    (Eilertsen et al., CVPR 2019; :func:`i2i.losses.motion_consistency`): ``|G(T x) - T G(x)|``
-    for a random small motion ``T`` (shift, rotation, zoom), so that the generator's output on
-    video follows the input's motion instead of flickering, learned from images alone. Costs one
-    more generator pass per step and direction; 0: off."""
+    (after Eilertsen et al., CVPR 2019; :func:`i2i.losses.shift_consistency`): ``|G(S x) - S G(x)|``
+    for a random whole-pixel shift ``S``, with ``S G(x)`` a fixed target, so that the generator's
+    output on video follows the input's motion instead of flickering, learned from images alone.
+    Costs one more generator pass per step and direction; 0: off."""
 
     temporal_reg: LossWeight = 0.0
 

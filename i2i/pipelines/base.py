@@ -31,7 +31,7 @@ from torch import nn
 from ..augment import DiscriminatorAugment
 from ..config import Config, ConfigError, DataConfig, LossConfig, NetConfig
 from ..hints import first_line
-from ..losses import GANLoss, motion_consistency
+from ..losses import GANLoss, shift_consistency
 from ..nets.blocks import size_multiple
 from ..nets.registry import build_discriminator, build_generator, resolve_net
 
@@ -266,12 +266,12 @@ class Pipeline:
     def motion_loss(self, ctx: StepContext,
                     *pairs: tuple[nn.Module, torch.Tensor, torch.Tensor]) -> torch.Tensor | None:
         """``loss.temporal_reg``'s term (its weight not applied): the sum over ``(G, x, G(x))``
-        pairs of :func:`~i2i.losses.motion_consistency`; None where the weight is 0 or the loss
+        pairs of :func:`~i2i.losses.shift_consistency`; None where the weight is 0 or the loss
         section has none."""
         if getattr(self.cfg.loss, "temporal_reg", 0.0) <= 0:
             return None
         with ctx.autocast():
-            return sum(motion_consistency(G, x, y) for G, x, y in pairs)  # type: ignore[return-value]
+            return sum(shift_consistency(G, x, y) for G, x, y in pairs)  # type: ignore[return-value]
 
     def generator_inputs(self, name: str, batch: dict[str, Any], rng: torch.Generator) -> tuple[Any, ...]:
         """The positional inputs generator ``name`` gets from a training ``batch`` (on the
