@@ -188,3 +188,25 @@ def test_under_ddp_each_rank_reports_its_plan(tmp_path, gray2color, make_config)
     assert r.returncode == 0, r.stderr[-3000:]
     assert "plan (rank 0 of 2, cpu)" in r.stdout and "plan (rank 1 of 2, cpu)" in r.stdout
     assert "not searched under several processes" in r.stdout
+
+
+@pytest.mark.slow
+def test_scancel_sigterm_to_srun_tasks_saves_and_resumes(tmp_path, gray2color, make_config):
+    cfg_file, run = _config(make_config, tmp_path, gray2color, "scancel", steps=2000, checkpoint_every=1000)
+    port = str(_free_port())
+    env = {**ENV, "SLURM_STEP_ID": "0", "SLURM_STEP_NUM_TASKS": "2", "SLURM_STEP_NODELIST": "127.0.0.1",
+           "SLURM_JOB_ID": "9", "MASTER_PORT": port}
+    tasks = [subprocess.Popen([sys.executable, "-m", "i2i", "train", str(cfg_file)], stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True,
+                              env={**env, "SLURM_PROCID": str(k), "SLURM_LOCALID": str(k)}) for k in range(2)]
+    metrics = run / "metrics.jsonl"
+    for _ in range(3000):
+        if metrics.exists() and metrics.read_text().count("\n") >= 3:
+            break
+        time.sleep(0.02)
+    for p in tasks:  # scancel signals every task of the step
+        p.send_signal(signal.SIGTERM)
+    outs = [p.communicate(timeout=300) for p in tasks]
+    assert [p.returncode for p in tasks] == [128 + signal.SIGTERM] * 2, outs[0][1][-2000:] + outs[1][1][-2000:]
+    step = torch.load(run / "checkpoints" / "last.pt", weights_only=True)["step"]
+    assert 3 <= step < 2000 and f"stopped by SIGTERM at step {step}" in outs[0][0]
