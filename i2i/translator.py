@@ -24,6 +24,7 @@ from .compat.spandrel import ForeignModel, load_foreign
 from .config import Config, config_to_dict
 from .convert import ConvertOptions, ConvertSummary, convert
 from .convert.masks import composite, weights
+from .convert.video import VideoOptions, VideoStats, convert_video
 from .data.io import from_tensor, list_images, read_image, to_channels, to_tensor
 from .dist import resolve_device
 from .loading import foreign_state, load_generator, untrained_generator
@@ -463,3 +464,12 @@ class Translator:
         extra or calibration folder fails before any file is written."""
         self.runner  # noqa: B018 - built now, not inside the first file's job
         return convert(self.translate_arrays, input_path, output_dir, options, device_type=self.device.type)
+
+    def translate_video(self, src: str | Path, dst: str | Path, *, temporal: str = "off",
+                        options: VideoOptions | None = None, batch_size: int = 8) -> VideoStats:
+        """One video file into another (``dst``'s suffix names the container), sound and timing
+        kept, frames in batches; ``temporal="flow"`` stabilises the frames over time
+        (:mod:`i2i.convert.video.temporal`; the warping errors in the returned stats)."""
+        self.runner  # noqa: B018 - built now, before the video is opened
+        return convert_video(self.translate_arrays, src, dst, batch_size=batch_size, options=options,
+                             temporal=temporal)

@@ -227,3 +227,13 @@ def test_eval_on_videos_reports_frame_metrics_and_warping_errors_against_targets
     assert r["target_warping"] < rows["stabilised"]["warping"]  # the clean pan is steadier still
     assert main(["eval", str(tmp_path / "c.pth"), "--data", str(tmp_path / "data"), "--tile", "64"]) == 2
     assert "--tile do not apply to videos" in capsys.readouterr().err
+
+
+def test_translator_translate_video_takes_the_temporal_mode(tmp_path):
+    rng = np.random.default_rng(5)
+    write_clip(tmp_path / "pan.mkv", [noisy(panned(t), rng) for t in range(6)])
+    tr = Translator(Identity(), config_from_dict({}), direction="a_to_b", device="cpu")
+    stats = tr.translate_video(tmp_path / "pan.mkv", tmp_path / "out.mkv", temporal="flow",
+                               options=VideoOptions(codec="ffv1"))
+    assert stats.frames == 6 and stats.warping["stabilised"] < stats.warping["per-frame"]
+    assert len(read_clip(tmp_path / "out.mkv")) == 6
