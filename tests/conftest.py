@@ -18,6 +18,17 @@ import make_paired  # noqa: E402
 
 
 @pytest.fixture(scope="session")
+def tiny_x2(tmp_path_factory) -> Path:
+    """A tiny x2 upscaler (Real-ESRGAN's compact net, 712 parameters) as another project's weights file."""
+    from i2i.nets.registry import build_generator
+
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("tiny_x2") / "tiny_x2.pth"
+    torch.save(build_generator("srvgg", scale=2, n_convs=1, base_channels=4, act="prelu").state_dict(), path)
+    return path
+
+
+@pytest.fixture(scope="session")
 def photos() -> Path:
     return ROOT / "datasets" / "sample" / "photos"
 

@@ -12,12 +12,10 @@ import cv2
 import numpy as np
 import psutil
 import pytest
-import torch
 
 import i2i
 from i2i.cli import main
 from i2i.convert import ConvertOptions
-from i2i.nets.registry import build_generator
 
 ray = pytest.importorskip("ray")
 
@@ -30,11 +28,8 @@ def local_ray():
 
 
 @pytest.fixture(scope="module")
-def model(tmp_path_factory) -> Path:
-    torch.manual_seed(0)
-    path = tmp_path_factory.mktemp("model") / "tiny_x2.pth"
-    torch.save(build_generator("srvgg", scale=2, n_convs=1, base_channels=4, act="prelu").state_dict(), path)
-    return path
+def model(tiny_x2: Path) -> Path:
+    return tiny_x2
 
 
 def inputs(folder: Path, n: int) -> Path:

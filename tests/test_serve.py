@@ -10,10 +10,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-import torch
 
 from i2i.cli import main
-from i2i.nets.registry import build_generator
 
 pytest.importorskip("fastapi")
 from fastapi.testclient import TestClient  # noqa: E402  (after the skip: the serve extra)
@@ -24,12 +22,8 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture(scope="module")
-def model(tmp_path_factory) -> Path:
-    """A tiny x2 upscaler, as another project's weights file."""
-    torch.manual_seed(0)
-    path = tmp_path_factory.mktemp("model") / "tiny_x2.pth"
-    torch.save(build_generator("srvgg", scale=2, n_convs=1, base_channels=4, act="prelu").state_dict(), path)
-    return path
+def model(tiny_x2: Path) -> Path:
+    return tiny_x2
 
 
 def png(seed: int, size: int = 24) -> bytes:

@@ -13,10 +13,7 @@ from urllib.parse import urlparse
 
 import numpy as np
 import pytest
-import torch
 from PIL import Image
-
-from i2i.nets.registry import build_generator
 
 pytest.importorskip("fastapi")
 from i2i.serve import create_app  # noqa: E402  (after the skip: the serve extra)
@@ -29,11 +26,8 @@ PHOTO = ROOT / "datasets" / "sample" / "photos" / "coffee.jpg"
 
 
 @pytest.fixture(scope="module")
-def model(tmp_path_factory) -> Path:
-    torch.manual_seed(0)
-    path = tmp_path_factory.mktemp("model") / "tiny_x2.pth"
-    torch.save(build_generator("srvgg", scale=2, n_convs=1, base_channels=4, act="prelu").state_dict(), path)
-    return path
+def model(tiny_x2: Path) -> Path:
+    return tiny_x2
 
 
 def chromium() -> str:
