@@ -113,6 +113,12 @@ def test_wrong_and_hostile_requests_get_clear_errors(model, tmp_path):
         assert r.status_code == 422 and "tiny_x2" in r.json()["detail"]
         r = client.post("/translate", files={"file": ("a.png", png(1))}, data={"ext": "exe"})
         assert r.status_code == 422 and "ext" in r.json()["detail"]
+        r = client.post("/translate", files={"file": ("a.png", png(1))}, data={"tile": "big"})
+        assert r.status_code == 422 and "tile='big' must be a whole number" in r.json()["detail"]
+        r = client.post("/translate", files={"file": ("a.png", png(1, 40))}, data={"tile": "16", "seamless": "wrap"})
+        assert r.status_code == 200, r.text  # options other than the defaults build their own shared translator
+        r = client.post("/translate", files={"file": ("a.png", png(1))}, data={"runtime": "tensorrt"})
+        assert r.status_code == 422 and "tensorrt" in r.json()["detail"]
         assert client.get("/jobs/0123").status_code == 404
         assert not any(client.app.state.jobs.root.iterdir())
 

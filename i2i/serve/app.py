@@ -67,14 +67,24 @@ def create_app(models: list[str], *, device: str = "auto", max_upload_mb: int = 
     return app
 
 
+def _int(form: dict[str, Any], key: str) -> int | None:
+    """A whole-number form field (None when absent); 422 naming it otherwise."""
+    if not form.get(key):
+        return None
+    try:
+        return int(form[key])
+    except ValueError:
+        raise HTTPException(422, f"{key}={form[key]!r} must be a whole number") from None
+
+
 def _options(form: dict[str, Any]) -> tuple[dict[str, Any], ConvertOptions]:
     """The job settings and the conversion options of a request's form fields (422 naming a wrong one)."""
     settings = {"model": form.get("model") or None, "direction": form.get("direction") or None,
-                "tile": int(form["tile"]) if form.get("tile") else None, "runtime": form.get("runtime") or "torch",
+                "tile": _int(form, "tile"), "runtime": form.get("runtime") or "torch",
                 "seamless": form.get("seamless") if form.get("seamless") not in (None, "", "off") else None}
     try:
         options = ConvertOptions(ext=form.get("ext") or None, temporal=form.get("temporal") or "off",
-                                 feather=int(form.get("feather") or 0), workers=0)
+                                 feather=_int(form, "feather") or 0, workers=0)
     except ValueError as e:
         raise HTTPException(422, str(e)) from None
     return settings, options

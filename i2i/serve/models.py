@@ -26,6 +26,7 @@ class ServedModel:
     scale: int
     parameters: int
     directions: tuple[str, ...]
+    foreign: bool = False  # another project's file: one direction, which from_file is not told
     translators: dict[tuple[Any, ...], Translator] = field(default_factory=dict, repr=False)
 
     def info(self) -> dict[str, Any]:
@@ -61,7 +62,7 @@ class ModelStore:
         if tr.cfg is not None and tr.foreign is None:
             directions = tuple(pipeline_class(tr.cfg.pipeline).directions)
         m = ServedModel(path.stem if path.is_file() else path.name, path, e.kind, e.model, tr.scale,
-                        e.parameters or 0, directions)
+                        e.parameters or 0, directions, foreign=tr.foreign is not None)
         m.translators[(tr.direction, None, "torch", None)] = tr
         return m
 
@@ -86,6 +87,7 @@ class ModelStore:
         key = (direction, tile, runtime, seamless)
         with self.lock:
             if key not in m.translators:
-                m.translators[key] = Translator.from_file(m.path, direction=direction, device=self.device, tile=tile,
-                                                          runtime=runtime, seamless=seamless)
+                m.translators[key] = Translator.from_file(m.path, direction=None if m.foreign else direction,
+                                                          device=self.device, tile=tile, runtime=runtime,
+                                                          seamless=seamless)
             return m.translators[key]
