@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import atexit
 import ctypes
+import datetime
 import multiprocessing
 import os
 import re
@@ -113,8 +114,27 @@ def init_from_env(device_type: str) -> tuple[int, int, int]:
     if world <= 1:
         return 0, 0, 1
     if not dist.is_initialized():
-        dist.init_process_group(backend="nccl" if device_type == "cuda" else "gloo")
+        backend = "nccl" if device_type == "cuda" else "gloo"
+        store = _restart_store(world, env_rank())
+        if store is None:
+            dist.init_process_group(backend=backend)
+        else:
+            dist.init_process_group(backend=backend, store=store, rank=env_rank(), world_size=world)
     return dist.get_rank(), int(os.environ.get("LOCAL_RANK", "0")), dist.get_world_size()
+
+
+def _restart_store(world: int, rank: int) -> dist.Store | None:
+    """After torchrun restarted the group (``--max-restarts``), the store its agent keeps still
+    holds the dead group's rendezvous keys, and the new group's gloo / NCCL set-up reads them and
+    waits forever (pytorch/pytorch#135712). The restarted group gets its own key space instead:
+    the same store under a prefix naming the restart. None on the first attempt (torch's own set-up)."""
+    restart = int(os.environ.get("TORCHELASTIC_RESTART_COUNT", "0") or 0)
+    if restart == 0 or "MASTER_ADDR" not in os.environ:
+        return None
+    agent = os.environ.get("TORCHELASTIC_USE_AGENT_STORE", "").lower() == "true"
+    store = dist.TCPStore(os.environ["MASTER_ADDR"], int(os.environ["MASTER_PORT"]), world,
+                          is_master=not agent and rank == 0, timeout=datetime.timedelta(minutes=10))
+    return dist.PrefixStore(f"i2i_restart_{restart}", store)
 
 
 def is_distributed() -> bool:

@@ -96,6 +96,7 @@ def test_an_elastic_group_that_loses_a_worker_resumes_and_ends_bit_identical(tmp
         time.sleep(0.02)
     _, err = group.communicate(timeout=300)
     assert killed and group.returncode == 0, err[-3000:]
+    assert "resumed from" in (run_elastic / "train.log").read_text()  # the restarted group took up the checkpoint
     _assert_equal(_weights(run_straight), _weights(run_elastic))
 
 
