@@ -81,7 +81,7 @@ def test_formats_are_decided_by_content_not_by_the_name(tmp_path):
     assert ok
     (tmp_path / "x.png").write_bytes(hdr.tobytes())
     with pytest.raises(ImageReadError,
-                       match=r"'.*x.png' is a Radiance HDR image; i2i reads PNG, JPEG, BMP, TIFF and WebP"):
+                       match=r"'.*x.png' is a Radiance HDR image; i2i reads PNG, JPEG, BMP, TIFF, WebP and DICOM"):
         read_image(tmp_path / "x.png")
     (tmp_path / "y.png").write_bytes(_jpeg(12, 10))
     assert read_image(tmp_path / "y.png").shape == (10, 12, 3)
