@@ -51,14 +51,19 @@ def _assert_equal(a: dict, b: dict) -> None:
 ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
 
 
+def _one_node_of_two(cfg_file: Path) -> None:
+    """The reference run: torchrun, one node, two processes."""
+    r = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc-per-node=2",
+                        f"--master-port={_free_port()}", "-m", "i2i", "train", str(cfg_file)],
+                       capture_output=True, text=True, env=ENV, timeout=300)
+    assert r.returncode == 0, r.stderr[-3000:]
+
+
 @pytest.mark.slow
 def test_two_localhost_nodes_equal_one_node_of_two_processes_bit_for_bit(tmp_path, gray2color, make_config):
     one, run_one = _config(make_config, tmp_path, gray2color, "one")
     two, run_two = _config(make_config, tmp_path, gray2color, "two")
-    r = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc-per-node=2",
-                        f"--master-port={_free_port()}", "-m", "i2i", "train", str(one)],
-                       capture_output=True, text=True, env=ENV, timeout=300)
-    assert r.returncode == 0, r.stderr[-3000:]
+    _one_node_of_two(one)
     port = _free_port()
     nodes = [subprocess.Popen([sys.executable, "-m", "torch.distributed.run", "--nnodes=2", "--nproc-per-node=1",
                                f"--node-rank={k}", "--master-addr=127.0.0.1", f"--master-port={port}", "-m", "i2i",
@@ -123,10 +128,7 @@ def test_slurm_variables_become_torchruns_and_the_batch_script_is_left_alone(tmp
 def test_two_srun_tasks_without_torchrun_train_as_one_group(tmp_path, gray2color, make_config):
     one, run_one = _config(make_config, tmp_path, gray2color, "torchrun")
     two, run_two = _config(make_config, tmp_path, gray2color, "srun")
-    r = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc-per-node=2",
-                        f"--master-port={_free_port()}", "-m", "i2i", "train", str(one)],
-                       capture_output=True, text=True, env=ENV, timeout=300)
-    assert r.returncode == 0, r.stderr[-3000:]
+    _one_node_of_two(one)
     port = str(_free_port())
     tasks = [subprocess.Popen([sys.executable, "-m", "i2i", "train", str(two)], stdout=subprocess.PIPE,
                               stderr=subprocess.PIPE, text=True,
