@@ -1,5 +1,5 @@
-"""GAN losses on discriminator logits, the WGAN-GP gradient penalty, and the single-frame temporal
-regularisation (:func:`motion_consistency`).
+"""GAN losses on discriminator logits, the WGAN-GP gradient penalty, CUT's contrastive PatchNCE loss
+(:func:`patch_nce`) and the single-frame temporal regularisation (:func:`motion_consistency`).
 
 All losses take raw logits and compute in float32, so they are safe under autocast.
 
@@ -35,6 +35,12 @@ from .options import GANMode, choices
 from .weights import imagenet_normalize, load_state_file, torchvision_cached_weights
 
 GAN_MODES = choices(GANMode)
+
+
+def full(x: torch.Tensor) -> torch.Tensor:
+    """``x`` in at least single precision: half and bfloat16 (autocast's outputs) become float32, float64
+    stays (so a double-precision check, e.g. ``tools/cut_parity.py``, is not rounded to float32)."""
+    return x if x.dtype == torch.float64 else x.float()
 
 
 class GANLoss:
@@ -95,7 +101,7 @@ class GANLoss:
         return judged
 
     def _target(self, logits: torch.Tensor, real: bool) -> torch.Tensor:
-        x = logits.float()
+        x = full(logits)
         t = torch.ones_like(x) if real else torch.zeros_like(x)
         if self.mode in ("vanilla", "ragan"):
             return F.binary_cross_entropy_with_logits(x, t)
@@ -106,7 +112,7 @@ class GANLoss:
         """The two halved relativistic terms ``(real, fake)``: for D, real judged against the mean
         fake (label 1) and fake against the mean real (label 0), each mean detached; for the
         generator, the labels swapped and nothing detached."""
-        r, f = real_logits.float(), fake_logits.float()
+        r, f = full(real_logits), full(fake_logits)
         if not for_generator:
             return 0.5 * self._target(r - f.mean().detach(), True), 0.5 * self._target(f - r.mean().detach(), False)
         return 0.5 * self._target(r - f.mean(), False), 0.5 * self._target(f - r.mean(), True)
@@ -118,8 +124,8 @@ class GANLoss:
         if self.mode in ("vanilla", "lsgan"):
             return self._target(logits, True)
         if self.mode == "hinge":
-            return F.relu(1.0 - logits.float()).mean()
-        return -logits.float().mean()
+            return F.relu(1.0 - full(logits)).mean()
+        return -full(logits).mean()
 
     def fake_loss(self, logits: torch.Tensor) -> torch.Tensor:
         """Discriminator's loss term for logits of generated images (not for ``ragan``)."""
@@ -128,8 +134,8 @@ class GANLoss:
         if self.mode in ("vanilla", "lsgan"):
             return self._target(logits, False)
         if self.mode == "hinge":
-            return F.relu(1.0 + logits.float()).mean()
-        return logits.float().mean()
+            return F.relu(1.0 + full(logits)).mean()
+        return full(logits).mean()
 
     def d_loss(self, real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
         """Discriminator loss: real term + fake term (no gradient penalty; see below)."""
@@ -210,7 +216,7 @@ class GANLoss:
             return sum(self.ragan_terms(real_logits, fake_logits, for_generator=True))  # type: ignore[return-value]
         if self.mode in ("vanilla", "lsgan"):
             return self._target(fake_logits, True)
-        return -fake_logits.float().mean()
+        return -full(fake_logits).mean()
 
 
 def gradient_penalty(
@@ -253,6 +259,32 @@ VGG19_RELU = {
 }
 VGG19_FILE = "vgg19-dcbb9e9d.pth"  # torchvision's name for VGG19_Weights.IMAGENET1K_V1
 VGG19_URL = "https://download.pytorch.org/models/" + VGG19_FILE
+
+
+def patch_nce(query: torch.Tensor, key: torch.Tensor, *, batch_size: int, temperature: float = 0.07,
+              batch_negatives: bool = False) -> torch.Tensor:
+    """CUT's PatchNCE loss (Park et al., ECCV 2020) of one layer: each query patch must pick out the key
+    patch at its own position among the others, as a ``temperature``-scaled softmax over cosine
+    similarities.
+
+    ``query``, ``key``: ``(batch_size * P, D)`` l2-normalised embeddings of the same ``P`` positions of
+    each of ``batch_size`` images, image-major (:class:`~i2i.nets.patch_sampler.PatchSampler`); the
+    keys are detached here (no gradient reaches them). Negatives are the other positions of the same
+    image, or with ``batch_negatives`` of every image of the batch (the authors' option for
+    single-image translation); the query-with-itself entries are set to -10 before scaling, as the
+    authors do. Returns the per-query cross-entropy, ``(batch_size * P,)``, unreduced."""
+    if query.shape != key.shape or query.dim() != 2:
+        raise ValueError(f"query {tuple(query.shape)} and key {tuple(key.shape)} must both be (N * P, D)")
+    key = key.detach()
+    n, dim = query.shape
+    positive = torch.bmm(query.view(n, 1, dim), key.view(n, dim, 1)).view(n, 1)
+    groups = 1 if batch_negatives else batch_size
+    q, k = query.view(groups, -1, dim), key.view(groups, -1, dim)
+    negative = torch.bmm(q, k.transpose(2, 1))
+    same = torch.eye(q.shape[1], device=query.device, dtype=torch.bool)[None]
+    negative = negative.masked_fill(same, -10.0).view(-1, q.shape[1])
+    logits = torch.cat([positive, negative], dim=1) / temperature
+    return F.cross_entropy(logits, torch.zeros(n, dtype=torch.long, device=query.device), reduction="none")
 
 
 def vgg19_weights_path(path: str | None = None) -> str:

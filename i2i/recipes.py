@@ -17,12 +17,14 @@ from typing import Any
 from .config import Config, ConfigError, apply_overrides, build_config, migrate, read_config_file
 from .hints import did_you_mean, show
 from .pipelines.base import Pipeline
+from .pipelines.cut import CUT
 from .pipelines.cyclegan import CycleGAN
 from .pipelines.dcgan import DCGAN
 from .pipelines.pix2pix import Pix2Pix
 from .pipelines.srgan import SRGAN
 
-PIPELINES: dict[str, type[Pipeline]] = {"pix2pix": Pix2Pix, "cyclegan": CycleGAN, "srgan": SRGAN, "dcgan": DCGAN}
+PIPELINES: dict[str, type[Pipeline]] = {"pix2pix": Pix2Pix, "cyclegan": CycleGAN, "cut": CUT, "srgan": SRGAN,
+                                       "dcgan": DCGAN}
 """Every method i2i trains, by the name configs give in ``pipeline:``. A new method is one line here."""
 
 

@@ -13,7 +13,10 @@ same parameters (parameter counts are tested equal); only the module paths diffe
 Old-format quirks handled: ``module.`` prefixes (DataParallel), ``_metadata``, instance-norm
 ``running_mean``/``running_var``/``num_batches_tracked`` left by pre-0.4 code (dropped, as
 the reference loader does), missing batch-norm ``num_batches_tracked`` (filled), and
-ResNet dropout, which shifts the second block conv from ``conv_block.5`` to ``.6``.
+ResNet dropout, which shifts the second block conv from ``conv_block.5`` to ``.6``. CUT's generators
+(the authors' ``latest_net_G.pth``) are the same ResNet with anti-aliased down- and upsampling: their
+fixed blur filters are ``model.N.filt`` buffers, which i2i's ``antialias``/``antialias_up`` layers
+keep under the same keys.
 The architecture (U-Net depth, ResNet blocks, channels, norm, dropout) is inferred from the
 keys and shapes; explicit arguments override and are checked.
 """
@@ -103,10 +106,15 @@ def inspect_reference_state(state: dict[str, Any]) -> ImportErrorDetail:
         dropout = any(".conv_block.6." in k for k in keys) and not any(".conv_block.5.weight" in k for k in keys)
         norm = "batch" if "model.2.weight" in sd else "instance"
         n = len(blocks)
+        # CUT's anti-aliased layers keep their fixed filters as 'model.N.filt' buffers: before the blocks
+        # (downsampling) and after them (upsampling)
+        blurs = [int(m.group(1)) for k in keys if (m := re.match(r"model\.(\d+)\.filt$", k))]
+        aa = {k: True for k, on in (("antialias", any(b < blocks[0] for b in blurs)),
+                                    ("antialias_up", any(b > blocks[-1] for b in blurs))) if on}
         return ImportErrorDetail(f"resnet_{n}blocks" if n in (6, 9) else "resnet",
                                  {"n_blocks": n, "base_channels": w0.shape[0], "in_channels": w0.shape[1],
                                   "out_channels": sd[f"model.{last}.weight"].shape[0], "norm": norm,
-                                  "dropout": dropout})
+                                  "dropout": dropout, **aa})
     raise CheckpointError(
         "the file matches no known generator layout (reference U-Net 'model.model.*' or ResNet 'model.N.conv_block.*', "
         "or a published super-resolution layout: BasicSR / Real-ESRGAN RRDBNet or SRVGGNet, ESRGAN); "
@@ -165,7 +173,8 @@ def import_reference_generator(
     if missing or shapes or unexpected:
         raise CheckpointError(f"the file does not fit {name} {kw}: " + describe_mismatch(missing, unexpected, shapes)
                               + ". Check --arch / --norm / --dropout (a ResNet trained with dropout has "
-                                "conv_block.6 keys)")
+                                "conv_block.6 keys; CUT's anti-aliased ResNet has 'model.N.filt' buffers, read from "
+                                "the keys)")
     check_weights(mapped, ours, what=f"{name} generator", source="the file")
     check_fits_memory(probe, what=f"a {name} generator {kw}", source="the file")
     net = build_generator(name, **kw)

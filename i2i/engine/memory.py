@@ -34,6 +34,8 @@ def probe(cfg: Config, pipe: type, height: int, width: int) -> tuple[int, int]:
         with torch.device("meta"):
             net = pipe.build_net(cfg, name).eval()  # eval: batch norms need no batch statistics here
         params += sum(p.numel() * p.element_size() for p in net.parameters())
+        if not hasattr(net, "in_channels"):  # a loss's helper net (CUT's patch sampler): parameters only, its
+            continue  # activations (the sampled patches' embeddings) are small beside the images'
         if pipe.kind == "generation":
             inputs = tuple(x.to("meta") if isinstance(x, torch.Tensor) else x for x in net.example_inputs(1))
         else:

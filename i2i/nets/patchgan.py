@@ -13,6 +13,7 @@ from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm as _sn
 
 from ..options import AttentionStride, GroupSize, JudgedChannels, Range, Width
+from .antialias import BlurDownsample
 from .blocks import MinibatchStd, Norm, SelfAttention, check_attention, conv_bias, make_norm
 
 
@@ -28,7 +29,9 @@ class PatchDiscriminator(nn.Module):
     concatenated); output ``(N, 1, H', W')`` logits. ``spectral_norm`` wraps every conv.
     ``attention``: 0 or a stride 2, 4, ... 2**n_layers: a SAGAN self-attention block on the
     features at 1/attention of the input's side. ``minibatch_std``: group size of a minibatch
-    standard-deviation map before the last convolution (0: none).
+    standard-deviation map before the last convolution (0: none). ``antialias`` (CUT's default):
+    every stride-2 convolution becomes stride 1, followed after its activation by a
+    :class:`~.antialias.BlurDownsample`, in the authors' layer order (their files load).
     """
 
     def __init__(
@@ -41,21 +44,27 @@ class PatchDiscriminator(nn.Module):
         spectral_norm: bool = False,
         attention: AttentionStride = 0,
         minibatch_std: GroupSize = 0,
+        antialias: bool = False,
     ) -> None:
         super().__init__()
         if n_layers < 1:
             raise ValueError(f"n_layers={n_layers} must be >= 1")
         check_attention(attention, [2**k for k in range(1, n_layers + 1)], f"a PatchGAN with n_layers={n_layers}")
         c, sn, bias = base_channels, spectral_norm, conv_bias(norm)
-        layers: list[nn.Module] = [_conv(sn, in_channels, c, 4, 2, 1), nn.LeakyReLU(0.2, True)]
+        down = 1 if antialias else 2
+        layers: list[nn.Module] = [_conv(sn, in_channels, c, 4, down, 1), nn.LeakyReLU(0.2, True)]
+        if antialias:
+            layers.append(BlurDownsample(c))
         if attention == 2:
             layers.append(SelfAttention(c, spectral_norm=sn))
         mult = 1
         for n in range(1, n_layers + 1):
             prev, mult = mult, min(2**n, 8)
             stride = 2 if n < n_layers else 1
-            layers += [_conv(sn, c * prev, c * mult, 4, stride, 1, bias=bias), make_norm(norm, c * mult),
-                       nn.LeakyReLU(0.2, True)]
+            layers += [_conv(sn, c * prev, c * mult, 4, down if stride == 2 else 1, 1, bias=bias),
+                       make_norm(norm, c * mult), nn.LeakyReLU(0.2, True)]
+            if antialias and stride == 2:
+                layers.append(BlurDownsample(c * mult))
             if stride == 2 and attention == 2 ** (n + 1):
                 layers.append(SelfAttention(c * mult, spectral_norm=sn))
         if minibatch_std:

@@ -13,6 +13,7 @@ import torch
 from torch import nn
 
 from ..options import AttentionStride, Blocks, ImageChannels, Width
+from .antialias import BlurDownsample, BlurUpsample
 from .blocks import (
     Norm,
     Predict,
@@ -69,6 +70,12 @@ class ResnetGenerator(nn.Module):
     ``attention``: 0 (none), 4 (a SAGAN self-attention block in the middle of the residual
     blocks, at 1/4 of the image's side) or 2 (after the first upsampling).
 
+    ``antialias`` (CUT's default): each stride-2 convolution becomes a stride-1 convolution, its
+    norm and ReLU, then a :class:`~.antialias.BlurDownsample`; ``antialias_up``: each upsampling
+    is a :class:`~.antialias.BlurUpsample` then a 3x3 convolution, norm and ReLU. Either way the
+    layers of ``model`` are in the authors' order, so CUT's ``nce_layers`` 0, 4, 8, 12, 16 name the
+    input padding, both downsampling convolutions and residual blocks 1 and 5.
+
     Input ``(N, in_channels, H, W)`` in [-1, 1]; output ``(N, out_channels, H, W)`` in [-1, 1].
     """
 
@@ -85,9 +92,14 @@ class ResnetGenerator(nn.Module):
         upsample: Upsample = "transpose",
         predict: Predict = "image",
         attention: AttentionStride = 0,
+        antialias: bool = False,
+        antialias_up: bool = False,
     ) -> None:
         super().__init__()
         check_attention(attention, [2, 4], "the ResNet generator")
+        if antialias_up and upsample != "transpose":
+            raise ValueError(f"antialias_up=True replaces the upsampling layers; it cannot be combined with "
+                             f"upsample={upsample!r}")
         self.predict = check_predict(predict, in_channels, out_channels)
         if n_blocks < 0:
             raise ValueError(f"n_blocks={n_blocks} must be >= 0")
@@ -98,7 +110,10 @@ class ResnetGenerator(nn.Module):
                                    nn.ReLU(True)]
         for i in range(2):
             m = 2**i
-            layers += [nn.Conv2d(c * m, c * m * 2, 3, 2, 1, bias=bias), make_norm(norm, c * m * 2), nn.ReLU(True)]
+            layers += [nn.Conv2d(c * m, c * m * 2, 3, 1 if antialias else 2, 1, bias=bias), make_norm(norm, c * m * 2),
+                       nn.ReLU(True)]
+            if antialias:
+                layers.append(BlurDownsample(c * m * 2))
         blocks: list[nn.Module] = [ResnetBlock(channels=c * 4, norm=norm, dropout=dropout,
                                                padding=padding) for _ in range(n_blocks)]
         if attention == 4:  # at the bottleneck, between the two halves of the residual blocks
@@ -106,11 +121,9 @@ class ResnetGenerator(nn.Module):
         layers += blocks
         for i in range(2):
             m = 2 ** (2 - i)
-            layers += [
-                upsample_conv(upsample, c * m, c * m // 2, kernel=3, padding=1, output_padding=1, bias=bias),
-                make_norm(norm, c * m // 2),
-                nn.ReLU(True),
-            ]
+            up = ([BlurUpsample(c * m), nn.Conv2d(c * m, c * m // 2, 3, 1, 1, bias=bias)] if antialias_up else
+                  [upsample_conv(upsample, c * m, c * m // 2, kernel=3, padding=1, output_padding=1, bias=bias)])
+            layers += [*up, make_norm(norm, c * m // 2), nn.ReLU(True)]
             if attention == 2 and i == 0:
                 layers.append(SelfAttention(c * 2))
         pad, p = _pad(padding, 3)
@@ -122,9 +135,18 @@ class ResnetGenerator(nn.Module):
         if predict == "residual":
             zero_last_layer(self.model)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        y = self.model(x)
-        return predicted_image(self.predict, x, y)
+    def forward(self, x: torch.Tensor, layers: tuple[int, ...] | None = None) -> torch.Tensor | list[torch.Tensor]:
+        """The output image; with ``layers`` (indices into ``model``, ascending), instead the outputs of
+        those layers, ``[(N, C_l, H_l, W_l)]``, computing nothing after the last (CUT's encoder
+        features; the authors' ``encode_only``)."""
+        if layers is None:
+            return predicted_image(self.predict, x, self.model(x))
+        feats, feat = [], x
+        for i, layer in enumerate(self.model[:max(layers) + 1]):
+            feat = layer(feat)
+            if i in layers:
+                feats.append(feat)
+        return feats
 
     def example_inputs(self, batch_size: int = 2) -> tuple[torch.Tensor, ...]:
         """A small valid input: ``(batch_size, in_channels, 16, 16)`` in [-1, 1]."""
