@@ -228,7 +228,7 @@ def _clears_the_bar(psnr, structure, untrained, identity, mean_colour):
 @pytest.mark.slow
 @pytest.mark.parametrize("seed", SEEDS)
 def test_cut_learns_to_recolour_shapes(recolour, tmp_path, seed):
-    """600 steps of the recipe (about 30 s on 2 cores). Measured (2-core AMD EPYC, AVX2, torch 2.15),
+    """600 steps of the recipe (about 30 s on 2 cores). Measured (2-core AMD EPYC, AVX-512 kernels, torch 2.15),
     held-out PSNR / structure at seeds 0, 1, 2: 21.45 / 18.40 / 21.59 dB, 0.95-0.96 (all three clear
     the bar under ATEN_CPU_CAPABILITY=default too); identity 11.54, mean colour of trainB 13.32,
     untrained 11.8-11.9 dB. The authors' code on the same task: 17.61 / 16.60 / 16.15 dB."""
@@ -239,9 +239,9 @@ def test_cut_learns_to_recolour_shapes(recolour, tmp_path, seed):
 
 @pytest.mark.slow
 def test_fastcut_learns_to_recolour_shapes_at_two_seeds_of_three(recolour, tmp_path):
-    """FastCUT at 1,200 steps (about 40 s each). At 600 steps, with AVX2 kernels: 20.50 / 18.10 / 20.85 dB,
+    """FastCUT at 1,200 steps (about 40 s each). At 600 steps, with AVX-512 kernels: 20.50 / 18.10 / 20.85 dB,
     structure 0.92-0.94 at seeds 0-2; with ATEN_CPU_CAPABILITY=default seed 1 stays at 11.9 dB and
-    seed 2 reaches 14.1. At 1,200 steps: AVX2 20.81 / 19.94 / 23.55 dB (structure 0.95-0.96), default
+    seed 2 reaches 14.1. At 1,200 steps: AVX-512 20.81 / 19.94 / 23.55 dB (structure 0.95-0.96), default
     24.40 / 11.74 / 22.65, seed 1 in the inverted optimum (structure -0.68: shapes and background swap
     roles, which PatchNCE alone does not rule out). The authors' FastCUT also varies by seed here
     (20.63 / 15.45 / 17.57 at 600 steps). So the claim is two seeds of three on every CPU, with CUT's bar."""

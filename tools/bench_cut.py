@@ -60,7 +60,7 @@ def main() -> None:
     total = args.warmup + args.steps * args.repeats + 1
     trainers = {name: trainer_for(name, args.size, total, tmp) for name in CONFIGS}
     for trainer in trainers.values():
-        time_steps(trainer, 1, 0, args.warmup)
+        time_steps(trainer, args.warmup, 1, 0)
     rates: dict[str, list[float]] = {name: [] for name in trainers}
     for _ in range(args.repeats):
         for name, trainer in trainers.items():
