@@ -261,6 +261,12 @@ VGG19_FILE = "vgg19-dcbb9e9d.pth"  # torchvision's name for VGG19_Weights.IMAGEN
 VGG19_URL = "https://download.pytorch.org/models/" + VGG19_FILE
 
 
+def outside_change(output: torch.Tensor, source: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Mask conservation (as joliGEN): the mean absolute change from ``source`` to ``output`` (both
+    ``(N, C, H, W)``) where ``mask`` (``(N, 1, H, W)`` in [0, 1], 1 where the image may change) is 0."""
+    return ((full(output) - full(source)).abs() * (1 - full(mask))).mean()
+
+
 def patch_nce(query: torch.Tensor, key: torch.Tensor, *, batch_size: int, temperature: float = 0.07,
               batch_negatives: bool = False) -> torch.Tensor:
     """CUT's PatchNCE loss (Park et al., ECCV 2020) of one layer: each query patch must pick out the key

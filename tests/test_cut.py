@@ -268,3 +268,18 @@ def test_without_patchnce_or_with_mismatched_patches_it_fails(recolour, tmp_path
     monkeypatch.setattr(PatchSampler, "forward", shifted)
     psnr, structure, _ = _train_and_score(recolour, tmp_path / "off", 0)
     assert psnr < mean_colour + 2 and structure < 0.8, (psnr, structure)
+
+
+def test_mask_conservation_needs_masks_and_is_logged(tmp_path):
+    from i2i.data.base import DataError
+
+    data = _build_recolour(tmp_path / "data", n_train=4, n_test=2)
+    overrides = [f"data.root={data}", f"output_dir={tmp_path}", "train.steps=2", "train.progress=false",
+                 "model.generator.base_channels=4", "loss.mask_conservation=5", "train.checkpoint_every=2"]
+    with pytest.raises(DataError, match=r"loss\.mask_conservation=5\.0 needs masks.*trainA_mask"):
+        i2i.Trainer(load_config(ROOT / "configs/cut/recolour.yaml", overrides))
+    for p in sorted((data / "trainA").glob("*.png")):  # nothing may change anywhere
+        i2i.write_image(data / "trainA_mask" / p.name, np.zeros((32, 32, 1), np.uint8))
+    trainer = i2i.Trainer(load_config(ROOT / "configs/cut/recolour.yaml", overrides))
+    logs = trainer.train_step(next(trainer.batches()))
+    assert 0 < float(logs["conserve"]) == pytest.approx(float(logs["change_ab"]) * 2, rel=1e-5)

@@ -90,6 +90,13 @@ class UnpairedDataset(ImageFiles):
 
     on_device = True
 
+    def require_masks(self, key: str, weight: float) -> None:
+        """Refuse training with the config's ``key`` (e.g. ``loss.mask_conservation``) at ``weight`` > 0 when no
+        image has a mask, saying where the masks go."""
+        if weight > 0 and not any(self.masks.values()):
+            raise DataError(f"{key}={weight} needs masks: put one per image in '{self.a_dir}_mask/' (and/or "
+                            f"'{self.b_dir}_mask/'), white where the image may change, or set {key}: 0")
+
     @staticmethod
     def _list(folder: Path) -> list[Path]:
         require_dir(folder, "domain folder")

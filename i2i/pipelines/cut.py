@@ -34,7 +34,7 @@ from torch import nn
 
 from ..config import Config, ConfigError, LossConfig
 from ..data.unpaired import UnpairedDataConfig, UnpairedDataset
-from ..losses import full, patch_nce
+from ..losses import full, outside_change, patch_nce
 from ..nets.blocks import inference_state, init_weights
 from ..nets.patch_sampler import PatchSampler
 from ..nets.registry import resolve_arch_name
@@ -50,7 +50,9 @@ class CUTLoss(LossConfig):
     ``mlp_channels`` [netF_nc]; ``nce_idt``: PatchNCE also between B and G(B), averaged with the
     A -> B term (CUT: on; FastCUT: off); ``flip_equivariance`` (FastCUT); ``nce_batch_negatives``
     [nce_includes_all_negatives_from_minibatch]: negatives from every image of the batch, not only
-    the query's own (the authors use it for single-image translation)."""
+    the query's own (the authors use it for single-image translation). ``mask_conservation`` (as
+    CycleGAN's): this weight x the L1 between G's input and output outside each A image's mask
+    (``trainA_mask/``), so only the masked region changes; needs the masks."""
 
     gan_mode: GANMode = "lsgan"  # the authors' default
     gan_weight: LossWeight = 1.0
@@ -62,6 +64,7 @@ class CUTLoss(LossConfig):
     mlp_channels: Annotated[int, Range(1, 4096)] = 256
     flip_equivariance: bool = False
     nce_batch_negatives: bool = False
+    mask_conservation: LossWeight = 0.0
 
     def problems(self) -> list[str]:
         out = super().problems()
@@ -148,8 +151,11 @@ class CUT(Pipeline):
     @classmethod
     def make_dataset(cls, cfg: Config, *, train: bool, root: str | None = None) -> UnpairedDataset:
         d, g = cfg.data, cfg.model.generator
-        return UnpairedDataset(root or d.root, d, a_channels=g.arg("in_channels"), b_channels=g.arg("out_channels"),
-                               train=train, seed=cfg.seed)
+        ds = UnpairedDataset(root or d.root, d, a_channels=g.arg("in_channels"), b_channels=g.arg("out_channels"),
+                             train=train, seed=cfg.seed)
+        if train:
+            ds.require_masks("loss.mask_conservation", cfg.loss.mask_conservation)
+        return ds
 
     def param_groups(self) -> dict[str, dict[str, Any]]:
         # The authors keep separate Adam optimizers for G and F with the same settings: the same updates.
@@ -203,6 +209,10 @@ class CUT(Pipeline):
                 logs["NCE_Y"] = nce_y.detach()
                 nce = (nce + nce_y) * 0.5
             total = total + nce
+        if loss.mask_conservation > 0 and "mask_a" in batch:
+            keep = outside_change(_flip_where(flip, fake_b), real_a, batch["mask_a"])
+            logs["conserve"] = keep.detach()
+            total = total + loss.mask_conservation * keep
         ctx.backward_step("G", total)
         logs["G_GAN"] = g_gan.detach()
         # How much G changes its input (mean absolute difference on [0, 1]; not a loss): training

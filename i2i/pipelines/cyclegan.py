@@ -18,8 +18,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..config import Config, ConfigError, LossConfig, TemporalRegularised
-from ..data.base import DataError
 from ..data.unpaired import UnpairedDataConfig, UnpairedDataset
+from ..losses import outside_change
 from ..nets.blocks import inference_state, samples_independent
 from ..options import LossWeight, Range
 from .base import Pipeline, StepContext, net_from_spec
@@ -101,10 +101,8 @@ class CycleGAN(Pipeline):
         d, g = cfg.data, cfg.model.generator
         ds = UnpairedDataset(root or d.root, d, a_channels=g.arg("in_channels"), b_channels=g.arg("out_channels"),
                              train=train, seed=cfg.seed)
-        if train and cfg.loss.mask_conservation > 0 and not any(ds.masks.values()):
-            raise DataError(f"loss.mask_conservation={cfg.loss.mask_conservation} needs masks: put one per image in "
-                            f"'{ds.a_dir}_mask/' (and/or '{ds.b_dir}_mask/'), white where the image may change, or "
-                            "set loss.mask_conservation: 0")
+        if train:
+            ds.require_masks("loss.mask_conservation", cfg.loss.mask_conservation)
         return ds
 
     def param_groups(self) -> dict[str, dict[str, Any]]:
@@ -187,7 +185,7 @@ class CycleGAN(Pipeline):
             return total
         for key, fake, real in (("mask_a", fake_b, real_a), ("mask_b", fake_a, real_b)):
             if key in batch and fake.shape == real.shape:
-                total = total + ((fake.float() - real.float()).abs() * (1 - batch[key].float())).mean()
+                total = total + outside_change(fake, real, batch[key])
         return total
 
     def generator_inputs(self, name: str, batch: dict[str, Any], rng: torch.Generator) -> tuple[Any, ...]:
