@@ -1,10 +1,12 @@
-"""Does ``loss.mask_conservation`` keep CycleGAN from changing what lies outside the mask, without
-costing quality inside it? Trains the CPU CycleGAN demo on ``datasets/make_unpaired.py --squares``
-(a square's inside turned negative; outlined in both domains) with and without it, per seed, and
-scores the held-out A crops against their true B.
+"""Does ``loss.mask_conservation`` keep a translator from changing what lies outside the mask, without
+costing quality inside it? Trains a recipe (``--config``; default the CPU CycleGAN demo) with and
+without it, per seed, and scores the held-out A images against their true B.
 
     python datasets/make_unpaired.py --out data/squares --transform negative --squares
     python tools/mask_conservation_study.py --data data/squares --out runs/mask_study --seeds 0 1 2
+    python datasets/make_recolour.py --out data/discs --only disc        # recolour the discs, keep the rest
+    python tools/mask_conservation_study.py --data data/discs --out runs/mask_cut --config configs/cut/recolour.yaml \
+        --steps 600
 
 docs/benchmarks.md has the figures: the demo-sized CycleGAN halves the change outside the mask
 with W = 10 but learns the inside in neither run at 1,500 steps.
@@ -47,7 +49,9 @@ def score(checkpoint: str, data: Path) -> tuple[float, float]:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--data", type=Path, required=True, help="made by make_unpaired.py --squares")
+    ap.add_argument("--data", type=Path, required=True, help="made by make_unpaired.py --squares or make_recolour.py "
+                    "--only disc")
+    ap.add_argument("--config", type=Path, default=ROOT / "configs" / "cyclegan" / "demo.yaml")
     ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     ap.add_argument("--weight", type=float, default=10.0, help="loss.mask_conservation of the 'with' runs")
@@ -61,7 +65,7 @@ def main() -> None:
     for seed in args.seeds:
         for weight in (0.0, args.weight):
             name = f"seed{seed}_w{weight:g}"
-            cfg = load_config(ROOT / "configs" / "cyclegan" / "demo.yaml", [
+            cfg = load_config(args.config, [
                 f"name={name}", f"output_dir={args.out}", f"data.root={args.data}", f"seed={seed}",
                 f"loss.mask_conservation={weight}", f"train.steps={args.steps}", "train.progress=false",
                 f"train.sample_every={args.steps}", f"train.checkpoint_every={args.steps}", *args.set])
