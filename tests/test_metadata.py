@@ -139,16 +139,29 @@ def test_sixteen_bit_png_keeps_its_profile_and_depth(tmp_path):
     assert read_metadata(out.read_bytes()) == Metadata(icc=ICC, xmp=XMP)
 
 
-def test_tiff_keeps_profile_xmp_iptc_bmp_says_what_it_could_not_keep_a_damaged_exif_is_dropped(tmp_path, capsys):
+def test_tiff_keeps_exif_profile_xmp_iptc_bmp_says_what_it_could_not_keep_a_damaged_exif_is_dropped(tmp_path, capsys):
     src = tmp_path / "in"
     src.mkdir()
     _photo_jpeg(src / "phone.jpg")
     summary = _translator().convert_folder(src, tmp_path / "tif", ConvertOptions(ext="tif", workers=0))
     if pytest.importorskip("tifffile"):
-        assert summary.metadata == {"EXIF dropped (.tif cannot hold it)": 1, "ICC kept": 1, "XMP kept": 1,
-                                    "IPTC kept": 1}
+        assert summary.metadata == {"EXIF kept": 1, "ICC kept": 1, "XMP kept": 1, "IPTC kept": 1}
         tags = _tags(tmp_path / "tif" / "phone.tif")
         assert bytes(tags[34675]) == ICC and bytes(tags[700]) == XMP and bytes(tags[33723]) == IPTC
+        # EXIF: camera in the first IFD, date and size in the Exif sub-IFD, place in the GPS one; upright
+        assert tags[271] == "PhoneMaker" and tags[272] == "Phone 1" and tags.get(274, 1) == 1
+        assert tags[34665]["DateTimeOriginal"] == "2026:12:07 10:00:00"
+        # the output's size: upright (30 x 40) and twice as large
+        assert (tags[34665]["PixelXDimension"], tags[34665]["PixelYDimension"]) == (60, 80)
+        assert tags[34853]["GPSLatitudeRef"] == "N" and tags[34853]["GPSLatitude"][:2] == (52, 1)
+        with Image.open(tmp_path / "tif" / "phone.tif") as im:  # another reader agrees
+            assert im.getexif().get_ifd(0x8825)[2][2] == 12.5
+        # and back out of the TIFF into a JPEG
+        back = _translator().convert_folder(tmp_path / "tif", tmp_path / "jpg", ConvertOptions(ext="jpg", workers=0))
+        assert back.metadata["EXIF kept"] == 1
+        with Image.open(tmp_path / "jpg" / "phone.jpg") as im:
+            exif = im.getexif()
+            assert exif[0x010F] == "PhoneMaker" and exif.get_ifd(0x8769)[0x9003] == "2026:12:07 10:00:00"
     summary = _translator().convert_folder(src, tmp_path / "bmp", ConvertOptions(ext="bmp", workers=0))
     assert summary.metadata == {f"{k} dropped (.bmp cannot hold it)": 1 for k in ("EXIF", "ICC", "XMP", "IPTC")}
     assert Metadata(exif=b"MM\x00*garbage", icc=ICC).for_output(4, 4) == Metadata(icc=ICC)

@@ -6,7 +6,8 @@ reset to 1 because the pixels are already upright, EXIF pixel dimensions set to 
 the thumbnail dropped, the Software tag set to i2i), and written into the bytes OpenCV encoded:
 JPEG APP1 (EXIF, XMP), APP2 (ICC, in chunks), APP13 (IPTC); PNG eXIf, iCCP and an iTXt
 ``XML:com.adobe.xmp``; WebP EXIF, ICCP and XMP chunks under a VP8X header; TIFF (the ``tiff``
-extra, tifffile) ICC, XMP, IPTC and the GeoTIFF tags, scaled for super-resolution; DICOM (the
+extra, tifffile) EXIF (baseline tags and the Exif and GPS sub-IFDs), ICC, XMP, IPTC and the GeoTIFF
+tags, scaled for super-resolution; DICOM (the
 ``dicom`` extra) its whole header, as a derived image (:mod:`i2i.data.dicom`). What a format
 cannot hold is dropped and counted. ``strip`` keeps the ICC profile alone (colours stay right).
 """
@@ -83,7 +84,7 @@ class Metadata:
 
 
 def read_metadata(data: bytes) -> Metadata:
-    """The metadata of an encoded JPEG, PNG, WebP, TIFF or DICOM file (TIFF: ICC, XMP, IPTC and the
+    """The metadata of an encoded JPEG, PNG, WebP, TIFF or DICOM file (TIFF: EXIF, ICC, XMP, IPTC and the
     GeoTIFF tags, with the ``tiff`` extra; DICOM: the header, with the ``dicom`` extra; others: none)."""
     if is_dicom(data):  # first: a DICOM preamble may be a TIFF header
         return Metadata(dicom=header_of(data))
@@ -268,7 +269,8 @@ def _webp_canvas(chunks: list[tuple[bytes, bytes]]) -> tuple[int, int, bool]:
 
 HOMES = {".jpg": ("EXIF", "ICC", "XMP", "IPTC"), ".jpeg": ("EXIF", "ICC", "XMP", "IPTC"),
          ".png": ("EXIF", "ICC", "XMP"), ".webp": ("EXIF", "ICC", "XMP"),
-         ".tif": ("ICC", "XMP", "IPTC", "GEO"), ".tiff": ("ICC", "XMP", "IPTC", "GEO"), ".dcm": ("DICOM",)}
+         ".tif": ("EXIF", "ICC", "XMP", "IPTC", "GEO"), ".tiff": ("EXIF", "ICC", "XMP", "IPTC", "GEO"),
+         ".dcm": ("DICOM",)}
 """What each output format can hold (TIFF: with the ``tiff`` extra; DICOM: its own header; BMP: nothing)."""
 
 
@@ -310,7 +312,26 @@ def _tiff(data: bytes) -> Metadata:
         blobs = {name: bytes(tags[code].value) for code, name in TIFF_BLOBS.items()
                  if code in tags and isinstance(tags[code].value, (bytes, bytearray))}
         geo = tuple((t.code, int(t.dtype), t.count, t.value) for code in GEO_TAGS if (t := tags.get(code)) is not None)
-    return Metadata(icc=blobs.get("icc"), xmp=blobs.get("xmp"), iptc=blobs.get("iptc"), geo=geo)
+    return Metadata(exif=_tiff_exif(data), icc=blobs.get("icc"), xmp=blobs.get("xmp"), iptc=blobs.get("iptc"),
+                    geo=geo)
+
+
+def _tiff_exif(data: bytes) -> bytes | None:
+    """A TIFF's EXIF as an EXIF block: its first IFD's baseline tags of :data:`EXIF_IN_IFD0` and its Exif
+    and GPS sub-IFDs (None when it has none, or they cannot be read)."""
+    try:
+        order, baseline, subs = _exif_ifds(data)
+    except Exception:  # a damaged directory: no EXIF read (noqa: BLE001)
+        return None
+    if not subs:
+        return None
+    exif = Image.Exif()
+    for code, _, _, value, _ in baseline:
+        exif[code] = value
+    for pointer, sub in subs.items():
+        exif[pointer] = dict(sub)
+    block = exif.tobytes()
+    return block[len(EXIF_MARK):] if block.startswith(EXIF_MARK) else block
 
 
 def _point_shift(geo: tuple[tuple[int, int, int, Any], ...], s: float) -> float:
@@ -346,17 +367,75 @@ def scale_geo(geo: tuple[tuple[int, int, int, Any], ...], s: float) -> tuple[tup
     return tuple(out)
 
 
+EXIF_IN_IFD0 = (270, 271, 272, 306, 315, 33432)
+"""EXIF's IFD0 tags that are TIFF baseline tags (description, make, model, date, artist, copyright):
+written into a TIFF output's own first IFD."""
+EXIF_POINTERS = (0x8769, 0x8825)  # the Exif and GPS sub-IFDs
+_STAND_IN = {0x8769: 65000, 0x8825: 65001}
+"""Private tags the pointers are written under (tifffile refuses to write the pointer tags themselves),
+renamed in place once the sub-IFDs are appended."""
+
+
+def _exif_ifds(exif: bytes) -> tuple[str, list[tuple[int, int, int, Any, bool]], dict[int, Any]]:
+    """From an EXIF block (a TIFF structure): its byte order (``<`` or ``>``), tifffile extratags for its
+    baseline IFD0 tags, and its Exif and GPS sub-IFDs as Pillow directories that keep each tag's type."""
+    from PIL import TiffImagePlugin
+
+    head = TiffImagePlugin.ImageFileDirectory_v2(ifh=exif[:8])
+    fp = io.BytesIO(exif)
+    fp.seek(head.next)
+    head.load(fp)
+    tags = [(code, 2, 0, str(head[code]), True) for code in EXIF_IN_IFD0 if code in head and head[code]]
+    subs = {}
+    for pointer in EXIF_POINTERS:
+        if pointer in head:
+            sub = TiffImagePlugin.ImageFileDirectory_v2(ifh=exif[:8])
+            fp.seek(int(head[pointer]))
+            sub.load(fp)
+            for tag in list(sub):  # decode every tag: Pillow writes only the tags it has decoded
+                sub[tag]
+            if len(sub):
+                subs[pointer] = sub
+    return ("<" if exif[:2] == b"II" else ">"), tags, subs
+
+
+def _attach_ifds(data: bytes, subs: dict[int, Any], order: str) -> bytes:
+    """``data`` (a classic TIFF whose first IFD holds a stand-in tag for each pointer of ``subs``) with
+    each sub-IFD appended (word-aligned), its pointer set to where it went and given its own code, and the
+    first IFD's entries sorted again (12-byte records: values in place or referenced by offset)."""
+    first = struct.unpack_from(order + "I", data, 4)[0]
+    n = struct.unpack_from(order + "H", data, first)[0]
+    records = [bytearray(data[first + 2 + 12 * i: first + 14 + 12 * i]) for i in range(n)]
+    out = bytearray(data)
+    for pointer, sub in subs.items():
+        out += b"\0" * (len(out) % 2)
+        record = next(r for r in records if struct.unpack_from(order + "H", r)[0] == _STAND_IN[pointer])
+        struct.pack_into(order + "HHII", record, 0, pointer, 4, 1, len(out))
+        out += sub.tobytes(len(out))
+    records.sort(key=lambda r: struct.unpack_from(order + "H", r)[0])
+    out[first + 2: first + 2 + 12 * n] = b"".join(records)
+    return bytes(out)
+
+
 def encode_tiff(img: Any, meta: Metadata, software: str) -> bytes:
     """An ``(H, W, C)`` RGB(A) or gray array as a zlib-compressed TIFF holding ``meta``'s ICC, XMP,
-    IPTC and GeoTIFF tags (the ``tiff`` extra)."""
+    IPTC and GeoTIFF tags and its EXIF (the baseline tags in the first IFD, the Exif and GPS
+    sub-IFDs with their tags' types; the file in the EXIF block's byte order) (the ``tiff`` extra)."""
     tifffile = tifffile_or_none()
     extratags = [(code, "B", len(getattr(meta, name)), getattr(meta, name), True)
                  for code, name in TIFF_BLOBS.items() if getattr(meta, name)]
     extratags += [(code, dtype, count, value, True) for code, dtype, count, value in meta.geo]
+    order, subs = "<", {}
+    if meta.exif:
+        try:
+            order, baseline, subs = _exif_ifds(meta.exif)
+        except Exception:  # a damaged EXIF block is dropped, not copied (noqa: BLE001)
+            baseline = []
+        extratags += baseline + [(_STAND_IN[pointer], 4, 1, 0, True) for pointer in subs]
     channels = img.shape[2] if img.ndim == 3 else 1
     photometric = "minisblack" if channels == 1 else "rgb"
     buf = io.BytesIO()
-    tifffile.imwrite(buf, img[:, :, 0] if channels == 1 else img, photometric=photometric,
+    tifffile.imwrite(buf, img[:, :, 0] if channels == 1 else img, photometric=photometric, byteorder=order,
                      extrasamples=["unassalpha"] if channels == 4 else None, extratags=extratags,
                      software=software, compression="zlib", metadata=None)
-    return buf.getvalue()
+    return _attach_ifds(buf.getvalue(), subs, order) if subs else buf.getvalue()
