@@ -371,3 +371,45 @@ def test_env_sh_prunes_shared_layers_unused_for_two_weeks(tmp_path):
     assert r.returncode == 0, r.stderr
     assert sorted(p.name for p in layers.iterdir()) == ["deps-recent"]
     assert "deps-old (its dependency versions unused for 14 days)" in r.stderr
+
+
+def test_cut_parity_helpers_turn_recorded_draws_into_host_draws_and_find_idle_biases():
+    """tools/cut_parity.py needs the authors' checkout to run; its own logic is checked here."""
+    import numpy as np
+    import torch
+
+    sys.path.insert(0, str(ROOT / "tools"))
+    import cut_parity
+
+    perms = [("perm", np.arange(n)[::-1]) for n in (1444, 1024, 256, 64, 64)]
+    draws = cut_parity.host_draws_from([("random", 0.3), *perms], "fastcut")
+    assert bool(draws["flip"]) and [len(draws[f"ids_nce_{i}"]) for i in range(5)] == [256, 256, 256, 64, 64]
+    assert draws["ids_nce_0"][0] == 1443
+    with pytest.raises(AssertionError, match="expected 10"):
+        cut_parity.host_draws_from(perms, "cut")  # CUT draws for its identity term too
+    from i2i.nets.registry import build_discriminator, build_generator
+
+    G = build_generator("resnet", n_blocks=1, base_channels=4, norm="instance")
+    assert cut_parity.idle_biases(G) == {"model.1.bias", "model.4.bias", "model.7.bias", "model.10.block.1.bias",
+                                         "model.10.block.5.bias", "model.11.bias", "model.14.bias"}
+    assert cut_parity.idle_biases(build_discriminator("patch", in_channels=3, n_layers=2, norm="batch")) == set()
+    assert cut_parity.relative(torch.ones(3), torch.ones(3) * 2) == 0.5
+    assert cut_parity.relative(torch.zeros(2) + 1e-9, torch.zeros(2), floor=1.0) == pytest.approx(1e-9)
+
+
+def test_adapt_study_adapts_a_copy_and_leaves_the_net_alone():
+    import torch
+
+    sys.path.insert(0, str(ROOT / "tools"))
+    import adapt_study
+
+    from i2i.nets.registry import build_generator
+
+    G = build_generator("srvgg", scale=4, n_convs=1, base_channels=4, base="bicubic")
+    before = [p.detach().clone() for p in G.parameters()]
+    lr = torch.rand(1, 3, 32, 40)
+    net = adapt_study.adapt(G, lr, 2, lr_rate=1e-3, batch=2, crop=16, seed=0)
+    assert all(torch.equal(a, b) for a, b in zip(before, G.parameters()))
+    assert any(not torch.equal(a, b) for a, b in zip(G.parameters(), net.parameters()))
+    up = adapt_study.upscale(net, lr)
+    assert up.shape == (1, 3, 128, 160) and torch.equal(up, (up * 255).round() / 255)

@@ -31,7 +31,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "datasets"))
 
-from i2i.data.io import list_images, read_image  # noqa: E402
+from i2i.data.io import list_images, max_value, read_image, to_channels  # noqa: E402
 from i2i.data.resize import imresize  # noqa: E402
 from i2i.metrics import psnr  # noqa: E402
 
@@ -79,9 +79,9 @@ def photos(folder: Path) -> list[tuple[str, torch.Tensor, torch.Tensor]]:
     """``(name, HR, LR)`` per photo: HR cropped to a multiple of 4, LR its 8-bit bicubic / 4, ``(1, 3, ., .)``."""
     out = []
     for p in list_images(folder):
-        img = read_image(p)[:, :, :3]
+        img = to_channels(read_image(p), 3)
         h, w = img.shape[0] // SCALE * SCALE, img.shape[1] // SCALE * SCALE
-        hr = torch.from_numpy(np.ascontiguousarray(img[:h, :w])).permute(2, 0, 1)[None].float() / 255
+        hr = torch.from_numpy(np.ascontiguousarray(img[:h, :w])).permute(2, 0, 1)[None].float() / max_value(img.dtype)
         out.append((p.name, hr, eight_bit(imresize(hr, 1 / SCALE))))
     return out
 
@@ -99,6 +99,9 @@ def train_demo(out: Path, seed: int) -> torch.nn.Module:
                       [f"data.root={data / 'train'}", f"data.val_root={data / 'test'}", f"output_dir={out}",
                        f"name=sr_s{seed}", f"seed={seed}", "train.progress=false", "train.val_every=0",
                        "data.num_workers=0"])
+    import shutil
+
+    shutil.rmtree(out / cfg.name, ignore_errors=True)  # this study's own earlier run of the same name
     trainer = i2i.Trainer(cfg)
     trainer.fit()
     return trainer.pipeline.nets["G"].cpu()

@@ -105,7 +105,8 @@ def host_draws_from(draws: list[tuple[str, Any]], mode: str, num_patches: int = 
     for t, term in enumerate(terms):
         for layer in range(5):
             p = perms[t * 5 + layer]
-            out[f"ids_{term}_{layer}"] = torch.from_numpy(np.asarray(p[:min(num_patches, len(p))], dtype=np.int64))
+            ids = np.ascontiguousarray(p[:min(num_patches, len(p))], dtype=np.int64)  # a view may run backwards
+            out[f"ids_{term}_{layer}"] = torch.from_numpy(ids)
     return out
 
 
@@ -126,7 +127,8 @@ def idle_biases(net: torch.nn.Module) -> set[str]:
         if isinstance(m, torch.nn.Sequential):
             kids = list(m.named_children())
             for (name, a), (_, b) in zip(kids, kids[1:]):
-                if isinstance(a, torch.nn.Conv2d) and isinstance(b, torch.nn.InstanceNorm2d) and not b.affine:
+                conv = isinstance(a, (torch.nn.Conv2d, torch.nn.ConvTranspose2d))
+                if conv and isinstance(b, torch.nn.InstanceNorm2d) and not b.affine:
                     out.add(f"{prefix}.{name}.bias" if prefix else f"{name}.bias")
     return out
 
