@@ -348,3 +348,26 @@ def test_sr_builder_tiles_downscaled_copies_of_the_train_region(tmp_path, photos
     assert same == sorted(p.name for p in (tmp_path / "a" / "train").iterdir())
     tile = read_image(tmp_path / "b" / "train" / next(n for n in names if "_s050_" in n))
     assert tile.shape == (64, 64, 3) and tile.dtype == np.uint8
+
+
+def test_your_photos_in_one_step_and_the_gain_over_bicubic_in_every_validation_line(tmp_path, photos, capsys):
+    """make_sr.py writes the my_photos recipe for the folder's size; training it reports the held-out gain
+    over bicubic in its validation lines and its last line."""
+    import make_sr
+
+    from i2i.cli import main
+
+    assert [make_sr.steps_for(n) for n in (10, 42, 131, 2000)] == [1650, 1650, 5150, 10000]
+    c = make_sr.build(photos, tmp_path / "mine")
+    config = make_sr.write_config(tmp_path / "mine", c["train"])
+    cfg = i2i.load_config(config)
+    assert cfg.train.steps == 1650 and cfg.data.root == str((tmp_path / "mine" / "train").resolve())
+    argv = ["train", str(config), "--set", f"output_dir={tmp_path}", "--set", "train.steps=2", "--set",
+            "train.val_every=1", "--set", "train.val_limit=1", "--set", "model.generator.n_convs=1",
+            "--set", "data.num_workers=0"]
+    assert main(argv) == 0
+    captured = capsys.readouterr()
+    log = (tmp_path / "sr_my_photos" / "train.log").read_text()
+    assert "validation at step 1: PSNR_Y" in log and "dB over bicubic)" in log, log
+    last = captured.out.strip().splitlines()[-1]
+    assert last.startswith("trained sr_my_photos to step 2") and "(PSNR_Y " in last and "over bicubic)" in last

@@ -67,7 +67,7 @@ def _train(args: argparse.Namespace) -> int:
         losses = ", ".join(f"{k} {v:.4g}" for k, v in summary["losses"].items())
         v = summary.get("validation") or {}
         best = (
-            f"; best {v['metric']} {v['value']:.4g} at step {v['step']}: {v['checkpoint']}"
+            f"; best {v['metric']} {v['value']:.4g}{v.get('gain', '')} at step {v['step']}: {v['checkpoint']}"
             if v.get("value") is not None
             else ""
         )

@@ -348,13 +348,14 @@ class Trainer:
         for tracker in trackers:
             tracker.finish(final)
         losses = ", ".join(f"{k} {v:.4g}" for k, v in last_logs.items())
-        tail = (f"; best {best['metric']} {best['value']:.4g} at step {best['step']} in {self.folder.best}"
-                if best["value"] is not None else "")
+        tail = (f"; best {best['metric']} {best['value']:.4g}{self.validation.gain(best['value'])} at step "
+                f"{best['step']} in {self.folder.best}" if best["value"] is not None else "")
         log.close(f"done: step {self.step}/{self.total_steps} ({steps} steps in {format_duration(seconds)}); {losses}; "
                   f"checkpoint {self.folder.last}{tail}")
         if self.validation.enabled:
             summary["validation"] = {**best, "last": self.val_history[-1] if self.val_history else None,
-                                     "checkpoint": str(self.folder.best)}
+                                     "checkpoint": str(self.folder.best),
+                                     "gain": self.validation.gain(best["value"]) if best["value"] is not None else ""}
         return summary
 
     def _write_record(self, record: dict[str, Any], trackers: list[Tracker]) -> None:

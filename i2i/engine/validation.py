@@ -67,9 +67,19 @@ class Validation:
         if self.enabled and (best or {}).get("metric") == self.metric:
             self.best = dict(best)
 
+    def gain(self, value: float) -> str:
+        """`` (PSNR_Y +1.69 dB over bicubic)``: ``value`` of the metric against the validator's baseline ('' without
+        one)."""
+        named = self.validator.baseline() if self.validator is not None else None
+        if named is None or self.metric not in named[1]:
+            return ""
+        unit = " dB" if self.metric.startswith("PSNR") else ""
+        return f" ({self.metric} {value - named[1][self.metric]:+.2f}{unit} over {named[0]})"
+
     def line(self, values: dict[str, float], step: int) -> str:
-        """``validation at step 200: PSNR 26.1 L1 0.0412 SSIM 0.812 | best PSNR 26.1 (step 200)``."""
-        shown = " ".join(f"{k} {v:.4g}" for k, v in values.items())
+        """``validation at step 200: PSNR 26.1 L1 0.0412 SSIM 0.812 | best PSNR 26.1 (step 200)``, with the
+        metric's gain over the validator's baseline where it has one (super-resolution: bicubic)."""
+        shown = " ".join(f"{k} {v:.4g}" for k, v in values.items()) + self.gain(values[self.metric])
         b = self.best
         tail = (
             " (new best: checkpoints/best.pt)"

@@ -100,6 +100,11 @@ class Validator:
         """One banner line: the data and the baselines to beat."""
         raise NotImplementedError
 
+    def baseline(self) -> tuple[str, dict[str, float]] | None:
+        """The trivial answer the validation lines measure gains against, by name, with its scores
+        (super-resolution: bicubic); None where there is none to name."""
+        return None
+
     def __call__(self, nets: dict[str | None, torch.nn.Module]) -> dict[str, float]:
         raise NotImplementedError
 

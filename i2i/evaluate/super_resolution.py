@@ -152,6 +152,9 @@ class SuperResolutionValidator(Validator):
     def describe(self) -> str:
         return f"{len(self.items)} HR images in {self.root} at x{self.scale}; bicubic {format_values(self.bicubic)}"
 
+    def baseline(self) -> tuple[str, dict[str, float]] | None:
+        return "bicubic", self.bicubic
+
     def __call__(self, nets: dict[str | None, torch.nn.Module]) -> dict[str, float]:
         tr = inference_copy(nets[self.direction], self.cfg, self.direction)
         return mean_scores([sr_scores(quantize(tr.translate_tensor(it["input"][None]).cpu()), it["target"][None],
