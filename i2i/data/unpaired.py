@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -89,6 +90,18 @@ class UnpairedDataset(ImageFiles):
         self.seed = seed
 
     on_device = True
+
+    @classmethod
+    def for_config(cls, cfg: Any, *, train: bool, root: str | Path | None = None) -> UnpairedDataset:
+        """The dataset an unpaired pipeline's config describes: ``cfg.data`` (``root`` instead of
+        ``data.root`` when given), the generator's channels for A and B, the run's seed; in training,
+        masks required when ``loss.mask_conservation`` is set (:meth:`require_masks`)."""
+        g = cfg.model.generator
+        ds = cls(root or cfg.data.root, cfg.data, a_channels=g.arg("in_channels"), b_channels=g.arg("out_channels"),
+                 train=train, seed=cfg.seed)
+        if train:
+            ds.require_masks("loss.mask_conservation", getattr(cfg.loss, "mask_conservation", 0.0))
+        return ds
 
     def require_masks(self, key: str, weight: float) -> None:
         """Refuse training with the config's ``key`` (e.g. ``loss.mask_conservation``) at ``weight`` > 0 when no

@@ -150,12 +150,7 @@ class CUT(Pipeline):
 
     @classmethod
     def make_dataset(cls, cfg: Config, *, train: bool, root: str | None = None) -> UnpairedDataset:
-        d, g = cfg.data, cfg.model.generator
-        ds = UnpairedDataset(root or d.root, d, a_channels=g.arg("in_channels"), b_channels=g.arg("out_channels"),
-                             train=train, seed=cfg.seed)
-        if train:
-            ds.require_masks("loss.mask_conservation", cfg.loss.mask_conservation)
-        return ds
+        return UnpairedDataset.for_config(cfg, train=train, root=root)
 
     def param_groups(self) -> dict[str, dict[str, Any]]:
         # The authors keep separate Adam optimizers for G and F with the same settings: the same updates.
