@@ -23,6 +23,12 @@ PIPELINES = {
     # pools off because their random draws are per process.
     "cyclegan": {"pipeline": "cyclegan", "loss": {"gan_mode": "lsgan", "pool_size": 0, "identity_weight": 0.5},
                  "model": {"generator": {"name": "resnet", "n_blocks": 1, "base_channels": 8, "in_channels": 3}}},
+    # G runs whole on A and B, then encoder-only on its outputs (queries) and, without gradients, on
+    # its inputs (keys); F's heads are a third net. Every rank draws the same patch positions, which
+    # is what one process does for every image of its batch.
+    "cut": {"pipeline": "cut", "loss": {"nce_layers": [0, 4, 8, 10], "num_patches": 16, "mlp_channels": 8},
+            "model": {"generator": {"name": "resnet", "n_blocks": 1, "base_channels": 8, "in_channels": 3,
+                                    "antialias": True, "antialias_up": True}}},
 }
 
 
@@ -38,7 +44,7 @@ def test_two_gloo_processes_equal_one_process_with_the_combined_batch(tmp_path, 
     model = {"generator": {"norm": "none", "dropout": False, **extra.get("model", {}).get("generator", {})},
              "discriminator": {"norm": "none"}}
     root = {"root": str(gray2color / "train"), "val_root": str(gray2color / "test")}
-    if pipeline == "cyclegan":  # the paired folders A/ + B/ double as two unpaired domains
+    if pipeline in ("cyclegan", "cut"):  # the paired folders A/ + B/ double as two unpaired domains
         root = {"root": str(gray2color / "train"), "val_root": None}
     common = {"model": model, "train": {"steps": 3, "log_every": 1}, **{k: v for k, v in extra.items() if k != "model"}}
     ddp = make_config(tmp_path / "ddp", gray2color, data={"batch_size": 1, **root}, **common)
