@@ -20,7 +20,7 @@ import zlib
 from dataclasses import dataclass, replace
 from typing import Any
 
-from PIL import Image
+from PIL import Image, TiffImagePlugin
 
 from .._version import __version__
 from .dicom import derive, header_of, is_dicom
@@ -379,8 +379,6 @@ renamed in place once the sub-IFDs are appended."""
 def _exif_ifds(exif: bytes) -> tuple[str, list[tuple[int, int, int, Any, bool]], dict[int, Any]]:
     """From an EXIF block (a TIFF structure): its byte order (``<`` or ``>``), tifffile extratags for its
     baseline IFD0 tags, and its Exif and GPS sub-IFDs as Pillow directories that keep each tag's type."""
-    from PIL import TiffImagePlugin
-
     head = TiffImagePlugin.ImageFileDirectory_v2(ifh=exif[:8])
     fp = io.BytesIO(exif)
     fp.seek(head.next)
