@@ -208,7 +208,7 @@ def test_a_new_conversion_option_is_one_field_that_the_cli_and_the_run_read(monk
 def test_eval_options_are_declared_once_and_each_evaluation_takes_its_run_functions():
     from i2i.evaluate import EVALUATIONS, EvalOptions
 
-    assert EVALUATIONS["paired"].options == ("mode", "direction", "limit", "lpips", "runtime")
+    assert EVALUATIONS["paired"].options == ("mode", "direction", "limit", "lpips", "classical", "runtime")
     assert EVALUATIONS["super_resolution"].options == ("limit", "tile", "lpips", "runtime")
     assert EVALUATIONS["generation"].options == ("n", "features", "classifier")
     every = {f.name for f in dataclasses.fields(EvalOptions)}

@@ -143,6 +143,10 @@ class EvalOptions:
                                                                       "default): "
                                                                       "alex when its weights are there")
 
+    classical: Literal["nlm", "none"] | None = option(None,
+                                                      help="paired: one more baseline row, a classical method at "
+                                                           "its best strength on these pairs: nlm (OpenCV's "
+                                                           "non-local-means denoiser, for restoration)")
     runtime: Runtime | None = option(None, help="paired and SR: what runs the generator (torch, the default; compile; "
                                                 "onnxruntime or openvino on the CPU)")
 

@@ -32,6 +32,7 @@ from .base import (
     mean_scores,
     validation_lpips,
 )
+from .classical import METHODS, best_classical
 from .lpips import LPIPS, lpips_for
 
 BASELINES = ("untrained", "identity", "mean colour")
@@ -84,6 +85,7 @@ def evaluate_paired(
     limit: int | None = None,
     lpips: str | None = "auto",
     runtime: str = "torch",
+    classical: str | None = None,
 ) -> dict[str, Any]:
     """The paired metrics (:data:`PAIRED`'s list: L1 on [0, 1], PSNR in dB on RGB, SSIM, and with
     ``lpips`` (``alex``, ``vgg``; ``auto``: alex when its weights are local; ``none``) LPIPS to
@@ -92,7 +94,9 @@ def evaluate_paired(
     ``testB/`` or side-by-side AB; ``direction`` picks the generator of a two-way model and
     orients the pairs; ``runtime`` runs it, :mod:`i2i.runtimes`), beside three baselines: the same
     architecture untrained (the seed's initial weights), the identity (the input itself as the prediction) and the
-    mean colour (the evaluated targets' mean colour everywhere: the best constant prediction).
+    mean colour (the evaluated targets' mean colour everywhere: the best constant prediction);
+    with ``classical`` (``nlm``; ``none``/None: off), a classical method too, at the strength with
+    the best mean PSNR on these pairs (:mod:`.classical`), as the row named by its label.
 
     Images are evaluated at their own size, as ``i2i convert`` translates them (padded to
     the generator's multiple and cropped back; no training resize or crop), so the page's
@@ -107,13 +111,14 @@ def evaluate_paired(
     # decoded once: the mean colour needs every target
     items = [dataset[i] for i in range(limited(len(dataset), limit))]
     mean_colour = torch.stack([item["target"].mean((1, 2)) for item in items]).mean(0)[None, :, None, None]
+    others, note = _classical(classical, items)
     out = Path(out_dir) if out_dir else None
     per_image, rows = [], []
-    for item in items:
+    for i, item in enumerate(items):
         x, y = item["input"][None], item["target"][None]
         preds = {"trained": trained.translate_tensor(x).cpu(), "untrained": baseline.translate_tensor(x).cpu(),
                  "identity": as_channels(x, y.shape[1]),  # "do nothing": the input itself
-                 "mean colour": mean_colour.expand_as(y)}
+                 "mean colour": mean_colour.expand_as(y), **{who: o[i] for who, o in others.items()}}
         rec: dict[str, Any] = {"name": item["name"], "size": f"{y.shape[-1]}x{y.shape[-2]}"}
         for who, pred in preds.items():
             scores = image_scores(pred, y, lpips=perceptual, input=preds["identity"])
@@ -124,12 +129,25 @@ def evaluate_paired(
     measured = [m for m in PAIRED.metrics if f"{m.name}_trained" in per_image[0]]
     models = [{"model": who,
                **{m.name: sum(r[f"{m.name}_{who}"] for r in per_image) / len(per_image) for m in measured}}
-              for who in ("trained", *BASELINES)]
-    result = {"models": models, "per_image": per_image, "page": None, "weights": trained.weights, "lpips": lpips_note}
+              for who in ("trained", *BASELINES, *others)]
+    result = {"models": models, "per_image": per_image, "page": None, "weights": trained.weights, "lpips": lpips_note,
+              "classical": note}
     if out is not None:
-        result["page"] = str(_paired_page(out, trained, checkpoint, data_root, rows, models, measured, lpips_note))
+        result["page"] = str(_paired_page(out, trained, checkpoint, data_root, rows, models, measured, lpips_note,
+                                          note))
         (out / "metrics.json").write_text(json.dumps(result, indent=2))
     return result
+
+
+def _classical(method: str | None, items: list[dict[str, Any]]) -> tuple[dict[str, list[torch.Tensor]], str]:
+    """The outputs of the classical ``method`` on every item, under its row's name, and a sentence saying what it
+    is; nothing for None or ``none``."""
+    if method in (None, "none"):
+        return {}, ""
+    strength, outs = best_classical(method, [it["input"][None] for it in items], [it["target"][None] for it in items])
+    m = METHODS[method]
+    tried = ", ".join(f"{s:g}" for s in m.strengths)
+    return {m.label % strength: outs}, f"'{m.label % strength}': " + m.description % tried
 
 
 def _page_row(out: Path, name: str, x: torch.Tensor, pred: torch.Tensor, y: torch.Tensor,
@@ -151,7 +169,7 @@ def _page_row(out: Path, name: str, x: torch.Tensor, pred: torch.Tensor, y: torc
 
 def _paired_page(out: Path, trained: Translator, checkpoint: str | Path, data_root: str | Path,
                  rows: list[dict[str, Any]],
-                 models: list[dict[str, Any]], measured: list[Metric], lpips_note: str) -> Path:
+                 models: list[dict[str, Any]], measured: list[Metric], lpips_note: str, classical: str = "") -> Path:
     identity = ("the input itself" if trained.in_channels == trained.out_channels else
                 "the gray input repeated to RGB" if trained.in_channels == 1 else "the input's BT.601 luma")
     return report.write_results_page(
@@ -168,12 +186,15 @@ def _paired_page(out: Path, trained: Translator, checkpoint: str | Path, data_ro
         "as i2i convert translates it. " + "; ".join(m.explain() for m in measured) + f" ({lpips_note}). "
         "Baselines: 'untrained' is the same architecture with the run's initial weights; 'identity' predicts "
         f"{identity}; "
-        "'mean colour' predicts the mean colour of these targets everywhere (the best constant).",
+        "'mean colour' predicts the mean colour of these targets everywhere (the best constant)"
+        + (f"; {classical}." if classical else "."),
     )
 
 
 def _paired_report(r: dict[str, Any]) -> str:
     text = format_table(r["models"], PAIRED.metrics) + f"\n(weights: {r['weights']}; {r.get('lpips', '')})"
+    if r.get("classical"):
+        text += f"\n{r['classical']}"
     return text + (f"\nresults page: {r['page']}" if r["page"] else "")
 
 
