@@ -16,12 +16,12 @@ from i2i.recipes import load_config
 
 
 def test_a_shipped_epoch_recipe_takes_train_steps_and_the_other_way_round():
-    cfg = load_config("configs/pix2pix/demo.yaml", ["train.steps=30"])
+    cfg = load_config("configs/pix2pix/facades.yaml", ["train.steps=30"])
     assert (cfg.train.steps, cfg.train.epochs) == (30, None)
     cfg = load_config("configs/dcgan/fashion_mnist_cpu.yaml", ["train.epochs=3"])
     assert (cfg.train.steps, cfg.train.epochs) == (None, 3)
     with pytest.raises(ConfigError, match="exactly one of 'train.epochs' and 'train.steps'"):
-        load_config("configs/pix2pix/demo.yaml", ["train.steps=30", "train.epochs=2"])  # both given: say so
+        load_config("configs/pix2pix/facades.yaml", ["train.steps=30", "train.epochs=2"])  # both given: say so
 
 
 def test_training_output_off_a_terminal_is_plain_lines_and_train_log_keeps_them(tmp_path, gray2color, make_config):

@@ -413,3 +413,20 @@ def test_adapt_study_adapts_a_copy_and_leaves_the_net_alone():
     assert any(not torch.equal(a, b) for a, b in zip(G.parameters(), net.parameters()))
     up = adapt_study.upscale(net, lr)
     assert up.shape == (1, 3, 128, 160) and torch.equal(up, (up * 255).round() / 255)
+
+
+def test_demo_study_variants_are_valid_overrides_of_the_demo_recipe():
+    """tools/demo_study.py trains for minutes per variant; that each variant is a config the trainer
+    accepts, and changes what it says, is checked here."""
+    sys.path.insert(0, str(ROOT / "tools"))
+    import demo_study
+
+    from i2i.recipes import load_config
+
+    base = load_config(ROOT / "configs/pix2pix/demo.yaml")
+    old = load_config(ROOT / "configs/pix2pix/demo.yaml", demo_study.VARIANTS["old"][1])
+    assert (old.model.generator.arg("upsample"), old.optim.lr_g, old.data.load_size, old.train.steps) == (
+        "resize", 2e-4, 144, 1000)
+    assert (base.model.generator.arg("upsample"), base.optim.lr_g, base.train.steps) == ("transpose", 1e-3, 1500)
+    resize = load_config(ROOT / "configs/pix2pix/demo.yaml", demo_study.VARIANTS["resize"][1])
+    assert resize.model.generator.arg("upsample") == "resize" and resize.optim == base.optim

@@ -11,7 +11,10 @@ from i2i.engine.schedule import lr_factor
 from i2i.engine.trainer import Trainer, TrainingDiverged, train
 from i2i.evaluate import evaluate_paired
 
-MARGIN_DB = 0.5  # restoring, scaled down: dB above every trivial answer at every seed (measured: +1.09 / +0.98 / +0.90)
+# restoring, scaled down: dB above every trivial answer at every seed (measured: +1.93 / +1.94 / +2.05). At this
+# scale (32-pixel crops, 60 pairs, 300 steps) non-local means still wins (29.8 dB against 27.6-27.8); the demo's
+# full budget beats it at every seed (docs/training.md#the-demo).
+MARGIN_DB = 1.0
 
 
 def test_checkpoint_holds_full_state_and_loads_weights_only(tmp_path, gray2color, make_config):
@@ -106,15 +109,17 @@ def test_schedules():
 def test_pix2pix_learns_on_real_pixels(tmp_path, gray2color, restore, make_config, task, seed):
     # Held-out crops of real photos. Colourising with the paper's generator (predict: image):
     # far closer to the true colours than the same network untrained, its L1 loss falling.
-    # Restoring (the demo's task and settings, scaled down: predict: residual, upsample: resize,
-    # L1 weight 1000, EMA): beating every trivial answer clearly, at every seed: the degraded
-    # input itself (identity; the untrained net is the identity too), the targets' mean colour.
+    # Restoring (the demo's task and settings, scaled down: predict: residual, no dropout, L1
+    # weight 1000, Adam at 1e-3 with beta1 0.9 and a cosine decay, EMA): beating every trivial
+    # answer clearly, at every seed: the degraded input itself (identity; the untrained net is the
+    # identity too), the targets' mean colour.
     data = gray2color if task == "colourise" else restore
     if task == "colourise":
         gen, train_, optim, loss = {"base_channels": 16}, {"steps": 150}, {"lr_g": 1e-3, "lr_d": 2e-4}, {}
     else:  # configs/pix2pix/demo.yaml, scaled down
-        gen = {"base_channels": 16, "predict": "residual", "upsample": "resize", "in_channels": 3}
-        train_, optim, loss = {"steps": 300, "ema_decay": 0.999}, {"lr_g": 2e-4, "lr_d": 2e-4}, {"l1_weight": 1000.0}
+        gen = {"base_channels": 16, "predict": "residual", "dropout": False, "in_channels": 3}
+        train_, optim, loss = ({"steps": 300, "ema_decay": 0.999}, {"lr_g": 1e-3, "lr_d": 2e-4, "beta1": 0.9},
+                               {"l1_weight": 1000.0})
     cfg = make_config(
         tmp_path, data,
         seed=seed,
@@ -122,7 +127,7 @@ def test_pix2pix_learns_on_real_pixels(tmp_path, gray2color, restore, make_confi
         train={**train_, "log_every": 10},
         optim=optim,
         loss=loss,
-        schedule={"policy": "constant"},
+        schedule={"policy": "constant" if task == "colourise" else "cosine"},
     )
     summary = train(cfg)
     result = evaluate_paired(summary["checkpoint"], data / "test")
