@@ -1,5 +1,7 @@
 """The classical baseline of paired evaluation (``i2i eval --classical nlm``)."""
 
+import json
+
 import cv2
 import numpy as np
 import pytest
@@ -70,6 +72,9 @@ def test_eval_puts_the_classical_row_on_the_table_and_the_page(tmp_path, restore
     printed = capsys.readouterr().out
     row = next(line for line in printed.splitlines() if line.startswith("non-local means h="))
     assert len(row.split()) == 3 + 3  # the name (three words) and L1, PSNR, SSIM
+    saved = json.loads((out / "metrics.json").read_text())["classical"]
+    assert saved["method"] == "nlm" and saved["strength"] in NLM_STRENGTHS
+    assert row.startswith(saved["row"] + " ") and saved["row"] == f"non-local means h={saved['strength']:g}"
     page = (out / "index.html").read_text()
     assert "non-local means h=" in page and "fastNlMeansDenoisingColored" in page
     # A colouriser's input is gray: the classical row does not apply, and the error says what to do.

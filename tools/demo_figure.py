@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import sys
 from pathlib import Path
 
@@ -41,10 +40,9 @@ def main() -> int:
                for folder in (Path(a.data) / "A", a.converted, Path(a.data) / "B")]
     titles = ["input (degraded)", "i2i (trained)", "target"]
     metrics = Path(a.results) / "metrics.json"
-    rows = json.loads(metrics.read_text())["models"] if metrics.is_file() else []
-    strength = next((float(m.group(1)) for r in rows if (m := re.fullmatch(r"non-local means h=([\d.]+)", r["model"]))),
-                    None)
-    if strength is not None:  # the classical answer beside the trained one, as on the results page
+    classical = json.loads(metrics.read_text()).get("classical") if metrics.is_file() else None
+    if classical and classical["method"] == "nlm":  # the classical answer beside the trained one, as on the page
+        strength = classical["strength"]
         columns.insert(1, torch.cat([nonlocal_means(x[None], strength) for x in columns[0]]))
         titles.insert(1, f"non-local means (h={strength:g})")
     # one row per crop: input | [non-local means |] output | target, as the columns of a grid laid out sideways

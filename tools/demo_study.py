@@ -65,7 +65,7 @@ def run(variant: str, seed: int, out: Path) -> dict[str, float]:
     seconds = time.perf_counter() - start
     r = evaluate_paired(out / name / "checkpoints" / "last.pt", ROOT / "data/restore/test", classical="nlm")
     rows = {m["model"]: m for m in r["models"]}
-    nlm = next(k for k in rows if k.startswith("non-local"))
+    nlm = r["classical"]["row"]
     return {"PSNR": rows["trained"]["PSNR"], "SSIM": rows["trained"]["SSIM"],
             "identity": rows["identity"]["PSNR"], "nlm": rows[nlm]["PSNR"], "nlm_SSIM": rows[nlm]["SSIM"],
             "seconds": seconds, "nlm_name": nlm}

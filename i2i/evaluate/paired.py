@@ -134,20 +134,22 @@ def evaluate_paired(
               "classical": note}
     if out is not None:
         result["page"] = str(_paired_page(out, trained, checkpoint, data_root, rows, models, measured, lpips_note,
-                                          note))
+                                          note["about"] if note else ""))
         (out / "metrics.json").write_text(json.dumps(result, indent=2))
     return result
 
 
-def _classical(method: str | None, items: list[dict[str, Any]]) -> tuple[dict[str, list[torch.Tensor]], str]:
-    """The outputs of the classical ``method`` on every item, under its row's name, and a sentence saying what it
-    is; nothing for None or ``none``."""
+def _classical(method: str | None, items: list[dict[str, Any]]
+               ) -> tuple[dict[str, list[torch.Tensor]], dict[str, Any] | None]:
+    """The outputs of the classical ``method`` on every item, under its row's name, and what the result records of
+    it (``method``, ``strength``, ``row``, ``about``: a sentence saying what it is); nothing for None or ``none``."""
     if method in (None, "none"):
-        return {}, ""
+        return {}, None
     strength, outs = best_classical(method, [it["input"][None] for it in items], [it["target"][None] for it in items])
     m = METHODS[method]
-    tried = ", ".join(f"{s:g}" for s in m.strengths)
-    return {m.label % strength: outs}, f"'{m.label % strength}': " + m.description % tried
+    row = m.label % strength
+    about = f"'{row}': " + m.description % ", ".join(f"{s:g}" for s in m.strengths)
+    return {row: outs}, {"method": method, "strength": strength, "row": row, "about": about}
 
 
 def _page_row(out: Path, name: str, x: torch.Tensor, pred: torch.Tensor, y: torch.Tensor,
@@ -194,7 +196,7 @@ def _paired_page(out: Path, trained: Translator, checkpoint: str | Path, data_ro
 def _paired_report(r: dict[str, Any]) -> str:
     text = format_table(r["models"], PAIRED.metrics) + f"\n(weights: {r['weights']}; {r.get('lpips', '')})"
     if r.get("classical"):
-        text += f"\n{r['classical']}"
+        text += f"\n{r['classical']['about']}"
     return text + (f"\nresults page: {r['page']}" if r["page"] else "")
 
 
