@@ -21,6 +21,7 @@ import numpy as np
 import torch
 
 from .. import metrics
+from ..data.io import from_tensor, to_tensor
 
 NLM_STRENGTHS: tuple[float, ...] = (3, 5, 7, 10, 12, 15, 18, 21, 25, 30)
 """The filter strengths ``h`` (8-bit levels) the non-local-means baseline tries."""
@@ -31,12 +32,12 @@ def nonlocal_means(x: torch.Tensor, h: float) -> torch.Tensor:
     strength ``h`` in 8-bit levels; the same shape in [-1, 1], 8-bit values."""
     if x.dim() != 4 or x.shape[0] != 1 or x.shape[1] not in (1, 3):
         raise ValueError(f"non-local means takes one gray or RGB image (1, 1 or 3, H, W), got {tuple(x.shape)}")
-    u8 = ((x[0].float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(1, 2, 0).contiguous().numpy()
+    u8 = np.ascontiguousarray(from_tensor(x[0]))
     if u8.shape[2] == 3:
         out = cv2.fastNlMeansDenoisingColored(u8, None, float(h), float(h), 7, 21)
     else:
-        out = cv2.fastNlMeansDenoising(u8[:, :, 0], None, float(h), 7, 21)[:, :, None]
-    return torch.from_numpy(np.ascontiguousarray(out)).permute(2, 0, 1)[None].float() / 127.5 - 1
+        out = cv2.fastNlMeansDenoising(u8[:, :, 0], None, float(h), 7, 21)
+    return to_tensor(out)[None]
 
 
 @dataclass(frozen=True)
